@@ -1,0 +1,1 @@
+"""Subcommands of the ``flexsim`` CLI: each module defines ``add_arguments(parser)`` and ``run(args)``."""

@@ -1,0 +1,145 @@
+"""``flexsim bench``: requests/s of the Numba engine against the SimPy engine and a bare Lindley loop.
+
+Workload: the 6-member flexible ensemble (default thresholds, shipped logits, default profile), batch 1,
+one device, Poisson arrivals at 80% load. All engines run on the same prepared inputs in one process:
+
+- JIT compile time (or cache load) of the Numba engine is measured on a first, tiny run and reported apart;
+- Numba engine: best of ``--repeat`` runs over ``--requests`` requests;
+- floor: a compiled Lindley recursion ``start = max(arrival, previous finish)`` over the same service times
+  (each request's simulated ``finish - start``), best of ``--repeat``;
+- SimPy engine: one run over ``--simpy-requests`` requests (default: the same number);
+- memory: peak resident memory of a separate process that simulates ``--memory-requests`` requests.
+
+The last line printed is the speedup over SimPy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DESCRIPTION = __doc__
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--requests", type=int, default=1_000_000, help="requests per Numba run (default 1000000)")
+    parser.add_argument("--simpy-requests", type=int, default=None, help="requests of the SimPy run "
+                        "(default: --requests)")
+    parser.add_argument("--repeat", type=int, default=5, help="Numba and floor runs; the best is kept (default 5)")
+    parser.add_argument("--memory-requests", type=int, default=10_000_000,
+                        help="requests of the peak-memory run in a separate process; 0 skips it (default 10000000)")
+    parser.add_argument("--record-batches", action=argparse.BooleanOptionalAction, default=True,
+                        help="record the batch-stage log in every run (default: yes)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.errors import require
+
+    require(args.requests >= 1000, f"invalid --requests = {args.requests}: must be >= 1000")
+    require(args.repeat >= 1, f"invalid --repeat = {args.repeat}: must be >= 1")
+    figures = measure(args.requests, args.simpy_requests or args.requests, args.repeat, args.record_batches)
+    if args.memory_requests:
+        figures.update(measure_memory(args.memory_requests, args.record_batches))
+    report(figures)
+    if args.json:
+        from simulator.io import write_json_atomic
+        write_json_atomic(args.json, figures)
+    return 0
+
+
+def _inputs(n: int, record_batches: bool):
+    from simulator.config import RunConfig
+    from simulator.run import prepare
+
+    return prepare(RunConfig(requests=n, arrivals="poisson:load=0.8", record_batches=record_batches))
+
+
+def measure(n: int, n_simpy: int, repeat: int, record_batches: bool) -> dict:
+    """Time the engines side by side; return the figures."""
+    from simulator.engine_numba import simulate_numba
+    from simulator.engine_simpy import simulate_simpy
+
+    t0 = time.perf_counter()
+    inputs = _inputs(n, record_batches)
+    prepare_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    simulate_numba(_inputs(1000, record_batches))
+    jit_s = time.perf_counter() - t0
+    numba_s, raw = _best(lambda: simulate_numba(inputs), repeat)
+    service = raw.finish_s - raw.start_s
+    _lindley(raw.arrival_s[:10], service[:10])
+    floor_s, _ = _best(lambda: _lindley(raw.arrival_s, service), repeat)
+    simpy_inputs = inputs if n_simpy == n else _inputs(n_simpy, record_batches)
+    t0 = time.perf_counter()
+    simulate_simpy(simpy_inputs)
+    simpy_s = time.perf_counter() - t0
+    return {
+        "requests": n, "simpy_requests": n_simpy, "record_batches": record_batches,
+        "utilisation": float(service.sum() / (raw.finish_s.max() - raw.arrival_s.min())),
+        "mean_stages": float(raw.stages_run.mean()),
+        "prepare_s": prepare_s, "jit_or_cache_load_s": jit_s,
+        "numba_s": numba_s, "numba_rps": n / numba_s,
+        "floor_s": floor_s, "floor_rps": n / floor_s,
+        "simpy_s": simpy_s, "simpy_rps": n_simpy / simpy_s,
+        "ratio_to_floor": numba_s / floor_s,
+        "speedup_over_simpy": (n / numba_s) / (n_simpy / simpy_s),
+    }
+
+
+def _best(fn, repeat: int):
+    best, result = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def _lindley(arrival_s: np.ndarray, service_s: np.ndarray) -> np.ndarray:
+    from simulator.floor import lindley
+
+    start, finish = np.empty_like(arrival_s), np.empty_like(arrival_s)
+    lindley(arrival_s, service_s, start, finish)
+    return finish
+
+
+_MEMORY_SCRIPT = """
+import json, resource, sys, time
+from simulator.config import RunConfig
+from simulator.run import prepare, run_inputs
+n, record = int(sys.argv[1]), sys.argv[2] == "1"
+t0 = time.perf_counter()
+result = run_inputs(prepare(RunConfig(requests=n, arrivals="poisson:load=0.8", record_batches=record)))
+print(json.dumps({"memory_requests": n, "memory_run_s": time.perf_counter() - t0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "memory_accuracy": result.summary.accuracy}))
+"""
+
+
+def measure_memory(n: int, record_batches: bool) -> dict:
+    """Peak resident memory (MB) of a fresh process simulating `n` requests end to end (prepare + run + summary)."""
+    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(n), "1" if record_batches else "0"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(f: dict) -> None:
+    print(f"workload: 6-member flexible ensemble, Poisson at 80% load (measured utilisation {f['utilisation']:.1%}), "
+          f"mean stages {f['mean_stages']:.3f}, batch-stage log {'on' if f['record_batches'] else 'off'}")
+    print(f"prepare inputs ({f['requests']} requests): {f['prepare_s']:.3f} s;  JIT compile or cache load: "
+          f"{f['jit_or_cache_load_s']:.3f} s (not counted below)")
+    print(f"numba engine : {f['numba_s'] * 1e3:9.2f} ms  {f['numba_rps']:14,.0f} requests/s")
+    print(f"lindley floor: {f['floor_s'] * 1e3:9.2f} ms  {f['floor_rps']:14,.0f} requests/s   "
+          f"numba / floor = {f['ratio_to_floor']:.2f}x (target <= 10x)")
+    print(f"simpy engine : {f['simpy_s'] * 1e3:9.0f} ms  {f['simpy_rps']:14,.0f} requests/s   "
+          f"({f['simpy_requests']} requests)")
+    if "peak_rss_mb" in f:
+        print(f"memory: {f['memory_requests']} requests end to end in a fresh process: peak RSS "
+              f"{f['peak_rss_mb']:.0f} MB (target <= 2048 MB), {f['memory_run_s']:.1f} s")
+    print(f"speedup over SimPy: {f['speedup_over_simpy']:.0f}x (target >= 300x)")

@@ -1,0 +1,226 @@
+"""The run configuration: one frozen dataclass behind the Python API, the TOML file and the CLI flags.
+
+Every field carries its help text and its parser from a command-line string in its metadata; the CLI is
+generated from these fields and TOML keys are the field names, so the three never drift. Validation is
+declarative: `_CONSTRAINTS` lists, per field, a predicate and what the value must be; `validate` checks them in
+one place and the error names the field and the value.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from simulator.errors import FlexsimError, require
+from simulator.policies import REGISTRY
+from simulator.signals import COMBINERS, SIGNALS
+
+ENGINES = ("numba", "simpy")
+QUEUES = ("fifo", "edf")
+SAMPLE_ORDERS = ("cyclic", "random")
+
+
+# ----------------------------------------------------------------------------------------------- parsers
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise FlexsimError(f"{text!r} is not a number") from None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise FlexsimError(f"{text!r} is not an integer") from None
+
+
+def _floats(text: str) -> tuple:
+    return tuple(_float(x) for x in text.split(",")) if text else ()
+
+
+def _ints(text: str) -> tuple:
+    return tuple(_int(x) for x in text.split(",")) if text else ()
+
+
+def _strs(text: str) -> tuple:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _optional(parse):
+    return lambda text: None if text.lower() in ("", "none") else parse(text)
+
+
+def _opt(default, help, parse=str, metavar=None):
+    """A config field with its help text and command-line parser."""
+    return field(default=default, metadata={"help": help, "parse": parse, "metavar": metavar})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """A simulation run. Fields are TOML keys and ``--kebab-case`` command-line flags."""
+
+    # what is served
+    logits: str = _opt("fmnist", "logit cache: built-in name (fmnist, fmnist-train) or path to an .npz", metavar="NAME|PATH")
+    members: tuple = _opt((0, 1, 2, 3, 4, 5), "cache members run at each stage, in order", _ints, "I,J,...")
+    models: tuple | None = _opt(None, "profile model of each stage (one name: every stage); default: the cache's "
+                                "member model names, else the profile's default_stage_models", _optional(_strs), "M,...")
+    combiner: str = _opt("mean", f"how stages combine: {' | '.join(COMBINERS)}")
+    signal: str = _opt("margin", f"confidence signal: {' | '.join(SIGNALS)}")
+    use_cost_scale: bool = _opt(True, "apply the cache's per-input cost_scale where it has one", bool)
+    # policy
+    policy: tuple = _opt(("threshold",), f"policies composed (stop when any says stop): {', '.join(REGISTRY)}",
+                         _strs, "NAME,...")
+    thresholds: tuple = _opt((0.7, 0.6, 0.5, 0.4, 0.3), "threshold: per-stage signal thresholds (K-1 values; "
+                             "inf = never stop there, -inf = always)", _floats, "T0,T1,...")
+    static_k: int | None = _opt(None, "static: run the first K stages", _optional(_int), "K")
+    deadline_quantile: float = _opt(0.5, "deadline: latency quantile used as the next stage's estimate", _float)
+    power_cap_w: float | None = _opt(None, "power-cap: the device's average power cap (W)", _optional(_float), "W")
+    power_window_s: float = _opt(1.0, "power-cap: the averaging window (s)", _float, "S")
+    load_levels: str | None = _opt(None, "load-adaptive: QLEN:MAX_STAGES[:T0/T1/...] levels separated by ';', "
+                                   "e.g. '0:6;4:3;16:1'", _optional(str), "SPEC")
+    # workload
+    arrivals: str = _opt("poisson:load=0.8", "poisson:RATE | gamma:RATE:CV | mmpp:RATE_LOW:RATE_HIGH:DWELL_S | "
+                         "trace:PATH | closed[:CLIENTS]; RATE may be load=X (utilisation)", metavar="SPEC")
+    requests: int | None = _opt(None, "number of requests (default 10000, or the trace's length)",
+                                _optional(_int), "N")
+    deadline_ms: float = _opt(math.inf, "relative deadline of every request (ms; a trace's deadline_ms column "
+                              "overrides)", _float, "MS")
+    energy_budget_j: float = _opt(math.inf, "energy budget of every request (J; a trace's energy_budget_j column "
+                                  "overrides)", _float, "J")
+    sample_order: str = _opt("cyclic", "which sample request r is served with: cyclic (r mod n_samples) | random")
+    seed: int = _opt(0, "seed of every random draw (arrivals, samples, service times)", _int)
+    # device
+    profile: tuple = _opt(("h100",), "device profile(s): shipped name or path; one per device, or one for all",
+                          _strs, "NAME|PATH,...")
+    devices: int = _opt(1, "number of devices (replicas) sharing one queue", _int)
+    batch_size: int = _opt(1, "maximum batch size (1 = batch-1 serving; B > 1 = greedy dynamic batching)", _int)
+    queue: str = _opt("fifo", f"queue discipline: {' | '.join(QUEUES)}")
+    # run
+    engine: str = _opt("numba", f"simulation engine: {' | '.join(ENGINES)}")
+    record_batches: bool = _opt(True, "record every batch-stage (batches.csv)", bool)
+    out: str | None = _opt(None, "directory for requests.csv, batches.csv and summary.json", _optional(str), "DIR")
+
+    def __post_init__(self):
+        validate(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _positive_finite(x) -> bool:
+    return _is_number(x) and math.isfinite(x) and x > 0
+
+
+#: field -> (predicate, what the value must be)
+_CONSTRAINTS = {
+    "logits": (lambda v: isinstance(v, str) and v != "", "a cache name or path"),
+    "members": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(_is_int(m) and m >= 0 for m in v),
+                "a non-empty list of member indices >= 0"),
+    "models": (lambda v: v is None or (isinstance(v, tuple) and len(v) >= 1 and all(isinstance(m, str) for m in v)),
+               "a list of profile model names"),
+    "combiner": (lambda v: v in COMBINERS, f"one of {', '.join(COMBINERS)}"),
+    "signal": (lambda v: v in SIGNALS, f"one of {', '.join(SIGNALS)}"),
+    "use_cost_scale": (lambda v: isinstance(v, bool), "true or false"),
+    "policy": (lambda v: isinstance(v, tuple) and all(p in REGISTRY for p in v),
+               f"a list of policy names from: {', '.join(REGISTRY)}"),
+    "thresholds": (lambda v: isinstance(v, tuple) and all(_is_number(t) and not math.isnan(t) for t in v),
+                   "a list of numbers"),
+    "static_k": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
+    "deadline_quantile": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "power_cap_w": (lambda v: v is None or _positive_finite(v), "a number > 0"),
+    "power_window_s": (_positive_finite, "a number > 0"),
+    "load_levels": (lambda v: v is None or isinstance(v, str), "a level specification string"),
+    "arrivals": (lambda v: isinstance(v, str) and v != "", "an arrival specification"),
+    "requests": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
+    "deadline_ms": (lambda v: _is_number(v) and v > 0, "a number > 0 (inf = no deadline)"),
+    "energy_budget_j": (lambda v: _is_number(v) and v > 0, "a number > 0 (inf = no budget)"),
+    "sample_order": (lambda v: v in SAMPLE_ORDERS, f"one of {', '.join(SAMPLE_ORDERS)}"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "profile": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(isinstance(p, str) and p for p in v),
+                "a list of profile names or paths"),
+    "devices": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
+    "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
+    "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
+    "record_batches": (lambda v: isinstance(v, bool), "true or false"),
+    "out": (lambda v: v is None or isinstance(v, str), "a directory path"),
+}
+
+
+def validate(config: RunConfig) -> None:
+    """Check every field against `_CONSTRAINTS` and the cross-field rules."""
+    for name, (ok, must) in _CONSTRAINTS.items():
+        value = getattr(config, name)
+        require(ok(value), f"invalid {name} = {_show(value)}: must be {must}")
+    require(len(config.profile) in (1, config.devices),
+            f"invalid profile: {len(config.profile)} profiles given for devices = {config.devices} "
+            "(give one, or one per device)")
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return repr(value)
+
+
+# ----------------------------------------------------------------------------------------------- sources
+
+def config_fields():
+    """The fields of `RunConfig` with their metadata."""
+    return fields(RunConfig)
+
+
+def default_of(f):
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+def from_mapping(values: dict, origin: str = "config") -> RunConfig:
+    """A `RunConfig` from a mapping of field names to values (TOML types: lists become tuples)."""
+    names = {f.name for f in config_fields()}
+    unknown = sorted(set(values) - names)
+    require(not unknown, f"{origin}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    clean = {}
+    for key, value in values.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        elif key in ("members", "thresholds", "policy", "profile", "models") and isinstance(value, (str, int, float)):
+            value = (value,)
+        clean[key] = value
+    return RunConfig(**clean)
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a TOML config file into a mapping (the ``[run]`` table if there is one)."""
+    path = Path(path)
+    require(path.exists(), f"config: file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise FlexsimError(f"config {path}: malformed TOML ({exc})") from None
+    return data.get("run", data)
+
+
+def parse_flag(name: str, text: str):
+    """Parse the command-line string `text` of field `name`."""
+    f = next(f for f in config_fields() if f.name == name)
+    try:
+        return f.metadata["parse"](text)
+    except FlexsimError as exc:
+        raise FlexsimError(f"invalid {name} = {text!r}: {exc}") from None
+
+
+def with_overrides(config: RunConfig, **changes) -> RunConfig:
+    """A copy of `config` with some fields changed (validated again)."""
+    return replace(config, **changes)

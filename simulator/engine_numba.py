@@ -1,0 +1,381 @@
+"""The Numba engine: the whole event loop in compiled code over arrays.
+
+Semantics: ``docs/semantics.md`` (SPEC batch-1, greedy dynamic batching, replicas sharing one queue,
+FIFO or EDF, open or closed loop). The kernel keeps a monotone clock and dispatches batches in time order:
+
+1. the clock moves to the earliest time a device is free (never backwards);
+2. every request that has arrived by then joins the queue (arrivals before dispatches at equal times);
+3. if the queue is empty, the clock moves to the next arrival;
+4. the lowest-numbered free device takes up to ``max_batch`` requests and runs them stage by stage until the
+   policy stops each of them; its finishes are recorded and, in a closed loop, become future arrivals.
+
+Same-time events are ordered (time, kind, tie): arrivals before dispatches, closed-loop arrivals by the id of
+the request whose finish released them, dispatches by device index. The SimPy engine orders them the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numba import types
+from numba.extending import overload
+
+from simulator._jit import jit, jit_inline
+from simulator.inputs import SimulationInputs
+from simulator.policies import RequestState, load_level, stop_rule
+from simulator.results import RawOutputs
+
+
+def simulate_numba(inputs: SimulationInputs) -> RawOutputs:
+    """Run the Numba engine on prepared `inputs`."""
+    out = RawOutputs.allocate(inputs)
+    policy = inputs.policy
+    args = _kernel_args(inputs, out)
+    if policy.custom is None:
+        n_log = _kernel_builtin(policy.params, *args)
+    else:
+        n_log = _kernel(policy.custom, policy.custom_params, policy.params, *args)
+    return out.trimmed(n_log)
+
+
+def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
+    """The kernel's inputs and outputs, grouped into five tuples of arrays and scalars."""
+    cap_w, window_s = inp.power_cap
+    if inp.clients == 0:
+        out.arrival_s[:] = inp.arrival_s
+    arrival_padded = out.arrival_s.base if out.arrival_s.base is not None else out.arrival_s
+    stage = (inp.stages.signal, inp.stages.prediction, inp.stages.correct, inp.cost_scale)
+    device = (inp.stacked("latency_s"), inp.stacked("energy_j"), inp.stacked("est_latency_s"),
+              inp.stacked("est_stage_energy_j"), inp.stacked("est_energy_j"), inp.stacked("overhead_s"),
+              inp.stacked("idle_power_w"))
+    work = (arrival_padded, inp.clients, inp.sample, inp.draw, inp.deadline_s, inp.energy_budget_j,
+            inp.max_batch, inp.edf, cap_w, window_s)
+    records = (out.start_s, out.finish_s, out.stages_run, out.prediction, out.correct, out.energy_j,
+               out.device, out.queue_len)
+    log = (out.batch_start_s, out.batch_end_s, out.batch_stage, out.batch_size, out.batch_energy_j,
+           out.batch_device, out.device_busy_s, out.device_energy_j)
+    return stage, device, work, records, log
+
+
+@jit
+def _kernel_builtin(params, stage, device, work, records, log):
+    """The kernel with the built-in policies only (cached on disk across processes)."""
+    return _kernel(None, np.zeros(0), params, stage, device, work, records, log)
+
+
+def _custom_stop(custom, state, custom_params):
+    """A user's policy decision; no policy (None) never stops."""
+    return False if custom is None else bool(custom(state, custom_params))
+
+
+@overload(_custom_stop)
+def _custom_stop_impl(custom, state, custom_params):
+    # Chosen at compile time: passing no function object keeps the built-in kernel cacheable.
+    if isinstance(custom, types.NoneType):
+        return lambda custom, state, custom_params: False
+    return lambda custom, state, custom_params: custom(state, custom_params)
+
+
+# ----------------------------------------------------------------------------------------------- heaps
+
+@jit_inline
+def _heap_less(keys, ties, i, j):
+    return keys[i] < keys[j] or (keys[i] == keys[j] and ties[i] < ties[j])
+
+
+@jit_inline
+def _heap_swap(keys, ties, vals, i, j):
+    keys[i], keys[j] = keys[j], keys[i]
+    ties[i], ties[j] = ties[j], ties[i]
+    vals[i], vals[j] = vals[j], vals[i]
+
+
+@jit_inline
+def _heap_push(keys, ties, vals, n, key, tie, val):
+    """Push (key, tie) -> val onto a binary min-heap of size n; return the new size."""
+    keys[n], ties[n], vals[n] = key, tie, val
+    i = n
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _heap_less(keys, ties, i, parent):
+            break
+        _heap_swap(keys, ties, vals, i, parent)
+        i = parent
+    return n + 1
+
+
+@jit_inline
+def _heap_pop(keys, ties, vals, n):
+    """Remove the smallest (key, tie) of a heap of size n; return (key, tie, val, new size)."""
+    key, tie, val = keys[0], ties[0], vals[0]
+    n -= 1
+    _heap_swap(keys, ties, vals, 0, n)
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and _heap_less(keys, ties, child + 1, child):
+            child += 1
+        if not _heap_less(keys, ties, child, i):
+            break
+        _heap_swap(keys, ties, vals, i, child)
+        i = child
+    return key, tie, val, n
+
+
+# ----------------------------------------------------------------------------------------------- shared steps
+#
+# The helpers below are inlined into both kernels. Those that take arrays are straight-line code: Numba's
+# reference-count pruning then removes the incref/decref pairs that passing an array would cost in the hot loop.
+
+@jit_inline
+def _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, g, scale):
+    """Duration (s) and device energy (J) of stage k run on a batch of m on device d with draw g."""
+    dur = latency_s[d, k, m - 1, g] * scale + overhead_s[d]
+    e = energy_j[d, k, m - 1] * scale + idle_w[d] * overhead_s[d]
+    return dur, e
+
+
+@jit_inline
+def _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j, d, k, m, s, elapsed_s,
+           deadline_s, energy_j, budget_j, qlen, tokens_j):
+    """The `RequestState` after stage k (< n_stages - 1) of a request served with sample s."""
+    return RequestState(k, signal.shape[0], signal[k, s], prediction[k, s], correct[k, s], elapsed_s, deadline_s,
+                        est_latency_s[d, k + 1, m - 1], energy_j, est_energy_j[d, k + 1, m - 1],
+                        budget_j, qlen, m, tokens_j, est_stage_energy_j[d, k + 1, m - 1])
+
+
+@jit_inline
+def _bucket(tokens, tok_last, d, t, capacity, cap_w, drain_j):
+    """Power-cap bucket of device d at time t: refill at cap_w up to capacity, then drain `drain_j`."""
+    tokens[d] = min(capacity, tokens[d] + cap_w * (t - tok_last[d])) - drain_j
+    tok_last[d] = t
+
+
+@jit_inline
+def _log_stage(log_start, log_end, log_stage, log_size, log_energy, log_device, i, t0, t1, k, m, e, d):
+    """Write batch-stage i of the log."""
+    log_start[i] = t0
+    log_end[i] = t1
+    log_stage[i] = k
+    log_size[i] = m
+    log_energy[i] = e
+    log_device[i] = d
+
+
+@jit_inline
+def _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k, s, energy_r):
+    """Record that request r, served with sample s, stopped after stage k at time t."""
+    out_finish[r] = t
+    out_stages[r] = k + 1
+    out_pred[r] = prediction[k, s]
+    out_correct[r] = correct[k, s]
+    out_energy[r] = energy_r
+
+
+# ----------------------------------------------------------------------------------------------- kernels
+
+@jit
+def _kernel(custom, custom_params, params, stage, device, work, records, log):
+    """Choose the kernel: the single-server one for 1 device, batch 1, FIFO, open loop; else the general one."""
+    _, clients, _, _, _, _, max_batch, edf, _, _ = work
+    if device[0].shape[0] == 1 and max_batch == 1 and not edf and clients == 0:
+        return _single_server(custom, custom_params, params, stage, device, work, records, log)
+    return _general(custom, custom_params, params, stage, device, work, records, log)
+
+
+@jit
+def _single_server(custom, custom_params, params, stage, device, work, records, log):
+    """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
+    signal, prediction, correct, cost_scale = stage
+    latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w = device
+    arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
+    out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
+    log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
+    thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
+    n, n_stages, log_cap = sample.shape[0], signal.shape[0], log_start.shape[0]
+    deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
+    capped = cap_w < np.inf
+    capacity = cap_w * window_s
+    tokens = np.full(1, capacity)
+    tok_last = np.zeros(1)
+    free = 0.0
+    n_arrived = 0
+    n_log = 0
+    for r in range(n):
+        t = max(arrival_s[r], free)
+        # count the arrivals up to t; arrival_s[n] = inf stops the scan. Two branch-free steps cover the usual
+        # case and keep the branch predictor out of it.
+        n_arrived += arrival_s[n_arrived] <= t
+        n_arrived += arrival_s[n_arrived] <= t
+        while arrival_s[n_arrived] <= t:
+            n_arrived += 1
+        qlen = n_arrived - r - 1
+        level = load_level(qlen, level_queue_len) if level_queue_len.shape[0] > 1 else 0
+        if capped:
+            _bucket(tokens, tok_last, 0, t, capacity, cap_w, idle_w[0] * (t - free))
+        out_start[r] = t
+        out_device[r] = 0
+        out_qlen[r] = qlen
+        s = sample[r]
+        energy_r = 0.0
+        busy = 0.0
+        spent = 0.0
+        for k in range(n_stages):
+            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], cost_scale[k, s])
+            t0 = t
+            t = t + dur
+            busy += dur
+            spent += e
+            if capped:
+                _bucket(tokens, tok_last, 0, t, capacity, cap_w, e)
+            if n_log < log_cap:
+                _log_stage(log_start, log_end, log_stage, log_size, log_energy, log_device, n_log, t0, t, k, 1, e, 0)
+                n_log += 1
+            energy_r = energy_r + e / 1
+            stop = k == n_stages - 1
+            if not stop:
+                state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j,
+                               0, k, 1, s,
+                               t - arrival_s[r], deadline_s[r * deadline_step], energy_r, budget_j[r * budget_step],
+                               qlen, tokens[0])
+                stop = stop_rule(state, thresholds[level, k], max_stages[level], deadline_aware, energy_aware,
+                                 power_capped, oracle) or _custom_stop(custom, state, custom_params)
+            if stop:
+                _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k, s,
+                        energy_r)
+                break
+        dev_busy[0] += busy
+        dev_energy[0] += spent
+        free = t
+    return n_log
+
+
+@jit
+def _general(custom, custom_params, params, stage, device, work, records, log):
+    """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
+    signal, prediction, correct, cost_scale = stage
+    latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w = device
+    arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work
+    out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
+    log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
+    thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
+    n, n_stages, n_dev, log_cap = sample.shape[0], signal.shape[0], latency_s.shape[0], log_start.shape[0]
+    deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
+    capped = cap_w < np.inf
+    capacity = cap_w * window_s
+    free = np.zeros(n_dev)
+    tokens = np.full(n_dev, capacity)
+    tok_last = np.zeros(n_dev)
+    batch = np.empty(max_batch, dtype=np.int64)
+    acc_energy = np.empty(max_batch)    # energy attributed so far to each request of the running batch
+
+    # closed loop: future arrivals keyed (time, tie = id of the request whose finish releases them)
+    closed = clients > 0
+    pend_cap = n + clients if closed else 1
+    pend_key, pend_tie, pend_val = np.empty(pend_cap), np.empty(pend_cap, np.int64), np.empty(pend_cap, np.int64)
+    n_pend = 0
+    for c in range(clients):
+        n_pend = _heap_push(pend_key, pend_tie, pend_val, n_pend, 0.0, c - clients, 0)
+    # EDF queue keyed (absolute deadline, id)
+    q_cap = n if edf else 1
+    q_key, q_tie, q_val = np.empty(q_cap), np.empty(q_cap, np.int64), np.empty(q_cap, np.int64)
+    n_q = 0
+
+    n_adm = 0        # requests that have arrived (ids 0 .. n_adm-1, in arrival order)
+    head = 0         # FIFO: next id to dispatch
+    n_disp = 0       # requests dispatched
+    n_log = 0
+    clock = -np.inf
+    while n_disp < n:
+        t = free[0]
+        for j in range(1, n_dev):
+            t = min(t, free[j])
+        t = max(t, clock)
+        for phase in range(2):
+            while n_adm < n:        # admit every arrival at or before t
+                if closed:
+                    if n_pend == 0 or pend_key[0] > t:
+                        break
+                    arrival_s[n_adm], _, _, n_pend = _heap_pop(pend_key, pend_tie, pend_val, n_pend)
+                elif arrival_s[n_adm] > t:
+                    break
+                if edf:
+                    n_q = _heap_push(q_key, q_tie, q_val, n_q, arrival_s[n_adm] + deadline_s[n_adm * deadline_step],
+                                     n_adm, n_adm)
+                n_adm += 1
+            waiting = n_q if edf else n_adm - head
+            if waiting > 0 or phase == 1:
+                break
+            t = pend_key[0] if closed else arrival_s[n_adm]     # idle until the next arrival
+        clock = t
+        d = 0
+        while free[d] > t:
+            d += 1
+        size = min(max_batch, waiting)
+        for i in range(size):
+            if edf:
+                _, _, batch[i], n_q = _heap_pop(q_key, q_tie, q_val, n_q)
+            else:
+                batch[i] = head + i
+        head += 0 if edf else size
+        n_disp += size
+        qlen = waiting - size
+        level = load_level(qlen, level_queue_len) if level_queue_len.shape[0] > 1 else 0
+        if capped:
+            _bucket(tokens, tok_last, d, t, capacity, cap_w, idle_w[d] * (t - free[d]))
+        for i in range(size):
+            out_start[batch[i]] = t
+            out_device[batch[i]] = d
+            out_qlen[batch[i]] = qlen
+            acc_energy[i] = 0.0
+
+        lead = batch[0]
+        m = size
+        busy = 0.0
+        spent = 0.0
+        for k in range(n_stages):
+            scale = cost_scale[k, sample[batch[0]]]
+            for i in range(1, m):
+                scale = max(scale, cost_scale[k, sample[batch[i]]])
+            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, draw[lead, k], scale)
+            t0 = t
+            t = t + dur
+            busy += dur
+            spent += e
+            if capped:
+                _bucket(tokens, tok_last, d, t, capacity, cap_w, e)
+            if n_log < log_cap:
+                _log_stage(log_start, log_end, log_stage, log_size, log_energy, log_device, n_log, t0, t, k, m, e, d)
+                n_log += 1
+            share = e / m
+            kept = 0
+            for i in range(m):
+                r = batch[i]
+                s = sample[r]
+                energy_r = acc_energy[i] + share
+                stop = k == n_stages - 1
+                if not stop:
+                    state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j,
+                               d, k, m, s,
+                                   t - arrival_s[r], deadline_s[r * deadline_step], energy_r,
+                                   budget_j[r * budget_step], qlen, tokens[d])
+                    stop = stop_rule(state, thresholds[level, k], max_stages[level], deadline_aware, energy_aware,
+                                     power_capped, oracle) or _custom_stop(custom, state, custom_params)
+                if stop:
+                    _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k,
+                            s, energy_r)
+                    if closed:
+                        n_pend = _heap_push(pend_key, pend_tie, pend_val, n_pend, t, r, 0)
+                else:
+                    batch[kept] = r
+                    acc_energy[kept] = energy_r
+                    kept += 1
+            m = kept
+            if m == 0:
+                break
+        dev_busy[d] += busy
+        dev_energy[d] += spent
+        free[d] = t
+    return n_log

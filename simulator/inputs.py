@@ -1,0 +1,156 @@
+"""What both engines consume: dense arrays built once from the cache, the profiles, the workload and the policy.
+
+Nothing in here is a Python object per request: per-request inputs are arrays indexed by request id, and every
+random number (arrival times, the sample each request is served with, the draw of each stage's latency) has
+already been drawn from a seeded `numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.errors import require
+from simulator.policies import CompiledPolicy
+from simulator.profiles import GRID, Profile
+from simulator.signals import StageSignals
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DeviceTables:
+    """A device's costs for each stage and batch size, indexed ``[stage, batch - 1]``.
+
+    Attributes
+    ----------
+    latency_s : float64 [n_stages, max_batch, GRID]
+        Inverse-CDF table of the stage's latency (s); a draw ``g`` gives ``latency_s[k, b - 1, g]``.
+    energy_j : float64 [n_stages, max_batch]
+        Energy of one call (NaN where the profile has none).
+    est_latency_s : float64 [n_stages, max_batch]
+        The deadline policy's estimate: latency quantile plus the decision overhead.
+    est_stage_energy_j : float64 [n_stages, max_batch]
+        Estimated device energy of a batch-stage: call energy plus idle power over the decision overhead.
+    overhead_s : float
+        Decision overhead per stage.
+    idle_power_w : float
+        NaN where not measured.
+    """
+
+    latency_s: np.ndarray
+    energy_j: np.ndarray
+    est_latency_s: np.ndarray
+    est_stage_energy_j: np.ndarray
+    overhead_s: float
+    idle_power_w: float
+    profile: str = ""
+    models: tuple = ()
+
+    @property
+    def est_energy_j(self) -> np.ndarray:
+        """Estimated energy share of one request in a batch-stage: the stage energy over the batch size."""
+        return self.est_stage_energy_j / np.arange(1, self.energy_j.shape[1] + 1)[None, :]
+
+    @property
+    def has_energy(self) -> bool:
+        return bool(np.isfinite(self.energy_j).all() and np.isfinite(self.idle_power_w))
+
+
+def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: float = 0.5) -> DeviceTables:
+    """Build the tables of `profile` for the stage `models` and batch sizes 1..`max_batch`."""
+    n_stages = len(models)
+    latency = np.empty((n_stages, max_batch, GRID))
+    energy = np.empty((n_stages, max_batch))
+    est_latency = np.empty((n_stages, max_batch))
+    q = np.array([deadline_quantile])
+    overhead_s = profile.decision_overhead_ms / 1000.0
+    for k, model in enumerate(models):
+        for b in range(1, max_batch + 1):
+            entry = profile.entry(model, b)
+            latency[k, b - 1] = entry.latency.icdf_ms() / 1000.0
+            est_latency[k, b - 1] = entry.latency.icdf_ms(q)[0] / 1000.0 + overhead_s
+            energy[k, b - 1] = np.nan if entry.energy_j is None else entry.energy_j
+    idle_w = np.nan if profile.idle_power_w is None else profile.idle_power_w
+    return DeviceTables(latency_s=latency, energy_j=energy, est_latency_s=est_latency,
+                        est_stage_energy_j=energy + idle_w * overhead_s, overhead_s=overhead_s,
+                        idle_power_w=idle_w, profile=profile.name, models=tuple(models))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SimulationInputs:
+    """Everything an engine needs, as arrays.
+
+    Attributes
+    ----------
+    stages : StageSignals
+        Signal, prediction and correctness after each stage, per sample ``[stage, sample]``.
+    cost_scale : float64 [n_stages, n_samples]
+        Per-input effort of each stage's member (ones where the cache has none).
+    devices : tuple of DeviceTables
+        One per replica; all replicas share one FIFO (or EDF) queue.
+    arrival_s : float64 [n_requests]
+        Open loop: the arrival times, sorted. Closed loop: ignored (filled by the engine).
+    clients : int
+        0 for open loop; the number of closed-loop clients otherwise.
+    sample : int32 [n_requests]
+        The sample each request is served with.
+    draw : uint16 [n_requests, n_stages]
+        The latency draw (an index into the inverse-CDF grid) of each request's stage; a batch-stage uses the
+        draw of the request that heads the batch.
+    deadline_s, energy_budget_j : float64 [n_requests] or [1]
+        Per-request relative deadline and energy budget (inf = none); one value applies to all.
+    max_batch : int
+        1 = batch-1 serving; B > 1 = greedy dynamic batching up to B.
+    edf : bool
+        Earliest-deadline-first queue instead of FIFO.
+    policy : CompiledPolicy
+    record_batches : bool
+        Record every batch-stage (start, end, stage, batch size, energy, device).
+    """
+
+    stages: StageSignals
+    cost_scale: np.ndarray
+    devices: tuple
+    arrival_s: np.ndarray
+    clients: int
+    sample: np.ndarray
+    draw: np.ndarray
+    deadline_s: np.ndarray
+    energy_budget_j: np.ndarray
+    max_batch: int
+    edf: bool
+    policy: CompiledPolicy
+    record_batches: bool = True
+
+    def __post_init__(self):
+        n = self.n_requests
+        k = self.stages.n_stages
+        require(self.draw.shape == (n, k), f"draw has shape {self.draw.shape}, expected {(n, k)}")
+        require(self.cost_scale.shape == self.stages.signal.shape, "cost_scale must match the stage signals")
+        require(self.deadline_s.shape[0] in (1, n), "deadline_s must have 1 or n_requests entries")
+        require(self.energy_budget_j.shape[0] in (1, n), "energy_budget_j must have 1 or n_requests entries")
+        require(self.clients > 0 or self.arrival_s.shape[0] == n, "arrival_s must have n_requests entries")
+        require(all(d.latency_s.shape[:2] == (k, self.max_batch) for d in self.devices),
+                "device tables must cover every stage and batch size")
+
+    @property
+    def n_requests(self) -> int:
+        return self.sample.shape[0]
+
+    @property
+    def n_stages(self) -> int:
+        return self.stages.n_stages
+
+    @property
+    def n_devices(self) -> int:
+        return len(self.devices)
+
+    def stacked(self, name: str) -> np.ndarray:
+        """Attribute `name` of every device's tables, stacked along a leading device axis."""
+        return np.ascontiguousarray(np.stack([np.asarray(getattr(d, name), dtype=np.float64)
+                                              for d in self.devices]))
+
+    @property
+    def power_cap(self) -> tuple[float, float]:
+        """(cap_w, window_s) of the device-level energy budget; (inf, 1) when there is none."""
+        return self.policy.power_cap or (np.inf, 1.0)

@@ -1,0 +1,163 @@
+"""Logit caches: the cached outputs of real models that a simulation replays.
+
+A cache is an ``.npz`` file with
+
+- ``logits``: float32 or float16 ``[member, sample, class]``,
+- ``labels``: integer ``[sample]``,
+- optionally ``cost_scale``: float ``[member, sample]``, the fraction (> 0) of a member's profiled cost that
+  the input needs (networks that skip layers or channels per input),
+- optionally ``model_names``: strings ``[member]``, or ``widths`` (then the names are ``fmnist-cnn-w{width}``).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import FlexsimError, require
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+#: Built-in caches: name -> (file, member model names).
+_FMNIST_MODELS = tuple(["fmnist-cnn-w32"] * 6 + ["fmnist-cnn-w8", "fmnist-cnn-w64"])
+BUILTIN_CACHES = {
+    "fmnist": ("fmnist_logits_test.npz", _FMNIST_MODELS),
+    "fmnist-test": ("fmnist_logits_test.npz", _FMNIST_MODELS),
+    "fmnist-train": ("fmnist_logits_train.npz", _FMNIST_MODELS),
+}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LogitCache:
+    """Cached logits of an ensemble's members on a labelled set of samples.
+
+    Attributes
+    ----------
+    logits : ndarray, shape (n_members, n_samples, n_classes)
+        float32 or float16 logits.
+    labels : ndarray of int64, shape (n_samples,)
+    cost_scale : ndarray of float64, shape (n_members, n_samples), or None
+        Per-input effort: the fraction of the member's profiled cost this input needs.
+    model_names : tuple of str, or None
+        The profile model name of each member, where the cache knows it.
+    source : str
+        Where the cache came from (a path or a built-in name).
+    """
+
+    logits: np.ndarray
+    labels: np.ndarray
+    cost_scale: np.ndarray | None = None
+    model_names: tuple[str, ...] | None = None
+    source: str = "<memory>"
+
+    def __post_init__(self):
+        _validate(self)
+
+    @property
+    def n_members(self) -> int:
+        return self.logits.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.logits.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return self.logits.shape[2]
+
+
+def _validate(cache: LogitCache) -> None:
+    """Check shapes, dtypes and values; raise FlexsimError naming the array at fault."""
+    logits, labels, src = cache.logits, cache.labels, cache.source
+    require(isinstance(logits, np.ndarray) and logits.ndim == 3,
+            f"logit cache {src}: logits must be a 3-D array [member, sample, class], got shape {np.shape(logits)}")
+    require(logits.dtype in (np.float16, np.float32, np.float64),
+            f"logit cache {src}: logits must be float16/float32/float64, got {logits.dtype}")
+    require(min(logits.shape) > 0, f"logit cache {src}: logits shape {logits.shape} has an empty axis")
+    require(logits.shape[2] >= 2, f"logit cache {src}: logits need at least 2 classes, got {logits.shape[2]}")
+    bad = ~np.isfinite(logits)
+    if bad.any():
+        m, s, c = np.argwhere(bad)[0]
+        raise FlexsimError(f"logit cache {src}: logits[{m}, {s}, {c}] is {logits[m, s, c]} (NaN/inf logits)")
+    require(isinstance(labels, np.ndarray) and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer),
+            f"logit cache {src}: labels must be a 1-D integer array, got {getattr(labels, 'dtype', type(labels))} "
+            f"shape {np.shape(labels)}")
+    require(labels.shape[0] == logits.shape[1],
+            f"logit cache {src}: labels has {labels.shape[0]} samples but logits has {logits.shape[1]}")
+    out = (labels < 0) | (labels >= logits.shape[2])
+    if out.any():
+        i = int(np.argmax(out))
+        raise FlexsimError(f"logit cache {src}: labels[{i}] = {labels[i]} is outside [0, {logits.shape[2]})")
+    _validate_cost_scale(cache.cost_scale, logits.shape[:2], src)
+    names = cache.model_names
+    require(names is None or len(names) == logits.shape[0],
+            f"logit cache {src}: model_names has {0 if names is None else len(names)} entries "
+            f"for {logits.shape[0]} members")
+
+
+def _validate_cost_scale(scale, shape, src) -> None:
+    if scale is None:
+        return
+    require(isinstance(scale, np.ndarray) and scale.shape == tuple(shape),
+            f"logit cache {src}: cost_scale must have shape {tuple(shape)} [member, sample], got {np.shape(scale)}")
+    bad = ~(np.isfinite(scale) & (scale > 0))
+    if bad.any():
+        m, s = np.argwhere(bad)[0]
+        raise FlexsimError(f"logit cache {src}: cost_scale[{m}, {s}] = {scale[m, s]} (must be finite and > 0)")
+
+
+def load_cache(name_or_path: str | Path) -> LogitCache:
+    """Load a logit cache from a built-in name (``fmnist``, ``fmnist-train``) or an ``.npz`` path."""
+    key = str(name_or_path)
+    if key in BUILTIN_CACHES:
+        file, names = BUILTIN_CACHES[key]
+        return _load_npz(DATA_DIR / file, source=key, default_names=names)
+    path = Path(key)
+    require(path.suffix == ".npz" or path.exists(),
+            f"logits: unknown cache name {key!r} (built-in: {', '.join(BUILTIN_CACHES)}; or a path to an .npz)")
+    require(path.exists(), f"logits: file {key} does not exist")
+    return _load_npz(path, source=key, default_names=None)
+
+
+def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise FlexsimError(f"logits: cannot read {source} as an .npz file ({exc})") from None
+    for key in ("logits", "labels"):
+        require(key in arrays, f"logit cache {source}: the file has no array {key!r} (it has {sorted(arrays)})")
+    scale = arrays.get("cost_scale")
+    return LogitCache(
+        logits=arrays["logits"],
+        labels=arrays["labels"].astype(np.int64) if np.issubdtype(arrays["labels"].dtype, np.integer)
+        else arrays["labels"],
+        cost_scale=None if scale is None else np.asarray(scale, dtype=np.float64),
+        model_names=_model_names(arrays, default_names),
+        source=source,
+    )
+
+
+def _model_names(arrays: dict, default_names) -> tuple[str, ...] | None:
+    if "model_names" in arrays:
+        return tuple(str(n) for n in arrays["model_names"])
+    if "widths" in arrays:
+        return tuple(f"fmnist-cnn-w{int(w)}" for w in arrays["widths"])
+    return default_names
+
+
+def save_cache(path: str | Path, cache: LogitCache) -> None:
+    """Write `cache` to `path` atomically in the ``.npz`` format that `load_cache` reads."""
+    from simulator.io import atomic_path
+
+    arrays = {"logits": cache.logits, "labels": cache.labels}
+    if cache.cost_scale is not None:
+        arrays["cost_scale"] = cache.cost_scale
+    if cache.model_names is not None:
+        arrays["model_names"] = np.array(cache.model_names)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)

@@ -1,0 +1,392 @@
+"""Stopping policies: after each stage, does the request stop?
+
+Every policy is a pure function of the request's state (`RequestState`). The built-in policies are small
+frozen objects, looked up by name in `REGISTRY`; they compose by conjunction of their *continue* conditions
+(a request stops as soon as any policy says stop). A composition compiles into one `PolicyParams` record,
+which the single built-in decision function `should_stop` reads; both engines call that same compiled
+function, so their decisions are identical.
+
+A user's policy is a Numba ``@njit`` function with the signature ``policy(state, params) -> bool`` (True =
+stop), where ``state`` is a `RequestState` and ``params`` a float64 array of the user's parameters.
+Wrap it in `CustomPolicy`; it composes with the built-in ones like any other policy.
+
+Timing and energy fields of the state are *estimates made before the next stage*: the next stage's latency
+estimate is a configured quantile of the profile's latency at the batch size of the stage just run, plus the
+decision overhead (see ``docs/semantics.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from simulator._jit import jit, jit_inline
+from simulator.errors import FlexsimError, require
+
+RequestState = namedtuple("RequestState", [
+    "stage",                # int: the stage just completed (0-based)
+    "n_stages",             # int: number of stages K
+    "signal",               # float: confidence after this stage (higher = more confident)
+    "prediction",           # int: the argmax after this stage
+    "correct",              # bool: whether that prediction is right (the oracle's bound only)
+    "elapsed_s",            # float: now - arrival
+    "deadline_s",           # float: the request's relative deadline (inf = none)
+    "next_latency_s",       # float: estimated latency of the next stage (incl. decision overhead)
+    "energy_j",             # float: energy attributed to the request so far
+    "next_energy_j",        # float: estimated energy share of the next stage
+    "energy_budget_j",      # float: the request's energy budget (inf = none)
+    "queue_len",            # int: requests waiting when this request started
+    "batch_size",           # int: size of the batch-stage just run
+    "device_tokens_j",      # float: energy left in the device's power-cap bucket (inf = no cap)
+    "next_stage_energy_j",  # float: estimated device energy of the whole next batch-stage
+])
+RequestState.__doc__ = "What a policy sees after a stage (see the field comments in simulator.policies)."
+
+PolicyParams = namedtuple("PolicyParams", [
+    "thresholds",        # float64 [levels, n_stages]: stop after stage k if signal >= thresholds[level, k]
+    "max_stages",        # int64 [levels]: stop once this many stages have run
+    "level_queue_len",   # int64 [levels]: level l applies when queue_len >= level_queue_len[l] (ascending)
+    "deadline_aware",    # bool
+    "energy_aware",      # bool
+    "power_capped",      # bool
+    "oracle",            # bool
+])
+
+
+@jit_inline
+def should_stop(state, params):
+    """The built-in decision: True if the request stops after ``state.stage``."""
+    level = load_level(state.queue_len, params.level_queue_len)
+    return stop_rule(state, params.thresholds[level, state.stage], params.max_stages[level], params.deadline_aware,
+                     params.energy_aware, params.power_capped, params.oracle)
+
+
+@jit_inline
+def stop_rule(state, threshold, max_stages, deadline_aware, energy_aware, power_capped, oracle):
+    """`should_stop` with the request's load level already applied: `threshold` and `max_stages` of that level.
+
+    Scalars only, so that the engine's hot loop pays no reference counting for it.
+    """
+    k = state.stage
+    if k + 1 >= state.n_stages or k + 1 >= max_stages:
+        return True
+    if state.signal >= threshold:
+        return True
+    if oracle and state.correct:
+        return True
+    if deadline_aware and state.elapsed_s + state.next_latency_s > state.deadline_s:
+        return True
+    if energy_aware and state.energy_j + state.next_energy_j > state.energy_budget_j:
+        return True
+    return power_capped and state.next_stage_energy_j > state.device_tokens_j
+
+
+@jit_inline
+def load_level(queue_len, level_queue_len):
+    """Index of the load level that applies at `queue_len` (the last whose threshold it reaches)."""
+    level = 0
+    for i in range(1, level_queue_len.shape[0]):
+        if queue_len >= level_queue_len[i]:
+            level = i
+    return level
+
+
+# ----------------------------------------------------------------------------------------------- composition
+
+@dataclass
+class _Builder:
+    """Mutable accumulator of a composition, turned into `PolicyParams` by `compose`."""
+
+    n_stages: int
+    levels: list = field(default_factory=lambda: [0])
+    thresholds: np.ndarray = None
+    max_stages: np.ndarray = None
+    flags: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.thresholds = np.full((1, self.n_stages), np.inf)
+        self.max_stages = np.array([self.n_stages], dtype=np.int64)
+
+    def set_levels(self, queue_lens) -> None:
+        require(len(self.levels) == 1, "policy: only one load-adaptive policy may be composed")
+        self.levels = list(queue_lens)
+        self.thresholds = np.repeat(self.thresholds, len(queue_lens), axis=0)
+        self.max_stages = np.repeat(self.max_stages, len(queue_lens))
+
+
+class Policy:
+    """Base of the built-in policies: composes with ``&``."""
+
+    name: ClassVar[str] = ""
+
+    def apply(self, builder: _Builder) -> None:
+        raise NotImplementedError
+
+    def __and__(self, other: "Policy") -> "Composite":
+        return Composite(tuple(_parts(self)) + tuple(_parts(other)))
+
+    def decide(self, state: RequestState) -> bool:
+        """Whether this policy alone stops a request in `state` (for testing a policy on its own)."""
+        return compose([self], state.n_stages).decide(state)
+
+
+def _parts(policy: Policy):
+    return policy.policies if isinstance(policy, Composite) else (policy,)
+
+
+@dataclass(frozen=True)
+class Composite(Policy):
+    """Several policies at once: the request stops when any of them says stop."""
+
+    policies: tuple
+    name: ClassVar[str] = "composite"
+
+    def apply(self, builder: _Builder) -> None:
+        for policy in sorted(self.policies, key=lambda p: not isinstance(p, LoadAdaptive)):
+            policy.apply(builder)
+
+
+@dataclass(frozen=True)
+class StaticK(Policy):
+    """Run the first `k` stages."""
+
+    k: int
+    name: ClassVar[str] = "static"
+
+    @classmethod
+    def from_config(cls, config) -> "StaticK":
+        require(config.static_k is not None, "policy static needs static_k (--static-k K)")
+        return cls(config.static_k)
+
+    def apply(self, builder: _Builder) -> None:
+        require(isinstance(self.k, (int, np.integer)) and 1 <= self.k <= builder.n_stages,
+                f"invalid static_k = {self.k!r}: must be an integer in [1, {builder.n_stages}]")
+        builder.max_stages = np.minimum(builder.max_stages, self.k)
+
+
+@dataclass(frozen=True)
+class Threshold(Policy):
+    """The flexible ensemble: stop after stage k if ``signal >= thresholds[k]`` (K-1 thresholds)."""
+
+    thresholds: tuple
+    name: ClassVar[str] = "threshold"
+
+    @classmethod
+    def from_config(cls, config) -> "Threshold":
+        return cls(tuple(config.thresholds))
+
+    def apply(self, builder: _Builder) -> None:
+        t = _threshold_row(self.thresholds, builder.n_stages, "thresholds")
+        builder.thresholds = np.minimum(builder.thresholds, t[None, :])
+
+
+def _threshold_row(values, n_stages: int, field_name: str) -> np.ndarray:
+    """Validate K-1 thresholds and return a row of K (the last stage's entry is +inf: it always stops)."""
+    values = tuple(values)
+    require(len(values) == n_stages - 1,
+            f"invalid {field_name}: {len(values)} values given for {n_stages} stages (need {n_stages - 1})")
+    for i, v in enumerate(values):
+        ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and not math.isnan(v)
+        require(ok, f"invalid {field_name}[{i}] = {v!r}: must be a number (inf and -inf allowed)")
+    return np.array(list(values) + [np.inf], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DeadlineAware(Policy):
+    """Before stage k >= 1, stop if ``elapsed + estimate(next stage) > deadline``."""
+
+    quantile: float = 0.5
+    name: ClassVar[str] = "deadline"
+
+    @classmethod
+    def from_config(cls, config) -> "DeadlineAware":
+        require(math.isfinite(config.deadline_ms), "policy deadline needs a finite deadline_ms (--deadline-ms MS)")
+        return cls(config.deadline_quantile)
+
+    def apply(self, builder: _Builder) -> None:
+        require(0.0 <= self.quantile <= 1.0, f"invalid deadline_quantile = {self.quantile!r}: must lie in [0, 1]")
+        builder.flags["deadline_aware"] = True
+        builder.flags["deadline_quantile"] = self.quantile
+
+
+@dataclass(frozen=True)
+class EnergyBudget(Policy):
+    """Before stage k >= 1, stop if the energy so far plus the next stage's estimate exceeds the budget."""
+
+    name: ClassVar[str] = "energy"
+
+    @classmethod
+    def from_config(cls, config) -> "EnergyBudget":
+        require(math.isfinite(config.energy_budget_j),
+                "policy energy needs a finite energy_budget_j (--energy-budget-j J)")
+        return cls()
+
+    def apply(self, builder: _Builder) -> None:
+        builder.flags["energy_aware"] = True
+
+
+@dataclass(frozen=True)
+class PowerCap(Policy):
+    """Device-level energy budget: an average power cap over a window, enforced as a token bucket.
+
+    The bucket holds ``cap_w * window_s`` joules, refills at ``cap_w`` watts and is drained by the device's
+    energy (stages and idle time). Before stage k >= 1 a request stops if the next batch-stage's estimated
+    energy exceeds what is left.
+    """
+
+    cap_w: float
+    window_s: float = 1.0
+    name: ClassVar[str] = "power-cap"
+
+    @classmethod
+    def from_config(cls, config) -> "PowerCap":
+        require(config.power_cap_w is not None, "policy power-cap needs power_cap_w (--power-cap-w W)")
+        return cls(config.power_cap_w, config.power_window_s)
+
+    def apply(self, builder: _Builder) -> None:
+        require(self.cap_w > 0 and math.isfinite(self.cap_w), f"invalid power_cap_w = {self.cap_w!r}: must be > 0")
+        require(self.window_s > 0 and math.isfinite(self.window_s),
+                f"invalid power_window_s = {self.window_s!r}: must be > 0")
+        builder.flags["power_capped"] = True
+        builder.flags["power_cap"] = (float(self.cap_w), float(self.window_s))
+
+
+@dataclass(frozen=True)
+class LoadAdaptive(Policy):
+    """Run-time switching on load: the queue length when a request starts picks a level.
+
+    `levels` is a sequence of ``(min_queue_len, max_stages, thresholds_or_None)``, the first with
+    ``min_queue_len == 0``, ascending: the last level whose ``min_queue_len`` the queue length reaches applies.
+    """
+
+    levels: tuple
+    name: ClassVar[str] = "load-adaptive"
+
+    @classmethod
+    def from_config(cls, config) -> "LoadAdaptive":
+        require(config.load_levels is not None, "policy load-adaptive needs load_levels (--load-levels SPEC)")
+        return cls(parse_load_levels(config.load_levels))
+
+    def apply(self, builder: _Builder) -> None:
+        require(len(self.levels) >= 1, "invalid load_levels: give at least one level")
+        queue_lens = [int(level[0]) for level in self.levels]
+        require(queue_lens[0] == 0 and all(b > a for a, b in zip(queue_lens, queue_lens[1:])),
+                f"invalid load_levels: queue lengths {queue_lens} must start at 0 and increase")
+        builder.set_levels(queue_lens)
+        for i, (_, max_stages, thresholds) in enumerate(self.levels):
+            require(1 <= int(max_stages) <= builder.n_stages,
+                    f"invalid load_levels[{i}]: max_stages = {max_stages} must lie in [1, {builder.n_stages}]")
+            builder.max_stages[i] = min(builder.max_stages[i], int(max_stages))
+            if thresholds is not None:
+                row = _threshold_row(thresholds, builder.n_stages, f"load_levels[{i}] thresholds")
+                builder.thresholds[i] = np.minimum(builder.thresholds[i], row)
+
+
+@dataclass(frozen=True)
+class Oracle(Policy):
+    """Stop at the first stage whose prediction is already correct (an upper bound, not deployable)."""
+
+    name: ClassVar[str] = "oracle"
+
+    @classmethod
+    def from_config(cls, config) -> "Oracle":
+        return cls()
+
+    def apply(self, builder: _Builder) -> None:
+        builder.flags["oracle"] = True
+
+
+@dataclass(frozen=True)
+class CustomPolicy(Policy):
+    """A user's Numba policy ``function(state, params) -> bool`` (True = stop) and its parameters."""
+
+    function: Callable
+    params: tuple = ()
+    name: ClassVar[str] = "custom"
+
+    def apply(self, builder: _Builder) -> None:
+        require(hasattr(self.function, "py_func"),
+                "invalid custom policy: the function must be compiled with numba.njit")
+        require("custom" not in builder.flags, "policy: only one custom policy may be composed")
+        builder.flags["custom"] = (self.function, np.asarray(self.params, dtype=np.float64).reshape(-1))
+
+
+def parse_load_levels(text: str) -> tuple:
+    """Parse ``QLEN:MAX_STAGES[:T0/T1/...]`` levels separated by ``;`` (e.g. ``0:6;4:3:0.5/0.4;16:1``)."""
+    levels = []
+    for i, part in enumerate(p for p in text.split(";") if p.strip()):
+        bits = part.strip().split(":")
+        require(len(bits) in (2, 3), f"invalid load_levels level {i} = {part!r}: expected QLEN:MAX_STAGES[:T0/T1/...]")
+        try:
+            qlen, max_stages = int(bits[0]), int(bits[1])
+            thresholds = None if len(bits) == 2 else tuple(float(t) for t in bits[2].split("/"))
+        except ValueError:
+            raise FlexsimError(f"invalid load_levels level {i} = {part!r}: not numbers") from None
+        levels.append((qlen, max_stages, thresholds))
+    return tuple(levels)
+
+
+#: Built-in policies by name (the names that ``--policy`` accepts).
+REGISTRY = {cls.name: cls for cls in (StaticK, Threshold, DeadlineAware, EnergyBudget, PowerCap,
+                                       LoadAdaptive, Oracle)}
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledPolicy:
+    """A composition compiled for a number of stages: what the engines need to apply it."""
+
+    params: PolicyParams
+    custom: Callable | None = None
+    custom_params: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    deadline_quantile: float = 0.5
+    power_cap: tuple | None = None   # (cap_w, window_s)
+
+    def decide(self, state: RequestState) -> bool:
+        """Whether the composition stops a request in `state`."""
+        if should_stop(state, self.params):
+            return True
+        return self.custom is not None and bool(self.custom(state, self.custom_params))
+
+
+def from_config(config) -> list[Policy]:
+    """The policies named by ``config.policy``, built from the config's fields."""
+    return [REGISTRY[name].from_config(config) for name in config.policy]
+
+
+def compose(policies, n_stages: int) -> CompiledPolicy:
+    """Compile policies (stop when any says stop) for `n_stages` stages."""
+    require(n_stages >= 1, f"invalid number of stages {n_stages}: need at least 1")
+    builder = _Builder(n_stages)
+    Composite(tuple(p for policy in policies for p in _parts(policy))).apply(builder)
+    flags = builder.flags
+    params = PolicyParams(
+        thresholds=np.ascontiguousarray(builder.thresholds),
+        max_stages=builder.max_stages.astype(np.int64),
+        level_queue_len=np.asarray(builder.levels, dtype=np.int64),
+        deadline_aware=bool(flags.get("deadline_aware", False)),
+        energy_aware=bool(flags.get("energy_aware", False)),
+        power_capped=bool(flags.get("power_capped", False)),
+        oracle=bool(flags.get("oracle", False)),
+    )
+    custom, custom_params = flags.get("custom", (None, np.zeros(0)))
+    return CompiledPolicy(params=params, custom=custom, custom_params=custom_params,
+                          deadline_quantile=flags.get("deadline_quantile", 0.5), power_cap=flags.get("power_cap"))
+
+
+def make_state(**fields) -> RequestState:
+    """A `RequestState` with neutral defaults for the fields not given (for tests and examples)."""
+    defaults = dict(stage=0, n_stages=2, signal=0.0, prediction=0, correct=False, elapsed_s=0.0,
+                    deadline_s=np.inf, next_latency_s=0.0, energy_j=0.0, next_energy_j=0.0,
+                    energy_budget_j=np.inf, queue_len=0, batch_size=1, device_tokens_j=np.inf,
+                    next_stage_energy_j=0.0)
+    unknown = set(fields) - set(defaults)
+    if unknown:
+        raise FlexsimError(f"RequestState has no field(s) {', '.join(sorted(unknown))}")
+    defaults.update(fields)
+    typed = {k: (int(v) if k in ("stage", "n_stages", "prediction", "queue_len", "batch_size")
+                 else bool(v) if k == "correct" else float(v)) for k, v in defaults.items()}
+    return RequestState(**typed)

@@ -1,0 +1,323 @@
+"""Device profiles: measured (or derived) latency distributions and energies of models on a device.
+
+A profile is a schema-versioned JSON file (``docs/profile-format.md``). In memory it is a `Profile`;
+the simulator turns the entries it needs into dense tables (`latency_table_ms`) once, before simulating.
+
+Latency distributions come in two forms:
+
+- ``samples``: raw measured latencies (ms); the distribution is their empirical distribution.
+- ``quantiles``: ``{probability: ms}`` pairs (e.g. p10, p50, p90, p99); the inverse CDF is piecewise linear
+  through them, extended linearly to probability 0 and 1 with the slopes of the nearest two points
+  (never below 0).
+
+Every distribution is sampled through its inverse CDF evaluated on a fixed grid of `GRID` probabilities
+``(g + 0.5) / GRID``: a draw is an index ``g`` in ``[0, GRID)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import FlexsimError, require
+
+SCHEMA_VERSION = 1
+KINDS = ("datacenter", "embedded", "cpu")
+SOURCES = ("measured", "derived")
+GRID = 1024
+GRID_PROBS = (np.arange(GRID) + 0.5) / GRID
+
+#: Folder of the shipped profiles (override with the environment variable FLEXSIM_PROFILES).
+PROFILES_DIR = Path(os.environ.get("FLEXSIM_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+
+
+@dataclass(frozen=True, eq=False)
+class LatencyDistribution:
+    """A latency distribution in milliseconds: raw samples or quantiles."""
+
+    samples_ms: np.ndarray | None = None
+    quantile_probs: np.ndarray | None = None
+    quantile_ms: np.ndarray | None = None
+    mean_ms: float | None = None
+
+    def icdf_ms(self, probs: np.ndarray = GRID_PROBS) -> np.ndarray:
+        """Inverse CDF (ms) at probabilities `probs`."""
+        if self.samples_ms is not None:
+            return np.quantile(self.samples_ms, probs, method="inverted_cdf")
+        p = np.concatenate([[0.0], self.quantile_probs, [1.0]])
+        v = np.concatenate([[_extend(self.quantile_probs[:2], self.quantile_ms[:2], 0.0)],
+                            self.quantile_ms,
+                            [_extend(self.quantile_probs[-2:], self.quantile_ms[-2:], 1.0)]])
+        return np.interp(probs, p, np.maximum.accumulate(np.maximum(v, 0.0)))
+
+    def to_json(self) -> dict:
+        if self.samples_ms is not None:
+            return {"samples": [float(x) for x in self.samples_ms]}
+        out = {"quantiles": {_pkey(p): float(v) for p, v in zip(self.quantile_probs, self.quantile_ms)}}
+        if self.mean_ms is not None:
+            out["mean"] = float(self.mean_ms)
+        return out
+
+
+def _extend(probs, values, at):
+    """Linear extension of the line through two (prob, value) points to probability `at`."""
+    if len(probs) < 2 or probs[1] == probs[0]:
+        return values[0] if at < probs[0] else values[-1]
+    slope = (values[1] - values[0]) / (probs[1] - probs[0])
+    return values[0] + slope * (at - probs[0])
+
+
+def _pkey(p: float) -> str:
+    return f"{p:.6g}"
+
+
+@dataclass(frozen=True, eq=False)
+class BatchEntry:
+    """Cost of one call of a model at one batch size."""
+
+    latency: LatencyDistribution
+    energy_j: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelEntry:
+    """A model's costs on the device, per batch size."""
+
+    batches: dict[int, BatchEntry]
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Profile:
+    """A device profile.
+
+    Attributes
+    ----------
+    name : str
+    device : dict
+        ``name`` and ``kind`` (datacenter, embedded, cpu) and any further facts.
+    idle_power_w : float or None
+        Power while the device waits; None where not measured.
+    decision_overhead_ms : float
+        Host time per stage to combine, score and decide (softmax + margin + compare).
+    provenance : dict
+        ``source`` (measured or derived), ``method``, ``date``, ``software``, ...
+    models : dict of str to ModelEntry
+    default_stage_models : tuple of str, or None
+        Model used for each stage position when neither the config nor the cache names one.
+    """
+
+    name: str
+    device: dict
+    idle_power_w: float | None
+    decision_overhead_ms: float
+    provenance: dict
+    models: dict[str, ModelEntry]
+    default_stage_models: tuple[str, ...] | None = None
+    origin: str = "<memory>"
+
+    @property
+    def kind(self) -> str:
+        return self.device["kind"]
+
+    @property
+    def has_energy(self) -> bool:
+        """True when idle power and every entry's energy are known."""
+        return self.idle_power_w is not None and all(
+            b.energy_j is not None for m in self.models.values() for b in m.batches.values())
+
+    def entry(self, model: str, batch: int) -> BatchEntry:
+        """The entry of `model` at `batch`, interpolated between measured batch sizes where needed."""
+        require(model in self.models, f"profile {self.name}: has no model {model!r} "
+                f"(it has {', '.join(sorted(self.models))})")
+        batches = self.models[model].batches
+        if batch in batches:
+            return batches[batch]
+        return _interpolate(self.name, model, batches, batch)
+
+    def to_json(self) -> dict:
+        out = {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "device": dict(self.device),
+            "idle_power_w": self.idle_power_w,
+            "decision_overhead_ms": self.decision_overhead_ms,
+            "provenance": dict(self.provenance),
+        }
+        if self.default_stage_models is not None:
+            out["default_stage_models"] = list(self.default_stage_models)
+        out["models"] = {name: _model_json(m) for name, m in self.models.items()}
+        return out
+
+
+def _model_json(model: ModelEntry) -> dict:
+    batches = {}
+    for b in sorted(model.batches):
+        e = model.batches[b]
+        batches[str(b)] = {"latency_ms": e.latency.to_json(), "energy_j": e.energy_j, **e.extra}
+    return {**model.info, "batches": batches}
+
+
+def _interpolate(profile: str, model: str, batches: dict[int, BatchEntry], batch: int) -> BatchEntry:
+    """Interpolate linearly (per quantile) between the nearest measured batch sizes around `batch`.
+
+    Allowed because latency and energy are non-decreasing in batch size on every device we measured;
+    never extrapolated.
+    """
+    lower = [b for b in batches if b < batch]
+    upper = [b for b in batches if b > batch]
+    require(batch >= 1 and lower and upper,
+            f"profile {profile}: model {model!r} has no batch size {batch} "
+            f"(measured: {', '.join(map(str, sorted(batches)))}; only sizes between two measured ones are interpolated)")
+    lo, hi = max(lower), min(upper)
+    w = (batch - lo) / (hi - lo)
+    icdf = (1 - w) * batches[lo].latency.icdf_ms() + w * batches[hi].latency.icdf_ms()
+    e_lo, e_hi = batches[lo].energy_j, batches[hi].energy_j
+    energy = None if e_lo is None or e_hi is None else (1 - w) * e_lo + w * e_hi
+    return BatchEntry(latency=LatencyDistribution(samples_ms=icdf), energy_j=energy,
+                      extra={"interpolated_from": [lo, hi]})
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+def parse_profile(obj, origin: str = "<memory>") -> Profile:
+    """Build a `Profile` from parsed JSON, raising FlexsimError that names the faulty field."""
+    where = f"profile {origin}"
+    require(isinstance(obj, dict), f"{where}: the top level must be a JSON object")
+    version = obj.get("schema_version")
+    require(version == SCHEMA_VERSION,
+            f"{where}: schema_version = {version!r} is not supported (this flexsim reads version {SCHEMA_VERSION})")
+    for key in ("name", "device", "decision_overhead_ms", "provenance", "models"):
+        require(key in obj, f"{where}: missing field {key!r}")
+    name = obj["name"]
+    require(isinstance(name, str) and name, f"{where}: name must be a non-empty string")
+    device = obj["device"]
+    require(isinstance(device, dict) and device.get("kind") in KINDS,
+            f"{where}: device.kind = {device.get('kind') if isinstance(device, dict) else device!r} "
+            f"must be one of {', '.join(KINDS)}")
+    provenance = obj["provenance"]
+    require(isinstance(provenance, dict) and provenance.get("source") in SOURCES,
+            f"{where}: provenance.source must be one of {', '.join(SOURCES)}")
+    idle = obj.get("idle_power_w")
+    require(idle is None or _nonneg(idle), f"{where}: idle_power_w = {idle!r} must be a number >= 0 or null")
+    overhead = obj["decision_overhead_ms"]
+    require(_nonneg(overhead), f"{where}: decision_overhead_ms = {overhead!r} must be a number >= 0")
+    models = obj["models"]
+    require(isinstance(models, dict) and models, f"{where}: models must be a non-empty object")
+    defaults = obj.get("default_stage_models")
+    require(defaults is None or (isinstance(defaults, list) and all(d in models for d in defaults)),
+            f"{where}: default_stage_models must list models of this profile")
+    return Profile(
+        name=name, device=device, idle_power_w=None if idle is None else float(idle),
+        decision_overhead_ms=float(overhead), provenance=provenance,
+        models={m: _parse_model(spec, f"{where}: models.{m}") for m, spec in models.items()},
+        default_stage_models=None if defaults is None else tuple(defaults), origin=origin,
+    )
+
+
+def _nonneg(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+
+
+def _positive(x) -> bool:
+    return _nonneg(x) and x > 0
+
+
+def _parse_model(spec, where: str) -> ModelEntry:
+    require(isinstance(spec, dict) and isinstance(spec.get("batches"), dict) and spec["batches"],
+            f"{where}: must have a non-empty object 'batches'")
+    batches = {}
+    for key, entry in spec["batches"].items():
+        require(key.isdigit() and int(key) >= 1, f"{where}.batches: batch size {key!r} must be an integer >= 1")
+        batches[int(key)] = _parse_batch(entry, f"{where}.batches.{key}")
+    info = {k: v for k, v in spec.items() if k != "batches"}
+    return ModelEntry(batches=batches, info=info)
+
+
+def _parse_batch(entry, where: str) -> BatchEntry:
+    require(isinstance(entry, dict) and "latency_ms" in entry, f"{where}: missing field 'latency_ms'")
+    energy = entry.get("energy_j")
+    require(energy is None or _nonneg(energy), f"{where}.energy_j = {energy!r} must be a number >= 0 or null")
+    extra = {k: v for k, v in entry.items() if k not in ("latency_ms", "energy_j")}
+    return BatchEntry(latency=_parse_latency(entry["latency_ms"], f"{where}.latency_ms"),
+                      energy_j=None if energy is None else float(energy), extra=extra)
+
+
+def _parse_latency(spec, where: str) -> LatencyDistribution:
+    require(isinstance(spec, dict) and ("samples" in spec or "quantiles" in spec),
+            f"{where}: must have 'samples' or 'quantiles'")
+    if "samples" in spec:
+        samples = spec["samples"]
+        require(isinstance(samples, list) and samples, f"{where}.samples must be a non-empty list")
+        for i, x in enumerate(samples):
+            require(_positive(x), f"{where}.samples[{i}] = {x!r} must be a finite number > 0")
+        return LatencyDistribution(samples_ms=np.asarray(samples, dtype=np.float64))
+    return _parse_quantiles(spec, where)
+
+
+def _parse_quantiles(spec, where: str) -> LatencyDistribution:
+    quantiles = spec["quantiles"]
+    require(isinstance(quantiles, dict) and quantiles, f"{where}.quantiles must be a non-empty object")
+    pairs = []
+    for key, value in quantiles.items():
+        try:
+            p = float(key)
+        except ValueError:
+            raise FlexsimError(f"{where}.quantiles: key {key!r} is not a probability") from None
+        require(0 < p < 1, f"{where}.quantiles: probability {key} must lie in (0, 1)")
+        require(_positive(value), f"{where}.quantiles[{key}] = {value!r} must be a finite number > 0")
+        pairs.append((p, float(value)))
+    pairs.sort()
+    values = np.array([v for _, v in pairs])
+    require(bool(np.all(np.diff(values) >= 0)), f"{where}.quantiles: values must not decrease with probability")
+    mean = spec.get("mean")
+    require(mean is None or _positive(mean), f"{where}.mean = {mean!r} must be a finite number > 0")
+    return LatencyDistribution(quantile_probs=np.array([p for p, _ in pairs]), quantile_ms=values,
+                               mean_ms=None if mean is None else float(mean))
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+def shipped_profiles() -> dict[str, Path]:
+    """Names and paths of the profiles shipped in `PROFILES_DIR`."""
+    if not PROFILES_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(PROFILES_DIR.glob("*.json"))}
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a shipped profile by name (``h100``) or a profile file by path."""
+    key = str(name_or_path)
+    shipped = shipped_profiles()
+    if key in shipped:
+        return _read(shipped[key])
+    path = Path(key)
+    require(path.suffix == ".json" or path.exists(),
+            f"profile: unknown profile name {key!r} (shipped: {', '.join(shipped) or 'none'}; or a path to a .json)")
+    require(path.exists(), f"profile: file {key} does not exist")
+    return _read(path)
+
+
+def _read(path: Path) -> Profile:
+    try:
+        obj = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise FlexsimError(f"profile {path}: malformed JSON ({exc})") from None
+    except OSError as exc:
+        raise FlexsimError(f"profile {path}: cannot read ({exc.strerror})") from None
+    return parse_profile(obj, origin=str(path))
+
+
+def save_profile(path: str | Path, profile: Profile) -> None:
+    """Validate `profile` by re-parsing its JSON form, then write it atomically."""
+    from simulator.io import write_json_atomic
+
+    obj = profile.to_json()
+    parse_profile(json.loads(json.dumps(obj)), origin=str(path))
+    write_json_atomic(path, obj)

@@ -1,0 +1,225 @@
+"""Simulation outputs: per-request records, per-batch-stage records and the summary (SPEC "Outputs")."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from simulator.io import atomic_path
+
+
+@dataclass(eq=False)
+class RawOutputs:
+    """Arrays an engine writes into (allocated once, before the run)."""
+
+    arrival_s: np.ndarray
+    start_s: np.ndarray
+    finish_s: np.ndarray
+    stages_run: np.ndarray
+    prediction: np.ndarray
+    correct: np.ndarray
+    energy_j: np.ndarray
+    device: np.ndarray
+    queue_len: np.ndarray
+    batch_start_s: np.ndarray
+    batch_end_s: np.ndarray
+    batch_stage: np.ndarray
+    batch_size: np.ndarray
+    batch_energy_j: np.ndarray
+    batch_device: np.ndarray
+    device_busy_s: np.ndarray
+    device_energy_j: np.ndarray
+
+    @classmethod
+    def allocate(cls, inputs) -> "RawOutputs":
+        """Arrays for `inputs`; the batch-stage log holds at most n_requests x n_stages entries."""
+        n, n_dev = inputs.n_requests, inputs.n_devices
+        n_log = n * inputs.n_stages if inputs.record_batches else 0
+        arrival = np.empty(n + 1)      # one slot more: +inf, a sentinel for the engines' arrival scans
+        arrival[n] = np.inf
+        return cls(
+            arrival_s=arrival[:n], start_s=np.empty(n), finish_s=np.empty(n),
+            stages_run=np.zeros(n, dtype=np.int8), prediction=np.empty(n, dtype=np.int32),
+            correct=np.empty(n, dtype=np.bool_), energy_j=np.empty(n), device=np.empty(n, dtype=np.int16),
+            queue_len=np.empty(n, dtype=np.int32),
+            batch_start_s=np.empty(n_log), batch_end_s=np.empty(n_log), batch_stage=np.empty(n_log, dtype=np.int8),
+            batch_size=np.empty(n_log, dtype=np.int32), batch_energy_j=np.empty(n_log),
+            batch_device=np.empty(n_log, dtype=np.int16),
+            device_busy_s=np.zeros(n_dev), device_energy_j=np.zeros(n_dev),
+        )
+
+    def trimmed(self, n_log: int) -> "RawOutputs":
+        """The same outputs with the batch-stage log cut to its `n_log` used entries."""
+        for f in fields(self):
+            if f.name.startswith("batch_"):
+                setattr(self, f.name, getattr(self, f.name)[:n_log])
+        return self
+
+
+class _Columns:
+    """Column-array records: dict, DataFrame and CSV access."""
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """Columns by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_frame(self):
+        """A pandas DataFrame of the columns (pandas is optional)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_frame() needs pandas; use to_dict() or to_csv() without it") from exc
+        return pd.DataFrame(self.to_dict())
+
+    def to_csv(self, path) -> None:
+        """Write the columns to `path` as CSV, atomically."""
+        columns = self.to_dict()
+        header = ",".join(columns)
+        table = np.empty((len(next(iter(columns.values()))), len(columns)), dtype=object)
+        formats = []
+        for j, values in enumerate(columns.values()):
+            table[:, j] = values
+            formats.append("%.17g" if values.dtype.kind == "f" else "%d")
+        with atomic_path(path) as tmp:
+            np.savetxt(tmp, table, fmt=formats, delimiter=",", header=header, comments="")
+
+    def __len__(self) -> int:
+        return len(getattr(self, fields(self)[0].name))
+
+
+@dataclass(frozen=True, eq=False)
+class RequestRecords(_Columns):
+    """One record per request (index = request id, in arrival order)."""
+
+    arrival_s: np.ndarray
+    start_s: np.ndarray
+    finish_s: np.ndarray
+    latency_ms: np.ndarray
+    stages_run: np.ndarray
+    prediction: np.ndarray
+    correct: np.ndarray
+    deadline_met: np.ndarray
+    energy_j: np.ndarray
+    sample: np.ndarray
+    device: np.ndarray
+    queue_len: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class BatchRecords(_Columns):
+    """One record per batch-stage (a stage run on a batch of requests), in dispatch order."""
+
+    start_s: np.ndarray
+    end_s: np.ndarray
+    stage: np.ndarray
+    batch_size: np.ndarray
+    energy_j: np.ndarray
+    device: np.ndarray
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Aggregate figures of a run.
+
+    Energy: ``device_energy_j`` is every batch-stage's energy plus idle power over each device's idle time in
+    the horizon (first arrival to last finish); ``energy_per_request_j`` is that over the number of requests;
+    ``attributed_energy_per_request_j`` is the mean of the per-request attributed energy (without idle time).
+    Energy figures are None where the profile has no energy measurements.
+    """
+
+    n_requests: int
+    accuracy: float
+    latency_mean_ms: float
+    latency_p50_ms: float
+    latency_p90_ms: float
+    latency_p99_ms: float
+    deadline_miss_rate: float
+    throughput_rps: float
+    utilisation: float
+    mean_stages: float
+    energy_per_request_j: float | None
+    attributed_energy_per_request_j: float | None
+    device_energy_j: float | None
+    average_power_w: float | None
+    horizon_s: float
+
+    def to_dict(self) -> dict:
+        return {f.name: _json_number(getattr(self, f.name)) for f in fields(self)}
+
+    def text(self) -> str:
+        """A short human summary."""
+        def energy(x, unit):
+            return "not measured" if x is None else f"{x:.4g} {unit}"
+        return "\n".join([
+            f"requests        {self.n_requests}",
+            f"accuracy        {self.accuracy:.4f}",
+            f"latency ms      mean {self.latency_mean_ms:.3f}  p50 {self.latency_p50_ms:.3f}  "
+            f"p90 {self.latency_p90_ms:.3f}  p99 {self.latency_p99_ms:.3f}",
+            f"deadline misses {self.deadline_miss_rate:.2%}",
+            f"throughput      {self.throughput_rps:.1f} req/s   utilisation {self.utilisation:.1%}",
+            f"mean stages     {self.mean_stages:.3f}",
+            f"energy          {energy(self.energy_per_request_j, 'J/request')}   "
+            f"average power {energy(self.average_power_w, 'W')}",
+        ])
+
+
+def _json_number(x):
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(x) else float(x)
+    return x
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """What a simulation returns: records, summary and the engine that produced them."""
+
+    requests: RequestRecords
+    batches: BatchRecords
+    summary: Summary
+    device_busy_s: np.ndarray
+    device_energy_j: np.ndarray
+    engine: str
+
+
+def build_result(raw: RawOutputs, inputs, engine: str) -> SimulationResult:
+    """Wrap an engine's raw outputs into records and a summary."""
+    latency_s = raw.finish_s - raw.arrival_s
+    deadline = inputs.deadline_s if inputs.deadline_s.shape[0] > 1 else inputs.deadline_s[0]
+    requests = RequestRecords(
+        arrival_s=raw.arrival_s, start_s=raw.start_s, finish_s=raw.finish_s, latency_ms=latency_s * 1000.0,
+        stages_run=raw.stages_run, prediction=raw.prediction, correct=raw.correct,
+        deadline_met=latency_s <= deadline, energy_j=raw.energy_j, sample=inputs.sample, device=raw.device,
+        queue_len=raw.queue_len)
+    batches = BatchRecords(start_s=raw.batch_start_s, end_s=raw.batch_end_s, stage=raw.batch_stage,
+                           batch_size=raw.batch_size, energy_j=raw.batch_energy_j, device=raw.batch_device)
+    idle_w = np.array([d.idle_power_w for d in inputs.devices])
+    summary = summarize(requests, raw.device_busy_s, raw.device_energy_j, idle_w)
+    return SimulationResult(requests=requests, batches=batches, summary=summary,
+                            device_busy_s=raw.device_busy_s, device_energy_j=raw.device_energy_j, engine=engine)
+
+
+def summarize(requests: RequestRecords, busy_s: np.ndarray, active_energy_j: np.ndarray,
+              idle_power_w: np.ndarray) -> Summary:
+    """Summary figures from per-request records and per-device busy time and active energy."""
+    n = len(requests)
+    horizon = float(requests.finish_s.max() - requests.arrival_s.min())
+    device_energy = float(np.sum(active_energy_j + idle_power_w * np.maximum(horizon - busy_s, 0.0)))
+    has_energy = math.isfinite(device_energy)
+    p50, p90, p99 = np.percentile(requests.latency_ms, [50, 90, 99])
+    return Summary(
+        n_requests=n,
+        accuracy=float(requests.correct.mean()),
+        latency_mean_ms=float(requests.latency_ms.mean()),
+        latency_p50_ms=float(p50), latency_p90_ms=float(p90), latency_p99_ms=float(p99),
+        deadline_miss_rate=float(1.0 - requests.deadline_met.mean()),
+        throughput_rps=n / horizon if horizon > 0 else math.inf,
+        utilisation=float(busy_s.sum() / (len(busy_s) * horizon)) if horizon > 0 else 1.0,
+        mean_stages=float(requests.stages_run.mean()),
+        energy_per_request_j=device_energy / n if has_energy else None,
+        attributed_energy_per_request_j=float(requests.energy_j.mean()) if has_energy else None,
+        device_energy_j=device_energy if has_energy else None,
+        average_power_w=device_energy / horizon if has_energy and horizon > 0 else None,
+        horizon_s=horizon,
+    )

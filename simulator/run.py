@@ -1,0 +1,210 @@
+"""From a configuration to a result: load, precompute, draw, simulate.
+
+Data flow::
+
+    RunConfig ──► LogitCache ──► StageSignals (vectorised, once)
+              ──► Profile(s) ──► DeviceTables (dense, once)
+              ──► policies ────► CompiledPolicy
+              ──► workload ────► arrival_s, sample, draw, deadline_s, energy_budget_j  (seeded NumPy draws)
+                                  └──────────────► SimulationInputs ──► engine ──► SimulationResult
+
+Random streams: one `numpy.random.SeedSequence(seed)` spawns independent streams for arrivals, the sample
+mapping and the service-time draws, so that changing one part of a configuration does not perturb the others.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from simulator import policies as policy_lib
+from simulator.config import RunConfig
+from simulator.engine_numba import simulate_numba
+from simulator.engine_simpy import simulate_simpy
+from simulator.errors import FlexsimError, require
+from simulator.inputs import SimulationInputs, device_tables
+from simulator.logits import LogitCache, load_cache
+from simulator.profiles import GRID, Profile, load_profile
+from simulator.results import SimulationResult, build_result
+from simulator.signals import stage_signals
+from simulator.workload import ArrivalSpec, generate_arrivals, parse_arrivals, read_trace
+
+ENGINES = {"numba": simulate_numba, "simpy": simulate_simpy}
+DEFAULT_REQUESTS = 10_000
+
+
+def simulate(config: RunConfig | None = None, *, engine: str | None = None, **changes) -> SimulationResult:
+    """Simulate `config` (default: the embedded default), with fields overridden by keyword.
+
+    Examples
+    --------
+    >>> from simulator import simulate
+    >>> result = simulate(requests=2000, arrivals="poisson:load=0.5")
+    >>> 0.9 < result.summary.accuracy < 0.95
+    True
+    """
+    config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes})
+    return run_inputs(prepare(config), engine or config.engine)
+
+
+def run_inputs(inputs: SimulationInputs, engine: str = "numba") -> SimulationResult:
+    """Run prepared `inputs` on `engine` ("numba" or "simpy")."""
+    require(engine in ENGINES, f"invalid engine = {engine!r}: must be one of {', '.join(ENGINES)}")
+    return build_result(ENGINES[engine](inputs), inputs, engine)
+
+
+def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInputs:
+    """Everything the engines need for `config`, validated, precomputed and drawn."""
+    cache = cache or load_cache(config.logits)
+    members = _check_members(config.members, cache)
+    n_stages = len(members)
+    compiled = policy_lib.compose(policy_lib.from_config(config), n_stages)
+    profiles = [load_profile(p) for p in config.profile]
+    profiles = profiles * config.devices if len(profiles) == 1 else profiles
+    devices = tuple(device_tables(p, stage_models(config, cache, p), config.batch_size, compiled.deadline_quantile)
+                    for p in profiles)
+    _check_energy(config, devices)
+    stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
+    cost_scale = (cache.cost_scale[list(members)] if cache.cost_scale is not None and config.use_cost_scale
+                  else np.ones(stages.signal.shape))
+    arrivals_rng, sample_rng, draw_rng = (np.random.default_rng(s)
+                                          for s in np.random.SeedSequence(config.seed).spawn(3))
+    spec = parse_arrivals(config.arrivals)
+    trace = read_trace(spec.path) if spec.kind == "trace" else None
+    n = _n_requests(config, trace)
+    if spec.load is not None:
+        spec = spec.resolve(mean_service_s(stages, cost_scale, devices, compiled) / config.devices)
+    return SimulationInputs(
+        stages=stages, cost_scale=np.ascontiguousarray(cost_scale, dtype=np.float64), devices=devices,
+        arrival_s=_arrivals(spec, trace, n, arrivals_rng), clients=spec.clients if spec.closed else 0,
+        sample=_samples(config, trace, n, cache.n_samples, sample_rng),
+        draw=draw_rng.integers(0, GRID, size=(n, n_stages), dtype=np.uint16),
+        deadline_s=_per_request(trace, "deadline_ms", config.deadline_ms, n) / 1000.0,
+        energy_budget_j=_per_request(trace, "energy_budget_j", config.energy_budget_j, n),
+        max_batch=config.batch_size, edf=config.queue == "edf", policy=compiled,
+        record_batches=config.record_batches,
+    )
+
+
+def _check_members(members, cache: LogitCache) -> tuple:
+    for i, m in enumerate(members):
+        require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
+                f"0..{cache.n_members - 1}")
+    return tuple(members)
+
+
+def stage_models(config: RunConfig, cache: LogitCache, profile: Profile) -> tuple[str, ...]:
+    """The profile model of each stage: the config's, else the cache's member names, else the profile's
+    default_stage_models."""
+    n = len(config.members)
+    if config.models is not None:
+        require(len(config.models) in (1, n),
+                f"invalid models: {len(config.models)} names given for {n} stages (give one, or one per stage)")
+        return tuple(config.models) * n if len(config.models) == 1 else tuple(config.models)
+    if cache.model_names is not None:
+        names = tuple(cache.model_names[m] for m in config.members)
+        if all(name in profile.models for name in names):
+            return names
+    defaults = profile.default_stage_models
+    require(defaults is not None and len(defaults) >= n,
+            f"profile {profile.name}: cannot tell which model each stage uses (give --models; the profile has "
+            f"{', '.join(sorted(profile.models))})")
+    return tuple(defaults[:n])
+
+
+def _check_energy(config: RunConfig, devices) -> None:
+    """Energy-aware policies need energy figures for every stage model on every device."""
+    for name in (p for p in config.policy if p in ("energy", "power-cap")):
+        for dev in devices:
+            require(dev.has_energy, f"policy {name} needs energy figures, but profile {dev.profile} has none "
+                    f"for models {', '.join(sorted(set(dev.models)))}")
+
+
+def _n_requests(config: RunConfig, trace) -> int:
+    if trace is None:
+        return config.requests or DEFAULT_REQUESTS
+    n = config.requests or len(trace.arrival_s)
+    require(n <= len(trace.arrival_s), f"invalid requests = {n}: the trace has only {len(trace.arrival_s)} arrivals")
+    return n
+
+
+def _arrivals(spec: ArrivalSpec, trace, n: int, rng: np.random.Generator) -> np.ndarray:
+    if spec.closed:
+        return np.zeros(0)
+    if trace is not None:
+        return np.ascontiguousarray(trace.arrival_s[:n], dtype=np.float64)
+    return generate_arrivals(spec, n, rng)
+
+
+def _samples(config: RunConfig, trace, n: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    if trace is not None and trace.sample is not None:
+        sample = trace.sample[:n]
+        bad = np.flatnonzero(sample >= n_samples)
+        if bad.size:
+            raise FlexsimError(f"trace: sample row {bad[0] + 1} = {sample[bad[0]]} is outside the cache's "
+                               f"{n_samples} samples")
+        return sample.astype(np.int32)
+    if config.sample_order == "random":
+        return rng.integers(0, n_samples, size=n, dtype=np.int32)
+    return (np.arange(n, dtype=np.int64) % n_samples).astype(np.int32)
+
+
+def _per_request(trace, column: str, default: float, n: int) -> np.ndarray:
+    values = getattr(trace, column) if trace is not None else None
+    if values is None:
+        return np.array([float(default)])
+    values = np.asarray(values[:n], dtype=np.float64)
+    bad = np.flatnonzero(~(values > 0))
+    if bad.size:
+        raise FlexsimError(f"trace: {column} row {bad[0] + 1} = {values[bad[0]]} must be > 0")
+    return values
+
+
+def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
+    """Mean busy time per request at batch 1 on the first device, under the policy's timing-free rules.
+
+    Counts the stages that threshold, static-k, oracle and the first load level would run (deadline, energy
+    and custom rules are ignored: this is the load a ``load=X`` rate refers to).
+    """
+    params = compiled.params
+    n_stages, n_samples = stages.signal.shape
+    stop = np.zeros((n_stages, n_samples), dtype=bool)
+    for k in range(n_stages):
+        stop[k] = (k + 1 >= min(n_stages, params.max_stages[0])) | (stages.signal[k] >= params.thresholds[0, k])
+        if params.oracle:
+            stop[k] |= stages.correct[k]
+    stages_run = np.argmax(stop, axis=0) + 1
+    dev = devices[0]
+    mean_latency = dev.latency_s[:, 0, :].mean(axis=1)
+    per_stage = mean_latency[:, None] * cost_scale + dev.overhead_s
+    ran = np.arange(n_stages)[:, None] < stages_run[None, :]
+    return float((per_stage * ran).sum(axis=0).mean())
+
+
+def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig) -> None:
+    """Write requests.csv, batches.csv (if recorded) and summary.json into `out_dir`, each atomically."""
+    from simulator.io import write_json_atomic
+
+    out_dir = Path(out_dir)
+    require(not out_dir.exists() or out_dir.is_dir(), f"invalid out = {str(out_dir)!r}: exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.requests.to_csv(out_dir / "requests.csv")
+    if config.record_batches:
+        result.batches.to_csv(out_dir / "batches.csv")
+    write_json_atomic(out_dir / "summary.json", {"summary": result.summary.to_dict(), "engine": result.engine,
+                                                 "config": _jsonable(config.to_dict())})
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+__all__ = ["simulate", "prepare", "run_inputs", "write_outputs", "mean_service_s", "FlexsimError"]

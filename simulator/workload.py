@@ -1,0 +1,206 @@
+"""Workloads: when requests arrive, and the per-request deadline and energy budget.
+
+Arrival specifications (the ``arrivals`` config field):
+
+- ``poisson:RATE``: Poisson arrivals at RATE requests/s;
+- ``gamma:RATE:CV``: renewal process with Gamma inter-arrival times of coefficient of variation CV
+  (CV > 1 is burstier than Poisson);
+- ``mmpp:RATE_LOW:RATE_HIGH:DWELL_S``: a two-state Markov-modulated Poisson process that stays in each
+  state for an exponential time of mean DWELL_S seconds (starts in the low state);
+- ``trace:PATH``: arrival times replayed from a CSV file with a column ``arrival_s`` (sorted, >= 0) and
+  optional columns ``deadline_ms``, ``energy_budget_j`` and ``sample``;
+- ``closed`` or ``closed:CLIENTS``: closed loop: each of CLIENTS clients (default 1) sends its next request
+  when its previous one finishes.
+
+In ``poisson``, ``gamma`` and ``mmpp`` a rate may be written ``load=X`` instead: the rate that puts the device
+at utilisation X given the policy's mean service time (see `simulator.run`); for ``mmpp`` the two rates
+then are X·(1 ∓ 0.5) of that rate.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import FlexsimError, require
+
+KINDS = ("poisson", "gamma", "mmpp", "trace", "closed")
+
+
+@dataclass(frozen=True)
+class ArrivalSpec:
+    """A parsed arrival specification.
+
+    ``rates`` are requests/s; a rate given as ``load=X`` is stored as ``None`` with ``load = X`` and resolved
+    with `ArrivalSpec.resolve`.
+    """
+
+    kind: str
+    rates: tuple = ()
+    load: float | None = None
+    cv: float = 1.0
+    dwell_s: float = 1.0
+    clients: int = 1
+    path: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.kind == "closed"
+
+    def resolve(self, mean_service_s: float) -> "ArrivalSpec":
+        """Replace a ``load=X`` rate by ``X / mean_service_s``."""
+        if self.load is None:
+            return self
+        base = self.load / mean_service_s
+        rates = (base * 0.5, base * 1.5) if self.kind == "mmpp" else (base,)
+        return ArrivalSpec(self.kind, rates, None, self.cv, self.dwell_s, self.clients, self.path)
+
+
+def parse_arrivals(text: str) -> ArrivalSpec:
+    """Parse an arrival specification such as ``poisson:1200`` or ``gamma:load=0.8:2``."""
+    require(isinstance(text, str) and text, f"invalid arrivals = {text!r}: expected e.g. poisson:1000")
+    kind, _, rest = text.partition(":")
+    require(kind in KINDS, f"invalid arrivals = {text!r}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    parts = rest.split(":") if rest else []
+    return _PARSERS[kind](text, parts)
+
+
+def _number(text: str, part: str, what: str, minimum: float = 0.0, strict: bool = True) -> float:
+    try:
+        x = float(part)
+    except ValueError:
+        raise FlexsimError(f"invalid arrivals = {text!r}: {what} {part!r} is not a number") from None
+    ok = math.isfinite(x) and (x > minimum if strict else x >= minimum)
+    require(ok, f"invalid arrivals = {text!r}: {what} must be {'>' if strict else '>='} {minimum}, got {part}")
+    return x
+
+
+def _rate(text: str, part: str) -> tuple[float | None, float | None]:
+    """A rate field: a number (req/s) or ``load=X`` with 0 < X."""
+    if part.startswith("load="):
+        return None, _number(text, part[5:], "load")
+    return _number(text, part, "rate (requests/s)"), None
+
+
+def _parse_poisson(text, parts):
+    require(len(parts) == 1, f"invalid arrivals = {text!r}: expected poisson:RATE or poisson:load=X")
+    rate, load = _rate(text, parts[0])
+    return ArrivalSpec("poisson", (rate,), load)
+
+
+def _parse_gamma(text, parts):
+    require(len(parts) == 2, f"invalid arrivals = {text!r}: expected gamma:RATE:CV")
+    rate, load = _rate(text, parts[0])
+    return ArrivalSpec("gamma", (rate,), load, cv=_number(text, parts[1], "CV"))
+
+
+def _parse_mmpp(text, parts):
+    require(len(parts) in (2, 3), f"invalid arrivals = {text!r}: expected mmpp:RATE_LOW:RATE_HIGH:DWELL_S "
+            "or mmpp:load=X:DWELL_S")
+    if parts[0].startswith("load="):
+        require(len(parts) == 2, f"invalid arrivals = {text!r}: expected mmpp:load=X:DWELL_S")
+        return ArrivalSpec("mmpp", (), _rate(text, parts[0])[1], dwell_s=_number(text, parts[1], "DWELL_S"))
+    require(len(parts) == 3, f"invalid arrivals = {text!r}: expected mmpp:RATE_LOW:RATE_HIGH:DWELL_S")
+    low = _number(text, parts[0], "RATE_LOW")
+    high = _number(text, parts[1], "RATE_HIGH")
+    return ArrivalSpec("mmpp", (low, high), None, dwell_s=_number(text, parts[2], "DWELL_S"))
+
+
+def _parse_trace(text, parts):
+    require(len(parts) >= 1 and parts[0], f"invalid arrivals = {text!r}: expected trace:PATH")
+    return ArrivalSpec("trace", path=":".join(parts))
+
+
+def _parse_closed(text, parts):
+    require(len(parts) <= 1, f"invalid arrivals = {text!r}: expected closed or closed:CLIENTS")
+    clients = 1 if not parts else _number(text, parts[0], "CLIENTS")
+    require(float(clients).is_integer(), f"invalid arrivals = {text!r}: CLIENTS must be an integer")
+    return ArrivalSpec("closed", clients=int(clients))
+
+
+_PARSERS = {"poisson": _parse_poisson, "gamma": _parse_gamma, "mmpp": _parse_mmpp,
+            "trace": _parse_trace, "closed": _parse_closed}
+
+
+# ----------------------------------------------------------------------------------------------- generation
+
+def generate_arrivals(spec: ArrivalSpec, n_requests: int, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times (s) of `n_requests` requests for an open-loop `spec` whose rates are resolved."""
+    require(spec.load is None, "arrivals: a load=X rate must be resolved before generating arrivals")
+    if spec.kind == "poisson":
+        gaps = rng.exponential(1.0 / spec.rates[0], size=n_requests)
+    elif spec.kind == "gamma":
+        shape = 1.0 / spec.cv ** 2
+        gaps = rng.gamma(shape, 1.0 / (spec.rates[0] * shape), size=n_requests)
+    elif spec.kind == "mmpp":
+        return _mmpp(spec.rates, spec.dwell_s, n_requests, rng)
+    else:
+        raise FlexsimError(f"arrivals: {spec.kind} arrivals are not generated")
+    return np.cumsum(gaps)
+
+
+def _mmpp(rates, dwell_s: float, n_requests: int, rng: np.random.Generator) -> np.ndarray:
+    """Two-state MMPP: exponential dwell periods alternating low/high; Poisson arrivals within each."""
+    chunks, total, t, state = [], 0, 0.0, 0
+    while total < n_requests:
+        length = rng.exponential(dwell_s)
+        count = rng.poisson(rates[state] * length)
+        chunks.append(t + np.sort(rng.uniform(0.0, length, size=count)))
+        total += count
+        t += length
+        state = 1 - state
+    return np.concatenate(chunks)[:n_requests]
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Columns of a trace file."""
+
+    arrival_s: np.ndarray
+    deadline_ms: np.ndarray | None = None
+    energy_budget_j: np.ndarray | None = None
+    sample: np.ndarray | None = None
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read a trace CSV: column ``arrival_s`` (sorted, >= 0), optional ``deadline_ms``, ``energy_budget_j``,
+    ``sample``."""
+    path = Path(path)
+    require(path.exists(), f"trace: file {path} does not exist")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        require(reader.fieldnames is not None and "arrival_s" in reader.fieldnames,
+                f"trace {path}: no column 'arrival_s' (columns: {reader.fieldnames})")
+        rows = list(reader)
+    require(len(rows) > 0, f"trace {path}: the trace is empty")
+    columns = {name: _column(path, rows, name) for name in ("arrival_s", "deadline_ms", "energy_budget_j", "sample")
+               if name in rows[0]}
+    arrival = columns["arrival_s"]
+    bad = np.flatnonzero(~(arrival >= 0))
+    if bad.size:
+        raise FlexsimError(f"trace {path}: arrival_s row {bad[0] + 1} = {arrival[bad[0]]} is negative")
+    down = np.flatnonzero(np.diff(arrival) < 0)
+    if down.size:
+        i = down[0] + 1
+        raise FlexsimError(f"trace {path}: arrival_s is not sorted (row {i + 1} = {arrival[i]} "
+                           f"comes after {arrival[i - 1]})")
+    sample = columns.get("sample")
+    if sample is not None:
+        require(bool(np.all(sample >= 0) and np.all(sample == np.floor(sample))),
+                f"trace {path}: column 'sample' must hold integers >= 0")
+        sample = sample.astype(np.int64)
+    return Trace(arrival, columns.get("deadline_ms"), columns.get("energy_budget_j"), sample)
+
+
+def _column(path: Path, rows: list[dict], name: str) -> np.ndarray:
+    values = np.empty(len(rows))
+    for i, row in enumerate(rows):
+        try:
+            values[i] = float(row[name])
+        except (TypeError, ValueError):
+            raise FlexsimError(f"trace {path}: {name} row {i + 1} = {row[name]!r} is not a number") from None
+    return values
