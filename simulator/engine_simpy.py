@@ -30,24 +30,32 @@ STAGE_END = 1
 DISPATCH = 2
 
 
+class _Environment(simpy.Environment):
+    """SimPy's environment with scheduling at an absolute time.
+
+    ``schedule(event, priority, delay)`` puts the event at ``now + delay``, and not every time ``t`` is
+    ``now + delay`` for some float ``delay`` (0.0005 + d skips 0.005); arrivals must land exactly on their
+    times, so they are pushed onto the event queue at ``t`` itself, as ``schedule`` would otherwise do.
+    """
+
+    def schedule_at(self, event: Event, priority: float, t: float) -> None:
+        assert t >= self._now, "cannot schedule in the past"
+        heapq.heappush(self._queue, (t, priority, next(self._eid), event))
+
+
 class _At(Event):
     """An event that fires at the absolute time `t` (exactly) with the given priority."""
 
-    def __init__(self, env: simpy.Environment, t: float, priority: float):
+    def __init__(self, env: _Environment, t: float, priority: float):
         super().__init__(env)
         self._ok = True
         self._value = None
-        delay = t - env.now
-        while env.now + delay < t:
-            delay = np.nextafter(delay, np.inf)
-        while env.now + delay > t:
-            delay = np.nextafter(delay, -np.inf)
-        env.schedule(self, priority, delay)
+        env.schedule_at(self, priority, t)
 
 
 def simulate_simpy(inputs: SimulationInputs) -> RawOutputs:
     """Run the SimPy reference engine on prepared `inputs`."""
-    env = simpy.Environment()
+    env = _Environment()
     model = _Model(env, inputs)
     env.run()
     return model.out.trimmed(model.n_log)

@@ -65,6 +65,10 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
     q = np.array([deadline_quantile])
     overhead_s = profile.decision_overhead_ms / 1000.0
     for k, model in enumerate(models):
+        profile.entry(model, 1)     # names the model or batch size 1 if the profile lacks them
+        measured = max(profile.models[model].batches)
+        require(max_batch <= measured, f"profile {profile.name}: model {model!r} is measured up to batch size "
+                f"{measured}, but batch_size = {max_batch} needs batch size {max_batch}")
         for b in range(1, max_batch + 1):
             entry = profile.entry(model, b)
             latency[k, b - 1] = entry.latency.icdf_ms() / 1000.0

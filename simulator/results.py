@@ -109,7 +109,7 @@ class RequestRecords(_Columns):
 
 @dataclass(frozen=True, eq=False)
 class BatchRecords(_Columns):
-    """One record per batch-stage (a stage run on a batch of requests), in dispatch order."""
+    """One record per batch-stage (a stage run on a batch of requests), in order of start time (ties: device)."""
 
     start_s: np.ndarray
     end_s: np.ndarray
@@ -192,12 +192,21 @@ def build_result(raw: RawOutputs, inputs, engine: str) -> SimulationResult:
         stages_run=raw.stages_run, prediction=raw.prediction, correct=raw.correct,
         deadline_met=latency_s <= deadline, energy_j=raw.energy_j, sample=inputs.sample, device=raw.device,
         queue_len=raw.queue_len)
-    batches = BatchRecords(start_s=raw.batch_start_s, end_s=raw.batch_end_s, stage=raw.batch_stage,
-                           batch_size=raw.batch_size, energy_j=raw.batch_energy_j, device=raw.batch_device)
+    batches = _batches_in_start_order(raw, inputs.n_devices)
     idle_w = np.array([d.idle_power_w for d in inputs.devices])
     summary = summarize(requests, raw.device_busy_s, raw.device_energy_j, idle_w)
     return SimulationResult(requests=requests, batches=batches, summary=summary,
                             device_busy_s=raw.device_busy_s, device_energy_j=raw.device_energy_j, engine=engine)
+
+
+def _batches_in_start_order(raw: RawOutputs, n_devices: int) -> BatchRecords:
+    """Batch-stage records ordered by start time, ties by device (one device's log is in that order already)."""
+    columns = dict(start_s=raw.batch_start_s, end_s=raw.batch_end_s, stage=raw.batch_stage,
+                   batch_size=raw.batch_size, energy_j=raw.batch_energy_j, device=raw.batch_device)
+    if n_devices > 1:
+        order = np.lexsort((raw.batch_device, raw.batch_start_s))
+        columns = {name: values[order] for name, values in columns.items()}
+    return BatchRecords(**columns)
 
 
 def summarize(requests: RequestRecords, busy_s: np.ndarray, active_energy_j: np.ndarray,

@@ -1,0 +1,99 @@
+"""The run configuration: declarative validation, TOML files, flags, and preparing inputs from it."""
+
+import math
+
+import numpy as np
+import pytest
+
+from simulator.config import RunConfig, from_mapping, load_toml, parse_flag
+from simulator.errors import FlexsimError
+from simulator.run import prepare
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(combiner="median"), "invalid combiner = 'median'"),
+    (dict(signal="gini"), "invalid signal"),
+    (dict(policy=("threshold", "magic")), "invalid policy = threshold,magic"),
+    (dict(deadline_ms=0.0), "invalid deadline_ms = 0.0"),
+    (dict(deadline_ms=-5.0), "invalid deadline_ms"),
+    (dict(requests=0), "invalid requests = 0"),
+    (dict(batch_size=0), "invalid batch_size"),
+    (dict(devices=0), "invalid devices"),
+    (dict(members=()), "invalid members"),
+    (dict(members=(0, -1)), "invalid members"),
+    (dict(thresholds=(0.5, "a")), "invalid thresholds"),
+    (dict(seed=-1), "invalid seed"),
+    (dict(engine="gpu"), "invalid engine"),
+    (dict(queue="lifo"), "invalid queue"),
+    (dict(profile=("h100", "h100"), devices=3), "2 profiles given for devices = 3"),
+])
+def test_invalid_fields_are_named(changes, message):
+    with pytest.raises(FlexsimError, match=message):
+        RunConfig(**changes)
+
+
+def test_toml_file_and_unknown_keys(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[run]\nmembers = [0, 1, 2]\nthresholds = [0.5, inf]\ndeadline_ms = 4.0\n')
+    config = from_mapping(load_toml(path))
+    assert config.members == (0, 1, 2) and config.thresholds == (0.5, math.inf) and config.deadline_ms == 4.0
+    with pytest.raises(FlexsimError, match="unknown field"):
+        from_mapping({"memebers": [0]})
+    path.write_text("members = [0,\n")
+    with pytest.raises(FlexsimError, match="malformed TOML"):
+        load_toml(path)
+
+
+def test_flags_parse_into_field_types():
+    assert parse_flag("thresholds", "0.5,inf,-inf") == (0.5, math.inf, -math.inf)
+    assert parse_flag("members", "0,1,7") == (0, 1, 7)
+    assert parse_flag("static_k", "none") is None
+    with pytest.raises(FlexsimError, match="invalid thresholds = '0.5,x'"):
+        parse_flag("thresholds", "0.5,x")
+    with pytest.raises(FlexsimError, match="invalid requests"):
+        parse_flag("requests", "1.5")
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(members=(0, 9)), r"invalid members\[1\] = 9"),
+    (dict(thresholds=(0.5,)), "1 values given for 6 stages"),
+    (dict(profile=("tpu",)), "unknown profile name 'tpu'"),
+    (dict(logits="cifar"), "unknown cache name"),
+    (dict(models=("nope",)), "has no model 'nope'"),
+    (dict(policy=("static",)), "policy static needs static_k"),
+    (dict(policy=("deadline",)), "policy deadline needs a finite deadline_ms"),
+    (dict(policy=("energy",)), "policy energy needs a finite energy_budget_j"),
+    (dict(batch_size=32), "measured up to batch size 16, but batch_size = 32"),
+    (dict(arrivals="trace:/nonexistent.csv"), "does not exist"),
+])
+def test_prepare_names_what_is_wrong(changes, message):
+    with pytest.raises(FlexsimError, match=message):
+        prepare(RunConfig(requests=100, **changes))
+
+
+def test_trace_requests_and_columns(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("arrival_s,deadline_ms,sample\n0.0,5,3\n0.001,7,1\n0.002,9,0\n")
+    inputs = prepare(RunConfig(arrivals=f"trace:{path}"))
+    assert inputs.n_requests == 3 and list(inputs.sample) == [3, 1, 0]
+    assert np.allclose(inputs.deadline_s, [0.005, 0.007, 0.009])
+    with pytest.raises(FlexsimError, match="the trace has only 3 arrivals"):
+        prepare(RunConfig(arrivals=f"trace:{path}", requests=5))
+    path.write_text("arrival_s,sample\n0.0,10000\n")
+    with pytest.raises(FlexsimError, match="outside the cache's 10000 samples"):
+        prepare(RunConfig(arrivals=f"trace:{path}"))
+
+
+def test_load_rate_hits_the_utilisation():
+    from simulator.run import run_inputs
+
+    result = run_inputs(prepare(RunConfig(requests=40_000, arrivals="poisson:load=0.6", seed=3)))
+    assert abs(result.summary.utilisation - 0.6) < 0.03
+
+
+def test_seeds_separate_streams():
+    a = prepare(RunConfig(requests=50, seed=1))
+    b = prepare(RunConfig(requests=50, seed=1, thresholds=(0.9, 0.9, 0.9, 0.9, 0.9), arrivals="poisson:300"))
+    assert np.array_equal(a.draw, b.draw) and np.array_equal(a.sample, b.sample)
+    c = prepare(RunConfig(requests=50, seed=2))
+    assert not np.array_equal(a.draw, c.draw)

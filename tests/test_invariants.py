@@ -1,0 +1,122 @@
+"""Invariants of the simulation on the shipped ensemble, and agreement with queueing theory."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator import policies as pol
+from simulator.config import RunConfig
+from simulator.logits import load_cache
+from simulator.run import prepare, run_inputs
+from simulator.signals import softmax
+
+CACHE = load_cache("fmnist")
+
+
+def _inputs(**changes):
+    return prepare(RunConfig(**{"requests": 10_000, **changes}), cache=CACHE)
+
+
+def _with_policy(inputs, *policies):
+    return dataclasses.replace(inputs, policy=pol.compose(list(policies), inputs.n_stages))
+
+
+def test_infinite_thresholds_give_the_full_ensemble_and_minus_infinity_the_single_model():
+    inputs = _inputs()
+    mean_probs = softmax(CACHE.logits[:6]).mean(axis=0)
+    full_accuracy = np.mean(mean_probs.argmax(axis=1) == CACHE.labels)
+    full = run_inputs(_with_policy(inputs, pol.Threshold((np.inf,) * 5)))
+    assert full.summary.accuracy == full_accuracy and np.all(full.requests.stages_run == 6)
+    single_accuracy = np.mean(CACHE.logits[0].argmax(axis=1) == CACHE.labels)
+    single = run_inputs(_with_policy(inputs, pol.Threshold((-np.inf,) * 5)))
+    assert single.summary.accuracy == single_accuracy and np.all(single.requests.stages_run == 1)
+
+
+INPUTS_2000 = _inputs(requests=2000)
+GRID_VALUES = st.sampled_from([-np.inf, 0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, np.inf])
+
+
+@settings(max_examples=40)
+@given(st.lists(GRID_VALUES, min_size=5, max_size=5), st.integers(0, 4), st.floats(0.01, 1.0))
+def test_raising_a_threshold_never_lowers_any_requests_stages(thresholds, i, delta):
+    raised = list(thresholds)
+    raised[i] = raised[i] + delta
+    low = run_inputs(_with_policy(INPUTS_2000, pol.Threshold(tuple(thresholds))))
+    high = run_inputs(_with_policy(INPUTS_2000, pol.Threshold(tuple(raised))))
+    assert np.all(high.requests.stages_run >= low.requests.stages_run)
+
+
+def test_oracle_is_an_upper_bound_on_accuracy():
+    inputs = _inputs()
+    oracle = run_inputs(_with_policy(inputs, pol.Oracle()))
+    full = run_inputs(_with_policy(inputs, pol.Threshold((np.inf,) * 5)))
+    assert oracle.summary.accuracy >= full.summary.accuracy
+    assert oracle.summary.mean_stages < full.summary.mean_stages
+
+
+def test_mean_wait_matches_pollaczek_khinchine():
+    """M/G/1: static 6 stages at batch 1 under Poisson arrivals; mean wait = lambda E[S^2] / (2 (1 - rho))."""
+    inputs = _inputs(requests=400_000, arrivals="poisson:load=0.7", seed=5, policy=("static",), static_k=6)
+    dev = inputs.devices[0]
+    per_stage = dev.latency_s[:, 0, :] + dev.overhead_s
+    mean_s = per_stage.mean(axis=1).sum()
+    second_moment = per_stage.var(axis=1).sum() + mean_s ** 2
+    rate = 1.0 / np.diff(inputs.arrival_s).mean()
+    rho = rate * mean_s
+    expected_wait = rate * second_moment / (2 * (1 - rho))
+    result = run_inputs(inputs)
+    wait = np.mean(result.requests.start_s - result.requests.arrival_s)
+    assert 0.65 < rho < 0.75
+    assert wait == pytest.approx(expected_wait, rel=0.06)
+
+
+def test_littles_law_over_a_window_of_a_long_run():
+    result = run_inputs(_inputs(requests=200_000, arrivals="gamma:load=0.85:2", seed=7))
+    req = result.requests
+    t0, t1 = np.quantile(req.arrival_s, [0.2, 0.8])
+    grid = np.linspace(t0, t1, 20_001)
+    in_system = (np.searchsorted(np.sort(req.arrival_s), grid, side="right")
+                 - np.searchsorted(np.sort(req.finish_s), grid, side="right"))
+    arrived = (req.arrival_s >= t0) & (req.arrival_s < t1)
+    rate = arrived.sum() / (t1 - t0)
+    mean_latency_s = req.latency_ms[arrived].mean() / 1000.0
+    assert in_system.mean() == pytest.approx(rate * mean_latency_s, rel=0.05)
+
+
+def test_closed_loop_with_one_client_never_queues():
+    result = run_inputs(_inputs(requests=500, arrivals="closed"))
+    req = result.requests
+    assert np.array_equal(req.arrival_s[1:], req.finish_s[:-1])
+    assert np.array_equal(req.start_s, req.arrival_s) and np.all(req.queue_len == 0)
+
+
+def test_closed_loop_with_many_clients_keeps_the_device_busy():
+    result = run_inputs(_inputs(requests=2000, arrivals="closed:4"))
+    assert result.summary.utilisation > 0.999
+    assert np.max(result.requests.queue_len) <= 3
+
+
+def test_device_energy_is_stage_energy_plus_idle_power_over_idle_time():
+    result = run_inputs(_inputs(requests=5000, arrivals="poisson:load=0.5"))
+    s = result.summary
+    idle_w = 77.5
+    expected = result.batches.energy_j.sum() + idle_w * (s.horizon_s - result.device_busy_s.sum())
+    assert s.device_energy_j == pytest.approx(expected, rel=1e-9)
+    assert s.average_power_w == pytest.approx(expected / s.horizon_s)
+
+
+def test_dynamic_batching_forms_batches_under_load():
+    result = run_inputs(_inputs(requests=5000, arrivals="poisson:load=1.5", batch_size=8))
+    sizes = result.batches.batch_size
+    assert sizes.max() > 1 and sizes.max() <= 8
+    assert result.summary.utilisation < 1.0 + 1e-12
+
+
+def test_replicas_share_the_load():
+    result = run_inputs(_inputs(requests=20_000, arrivals="poisson:load=0.8", devices=2))   # load = per device
+    counts = np.bincount(result.requests.device, minlength=2)
+    assert counts.min() > 0.4 * counts.sum()
+    assert result.summary.utilisation == pytest.approx(0.8, abs=0.05)

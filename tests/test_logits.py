@@ -1,0 +1,60 @@
+"""Logit caches: built-in caches, validation of every array, and saving."""
+
+import numpy as np
+import pytest
+
+from simulator.errors import FlexsimError
+from simulator.logits import LogitCache, load_cache, save_cache
+
+
+def test_builtin_caches():
+    test = load_cache("fmnist")
+    assert test.logits.shape == (8, 10000, 10) and test.model_names[0] == "fmnist-cnn-w32"
+    assert test.model_names[6] == "fmnist-cnn-w8" and test.model_names[7] == "fmnist-cnn-w64"
+    train = load_cache("fmnist-train")
+    assert train.logits.shape == (8, 60000, 10) and train.logits.dtype == np.float16
+
+
+def _cache(**changes):
+    fields = dict(logits=np.zeros((2, 3, 4), dtype=np.float32), labels=np.array([0, 1, 3]))
+    fields.update(changes)
+    return LogitCache(**fields)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(logits=np.full((2, 3, 4), np.nan, dtype=np.float32)), r"logits\[0, 0, 0\] is nan"),
+    (dict(logits=np.full((2, 3, 4), np.inf, dtype=np.float32)), "NaN/inf"),
+    (dict(labels=np.array([0, 1])), "labels has 2 samples but logits has 3"),
+    (dict(labels=np.array([0, 1, 4])), r"labels\[2\] = 4 is outside"),
+    (dict(labels=np.array([0.0, 1.0, 2.0])), "integer"),
+    (dict(logits=np.zeros((3, 4), dtype=np.float32)), "3-D"),
+    (dict(logits=np.zeros((2, 3, 4), dtype=np.int32)), "float16/float32"),
+    (dict(cost_scale=np.ones((2, 2))), "cost_scale must have shape"),
+    (dict(cost_scale=np.zeros((2, 3))), r"cost_scale\[0, 0\] = 0.0"),
+    (dict(model_names=("a",)), "model_names has 1 entries"),
+])
+def test_invalid_caches_name_the_array(changes, message):
+    with pytest.raises(FlexsimError, match=message):
+        _cache(**changes)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(FlexsimError, match="unknown cache name"):
+        load_cache("cifar")
+    with pytest.raises(FlexsimError, match="does not exist"):
+        load_cache(tmp_path / "x.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(FlexsimError, match="cannot read"):
+        load_cache(junk)
+    np.savez(tmp_path / "nolabels.npz", logits=np.zeros((1, 2, 2), dtype=np.float32))
+    with pytest.raises(FlexsimError, match="no array 'labels'"):
+        load_cache(tmp_path / "nolabels.npz")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    c = _cache(cost_scale=np.full((2, 3), 0.5), model_names=("a", "b"))
+    save_cache(tmp_path / "c.npz", c)
+    d = load_cache(tmp_path / "c.npz")
+    assert np.array_equal(d.logits, c.logits) and np.array_equal(d.cost_scale, c.cost_scale)
+    assert d.model_names == ("a", "b")

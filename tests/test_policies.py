@@ -1,0 +1,128 @@
+"""Each built-in policy on its own, composition, and custom policies, without running an engine."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from simulator import policies as pol
+from simulator.errors import FlexsimError
+from simulator.policies import make_state
+
+
+def test_threshold_stops_at_or_above_the_stage_threshold():
+    p = pol.Threshold((0.7, 0.5))
+    assert p.decide(make_state(stage=0, n_stages=3, signal=0.7))
+    assert not p.decide(make_state(stage=0, n_stages=3, signal=0.69))
+    assert p.decide(make_state(stage=1, n_stages=3, signal=0.5))
+    assert not p.decide(make_state(stage=1, n_stages=3, signal=0.49))
+
+
+def test_last_stage_always_stops_and_infinite_thresholds():
+    assert pol.Threshold((np.inf, np.inf)).decide(make_state(stage=2, n_stages=3, signal=0.0))
+    assert not pol.Threshold((np.inf, np.inf)).decide(make_state(stage=0, n_stages=3, signal=1.0))
+    assert pol.Threshold((-np.inf, -np.inf)).decide(make_state(stage=0, n_stages=3, signal=0.0))
+
+
+def test_static_k_runs_exactly_k_stages():
+    p = pol.StaticK(2)
+    assert not p.decide(make_state(stage=0, n_stages=4))
+    assert p.decide(make_state(stage=1, n_stages=4))
+
+
+def test_deadline_stops_when_the_next_stage_estimate_misses():
+    p = pol.DeadlineAware()
+    assert p.decide(make_state(stage=0, n_stages=3, elapsed_s=0.009, next_latency_s=0.002, deadline_s=0.010))
+    assert not p.decide(make_state(stage=0, n_stages=3, elapsed_s=0.008, next_latency_s=0.002, deadline_s=0.010))
+
+
+def test_energy_budget_stops_when_the_next_stage_would_exceed_it():
+    p = pol.EnergyBudget()
+    assert p.decide(make_state(stage=0, n_stages=3, energy_j=0.25, next_energy_j=0.25, energy_budget_j=0.375))
+    assert not p.decide(make_state(stage=0, n_stages=3, energy_j=0.25, next_energy_j=0.125, energy_budget_j=0.375))
+
+
+def test_power_cap_stops_when_the_bucket_cannot_pay_the_next_stage():
+    p = pol.PowerCap(cap_w=100.0, window_s=1.0)
+    assert p.decide(make_state(stage=0, n_stages=3, device_tokens_j=0.5, next_stage_energy_j=0.6))
+    assert not p.decide(make_state(stage=0, n_stages=3, device_tokens_j=0.6, next_stage_energy_j=0.6))
+
+
+def test_oracle_stops_at_the_first_correct_stage():
+    assert pol.Oracle().decide(make_state(stage=0, n_stages=3, correct=True))
+    assert not pol.Oracle().decide(make_state(stage=0, n_stages=3, correct=False))
+
+
+def test_load_adaptive_levels_pick_max_stages_and_thresholds_from_queue_length():
+    p = pol.LoadAdaptive(((0, 3, None), (4, 2, (0.5, 0.5)), (10, 1, None)))
+    assert not p.decide(make_state(stage=0, n_stages=3, queue_len=3, signal=0.9))
+    assert p.decide(make_state(stage=0, n_stages=3, queue_len=4, signal=0.6))
+    assert not p.decide(make_state(stage=0, n_stages=3, queue_len=4, signal=0.4))
+    assert p.decide(make_state(stage=1, n_stages=3, queue_len=4, signal=0.0))
+    assert p.decide(make_state(stage=0, n_stages=3, queue_len=10, signal=0.0))
+
+
+def test_composition_stops_when_any_part_says_stop():
+    both = pol.Threshold((0.9, 0.9)) & pol.DeadlineAware()
+    late = make_state(stage=0, n_stages=3, signal=0.1, elapsed_s=1.0, next_latency_s=1.0, deadline_s=1.5)
+    assert both.decide(late)
+    assert not both.decide(make_state(stage=0, n_stages=3, signal=0.1, deadline_s=1.5))
+    assert both.decide(make_state(stage=0, n_stages=3, signal=0.95))
+
+
+def test_composed_thresholds_take_the_lower_one():
+    params = pol.compose([pol.Threshold((0.9, 0.2)), pol.Threshold((0.5, 0.8))], 3).params
+    assert list(params.thresholds[0]) == [0.5, 0.2, np.inf]
+
+
+@njit
+def stop_if_prediction_is_zero(state, params):
+    return state.prediction == 0 and state.signal > params[0]
+
+
+def test_custom_policy_decides_and_composes():
+    p = pol.CustomPolicy(stop_if_prediction_is_zero, (0.3,))
+    assert p.decide(make_state(stage=0, n_stages=3, prediction=0, signal=0.4))
+    assert not p.decide(make_state(stage=0, n_stages=3, prediction=1, signal=0.4))
+    assert (p & pol.StaticK(1)).decide(make_state(stage=0, n_stages=3, prediction=1))
+
+
+def test_should_stop_equals_stop_rule_at_the_level():
+    params = pol.compose([pol.LoadAdaptive(((0, 3, (0.9, 0.9)), (2, 3, (0.1, 0.1))))], 3).params
+    state = make_state(stage=0, n_stages=3, queue_len=2, signal=0.5)
+    assert pol.should_stop(state, params)
+    assert pol.stop_rule(state, 0.1, 3, False, False, False, False)
+
+
+@pytest.mark.parametrize("policy, n_stages, message", [
+    (pol.Threshold((0.5,)), 3, "need 2"),
+    (pol.Threshold((0.5, "x")), 3, "must be a number"),
+    (pol.Threshold((0.5, float("nan"))), 3, "must be a number"),
+    (pol.StaticK(0), 3, "static_k"),
+    (pol.StaticK(4), 3, "static_k"),
+    (pol.DeadlineAware(1.5), 3, "deadline_quantile"),
+    (pol.PowerCap(-1.0), 3, "power_cap_w"),
+    (pol.LoadAdaptive(((1, 2, None),)), 3, "must start at 0"),
+    (pol.LoadAdaptive(((0, 2, None), (0, 1, None))), 3, "increase"),
+    (pol.LoadAdaptive(((0, 5, None),)), 3, "max_stages"),
+])
+def test_invalid_policy_parameters_are_named(policy, n_stages, message):
+    with pytest.raises(FlexsimError, match=message):
+        pol.compose([policy], n_stages)
+
+
+def test_custom_policy_must_be_compiled():
+    with pytest.raises(FlexsimError, match="numba.njit"):
+        pol.compose([pol.CustomPolicy(lambda s, p: True)], 2)
+
+
+def test_parse_load_levels():
+    assert pol.parse_load_levels("0:6;4:3:0.5/0.4;16:1") == ((0, 6, None), (4, 3, (0.5, 0.4)), (16, 1, None))
+    with pytest.raises(FlexsimError, match="load_levels level 0"):
+        pol.parse_load_levels("0-6")
+    with pytest.raises(FlexsimError, match="not numbers"):
+        pol.parse_load_levels("0:x")
+
+
+def test_make_state_rejects_unknown_fields():
+    with pytest.raises(FlexsimError, match="no field"):
+        make_state(stagee=1)

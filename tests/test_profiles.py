@@ -1,0 +1,118 @@
+"""Profile files: parsing, validation errors, latency distributions, interpolation, shipped profiles."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from simulator.errors import FlexsimError
+from simulator.profiles import (GRID, LatencyDistribution, load_profile, parse_profile, save_profile,
+                                shipped_profiles)
+
+VALID = {
+    "schema_version": 1, "name": "t", "device": {"name": "dev", "kind": "cpu"}, "idle_power_w": 10.0,
+    "decision_overhead_ms": 0.02, "provenance": {"source": "measured", "method": "test"},
+    "models": {"m": {"batches": {"1": {"latency_ms": {"samples": [1.0, 2.0, 3.0]}, "energy_j": 0.1},
+                                 "4": {"latency_ms": {"quantiles": {"0.1": 2.0, "0.5": 3.0, "0.9": 5.0}},
+                                       "energy_j": 0.4}}}},
+}
+
+
+def test_valid_profile_parses_and_round_trips(tmp_path):
+    p = parse_profile(copy.deepcopy(VALID))
+    assert p.kind == "cpu" and set(p.models["m"].batches) == {1, 4}
+    save_profile(tmp_path / "t.json", p)
+    q = load_profile(tmp_path / "t.json")
+    assert np.array_equal(q.entry("m", 1).latency.icdf_ms(), p.entry("m", 1).latency.icdf_ms())
+
+
+def _broken(path, value):
+    obj = copy.deepcopy(VALID)
+    node = obj
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return obj
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("schema_version",), 2, "schema_version = 2"),
+    (("schema_version",), KeyError, "schema_version = None"),
+    (("device", "kind"), "phone", "device.kind"),
+    (("models",), {}, "models must be a non-empty"),
+    (("idle_power_w",), -1.0, "idle_power_w"),
+    (("decision_overhead_ms",), "x", "decision_overhead_ms"),
+    (("models", "m", "batches", "1", "latency_ms", "samples"), [1.0, float("nan")], r"samples\[1\]"),
+    (("models", "m", "batches", "1", "latency_ms", "samples"), [1.0, -2.0], r"samples\[1\]"),
+    (("models", "m", "batches", "1", "latency_ms", "samples"), [], "non-empty list"),
+    (("models", "m", "batches", "1", "energy_j"), -0.1, "energy_j"),
+    (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"0.1": 5.0, "0.5": 3.0}, "must not decrease"),
+    (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"1.5": 5.0}, r"lie in \(0, 1\)"),
+    (("models", "m", "batches", "0"), {"latency_ms": {"samples": [1.0]}}, "batch size '0'"),
+    (("provenance", "source"), "guessed", "provenance.source"),
+])
+def test_invalid_profiles_name_the_field(path, value, message):
+    with pytest.raises(FlexsimError, match=message):
+        parse_profile(_broken(path, value), origin="x.json")
+
+
+def test_malformed_and_missing_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(FlexsimError, match="malformed JSON"):
+        load_profile(bad)
+    with pytest.raises(FlexsimError, match="unknown profile name 'nope'"):
+        load_profile("nope")
+    with pytest.raises(FlexsimError, match="does not exist"):
+        load_profile(tmp_path / "missing.json")
+
+
+def test_missing_model_and_batch_sizes():
+    p = parse_profile(copy.deepcopy(VALID))
+    with pytest.raises(FlexsimError, match="has no model 'x'"):
+        p.entry("x", 1)
+    with pytest.raises(FlexsimError, match="no batch size 8"):
+        p.entry("m", 8)
+
+
+def test_interpolation_between_measured_batch_sizes_is_monotone():
+    p = parse_profile(copy.deepcopy(VALID))
+    lo, mid, hi = (p.entry("m", b) for b in (1, 2, 4))
+    assert mid.extra["interpolated_from"] == [1, 4]
+    assert np.all(lo.latency.icdf_ms() <= mid.latency.icdf_ms() + 1e-12)
+    assert np.all(mid.latency.icdf_ms() <= hi.latency.icdf_ms() + 1e-12)
+    assert mid.energy_j == pytest.approx(0.1 + (0.4 - 0.1) / 3)
+
+
+def test_empirical_samples_are_resampled_exactly():
+    d = LatencyDistribution(samples_ms=np.array([1.0, 2.0, 3.0, 4.0]))
+    table = d.icdf_ms()
+    assert table.shape == (GRID,)
+    assert set(np.unique(table)) == {1.0, 2.0, 3.0, 4.0}
+    assert np.mean(table) == pytest.approx(2.5)
+
+
+def test_quantiles_interpolate_and_extend_without_going_negative():
+    d = LatencyDistribution(quantile_probs=np.array([0.1, 0.5, 0.9]), quantile_ms=np.array([1.0, 2.0, 10.0]))
+    assert d.icdf_ms(np.array([0.5]))[0] == pytest.approx(2.0)
+    assert d.icdf_ms(np.array([0.3]))[0] == pytest.approx(1.5)
+    table = d.icdf_ms()
+    assert table.min() >= 0 and np.all(np.diff(table) >= 0)
+    assert table.max() > 10.0
+
+
+def test_shipped_h100_profile_has_graph_members_and_eager_table():
+    assert "h100" in shipped_profiles()
+    p = load_profile("h100")
+    assert p.kind == "datacenter" and p.provenance["source"] == "measured"
+    assert p.default_stage_models == tuple(f"resnet50-fp16-graph-m{i}" for i in range(6))
+    for b in range(1, 17):
+        assert p.entry("resnet50-fp16-graph-m3", b).energy_j > 0
+    assert set(p.models["resnet50-fp32-eager"].batches) == {1, 2, 4, 8, 16, 32, 64}
+    raw = json.loads((shipped_profiles()["h100"].parent / "raw" / "h100-2026-11-24.json").read_text())
+    assert p.entry("resnet50-fp16-graph-m0", 1).latency.quantile_ms[1] == raw["resnet50_fp16_cuda_graph"][
+        "host_ms"]["0_1"]["p50"]

@@ -1,0 +1,85 @@
+"""Arrival specifications, generated arrival processes, trace files and closed loops."""
+
+import numpy as np
+import pytest
+
+from simulator.errors import FlexsimError
+from simulator.workload import generate_arrivals, parse_arrivals, read_trace
+
+
+@pytest.mark.parametrize("text, kind, rates, load", [
+    ("poisson:1200", "poisson", (1200.0,), None),
+    ("poisson:load=0.8", "poisson", (None,), 0.8),
+    ("gamma:500:2.5", "gamma", (500.0,), None),
+    ("mmpp:100:900:0.5", "mmpp", (100.0, 900.0), None),
+])
+def test_parse_open_loop_specs(text, kind, rates, load):
+    spec = parse_arrivals(text)
+    assert (spec.kind, spec.rates, spec.load) == (kind, rates, load)
+
+
+def test_parse_closed_and_trace():
+    assert parse_arrivals("closed").clients == 1
+    assert parse_arrivals("closed:8").clients == 8
+    assert parse_arrivals("trace:/tmp/a:b.csv").path == "/tmp/a:b.csv"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("uniform:3", "unknown kind"), ("poisson", "expected poisson"), ("poisson:-3", "rate"),
+    ("poisson:abc", "not a number"), ("gamma:100", "expected gamma"), ("gamma:100:0", "CV"),
+    ("closed:2.5", "integer"), ("closed:0", "CLIENTS"), ("trace:", "trace:PATH"), ("", "expected e.g."),
+    ("poisson:load=-1", "load"), ("poisson:inf", "rate"),
+])
+def test_bad_specs_are_named(text, message):
+    with pytest.raises(FlexsimError, match=message):
+        parse_arrivals(text)
+
+
+def test_poisson_rate_and_gamma_cv():
+    rng = np.random.default_rng(1)
+    a = generate_arrivals(parse_arrivals("poisson:2000"), 200_000, rng)
+    gaps = np.diff(a)
+    assert np.all(gaps >= 0)
+    assert abs(1 / gaps.mean() - 2000) / 2000 < 0.02
+    g = np.diff(generate_arrivals(parse_arrivals("gamma:2000:3"), 200_000, rng))
+    assert abs(g.std() / g.mean() - 3) < 0.1
+    assert abs(1 / g.mean() - 2000) / 2000 < 0.05
+
+
+def test_mmpp_alternates_rates():
+    a = generate_arrivals(parse_arrivals("mmpp:100:1900:1.0"), 100_000, np.random.default_rng(2))
+    assert np.all(np.diff(a) >= 0) and len(a) == 100_000
+    assert abs(len(a) / a[-1] - 1000) / 1000 < 0.1     # mean of the two rates
+    counts = np.histogram(a, bins=np.arange(0, a[-1], 0.1))[0]
+    assert counts.std() / counts.mean() > 0.5          # bursty: far more variable than Poisson
+
+
+def test_load_rates_resolve():
+    spec = parse_arrivals("gamma:load=0.5:2").resolve(mean_service_s=0.002)
+    assert spec.rates == (250.0,) and spec.load is None
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "trace.csv"
+    path.write_text(text)
+    return path
+
+
+def test_trace_columns(tmp_path):
+    t = read_trace(_write(tmp_path, "arrival_s,deadline_ms,sample\n0.0,5,3\n0.5,7,1\n0.5,9,0\n"))
+    assert list(t.arrival_s) == [0.0, 0.5, 0.5] and list(t.deadline_ms) == [5, 7, 9] and list(t.sample) == [3, 1, 0]
+    assert t.energy_budget_j is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("time\n1\n", "no column 'arrival_s'"), ("arrival_s\n", "empty"), ("arrival_s\n1\n0.5\n", "not sorted"),
+    ("arrival_s\n-1\n", "negative"), ("arrival_s\nx\n", "not a number"), ("arrival_s,sample\n1,0.5\n", "integers"),
+])
+def test_bad_traces_are_named(tmp_path, text, message):
+    with pytest.raises(FlexsimError, match=message):
+        read_trace(_write(tmp_path, text))
+
+
+def test_missing_trace_file():
+    with pytest.raises(FlexsimError, match="does not exist"):
+        read_trace("/nonexistent/trace.csv")
