@@ -1,0 +1,29 @@
+"""The Python examples of the README and the docs run as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(path: Path) -> str:
+    """The ```python blocks of a Markdown file, joined in order."""
+    return "\n".join(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))
+
+
+def test_readme_example_runs():
+    namespace = {}
+    exec(compile(python_blocks(ROOT / "README.md"), "README.md", "exec"), namespace)
+    assert 0.9 < namespace["result"].summary.accuracy < 0.95
+
+
+def test_custom_policy_example_runs():
+    code = python_blocks(ROOT / "docs" / "custom-policies.md")
+    code = code.replace("@settings(deadline=None, max_examples=50)", "@settings(deadline=None, max_examples=5)")
+    namespace = {}
+    exec(compile(code, "custom-policies.md", "exec"), namespace)
+    fast, reference = namespace["fast"], namespace["reference"]
+    assert (fast.requests.stages_run == reference.requests.stages_run).all()
+    namespace["test_slack_threshold"]()
