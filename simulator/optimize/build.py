@@ -1,0 +1,76 @@
+"""Build a `ThresholdProblem` from the same configuration that ``flexsim run`` simulates.
+
+The fields of `simulator.config.RunConfig` that matter here are ``logits``, ``members``, ``models``,
+``combiner``, ``signal``, ``profile`` (the first one) and ``use_cost_scale``; the stage models are resolved by
+`simulator.run.stage_models`, the latency and energy tables by `simulator.inputs.device_tables`, and the signals by
+`simulator.signals.stage_signals`, so that the optimiser and the simulator see the same ensemble on the same device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from simulator.config import RunConfig, with_overrides
+from simulator.errors import require
+from simulator.inputs import device_tables
+from simulator.logits import LogitCache, load_cache
+from simulator.optimize.problem import ThresholdProblem, cumulative_problem
+from simulator.profiles import Profile, load_profile
+from simulator.run import stage_models
+from simulator.signals import stage_signals
+
+#: Held-out cache -> the training split its thresholds are chosen on (built-in caches).
+TRAINING_SPLITS = {"fmnist": "fmnist-train", "fmnist-test": "fmnist-train"}
+
+
+def training_split(logits: str) -> str:
+    """The training cache of the held-out cache `logits`: a built-in pairing, or ``X_test.npz`` -> ``X_train.npz``."""
+    if logits in TRAINING_SPLITS:
+        return TRAINING_SPLITS[logits]
+    path = Path(logits)
+    sibling = path.with_name(path.name.replace("_test.npz", "_train.npz"))
+    require(path.name.endswith("_test.npz") and sibling.exists(),
+            f"logits {logits!r} has no training split (built-in pairs: "
+            f"{', '.join(f'{k} -> {v}' for k, v in TRAINING_SPLITS.items())}; or a file X_test.npz beside "
+            "X_train.npz); give the training logits explicitly (--train-logits)")
+    return str(sibling)
+
+
+def build_problem(config: RunConfig, cache: LogitCache | None = None,
+                  profile: Profile | None = None) -> ThresholdProblem:
+    """The threshold problem of `config`'s ensemble on its first profile, over the samples of its logit cache."""
+    cache = cache or load_cache(config.logits)
+    profile = profile or load_profile(config.profile[0])
+    members = list(config.members)
+    for i, m in enumerate(members):
+        require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
+                f"0..{cache.n_members - 1}")
+    stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
+    tables = device_tables(profile, stage_models(config, cache, profile), 1)
+    scale = (cache.cost_scale[members] if cache.cost_scale is not None and config.use_cost_scale
+             else np.ones(stages.signal.shape))
+    latency_ms = (tables.latency_s[:, 0, :].mean(axis=1)[:, None] * scale + tables.overhead_s) * 1000.0
+    energy_j = tables.energy_j[:, 0][:, None] * scale + tables.idle_power_w * tables.overhead_s
+    return cumulative_problem(stages.signal, stages.correct, latency_ms,
+                              energy_j if np.isfinite(energy_j).all() else None,
+                              description=describe(config, cache, profile))
+
+
+def describe(config: RunConfig, cache: LogitCache, profile: Profile) -> str:
+    """One line naming the cache, the members, the combiner, the signal and the profile."""
+    return (f"{cache.source} ({cache.n_samples} samples), members {','.join(map(str, config.members))} "
+            f"({config.combiner}, {config.signal}), profile {profile.name}")
+
+
+def train_and_test(config: RunConfig, train_logits: str | None = None) -> tuple[ThresholdProblem, ThresholdProblem]:
+    """The problems on the training split (thresholds are chosen there) and on `config.logits` (held out)."""
+    train_name = train_logits or training_split(config.logits)
+    require(train_name != config.logits,
+            f"logits {config.logits!r} is the training split itself: give the held-out cache as logits")
+    profile = load_profile(config.profile[0])
+    train = build_problem(with_overrides(config, logits=train_name), profile=profile)
+    test = build_problem(config, profile=profile)
+    require(train.n_stages == test.n_stages, "training and held-out problems differ in their number of stages")
+    return train, test

@@ -1,0 +1,72 @@
+"""Choosing one combination of an evaluated grid: Tann's objective and the constrained forms.
+
+- `choose_tann`: the lowest ``J = cost + lam * (error - error_full) / error_full``;
+- `choose_min_cost`: the lowest mean cost (latency or energy) whose accuracy drop against the full ensemble is
+  ``<= max_drop``;
+- `choose_max_accuracy`: the highest accuracy whose mean cost is ``<= budget``.
+
+Ties are broken the same way everywhere: higher accuracy, then lower cost, then the lower combination index.
+Accuracies are compared with a tolerance of `ACCURACY_TOL` (they are sample counts over n; the tolerance only
+absorbs rounding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.errors import require
+from simulator.optimize.evaluate import check_lambda, tann_objective
+from simulator.optimize.grid import GridResult
+from simulator.optimize.problem import COST_UNITS, ThresholdProblem
+
+ACCURACY_TOL = 1e-12
+
+
+def _best(primary: np.ndarray, result: GridResult, cost: np.ndarray, feasible=None) -> int:
+    """Index of the smallest `primary` (then highest accuracy, lowest cost, lowest index) among `feasible`."""
+    keys = (np.arange(cost.size), cost, -result.accuracy, primary)
+    if feasible is not None:
+        keys = keys + (~feasible,)
+    return int(np.lexsort(keys)[0])
+
+
+def choose_tann(result: GridResult, problem: ThresholdProblem, lam: float, cost: str = "latency") -> int:
+    """The combination that minimises Tann's objective with weight `lam` (in the cost's unit)."""
+    values = result.cost(cost)
+    return _best(tann_objective(values, result.accuracy, problem, check_lambda(lam)), result, values)
+
+
+def check_max_drop(max_drop: float) -> float:
+    """Validate an accuracy drop (a fraction in [0, 1])."""
+    require(isinstance(max_drop, (int, float, np.floating)) and not isinstance(max_drop, bool)
+            and 0.0 <= max_drop <= 1.0, f"invalid max_drop = {max_drop!r}: an accuracy drop must lie in [0, 1]")
+    return float(max_drop)
+
+
+def choose_min_cost(result: GridResult, problem: ThresholdProblem, max_drop: float, cost: str = "latency") -> int:
+    """The cheapest combination whose accuracy is at least the full ensemble's minus `max_drop`."""
+    floor = problem.accuracy_full - check_max_drop(max_drop) - ACCURACY_TOL
+    values = result.cost(cost)
+    feasible = result.accuracy >= floor
+    require(feasible.any(), f"no combination of the grid loses at most {max_drop} accuracy (the grid lacks inf "
+            "thresholds?)")
+    return _best(values, result, values, feasible)
+
+
+def check_budget(budget: float, cost: str) -> float:
+    """Validate a cost budget (ms or J, > 0)."""
+    require(isinstance(budget, (int, float, np.floating)) and not isinstance(budget, bool)
+            and math.isfinite(budget) and budget > 0,
+            f"invalid budget = {budget!r}: must be a finite number > 0 ({COST_UNITS.get(cost, '?')})")
+    return float(budget)
+
+
+def choose_max_accuracy(result: GridResult, budget: float, cost: str = "latency") -> int:
+    """The most accurate combination whose mean cost is at most `budget` (ms or J)."""
+    values = result.cost(cost)
+    feasible = values <= check_budget(budget, cost)
+    require(feasible.any(), f"no combination meets the {cost} budget {budget:g} {COST_UNITS[cost]}: the cheapest "
+            f"costs {values.min():.4g} {COST_UNITS[cost]}")
+    return _best(-result.accuracy, result, values, feasible)

@@ -1,0 +1,48 @@
+"""Accuracy-against-cost curves: normal ensembles of 1..K members, and flexible ones over a sweep of lambda."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.optimize.criteria import Tann
+from simulator.optimize.evaluate import OperatingPoint, evaluate
+from simulator.optimize.grid import ThresholdGrid
+from simulator.optimize.problem import ThresholdProblem
+from simulator.optimize.search import search
+
+
+def static_thresholds(n_stages: int, k: int) -> tuple:
+    """Thresholds that run exactly the first `k` stages: inf before stage k-1, -inf from there on."""
+    return tuple([np.inf] * (k - 1) + [-np.inf] * (n_stages - k))
+
+
+def normal_ensembles(problem: ThresholdProblem) -> list[OperatingPoint]:
+    """The normal ensembles of the first 1, 2, ..., K members (every member of each run)."""
+    return [evaluate(problem, static_thresholds(problem.n_stages, k)) for k in range(1, problem.n_stages + 1)]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Thresholds chosen on the training samples for one lambda, and what they give there and held out."""
+
+    lam: float
+    train: OperatingPoint
+    test: OperatingPoint
+
+
+def lambda_sweep(train: ThresholdProblem, test: ThresholdProblem, lams, cost: str = "latency",
+                 method: str = "grid", grid: ThresholdGrid | None = None) -> list[SweepPoint]:
+    """For each lambda: choose on `train`, evaluate on `test`. The grid is evaluated once for all lambdas."""
+    out = []
+    result = None
+    for lam in lams:
+        criterion = Tann(float(lam), cost=cost)
+        if method == "grid" and result is not None:
+            point = criterion.on_grid(result, train)
+        else:
+            found = search(train, criterion, method, grid)
+            point, result = found.point, found.result
+        out.append(SweepPoint(lam=float(lam), train=point, test=evaluate(test, point.thresholds)))
+    return out
