@@ -68,6 +68,17 @@ def _custom_stop(custom, state, custom_params):
     return False if custom is None else bool(custom(state, custom_params))
 
 
+def _has_custom(custom):
+    """Whether a user policy is present (a compile-time constant)."""
+    return custom is not None
+
+
+@overload(_has_custom)
+def _has_custom_impl(custom):
+    present = not isinstance(custom, types.NoneType)
+    return lambda custom: present
+
+
 @overload(_custom_stop)
 def _custom_stop_impl(custom, state, custom_params):
     # Chosen at compile time: passing no function object keeps the built-in kernel cacheable.
@@ -138,6 +149,14 @@ def _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, g, scale):
 
 
 @jit_inline
+def _quick_stop(signal, thresholds, max_stages, level, k, s):
+    """The rules that need no request state, checked first: last stage, the level's maximum number of stages,
+    the level's threshold. A subset of `policies.stop_rule`: whenever it says stop, so would `stop_rule`."""
+    n_stages = signal.shape[0]
+    return k == n_stages - 1 or k + 1 >= max_stages[level] or signal[k, s] >= thresholds[level, k]
+
+
+@jit_inline
 def _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j, d, k, m, s, elapsed_s,
            deadline_s, energy_j, budget_j, qlen, tokens_j):
     """The `RequestState` after stage k (< n_stages - 1) of a request served with sample s."""
@@ -194,6 +213,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
+    stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     n, n_stages, log_cap = sample.shape[0], signal.shape[0], log_start.shape[0]
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -205,12 +225,14 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     n_log = 0
     for r in range(n):
         t = max(arrival_s[r], free)
-        # count the arrivals up to t; arrival_s[n] = inf stops the scan. Two branch-free steps cover the usual
-        # case and keep the branch predictor out of it.
-        n_arrived += arrival_s[n_arrived] <= t
-        n_arrived += arrival_s[n_arrived] <= t
-        while arrival_s[n_arrived] <= t:
-            n_arrived += 1
+        # count the arrivals up to t (sorted, followed by +inf sentinels): the next four are compared at once,
+        # without branches; the loop runs only when all four had arrived
+        while True:
+            ahead = ((arrival_s[n_arrived] <= t) + (arrival_s[n_arrived + 1] <= t)
+                     + (arrival_s[n_arrived + 2] <= t) + (arrival_s[n_arrived + 3] <= t))
+            n_arrived += ahead
+            if ahead < 4:
+                break
         qlen = n_arrived - r - 1
         level = load_level(qlen, level_queue_len) if level_queue_len.shape[0] > 1 else 0
         if capped:
@@ -234,10 +256,9 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
                 _log_stage(log_start, log_end, log_stage, log_size, log_energy, log_device, n_log, t0, t, k, 1, e, 0)
                 n_log += 1
             energy_r = energy_r + e / 1
-            stop = k == n_stages - 1
-            if not stop:
-                state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j,
-                               0, k, 1, s,
+            stop = _quick_stop(signal, thresholds, max_stages, level, k, s)
+            if not stop and stateful:
+                state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j, 0, k, 1, s,
                                t - arrival_s[r], deadline_s[r * deadline_step], energy_r, budget_j[r * budget_step],
                                qlen, tokens[0])
                 stop = stop_rule(state, thresholds[level, k], max_stages[level], deadline_aware, energy_aware,
@@ -261,6 +282,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
+    stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     n, n_stages, n_dev, log_cap = sample.shape[0], signal.shape[0], latency_s.shape[0], log_start.shape[0]
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -355,11 +377,10 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
                 r = batch[i]
                 s = sample[r]
                 energy_r = acc_energy[i] + share
-                stop = k == n_stages - 1
-                if not stop:
+                stop = _quick_stop(signal, thresholds, max_stages, level, k, s)
+                if not stop and stateful:
                     state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j,
-                               d, k, m, s,
-                                   t - arrival_s[r], deadline_s[r * deadline_step], energy_r,
+                                   d, k, m, s, t - arrival_s[r], deadline_s[r * deadline_step], energy_r,
                                    budget_j[r * budget_step], qlen, tokens[d])
                     stop = stop_rule(state, thresholds[level, k], max_stages[level], deadline_aware, energy_aware,
                                      power_capped, oracle) or _custom_stop(custom, state, custom_params)

@@ -10,6 +10,10 @@ import numpy as np
 from simulator.io import atomic_path
 
 
+#: +inf entries that follow the arrival times in memory (the single-server kernel reads 4 ahead)
+ARRIVAL_SENTINELS = 4
+
+
 @dataclass(eq=False)
 class RawOutputs:
     """Arrays an engine writes into (allocated once, before the run)."""
@@ -37,8 +41,8 @@ class RawOutputs:
         """Arrays for `inputs`; the batch-stage log holds at most n_requests x n_stages entries."""
         n, n_dev = inputs.n_requests, inputs.n_devices
         n_log = n * inputs.n_stages if inputs.record_batches else 0
-        arrival = np.empty(n + 1)      # one slot more: +inf, a sentinel for the engines' arrival scans
-        arrival[n] = np.inf
+        arrival = np.empty(n + ARRIVAL_SENTINELS)   # +inf slots after the last arrival end the engines' scans
+        arrival[n:] = np.inf
         return cls(
             arrival_s=arrival[:n], start_s=np.empty(n), finish_s=np.empty(n),
             stages_run=np.zeros(n, dtype=np.int8), prediction=np.empty(n, dtype=np.int32),
