@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": ("bench", "benchmark the Numba engine against SimPy and a bare Lindley loop"),
     "profiles": ("profiles", "list the shipped device profiles"),
     "optimize": ("optimize", "choose thresholds on training logits (grid or descent), check them held out"),
+    "optimize-bench": ("optimize_bench", "benchmark the exhaustive threshold grid against straightforward NumPy"),
 }
 
 
