@@ -19,6 +19,7 @@ from simulator.signals import COMBINERS, SIGNALS
 
 ENGINES = ("numba", "simpy")
 QUEUES = ("fifo", "edf")
+DISPATCHES = ("shared", "round-robin", "random")
 SAMPLE_ORDERS = ("cyclic", "random")
 
 
@@ -96,7 +97,9 @@ class RunConfig:
     # device
     profile: tuple = _opt(("h100",), "device profile(s): shipped name or path; one per device, or one for all",
                           _strs, "NAME|PATH,...")
-    devices: int = _opt(1, "number of devices (replicas) sharing one queue", _int)
+    devices: int = _opt(1, "number of devices (replicas)", _int)
+    dispatch: str = _opt("shared", "replicas' queues: shared (one queue) | round-robin | random (a queue per "
+                         "device, requests assigned on arrival; open loop only)")
     batch_size: int = _opt(1, "maximum batch size (1 = batch-1 serving; B > 1 = greedy dynamic batching)", _int)
     queue: str = _opt("fifo", f"queue discipline: {' | '.join(QUEUES)}")
     # run
@@ -153,6 +156,7 @@ _CONSTRAINTS = {
     "devices": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
+    "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),
     "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
     "record_batches": (lambda v: isinstance(v, bool), "true or false"),
     "out": (lambda v: v is None or isinstance(v, str), "a directory path"),

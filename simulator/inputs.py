@@ -110,6 +110,8 @@ class SimulationInputs:
     policy : CompiledPolicy
     record_batches : bool
         Record every batch-stage (start, end, stage, batch size, energy, device).
+    assignment : int16 [n_requests] or None
+        With per-device queues, the device each request is assigned to; None = one shared queue.
     """
 
     stages: StageSignals
@@ -125,6 +127,7 @@ class SimulationInputs:
     edf: bool
     policy: CompiledPolicy
     record_batches: bool = True
+    assignment: np.ndarray | None = None
 
     def __post_init__(self):
         n = self.n_requests

@@ -21,6 +21,7 @@ import numpy as np
 
 from simulator import policies as policy_lib
 from simulator.config import RunConfig
+from simulator.dispatch import assign_devices, simulate_split
 from simulator.engine_numba import simulate_numba
 from simulator.engine_simpy import simulate_simpy
 from simulator.errors import FlexsimError, require
@@ -52,6 +53,8 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
 def run_inputs(inputs: SimulationInputs, engine: str = "numba") -> SimulationResult:
     """Run prepared `inputs` on `engine` ("numba" or "simpy")."""
     require(engine in ENGINES, f"invalid engine = {engine!r}: must be one of {', '.join(ENGINES)}")
+    if inputs.assignment is not None:
+        return build_result(simulate_split(inputs, inputs.assignment, ENGINES[engine]), inputs, engine)
     return build_result(ENGINES[engine](inputs), inputs, engine)
 
 
@@ -69,8 +72,8 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
     cost_scale = (cache.cost_scale[list(members)] if cache.cost_scale is not None and config.use_cost_scale
                   else np.ones(stages.signal.shape))
-    arrivals_rng, sample_rng, draw_rng = (np.random.default_rng(s)
-                                          for s in np.random.SeedSequence(config.seed).spawn(3))
+    arrivals_rng, sample_rng, draw_rng, dispatch_rng = (np.random.default_rng(s)
+                                                        for s in np.random.SeedSequence(config.seed).spawn(4))
     spec = parse_arrivals(config.arrivals)
     trace = read_trace(spec.path) if spec.kind == "trace" else None
     n = _n_requests(config, trace)
@@ -84,8 +87,14 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
         deadline_s=_per_request(trace, "deadline_ms", config.deadline_ms, n) / 1000.0,
         energy_budget_j=_per_request(trace, "energy_budget_j", config.energy_budget_j, n),
         max_batch=config.batch_size, edf=config.queue == "edf", policy=compiled,
-        record_batches=config.record_batches,
+        record_batches=config.record_batches, assignment=_assignment(config, spec, n, dispatch_rng),
     )
+
+
+def _assignment(config: RunConfig, spec: ArrivalSpec, n: int, rng: np.random.Generator):
+    require(config.dispatch == "shared" or not spec.closed,
+            f"invalid dispatch = {config.dispatch!r}: per-device queues need open-loop arrivals, not {config.arrivals}")
+    return assign_devices(config.dispatch, n, config.devices, rng)
 
 
 def _check_members(members, cache: LogitCache) -> tuple:

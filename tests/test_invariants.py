@@ -120,3 +120,28 @@ def test_replicas_share_the_load():
     counts = np.bincount(result.requests.device, minlength=2)
     assert counts.min() > 0.4 * counts.sum()
     assert result.summary.utilisation == pytest.approx(0.8, abs=0.05)
+
+
+@pytest.mark.parametrize("dispatch", ["round-robin", "random"])
+def test_per_device_queues_serve_their_own_requests(dispatch):
+    from simulator import testing
+
+    inputs = _inputs(requests=3000, arrivals="poisson:load=0.9", devices=3, dispatch=dispatch, seed=2)
+    result = testing.run_both(inputs)
+    testing.check_invariants(result, inputs)
+    req = result.requests
+    if dispatch == "round-robin":
+        assert np.array_equal(req.device, np.arange(3000) % 3)
+    for d in range(3):
+        mine = req.device == d
+        assert np.all(np.diff(req.start_s[mine]) >= 0)          # each device serves its own queue in order
+        ends = result.batches.end_s[result.batches.device == d]
+        starts = result.batches.start_s[result.batches.device == d]
+        assert np.all(starts[1:] >= ends[:-1])                  # one worker per device
+
+
+def test_per_device_queues_need_an_open_loop():
+    from simulator.errors import FlexsimError
+
+    with pytest.raises(FlexsimError, match="per-device queues need open-loop"):
+        _inputs(requests=100, arrivals="closed:2", devices=2, dispatch="random")
