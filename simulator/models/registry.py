@@ -1,0 +1,103 @@
+"""Models by name: the six ImageNet architectures and the Fashion-MNIST members.
+
+Names are hyphenated (``resnet50``, ``mobilenet-v3-large``, ``efficientnet-b0``, ``fmnist-cnn-w32``); torchvision's
+underscored names are accepted too. The ImageNet architectures come from torchvision when it can be imported, else
+from this package's own definitions, which follow torchvision's layer structure and have the same parameter counts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+
+from simulator.errors import FlexsimError, require
+
+FMNIST_PATTERN = re.compile(r"fmnist-cnn-w([1-9][0-9]*)")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A named architecture: its per-sample input shape and its parameter count (as torchvision builds it)."""
+
+    name: str
+    torchvision_name: str
+    input_shape: tuple[int, ...]
+    params: int
+
+
+IMAGENET_INPUT = (3, 224, 224)
+FMNIST_INPUT = (1, 28, 28)
+
+#: Parameter counts as torchvision builds these architectures (1000 classes), equal to the ``params`` of the H100
+#: measurements in ``profiles/raw/``.
+ARCHITECTURES = {a.name: a for a in (
+    Architecture("alexnet", "alexnet", IMAGENET_INPUT, 61_100_840),
+    Architecture("resnet18", "resnet18", IMAGENET_INPUT, 11_689_512),
+    Architecture("resnet50", "resnet50", IMAGENET_INPUT, 25_557_032),
+    Architecture("vgg16", "vgg16", IMAGENET_INPUT, 138_357_544),
+    Architecture("mobilenet-v3-large", "mobilenet_v3_large", IMAGENET_INPUT, 5_483_032),
+    Architecture("efficientnet-b0", "efficientnet_b0", IMAGENET_INPUT, 5_288_548),
+)}
+
+#: Widths of the shipped Fashion-MNIST ensemble's members.
+FMNIST_WIDTHS = (8, 32, 64)
+
+
+def canonical_name(name: str) -> str:
+    """The hyphenated name of a known model, or FlexsimError naming the unknown one."""
+    key = str(name).strip().lower().replace("_", "-")
+    require(key in ARCHITECTURES or FMNIST_PATTERN.fullmatch(key),
+            f"unknown model {name!r} (known: {', '.join(known_models())}, or fmnist-cnn-w<width>)")
+    return key
+
+
+def known_models() -> tuple[str, ...]:
+    """Names of the models that `build_model` knows."""
+    return tuple(ARCHITECTURES) + tuple(f"fmnist-cnn-w{w}" for w in FMNIST_WIDTHS)
+
+
+def input_shape(name: str) -> tuple[int, ...]:
+    """Per-sample input shape ``(channels, height, width)`` of model `name`."""
+    key = canonical_name(name)
+    return FMNIST_INPUT if key.startswith("fmnist-") else ARCHITECTURES[key].input_shape
+
+
+def build_model(name: str):
+    """A freshly initialised model `name` (random weights) in eval mode, and the implementation used."""
+    key = canonical_name(name)
+    match = FMNIST_PATTERN.fullmatch(key)
+    if match:
+        from simulator.models.fmnist import FashionCNN
+        return FashionCNN(int(match.group(1))).eval(), "simulator.models.fmnist"
+    model, implementation = _torchvision(ARCHITECTURES[key].torchvision_name)
+    if model is None:
+        model, implementation = _own(key), f"simulator.models ({key})"
+    return model.eval(), implementation
+
+
+def _torchvision(torchvision_name: str):
+    try:
+        import torchvision
+    except Exception:  # noqa: BLE001 -- torchvision absent or built against another torch
+        return None, None
+    try:
+        return torchvision.models.get_model(torchvision_name, weights=None), f"torchvision {torchvision.__version__}"
+    except Exception as exc:  # noqa: BLE001
+        raise FlexsimError(f"model {torchvision_name!r}: torchvision cannot build it ({exc})") from None
+
+
+#: Own definitions: name -> (module, callable that builds the model).
+_OWN_BUILDERS = {
+    "alexnet": ("simulator.models.alexnet", "AlexNet"),
+    "resnet18": ("simulator.models.resnet", "resnet18"),
+    "resnet50": ("simulator.models.resnet", "resnet50"),
+    "vgg16": ("simulator.models.vgg", "VGG"),
+    "mobilenet-v3-large": ("simulator.models.mobilenet_v3", "MobileNetV3"),
+    "efficientnet-b0": ("simulator.models.efficientnet", "EfficientNet"),
+}
+
+
+def _own(key: str):
+    module, builder = _OWN_BUILDERS[key]
+    return getattr(importlib.import_module(module), builder)()
