@@ -18,6 +18,7 @@ COMMANDS = {
     "run": ("run", "simulate a policy on a device profile and a workload"),
     "bench": ("bench", "benchmark the Numba engine against SimPy and a bare Lindley loop"),
     "profiles": ("profiles", "list the shipped device profiles"),
+    "profile": ("profile", "measure models on this host (CPU or CUDA) and write a device profile"),
     "optimize": ("optimize", "choose thresholds on training logits (grid or descent), check them held out"),
     "optimize-bench": ("optimize_bench", "benchmark the exhaustive threshold grid against straightforward NumPy"),
 }

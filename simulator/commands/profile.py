@@ -1,0 +1,89 @@
+"""``flexsim profile MODELS --batch-sizes ... --out FILE``: measure models on this host and write a profile."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """Measure models on this host (the CPU, or a CUDA GPU) and write a device profile (schema v1).
+
+Per model x dtype x mode x batch size: latency samples (wall time of one call including the copy of the output
+to the host, after warm-up) and their quantiles, CUDA-event device time on a GPU, energy per call where an
+energy counter is readable (RAPL on the CPU, NVML on a GPU; otherwise null: not measured), plus the device's idle
+power and the per-stage decision overhead measured on this host. Nothing is written unless every measurement
+succeeds; the file is written atomically.
+
+Models: alexnet, resnet18, resnet50, vgg16, mobilenet-v3-large, efficientnet-b0 (torchvision's architectures,
+random weights) and fmnist-cnn-w<width> (the Fashion-MNIST ensemble's members).
+
+Examples:
+  flexsim profile fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64 --batch-sizes 1-16 --out profiles/cpu-mine.json
+  flexsim profile resnet50 --device cuda --dtypes fp16,fp32 --modes eager,graph --batch-sizes 1-64 \\
+      --kind datacenter --out h100.json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", help="comma-separated model names")
+    parser.add_argument("--batch-sizes", default="1", help="e.g. 1-16 or 1,2,4,8 (default 1)")
+    parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, fp16, bf16 (default fp32)")
+    parser.add_argument("--modes", default="eager", help="comma-separated: eager, graph (CUDA graph; GPU only)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<index> (default cpu)")
+    parser.add_argument("--kind", default=None, help="device kind: datacenter, embedded or cpu "
+                        "(default: cpu for the CPU, datacenter for a GPU)")
+    parser.add_argument("--name", default=None, help="profile name (default: from the device, e.g. cpu-amd-epyc-2c)")
+    parser.add_argument("--out", required=True, help="profile file to write (JSON)")
+    parser.add_argument("--update", action="store_true", help="keep the models of an existing --out file that "
+                        "this run does not measure (same device required)")
+    parser.add_argument("--no-energy", action="store_true", help="do not read energy counters")
+    for name, default, help_text in (("warmup", 10, "warm-up calls"), ("repeats", 50, "timed calls (samples)")):
+        parser.add_argument(f"--{name}", type=int, default=default, help=f"{help_text} (default {default})")
+    parser.add_argument("--warmup-s", type=float, default=0.5, help="minimum warm-up seconds (default 0.5)")
+    parser.add_argument("--energy-window-s", type=float, default=1.0, help="energy window, >= 1 s (default 1)")
+    parser.add_argument("--idle-settle-s", type=float, default=5.0, help="wait before idle power (default 5)")
+    parser.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: PyTorch's)")
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    """``"1-4,8"`` -> ``(1, 2, 3, 4, 8)``; FlexsimError naming a malformed part."""
+    from simulator.errors import FlexsimError, require
+
+    sizes = []
+    for part in str(text).split(","):
+        try:
+            lo, _, hi = part.strip().partition("-")
+            lo, hi = int(lo), int(hi) if hi else int(lo)
+        except ValueError:
+            raise FlexsimError(f"invalid --batch-sizes part {part!r}: use e.g. 1-16 or 1,2,4") from None
+        require(lo <= hi, f"invalid --batch-sizes range {part!r}: the start exceeds the end")
+        sizes += range(lo, hi + 1)
+    return tuple(sizes)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in str(text).split(",") if s.strip())
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulator.errors import require
+    from simulator.profiler import MeasureSettings, ProfileRequest, profile_models
+    from simulator.profiler.session import merge_profiles
+    from simulator.profiles import load_profile, save_profile
+
+    request = ProfileRequest(models=_split(args.models), batch_sizes=parse_batch_sizes(args.batch_sizes),
+                             dtypes=_split(args.dtypes), modes=_split(args.modes), device=args.device,
+                             kind=args.kind, energy=not args.no_energy)
+    settings = MeasureSettings(warmup=args.warmup, warmup_s=args.warmup_s, repeats=args.repeats,
+                               energy_window_s=args.energy_window_s, idle_settle_s=args.idle_settle_s,
+                               threads=args.threads)
+    out = Path(args.out)
+    require(out.parent.is_dir(), f"invalid --out {args.out}: folder {out.parent} does not exist")
+    old = load_profile(out) if args.update and out.exists() else None
+    profile = profile_models(request, settings, name=args.name or (old.name if old else None), progress=print)
+    if old is not None:
+        profile = merge_profiles(old, profile)
+    save_profile(out, profile)
+    print(f"wrote {out}: {len(profile.models)} models, decision overhead {profile.decision_overhead_ms} ms, "
+          f"energy: {profile.provenance['energy']}")
+    return 0

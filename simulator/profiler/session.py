@@ -1,0 +1,207 @@
+"""Measure models and assemble a device profile (schema v1).
+
+One entry per model x dtype x mode, named ``{model}-{dtype}-{mode}`` (``resnet50-fp16-graph``); a Fashion-MNIST
+member's first requested dtype and mode is named by the member alone (``fmnist-cnn-w32``), the name under which
+the shipped logit caches look its cost up. Everything is measured in memory first; nothing is written here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from simulator.errors import require
+from simulator.profiler.settings import MeasureSettings
+from simulator.profiles import KINDS, BatchEntry, LatencyDistribution, ModelEntry, Profile
+
+METHOD = ("latency: wall time of one call (forward pass on an input already on the device + copy of the output to "
+          "the host), measured after warm-up, raw samples; device_ms: CUDA-event time of the forward pass (GPU "
+          "only); energy: energy counter over step-aligned windows of back-to-back calls, divided by the calls "
+          "(includes the device's baseline power); idle power: counter over a window after the clocks settled")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileRequest:
+    """What to measure: models by name, batch sizes, dtypes and modes on one device."""
+
+    models: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    dtypes: tuple[str, ...] = ("fp32",)
+    modes: tuple[str, ...] = ("eager",)
+    device: str = "cpu"
+    kind: str | None = None
+    energy: bool = True
+
+    def __post_init__(self):
+        from simulator.models.registry import canonical_name
+        from simulator.profiler.targets import DTYPES, MODES
+
+        require(self.models, "invalid models: give at least one model")
+        object.__setattr__(self, "models", tuple(canonical_name(m) for m in self.models))
+        object.__setattr__(self, "batch_sizes", check_batch_sizes(self.batch_sizes))
+        for field, allowed in (("dtypes", DTYPES), ("modes", MODES)):
+            values = getattr(self, field)
+            require(values and all(v in allowed for v in values),
+                    f"invalid {field} = {','.join(map(str, values))}: each must be one of {', '.join(allowed)}")
+        require(self.kind is None or self.kind in KINDS, f"invalid kind {self.kind!r}: must be one of "
+                f"{', '.join(KINDS)}")
+
+
+def check_batch_sizes(batch_sizes) -> tuple[int, ...]:
+    """Distinct batch sizes, sorted; FlexsimError naming the first one that is not an integer >= 1."""
+    require(len(batch_sizes) > 0, "invalid batch sizes: give at least one")
+    for b in batch_sizes:
+        require(isinstance(b, int) and not isinstance(b, bool) and b >= 1,
+                f"invalid batch size {b!r}: must be an integer >= 1")
+    return tuple(sorted(set(batch_sizes)))
+
+
+def entry_name(model: str, dtype: str, mode: str, bare: bool = False) -> str:
+    """The profile's model name of `model` measured in `dtype` and `mode`."""
+    return model if bare else f"{model}-{dtype}-{mode}"
+
+
+def _torch():
+    from simulator.errors import FlexsimError
+    try:
+        import torch
+    except ImportError:
+        raise FlexsimError("the profiler needs PyTorch: pip install 'flexsim[torch]'") from None
+    return torch
+
+
+def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", device: str = "cpu",
+                   mode: str = "eager", settings: MeasureSettings = MeasureSettings(), energy_counter=None,
+                   name: str = "module", progress=None) -> ModelEntry:
+    """Measure a `torch.nn.Module` at each batch size; inputs are ``[batch, *input_shape]`` random tensors.
+
+    Returns
+    -------
+    ModelEntry
+        Per batch size: latency samples (ms), energy per call (J, None without `energy_counter`) and, in
+        ``extra``, the latency quantiles and (on a GPU) the CUDA-event device time.
+    """
+    from simulator.profiler.targets import check_device, check_mode
+
+    torch = _torch()
+    check_mode(mode, check_device(torch, device))
+    batch_sizes = check_batch_sizes(batch_sizes)
+    require(all(isinstance(s, int) and s >= 1 for s in input_shape),
+            f"invalid input_shape = {tuple(input_shape)!r}: must be positive integers (per sample, no batch)")
+    batches = {}
+    with _threads(torch, settings.threads), torch.inference_mode():
+        for b in batch_sizes:
+            batches[b] = _measure_batch(torch, module, input_shape, b, dtype, device, mode, settings,
+                                        energy_counter, name)
+            if progress:
+                progress(f"{name} batch {b}: p50 {batches[b].extra['latency_summary_ms']['p50']:.3f} ms"
+                         + (f", {batches[b].energy_j:.4g} J" if batches[b].energy_j is not None else ""))
+    info = {"dtype": dtype, "mode": mode, "params": sum(p.numel() for p in module.parameters()),
+            "input_shape": list(input_shape), "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "settings": settings.to_json()}
+    return ModelEntry(batches=batches, info=info)
+
+
+def _measure_batch(torch, module, input_shape, batch, dtype, device, mode, settings, counter, name) -> BatchEntry:
+    from simulator.profiler.energy import energy_per_call_j
+    from simulator.profiler.targets import cuda_event_samples_ms, prepare
+    from simulator.profiler.timing import summary_ms, wall_samples_ms, warm_up
+
+    target = prepare(torch, module, input_shape, batch, dtype, device, mode, what=f"model {name}")
+    warm_up(target.run, settings.warmup, settings.warmup_s)
+    if target.cuda:
+        host_ms, device_ms = cuda_event_samples_ms(torch, target, settings.repeats, time.perf_counter)
+    else:
+        host_ms, device_ms = wall_samples_ms(target.run, settings.repeats), None
+    extra = {"latency_summary_ms": summary_ms(host_ms), "warmup_calls": settings.warmup}
+    if device_ms is not None:
+        extra["device_ms"] = summary_ms(device_ms)
+    energy_j = None
+    if counter is not None:
+        reading = energy_per_call_j(target.run, counter, settings.energy_window_s)
+        energy_j = reading.pop("energy_j")
+        extra["energy_reading"] = reading
+    return BatchEntry(latency=LatencyDistribution(samples_ms=host_ms), energy_j=energy_j, extra=extra)
+
+
+class _threads:
+    """Set PyTorch's CPU thread count for a block, then restore it."""
+
+    def __init__(self, torch, threads):
+        self.torch, self.threads, self.before = torch, threads, torch.get_num_threads()
+
+    def __enter__(self):
+        if self.threads:
+            self.torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc):
+        self.torch.set_num_threads(self.before)
+
+
+def energy_counter(device: str, wanted: bool):
+    """The energy counter of `device` (RAPL for the CPU, NVML for a GPU) or None, and a note saying why not."""
+    from simulator.profiler.energy import find_nvml, find_rapl
+
+    if not wanted:
+        return None, "not measured: energy measurement switched off"
+    if device == "cpu":
+        counter, reason = find_rapl()
+        what = "RAPL package counters (powercap)"
+    else:
+        counter, reason = find_nvml(int(device.split(":")[1]) if ":" in device else 0)
+        what = "NVML total-energy counter"
+    return counter, (what if counter else f"not measured: {reason}")
+
+
+def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureSettings(), *,
+                   name: str | None = None, progress=None) -> Profile:
+    """Measure every model x dtype x mode of `request` and return the profile (nothing is written)."""
+    from simulator.decision import measure_decision_overhead_ms
+    from simulator.models.registry import build_model, input_shape
+    from simulator.profiler.energy import idle_power_w
+    from simulator.profiler.environment import default_profile_name, device_facts, host_facts, software_versions
+    from simulator.profiler.targets import check_device, check_mode
+
+    torch = _torch()
+    device = check_device(torch, request.device)
+    for mode in request.modes:
+        check_mode(mode, device)
+    counter, energy_note = energy_counter(device, request.energy)
+    idle_w = idle_power_w(counter, settings.idle_settle_s, settings.idle_window_s) if counter else None
+    models = {}
+    for model in request.models:
+        for i, (dtype, mode) in enumerate((d, m) for d in request.dtypes for m in request.modes):
+            module, implementation = build_model(model)
+            key = entry_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
+            entry = profile_module(module, input_shape(model), batch_sizes=request.batch_sizes, dtype=dtype,
+                                   device=device, mode=mode, settings=settings, energy_counter=counter,
+                                   name=key, progress=progress)
+            models[key] = ModelEntry(batches=entry.batches, info={
+                "arch": model, **entry.info, "implementation": implementation})
+    facts = device_facts(torch, device, request.kind, settings.threads or torch.get_num_threads())
+    if device == "cpu":
+        from simulator.profiler.microbench import cpu_peaks
+        facts["measured_peaks"] = cpu_peaks(torch, request.dtypes)
+    overhead = measure_decision_overhead_ms()
+    return Profile(
+        name=name or default_profile_name(facts), device=facts, idle_power_w=idle_w,
+        decision_overhead_ms=round(overhead["p50"], 5),
+        provenance={"source": "measured", "method": METHOD, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "software": software_versions(torch), "host": host_facts(), "energy": energy_note,
+                    "settings": settings.to_json(), "decision_overhead_measured": overhead,
+                    "built_by": "flexsim profile (simulator.profiler)"},
+        models=models,
+    )
+
+
+def merge_profiles(old: Profile, new: Profile) -> Profile:
+    """`new` with the models of `old` that it did not re-measure (same device required)."""
+    require(old.device.get("name") == new.device.get("name") and old.kind == new.kind,
+            f"cannot update profile {old.name}: it was measured on {old.device.get('name')!r} ({old.kind}), "
+            f"this run on {new.device.get('name')!r} ({new.kind})")
+    earlier = list(old.provenance.get("earlier_runs", [])) + [
+        {k: old.provenance.get(k) for k in ("date", "software", "settings", "energy")}]
+    return Profile(name=new.name, device=new.device, idle_power_w=new.idle_power_w,
+                   decision_overhead_ms=new.decision_overhead_ms,
+                   provenance={**new.provenance, "earlier_runs": earlier},
+                   models={**old.models, **new.models}, default_stage_models=old.default_stage_models)

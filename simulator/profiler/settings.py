@@ -1,0 +1,45 @@
+"""How to measure: warm-up, repetitions, energy windows (a frozen, validated, keyword-only dataclass)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from simulator.errors import require
+
+#: field -> (lowest allowed value, what it means); every field is a number checked in one place.
+_CONSTRAINTS = {
+    "warmup": (0, "calls before timing starts"),
+    "warmup_s": (0.0, "minimum seconds of warm-up calls"),
+    "repeats": (3, "timed calls per model and batch size (the latency samples)"),
+    "energy_window_s": (1.0, "seconds of back-to-back calls per energy reading (counters advance every ~100 ms)"),
+    "idle_settle_s": (0.0, "seconds to wait before reading idle power, so that clocks settle"),
+    "idle_window_s": (1.0, "seconds over which idle power is read"),
+    "threads": (1, "PyTorch CPU threads (None: PyTorch's default)"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasureSettings:
+    """Measurement settings; see `_CONSTRAINTS` for the meaning and the lowest value of each field."""
+
+    warmup: int = 10
+    warmup_s: float = 0.5
+    repeats: int = 50
+    energy_window_s: float = 1.0
+    idle_settle_s: float = 5.0
+    idle_window_s: float = 2.0
+    threads: int | None = None
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            lowest, meaning = _CONSTRAINTS[f.name]
+            if value is None and f.name == "threads":
+                continue
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+                    and value >= lowest and (isinstance(value, int) or not isinstance(lowest, int)),
+                    f"invalid {f.name} = {value!r}: must be {'an integer' if isinstance(lowest, int) else 'a number'}"
+                    f" >= {lowest} ({meaning})")
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

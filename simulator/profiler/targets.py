@@ -1,0 +1,112 @@
+"""What one measured call is: a forward pass of a model on a prepared input, and the copy of its output to the
+host (what a flexible ensemble waits for before it decides). Eager PyTorch on the CPU or a CUDA GPU, or a CUDA graph
+replay. Needs PyTorch (imported by the caller and passed in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.errors import FlexsimError, require
+
+DTYPES = ("fp32", "fp16", "bf16")
+MODES = ("eager", "graph")
+
+
+def torch_dtype(torch, dtype: str):
+    require(dtype in DTYPES, f"invalid dtype {dtype!r}: must be one of {', '.join(DTYPES)}")
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+
+
+def check_device(torch, device: str) -> str:
+    """The device string if PyTorch can use it here, else FlexsimError."""
+    require(device == "cpu" or device == "cuda" or device.startswith("cuda:"),
+            f"invalid device {device!r}: must be cpu, cuda or cuda:<index>")
+    if device != "cpu":
+        require(torch.cuda.is_available(), f"device = {device!r}: no CUDA device is available here "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'})")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        require(index < torch.cuda.device_count(),
+                f"device = {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return device
+
+
+def check_mode(mode: str, device: str) -> str:
+    require(mode in MODES, f"invalid mode {mode!r}: must be one of {', '.join(MODES)}")
+    require(mode == "eager" or device != "cpu", f"mode = {mode!r} needs a CUDA device (device = {device!r})")
+    return mode
+
+
+@dataclass
+class Target:
+    """A prepared call: ``run()`` does one forward pass and returns the output copied to the host;
+    ``forward()`` only launches the forward pass (its output stays on the device)."""
+
+    run: object
+    forward: object
+    module: object
+    batch: int
+    cuda: bool
+
+
+def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str) -> Target:
+    """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked, run once."""
+    try:
+        module = module.to(device=device, dtype=torch_dtype(torch, dtype)).eval()
+        x = torch.randn(batch, *input_shape, device=device).to(torch_dtype(torch, dtype))
+        forward = _graph(torch, module, x) if mode == "graph" else (lambda: module(x))
+        run = _with_copy(forward)
+        with torch.inference_mode():
+            run()
+    except FlexsimError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- any failure of the user's model is bad input
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise FlexsimError(f"{what}: failed to run at batch {batch} ({dtype}, {device}, {mode}): "
+                           f"{type(exc).__name__}: {first_line[:200]}") from None
+    return Target(run=run, forward=forward, module=module, batch=batch, cuda=device != "cpu")
+
+
+def _with_copy(forward):
+    def run():
+        return _to_host(forward())
+    return run
+
+
+def _to_host(out):
+    return out.to("cpu") if hasattr(out, "to") else out
+
+
+def _graph(torch, module, x):
+    """Capture one forward pass of `module` on the static input `x` as a CUDA graph; return its replay."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.inference_mode(), torch.cuda.stream(stream):
+        for _ in range(3):
+            module(x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.inference_mode(), torch.cuda.graph(graph):
+        out = module(x)
+
+    def replay():
+        graph.replay()
+        return out
+    return replay
+
+
+def cuda_event_samples_ms(torch, target: Target, repeats: int, clock):
+    """Host wall time of each of `repeats` calls (forward + copy to the host, which synchronises) and the
+    CUDA-event device time (ms) of its forward pass."""
+    import numpy as np
+
+    host, device = np.empty(repeats), np.empty(repeats)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for i in range(repeats):
+        t0 = clock()
+        start.record()
+        out = target.forward()
+        end.record()
+        _to_host(out)
+        host[i] = (clock() - t0) * 1e3
+        device[i] = start.elapsed_time(end)
+    return host, device
