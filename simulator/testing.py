@@ -80,6 +80,17 @@ def arrival_times(n: int):
         lambda gaps: np.cumsum(np.asarray(gaps, dtype=float)) * _TICK_S)
 
 
+def arrival_specs():
+    """Arrival specifications as the ``arrivals`` config field takes them (Poisson, Gamma, MMPP, closed loops)."""
+    load = st.sampled_from([0.3, 0.6, 0.9, 1.2])
+    return st.one_of(
+        load.map(lambda x: f"poisson:load={x}"),
+        st.tuples(load, st.sampled_from([0.5, 2.0, 4.0])).map(lambda t: f"gamma:load={t[0]}:{t[1]}"),
+        st.tuples(load, st.sampled_from([0.01, 0.1])).map(lambda t: f"mmpp:load={t[0]}:{t[1]}"),
+        st.integers(1, 4).map(lambda c: f"closed:{c}"),
+    )
+
+
 @st.composite
 def policies(draw, n_stages: int, custom=None, custom_params=()):
     """A composition of built-in policies valid for `n_stages` stages (plus `custom`, a user's Numba policy)."""
@@ -232,5 +243,5 @@ def check_deadline_rule(result: SimulationResult, inputs: SimulationInputs) -> N
                 f"request {r} started stage {log.stage[i]} although its estimate missed the deadline"
 
 
-__all__ = ["logit_caches", "profiles", "arrival_times", "policies", "simulation_inputs", "run_both",
+__all__ = ["logit_caches", "profiles", "arrival_times", "arrival_specs", "policies", "simulation_inputs", "run_both",
            "assert_same_results", "check_invariants", "check_deadline_rule", "FlexsimError"]

@@ -2,6 +2,7 @@
 
 import numpy as np
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 
 from simulator import testing
@@ -51,3 +52,13 @@ def test_same_time_events_are_ordered():
     assert list(result.requests.start_s) == [0.0, 0.001, 0.001, 0.001]
     assert list(result.batches.batch_size) == [1, 3]
     assert np.all(result.requests.queue_len[1:] == 0)
+
+
+@settings(max_examples=20)
+@given(testing.arrival_specs(), st.integers(0, 2**16), st.sampled_from([1, 4]))
+def test_configurations_from_arrival_specs(arrivals, seed, batch_size):
+    from simulator.config import RunConfig
+    from simulator.run import prepare
+
+    inputs = prepare(RunConfig(requests=300, arrivals=arrivals, seed=seed, batch_size=batch_size))
+    testing.check_invariants(testing.run_both(inputs), inputs)
