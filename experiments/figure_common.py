@@ -1,0 +1,89 @@
+"""What the figure scripts of ``experiments/`` share: their command line, the profiles they run on, the lambda
+sweep, and atomic CSV output.
+
+Every figure uses the shipped Fashion-MNIST ensemble: thresholds are chosen on the training logits
+(``fmnist-train``), every plotted point is measured on the held-out test logits (``fmnist``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from simulator.io import write_text_atomic
+from simulator.profiles import load_profile, shipped_profiles
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "docs" / "figures"
+HOMOGENEOUS = (0, 1, 2, 3, 4, 5)
+#: Own models of the Fashion-MNIST members (small, medium, large).
+FMNIST_MODELS = ("fmnist-cnn-w8", "fmnist-cnn-w32", "fmnist-cnn-w64")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The command line every figure script takes: profiles and output folder."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--profile", action="append", help="device profile (name or path; repeatable; default: every "
+                   "shipped profile the figure can use)")
+    p.add_argument("--out", default=str(FIGURES), help=f"output folder (default: {FIGURES.relative_to(ROOT)})")
+    return p
+
+
+def profiles(args: argparse.Namespace, need_models=()) -> list:
+    """The profiles to draw: those given, else every shipped one that has the models in `need_models`."""
+    names = args.profile or list(shipped_profiles())
+    loaded = [load_profile(name) for name in names]
+    usable = [p for p in loaded if all(m in p.models for m in need_models)]
+    for p in loaded:
+        if p not in usable:
+            print(f"skipping profile {p.name}: it has no costs for {', '.join(m for m in need_models if m not in p.models)}")
+    return usable
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    path = Path(args.out)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def lambdas(first_stage_ms: float, n: int = 13) -> np.ndarray:
+    """A geometric sweep of lambda from 0.1 to 1000 times the first stage's mean latency (ms)."""
+    return first_stage_ms * np.logspace(-1, 3, n)
+
+
+def write_csv(path: Path, header, rows) -> None:
+    """Rows of values as CSV, atomically (floats in shortest round-trip form)."""
+    def text(v):
+        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
+
+    lines = [",".join(header)] + [",".join(text(v) for v in row) for row in rows]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
+def point_row(label: str, lam, train, test) -> list:
+    """A CSV row: series, lambda, thresholds, and the point's figures on the training and test samples."""
+    return [label, lam, "/".join(repr(t) for t in train.thresholds), train.accuracy, train.latency_ms,
+            "" if train.energy_j is None else train.energy_j, test.accuracy, test.latency_ms,
+            "" if test.energy_j is None else test.energy_j, test.mean_stages]
+
+
+POINT_HEADER = ["series", "lambda", "thresholds", "train_accuracy", "train_latency_ms", "train_energy_j",
+                "test_accuracy", "test_latency_ms", "test_energy_j", "test_mean_stages"]
+
+
+def config(profile, members=HOMOGENEOUS, combiner: str = "mean"):
+    """The run configuration of `members` on `profile`, on the held-out test logits."""
+    from simulator.config import RunConfig
+
+    return RunConfig(logits="fmnist", members=tuple(members), combiner=combiner, profile=(str(profile.origin),))
+
+
+def sweep(profile, members=HOMOGENEOUS, combiner: str = "mean", method: str = "grid"):
+    """Thresholds chosen on the training logits for a sweep of lambda, each measured on the test logits."""
+    from simulator.optimize import lambda_sweep, train_and_test
+
+    train, test = train_and_test(config(profile, members, combiner))
+    return train, test, lambda_sweep(train, test, lambdas(float(train.latency_ms[0].mean())), method=method)
