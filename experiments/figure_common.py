@@ -8,6 +8,8 @@ Every figure uses the shipped Fashion-MNIST ensemble: thresholds are chosen on t
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +60,11 @@ def write_csv(path: Path, header, rows) -> None:
     def text(v):
         return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
-    lines = [",".join(header)] + [",".join(text(v) for v in row) for row in rows]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([text(v) for v in row] for row in rows)
+    write_text_atomic(path, buffer.getvalue())
     print(f"wrote {path}")
 
 

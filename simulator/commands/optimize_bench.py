@@ -49,6 +49,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or "unknown CPU"
+
+
 def _timed(fn):
     t0 = time.perf_counter()
     result = fn()
@@ -71,7 +81,7 @@ def measure(points: int, repeat: int, n_naive: int, lam: float) -> dict:
     best = Tann(lam).on_grid(result, problem)
     descent_s, fast = _timed(lambda: coordinate_descent(problem, lam))
     return {
-        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs, {platform.processor() or 'unknown CPU'}",
+        "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.machine()}",
         "samples": problem.n_samples, "stages": problem.n_stages, "points": points,
         "combinations": grid.n_combinations, "build_s": build_s, "grid_s": grid_s, "grid_first_s": runs[0][0],
         "naive_combinations": int(subset.size), "naive_s": naive_s, "naive_full_s": naive_full_s,
