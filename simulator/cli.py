@@ -19,8 +19,10 @@ COMMANDS = {
     "bench": ("bench", "benchmark the Numba engine against SimPy and a bare Lindley loop"),
     "profiles": ("profiles", "list the shipped device profiles"),
     "profile": ("profile", "measure models on this host (CPU or CUDA) and write a device profile"),
+    "costmodel": ("costmodel", "cost model: accuracy report, derived profiles, layer tables, device table"),
     "optimize": ("optimize", "choose thresholds on training logits (grid or descent), check them held out"),
     "optimize-bench": ("optimize_bench", "benchmark the exhaustive threshold grid against straightforward NumPy"),
+    "validate": ("validate", "run real models on this host and report how far the simulator is from them"),
 }
 
 

@@ -20,11 +20,31 @@ def run(args: argparse.Namespace) -> int:
             else "no energy"
         print(f"{name:<24} {p.kind:<10} {p.provenance['source']:<8} {p.device.get('name', '')}  "
               f"[{len(p.models)} models, {energy}]")
+        print(f"    covers: {_coverage(p)}")
+        if p.provenance.get("source") == "derived":
+            origin = p.provenance.get("derived_from", {})
+            print(f"    derived from profile {origin.get('reference_profile')} by the cost model "
+                  f"(device table entry {origin.get('device_table_entry')})")
         if args.models:
             for model, entry in p.models.items():
                 sizes = sorted(entry.batches)
                 print(f"    {model:<32} batch {_ranges(sizes)}")
     return 0
+
+
+def _coverage(profile) -> str:
+    """Architectures with their dtype/mode forms, and the batch sizes covered, e.g.
+    ``resnet50 (fp16 graph, fp16 eager); batch 1-64``."""
+    forms, sizes = {}, set()
+    for name, model in profile.models.items():
+        arch = str(model.info.get("arch", name)).replace("_", "-")
+        form = " ".join(str(model.info[k]) for k in ("dtype", "mode") if k in model.info)
+        forms.setdefault(arch, [])
+        if form and form not in forms[arch]:
+            forms[arch].append(form)
+        sizes.update(model.batches)
+    archs = "; ".join(f"{a} ({', '.join(f)})" if f else a for a, f in forms.items())
+    return f"{archs} | batch {_ranges(sorted(sizes))}"
 
 
 def _ranges(sizes) -> str:

@@ -57,6 +57,12 @@ def known_models() -> tuple[str, ...]:
     return tuple(ARCHITECTURES) + tuple(f"fmnist-cnn-w{w}" for w in FMNIST_WIDTHS)
 
 
+def profile_model_name(model: str, dtype: str, mode: str, bare: bool = False) -> str:
+    """The name of `model` measured (or derived) in `dtype` and `mode` in a profile: ``{model}-{dtype}-{mode}``,
+    or `model` alone when `bare` (a Fashion-MNIST member's first form, the name its logit cache looks up)."""
+    return model if bare else f"{model}-{dtype}-{mode}"
+
+
 def input_shape(name: str) -> tuple[int, ...]:
     """Per-sample input shape ``(channels, height, width)`` of model `name`."""
     key = canonical_name(name)

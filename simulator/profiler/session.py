@@ -56,11 +56,6 @@ def check_batch_sizes(batch_sizes) -> tuple[int, ...]:
     return tuple(sorted(set(batch_sizes)))
 
 
-def entry_name(model: str, dtype: str, mode: str, bare: bool = False) -> str:
-    """The profile's model name of `model` measured in `dtype` and `mode`."""
-    return model if bare else f"{model}-{dtype}-{mode}"
-
-
 def _torch():
     from simulator.errors import FlexsimError
     try:
@@ -157,7 +152,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
                    name: str | None = None, progress=None) -> Profile:
     """Measure every model x dtype x mode of `request` and return the profile (nothing is written)."""
     from simulator.decision import measure_decision_overhead_ms
-    from simulator.models.registry import build_model, input_shape
+    from simulator.models.registry import build_model, input_shape, profile_model_name
     from simulator.profiler.energy import idle_power_w
     from simulator.profiler.environment import default_profile_name, device_facts, host_facts, software_versions
     from simulator.profiler.targets import check_device, check_mode
@@ -172,7 +167,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     for model in request.models:
         for i, (dtype, mode) in enumerate((d, m) for d in request.dtypes for m in request.modes):
             module, implementation = build_model(model)
-            key = entry_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
+            key = profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
             entry = profile_module(module, input_shape(model), batch_sizes=request.batch_sizes, dtype=dtype,
                                    device=device, mode=mode, settings=settings, energy_counter=counter,
                                    name=key, progress=progress)
@@ -181,7 +176,8 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     facts = device_facts(torch, device, request.kind, settings.threads or torch.get_num_threads())
     if device == "cpu":
         from simulator.profiler.microbench import cpu_peaks
-        facts["measured_peaks"] = cpu_peaks(torch, request.dtypes)
+        with _threads(torch, settings.threads):
+            facts["measured_peaks"] = cpu_peaks(torch, request.dtypes)
     overhead = measure_decision_overhead_ms()
     return Profile(
         name=name or default_profile_name(facts), device=facts, idle_power_w=idle_w,

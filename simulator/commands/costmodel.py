@@ -1,0 +1,131 @@
+"""``flexsim costmodel {accuracy,derive,trace,devices}``: the hardware cost model from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """The hardware cost model (docs/cost-model.md).
+
+  accuracy  leave-one-architecture-out accuracy on every measured shipped profile (or --profile), and the derived
+            ResNet-50 batch-1 latency of AGX Orin and Orin NX against MLPerf; --update-doc rewrites the report
+            block in docs/cost-model.md
+  derive    derive profiles for devices of the device table (default: every shipped derived profile)
+  trace     trace models (PyTorch needed) into the committed layer tables
+  devices   list the device table with its datasheet figures
+
+Examples:
+  flexsim costmodel accuracy --update-doc docs/cost-model.md
+  flexsim costmodel derive --out-dir profiles
+  flexsim costmodel derive --device agx-orin-50w --name my-orin --out-dir /tmp
+"""
+
+BEGIN, END = "<!-- accuracy-report:begin -->", "<!-- accuracy-report:end -->"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("accuracy", "derive", "trace", "devices"))
+    parser.add_argument("--profile", action="append", help="accuracy: measured profile(s) to check (default: every "
+                        "shipped measured profile); derive: the GPU/CPU reference profile (default: h100 for GPUs, "
+                        "the shipped measured CPU profile for CPUs)")
+    parser.add_argument("--device", action="append", help="derive: device table entries (default: the shipped set)")
+    parser.add_argument("--name", help="derive: profile name (only with one --device)")
+    parser.add_argument("--out-dir", default="profiles", help="derive: folder for the profiles (default profiles)")
+    parser.add_argument("--models", help="trace: comma-separated models (default: every known model)")
+    parser.add_argument("--update-doc", metavar="MD", help="accuracy: replace the report block of this Markdown file")
+    parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"accuracy": _accuracy, "derive": _derive, "trace": _trace, "devices": _devices}[args.action](args)
+
+
+def _measured_profiles(names):
+    from simulator.profiles import load_profile, shipped_profiles
+
+    if names:
+        return [load_profile(n) for n in names]
+    profiles = [load_profile(p) for p in shipped_profiles().values()]
+    return [p for p in profiles if p.provenance.get("source") == "measured"]
+
+
+def _cpu_reference():
+    from simulator.errors import require
+
+    cpus = [p for p in _measured_profiles(None) if p.kind == "cpu"]
+    require(cpus, "cost model: no measured CPU profile is shipped (measure one with flexsim profile)")
+    return cpus[0]
+
+
+def _accuracy(args) -> int:
+    from simulator.costmodel.report import markdown, mlperf_comparison, profile_accuracy
+    from simulator.profiles import load_profile
+
+    results = [profile_accuracy(p) for p in _measured_profiles(args.profile)]
+    text = markdown(results, mlperf_comparison(load_profile("h100")))
+    print(text)
+    if args.update_doc:
+        _replace_block(args.update_doc, text)
+        print(f"updated the report block of {args.update_doc}")
+    if args.json:
+        from simulator.io import write_json_atomic
+        write_json_atomic(args.json, [{k: v for k, v in r.items() if k != "predictions"} for r in results])
+    return 0
+
+
+def _replace_block(path: str, text: str) -> None:
+    from pathlib import Path
+
+    from simulator.errors import require
+    from simulator.io import write_text_atomic
+
+    doc = Path(path).read_text()
+    require(BEGIN in doc and END in doc, f"--update-doc {path}: the file has no {BEGIN} ... {END} block")
+    head, rest = doc.split(BEGIN, 1)
+    write_text_atomic(path, f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
+
+
+def _derive(args) -> int:
+    from pathlib import Path
+
+    from simulator.costmodel.derive import SHIPPED, derive_profile
+    from simulator.costmodel.devices import device_spec
+    from simulator.errors import require
+    from simulator.profiles import load_profile, save_profile
+
+    targets = {args.name or d: d for d in args.device} if args.device else dict(SHIPPED)
+    require(not args.name or len(targets) == 1, "--name needs exactly one --device")
+    specs = {name: device_spec(d) for name, d in targets.items()}
+    out_dir = Path(args.out_dir)
+    require(out_dir.is_dir(), f"invalid --out-dir {args.out_dir}: not a folder")
+    gpu_ref = load_profile(args.profile[0]) if args.profile else None
+    profiles = [derive_profile(name, spec, gpu_ref or (_cpu_reference() if spec.executes == "cpu"
+                                                      else load_profile("h100"))) for name, spec in specs.items()]
+    for p in profiles:
+        save_profile(out_dir / f"{p.name}.json", p)
+        print(f"wrote {out_dir / (p.name + '.json')}: {p.device['name']}, {len(p.models)} models, derived from "
+              f"{p.provenance['derived_from']['reference_profile']}")
+    return 0
+
+
+def _trace(args) -> int:
+    from simulator.costmodel.layers import table_path, table_text
+    from simulator.costmodel.trace import trace_model
+    from simulator.io import write_text_atomic
+    from simulator.models.registry import known_models
+
+    names = [m.strip() for m in args.models.split(",")] if args.models else known_models()
+    tables = [trace_model(m) for m in names]
+    for t in tables:
+        write_text_atomic(table_path(t.model), table_text(t))
+        print(f"{t.model}: {t.n_kernels} kernels, {t.flops.sum() / 1e9:.3f} GFLOP/sample, {t.params:,} parameters")
+    return 0
+
+
+def _devices(args) -> int:
+    from simulator.costmodel.devices import DEVICES
+
+    for d in DEVICES.values():
+        peaks = ", ".join(f"{k} {v:.3g}" for k, v in d.peak_tflops.items())
+        print(f"{d.name:<15} {d.kind:<10} {peaks} TFLOP/s; {d.mem_bw_gbs:g} GB/s; "
+              f"{'-' if d.power_w is None else f'{d.power_w:g} W'}  {d.label}")
+    return 0

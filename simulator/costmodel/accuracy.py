@@ -1,0 +1,72 @@
+"""Leave-one-architecture-out accuracy of the cost model on a measured profile.
+
+For each architecture of the profile: fit the device's parameters on every other architecture's points, predict
+the held-out architecture's points (every dtype, mode and batch size), and record the relative error
+``predicted / measured - 1``. Reported: the share of points within +-10% and the median absolute error, overall
+and per mode; the same for energy where the profile measured it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.costmodel.fit import _tables, fit_energy, fit_latency, predict_energy_j
+from simulator.costmodel.latency import predict_latency_ms
+from simulator.costmodel.points import Point
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A held-out point with its predicted latency and energy."""
+
+    point: Point
+    latency_ms: float
+    energy_j: float | None
+
+    @property
+    def latency_error(self) -> float:
+        return self.latency_ms / self.point.latency_ms - 1
+
+    @property
+    def energy_error(self) -> float | None:
+        if self.energy_j is None or self.point.energy_j is None:
+            return None
+        return self.energy_j / self.point.energy_j - 1
+
+
+def leave_one_architecture_out(points: list[Point], spec) -> list[Prediction]:
+    """Predictions of every point by parameters fitted without its architecture."""
+    tables = _tables(points)
+    out = []
+    for arch in sorted(tables):
+        train = [p for p in points if p.arch != arch]
+        params, energy = fit_latency(train, spec), fit_energy(train, spec)
+        for p in (q for q in points if q.arch == arch):
+            latency = predict_latency_ms(tables[arch], p.batch, p.dtype, p.mode, spec, params)
+            e = None if energy is None else predict_energy_j(tables[arch], p.batch, p.dtype, spec, latency, energy)
+            out.append(Prediction(point=p, latency_ms=latency, energy_j=e))
+    return out
+
+
+def summarise(errors) -> dict:
+    """Share within +-10%, median and 90th percentile of absolute relative errors, and the count."""
+    errors = np.abs(np.asarray([e for e in errors if e is not None], dtype=float))
+    if errors.size == 0:
+        return {"n": 0}
+    return {"n": int(errors.size), "within_10pct": float(np.mean(errors <= 0.10)),
+            "median_abs_error": float(np.median(errors)), "p90_abs_error": float(np.quantile(errors, 0.9))}
+
+
+def accuracy_report(predictions: list[Prediction]) -> dict:
+    """Latency and energy summaries, overall, per mode and per architecture."""
+    def by(key):
+        groups = {}
+        for p in predictions:
+            groups.setdefault(key(p.point), []).append(p)
+        return {k: summarise(q.latency_error for q in v) for k, v in sorted(groups.items())}
+
+    return {"latency": summarise(p.latency_error for p in predictions),
+            "latency_by_mode": by(lambda pt: pt.mode), "latency_by_arch": by(lambda pt: pt.arch),
+            "energy": summarise(p.energy_error for p in predictions)}

@@ -1,0 +1,127 @@
+"""Profiles derived by the cost model for devices that cannot be measured here.
+
+The parameters fitted on a measured reference profile (the H100 for GPUs, this host's CPU profile for CPUs) are
+carried to the target device's datasheet figures (`devices.DEVICES`): efficiencies and fixed costs unchanged,
+energy parameters scaled (`EnergyParams.scaled`). Per model x dtype x mode x batch size the profile holds the
+predicted median latency, spread into quantiles with the reference's median relative spread for that mode, and the
+predicted energy per call.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
+from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
+from simulator.costmodel.latency import predict_latency_ms
+from simulator.costmodel.layers import load_table
+from simulator.costmodel.points import profile_points
+from simulator.errors import require
+from simulator.models.registry import ARCHITECTURES, FMNIST_WIDTHS, profile_model_name
+from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
+
+QUANTILES = (0.1, 0.5, 0.9, 0.99)
+BATCH_SIZES = tuple(range(1, 17)) + (24, 32, 48, 64)
+MODELS = tuple(ARCHITECTURES) + tuple(f"fmnist-cnn-w{w}" for w in FMNIST_WIDTHS)
+
+#: Shipped derived profiles: profile name -> device table entry.
+SHIPPED = {"a100": "a100-sxm", "l4": "l4", "t4": "t4", "agx-orin-15w": "agx-orin-15w",
+           "agx-orin-30w": "agx-orin-30w", "agx-orin-50w": "agx-orin-50w", "orin-nx": "orin-nx-16gb",
+           "orin-nano": "orin-nano-8gb", "jetson-nano": "jetson-nano", "rpi5": "rpi5"}
+
+#: Measured devices whose datasheet figures are in the device table, by the device name their profile records.
+MEASURED_DEVICES = {"NVIDIA H100 80GB HBM3": "h100-sxm"}
+
+CAVEATS = {
+    "gpu": ["host launch costs (eager mode) are the reference host's; an embedded Arm host issues kernels more "
+            "slowly, so eager latencies are optimistic there",
+            "efficiencies are the reference GPU's; smaller GPUs reach a larger share of their peak on small batches",
+            "PyTorch kernels (cuDNN), no TensorRT layer fusion or INT8: deployed TensorRT engines are faster",
+            "energy: static power and per-FLOP/per-byte energy scaled from the reference by power envelope, peak "
+            "and bandwidth (a heuristic, unchecked on the target)"],
+    "cpu": ["efficiencies are the reference CPU's share of its measured attainable peaks, applied to the target's "
+            "theoretical peaks (optimistic where the target's libraries reach less of its peak)",
+            "energy not derived: no measured CPU energy to fit (RAPL was not readable) and no sourced envelope"],
+}
+
+
+def reference_spec(profile):
+    """The device spec of a measured profile: datasheet figures for a known GPU, measured peaks for a CPU."""
+    if profile.kind == "cpu":
+        return measured_cpu_spec(profile)
+    name = profile.device.get("name")
+    require(name in MEASURED_DEVICES, f"profile {profile.name}: device {name!r} is not in the cost model's device "
+            f"table (known measured devices: {', '.join(MEASURED_DEVICES)})")
+    return device_spec(MEASURED_DEVICES[name])
+
+
+def relative_spread(profile, mode: str) -> np.ndarray:
+    """Median over the reference's entries in `mode` of each quantile in `QUANTILES` divided by the median."""
+    ratios = []
+    for model in profile.models.values():
+        if (model.info.get("mode") in ("graph", "cuda-graph")) == (mode == "graph"):
+            for entry in model.batches.values():
+                q = entry.latency.icdf_ms(np.array(QUANTILES))
+                ratios.append(q / q[1])
+    require(ratios, f"profile {profile.name}: no {mode} entries to take the latency spread from")
+    return np.maximum.accumulate(np.median(np.array(ratios), axis=0))
+
+
+def variants(spec) -> tuple[tuple[str, str], ...]:
+    """(dtype, mode) pairs derived for a device: GPUs fp16/fp32 x graph/eager (first: fp16 graph); CPUs fp32."""
+    if spec.executes == "cpu":
+        return (("fp32", "eager"),)
+    return (("fp16", "graph"), ("fp16", "eager"), ("fp32", "graph"), ("fp32", "eager"))
+
+
+def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, models=MODELS) -> Profile:
+    """A profile `name` for device spec `target`, from the parameters fitted on the measured profile `reference`."""
+    ref_spec = reference_spec(reference)
+    require(ref_spec.executes == target.executes, f"cannot derive {target.name} ({target.executes}) from "
+            f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
+    points = profile_points(reference)
+    params = fit_latency(points, ref_spec)
+    energy = fit_energy(points, ref_spec)
+    energy = None if energy is None or target.power_w is None else energy.scaled(ref_spec, target)
+    spreads = {mode: relative_spread(reference, mode) for _, mode in variants(target)}
+    entries = {}
+    for model in models:
+        table = load_table(model)
+        for i, (dtype, mode) in enumerate(variants(target)):
+            batches = {b: _entry(table, b, dtype, mode, target, params, energy, spreads[mode]) for b in batch_sizes}
+            entries[profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))] = \
+                ModelEntry(batches=batches, info={"arch": model, "dtype": dtype, "mode": mode, "params": table.params})
+    idle = None if energy is None or reference.idle_power_w is None else \
+        reference.idle_power_w * target.power_w / ref_spec.power_w
+    return Profile(
+        name=name, device={"name": target.label, "kind": target.kind, "datasheet": target.to_json()},
+        idle_power_w=idle, decision_overhead_ms=reference.decision_overhead_ms,
+        provenance={
+            "source": "derived", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "method": "flexsim cost model (simulator/costmodel, docs/cost-model.md): per-kernel roofline + fixed "
+                      "costs on committed layer tables; latency quantiles = predicted median x the reference's "
+                      "median relative spread per mode; energy = static power x time + energy per FLOP and per byte",
+            "derived_from": {
+                "reference_profile": reference.name, "reference_device": ref_spec.name,
+                "device_table_entry": target.name, "latency_params": params.to_json(),
+                "energy_params": None if energy is None else energy.to_json(),
+                "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
+                "decision_overhead": f"measured on the reference profile's host ({reference.name})"},
+            "caveats": CAVEATS[target.executes],
+            "built_by": "flexsim costmodel derive"},
+        models=entries,
+    )
+
+
+def _entry(table, batch, dtype, mode, spec, params, energy, spread) -> BatchEntry:
+    median_ms = predict_latency_ms(table, batch, dtype, mode, spec, params)
+    energy_j = None if energy is None else predict_energy_j(table, batch, dtype, spec, median_ms, energy)
+    return BatchEntry(latency=LatencyDistribution(quantile_probs=np.array(QUANTILES),
+                                                  quantile_ms=np.round(median_ms * spread, 6)),
+                      energy_j=None if energy_j is None else round(energy_j, 8))
+
+
+def known_targets() -> tuple[str, ...]:
+    return tuple(DEVICES)

@@ -1,0 +1,92 @@
+"""Fitting the cost model's per-device parameters to measured points with SciPy (least squares on log ratios).
+
+Latency: the `LatencyParams` of a device, fitted on relative errors ``log(predicted / measured)`` with a soft-L1
+loss (robust to the few measurements that the host's noise spoilt) and a weak pull towards the defaults (so that
+parameters the data cannot identify, e.g. the CUDA-graph call cost of a profile without graphs, stay put).
+
+Energy: ``static_w * latency + pj_per_flop * FLOPs + pj_per_byte * bytes`` (capped at the power envelope times the
+latency), fitted on measured energies per call given their measured latencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from simulator.costmodel.latency import LatencyParams, predict_latency_ms
+from simulator.costmodel.layers import load_table
+from simulator.errors import require
+
+PRIOR_WEIGHT = 0.05
+SOFT_L1_SCALE = 0.1
+
+
+def _tables(points) -> dict:
+    return {a: load_table(a) for a in {p.arch for p in points}}
+
+
+def latency_residuals(theta, points, tables, spec) -> np.ndarray:
+    """log(predicted / measured) of each point."""
+    params = LatencyParams.from_log(theta)
+    return np.array([np.log(predict_latency_ms(tables[p.arch], p.batch, p.dtype, p.mode, spec, params)
+                            / p.latency_ms) for p in points])
+
+
+def fit_latency(points, spec, start: LatencyParams = LatencyParams()) -> LatencyParams:
+    """The latency parameters of device `spec` that best predict the measured `points`."""
+    require(points, f"cost model: no measured points to fit device {spec.name} on")
+    tables, theta0 = _tables(points), start.to_log()
+
+    def residuals(theta):
+        return np.concatenate([latency_residuals(theta, points, tables, spec), PRIOR_WEIGHT * (theta - theta0)])
+
+    result = least_squares(residuals, theta0, loss="soft_l1", f_scale=SOFT_L1_SCALE, diff_step=1e-3)
+    return LatencyParams.from_log(result.x)
+
+
+@dataclass(frozen=True)
+class EnergyParams:
+    """Energy of a call: static power over its duration plus dynamic energy per FLOP and per byte moved."""
+
+    static_w: float
+    pj_per_flop: float
+    pj_per_byte: float
+
+    def to_json(self) -> dict:
+        return {k: float(f"{v:.6g}") for k, v in vars(self).items()}
+
+    def scaled(self, reference, target) -> "EnergyParams":
+        """These parameters carried from device `reference` to device `target` (both `DeviceSpec`s): static power
+        in proportion to the power envelope; energy per FLOP (per byte) in proportion to the envelope divided by
+        the peak FP16 tensor FLOP/s (by the memory bandwidth)."""
+        power = target.power_w / reference.power_w
+        flop = power * reference.peak_flops("conv", "fp16") / target.peak_flops("conv", "fp16")
+        byte = power * reference.mem_bw_gbs / target.mem_bw_gbs
+        return EnergyParams(self.static_w * power, self.pj_per_flop * flop, self.pj_per_byte * byte)
+
+
+def predict_energy_j(table, batch: int, dtype: str, spec, latency_ms: float, e: EnergyParams) -> float:
+    """Energy (J) of one call lasting `latency_ms`; never more than the device's power envelope over that time."""
+    dynamic_j = 1e-12 * (e.pj_per_flop * table.flops_at(batch).sum() + e.pj_per_byte * table.bytes_at(batch, dtype).sum())
+    energy_j = e.static_w * latency_ms / 1e3 + dynamic_j
+    return energy_j if spec.power_w is None else min(energy_j, spec.power_w * latency_ms / 1e3)
+
+
+def fit_energy(points, spec) -> EnergyParams | None:
+    """Energy parameters fitted on the points with a measured energy, given their measured latency (None when no
+    point has an energy)."""
+    points = [p for p in points if p.energy_j is not None]
+    if not points:
+        return None
+    tables = _tables(points)
+
+    def residuals(theta):
+        e = EnergyParams(*np.exp(theta))
+        return np.array([np.log(predict_energy_j(tables[p.arch], p.batch, p.dtype, spec, p.latency_ms, e)
+                                / p.energy_j) for p in points])
+
+    start = np.log([0.2 * (spec.power_w or 100.0), 1.0, 100.0])
+    result = least_squares(residuals, start, loss="soft_l1", f_scale=SOFT_L1_SCALE)
+    return EnergyParams(*(float(v) for v in np.exp(result.x)))

@@ -1,0 +1,88 @@
+"""Latency of one call predicted from a layer table, a device's datasheet figures and fitted efficiencies.
+
+Per kernel ``i`` (FLOPs ``F``, bytes ``B``, kind ``k``): a roofline plus a fixed per-kernel cost,
+
+    d_i = max(F / (eff_k * peak_k), B / (eff_memory * bandwidth)) + kernel_ms
+
+and per call:
+
+- GPU, eager: the host issues kernel ``i`` after spending ``launch_ms(k)`` on each kernel before it (``launch_conv_ms``
+  for convolutions, ``launch_other_ms`` otherwise); the GPU runs kernels in order, each when issued and when the
+  previous one is done. The call ends when the last kernel is done, plus ``call_eager_ms`` (synchronising copy of the
+  output, Python). Closed form: ``max_j (issue_j + d_j + ... + d_n)``.
+- GPU, CUDA graph: all kernels are issued at once: ``sum(d) + call_graph_ms``.
+- CPU: the host runs each kernel itself: ``sum(d + launch) + call_eager_ms``.
+
+Elementwise kernels (kind ``other``) are costed by bytes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+
+import numpy as np
+
+from simulator.costmodel.layers import KINDS, LayerTable
+
+
+@dataclass(frozen=True)
+class LatencyParams:
+    """Per-device efficiencies (fractions of the datasheet peaks) and fixed costs (ms)."""
+
+    eff_conv: float = 0.3
+    eff_dwconv: float = 0.05
+    eff_matmul: float = 0.2
+    eff_memory: float = 0.5
+    kernel_ms: float = 0.005
+    launch_conv_ms: float = 0.03
+    launch_other_ms: float = 0.02
+    call_eager_ms: float = 0.1
+    call_graph_ms: float = 0.1
+
+    def to_log(self) -> np.ndarray:
+        return np.log(np.array(astuple(self), dtype=float))
+
+    @classmethod
+    def from_log(cls, theta) -> "LatencyParams":
+        return cls(*(float(v) for v in np.exp(theta)))
+
+    def to_json(self) -> dict:
+        return {f.name: float(f"{getattr(self, f.name):.6g}") for f in fields(self)}
+
+
+def _peaks(table: LayerTable, dtype: str, spec, p: LatencyParams) -> np.ndarray:
+    """Attainable FLOP/s of each kernel (infinite for kernels costed by bytes only)."""
+    effective = {"conv": p.eff_conv, "dwconv": p.eff_dwconv, "matmul": p.eff_matmul}
+    per_kind = np.array([effective[k] * spec.peak_flops(k, dtype) if k in effective else np.inf for k in KINDS])
+    return per_kind[table.kind]
+
+
+def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
+    """Roofline time (ms) of each kernel at the fitted efficiencies (no fixed costs)."""
+    compute_s = table.flops_at(batch) / _peaks(table, dtype, spec, p)
+    memory_s = table.bytes_at(batch, dtype) / (p.eff_memory * spec.mem_bw_gbs * 1e9)
+    return np.maximum(compute_s, memory_s) * 1e3
+
+
+def launch_ms(table: LayerTable, p: LatencyParams) -> np.ndarray:
+    """Host time (ms) spent issuing each kernel."""
+    is_conv = table.kind <= KINDS.index("dwconv")
+    return np.where(is_conv, p.launch_conv_ms, p.launch_other_ms)
+
+
+def predict_latency_ms(table: LayerTable, batch: int, dtype: str, mode: str, spec, p: LatencyParams) -> float:
+    """Predicted wall time (ms) of one call of the model of `table` at `batch` in `dtype` and `mode`."""
+    device_ms = roofline_ms(table, batch, dtype, spec, p) + p.kernel_ms
+    host_ms = launch_ms(table, p)
+    if spec.executes == "cpu":
+        return float(device_ms.sum() + host_ms.sum() + p.call_eager_ms)
+    if mode == "graph":
+        return float(device_ms.sum() + p.call_graph_ms)
+    return float(_pipeline_ms(device_ms, host_ms) + p.call_eager_ms)
+
+
+def _pipeline_ms(device_ms: np.ndarray, host_ms: np.ndarray) -> float:
+    """Finish time of in-order kernels on a device fed by a host that issues kernel ``i`` at ``sum(host[:i+1])``."""
+    issue = np.cumsum(host_ms)
+    done_before = np.concatenate([[0.0], np.cumsum(device_ms)[:-1]])
+    return float(device_ms.sum() + np.max(issue - done_before))

@@ -1,0 +1,113 @@
+"""Layer tables: the kernels one forward pass of a model runs, with their FLOPs and elements moved.
+
+A table is traced once at batch 1 (``simulator.costmodel.trace``) and committed as JSON under
+``simulator/costmodel/tables/``, so that predicting never needs PyTorch. Per kernel it holds:
+
+- ``kind``: ``conv`` (dense convolution), ``dwconv`` (grouped/depthwise), ``matmul`` (linear layers) or ``other``
+  (element-wise, normalisation, pooling: memory-bound);
+- ``flops``: floating-point operations per sample (a multiply-add counts 2);
+- ``act_elems``: activation elements read and written per sample (inputs + outputs);
+- ``param_elems``: weight elements read (independent of the batch size).
+
+For a batch of ``b`` samples in a dtype of ``s`` bytes: FLOPs ``b * flops`` and bytes
+``s * (b * act_elems + param_elems)``. Both are exact for the kernels of these architectures, which scale linearly
+with the batch size (checked by the tests against a trace at batch 2).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import FlexsimError, require
+
+KINDS = ("conv", "dwconv", "matmul", "other")
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTable:
+    """The kernels of one forward pass of `model` (per sample), in execution order."""
+
+    model: str
+    input_shape: tuple[int, ...]
+    params: int
+    op: tuple[str, ...]
+    kind: np.ndarray
+    flops: np.ndarray
+    act_elems: np.ndarray
+    param_elems: np.ndarray
+    traced_with: str = ""
+
+    @property
+    def n_kernels(self) -> int:
+        return len(self.op)
+
+    def flops_at(self, batch: int) -> np.ndarray:
+        """FLOPs of each kernel at batch size `batch`."""
+        return self.flops * float(batch)
+
+    def bytes_at(self, batch: int, dtype: str) -> np.ndarray:
+        """Bytes each kernel moves at batch size `batch` in `dtype`."""
+        require(dtype in DTYPE_BYTES, f"dtype = {dtype!r} must be one of {', '.join(DTYPE_BYTES)}")
+        return DTYPE_BYTES[dtype] * (self.act_elems * float(batch) + self.param_elems)
+
+    def kind_mask(self, kind: str) -> np.ndarray:
+        return self.kind == KINDS.index(kind)
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "input_shape": list(self.input_shape), "params": self.params,
+                "traced_with": self.traced_with, "n_kernels": self.n_kernels,
+                "total_gflops_per_sample": round(float(self.flops.sum()) / 1e9, 6),
+                "columns": {"op": list(self.op), "kind": [KINDS[k] for k in self.kind],
+                            "flops": self.flops.tolist(), "act_elems": self.act_elems.tolist(),
+                            "param_elems": self.param_elems.tolist()}}
+
+
+def table_text(table: LayerTable) -> str:
+    """The JSON text of a table, one line per column (diff-friendly, compact)."""
+    obj = table.to_json()
+    columns = obj.pop("columns")
+    head = json.dumps(obj, indent=2)[:-2]
+    body = ",\n".join(f'    "{k}": {json.dumps(v)}' for k, v in columns.items())
+    return f'{head},\n  "columns": {{\n{body}\n  }}\n}}\n'
+
+
+def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
+    """Parse a layer table, raising FlexsimError naming the faulty field."""
+    where = f"layer table {origin}"
+    try:
+        cols = obj["columns"]
+        kinds = [KINDS.index(k) for k in cols["kind"]]
+        arrays = [np.asarray(cols[c], dtype=np.float64) for c in ("flops", "act_elems", "param_elems")]
+        table = LayerTable(model=str(obj["model"]), input_shape=tuple(int(s) for s in obj["input_shape"]),
+                           params=int(obj["params"]), op=tuple(cols["op"]), kind=np.asarray(kinds, dtype=np.int64),
+                           flops=arrays[0], act_elems=arrays[1], param_elems=arrays[2],
+                           traced_with=str(obj.get("traced_with", "")))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FlexsimError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+    lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays)}
+    require(len(lengths) == 1 and table.n_kernels > 0, f"{where}: columns must be non-empty and of equal length")
+    require(all(np.all(np.isfinite(a) & (a >= 0)) for a in arrays), f"{where}: counts must be finite and >= 0")
+    return table
+
+
+def table_path(model: str) -> Path:
+    return TABLES_DIR / f"{model}.json"
+
+
+def load_table(model: str) -> LayerTable:
+    """The committed layer table of `model` (hyphenated name, e.g. ``resnet50``, ``fmnist-cnn-w32``)."""
+    path = table_path(model)
+    require(path.exists(), f"cost model: no layer table for model {model!r} "
+            f"(have: {', '.join(committed_tables()) or 'none'}; trace one with `flexsim costmodel trace`)")
+    return table_from_json(json.loads(path.read_text()), origin=str(path))
+
+
+def committed_tables() -> tuple[str, ...]:
+    """Models that have a committed layer table."""
+    return tuple(sorted(p.stem for p in TABLES_DIR.glob("*.json")))

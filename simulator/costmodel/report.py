@@ -1,0 +1,77 @@
+"""The cost model's accuracy report: leave-one-architecture-out on every measured profile, and the comparison of
+derived embedded latencies with published MLPerf Inference results. Rendered as Markdown."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
+from simulator.costmodel.derive import derive_profile, reference_spec
+from simulator.costmodel.devices import device_spec
+from simulator.costmodel.points import profile_points
+
+#: ResNet-50 SingleStream 90th-percentile latency (ms), MLPerf Inference v3.1 edge, closed division, NVIDIA's
+#: submissions (TensorRT, INT8, MAXN power mode), https://mlcommons.org/benchmarks/inference-edge/ (v3.1 results).
+MLPERF_RESNET50_P90_MS = {"agx-orin-maxn": 0.64, "orin-nx-16gb": 1.08}
+
+
+def profile_accuracy(profile) -> dict:
+    """Leave-one-architecture-out summary of one measured profile, with its noise indicator."""
+    points = profile_points(profile)
+    predictions = leave_one_architecture_out(points, reference_spec(profile))
+    return {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
+            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
+
+
+def batch_doubling_drops(points) -> dict:
+    """How often the measured latency fell by more than 10% when the batch size doubled (same architecture, dtype
+    and mode): more work taking less time is measurement noise, a floor under any model's error."""
+    latency = {(p.arch, p.dtype, p.mode, p.batch): p.latency_ms for p in points}
+    pairs = [(v, latency[k[:3] + (2 * k[3],)]) for k, v in latency.items() if k[:3] + (2 * k[3],) in latency]
+    drops = sum(after < 0.9 * before for before, after in pairs)
+    return {"pairs": len(pairs), "drops_over_10pct": int(drops)}
+
+
+def mlperf_comparison(reference) -> list[dict]:
+    """Derived ResNet-50 batch-1 latency (fp16, CUDA graph and eager) against MLPerf's SingleStream p90."""
+    rows = []
+    for device, mlperf_ms in MLPERF_RESNET50_P90_MS.items():
+        derived = derive_profile(device, device_spec(device), reference, batch_sizes=(1,), models=("resnet50",))
+        for mode in ("graph", "eager"):
+            q = derived.entry(f"resnet50-fp16-{mode}", 1).latency
+            p90 = float(q.icdf_ms(np.array([0.9]))[0])
+            rows.append({"device": device, "mode": mode, "derived_p90_ms": p90, "mlperf_p90_ms": mlperf_ms,
+                         "ratio": p90 / mlperf_ms})
+    return rows
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _summary_row(label: str, s: dict) -> str:
+    if not s.get("n"):
+        return f"| {label} | 0 | - | - | - |"
+    return (f"| {label} | {s['n']} | {_pct(s['within_10pct'])} | {_pct(s['median_abs_error'])} | "
+            f"{_pct(s['p90_abs_error'])} |")
+
+
+def markdown(results: list[dict], mlperf: list[dict]) -> str:
+    """The report as Markdown (tables per profile, then the MLPerf comparison)."""
+    lines = []
+    for r in results:
+        noise = r["batch_doubling_drops"]
+        lines += [f"#### `{r['profile']}` ({r['device']})", "",
+                  "| points | n | within ±10% | median abs. error | p90 abs. error |", "|---|---|---|---|---|",
+                  _summary_row("latency, all", r["latency"])]
+        lines += [_summary_row(f"latency, {mode}", s) for mode, s in r["latency_by_mode"].items()]
+        lines += [_summary_row(f"latency, {arch}", s) for arch, s in r["latency_by_arch"].items()]
+        lines += [_summary_row("energy per call", r["energy"]), "",
+                  f"Measurement noise: in {noise['drops_over_10pct']} of {noise['pairs']} batch-size doublings the "
+                  "measured median latency fell by more than 10%.", ""]
+    lines += ["#### Derived ResNet-50 batch 1 vs MLPerf Inference v3.1 (SingleStream p90, TensorRT INT8)", "",
+              "| device | derived mode (fp16) | derived p90 (ms) | MLPerf p90 (ms) | derived / MLPerf |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {m['device']} | {m['mode']} | {m['derived_p90_ms']:.2f} | {m['mlperf_p90_ms']:.2f} | "
+              f"{m['ratio']:.2f} |" for m in mlperf]
+    return "\n".join(lines) + "\n"

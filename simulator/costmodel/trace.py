@@ -1,0 +1,94 @@
+"""Trace a PyTorch model into a `LayerTable`: every ATen kernel of one forward pass with its FLOPs and elements.
+
+Runs the model once at batch 1 under a ``TorchDispatchMode`` (needs PyTorch, imported lazily by callers). View
+operations (outputs that alias an input without writing it) and allocations are not kernels and are skipped.
+FLOPs of convolutions and matrix products come from ``torch.utils.flop_counter``; every other kernel counts one
+operation per output element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import flop_registry
+
+from simulator.costmodel.layers import KINDS, LayerTable
+
+_ALLOCATIONS = {"empty", "empty_like", "empty_strided", "zeros", "ones", "full"}
+_MATMUL = {"mm", "addmm", "bmm", "baddbmm", "linear"}
+_CONV = {"convolution", "_convolution", "conv2d", "cudnn_convolution", "mkldnn_convolution"}
+
+
+def _is_view(func) -> bool:
+    returns = func._schema.returns
+    alias = returns[0].alias_info if returns else None
+    return alias is not None and not alias.is_write
+
+
+def _kind(name: str, args) -> str:
+    if name in _MATMUL:
+        return "matmul"
+    if name in _CONV:
+        groups = args[8] if len(args) > 8 else 1
+        return "dwconv" if groups > 1 else "conv"
+    return "other"
+
+
+def _flops(func, args, kwargs, out) -> float:
+    packet = func.overloadpacket
+    if packet in flop_registry:
+        return float(flop_registry[packet](*args, **kwargs, out_val=out))
+    return float(sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor)))
+
+
+class _KernelRecorder(TorchDispatchMode):
+    """Records (op, kind, flops, activation elements, parameter elements) of every kernel dispatched."""
+
+    def __init__(self, parameter_ptrs: set[int]):
+        super().__init__()
+        self.parameter_ptrs = parameter_ptrs
+        self.rows = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func.overloadpacket.__name__
+        if not _is_view(func) and name not in _ALLOCATIONS:
+            self.rows.append(self._row(func, name, args, kwargs, out))
+        return out
+
+    def _row(self, func, name, args, kwargs, out):
+        inputs = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        params = sum(t.numel() for t in inputs if t.data_ptr() in self.parameter_ptrs)
+        acts = sum(t.numel() for t in inputs if t.data_ptr() not in self.parameter_ptrs)
+        acts += sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        return name, KINDS.index(_kind(name, args)), _flops(func, args, kwargs, out), acts, params
+
+
+def trace_module(module, input_shape, name: str, traced_with: str = "") -> LayerTable:
+    """The layer table of `module` (in eval mode) for one sample of `input_shape` (float32, on the CPU)."""
+    module = module.eval()
+    ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())}
+    recorder = _KernelRecorder(ptrs)
+    x = torch.randn(1, *input_shape)
+    with torch.no_grad(), recorder:
+        module(x)
+    rows = recorder.rows
+    return LayerTable(
+        model=name, input_shape=tuple(input_shape), params=sum(p.numel() for p in module.parameters()),
+        op=tuple(r[0] for r in rows), kind=np.array([r[1] for r in rows], dtype=np.int64),
+        flops=np.array([r[2] for r in rows], dtype=np.float64),
+        act_elems=np.array([r[3] for r in rows], dtype=np.float64),
+        param_elems=np.array([r[4] for r in rows], dtype=np.float64),
+        traced_with=traced_with or f"torch {torch.__version__}")
+
+
+def trace_model(name: str) -> LayerTable:
+    """Trace a model known to `simulator.models.registry` by name."""
+    from simulator.models.registry import build_model, canonical_name, input_shape
+
+    key = canonical_name(name)
+    module, implementation = build_model(key)
+    return trace_module(module, input_shape(key), key, f"torch {torch.__version__}, {implementation}")
