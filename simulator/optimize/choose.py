@@ -26,10 +26,9 @@ ACCURACY_TOL = 1e-12
 
 def _best(primary: np.ndarray, result: GridResult, cost: np.ndarray, feasible=None) -> int:
     """Index of the smallest `primary` (then highest accuracy, lowest cost, lowest index) among `feasible`."""
-    keys = (np.arange(cost.size), cost, -result.accuracy, primary)
-    if feasible is not None:
-        keys = keys + (~feasible,)
-    return int(np.lexsort(keys)[0])
+    values = primary if feasible is None else np.where(feasible, primary, np.inf)
+    ties = np.flatnonzero(values == values.min())
+    return int(ties[np.lexsort((ties, cost[ties], -result.accuracy[ties]))[0]])
 
 
 def choose_tann(result: GridResult, problem: ThresholdProblem, lam: float, cost: str = "latency") -> int:

@@ -159,18 +159,37 @@ def _grid_totals(counts: np.ndarray, weight: np.ndarray, points: int) -> np.ndar
 
 
 def _stage_term(counts: np.ndarray, weight: np.ndarray, k: int, points: int) -> np.ndarray:
-    """Sum of ``weight`` over the samples that stop after stage k, indexed by the grid indices ``i[0..k]``."""
+    """Sum of ``weight`` over the samples that stop after stage k, indexed by the grid indices ``i[0..k]``.
+
+    Along the axes ``j < k`` (reached stage k: ``g[j] <= i[j]``) only samples with ``g[j] < points`` ever count:
+    their histogram over ``g[j]`` is summed cumulatively. Along axis ``k`` (stops there: ``g[k] > i[k]``) only
+    ``g[k] >= 1`` counts: the histogram over ``g[k] - 1`` is summed cumulatively from the top.
+    """
     dims = min(k + 1, counts.shape[0])
     if dims == 0:                               # a single stage: every sample stops there
         return np.array(weight.sum())
-    shape = (points + 1,) * dims
-    flat = np.ravel_multi_index(tuple(counts[:dims]), shape)
-    hist = np.bincount(flat, weights=weight, minlength=int(np.prod(shape))).reshape(shape)
-    for axis in range(min(k, dims)):            # reached stage k: i[j] >= g[j], i.e. g[j] <= i[j]
-        hist = np.cumsum(hist, axis=axis).take(np.arange(points), axis=axis)
-    if k < counts.shape[0]:                     # stops at stage k: g[k] > i[k]
-        hist = hist.sum(axis=k, keepdims=True) - np.cumsum(hist, axis=k).take(np.arange(points), axis=k)
+    reach, stops = min(k, dims), k < counts.shape[0]
+    index = counts[:dims] - np.array([0] * reach + [1] * stops)[:, None]
+    keep = np.all((index >= 0) & (index < points), axis=0)
+    shape = (points,) * dims
+    flat = np.ravel_multi_index(tuple(index[:, keep]), shape)
+    hist = np.bincount(flat, weights=weight[keep], minlength=points ** dims).reshape(shape)
+    for axis in range(reach):
+        _cumulate(hist, axis)
+    if stops:
+        _cumulate(np.flip(hist, axis=k), k)
     return hist
+
+
+def _cumulate(values: np.ndarray, axis: int) -> None:
+    """Cumulative sum along `axis`, in place (slice by slice where the slices are large blocks: much faster than
+    ``np.cumsum`` there)."""
+    if axis >= values.ndim - 2:
+        np.cumsum(values, axis=axis, out=values)
+        return
+    head = (slice(None),) * axis
+    for i in range(1, values.shape[axis]):
+        values[head + (i,)] += values[head + (i - 1,)]
 
 
 def evaluate_grid_naive(problem: ThresholdProblem, grid: ThresholdGrid, indices=None) -> GridResult:
