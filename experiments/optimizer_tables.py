@@ -92,8 +92,10 @@ def generalisation(profile) -> list[str]:
     budget = round(1.5 * stage_ms, 3)
     cases = [(Tann(10 * stage_ms), "grid"), (Tann(10 * stage_ms), "descent"), (Tann(100 * stage_ms), "grid"),
              (Tann(100 * stage_ms), "descent"), (MinCost(0.0), "grid"), (MinCost(0.001), "grid"),
-             (MinCost(0.001, cost="energy"), "grid"), (MaxAccuracy(budget), "grid"), (MsdnetBudget(budget), "grid"),
+             (MaxAccuracy(budget), "grid"), (MsdnetBudget(budget), "grid"),
              (ExitFractions((0.8, 0.1, 0.05, 0.03, 0.01, 0.01)), "grid")]
+    if train.energy_j is not None:
+        cases.insert(6, (MinCost(0.001, cost="energy"), "grid"))
     full = (float("inf"),) * 5
     rows = [["full ensemble (normal, 6 members)", "-", *_split_columns(train, test, full)]]
     for criterion, method in cases:

@@ -113,3 +113,14 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_optimizer_doc_example_runs(capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "optimizer.md").read_text()
+    namespace = {}
+    exec(compile("\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S)), "optimizer.md", "exec"), namespace)
+    assert namespace["held_out"].accuracy >= namespace["test"].accuracy_full - 0.001
+    assert "--thresholds=" in capsys.readouterr().out
