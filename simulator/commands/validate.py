@@ -1,0 +1,95 @@
+"""``flexsim validate``: serve workloads with real models, simulate the same inputs, report how far apart they are."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+DESCRIPTION = """Validate the simulator against real runs on this host (PyTorch needed).
+
+Profiles the shipped trained Fashion-MNIST members with the real runner, then for every scenario (50/80/95% load,
+closed loop, a deadline-aware policy, a heterogeneous cascade, a replay-mode run, a thread-released run) serves one
+arrival trace several times for real and simulates it over many seeds; writes the raw traces, results.json, the
+latency CDFs and the Markdown report.
+
+Examples:
+  flexsim validate                                    # the full report: docs/validation.md + docs/validation/
+  flexsim validate --scenarios open-50,cascade-80 --requests 500 --out runs/val --report runs/val/report.md
+  flexsim validate --device cuda --execution graph    # on a GPU
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="docs/validation", help="folder of the raw traces, profile, results.json "
+                        "and figure (default docs/validation)")
+    parser.add_argument("--report", default="docs/validation.md", help="the Markdown report (default "
+                        "docs/validation.md)")
+    parser.add_argument("--scenarios", default=None, help="comma-separated scenario names (default: all; see --list)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per real run (default 3000)")
+    parser.add_argument("--repeats", type=int, default=3, help="real runs per scenario (default 3)")
+    parser.add_argument("--seeds", type=int, default=20, help="simulations (service-time seeds) per scenario "
+                        "(default 20)")
+    parser.add_argument("--profiling-requests", type=int, default=600, help="requests of each closed-loop "
+                        "profiling run (default 600)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the arrival traces (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:INDEX] (default cpu)")
+    parser.add_argument("--execution", default="eager", help="eager or graph (CUDA graphs; default eager)")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.errors import require
+    from simulator.runner.real import RunnerSetup
+    from simulator.runner.validation import SCENARIOS, ValidationPlan
+
+    if args.list:
+        for sc in SCENARIOS:
+            print(f"{sc.name:<12} {sc.description}")
+        return 0
+    by_name = {sc.name: sc for sc in SCENARIOS}
+    names = list(by_name) if args.scenarios is None else [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    unknown = [n for n in names if n not in by_name]
+    require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
+    setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads)
+    plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
+                          repeats=args.repeats, seeds=args.seeds, profiling_requests=args.profiling_requests,
+                          seed=args.seed, setup=setup)
+    write_report(plan, Path(args.report), _command(args, names))
+    return 0
+
+
+def _command(args: argparse.Namespace, names: list) -> str:
+    """The command line that regenerates the report, every option spelled out."""
+    return (f"flexsim validate --out {args.out} --report {args.report} --scenarios {','.join(names)} "
+            f"--requests {args.requests} --repeats {args.repeats} --seeds {args.seeds} "
+            f"--profiling-requests {args.profiling_requests} --seed {args.seed} --device {args.device} "
+            f"--execution {args.execution} --threads {args.threads}")
+
+
+def write_report(plan, report_path: Path, command: str) -> dict:
+    """Run `plan`; write results.json, the CDF figure and the report; return the results."""
+    from simulator.io import write_json_atomic, write_text_atomic
+    from simulator.profiles import load_profile
+    from simulator.runner.plots import latency_cdfs
+    from simulator.runner.report import markdown, verdict
+    from simulator.runner.validation import run_validation
+
+    t0 = time.perf_counter()
+    results, panels = run_validation(plan, progress=lambda line: print(line, flush=True))
+    figure = plan.out_dir / "latency-cdf.png"
+    latency_cdfs(figure, panels)
+    write_json_atomic(plan.out_dir / "results.json", results)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    relative = os.path.relpath(figure, report_path.parent)
+    text = markdown(results, load_profile(results["profile"]), relative, command, time.perf_counter() - t0)
+    write_text_atomic(report_path, text)
+    for sc in results["scenarios"]:
+        mean, p99 = sc["latency_mean_ms"], sc["latency_p99_ms"]
+        print(f"{sc['name']:<12} mean {mean['real']:.3f}/{mean['sim']:.3f} ms ({100 * mean['error']:+.1f}%)  "
+              f"p99 {p99['real']:.3f}/{p99['sim']:.3f} ms ({100 * p99['error']:+.1f}%)  {verdict(sc)}")
+    print(f"wrote {report_path}, {plan.out_dir}/results.json, {figure}")
+    return json.loads(json.dumps(results))

@@ -1,0 +1,81 @@
+"""Device profiles of the runner's own stages, from its own measurements (profile schema v1, source "measured").
+
+Two steps, both on the stage callables that real runs use:
+
+- `bootstrap_profile`: each model's stage called back to back (forward + copy to host), no decision overhead. It
+  only lets `simulator.run.prepare` build the inputs of the profiling runs.
+- `profile_from_runs`: the stage and decision times of closed-loop runs through the worker (`RealRun.stage_times`):
+  each model's latency samples are the compute times (forward + copy) of the stages that run it, interleaved with
+  the other members and the host's decisions as in a real run, and the decision overhead is the mean time from
+  the end of a stage's copy to the end of its decision.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+
+import numpy as np
+
+from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
+from simulator.runner.worker import CLOCK
+
+#: Latency samples kept per model (evenly spaced over the run) so that profile files stay small.
+MAX_SAMPLES = 4000
+
+
+def time_stage_ms(stage, samples: np.ndarray, calls: int) -> np.ndarray:
+    """Host time (ms) of `calls` back-to-back calls of `stage`, cycling over `samples`."""
+    times = np.empty(calls)
+    for i in range(calls):
+        s = int(samples[i % samples.shape[0]])
+        t0 = CLOCK()
+        stage(s)
+        times[i] = CLOCK() - t0
+    return times * 1000.0
+
+
+def _entry(samples_ms: np.ndarray, info: dict) -> ModelEntry:
+    if samples_ms.shape[0] > MAX_SAMPLES:
+        samples_ms = samples_ms[np.linspace(0, samples_ms.shape[0] - 1, MAX_SAMPLES).astype(int)]
+    latency = LatencyDistribution(samples_ms=np.round(samples_ms, 6))
+    return ModelEntry(batches={1: BatchEntry(latency=latency, energy_j=None)}, info=info)
+
+
+def _profile(name: str, device: dict, overhead_ms: float, method: str, models: dict, extra: dict) -> Profile:
+    import torch
+
+    provenance = {"source": "measured", "method": method,
+                  "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+                  "software": {"torch": torch.__version__, "python": platform.python_version()},
+                  "host": platform.node(), **extra}
+    return Profile(name=name, device=device, idle_power_w=None, decision_overhead_ms=float(overhead_ms),
+                   provenance=provenance, models=models)
+
+
+def bootstrap_profile(name: str, device: dict, stage_of_model: dict, samples: np.ndarray, calls: int) -> Profile:
+    """A profile of each model's stage timed back to back (`calls` calls), without decision overhead."""
+    models = {model: _entry(time_stage_ms(stage, samples, calls), {"measured": "back to back"})
+              for model, stage in stage_of_model.items()}
+    return _profile(name, device, 0.0, "runner stages timed back to back (bootstrap for the profiling runs)",
+                    models, {})
+
+
+def profile_from_runs(name: str, device: dict, runs) -> Profile:
+    """A profile from closed-loop runs: ``runs`` is a list of ``(RealRun, models)`` where ``models[k]`` is the
+    profile model of stage k."""
+    compute, decisions = {}, []
+    for run, models in runs:
+        times = run.stage_times
+        for k, model in enumerate(models):
+            compute.setdefault(model, []).append(times.compute_s[times.stage == k])
+        decisions.append(times.decision_s)
+    decision_ms = np.concatenate(decisions) * 1000.0
+    models = {model: _entry(np.concatenate(parts) * 1000.0, {"measured": "closed-loop runs through the worker"})
+              for model, parts in compute.items()}
+    stats = {"p50": float(np.median(decision_ms)), "p90": float(np.quantile(decision_ms, 0.9)),
+             "mean": float(decision_ms.mean()), "n": int(decision_ms.size)}
+    method = ("real runner on this host: latency = host time of a stage's forward pass plus the copy of its output "
+              "to the host, from closed-loop runs (one client) through the worker, all stages run; decision overhead "
+              "= mean host time from the end of that copy to the end of the policy's decision")
+    return _profile(name, device, stats["mean"], method, models, {"decision_overhead_measured": stats})

@@ -1,0 +1,340 @@
+"""Real runs against simulations of the same inputs: the experiment behind ``flexsim validate``.
+
+For every scenario (a policy, a workload and a mode):
+
+1. the members are profiled on this host by the runner itself (`simulator.runner.measure`): closed-loop runs
+   through the worker give each model's latency samples and the host's decision overhead;
+2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
+3. the real runner serves that trace ``repeats`` times;
+4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
+   service-time draws, giving a median and a 5-95% band;
+5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
+   utilisation, the host's interference; per scenario: the spread between the real repeats.
+
+`run_validation` returns everything as one JSON-able dict and writes the raw traces; `simulator.runner.report`
+turns it into the Markdown report and the figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from simulator.config import RunConfig
+from simulator.errors import require
+from simulator.io import atomic_path
+from simulator.logits import load_cache
+from simulator.profiles import save_profile
+from simulator.runner.bundle import CACHE_PATH
+from simulator.runner.real import RunnerSetup
+
+BAND = (5.0, 95.0)
+METRICS = ("latency_mean_ms", "latency_p50_ms", "latency_p99_ms")
+#: Interference thresholds: a run is flagged when others used more CPU than this (cores), the hypervisor stole
+#: more than this fraction, or more than this fraction of its stages were stalls (`result.STALL_FACTOR`).
+MAX_OTHER_CPU_CORES = 0.3
+MAX_STEAL_FRACTION = 0.02
+MAX_STALL_FRACTION = 0.005
+#: Margin thresholds of the flexible ensemble (4 members) and of the cascade (3 members).
+ENSEMBLE = (0, 1, 2, 3)
+ENSEMBLE_THRESHOLDS = (0.6, 0.5, 0.4)
+CASCADE = (0, 4, 5)
+CASCADE_THRESHOLDS = (0.6, 0.5)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One validated configuration.
+
+    ``changes`` are `RunConfig` fields; ``deadline_stages``, when set, makes the deadline that many times the
+    profiled mean time of the first stage (latency + decision overhead); ``max_requests`` caps the plan's
+    requests per run (for costly members).
+    """
+
+    name: str
+    description: str
+    changes: dict
+    mode: str = "live"
+    compute: tuple = ()
+    release: str = "poll"
+    deadline_stages: float | None = None
+    max_requests: int | None = None
+
+    @property
+    def load(self) -> float | None:
+        arrivals = self.changes.get("arrivals", "")
+        return float(arrivals.split("load=")[1].split(":")[0]) if "load=" in arrivals else None
+
+    @property
+    def threshold_only(self) -> bool:
+        """Decisions independent of timing: stages and predictions must equal the simulator's."""
+        return set(self.changes.get("policy", ("threshold",))) <= {"threshold", "static", "oracle"}
+
+
+def _ensemble(load: str) -> dict:
+    return dict(members=ENSEMBLE, thresholds=ENSEMBLE_THRESHOLDS, arrivals=load)
+
+
+SCENARIOS = (
+    Scenario("open-50", "flexible ensemble (4 x w8), Poisson at 50% load", _ensemble("poisson:load=0.5")),
+    Scenario("open-80", "flexible ensemble (4 x w8), Poisson at 80% load", _ensemble("poisson:load=0.8")),
+    Scenario("open-95", "flexible ensemble (4 x w8), Poisson at 95% load", _ensemble("poisson:load=0.95")),
+    Scenario("closed-4", "flexible ensemble (4 x w8), closed loop, 4 clients", _ensemble("closed:4")),
+    Scenario("deadline-80", "flexible ensemble + deadline (1.5 first-stage times), Poisson at 80% load",
+             {**_ensemble("poisson:load=0.8"), "policy": ("threshold", "deadline")}, deadline_stages=1.5),
+    Scenario("cascade-80", "heterogeneous cascade w8 -> w16 -> w32 (last-stage softmax), Poisson at 80% load",
+             dict(members=CASCADE, thresholds=CASCADE_THRESHOLDS, combiner="last", arrivals="poisson:load=0.8")),
+    Scenario("replay-80", "replay mode: ResNet-18 at 32x32 computes, cached logits of 4 x w8 decide, 80% load",
+             _ensemble("poisson:load=0.8"), mode="replay", compute=("resnet18@32",), max_requests=1000),
+    Scenario("thread-50", "as open-50, requests released by a dispatcher thread (the worker blocks on a queue)",
+             _ensemble("poisson:load=0.5"), release="thread"),
+)
+
+
+@dataclass(frozen=True)
+class ValidationPlan:
+    """What `run_validation` does: scenarios, sizes and the runner's setup."""
+
+    out_dir: Path
+    scenarios: tuple = SCENARIOS
+    requests: int = 3000
+    repeats: int = 3
+    seeds: int = 20
+    profiling_requests: int = 600
+    seed: int = 1
+    logits: str = str(CACHE_PATH)
+    setup: RunnerSetup = field(default_factory=RunnerSetup)
+
+    def __post_init__(self):
+        require(self.requests >= 10, f"invalid requests = {self.requests}: must be >= 10")
+        require(self.repeats >= 1, f"invalid repeats = {self.repeats}: must be >= 1")
+        require(self.seeds >= 1, f"invalid seeds = {self.seeds}: must be >= 1")
+        require(self.profiling_requests >= 10, f"invalid profiling requests = {self.profiling_requests}: must be >= 10")
+
+
+def stage_models(scenario: Scenario, model_names) -> tuple:
+    """The profile model of each stage: the member's model (live) or the compute model (replay)."""
+    members = scenario.changes["members"]
+    if scenario.mode == "live":
+        return tuple(model_names[m] for m in members)
+    return scenario.compute * len(members) if len(scenario.compute) == 1 else tuple(scenario.compute)
+
+
+def scenario_setup(plan: ValidationPlan, scenario: Scenario) -> RunnerSetup:
+    return replace(plan.setup, mode=scenario.mode, compute=scenario.compute, release=scenario.release)
+
+
+def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_names, **changes) -> RunConfig:
+    """The scenario's `RunConfig` on `profile`."""
+    requests = min(plan.requests, scenario.max_requests or plan.requests)
+    fields = dict(logits=plan.logits, profile=(profile,), requests=requests, seed=plan.seed,
+                  models=stage_models(scenario, model_names))
+    return RunConfig(**{**fields, **scenario.changes, **changes})
+
+
+# ----------------------------------------------------------------------------------------------- profiling
+
+def measure_profile(plan: ValidationPlan, cache) -> Path:
+    """Profile every stage model of the plan's scenarios on this host; write and return ``profile.json``."""
+    from simulator.runner.measure import bootstrap_profile, profile_from_runs
+    from simulator.runner.real import run_real
+    from simulator.runner.stages import build_stages
+
+    device = {"name": _device_name(plan.setup.device), "kind": "cpu" if plan.setup.device == "cpu" else "datacenter",
+              "threads": plan.setup.threads, "execution": plan.setup.execution}
+    groups = {}
+    for sc in plan.scenarios:
+        groups.setdefault((sc.mode, tuple(sc.changes["members"]), sc.compute), sc)
+    stage_of_model = {}
+    for sc in groups.values():
+        stages = build_stages(sc.changes["members"], scenario_setup(plan, sc), cache, np.arange(cache.n_samples))
+        stage_of_model.update(zip(stage_models(sc, cache.model_names), stages))
+    boot_path = plan.out_dir / "profile-bootstrap.json"
+    save_profile(boot_path, bootstrap_profile("bootstrap", device, stage_of_model, np.arange(cache.n_samples),
+                                              max(20, plan.profiling_requests // 4)))
+    runs = []
+    for sc in groups.values():
+        k = len(sc.changes["members"])
+        config = base_config(plan, sc, str(boot_path), cache.model_names, requests=plan.profiling_requests,
+                             arrivals="closed:1", policy=("static",), static_k=k)
+        runs.append((run_real(config, scenario_setup(plan, sc), cache=cache), config.models))
+    path = plan.out_dir / "profile.json"
+    save_profile(path, profile_from_runs(f"{device['name']} (flexsim validate)", device, runs))
+    boot_path.unlink()
+    return path
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+        return torch.cuda.get_device_name(torch.device(device))
+    from simulator.runner.real import _cpu_name
+    return _cpu_name()
+
+
+# ----------------------------------------------------------------------------------------------- one scenario
+
+def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache) -> tuple[dict, tuple]:
+    """Real repeats and seeded simulations of one scenario; raw traces written under ``out_dir/name``.
+
+    Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies)``.
+    """
+    from simulator.run import prepare
+    from simulator.runner.idle import idle_effect
+    from simulator.runner.real import run_real
+
+    folder = plan.out_dir / scenario.name
+    folder.mkdir(parents=True, exist_ok=True)
+    config = scenario_config(plan, scenario, profile_path, cache, folder)
+    inputs = prepare(config, cache)
+    reals = [run_real(config, scenario_setup(plan, scenario), inputs=inputs, cache=cache)
+             for _ in range(plan.repeats)]
+    sims = simulate_seeds(config, cache, plan.seeds)
+    for i, real in enumerate(reals):
+        save_raw(folder / f"real-{i}.npz", real)
+    panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
+             [s.requests.latency_ms for s in sims])
+    return {**compare(scenario, config, reals, sims), "idle": idle_effect(reals)}, panel
+
+
+def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache, folder: Path) -> RunConfig:
+    """The scenario's config on the measured profile; open-loop arrivals drawn once and written as a trace."""
+    from simulator.profiles import load_profile
+    from simulator.run import prepare
+    from simulator.workload import parse_arrivals
+
+    changes = {}
+    if scenario.deadline_stages is not None:
+        profile = load_profile(profile_path)
+        first = stage_models(scenario, cache.model_names)[0]
+        mean_ms = float(np.mean(profile.entry(first, 1).latency.icdf_ms())) + profile.decision_overhead_ms
+        changes["deadline_ms"] = scenario.deadline_stages * mean_ms
+    config = base_config(plan, scenario, str(profile_path), cache.model_names, **changes)
+    if parse_arrivals(config.arrivals).closed:
+        return config
+    inputs = prepare(config, cache)
+    trace = folder / "trace.csv"
+    write_trace(trace, inputs.arrival_s, inputs.sample)
+    return replace(config, arrivals=f"trace:{trace}")
+
+
+def write_trace(path: Path, arrival_s: np.ndarray, sample: np.ndarray) -> None:
+    """A trace CSV (``arrival_s,sample``) that `simulator.workload.read_trace` reads, written atomically."""
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, np.column_stack([arrival_s, sample]), fmt=["%.9f", "%d"], delimiter=",",
+                   header="arrival_s,sample", comments="")
+
+
+def simulate_seeds(config: RunConfig, cache, seeds: int) -> list:
+    """The Numba engine on `config` with seeds ``config.seed + i`` (same trace; other service-time draws)."""
+    from simulator.run import prepare, run_inputs
+
+    return [run_inputs(prepare(replace(config, seed=config.seed + i), cache), "numba") for i in range(seeds)]
+
+
+def save_raw(path: Path, real) -> None:
+    """A real run's per-request and per-stage records as a compressed ``.npz``."""
+    req, st = real.requests, real.stage_times
+    arrays = {"arrival_s": req.arrival_s, "start_s": req.start_s, "finish_s": req.finish_s,
+              "stages_run": req.stages_run, "prediction": req.prediction, "sample": req.sample,
+              "queue_len": req.queue_len, "stage_request": st.request, "stage": st.stage,
+              "stage_start_s": st.start_s, "stage_compute_ms": (st.compute_s * 1e3).astype(np.float32),
+              "stage_decision_ms": (st.decision_s * 1e3).astype(np.float32)}
+    if real.release_lag_s is not None:
+        arrays["release_lag_ms"] = (real.release_lag_s * 1e3).astype(np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+# ----------------------------------------------------------------------------------------------- comparison
+
+def latency_figures(latency_ms: np.ndarray) -> dict:
+    p50, p99 = np.percentile(latency_ms, [50, 99])
+    return {"latency_mean_ms": float(latency_ms.mean()), "latency_p50_ms": float(p50), "latency_p99_ms": float(p99)}
+
+
+def interfered(real) -> bool:
+    """Whether the host disturbed a real run beyond the thresholds of this module."""
+    host = real.host
+    return bool(host.other_cpu_cores > MAX_OTHER_CPU_CORES or host.steal_fraction > MAX_STEAL_FRACTION
+                or real.stall_fraction > MAX_STALL_FRACTION)
+
+
+def real_figures(real, sim0) -> dict:
+    """One real run's figures and its request-by-request agreement with the simulation `sim0`."""
+    req = real.requests
+    return {**latency_figures(req.latency_ms), "utilisation": real.summary.utilisation,
+            "mean_stages": real.summary.mean_stages, "accuracy": real.summary.accuracy,
+            "stages_equal": float(np.mean(req.stages_run == sim0.requests.stages_run)),
+            "predictions_equal": float(np.mean(req.prediction == sim0.requests.prediction)),
+            "mean_compute_ms": float(real.stage_times.compute_s.mean() * 1e3),
+            "mean_decision_ms": float(real.stage_times.decision_s.mean() * 1e3),
+            "stall_fraction": real.stall_fraction, "host": real.host.to_dict(), "interfered": interfered(real),
+            "measured_energy_j": real.measured_energy_j,
+            "release_lag_p50_ms": None if real.release_lag_s is None else float(np.median(real.release_lag_s) * 1e3)}
+
+
+def sim_figures(sims) -> dict:
+    """Median and 5-95% band over the seeded simulations."""
+    per_seed = {m: np.array([latency_figures(s.requests.latency_ms)[m] for s in sims]) for m in METRICS}
+    per_seed["utilisation"] = np.array([s.summary.utilisation for s in sims])
+    out = {m: float(np.median(v)) for m, v in per_seed.items()}
+    out["band"] = {m: [float(x) for x in np.percentile(v, BAND)] for m, v in per_seed.items()}
+    out["mean_stages"] = float(sims[0].summary.mean_stages)
+    out["accuracy"] = float(sims[0].summary.accuracy)
+    return out
+
+
+def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> dict:
+    """The scenario's figures: each real run, the simulation, errors, spread and band checks."""
+    runs = [real_figures(r, sims[0]) for r in reals]
+    sim = sim_figures(sims)
+    clean = [r for r in runs if not r["interfered"]]
+    used = clean if clean and 2 * len(clean) >= len(runs) else runs
+    out = {"name": scenario.name, "description": scenario.description, "mode": scenario.mode,
+           "release": scenario.release, "load": scenario.load, "policy": list(config.policy),
+           "members": list(config.members), "models": list(config.models), "thresholds": list(config.thresholds),
+           "combiner": config.combiner, "deadline_ms": _finite(config.deadline_ms), "arrivals": config.arrivals,
+           "requests": config.requests, "threshold_only": scenario.threshold_only, "runs": runs, "sim": sim,
+           "runs_used": "clean" if used is clean else "all (too few clean runs)"}
+    for m in METRICS:
+        values = np.array([r[m] for r in used])
+        low, high = sim["band"][m]
+        out[m] = {"real": float(values.mean()), "sim": sim[m], "error": float(values.mean() / sim[m] - 1.0),
+                  "spread": float((values.max() - values.min()) / values.mean()),
+                  "inside_band": bool(np.all((values >= low) & (values <= high)))}
+    out["utilisation"] = {"real": float(np.mean([r["utilisation"] for r in used])), "sim": sim["utilisation"]}
+    return out
+
+
+def _finite(x: float):
+    return x if math.isfinite(x) else None
+
+
+# ----------------------------------------------------------------------------------------------- whole plan
+
+def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
+    """Profile the members, then run every scenario; return the results and the latency CDF panels."""
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    cache = load_cache(plan.logits)
+    progress("profiling the members on this host")
+    profile_path = measure_profile(plan, cache)
+    scenarios, panels = [], []
+    for sc in plan.scenarios:
+        progress(f"scenario {sc.name}: {plan.repeats} real runs of {plan.requests} requests, {plan.seeds} simulations")
+        figures, panel = run_scenario(plan, sc, profile_path, cache)
+        scenarios.append(figures)
+        panels.append(panel)
+    return {"plan": _plan_dict(plan), "profile": str(profile_path), "scenarios": scenarios}, panels
+
+
+def _plan_dict(plan: ValidationPlan) -> dict:
+    from simulator.runner.real import describe
+
+    return {"requests": plan.requests, "repeats": plan.repeats, "seeds": plan.seeds,
+            "profiling_requests": plan.profiling_requests, "seed": plan.seed, "logits": plan.logits,
+            "setup": describe(plan.setup)}
