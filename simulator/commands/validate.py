@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiling-requests", type=int, default=600, help="requests of each closed-loop "
                         "profiling run (default 600)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrival traces (default 1)")
+    parser.add_argument("--logits", default=None, help="logit cache of the members on the served images "
+                        "(default: the shipped simulator/data/fmnist_cpu_logits_test.npz)")
+    parser.add_argument("--weights", default=None, help="trained members (default: the shipped "
+                        "simulator/data/fmnist_cpu_members.npz)")
+    parser.add_argument("--samples", default=None, help="images the requests are served with (default: the shipped "
+                        "simulator/data/fmnist_cpu_samples.npz)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:INDEX] (default cpu)")
     parser.add_argument("--execution", default="eager", help="eager or graph (CUDA graphs; default eager)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
@@ -43,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
+    from simulator.runner.bundle import CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH
     from simulator.runner.real import RunnerSetup
     from simulator.runner.validation import SCENARIOS, ValidationPlan
 
@@ -54,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
     names = list(by_name) if args.scenarios is None else [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in by_name]
     require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
-    setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads)
+    setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads,
+                        members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
                           repeats=args.repeats, seeds=args.seeds, profiling_requests=args.profiling_requests,
-                          seed=args.seed, setup=setup)
+                          seed=args.seed, logits=args.logits or str(CACHE_PATH), setup=setup)
     write_report(plan, Path(args.report), _command(args, names))
     return 0
 
@@ -67,7 +75,9 @@ def _command(args: argparse.Namespace, names: list) -> str:
     return (f"flexsim validate --out {args.out} --report {args.report} --scenarios {','.join(names)} "
             f"--requests {args.requests} --repeats {args.repeats} --seeds {args.seeds} "
             f"--profiling-requests {args.profiling_requests} --seed {args.seed} --device {args.device} "
-            f"--execution {args.execution} --threads {args.threads}")
+            f"--execution {args.execution} --threads {args.threads}"
+            + "".join(f" --{name} {getattr(args, name)}" for name in ("logits", "weights", "samples")
+                      if getattr(args, name)))
 
 
 def write_report(plan, report_path: Path, command: str) -> dict:

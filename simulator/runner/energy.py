@@ -83,3 +83,15 @@ def open_meter(device: str):
             return None
     domains = _rapl_packages()
     return RaplMeter(domains) if domains else None
+
+
+def idle_power_w(device: str, seconds: float = 2.0) -> float | None:
+    """Average power (W) of `device` while this process sleeps for `seconds`, or None without a counter."""
+    import time
+
+    meter = open_meter(device)
+    if meter is None:
+        return None
+    e0, t0 = meter.read_j(), time.perf_counter()
+    time.sleep(seconds)
+    return (meter.read_j() - e0) / (time.perf_counter() - t0)

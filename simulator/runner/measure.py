@@ -35,21 +35,24 @@ def time_stage_ms(stage, samples: np.ndarray, calls: int) -> np.ndarray:
     return times * 1000.0
 
 
-def _entry(samples_ms: np.ndarray, info: dict) -> ModelEntry:
+def _entry(samples_ms: np.ndarray, info: dict, busy_power_w: float | None = None) -> ModelEntry:
+    """A batch-1 entry; energy per call = busy power x mean latency where the busy power was measured."""
+    energy_j = None if busy_power_w is None else busy_power_w * float(samples_ms.mean()) / 1000.0
     if samples_ms.shape[0] > MAX_SAMPLES:
         samples_ms = samples_ms[np.linspace(0, samples_ms.shape[0] - 1, MAX_SAMPLES).astype(int)]
     latency = LatencyDistribution(samples_ms=np.round(samples_ms, 6))
-    return ModelEntry(batches={1: BatchEntry(latency=latency, energy_j=None)}, info=info)
+    return ModelEntry(batches={1: BatchEntry(latency=latency, energy_j=energy_j)}, info=info)
 
 
-def _profile(name: str, device: dict, overhead_ms: float, method: str, models: dict, extra: dict) -> Profile:
+def _profile(name: str, device: dict, overhead_ms: float, method: str, models: dict, extra: dict,
+             idle_power_w: float | None = None) -> Profile:
     import torch
 
     provenance = {"source": "measured", "method": method,
                   "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
                   "software": {"torch": torch.__version__, "python": platform.python_version()},
                   "host": platform.node(), **extra}
-    return Profile(name=name, device=device, idle_power_w=None, decision_overhead_ms=float(overhead_ms),
+    return Profile(name=name, device=device, idle_power_w=idle_power_w, decision_overhead_ms=float(overhead_ms),
                    provenance=provenance, models=models)
 
 
@@ -61,9 +64,23 @@ def bootstrap_profile(name: str, device: dict, stage_of_model: dict, samples: np
                     models, {})
 
 
-def profile_from_runs(name: str, device: dict, runs) -> Profile:
+def busy_power_w(runs) -> float | None:
+    """Average device power (W) over closed-loop runs whose energy was measured (None if any was not)."""
+    energy = [run.measured_energy_j for run, _ in runs]
+    if any(e is None for e in energy):
+        return None
+    return float(sum(energy) / sum(run.host.wall_s for run, _ in runs))
+
+
+def profile_from_runs(name: str, device: dict, runs, idle_power_w: float | None = None) -> Profile:
     """A profile from closed-loop runs: ``runs`` is a list of ``(RealRun, models)`` where ``models[k]`` is the
-    profile model of stage k."""
+    profile model of stage k.
+
+    Where the runs' device energy was measured (NVML, RAPL) and `idle_power_w` is given, each model's energy per
+    call is the runs' average (busy) power times its mean latency: the counters advance too coarsely to measure
+    one call, and a closed loop keeps the device busy.
+    """
+    power = busy_power_w(runs) if idle_power_w is not None else None
     compute, decisions = {}, []
     for run, models in runs:
         times = run.stage_times
@@ -71,11 +88,15 @@ def profile_from_runs(name: str, device: dict, runs) -> Profile:
             compute.setdefault(model, []).append(times.compute_s[times.stage == k])
         decisions.append(times.decision_s)
     decision_ms = np.concatenate(decisions) * 1000.0
-    models = {model: _entry(np.concatenate(parts) * 1000.0, {"measured": "closed-loop runs through the worker"})
-              for model, parts in compute.items()}
+    models = {model: _entry(np.concatenate(parts) * 1000.0, {"measured": "closed-loop runs through the worker"},
+                            power) for model, parts in compute.items()}
     stats = {"p50": float(np.median(decision_ms)), "p90": float(np.quantile(decision_ms, 0.9)),
              "mean": float(decision_ms.mean()), "n": int(decision_ms.size)}
     method = ("real runner on this host: latency = host time of a stage's forward pass plus the copy of its output "
               "to the host, from closed-loop runs (one client) through the worker, all stages run; decision overhead "
               "= mean host time from the end of that copy to the end of the policy's decision")
-    return _profile(name, device, stats["mean"], method, models, {"decision_overhead_measured": stats})
+    extra = {"decision_overhead_measured": stats}
+    if power is not None:
+        extra["energy_method"] = (f"energy per call = average power over the closed-loop runs ({power:.1f} W) x mean "
+                                  "latency; idle power measured while the host slept")
+    return _profile(name, device, stats["mean"], method, models, extra, idle_power_w)

@@ -80,10 +80,11 @@ class RunnerSetup:
                 f"invalid warmup_calls = {self.warmup_calls!r}: must be an integer >= 1")
 
 
-def check_supported(config: RunConfig, inputs: SimulationInputs) -> None:
+def check_supported(config: RunConfig) -> None:
     """The real runner serves batch 1 on one device with a FIFO queue; reject anything else."""
     require(config.batch_size == 1, f"real runner: batch_size = {config.batch_size} is not supported (batch 1 only)")
-    require(inputs.n_devices == 1, f"real runner: {inputs.n_devices} devices given (one device only)")
+    devices = max(config.devices, len(config.profile))
+    require(devices == 1, f"real runner: {devices} devices given (one device only)")
     require(config.queue == "fifo", f"real runner: queue = {config.queue!r} is not supported (fifo only)")
     require("power-cap" not in config.policy, "real runner: policy power-cap is not supported (no per-call energy)")
 
@@ -99,9 +100,10 @@ def run_real(config: RunConfig, setup: RunnerSetup = RunnerSetup(), inputs: Simu
     from simulator.runner.compute import set_threads
     from simulator.runner.decide import HostDecision
 
+    check_supported(config)
     cache = cache or load_cache(config.logits)
     inputs = inputs or prepare(config, cache)
-    check_supported(config, inputs)
+    require(inputs.n_devices == 1 and inputs.max_batch == 1, "real runner: the inputs are not batch-1 on one device")
     previous = set_threads(setup.threads)
     try:
         stages = stage_lib.build_stages(config.members, setup, cache, inputs.sample)
@@ -156,9 +158,10 @@ def describe(setup: RunnerSetup) -> dict:
 
 def _cpu_name() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor()

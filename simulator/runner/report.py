@@ -102,6 +102,15 @@ def _idle_table(scenarios) -> list[str]:
     return lines
 
 
+def _energy_lines(scenarios) -> list[str]:
+    rows = [f"| {sc['name']} | {sc['energy_j']['real']:.2f} | {sc['energy_j']['sim']:.2f} | "
+            f"{_pct(sc['energy_j']['error'])} |" for sc in scenarios if sc.get("energy_j")]
+    if not rows:
+        return ["Energy: not measured (this host has no NVML or RAPL counter), so not compared.", ""]
+    return ["Device energy over each run (J), measured against simulated:", "",
+            "| scenario | real | simulated | error |", "|---|---|---|---|", *rows, ""]
+
+
 def _profile_table(profile) -> list[str]:
     import numpy as np
 
@@ -151,6 +160,7 @@ def markdown(results: dict, profile, figure: str, command: str, elapsed_s: float
         "within the real-vs-real spread, or inside the simulated band; stages run and predictions identical for "
         "timing-free (threshold) policies.", "",
         *_summary_table(scenarios), "",
+        *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",

@@ -42,7 +42,7 @@ MAX_STALL_FRACTION = 0.005
 ENSEMBLE = (0, 1, 2, 3)
 ENSEMBLE_THRESHOLDS = (0.6, 0.5, 0.4)
 CASCADE = (0, 4, 5)
-CASCADE_THRESHOLDS = (0.6, 0.5)
+CASCADE_THRESHOLDS = (0.8, 0.7)
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,7 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
 
 def measure_profile(plan: ValidationPlan, cache) -> Path:
     """Profile every stage model of the plan's scenarios on this host; write and return ``profile.json``."""
+    from simulator.runner.energy import idle_power_w
     from simulator.runner.measure import bootstrap_profile, profile_from_runs
     from simulator.runner.real import run_real
     from simulator.runner.stages import build_stages
@@ -162,7 +163,8 @@ def measure_profile(plan: ValidationPlan, cache) -> Path:
                              arrivals="closed:1", policy=("static",), static_k=k)
         runs.append((run_real(config, scenario_setup(plan, sc), cache=cache), config.models))
     path = plan.out_dir / "profile.json"
-    save_profile(path, profile_from_runs(f"{device['name']} (flexsim validate)", device, runs))
+    idle_w = idle_power_w(plan.setup.device)
+    save_profile(path, profile_from_runs(f"{device['name']} (flexsim validate)", device, runs, idle_w))
     boot_path.unlink()
     return path
 
@@ -284,6 +286,8 @@ def sim_figures(sims) -> dict:
     per_seed["utilisation"] = np.array([s.summary.utilisation for s in sims])
     out = {m: float(np.median(v)) for m, v in per_seed.items()}
     out["band"] = {m: [float(x) for x in np.percentile(v, BAND)] for m, v in per_seed.items()}
+    energy = [s.summary.device_energy_j for s in sims]
+    out["device_energy_j"] = None if None in energy else float(np.median(energy))
     out["mean_stages"] = float(sims[0].summary.mean_stages)
     out["accuracy"] = float(sims[0].summary.accuracy)
     return out
@@ -308,6 +312,10 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> d
                   "spread": float((values.max() - values.min()) / values.mean()),
                   "inside_band": bool(np.all((values >= low) & (values <= high)))}
     out["utilisation"] = {"real": float(np.mean([r["utilisation"] for r in used])), "sim": sim["utilisation"]}
+    measured = [r["measured_energy_j"] for r in used]
+    out["energy_j"] = None if None in measured or sim["device_energy_j"] is None else {
+        "real": float(np.mean(measured)), "sim": sim["device_energy_j"],
+        "error": float(np.mean(measured) / sim["device_energy_j"] - 1.0)}
     return out
 
 
@@ -319,8 +327,13 @@ def _finite(x: float):
 
 def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     """Profile the members, then run every scenario; return the results and the latency CDF panels."""
-    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    from simulator.runner.bundle import load_members, load_samples
+
     cache = load_cache(plan.logits)
+    if any(sc.mode == "live" for sc in plan.scenarios):
+        load_members(plan.setup.members_path)
+        load_samples(plan.setup.samples_path)
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
     progress("profiling the members on this host")
     profile_path = measure_profile(plan, cache)
     scenarios, panels = [], []

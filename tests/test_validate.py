@@ -1,0 +1,54 @@
+"""``flexsim validate`` end to end on a few dozen requests (figures are not asserted, only their form and the
+decisions), and its bad input (one line, exit 2, nothing written)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from simulator.cli import main
+from simulator.workload import read_trace
+
+torch = pytest.importorskip("torch")
+
+SMALL = ["--requests", "30", "--repeats", "2", "--seeds", "3", "--profiling-requests", "20"]
+
+
+def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
+    out, report = tmp_path / "val", tmp_path / "validation.md"
+    args = ["validate", "--scenarios", "open-50,closed-4,cascade-80", "--out", str(out), "--report", str(report)]
+    assert main([*args, *SMALL]) == 0
+    printed = capsys.readouterr().out
+    assert "decisions identical" in printed and "DECISIONS DIFFER" not in printed
+    results = json.loads((out / "results.json").read_text())
+    assert [sc["name"] for sc in results["scenarios"]] == ["open-50", "closed-4", "cascade-80"]
+    for sc in results["scenarios"]:
+        assert len(sc["runs"]) == 2
+        assert all(r["stages_equal"] == 1.0 and r["predictions_equal"] == 1.0 for r in sc["runs"])
+        band = sc["sim"]["band"]["latency_p99_ms"]
+        assert band[0] <= sc["latency_p99_ms"]["sim"] <= band[1]
+        assert np.isfinite(sc["latency_mean_ms"]["error"]) and sc["latency_mean_ms"]["spread"] >= 0
+    trace = read_trace(out / "open-50" / "trace.csv")
+    assert len(trace.arrival_s) == 30 and trace.sample is not None
+    with np.load(out / "open-50" / "real-1.npz") as raw:
+        assert raw["finish_s"].shape == (30,) and raw["stage"].shape == raw["stage_compute_ms"].shape
+    text = report.read_text()
+    assert "| open-50 |" in text and "| cascade-80 |" in text and "latency-cdf.png" in text
+    assert "flexsim validate --out" in text
+    assert (out / "latency-cdf.png").stat().st_size > 10_000 and (out / "profile.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scenarios", "open-50,nope"], "invalid --scenarios"),
+    (["--weights", "missing.npz"], "weights file missing.npz does not exist"),
+    (["--samples", "missing.npz"], "samples file missing.npz does not exist"),
+    (["--logits", "missing.npz"], "file missing.npz does not exist"),
+    (["--requests", "3"], "invalid requests = 3"),
+    (["--device", "tpu"], "invalid device"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "val"
+    assert main(["validate", "--out", str(out), "--report", str(tmp_path / "r.md"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not out.exists() and not (tmp_path / "r.md").exists()
