@@ -118,6 +118,14 @@ def test_dispatcher_thread_records_release_lags(profile_path):
     assert real.release_lag_s is not None and np.all(real.release_lag_s >= 0)
 
 
+def test_a_spinning_idle_worker_serves_the_same(profile_path):
+    cfg = config(profile_path, requests=25)
+    inputs = prepare(cfg)
+    real = run_real(cfg, RunnerSetup(idle="spin"), inputs=inputs)
+    check_well_formed(real, inputs, load_cache(cfg.logits).labels)
+    assert np.array_equal(real.requests.stages_run, run_inputs(inputs).requests.stages_run)
+
+
 def test_deadline_and_cascade_runs_are_well_formed(profile_path):
     for changes in (dict(policy=("threshold", "deadline"), deadline_ms=0.5),
                     dict(members=(0, 4, 5), thresholds=(0.8, 0.7), combiner="last")):
@@ -177,6 +185,7 @@ def test_unsupported_configs(profile_path, changes, message):
     (dict(mode="dream"), "invalid mode = 'dream'"),
     (dict(mode="replay"), "replay mode needs a compute model"),
     (dict(release="carrier-pigeon"), "invalid release"),
+    (dict(idle="nap"), "invalid idle = 'nap'"),
     (dict(execution="jit"), "invalid execution"),
     (dict(device="tpu"), "invalid device = 'tpu'"),
 ])

@@ -46,6 +46,9 @@ class RunnerSetup:
         PyTorch intra-op threads (CPU).
     release : {"poll", "thread"}
         Open loop: arrivals in the worker's thread or released by a dispatcher thread (`simulator.runner.worker`).
+    idle : {"sleep", "spin"}
+        Open loop with poll release: an idle worker sleeps until just before the next arrival, or polls the clock
+        the whole time (the CPU never idles).
     members_path, samples_path : str
         Live mode: the trained members and the images they serve.
     compute : tuple of str
@@ -59,6 +62,7 @@ class RunnerSetup:
     execution: str = "eager"
     threads: int = 1
     release: str = "poll"
+    idle: str = "sleep"
     members_path: str = str(MEMBERS_PATH)
     samples_path: str = str(SAMPLES_PATH)
     compute: tuple = ()
@@ -66,12 +70,13 @@ class RunnerSetup:
 
     def __post_init__(self):
         from simulator.runner.compute import EXECUTIONS
-        from simulator.runner.worker import RELEASES
+        from simulator.runner.worker import IDLES, RELEASES
 
         require(self.mode in MODES, f"invalid mode = {self.mode!r}: must be one of {', '.join(MODES)}")
         require(self.execution in EXECUTIONS, f"invalid execution = {self.execution!r}: must be one of "
                 f"{', '.join(EXECUTIONS)}")
         require(self.release in RELEASES, f"invalid release = {self.release!r}: must be one of {', '.join(RELEASES)}")
+        require(self.idle in IDLES, f"invalid idle = {self.idle!r}: must be one of {', '.join(IDLES)}")
         require(self.device == "cpu" or self.device.startswith("cuda"),
                 f"invalid device = {self.device!r}: must be cpu or cuda[:INDEX]")
         require(self.mode == "live" or len(self.compute) >= 1,
@@ -121,7 +126,7 @@ def serve(stages, decision, inputs: SimulationInputs, cache: LogitCache, setup: 
     from simulator.runner.worker import Worker
 
     warm_up(stages, decision, inputs, cache, setup.warmup_calls)
-    worker = Worker(stages, decision, inputs, cache.labels, cache.n_classes)
+    worker = Worker(stages, decision, inputs, cache.labels, cache.n_classes, setup.idle)
     meter = open_meter(setup.device)
     energy0 = meter.read_j() if meter else None
     monitor = HostMonitor().start()

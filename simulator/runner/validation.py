@@ -60,6 +60,7 @@ class Scenario:
     mode: str = "live"
     compute: tuple = ()
     release: str = "poll"
+    idle: str = "sleep"
     deadline_stages: float | None = None
     max_requests: int | None = None
 
@@ -89,6 +90,8 @@ SCENARIOS = (
              dict(members=CASCADE, thresholds=CASCADE_THRESHOLDS, combiner="last", arrivals="poisson:load=0.8")),
     Scenario("replay-80", "replay mode: ResNet-18 at 32x32 computes, cached logits of 4 x w8 decide, 80% load",
              _ensemble("poisson:load=0.8"), mode="replay", compute=("resnet18@32",), max_requests=1000),
+    Scenario("spin-50", "as open-50, the idle worker polls the clock instead of sleeping (the CPU never idles)",
+             _ensemble("poisson:load=0.5"), idle="spin"),
     Scenario("thread-50", "as open-50, requests released by a dispatcher thread (the worker blocks on a queue)",
              _ensemble("poisson:load=0.5"), release="thread"),
 )
@@ -124,7 +127,8 @@ def stage_models(scenario: Scenario, model_names) -> tuple:
 
 
 def scenario_setup(plan: ValidationPlan, scenario: Scenario) -> RunnerSetup:
-    return replace(plan.setup, mode=scenario.mode, compute=scenario.compute, release=scenario.release)
+    return replace(plan.setup, mode=scenario.mode, compute=scenario.compute, release=scenario.release,
+                   idle=scenario.idle)
 
 
 def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_names, **changes) -> RunConfig:
@@ -184,22 +188,26 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies)``.
     """
-    from simulator.run import prepare
+    from simulator.profiles import load_profile
+    from simulator.run import prepare, run_inputs
     from simulator.runner.idle import idle_effect
     from simulator.runner.real import run_real
 
     folder = plan.out_dir / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     config = scenario_config(plan, scenario, profile_path, cache, folder)
-    inputs = prepare(config, cache)
-    reals = [run_real(config, scenario_setup(plan, scenario), inputs=inputs, cache=cache)
+    seeded = [prepare(replace(config, seed=config.seed + i), cache) for i in range(plan.seeds)]
+    reals = [run_real(config, scenario_setup(plan, scenario), inputs=seeded[0], cache=cache)
              for _ in range(plan.repeats)]
-    sims = simulate_seeds(config, cache, plan.seeds)
+    sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
         save_raw(folder / f"real-{i}.npz", real)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in sims])
-    return {**compare(scenario, config, reals, sims), "idle": idle_effect(reals)}, panel
+    figures = compare(scenario, config, reals, sims)
+    figures["idle"] = idle_effect(reals)
+    figures["diagnostics"] = diagnose(reals, seeded, config.models, load_profile(profile_path), seeded[0].clients)
+    return figures, panel
 
 
 def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache, folder: Path) -> RunConfig:
@@ -228,13 +236,6 @@ def write_trace(path: Path, arrival_s: np.ndarray, sample: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         np.savetxt(tmp, np.column_stack([arrival_s, sample]), fmt=["%.9f", "%d"], delimiter=",",
                    header="arrival_s,sample", comments="")
-
-
-def simulate_seeds(config: RunConfig, cache, seeds: int) -> list:
-    """The Numba engine on `config` with seeds ``config.seed + i`` (same trace; other service-time draws)."""
-    from simulator.run import prepare, run_inputs
-
-    return [run_inputs(prepare(replace(config, seed=config.seed + i), cache), "numba") for i in range(seeds)]
 
 
 def save_raw(path: Path, real) -> None:
@@ -316,6 +317,27 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> d
     out["energy_j"] = None if None in measured or sim["device_energy_j"] is None else {
         "real": float(np.mean(measured)), "sim": sim["device_energy_j"],
         "error": float(np.mean(measured) / sim["device_energy_j"] - 1.0)}
+    return out
+
+
+def diagnose(reals: list, seeded: list, models: tuple, profile, clients: int) -> list:
+    """Per real run: its speed against the profile, the speed-calibrated simulation (median and band over the
+    seeds) and the replay of its own service times (`simulator.runner.calibrate`), each with its error."""
+    from simulator.run import run_inputs
+    from simulator.runner.calibrate import calibrated, replay_service_ms, speed_factors
+
+    out = []
+    for real in reals:
+        stage_factors, decision_factor = speed_factors(real, models, profile)
+        cal = sim_figures([run_inputs(calibrated(x, stage_factors, decision_factor), "numba") for x in seeded])
+        replay = latency_figures(replay_service_ms(real, clients))
+        measured = latency_figures(real.requests.latency_ms)
+        out.append({
+            "stage_factors": [float(f) for f in stage_factors], "decision_factor": decision_factor,
+            "calibrated": {m: {"sim": cal[m], "error": measured[m] / cal[m] - 1.0,
+                               "inside_band": bool(cal["band"][m][0] <= measured[m] <= cal["band"][m][1])}
+                           for m in METRICS},
+            "replay": {m: {"sim": replay[m], "error": measured[m] / replay[m] - 1.0} for m in METRICS}})
     return out
 
 

@@ -9,7 +9,8 @@ Arrivals (times relative to the run's origin ``t0``):
 - open loop, ``release = "poll"``: the arrival process lives in the worker's thread. Request ``r`` arrives at
   ``t0 + arrival_s[r]``; a request arriving while the worker is busy waits; when the queue is empty the worker
   sleeps until `SPIN_S` before the next arrival and then polls the clock, so it starts the request within
-  microseconds (a polling server: no thread wake-up in the measurement).
+  microseconds (a polling server: no thread wake-up in the measurement). With ``idle = "spin"`` it polls the
+  clock for the whole idle time instead of sleeping (a busy-polling server: the CPU never idles).
 - open loop, ``release = "thread"``: a dispatcher thread sleeps until each arrival time and puts the request on a
   queue; an idle worker blocks on the queue and is woken by the put (what a thread-per-role server pays: the
   sleep's overshoot and a thread wake-up). The release lag is recorded per request.
@@ -36,6 +37,8 @@ CLOCK = time.perf_counter
 SPIN_S = 0.0005
 LEAD_IN_S = 0.02
 RELEASES = ("poll", "thread")
+#: What an idle worker does until the next arrival (poll release): sleep, or poll the clock the whole time.
+IDLES = {"sleep": SPIN_S, "spin": float("inf")}
 
 
 def wait_until(t: float, spin_s: float = SPIN_S) -> None:
@@ -65,13 +68,15 @@ class StageLog:
 class Worker:
     """Serves one request at a time: its stages in order until the policy stops it."""
 
-    def __init__(self, stages, decision: HostDecision, inputs: SimulationInputs, labels: np.ndarray, n_classes: int):
+    def __init__(self, stages, decision: HostDecision, inputs: SimulationInputs, labels: np.ndarray, n_classes: int,
+                 idle: str = "sleep"):
         self.stages, self.decision, self.sample, self.labels = stages, decision, inputs.sample, labels
         self.history = np.empty((len(stages), n_classes), dtype=np.float32)
         self.out = RawOutputs.allocate(inputs)
         self.log = StageLog.allocate(inputs.n_requests, len(stages))
         self.n_log = 0
         self.t0 = 0.0
+        self.spin_s = IDLES[idle]
 
     def _log_stage(self, r: int, k: int, start: float, compute_end: float, end: float) -> None:
         out, i = self.out, self.n_log
@@ -110,11 +115,15 @@ class Worker:
 
     def run_open_poll(self, arrival_s: np.ndarray) -> None:
         """Open loop with the arrival process in this thread (see the module docstring)."""
-        self.t0 = CLOCK() + LEAD_IN_S
-        for r in range(arrival_s.shape[0]):
-            wait_until(self.t0 + arrival_s[r])
-            waiting = int(np.searchsorted(arrival_s, CLOCK() - self.t0, side="right")) - r - 1
-            self.serve(r, float(arrival_s[r]), max(waiting, 0))
+        self.t0 = t0 = CLOCK() + LEAD_IN_S
+        times, n, arrived = arrival_s.tolist(), arrival_s.shape[0], 0
+        for r in range(n):
+            if times[r] > CLOCK() - t0:
+                wait_until(t0 + times[r], self.spin_s)
+            now = CLOCK() - t0
+            while arrived < n and times[arrived] <= now:
+                arrived += 1
+            self.serve(r, times[r], max(arrived - r - 1, 0))
 
     def run_open_thread(self, arrival_s: np.ndarray) -> None:
         """Open loop with a dispatcher thread releasing requests onto a queue (see the module docstring)."""
