@@ -25,8 +25,8 @@ BEGIN, END = "<!-- accuracy-report:begin -->", "<!-- accuracy-report:end -->"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("accuracy", "derive", "trace", "devices"))
     parser.add_argument("--profile", action="append", help="accuracy: measured profile(s) to check (default: every "
-                        "shipped measured profile); derive: the GPU/CPU reference profile (default: h100 for GPUs, "
-                        "the shipped measured CPU profile for CPUs)")
+                        "shipped measured profile); derive: reference profile(s), used for targets of the same kind "
+                        "(default: h100 for GPUs, the shipped measured CPU profile for CPUs)")
     parser.add_argument("--device", action="append", help="derive: device table entries (default: the shipped set)")
     parser.add_argument("--name", help="derive: profile name (only with one --device)")
     parser.add_argument("--out-dir", default="profiles", help="derive: folder for the profiles (default profiles)")
@@ -46,6 +46,17 @@ def _measured_profiles(names):
         return [load_profile(n) for n in names]
     profiles = [load_profile(p) for p in shipped_profiles().values()]
     return [p for p in profiles if p.provenance.get("source") == "measured"]
+
+
+def _reference(spec, given):
+    """The reference profile for a target: a given one of the same execution kind (CPU or GPU), else the default
+    (h100 for GPUs, the shipped measured CPU profile for CPUs)."""
+    from simulator.profiles import load_profile
+
+    matching = [p for p in given if (p.kind == "cpu") == (spec.executes == "cpu")]
+    if matching:
+        return matching[0]
+    return _cpu_reference() if spec.executes == "cpu" else load_profile("h100")
 
 
 def _cpu_reference():
@@ -97,9 +108,8 @@ def _derive(args) -> int:
     specs = {name: device_spec(d) for name, d in targets.items()}
     out_dir = Path(args.out_dir)
     require(out_dir.is_dir(), f"invalid --out-dir {args.out_dir}: not a folder")
-    gpu_ref = load_profile(args.profile[0]) if args.profile else None
-    profiles = [derive_profile(name, spec, gpu_ref or (_cpu_reference() if spec.executes == "cpu"
-                                                      else load_profile("h100"))) for name, spec in specs.items()]
+    given = [load_profile(p) for p in args.profile or ()]
+    profiles = [derive_profile(name, spec, _reference(spec, given)) for name, spec in specs.items()]
     for p in profiles:
         save_profile(out_dir / f"{p.name}.json", p)
         print(f"wrote {out_dir / (p.name + '.json')}: {p.device['name']}, {len(p.models)} models, derived from "

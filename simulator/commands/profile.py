@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--update", action="store_true", help="keep the models of an existing --out file that "
                         "this run does not measure (same device required)")
     parser.add_argument("--no-energy", action="store_true", help="do not read energy counters")
-    for name, default, help_text in (("warmup", 10, "warm-up calls"), ("repeats", 50, "timed calls (samples)")):
+    for name, default, help_text in (("warmup", 10, "warm-up calls"), ("repeats", 50, "timed calls (samples)"),
+                                     ("rounds", 5, "interleaved rounds over the batch sizes")):
         parser.add_argument(f"--{name}", type=int, default=default, help=f"{help_text} (default {default})")
     parser.add_argument("--warmup-s", type=float, default=0.5, help="minimum warm-up seconds (default 0.5)")
     parser.add_argument("--energy-window-s", type=float, default=1.0, help="energy window, >= 1 s (default 1)")
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                              dtypes=_split(args.dtypes), modes=_split(args.modes), device=args.device,
                              kind=args.kind, energy=not args.no_energy)
     settings = MeasureSettings(warmup=args.warmup, warmup_s=args.warmup_s, repeats=args.repeats,
-                               energy_window_s=args.energy_window_s, idle_settle_s=args.idle_settle_s,
+                               rounds=args.rounds, energy_window_s=args.energy_window_s,
+                               idle_settle_s=args.idle_settle_s,
                                threads=args.threads)
     out = Path(args.out)
     require(out.parent.is_dir(), f"invalid --out {args.out}: folder {out.parent} does not exist")

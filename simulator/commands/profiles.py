@@ -33,18 +33,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _coverage(profile) -> str:
-    """Architectures with their dtype/mode forms, and the batch sizes covered, e.g.
-    ``resnet50 (fp16 graph, fp16 eager); batch 1-64``."""
-    forms, sizes = {}, set()
+    """Architectures grouped by the forms (dtype, mode) and batch sizes they are covered in, e.g.
+    ``resnet18, resnet50 (fp16 eager, fp32 eager) at batch 1-64 (7 sizes)``."""
+    forms, sizes = {}, {}
     for name, model in profile.models.items():
         arch = str(model.info.get("arch", name)).replace("_", "-")
         form = " ".join(str(model.info[k]) for k in ("dtype", "mode") if k in model.info)
-        forms.setdefault(arch, [])
-        if form and form not in forms[arch]:
-            forms[arch].append(form)
-        sizes.update(model.batches)
-    archs = "; ".join(f"{a} ({', '.join(f)})" if f else a for a, f in forms.items())
-    return f"{archs} | batch {_ranges(sorted(sizes))}"
+        forms.setdefault(arch, set()).add(form)
+        sizes.setdefault(arch, set()).update(model.batches)
+    groups = {}
+    for arch in forms:
+        key = (", ".join(sorted(f for f in forms[arch] if f)), _ranges(sorted(sizes[arch])))
+        groups.setdefault(key, []).append(arch)
+    return "; ".join(f"{', '.join(archs)}{f' ({f})' if f else ''} at batch {b}" for (f, b), archs in groups.items())
 
 
 def _ranges(sizes) -> str:

@@ -92,7 +92,9 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
         for i, (dtype, mode) in enumerate(variants(target)):
             batches = {b: _entry(table, b, dtype, mode, target, params, energy, spreads[mode]) for b in batch_sizes}
             entries[profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))] = \
-                ModelEntry(batches=batches, info={"arch": model, "dtype": dtype, "mode": mode, "params": table.params})
+                ModelEntry(batches=batches, info={
+                    "arch": model, "dtype": dtype, "mode": "cuda-graph" if mode == "graph" else mode,
+                    "params": table.params})
     idle = None if energy is None or reference.idle_power_w is None else \
         reference.idle_power_w * target.power_w / ref_spec.power_w
     return Profile(

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from simulator.errors import require
 
 H100_SOURCES = ("NVIDIA H100 Tensor Core GPU datasheet (SXM5: FP32 67, TF32 989*, FP16 1979* TFLOPS, *sparse; "
-                "3.35 TB/s; up to 700 W), https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet",
+                "3.35 TB/s; up to 700 W), "
+                "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet",
                 "NVIDIA Hopper architecture whitepaper, table of H100 SXM5 peak rates (FP16 non-tensor 133.8 TFLOPS), "
                 "https://resources.nvidia.com/en-us-tensor-core/gtc22-whitepaper-hopper")
 ORIN_BRIEF = ("NVIDIA Jetson AGX Orin Series Technical Brief v1.2: GA10B GPU, 16 SMs x 128 CUDA cores (5.3 FP32 "

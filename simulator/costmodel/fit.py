@@ -69,7 +69,8 @@ class EnergyParams:
 
 def predict_energy_j(table, batch: int, dtype: str, spec, latency_ms: float, e: EnergyParams) -> float:
     """Energy (J) of one call lasting `latency_ms`; never more than the device's power envelope over that time."""
-    dynamic_j = 1e-12 * (e.pj_per_flop * table.flops_at(batch).sum() + e.pj_per_byte * table.bytes_at(batch, dtype).sum())
+    flops, moved = table.flops_at(batch).sum(), table.bytes_at(batch, dtype).sum()
+    dynamic_j = 1e-12 * (e.pj_per_flop * flops + e.pj_per_byte * moved)
     energy_j = e.static_w * latency_ms / 1e3 + dynamic_j
     return energy_j if spec.power_w is None else min(energy_j, spec.power_w * latency_ms / 1e3)
 

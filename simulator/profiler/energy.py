@@ -37,8 +37,9 @@ def find_nvml(index: int = 0):
         return None, f"NVML energy counter not readable ({exc})"
 
 
-def _next_step(counter, start_j: float, clock, call=None, timeout_s: float = 5.0):
-    """Wait (running `call` meanwhile, if given) until the counter leaves `start_j`; return (joules, time, calls)."""
+def _next_step(counter, start_j: float, clock, call=None, sleep=time.sleep, timeout_s: float = 5.0):
+    """Wait (running `call` meanwhile, else sleeping 1 ms at a time) until the counter leaves `start_j`;
+    return (joules, time, calls)."""
     t0, calls = clock(), 0
     while True:
         value = counter.read_j()
@@ -48,7 +49,7 @@ def _next_step(counter, start_j: float, clock, call=None, timeout_s: float = 5.0
             call()
             calls += 1
         else:
-            time.sleep(0.001)
+            sleep(0.001)
 
 
 def energy_per_call_j(call, counter, window_s: float, clock=time.perf_counter) -> dict:
@@ -66,7 +67,7 @@ def energy_per_call_j(call, counter, window_s: float, clock=time.perf_counter) -
 def idle_power_w(counter, settle_s: float, window_s: float, clock=time.perf_counter, sleep=time.sleep) -> float:
     """Average power (W) over `window_s` of idling, read after waiting `settle_s` for the clocks to settle."""
     sleep(settle_s)
-    e0, t0, _ = _next_step(counter, counter.read_j(), clock)
+    e0, t0, _ = _next_step(counter, counter.read_j(), clock, sleep=sleep)
     sleep(window_s)
-    e1, t1, _ = _next_step(counter, counter.read_j(), clock)
+    e1, t1, _ = _next_step(counter, counter.read_j(), clock, sleep=sleep)
     return (e1 - e0) / (t1 - t0)

@@ -83,34 +83,66 @@ def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", dev
     batch_sizes = check_batch_sizes(batch_sizes)
     require(all(isinstance(s, int) and s >= 1 for s in input_shape),
             f"invalid input_shape = {tuple(input_shape)!r}: must be positive integers (per sample, no batch)")
-    batches = {}
     with _threads(torch, settings.threads), torch.inference_mode():
-        for b in batch_sizes:
-            batches[b] = _measure_batch(torch, module, input_shape, b, dtype, device, mode, settings,
-                                        energy_counter, name)
-            if progress:
-                progress(f"{name} batch {b}: p50 {batches[b].extra['latency_summary_ms']['p50']:.3f} ms"
-                         + (f", {batches[b].energy_j:.4g} J" if batches[b].energy_j is not None else ""))
-    info = {"dtype": dtype, "mode": mode, "params": sum(p.numel() for p in module.parameters()),
-            "input_shape": list(input_shape), "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "settings": settings.to_json()}
+        batches = _measure_batches(torch, module, input_shape, batch_sizes, dtype, device, mode, settings,
+                                   energy_counter, name)
+    if progress:
+        for b, e in batches.items():
+            progress(f"{name} batch {b}: p50 {e.extra['latency_summary_ms']['p50']:.3f} ms"
+                     + (f", {e.energy_j:.4g} J" if e.energy_j is not None else ""))
+    info = {"dtype": dtype, "mode": "cuda-graph" if mode == "graph" else mode,
+            "params": sum(p.numel() for p in module.parameters()), "input_shape": list(input_shape),
+            "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": settings.to_json()}
     return ModelEntry(batches=batches, info=info)
 
 
-def _measure_batch(torch, module, input_shape, batch, dtype, device, mode, settings, counter, name) -> BatchEntry:
-    from simulator.profiler.energy import energy_per_call_j
-    from simulator.profiler.targets import cuda_event_samples_ms, prepare
-    from simulator.profiler.timing import summary_ms, wall_samples_ms, warm_up
+def _measure_batches(torch, module, input_shape, batch_sizes, dtype, device, mode, settings, counter, name):
+    """Prepare and warm up every batch size, then take the latency samples in interleaved rounds (so that a
+    burst of load from elsewhere on the host spoils all batch sizes alike, not one), then read energy."""
+    from simulator.profiler.targets import prepare
+    from simulator.profiler.timing import warm_up
 
-    target = prepare(torch, module, input_shape, batch, dtype, device, mode, what=f"model {name}")
-    warm_up(target.run, settings.warmup, settings.warmup_s)
+    pool = torch.cuda.graph_pool_handle() if mode == "graph" else None
+    targets = {b: prepare(torch, module, input_shape, b, dtype, device, mode, f"model {name}", pool)
+               for b in batch_sizes}
+    for target in targets.values():
+        warm_up(target.run, settings.warmup, settings.warmup_s)
+    samples = {b: ([], []) for b in batch_sizes}
+    for n in _round_sizes(settings.repeats, settings.rounds):
+        for b, target in targets.items():
+            target.run()  # one unrecorded call after switching batch size
+            host, device_ms = _samples(torch, target, n)
+            samples[b][0].append(host)
+            samples[b][1].append(device_ms)
+    return {b: _entry(targets[b], *samples[b], settings, counter) for b in batch_sizes}
+
+
+def _round_sizes(repeats: int, rounds: int) -> list[int]:
+    """`repeats` split into `rounds` near-equal positive parts."""
+    rounds = min(rounds, repeats)
+    return [repeats // rounds + (i < repeats % rounds) for i in range(rounds)]
+
+
+def _samples(torch, target, n: int):
+    from simulator.profiler.targets import cuda_event_samples_ms
+    from simulator.profiler.timing import wall_samples_ms
+
     if target.cuda:
-        host_ms, device_ms = cuda_event_samples_ms(torch, target, settings.repeats, time.perf_counter)
-    else:
-        host_ms, device_ms = wall_samples_ms(target.run, settings.repeats), None
+        return cuda_event_samples_ms(torch, target, n, time.perf_counter)
+    return wall_samples_ms(target.run, n), None
+
+
+def _entry(target, host_parts, device_parts, settings, counter) -> BatchEntry:
+    """The profile entry of one batch size: latency samples and quantiles, device time, energy per call."""
+    import numpy as np
+
+    from simulator.profiler.energy import energy_per_call_j
+    from simulator.profiler.timing import summary_ms
+
+    host_ms = np.concatenate(host_parts)
     extra = {"latency_summary_ms": summary_ms(host_ms), "warmup_calls": settings.warmup}
-    if device_ms is not None:
-        extra["device_ms"] = summary_ms(device_ms)
+    if target.cuda:
+        extra["device_ms"] = summary_ms(np.concatenate(device_parts))
     energy_j = None
     if counter is not None:
         reading = energy_per_call_j(target.run, counter, settings.energy_window_s)

@@ -48,12 +48,14 @@ class Target:
     cuda: bool
 
 
-def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str) -> Target:
-    """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked, run once."""
+def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str,
+            graph_pool=None) -> Target:
+    """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked (in
+    `graph_pool`, shared by graphs that are replayed one at a time in capture order), run once."""
     try:
         module = module.to(device=device, dtype=torch_dtype(torch, dtype)).eval()
         x = torch.randn(batch, *input_shape, device=device).to(torch_dtype(torch, dtype))
-        forward = _graph(torch, module, x) if mode == "graph" else (lambda: module(x))
+        forward = _graph(torch, module, x, graph_pool) if mode == "graph" else (lambda: module(x))
         run = _with_copy(forward)
         with torch.inference_mode():
             run()
@@ -76,7 +78,7 @@ def _to_host(out):
     return out.to("cpu") if hasattr(out, "to") else out
 
 
-def _graph(torch, module, x):
+def _graph(torch, module, x, pool=None):
     """Capture one forward pass of `module` on the static input `x` as a CUDA graph; return its replay."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -85,7 +87,7 @@ def _graph(torch, module, x):
             module(x)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.inference_mode(), torch.cuda.graph(graph):
+    with torch.inference_mode(), torch.cuda.graph(graph, pool=pool):
         out = module(x)
 
     def replay():

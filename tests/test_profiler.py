@@ -1,0 +1,241 @@
+"""The profiler: measuring real models, energy windows, settings, and bad input (one line, exit 2, no file)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.cli import main
+from simulator.errors import FlexsimError
+from simulator.profiler.energy import energy_per_call_j, find_rapl, idle_power_w
+from simulator.profiler.settings import MeasureSettings
+from simulator.profiler.timing import summary_ms, wall_samples_ms, warm_up
+from simulator.profiles import load_profile
+
+torch = pytest.importorskip("torch")
+
+FAST = ["--repeats", "3", "--warmup", "1", "--warmup-s", "0", "--idle-settle-s", "0"]
+
+
+# ------------------------------------------------------------------------------------------ fake clock and counter
+
+class FakeClock:
+    """A clock that advances only when told to (each call of the fake model advances it)."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+class SteppingCounter:
+    """An energy counter at constant `power_w` that, like NVML's, advances only every `step_s`."""
+
+    def __init__(self, clock, power_w, step_s=0.1):
+        self.clock, self.power_w, self.step_s = clock, power_w, step_s
+
+    def read_j(self):
+        return np.floor(self.clock() / self.step_s) * self.step_s * self.power_w
+
+
+@given(power_w=st.floats(1.0, 700.0), call_s=st.floats(1e-4, 0.05), window_s=st.floats(1.0, 2.0))
+@settings(deadline=None, max_examples=40)
+def test_energy_per_call_is_exact_on_a_stepping_counter(power_w, call_s, window_s):
+    clock = FakeClock()
+
+    def call():
+        clock.t += call_s
+
+    reading = energy_per_call_j(call, SteppingCounter(clock, power_w), window_s, clock=clock)
+    assert reading["window_s"] >= window_s
+    # step-aligned windows: the energy between two counter steps over the calls between them
+    assert reading["energy_j"] == pytest.approx(power_w * call_s, rel=2.5 * call_s / reading["window_s"] + 1e-9)
+    assert reading["avg_power_w"] == pytest.approx(power_w, rel=2.5 * call_s / reading["window_s"] + 1e-9)
+
+
+def test_idle_power_reads_the_counter_after_settling():
+    clock = FakeClock()
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock.t += max(s, 1e-3)
+
+    idle_w = idle_power_w(SteppingCounter(clock, 77.5), 3.0, 1.0, clock=clock, sleep=sleep)
+    assert idle_w == pytest.approx(77.5, rel=2e-3)
+    assert slept[0] == 3.0
+
+
+def test_rapl_absent_unreadable_and_readable(tmp_path):
+    counter, reason = find_rapl(tmp_path / "nope")
+    assert counter is None and "absent" in reason
+    domain = tmp_path / "intel-rapl:0"
+    domain.mkdir()
+    counter, reason = find_rapl(tmp_path)
+    assert counter is None and "no package RAPL domain" in reason
+    (domain / "energy_uj").write_text("999000000\n")
+    (domain / "max_energy_range_uj").write_text("1000000000\n")
+    counter, reason = find_rapl(tmp_path)
+    assert reason == "" and counter.read_j() == 0.0
+    (domain / "energy_uj").write_text("1000000\n")  # wrapped around: +1 J +1 J
+    assert counter.read_j() == pytest.approx(2.0)
+
+
+def test_timing_helpers_use_the_clock():
+    clock = FakeClock()
+
+    def call():
+        clock.t += 0.002
+
+    assert warm_up(call, 3, 0.05, clock=clock) == 25
+    samples = wall_samples_ms(call, 5, clock=clock)
+    assert np.allclose(samples, 2.0)
+    s = summary_ms(np.arange(1.0, 101.0))
+    assert s["n"] == 100 and s["p50"] == pytest.approx(50.5) and s["p10"] < s["p90"] < s["p99"]
+
+
+@pytest.mark.parametrize("field, value", [("repeats", 2), ("warmup", -1), ("energy_window_s", 0.5),
+                                          ("threads", 0), ("repeats", 3.5), ("idle_window_s", float("nan"))])
+def test_settings_name_the_bad_field(field, value):
+    with pytest.raises(FlexsimError, match=f"invalid {field} = "):
+        MeasureSettings(**{field: value})
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+def test_profile_module_of_a_users_module():
+    from simulator.profiler import profile_module
+
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    entry = profile_module(module, (3, 4), batch_sizes=(2, 1), settings=MeasureSettings(repeats=4, warmup=1,
+                                                                                       warmup_s=0.0))
+    assert sorted(entry.batches) == [1, 2]
+    for b in entry.batches.values():
+        assert b.latency.samples_ms.shape == (4,) and np.all(b.latency.samples_ms > 0)
+        assert b.energy_j is None and b.extra["latency_summary_ms"]["n"] == 4
+    assert entry.info["params"] == 39 and entry.info["dtype"] == "fp32"
+
+
+def test_a_model_that_fails_to_run_is_bad_input():
+    from simulator.profiler import profile_module
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("shapes do not match\nsecond line")
+
+    with pytest.raises(FlexsimError, match=r"model broken: failed to run at batch 1 .*RuntimeError: shapes do not "
+                                           r"match$"):
+        profile_module(Broken(), (4,), batch_sizes=(1,), name="broken", settings=MeasureSettings(warmup_s=0.0))
+
+
+def test_cli_profiles_a_fashion_mnist_member(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert main(["profile", "fmnist-cnn-w8", "--batch-sizes", "1-2", "--name", "t", "--out", str(out), *FAST]) == 0
+    p = load_profile(out)
+    assert p.name == "t" and p.kind == "cpu" and p.provenance["source"] == "measured"
+    assert list(p.models) == ["fmnist-cnn-w8"]  # a member's first form carries its bare name
+    assert sorted(p.models["fmnist-cnn-w8"].batches) == [1, 2]
+    assert p.decision_overhead_ms > 0 and p.provenance["decision_overhead_measured"]["n"] > 0
+    assert p.device["measured_peaks"]["peak_gflops"]["fp32"] > 0 and p.device["measured_peaks"]["mem_bw_gbs"] > 0
+    assert "torch" in p.provenance["software"]
+    if p.idle_power_w is None:  # no readable RAPL: energy recorded as not measured, never invented
+        assert p.provenance["energy"].startswith("not measured")
+        assert all(b.energy_j is None for b in p.models["fmnist-cnn-w8"].batches.values())
+
+
+def test_update_keeps_other_models_and_names_forms(tmp_path):
+    out = tmp_path / "p.json"
+    assert main(["profile", "fmnist-cnn-w8", "--batch-sizes", "1", "--out", str(out), *FAST]) == 0
+    assert main(["profile", "fmnist-cnn-w32", "--batch-sizes", "1", "--out", str(out), "--update", *FAST]) == 0
+    p = load_profile(out)
+    assert set(p.models) == {"fmnist-cnn-w8", "fmnist-cnn-w32"}
+    assert len(p.provenance["earlier_runs"]) == 1
+
+
+def test_update_refuses_another_device(tmp_path):
+    from simulator.profiler.session import merge_profiles
+
+    out = tmp_path / "p.json"
+    assert main(["profile", "fmnist-cnn-w8", "--batch-sizes", "1", "--out", str(out), *FAST]) == 0
+    p = load_profile(out)
+    other = type(p)(name=p.name, device={**p.device, "name": "Other CPU"}, idle_power_w=None,
+                    decision_overhead_ms=0.01, provenance=p.provenance, models=p.models)
+    with pytest.raises(FlexsimError, match="cannot update profile"):
+        merge_profiles(p, other)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nonet"], "unknown model 'nonet'"),
+    (["fmnist-cnn-w8", "--batch-sizes", "0"], "invalid batch size 0"),
+    (["fmnist-cnn-w8", "--batch-sizes", "2-x"], "invalid --batch-sizes part '2-x'"),
+    (["fmnist-cnn-w8", "--dtypes", "fp8"], "invalid dtypes = fp8"),
+    (["fmnist-cnn-w8", "--modes", "graph"], "mode = 'graph' needs a CUDA device"),
+    (["fmnist-cnn-w8", "--device", "tpu"], "invalid device 'tpu'"),
+    (["fmnist-cnn-w8", "--kind", "phone"], "invalid kind 'phone'"),
+    (["fmnist-cnn-w8", "--repeats", "1"], "invalid repeats = 1"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "p.json"
+    assert main(["profile", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_asked_for_but_absent(tmp_path, capsys):
+    assert main(["profile", "fmnist-cnn-w8", "--device", "cuda", "--out", str(tmp_path / "p.json")]) == 2
+    assert "no CUDA device is available here" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@given(parts=st.lists(st.tuples(st.integers(1, 40), st.integers(0, 5)), min_size=1, max_size=5))
+@settings(deadline=None)
+def test_batch_size_ranges_parse(parts):
+    from simulator.commands.profile import parse_batch_sizes
+
+    text = ",".join(f"{lo}-{lo + n}" if n else str(lo) for lo, n in parts)
+    expected = [b for lo, n in parts for b in range(lo, lo + n + 1)]
+    assert list(parse_batch_sizes(text)) == expected
+
+
+# ------------------------------------------------------------------------------------------ profile files
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda o: o.update(schema_version=0), "schema_version = 0 is not supported"),
+    (lambda o: o["models"]["m"]["batches"]["1"]["latency_ms"].update(samples=[1.0, float("nan")]),
+     "models.m.batches.1.latency_ms.samples[1] = nan must be a finite number > 0"),
+    (lambda o: o["models"]["m"]["batches"]["1"]["latency_ms"].update(samples=[-2.0]),
+     "samples[0] = -2.0 must be a finite number > 0"),
+    (lambda o: o["models"]["m"]["batches"]["1"].update(energy_j=-1), "energy_j = -1 must be a number >= 0"),
+])
+def test_bad_profile_files_are_one_line_errors(tmp_path, capsys, edit, message):
+    obj = {"schema_version": 1, "name": "x", "device": {"name": "d", "kind": "cpu"}, "idle_power_w": None,
+           "decision_overhead_ms": 0.01, "provenance": {"source": "measured"},
+           "models": {"m": {"arch": "resnet18", "batches": {"1": {"latency_ms": {"samples": [1.0]}}}}}}
+    edit(obj)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(obj))
+    assert main(["costmodel", "accuracy", "--profile", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_corrupt_profile_file(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text('{"schema_version": 1, "name": ')
+    assert main(["costmodel", "accuracy", "--profile", str(path)]) == 2
+    assert "malformed JSON" in capsys.readouterr().err
+
+
+def test_shipped_cpu_profile_was_measured_here():
+    shipped = sorted(Path(__file__).resolve().parent.parent.joinpath("profiles").glob("cpu-*.json"))
+    assert shipped, "no measured CPU profile shipped"
+    p = load_profile(shipped[0])
+    assert p.provenance["source"] == "measured" and p.kind == "cpu"
+    assert {"fmnist-cnn-w8", "fmnist-cnn-w32", "fmnist-cnn-w64"} <= set(p.models)
+    assert sorted(p.models["fmnist-cnn-w32"].batches) == list(range(1, 17))
