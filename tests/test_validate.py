@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from simulator.cli import main
+from simulator.profiles import load_profile
 from simulator.workload import read_trace
 
 torch = pytest.importorskip("torch")
@@ -35,7 +36,12 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     text = report.read_text()
     assert "| open-50 |" in text and "| cascade-80 |" in text and "latency-cdf.png" in text
     assert "flexsim validate --out" in text
-    assert (out / "latency-cdf.png").stat().st_size > 10_000 and (out / "profile.json").exists()
+    assert (out / "latency-cdf.png").stat().st_size > 10_000
+    assert sorted(p.name for p in out.glob("profile-*.json")) == ["profile-live-m0-1-2-3.json", "profile-live-m0-4-5.json"]
+    curve = load_profile(out / "profile-live-m0-4-5.json").provenance["load_speed"]
+    assert curve["utilisation"] == [0.5, 0.8, 1.0] and curve["stage_factor"][-1] == 1.0
+    aware = results["scenarios"][0]["load_aware"]
+    assert aware["stage_factor"] > 0 and set(aware["sim"]["band"]) >= {"latency_mean_ms", "latency_p99_ms"}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -85,7 +85,7 @@ def write_report(plan, report_path: Path, command: str) -> dict:
     from simulator.io import write_json_atomic, write_text_atomic
     from simulator.profiles import load_profile
     from simulator.runner.plots import latency_cdfs
-    from simulator.runner.report import markdown, verdict
+    from simulator.runner.report import best_model, markdown, verdict
     from simulator.runner.validation import run_validation
 
     t0 = time.perf_counter()
@@ -95,10 +95,11 @@ def write_report(plan, report_path: Path, command: str) -> dict:
     write_json_atomic(plan.out_dir / "results.json", results)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     relative = os.path.relpath(figure, report_path.parent)
-    text = markdown(results, load_profile(results["profile"]), relative, command, time.perf_counter() - t0)
+    profiles = [load_profile(path) for path in results["profiles"]]
+    text = markdown(results, profiles, relative, command, time.perf_counter() - t0)
     write_text_atomic(report_path, text)
     for sc in results["scenarios"]:
-        mean, p99 = sc["latency_mean_ms"], sc["latency_p99_ms"]
+        mean, p99 = best_model(sc)["latency_mean_ms"], best_model(sc)["latency_p99_ms"]
         print(f"{sc['name']:<12} mean {mean['real']:.3f}/{mean['sim']:.3f} ms ({100 * mean['error']:+.1f}%)  "
               f"p99 {p99['real']:.3f}/{p99['sim']:.3f} ms ({100 * p99['error']:+.1f}%)  {verdict(sc)}")
     print(f"wrote {report_path}, {plan.out_dir}/results.json, {figure}")

@@ -7,6 +7,10 @@ tens of percent from one second to the next, with no trace in the guest's CPU ac
 - **speed-calibrated**: the profile's latency tables scaled by the run's own mean stage time per model (and the
   decision overhead by the run's mean decision time), the policy's estimates left as they were (the real policy
   used them). What remains is the error of the latency distribution's shape and of the queueing model.
+- **load-aware** (predictive, from measurements made before the run): the profile's latencies scaled by the host's
+  load-speed curve (`simulator.runner.profiling`) at the simulated utilisation: on the hosts measured, the same
+  stage runs slower when the worker idles between requests (first calls after idle, and a busy period that starts
+  cold), so a profile taken in a closed loop is too fast at low load.
 - **service replay**: the run's own service time of each request (finish - start) through a single FIFO server
   (the Lindley recursion, `simulator.floor.lindley`, or its closed-loop form). What remains is what the worker
   pays between requests (its loop, waking up), which the engines do not model.
@@ -43,6 +47,17 @@ def calibrated(inputs: SimulationInputs, stage_factors: np.ndarray, decision_fac
     scaled = replace(tables, latency_s=tables.latency_s * stage_factors[:, None, None],
                      overhead_s=tables.overhead_s * decision_factor)
     return replace(inputs, devices=(scaled,))
+
+
+def load_speed(profile, utilisation: float) -> tuple[float, float] | None:
+    """(stage-time factor, decision-time factor) of `profile`'s load-speed curve at `utilisation` (interpolated,
+    held constant beyond the measured loads); None where the profile has no curve."""
+    curve = profile.provenance.get("load_speed")
+    if not curve:
+        return None
+    loads = curve["utilisation"]
+    return (float(np.interp(utilisation, loads, curve["stage_factor"])),
+            float(np.interp(utilisation, loads, curve["decision_factor"])))
 
 
 def replay_service_ms(real, clients: int) -> np.ndarray:

@@ -161,6 +161,14 @@ def describe(setup: RunnerSetup) -> dict:
             "host": platform.node(), "machine": platform.machine(), "processor": _cpu_name()}
 
 
+def device_name(device: str) -> str:
+    """The name of `device`: the CUDA device's, or the CPU's model name."""
+    if device.startswith("cuda"):
+        import torch
+        return torch.cuda.get_device_name(torch.device(device))
+    return _cpu_name()
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

@@ -20,41 +20,57 @@ def _ms(x) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def meets_target(sc: dict, metric: str, target: float) -> bool:
+def meets_target(figures: dict, metric: str, target: float) -> bool:
     """Within `target`, or within the real-vs-real spread where that is larger, or inside the simulated band."""
-    m = sc[metric]
+    m = figures[metric]
     return abs(m["error"]) <= max(target, m["spread"]) or m["inside_band"]
 
 
+def best_model(sc: dict) -> dict:
+    """The figures of the load-aware simulation where the profile has a load-speed curve, else the plain one's."""
+    return sc.get("load_aware") or sc
+
+
 def verdict(sc: dict) -> str:
-    """Target check of a scenario (timing at loads <= 80%; decisions for timing-free policies)."""
+    """Target check of a scenario (timing at loads <= 80%, else the band; decisions for timing-free policies)."""
     notes = []
     if sc["threshold_only"]:
         same = all(r["stages_equal"] == 1.0 and r["predictions_equal"] == 1.0 for r in sc["runs"])
         notes.append("decisions identical" if same else "DECISIONS DIFFER")
+    fig = best_model(sc)
     if sc["load"] is None or sc["load"] <= TARGET_LOAD:
-        ok = meets_target(sc, "latency_mean_ms", TARGET_MEAN) and meets_target(sc, "latency_p99_ms", TARGET_P99)
+        ok = meets_target(fig, "latency_mean_ms", TARGET_MEAN) and meets_target(fig, "latency_p99_ms", TARGET_P99)
         notes.append("timing target met" if ok else "timing target missed")
     else:
-        notes.append("inside band" if sc["latency_mean_ms"]["inside_band"] and sc["latency_p99_ms"]["inside_band"]
+        notes.append("inside band" if fig["latency_mean_ms"]["inside_band"] and fig["latency_p99_ms"]["inside_band"]
                      else "outside band")
     return "; ".join(notes)
 
 
+def _pair(sc: dict, metric: str, key: str, show) -> str:
+    """`key` of `metric` for the plain simulation and (after a slash) the load-aware one."""
+    aware = sc.get("load_aware")
+    return show(sc[metric][key]) + ("" if aware is None else " / " + show(aware[metric][key]))
+
+
+def _yes(x: bool) -> str:
+    return "yes" if x else "no"
+
+
 def _summary_table(scenarios) -> list[str]:
-    lines = ["| scenario | utilisation real / sim | mean ms real / sim | error (spread) | p50 error (spread) | "
-             "p99 ms real / sim | error (spread) | p99 in band | stages = | predictions = | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | utilisation real / sim | mean ms real | sim: profile / load-aware | error | spread | "
+             "p99 ms real | sim: profile / load-aware | error | spread | p99 in band | stages = | predictions = | "
+             "verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for sc in scenarios:
-        mean, p50, p99 = sc["latency_mean_ms"], sc["latency_p50_ms"], sc["latency_p99_ms"]
         stages = min(r["stages_equal"] for r in sc["runs"])
         preds = min(r["predictions_equal"] for r in sc["runs"])
-        lines.append(
-            f"| {sc['name']} | {sc['utilisation']['real']:.2f} / {sc['utilisation']['sim']:.2f} | "
-            f"{_ms(mean['real'])} / {_ms(mean['sim'])} | {_pct(mean['error'])} ({100 * mean['spread']:.1f}%) | "
-            f"{_pct(p50['error'])} ({100 * p50['spread']:.1f}%) | {_ms(p99['real'])} / {_ms(p99['sim'])} | "
-            f"{_pct(p99['error'])} ({100 * p99['spread']:.1f}%) | {'yes' if p99['inside_band'] else 'no'} | "
-            f"{100 * stages:.1f}% | {100 * preds:.1f}% | {verdict(sc)} |")
+        cells = [sc["name"], f"{sc['utilisation']['real']:.2f} / {sc['utilisation']['sim']:.2f}"]
+        for metric in ("latency_mean_ms", "latency_p99_ms"):
+            cells += [_ms(sc[metric]["real"]), _pair(sc, metric, "sim", _ms), _pair(sc, metric, "error", _pct),
+                      f"{100 * sc[metric]['spread']:.1f}%"]
+        cells += [_pair(sc, "latency_p99_ms", "inside_band", _yes), f"{100 * stages:.1f}%", f"{100 * preds:.1f}%",
+                  verdict(sc)]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -81,7 +97,7 @@ def _num(x, digits: int) -> str:
 def _band_table(scenarios) -> list[str]:
     lines = ["| scenario | mean ms: sim 5-95% | real runs | p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|"]
     for sc in scenarios:
-        band = sc["sim"]["band"]
+        band = best_model(sc)["sim"]["band"]
         means = ", ".join(_ms(r["latency_mean_ms"]) for r in sc["runs"])
         p99s = ", ".join(_ms(r["latency_p99_ms"]) for r in sc["runs"])
         lines.append(f"| {sc['name']} | {_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
@@ -135,14 +151,23 @@ def _energy_lines(scenarios) -> list[str]:
             "| scenario | real | simulated | error |", "|---|---|---|---|", *rows, ""]
 
 
-def _profile_table(profile) -> list[str]:
+def _profile_table(profiles) -> list[str]:
     import numpy as np
 
-    lines = ["| model | samples | p10 ms | p50 ms | mean ms | p90 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
-    for name, model in profile.models.items():
-        x = model.batches[1].latency.samples_ms
-        p10, p50, p90, p99 = np.percentile(x, [10, 50, 90, 99])
-        lines.append(f"| {name} | {x.size} | {p10:.3f} | {p50:.3f} | {x.mean():.3f} | {p90:.3f} | {p99:.3f} |")
+    lines = ["| profile | model | samples | p10 ms | p50 ms | mean ms | p99 ms | decision ms (mean, p90) | "
+             "load-speed curve: stage / decision factor |", "|---|---|---|---|---|---|---|---|---|"]
+    for profile in profiles:
+        overhead = profile.provenance.get("decision_overhead_measured", {})
+        curve = profile.provenance.get("load_speed")
+        speed = "–" if not curve else ", ".join(
+            f"{u:g}: {f:.2f} / {d:.2f}" for u, f, d in zip(curve["utilisation"], curve["stage_factor"],
+                                                           curve["decision_factor"]))
+        for name, model in profile.models.items():
+            x = model.batches[1].latency.samples_ms
+            p10, p50, p99 = np.percentile(x, [10, 50, 99])
+            lines.append(f"| {profile.name.split('(')[-1].rstrip(')')} | {name} | {x.size} | {p10:.3f} | {p50:.3f} | "
+                         f"{x.mean():.3f} | {p99:.3f} | {_ms(overhead.get('mean'))}, {_ms(overhead.get('p90'))} | "
+                         f"{speed} |")
     return lines
 
 
@@ -182,6 +207,9 @@ def findings(scenarios) -> list[str]:
     lines = ["## Findings (computed from the figures above)", "",
              f"- **Decisions**: stages run and predictions equal the simulator's, request by request, in {len(same)} "
              f"of {len(threshold)} threshold-policy scenarios (every real run).",
+             "- **Mean latency error, profile as measured → load-aware**: " +
+             ", ".join(f"{sc['name']} {_pair(sc, 'latency_mean_ms', 'error', _pct).replace(' / ', ' → ')}"
+                       for sc in scenarios) + ".",
              "- **Host speed during the runs** (mean stage time over the profiled one): " +
              ", ".join(f"{sc['name']} {_speed(sc):.2f}" for sc in scenarios) + ". A factor f above 1 raises the "
              "real load from ρ to about f·ρ; near saturation that alone multiplies queueing delays.",
@@ -202,7 +230,7 @@ def findings(scenarios) -> list[str]:
     return lines
 
 
-def markdown(results: dict, profile, figure: str, command: str, elapsed_s: float) -> str:
+def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: float) -> str:
     """The whole report."""
     scenarios, plan = results["scenarios"], results["plan"]
     setup = plan["setup"]
@@ -213,7 +241,6 @@ def markdown(results: dict, profile, figure: str, command: str, elapsed_s: float
         banner = [f"> **Preliminary.** The host was busy during {flagged} of {len(runs)} real runs (flagged below): "
                   "the timing figures measure interference as much as the model. Re-run the command on a quiet "
                   "machine.", ""]
-    overhead = profile.provenance.get("decision_overhead_measured", {})
     return "\n".join([
         "# Validation: real runs against the simulator", "", *banner,
         f"Generated by `{command}` on {datetime.date.today()} in {elapsed_s / 60:.1f} min. Raw traces, the measured "
@@ -230,12 +257,16 @@ def markdown(results: dict, profile, figure: str, command: str, elapsed_s: float
         "- Error = real (mean over the runs used) / simulated (median over seeds) − 1; spread = (max − min) / mean "
         "over the real runs. Runs flagged for interference are left out when at least half the runs are clean.",
         "",
-        "## Profile measured by the runner", "",
-        f"Decision overhead per stage: mean {_ms(overhead.get('mean'))} ms, p50 {_ms(overhead.get('p50'))} ms, p90 "
-        f"{_ms(overhead.get('p90'))} ms (n = {overhead.get('n')}). Latency = forward pass + copy to the host, from "
-        f"closed-loop runs through the worker ({plan['profiling_requests']} requests per stage set).", "",
-        *_profile_table(profile), "",
+        "## Profiles measured by the runner", "",
+        "One profile per stage set (`docs/validation/profile-*.json`). Latency = forward pass + copy to the host, "
+        f"and the decision overhead, from a closed-loop run through the worker ({plan['profiling_requests']} "
+        "requests, every stage); the load-speed curve = mean stage and decision times of open-loop runs at 50% and "
+        "80% offered load over the closed loop's (`simulator/runner/profiling.py`).", "",
+        *_profile_table(profiles), "",
         "## Real against simulated", "",
+        "Two simulations of each scenario, both predictive (from measurements made before the real runs): with the "
+        "profile as measured, and load-aware (its latencies scaled by its load-speed curve at the simulated "
+        "utilisation). Errors and the verdict use the load-aware one where the profile has a curve. "
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread, or inside the simulated band; stages run and predictions identical for "
         "timing-free (threshold) policies.", "",

@@ -2,12 +2,14 @@
 
 For every scenario (a policy, a workload and a mode):
 
-1. the members are profiled on this host by the runner itself (`simulator.runner.measure`): closed-loop runs
-   through the worker give each model's latency samples and the host's decision overhead;
+1. the members are profiled on this host by the runner itself (`simulator.runner.profiling`), one profile per stage
+   set: closed-loop runs through the worker give each model's latency samples and the decision overhead, and
+   open-loop runs at lower loads the host's load-speed curve;
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
 3. the real runner serves that trace ``repeats`` times;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
-   service-time draws, giving a median and a 5-95% band;
+   service-time draws, giving a median and a 5-95% band; and again with the profile scaled by its load-speed
+   curve at the simulated utilisation (load-aware);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
 
@@ -27,7 +29,6 @@ from simulator.config import RunConfig
 from simulator.errors import require
 from simulator.io import atomic_path
 from simulator.logits import load_cache
-from simulator.profiles import save_profile
 from simulator.runner.bundle import CACHE_PATH
 from simulator.runner.real import RunnerSetup
 
@@ -139,48 +140,6 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
     return RunConfig(**{**fields, **scenario.changes, **changes})
 
 
-# ----------------------------------------------------------------------------------------------- profiling
-
-def measure_profile(plan: ValidationPlan, cache) -> Path:
-    """Profile every stage model of the plan's scenarios on this host; write and return ``profile.json``."""
-    from simulator.runner.energy import idle_power_w
-    from simulator.runner.measure import bootstrap_profile, profile_from_runs
-    from simulator.runner.real import run_real
-    from simulator.runner.stages import build_stages
-
-    device = {"name": _device_name(plan.setup.device), "kind": "cpu" if plan.setup.device == "cpu" else "datacenter",
-              "threads": plan.setup.threads, "execution": plan.setup.execution}
-    groups = {}
-    for sc in plan.scenarios:
-        groups.setdefault((sc.mode, tuple(sc.changes["members"]), sc.compute), sc)
-    stage_of_model = {}
-    for sc in groups.values():
-        stages = build_stages(sc.changes["members"], scenario_setup(plan, sc), cache, np.arange(cache.n_samples))
-        stage_of_model.update(zip(stage_models(sc, cache.model_names), stages))
-    boot_path = plan.out_dir / "profile-bootstrap.json"
-    save_profile(boot_path, bootstrap_profile("bootstrap", device, stage_of_model, np.arange(cache.n_samples),
-                                              max(20, plan.profiling_requests // 4)))
-    runs = []
-    for sc in groups.values():
-        k = len(sc.changes["members"])
-        config = base_config(plan, sc, str(boot_path), cache.model_names, requests=plan.profiling_requests,
-                             arrivals="closed:1", policy=("static",), static_k=k)
-        runs.append((run_real(config, scenario_setup(plan, sc), cache=cache), config.models))
-    path = plan.out_dir / "profile.json"
-    idle_w = idle_power_w(plan.setup.device)
-    save_profile(path, profile_from_runs(f"{device['name']} (flexsim validate)", device, runs, idle_w))
-    boot_path.unlink()
-    return path
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        import torch
-        return torch.cuda.get_device_name(torch.device(device))
-    from simulator.runner.real import _cpu_name
-    return _cpu_name()
-
-
 # ----------------------------------------------------------------------------------------------- one scenario
 
 def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache) -> tuple[dict, tuple]:
@@ -204,9 +163,12 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
         save_raw(folder / f"real-{i}.npz", real)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in sims])
+    profile = load_profile(profile_path)
     figures = compare(scenario, config, reals, sims)
+    figures["profile"] = profile_path.name
+    figures["load_aware"] = load_aware(figures, seeded, profile)
     figures["idle"] = idle_effect(reals)
-    figures["diagnostics"] = diagnose(reals, seeded, config.models, load_profile(profile_path), seeded[0].clients)
+    figures["diagnostics"] = diagnose(reals, seeded, config.models, profile, seeded[0].clients)
     return figures, panel
 
 
@@ -298,20 +260,15 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> d
     """The scenario's figures: each real run, the simulation, errors, spread and band checks."""
     runs = [real_figures(r, sims[0]) for r in reals]
     sim = sim_figures(sims)
-    clean = [r for r in runs if not r["interfered"]]
-    used = clean if clean and 2 * len(clean) >= len(runs) else runs
+    used = used_runs(runs)
     out = {"name": scenario.name, "description": scenario.description, "mode": scenario.mode,
            "release": scenario.release, "load": scenario.load, "policy": list(config.policy),
            "members": list(config.members), "models": list(config.models), "thresholds": list(config.thresholds),
            "combiner": config.combiner, "deadline_ms": _finite(config.deadline_ms), "arrivals": config.arrivals,
            "requests": config.requests, "threshold_only": scenario.threshold_only, "runs": runs, "sim": sim,
-           "runs_used": "clean" if used is clean else "all (too few clean runs)"}
-    for m in METRICS:
-        values = np.array([r[m] for r in used])
-        low, high = sim["band"][m]
-        out[m] = {"real": float(values.mean()), "sim": sim[m], "error": float(values.mean() / sim[m] - 1.0),
-                  "spread": float((values.max() - values.min()) / values.mean()),
-                  "inside_band": bool(np.all((values >= low) & (values <= high)))}
+           "runs_used": f"{len(used)} of {len(runs)}" + (" (too few clean runs: flagged ones kept)"
+                                                          if used is runs and any(r["interfered"] for r in runs) else "")}
+    out.update(versus(metric_values(used), sim))
     out["utilisation"] = {"real": float(np.mean([r["utilisation"] for r in used])), "sim": sim["utilisation"]}
     measured = [r["measured_energy_j"] for r in used]
     out["energy_j"] = None if None in measured or sim["device_energy_j"] is None else {
@@ -341,6 +298,44 @@ def diagnose(reals: list, seeded: list, models: tuple, profile, clients: int) ->
     return out
 
 
+def used_runs(runs: list) -> list:
+    """The runs the errors are computed from: the clean ones when at least half are clean, else all."""
+    clean = [r for r in runs if not r["interfered"]]
+    return clean if clean and 2 * len(clean) >= len(runs) else runs
+
+
+def metric_values(runs: list) -> dict:
+    return {m: np.array([r[m] for r in runs]) for m in METRICS}
+
+
+def versus(values: dict, sim: dict) -> dict:
+    """Per metric: the real runs' mean, the simulation's median, the error, the real spread, inside the band."""
+    out = {}
+    for m in METRICS:
+        v = values[m]
+        low, high = sim["band"][m]
+        out[m] = {"real": float(v.mean()), "sim": sim[m], "error": float(v.mean() / sim[m] - 1.0),
+                  "spread": float((v.max() - v.min()) / v.mean()), "inside_band": bool(np.all((v >= low) & (v <= high)))}
+    return out
+
+
+def load_aware(figures: dict, seeded: list, profile) -> dict | None:
+    """The simulation with the profile's latencies scaled by its load-speed curve at the simulated utilisation
+    (`simulator.runner.calibrate.load_speed`); None where the profile has no curve."""
+    from simulator.run import run_inputs
+    from simulator.runner.calibrate import calibrated, load_speed
+
+    utilisation = figures["sim"]["utilisation"]
+    speed = load_speed(profile, utilisation)
+    if speed is None:
+        return None
+    stage_factor, decision_factor = speed
+    factors = np.full(seeded[0].n_stages, stage_factor)
+    sim = sim_figures([run_inputs(calibrated(x, factors, decision_factor), "numba") for x in seeded])
+    return {"utilisation": utilisation, "stage_factor": stage_factor, "decision_factor": decision_factor,
+            "sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}
+
+
 def _finite(x: float):
     return x if math.isfinite(x) else None
 
@@ -350,6 +345,7 @@ def _finite(x: float):
 def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     """Profile the members, then run every scenario; return the results and the latency CDF panels."""
     from simulator.runner.bundle import load_members, load_samples
+    from simulator.runner.profiling import group_key, measure_profiles
 
     cache = load_cache(plan.logits)
     if any(sc.mode == "live" for sc in plan.scenarios):
@@ -357,14 +353,14 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
         load_samples(plan.setup.samples_path)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     progress("profiling the members on this host")
-    profile_path = measure_profile(plan, cache)
+    profiles = measure_profiles(plan, cache, progress)
     scenarios, panels = [], []
     for sc in plan.scenarios:
         progress(f"scenario {sc.name}: {plan.repeats} real runs of {plan.requests} requests, {plan.seeds} simulations")
-        figures, panel = run_scenario(plan, sc, profile_path, cache)
+        figures, panel = run_scenario(plan, sc, profiles[group_key(sc)], cache)
         scenarios.append(figures)
         panels.append(panel)
-    return {"plan": _plan_dict(plan), "profile": str(profile_path), "scenarios": scenarios}, panels
+    return {"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles.values()], "scenarios": scenarios}, panels
 
 
 def _plan_dict(plan: ValidationPlan) -> dict:
