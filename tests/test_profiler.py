@@ -239,3 +239,13 @@ def test_shipped_cpu_profile_was_measured_here():
     assert p.provenance["source"] == "measured" and p.kind == "cpu"
     assert {"fmnist-cnn-w8", "fmnist-cnn-w32", "fmnist-cnn-w64"} <= set(p.models)
     assert sorted(p.models["fmnist-cnn-w32"].batches) == list(range(1, 17))
+
+
+def test_profiles_doc_example_runs():
+    import re
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "profiles.md"
+    code = "\n".join(re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S))
+    namespace = {}
+    exec(compile(code, "profiles.md", "exec"), namespace)
+    assert sorted(namespace["entry"].batches) == [1, 2, 4]
