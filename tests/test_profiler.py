@@ -249,3 +249,54 @@ def test_profiles_doc_example_runs():
     namespace = {}
     exec(compile(code, "profiles.md", "exec"), namespace)
     assert sorted(namespace["entry"].batches) == [1, 2, 4]
+
+
+# ------------------------------------------------------------------------------------------ CUDA paths, faked
+# No GPU was available where these were written: the CUDA code paths are checked against a fake torch.cuda only.
+
+def _fake_torch(clock, gpus=1):
+    from types import SimpleNamespace
+
+    class Event:
+        def __init__(self, enable_timing=True):
+            self.t = None
+
+        def record(self):
+            self.t = clock.t
+
+        def elapsed_time(self, end):
+            return (end.t - self.t) * 1e3
+
+    cuda = SimpleNamespace(Event=Event, is_available=lambda: gpus > 0, device_count=lambda: gpus)
+    return SimpleNamespace(cuda=cuda, version=SimpleNamespace(cuda="13.0" if gpus else None), __version__="fake")
+
+
+def test_cuda_event_and_host_time_of_a_call():
+    from simulator.profiler.targets import Target, cuda_event_samples_ms
+
+    clock = FakeClock()
+
+    class Output:
+        def to(self, where):
+            clock.t += 0.0002  # copy to the host (synchronises)
+            return self
+
+    def forward():
+        clock.t += 0.001
+        return Output()
+
+    target = Target(run=None, forward=forward, module=None, batch=1, cuda=True)
+    host, device = cuda_event_samples_ms(_fake_torch(clock), target, 4, clock)
+    assert np.allclose(host, 1.2) and np.allclose(device, 1.0)
+
+
+def test_cuda_device_checks():
+    from simulator.profiler.targets import check_device, check_mode
+
+    clock = FakeClock()
+    assert check_device(_fake_torch(clock, gpus=2), "cuda:1") == "cuda:1"
+    with pytest.raises(FlexsimError, match="only 1 CUDA device"):
+        check_device(_fake_torch(clock, gpus=1), "cuda:1")
+    with pytest.raises(FlexsimError, match="no CUDA device is available here .*CUDA build: none"):
+        check_device(_fake_torch(clock, gpus=0), "cuda")
+    assert check_mode("graph", "cuda:0") == "graph"
