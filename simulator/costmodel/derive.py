@@ -42,7 +42,8 @@ CAVEATS = {
             "energy: static power and per-FLOP/per-byte energy scaled from the reference by power envelope, peak "
             "and bandwidth (a heuristic, unchecked on the target)"],
     "cpu": ["efficiencies are the reference CPU's share of its measured attainable peaks, applied to the target's "
-            "theoretical peaks (optimistic where the target's libraries reach less of its peak)",
+            "theoretical peaks over all its cores (optimistic where the target's libraries reach less of its peak "
+            "or scale imperfectly over its cores); unchecked against a measurement of the target",
             "energy not derived: no measured CPU energy to fit (RAPL was not readable) and no sourced envelope"],
 }
 
