@@ -38,6 +38,8 @@ CAVEATS = {
     "gpu": ["host launch costs (eager mode) are the reference host's; an embedded Arm host issues kernels more "
             "slowly, so eager latencies are optimistic there",
             "efficiencies are the reference GPU's; smaller GPUs reach a larger share of their peak on small batches",
+            "fixed per-kernel and per-call costs are the reference GPU's: small batches, which they dominate, come out "
+            "about as fast as on the reference (e.g. A100 ~ H100 at batch 1); a slower GPU's kernel minimum is longer",
             "PyTorch kernels (cuDNN), no TensorRT layer fusion or INT8: deployed TensorRT engines are faster",
             "energy: static power and per-FLOP/per-byte energy scaled from the reference by power envelope, peak "
             "and bandwidth (a heuristic, unchecked on the target)"],
