@@ -12,9 +12,11 @@ PROBS = np.linspace(0.0, 1.0, 401)
 
 
 def latency_cdfs(path: Path, panels: list) -> None:
-    """One panel per scenario: each real run's latency CDF and the simulations' 5-95% band and median.
+    """One panel per scenario: each real run's latency CDF and the simulations' 5-95% band and median (the
+    profile as measured, and load-aware where there is one).
 
-    ``panels``: list of ``(title, real_latencies_ms, sim_latencies_ms)`` with lists of arrays.
+    ``panels``: list of ``(title, real_latencies_ms, sim_latencies_ms, load_aware_latencies_ms)`` with lists of
+    arrays (the last may be empty).
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -23,8 +25,8 @@ def latency_cdfs(path: Path, panels: list) -> None:
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    for ax, (title, reals, sims) in zip(axes.flat, panels):
-        _panel(ax, title, reals, sims)
+    for ax, (title, reals, sims, aware) in zip(axes.flat, panels):
+        _panel(ax, title, reals, sims, aware)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -33,11 +35,17 @@ def latency_cdfs(path: Path, panels: list) -> None:
     plt.close(fig)
 
 
-def _panel(ax, title: str, reals: list, sims: list) -> None:
+def _band(ax, sims: list, color: str, label: str) -> None:
     curves = np.array([np.quantile(s, PROBS) for s in sims])
     low, mid, high = np.percentile(curves, [5, 50, 95], axis=0)
-    ax.fill_betweenx(PROBS, low, high, color="tab:blue", alpha=0.25, label="simulated 5-95%")
-    ax.plot(mid, PROBS, color="tab:blue", lw=1.5, ls="--", label="simulated median")
+    ax.fill_betweenx(PROBS, low, high, color=color, alpha=0.25)
+    ax.plot(mid, PROBS, color=color, lw=1.5, ls="--", label=f"{label} (median, 5-95%)")
+
+
+def _panel(ax, title: str, reals: list, sims: list, aware: list) -> None:
+    _band(ax, sims, "tab:blue", "simulated, profile")
+    if aware:
+        _band(ax, aware, "tab:green", "simulated, load-aware")
     for i, real in enumerate(reals):
         ax.plot(np.sort(real), np.arange(1, real.size + 1) / real.size, color="tab:red", lw=1.0,
                 alpha=0.8, label="real runs" if i == 0 else None)

@@ -308,6 +308,10 @@ METHOD = [
     "an idle worker sleeps until 0.5 ms before the next arrival, then polls the clock (`spin-50`: it polls the whole "
     "idle time). `thread` release (`thread-50`) adds a dispatcher thread and shows what a sleeping worker pays to "
     "be woken, which the engines do not model.",
+    "- **Load-aware simulation**: the profile's latencies and decision overhead scaled by the host's load-speed curve "
+    "(measured before the runs by open-loop profiling runs) at the simulated utilisation; a runner-side stand-in "
+    "for an engine model of slower service after idle (a uniform factor: it cannot make the first stage of a busy "
+    "period slower than the rest).",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting between and within runs, "
     "slower first calls after idle (the table above), and the worker's time between requests. The band over seeds "
     "varies only independent service-time draws, so it is narrower than the real-vs-real spread wherever the host "

@@ -145,7 +145,8 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
 def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache) -> tuple[dict, tuple]:
     """Real repeats and seeded simulations of one scenario; raw traces written under ``out_dir/name``.
 
-    Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies)``.
+    Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
+    load-aware simulated latencies)``.
     """
     from simulator.profiles import load_profile
     from simulator.run import prepare, run_inputs
@@ -161,12 +162,12 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
         save_raw(folder / f"real-{i}.npz", real)
-    panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
-             [s.requests.latency_ms for s in sims])
     profile = load_profile(profile_path)
     figures = compare(scenario, config, reals, sims)
     figures["profile"] = profile_path.name
-    figures["load_aware"] = load_aware(figures, seeded, profile)
+    figures["load_aware"], aware = load_aware(figures, seeded, profile)
+    panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
+             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in aware])
     figures["idle"] = idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, seeded, config.models, profile, seeded[0].clients)
     return figures, panel
@@ -319,21 +320,23 @@ def versus(values: dict, sim: dict) -> dict:
     return out
 
 
-def load_aware(figures: dict, seeded: list, profile) -> dict | None:
+def load_aware(figures: dict, seeded: list, profile) -> tuple[dict | None, list]:
     """The simulation with the profile's latencies scaled by its load-speed curve at the simulated utilisation
-    (`simulator.runner.calibrate.load_speed`); None where the profile has no curve."""
+    (`simulator.runner.calibrate.load_speed`): its figures and its runs; (None, []) where the profile has no
+    curve."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import calibrated, load_speed
 
     utilisation = figures["sim"]["utilisation"]
     speed = load_speed(profile, utilisation)
     if speed is None:
-        return None
+        return None, []
     stage_factor, decision_factor = speed
     factors = np.full(seeded[0].n_stages, stage_factor)
-    sim = sim_figures([run_inputs(calibrated(x, factors, decision_factor), "numba") for x in seeded])
+    sims = [run_inputs(calibrated(x, factors, decision_factor), "numba") for x in seeded]
+    sim = sim_figures(sims)
     return {"utilisation": utilisation, "stage_factor": stage_factor, "decision_factor": decision_factor,
-            "sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}
+            "sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}, sims
 
 
 def _finite(x: float):
