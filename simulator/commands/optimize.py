@@ -8,7 +8,7 @@ from pathlib import Path
 DESCRIPTION = """Choose the per-stage thresholds of a flexible ensemble (or cascade) on the training logits, with
 costs from a device profile, and report what they give on the held-out logits.
 
-Criteria (one; default --lambda 10):
+Criteria (one; default --lambda 100):
   --lambda L           Tann's objective: lowest mean cost + L x (error - error_full) / error_full  (L in ms or J)
   --max-drop EPS       lowest mean cost whose accuracy drop against the full ensemble is <= EPS
   --budget B           highest accuracy whose mean cost is <= B (ms or J)
@@ -18,12 +18,13 @@ Methods: grid (exhaustive, every criterion) or descent (coordinate descent, --la
 The last line printed is a `flexsim run` command with the chosen thresholds.
 
 Examples:
-  flexsim optimize --lambda 10
+  flexsim optimize
   flexsim optimize --max-drop 0.002 --cost energy --out runs/opt
   flexsim optimize --lambda 10 --method descent --compare
-  flexsim optimize --members 6,0,7 --combiner last --profile cpu-epyc --budget 0.5
+  flexsim optimize --members 6,0,7 --combiner last --profile cpu-amd-epyc-2c --budget 1.0
 """
 
+DEFAULT_LAMBDA = 100.0
 _CONFIG_FLAGS = ("logits", "members", "models", "combiner", "signal", "profile")
 
 
@@ -45,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ensemble.add_argument("--use-cost-scale", action=argparse.BooleanOptionalAction, default=True,
                           help="apply the cache's per-input cost_scale where it has one (default: yes)")
     what = parser.add_argument_group("criterion").add_mutually_exclusive_group()
-    what.add_argument("--lambda", dest="lam", type=float, help="Tann's objective with weight L (default 10)")
+    what.add_argument("--lambda", dest="lam", type=float, help="Tann's objective with weight L, in the cost's unit "
+                      "(default 100: 1%% more relative error is worth 1 ms)")
     what.add_argument("--max-drop", type=float, help="largest accuracy drop against the full ensemble")
     what.add_argument("--budget", type=float, help="mean cost budget (ms or J)")
     what.add_argument("--exit-fractions", help="fraction of the samples stopping at each stage, F0,F1,...")
@@ -92,7 +94,7 @@ def _criterion(args: argparse.Namespace):
         return ExitFractions(_numbers(args.exit_fractions, "--exit-fractions"))
     if args.msdnet_budget is not None:
         return MsdnetBudget(args.msdnet_budget, cost=args.cost)
-    return Tann(10.0 if args.lam is None else args.lam, cost=args.cost)
+    return Tann(DEFAULT_LAMBDA if args.lam is None else args.lam, cost=args.cost)
 
 
 def _grid(args: argparse.Namespace, problem):
