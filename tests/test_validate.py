@@ -40,8 +40,9 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert sorted(p.name for p in out.glob("profile-*.json")) == ["profile-live-m0-1-2-3.json", "profile-live-m0-4-5.json"]
     curve = load_profile(out / "profile-live-m0-4-5.json").provenance["load_speed"]
     assert curve["utilisation"] == [0.5, 0.8, 1.0] and curve["stage_factor"][-1] == 1.0
-    aware = results["scenarios"][0]["load_aware"]
+    aware, fresh = results["scenarios"][0]["load_aware"], results["scenarios"][0]["fresh"]
     assert aware["stage_factor"] > 0 and set(aware["sim"]["band"]) >= {"latency_mean_ms", "latency_p99_ms"}
+    assert len(fresh["burst_stage_factors"]) == 2 and np.isfinite(fresh["latency_p99_ms"]["error"])
 
 
 @pytest.mark.parametrize("args, message", [

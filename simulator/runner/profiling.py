@@ -8,7 +8,9 @@ A stage set is the mode, the members and the compute models that one or more sce
    decision is slower after a heavy forward pass (caches) than after a light one;
 3. open-loop runs at `LOAD_POINTS` (Poisson, every stage) give the *load-speed curve*: the mean stage and decision
    times there over the closed loop's (`simulator.runner.calibrate.speed_factors`), stored in the profile's
-   provenance as ``load_speed`` and read by `simulator.runner.calibrate.load_speed`.
+   provenance as ``load_speed`` and read by `simulator.runner.calibrate.load_speed`;
+4. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
+   profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 """
 
 from __future__ import annotations
@@ -72,15 +74,27 @@ def write_bootstrap(plan, cache, scenarios, device: dict) -> Path:
     return path
 
 
-def _profiling_run(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int):
-    """A run of every stage (static policy) of `scenario`'s stage set on `profile_path`."""
+def profiling_run(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int, requests: int | None = None):
+    """A run of every stage (static policy) of `scenario`'s stage set on `profile_path`; returns the run and the
+    profile model of each stage."""
     from simulator.runner.real import run_real
     from simulator.runner.validation import base_config, scenario_setup
 
     k = len(scenario.changes["members"])
-    config = base_config(plan, scenario, str(profile_path), cache.model_names, requests=plan.profiling_requests,
-                         arrivals=arrivals, policy=("static",), static_k=k, seed=seed)
+    config = base_config(plan, scenario, str(profile_path), cache.model_names,
+                         requests=requests or plan.profiling_requests, arrivals=arrivals, policy=("static",),
+                         static_k=k, seed=seed)
     return run_real(config, scenario_setup(plan, scenario), cache=cache), config.models
+
+
+def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -> tuple[np.ndarray, float]:
+    """The host's speed right now against `profile`: a short closed-loop burst of the stage set (a third of the
+    profiling requests), its stage and decision times over the profile's (`calibrate.speed_factors`)."""
+    from simulator.runner.calibrate import speed_factors
+
+    run, models = profiling_run(plan, cache, scenario, profile_path, "closed:1", plan.seed,
+                                max(10, plan.profiling_requests // 3))
+    return speed_factors(run, models, profile)
 
 
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
@@ -88,12 +102,12 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
     from simulator.runner.calibrate import speed_factors
     from simulator.runner.measure import profile_from_runs
 
-    closed = _profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed)
+    closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed)
     save_profile(path, profile_from_runs(f"{device['name']} ({path.stem})", device, [closed], idle_w))
     profile = load_profile(path)
     stage, decision = [], []
     for i, load in enumerate(LOAD_POINTS):
-        run, models = _profiling_run(plan, cache, scenario, path, f"poisson:load={load}", plan.seed + 100 + i)
+        run, models = profiling_run(plan, cache, scenario, path, f"poisson:load={load}", plan.seed + 100 + i)
         stage_factors, decision_factor = speed_factors(run, models, profile)
         stage.append(float(np.mean(stage_factors)))
         decision.append(decision_factor)

@@ -26,9 +26,13 @@ def meets_target(figures: dict, metric: str, target: float) -> bool:
     return abs(m["error"]) <= max(target, m["spread"]) or m["inside_band"]
 
 
+#: The predictions of a scenario, in the order they are shown: the profile as measured, load-aware, fresh.
+PREDICTIONS = (None, "load_aware", "fresh")
+
+
 def best_model(sc: dict) -> dict:
-    """The figures of the load-aware simulation where the profile has a load-speed curve, else the plain one's."""
-    return sc.get("load_aware") or sc
+    """The figures of the last prediction that the scenario has (fresh, else load-aware, else the profile's)."""
+    return next(sc[key] for key in reversed(PREDICTIONS) if key is None or sc.get(key))
 
 
 def verdict(sc: dict) -> str:
@@ -48,9 +52,9 @@ def verdict(sc: dict) -> str:
 
 
 def _pair(sc: dict, metric: str, key: str, show) -> str:
-    """`key` of `metric` for the plain simulation and (after a slash) the load-aware one."""
-    aware = sc.get("load_aware")
-    return show(sc[metric][key]) + ("" if aware is None else " / " + show(aware[metric][key]))
+    """`key` of `metric` for each prediction the scenario has, separated by slashes (see `PREDICTIONS`)."""
+    parts = [sc if name is None else sc.get(name) for name in PREDICTIONS]
+    return " / ".join(show(part[metric][key]) for part in parts if part)
 
 
 def _yes(x: bool) -> str:
@@ -58,9 +62,9 @@ def _yes(x: bool) -> str:
 
 
 def _summary_table(scenarios) -> list[str]:
-    lines = ["| scenario | utilisation real / sim | mean ms real | sim: profile / load-aware | error | spread | "
-             "p99 ms real | sim: profile / load-aware | error | spread | p99 in band | stages = | predictions = | "
-             "verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | utilisation real / sim | mean ms real | sim: profile / load-aware / fresh | error | spread | "
+             "p99 ms real | sim: profile / load-aware / fresh | error | spread | p99 in band | stages = | "
+             "predictions = | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         stages = min(r["stages_equal"] for r in sc["runs"])
         preds = min(r["predictions_equal"] for r in sc["runs"])
@@ -207,7 +211,7 @@ def findings(scenarios) -> list[str]:
     lines = ["## Findings (computed from the figures above)", "",
              f"- **Decisions**: stages run and predictions equal the simulator's, request by request, in {len(same)} "
              f"of {len(threshold)} threshold-policy scenarios (every real run).",
-             "- **Mean latency error, profile as measured → load-aware**: " +
+             "- **Mean latency error, profile as measured → load-aware → fresh**: " +
              ", ".join(f"{sc['name']} {_pair(sc, 'latency_mean_ms', 'error', _pct).replace(' / ', ' → ')}"
                        for sc in scenarios) + ".",
              "- **Host speed during the runs** (mean stage time over the profiled one): " +
@@ -264,9 +268,10 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "80% offered load over the closed loop's (`simulator/runner/profiling.py`).", "",
         *_profile_table(profiles), "",
         "## Real against simulated", "",
-        "Two simulations of each scenario, both predictive (from measurements made before the real runs): with the "
-        "profile as measured, and load-aware (its latencies scaled by its load-speed curve at the simulated "
-        "utilisation). Errors and the verdict use the load-aware one where the profile has a curve. "
+        "Three simulations of each scenario, all predictive (from measurements made before the real runs): with the "
+        "profile as measured; load-aware (its latencies scaled by its load-speed curve at the simulated "
+        "utilisation); and fresh (per real run, also scaled by the host's speed measured by a short closed-loop "
+        "burst right before that run; errors per run, then averaged). The verdict uses the last one. "
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread, or inside the simulated band; stages run and predictions identical for "
         "timing-free (threshold) policies.", "",
@@ -312,6 +317,9 @@ METHOD = [
     "(measured before the runs by open-loop profiling runs) at the simulated utilisation; a runner-side stand-in "
     "for an engine model of slower service after idle (a uniform factor: it cannot make the first stage of a busy "
     "period slower than the rest).",
+    "- **Fresh**: the shared host's speed drifts by tens of percent over minutes (the profiles themselves differ "
+    "from one regeneration to the next), so each real run is preceded by a short closed-loop burst of its stage set "
+    "whose speed against the profile scales the simulation of that run.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting between and within runs, "
     "slower first calls after idle (the table above), and the worker's time between requests. The band over seeds "
     "varies only independent service-time draws, so it is narrower than the real-vs-real spread wherever the host "

@@ -8,8 +8,9 @@ For every scenario (a policy, a workload and a mode):
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
 3. the real runner serves that trace ``repeats`` times;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
-   service-time draws, giving a median and a 5-95% band; and again with the profile scaled by its load-speed
-   curve at the simulated utilisation (load-aware);
+   service-time draws, giving a median and a 5-95% band; again with the profile scaled by its load-speed
+   curve at the simulated utilisation (load-aware); and, per real run, with the host's speed measured by a
+   short burst right before that run as well (fresh);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
 
@@ -151,23 +152,27 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     from simulator.profiles import load_profile
     from simulator.run import prepare, run_inputs
     from simulator.runner.idle import idle_effect
+    from simulator.runner.profiling import burst_factors
     from simulator.runner.real import run_real
 
     folder = plan.out_dir / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
+    profile = load_profile(profile_path)
     config = scenario_config(plan, scenario, profile_path, cache, folder)
     seeded = [prepare(replace(config, seed=config.seed + i), cache) for i in range(plan.seeds)]
-    reals = [run_real(config, scenario_setup(plan, scenario), inputs=seeded[0], cache=cache)
-             for _ in range(plan.repeats)]
+    reals, bursts = [], []
+    for _ in range(plan.repeats):
+        bursts.append(burst_factors(plan, cache, scenario, profile_path, profile))
+        reals.append(run_real(config, scenario_setup(plan, scenario), inputs=seeded[0], cache=cache))
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
         save_raw(folder / f"real-{i}.npz", real)
-    profile = load_profile(profile_path)
     figures = compare(scenario, config, reals, sims)
     figures["profile"] = profile_path.name
-    figures["load_aware"], aware = load_aware(figures, seeded, profile)
+    figures["load_aware"], _ = load_aware(figures, seeded, profile)
+    figures["fresh"], fresh = fresh_prediction(figures, seeded, bursts)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
-             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in aware])
+             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in fresh])
     figures["idle"] = idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, seeded, config.models, profile, seeded[0].clients)
     return figures, panel
@@ -299,10 +304,14 @@ def diagnose(reals: list, seeded: list, models: tuple, profile, clients: int) ->
     return out
 
 
+def used_index(runs: list) -> list:
+    """Indices of the runs the errors are computed from: the clean ones when at least half are clean, else all."""
+    clean = [i for i, r in enumerate(runs) if not r["interfered"]]
+    return clean if clean and 2 * len(clean) >= len(runs) else list(range(len(runs)))
+
+
 def used_runs(runs: list) -> list:
-    """The runs the errors are computed from: the clean ones when at least half are clean, else all."""
-    clean = [r for r in runs if not r["interfered"]]
-    return clean if clean and 2 * len(clean) >= len(runs) else runs
+    return [runs[i] for i in used_index(runs)]
 
 
 def metric_values(runs: list) -> dict:
@@ -337,6 +346,34 @@ def load_aware(figures: dict, seeded: list, profile) -> tuple[dict | None, list]
     sim = sim_figures(sims)
     return {"utilisation": utilisation, "stage_factor": stage_factor, "decision_factor": decision_factor,
             "sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}, sims
+
+
+def fresh_prediction(figures: dict, seeded: list, bursts: list) -> tuple[dict, list]:
+    """Per real run, the simulation with the host's speed measured right before it (the burst's factors) and,
+    where the profile has one, the load-speed factor: per-run errors and band checks, averaged over the runs used.
+    Returns the figures and the first run's simulations."""
+    from simulator.run import run_inputs
+    from simulator.runner.calibrate import calibrated
+
+    aware = figures["load_aware"] or {"stage_factor": 1.0, "decision_factor": 1.0}
+    per_run, first = [], []
+    for i, (stage_factors, decision_factor) in enumerate(bursts):
+        sims = [run_inputs(calibrated(x, stage_factors * aware["stage_factor"], decision_factor *
+                                      aware["decision_factor"]), "numba") for x in seeded]
+        per_run.append(sim_figures(sims))
+        first = first or sims
+    used = used_index(figures["runs"])
+    out = {"burst_stage_factors": [float(np.mean(f)) for f, _ in bursts],
+           "burst_decision_factors": [float(d) for _, d in bursts]}
+    for m in METRICS:
+        real = np.array([figures["runs"][i][m] for i in used])
+        sim = np.array([per_run[i][m] for i in used])
+        inside = [per_run[i]["band"][m][0] <= figures["runs"][i][m] <= per_run[i]["band"][m][1] for i in used]
+        out[m] = {"real": float(real.mean()), "sim": float(sim.mean()), "error": float(np.mean(real / sim - 1.0)),
+                  "spread": figures[m]["spread"], "inside_band": bool(all(inside))}
+    out["sim"] = {"band": {m: [float(np.mean([per_run[i]["band"][m][j] for i in used])) for j in (0, 1)]
+                           for m in METRICS}}
+    return out, first
 
 
 def _finite(x: float):
