@@ -31,8 +31,11 @@ PREDICTIONS = (None, "load_aware", "fresh")
 
 
 def best_model(sc: dict) -> dict:
-    """The figures of the last prediction that the scenario has (fresh, else load-aware, else the profile's)."""
-    return next(sc[key] for key in reversed(PREDICTIONS) if key is None or sc.get(key))
+    """The prediction the verdict uses: load-aware where the profile has a load-speed curve, else the profile's.
+
+    Not the fresh one: a burst of a fraction of a second predicts the host's speed over a run of seconds poorly,
+    and combined with the load factor it over-corrects when the whole host is slow (see the report)."""
+    return sc.get("load_aware") or sc
 
 
 def verdict(sc: dict) -> str:
@@ -271,7 +274,7 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "Three simulations of each scenario, all predictive (from measurements made before the real runs): with the "
         "profile as measured; load-aware (its latencies scaled by its load-speed curve at the simulated "
         "utilisation); and fresh (per real run, also scaled by the host's speed measured by a short closed-loop "
-        "burst right before that run; errors per run, then averaged). The verdict uses the last one. "
+        "burst right before that run; errors per run, then averaged). The verdict uses the load-aware one. "
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread, or inside the simulated band; stages run and predictions identical for "
         "timing-free (threshold) policies.", "",
@@ -319,7 +322,8 @@ METHOD = [
     "period slower than the rest).",
     "- **Fresh**: the shared host's speed drifts by tens of percent over minutes (the profiles themselves differ "
     "from one regeneration to the next), so each real run is preceded by a short closed-loop burst of its stage set "
-    "whose speed against the profile scales the simulation of that run.",
+    "whose speed against the profile scales the simulation of that run (times the load factor). A burst of a "
+    "fraction of a second predicts a run of seconds poorly on this host, so the verdict does not use it.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting between and within runs, "
     "slower first calls after idle (the table above), and the worker's time between requests. The band over seeds "
     "varies only independent service-time draws, so it is narrower than the real-vs-real spread wherever the host "

@@ -169,10 +169,10 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
         save_raw(folder / f"real-{i}.npz", real)
     figures = compare(scenario, config, reals, sims)
     figures["profile"] = profile_path.name
-    figures["load_aware"], _ = load_aware(figures, seeded, profile)
-    figures["fresh"], fresh = fresh_prediction(figures, seeded, bursts)
+    figures["load_aware"], aware = load_aware(figures, seeded, profile)
+    figures["fresh"] = fresh_prediction(figures, seeded, bursts)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
-             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in fresh])
+             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in aware])
     figures["idle"] = idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, seeded, config.models, profile, seeded[0].clients)
     return figures, panel
@@ -348,20 +348,17 @@ def load_aware(figures: dict, seeded: list, profile) -> tuple[dict | None, list]
             "sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}, sims
 
 
-def fresh_prediction(figures: dict, seeded: list, bursts: list) -> tuple[dict, list]:
+def fresh_prediction(figures: dict, seeded: list, bursts: list) -> dict:
     """Per real run, the simulation with the host's speed measured right before it (the burst's factors) and,
-    where the profile has one, the load-speed factor: per-run errors and band checks, averaged over the runs used.
-    Returns the figures and the first run's simulations."""
+    where the profile has one, the load-speed factor: per-run errors and band checks, averaged over the runs used."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import calibrated
 
     aware = figures["load_aware"] or {"stage_factor": 1.0, "decision_factor": 1.0}
-    per_run, first = [], []
-    for i, (stage_factors, decision_factor) in enumerate(bursts):
-        sims = [run_inputs(calibrated(x, stage_factors * aware["stage_factor"], decision_factor *
-                                      aware["decision_factor"]), "numba") for x in seeded]
-        per_run.append(sim_figures(sims))
-        first = first or sims
+    per_run = []
+    for stage_factors, decision_factor in bursts:
+        per_run.append(sim_figures([run_inputs(calibrated(x, stage_factors * aware["stage_factor"], decision_factor *
+                                                          aware["decision_factor"]), "numba") for x in seeded]))
     used = used_index(figures["runs"])
     out = {"burst_stage_factors": [float(np.mean(f)) for f, _ in bursts],
            "burst_decision_factors": [float(d) for _, d in bursts]}
@@ -373,7 +370,7 @@ def fresh_prediction(figures: dict, seeded: list, bursts: list) -> tuple[dict, l
                   "spread": figures[m]["spread"], "inside_band": bool(all(inside))}
     out["sim"] = {"band": {m: [float(np.mean([per_run[i]["band"][m][j] for i in used])) for j in (0, 1)]
                            for m in METRICS}}
-    return out, first
+    return out
 
 
 def _finite(x: float):
