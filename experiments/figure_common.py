@@ -20,6 +20,8 @@ from simulator.profiles import load_profile, shipped_profiles
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "figures"
 HOMOGENEOUS = (0, 1, 2, 3, 4, 5)
+#: Profiles drawn by default: the measured datacenter GPU and CPU, two derived embedded devices.
+DEFAULT_PROFILES = ("h100", "cpu-amd-epyc-2c", "agx-orin-30w", "jetson-nano")
 #: Own models of the Fashion-MNIST members (small, medium, large).
 FMNIST_MODELS = ("fmnist-cnn-w8", "fmnist-cnn-w32", "fmnist-cnn-w64")
 
@@ -27,15 +29,18 @@ FMNIST_MODELS = ("fmnist-cnn-w8", "fmnist-cnn-w32", "fmnist-cnn-w64")
 def parser(description: str) -> argparse.ArgumentParser:
     """The command line every figure script takes: profiles and output folder."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--profile", action="append", help="device profile (name or path; repeatable; default: every "
-                   "shipped profile the figure can use)")
+    p.add_argument("--profile", action="append", help="device profile (name or path; repeatable; 'all': every "
+                   f"shipped profile; default: {', '.join(DEFAULT_PROFILES)}, those shipped)")
     p.add_argument("--out", default=str(FIGURES), help=f"output folder (default: {FIGURES.relative_to(ROOT)})")
     return p
 
 
 def profiles(args: argparse.Namespace, need_models=()) -> list:
-    """The profiles to draw: those given, else every shipped one that has the models in `need_models`."""
-    names = args.profile or list(shipped_profiles())
+    """The profiles to draw (given, 'all' shipped, else the shipped ones of `DEFAULT_PROFILES`) that have the
+    models in `need_models`."""
+    shipped = list(shipped_profiles())
+    names = args.profile or [name for name in DEFAULT_PROFILES if name in shipped]
+    names = shipped if "all" in names else names
     loaded = [load_profile(name) for name in names]
     usable = [p for p in loaded if all(m in p.models for m in need_models)]
     for p in loaded:
