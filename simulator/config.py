@@ -75,8 +75,9 @@ class RunConfig:
     # policy
     policy: tuple = _opt(("threshold",), f"policies composed (stop when any says stop): {', '.join(REGISTRY)}",
                          _strs, "NAME,...")
-    thresholds: tuple = _opt((0.7, 0.6, 0.5, 0.4, 0.3), "threshold: per-stage signal thresholds (K-1 values; "
-                             "inf = never stop there, -inf = always)", _floats, "T0,T1,...")
+    thresholds: tuple = _opt((0.4, 0.5, 0.2, 0.2, 0.2), "threshold: per-stage signal thresholds (K-1 values; "
+                             "inf = never stop there, -inf = always); the default was chosen by `flexsim optimize` "
+                             "(lambda = 100 ms, h100, fmnist-train)", _floats, "T0,T1,...")
     static_k: int | None = _opt(None, "static: run the first K stages", _optional(_int), "K")
     deadline_quantile: float = _opt(0.5, "deadline: latency quantile used as the next stage's estimate", _float)
     power_cap_w: float | None = _opt(None, "power-cap: the device's average power cap (W)", _optional(_float), "W")
