@@ -45,9 +45,10 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
         out.arrival_s[:] = inp.arrival_s
     arrival_padded = out.arrival_s.base if out.arrival_s.base is not None else out.arrival_s
     stage = (inp.stages.signal, inp.stages.prediction, inp.stages.correct, inp.cost_scale)
+    wake_idle_s, wake_factor = inp.stacked_wakeup()
     device = (inp.stacked("latency_s"), inp.stacked("energy_j"), inp.stacked("est_latency_s"),
               inp.stacked("est_stage_energy_j"), inp.stacked("est_energy_j"), inp.stacked("overhead_s"),
-              inp.stacked("idle_power_w"))
+              inp.stacked("idle_power_w"), inp.stacked("dispatch_overhead_s"), wake_idle_s, wake_factor)
     work = (arrival_padded, inp.clients, inp.sample, inp.draw, inp.deadline_s, inp.energy_budget_j,
             inp.max_batch, inp.edf, cap_w, window_s)
     records = (out.start_s, out.finish_s, out.stages_run, out.prediction, out.correct, out.energy_j,
@@ -141,11 +142,27 @@ def _heap_pop(keys, ties, vals, n):
 # reference-count pruning then removes the incref/decref pairs that passing an array would cost in the hot loop.
 
 @jit_inline
-def _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, g, scale):
-    """Duration (s) and device energy (J) of stage k run on a batch of m on device d with draw g."""
-    dur = latency_s[d, k, m - 1, g] * scale + overhead_s[d]
-    e = energy_j[d, k, m - 1] * scale + idle_w[d] * overhead_s[d]
+def _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, g, scale, wake, extra_s):
+    """Duration (s) and device energy (J) of stage k run on a batch of m on device d with draw g.
+
+    `wake` (the wake-up factor) and `extra_s` (the dispatch overhead) apply to the first stage of a batch only;
+    other stages pass 1.0 and 0.0, which leave the figures unchanged to the bit.
+    """
+    dur = (latency_s[d, k, m - 1, g] * scale + overhead_s[d, k]) * wake + extra_s
+    e = (energy_j[d, k, m - 1] * scale + idle_w[d] * overhead_s[d, k]) * wake + idle_w[d] * extra_s
     return dur, e
+
+
+@jit
+def wakeup_factor(idle_s, points_s, factors):
+    """Factor of the first stage after `idle_s` seconds idle: piecewise linear through (0, 1) and
+    (`points_s`, `factors`), constant beyond the last point."""
+    x0, f0 = 0.0, 1.0
+    for i in range(points_s.shape[0]):
+        if idle_s <= points_s[i]:
+            return f0 + (idle_s - x0) * (factors[i] - f0) / (points_s[i] - x0)
+        x0, f0 = points_s[i], factors[i]
+    return f0
 
 
 @jit_inline
@@ -208,12 +225,14 @@ def _kernel(custom, custom_params, params, stage, device, work, records, log):
 def _single_server(custom, custom_params, params, stage, device, work, records, log):
     """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
     signal, prediction, correct, cost_scale = stage
-    latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w = device
+    (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
+     wake_idle_s, wake_factor) = device
     arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
+    waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
     n, n_stages, log_cap = sample.shape[0], signal.shape[0], log_start.shape[0]
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -244,8 +263,12 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
         energy_r = 0.0
         busy = 0.0
         spent = 0.0
+        wake = wakeup_factor(t - free, wake_idle_s[0], wake_factor[0]) if waking and t > free else 1.0
+        extra_s = dispatch_s[0]
         for k in range(n_stages):
-            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], cost_scale[k, s])
+            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], cost_scale[k, s],
+                                 wake, extra_s)
+            wake, extra_s = 1.0, 0.0
             t0 = t
             t = t + dur
             busy += dur
@@ -277,12 +300,14 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
 def _general(custom, custom_params, params, stage, device, work, records, log):
     """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
     signal, prediction, correct, cost_scale = stage
-    latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w = device
+    (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
+     wake_idle_s, wake_factor) = device
     arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
+    waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
     n, n_stages, n_dev, log_cap = sample.shape[0], signal.shape[0], latency_s.shape[0], log_start.shape[0]
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -357,11 +382,14 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
         m = size
         busy = 0.0
         spent = 0.0
+        wake = wakeup_factor(t - free[d], wake_idle_s[d], wake_factor[d]) if waking and t > free[d] else 1.0
+        extra_s = dispatch_s[d]
         for k in range(n_stages):
             scale = cost_scale[k, sample[batch[0]]]
             for i in range(1, m):
                 scale = max(scale, cost_scale[k, sample[batch[i]]])
-            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, draw[lead, k], scale)
+            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, draw[lead, k], scale, wake, extra_s)
+            wake, extra_s = 1.0, 0.0
             t0 = t
             t = t + dur
             busy += dur

@@ -21,6 +21,7 @@ import numpy as np
 import simpy
 from simpy.events import Event
 
+from simulator.engine_numba import wakeup_factor
 from simulator.inputs import SimulationInputs
 from simulator.policies import RequestState, should_stop
 from simulator.results import RawOutputs
@@ -76,7 +77,8 @@ class _Model:
         cap_w, window_s = inputs.power_cap
         self.tokens = [cap_w * window_s] * inputs.n_devices
         self.token_time = [0.0] * inputs.n_devices
-        self.tables = [_Tables(d) for d in inputs.devices]
+        wake_idle_s, wake_factor = inputs.stacked_wakeup()
+        self.tables = [_Tables(d, wake_idle_s[i], wake_factor[i]) for i, d in enumerate(inputs.devices)]
         for d in range(inputs.n_devices):
             env.process(self._worker(d))
         if inputs.clients:
@@ -146,10 +148,13 @@ class _Model:
             out.start_s[r], out.device[r], out.energy_j[r], out.queue_len[r] = env.now, d, 0.0, queue_len
         lead = batch[0]
         busy, spent = 0.0, 0.0
+        idle_s = env.now - self.free_since[d]
+        wake, extra_s = self.tables[d].wakeup(idle_s) if idle_s > 0 else 1.0, self.tables[d].dispatch_overhead_s
         for k in range(inp.n_stages):
             m = len(batch)
             scale = max(inp.cost_scale[k, inp.sample[r]] for r in batch)
-            dur, energy = self.tables[d].stage_cost(k, m, inp.draw[lead, k], scale)
+            dur, energy = self.tables[d].stage_cost(k, m, inp.draw[lead, k], scale, wake, extra_s)
+            wake, extra_s = 1.0, 0.0
             start = env.now
             yield env.timeout(dur)
             busy += dur
@@ -213,19 +218,27 @@ class _Model:
 class _Tables:
     """One device's cost tables, read by the reference engine."""
 
-    def __init__(self, tables):
+    def __init__(self, tables, wake_idle_s: np.ndarray, wake_factor: np.ndarray):
         self.latency_s = tables.latency_s
         self.energy_j = tables.energy_j
         self.est_latency_s = tables.est_latency_s
         self.est_stage_energy_j = tables.est_stage_energy_j
         self.est_energy_j = tables.est_energy_j
-        self.overhead_s = float(tables.overhead_s)
+        self.overhead_s = tables.overhead_s
         self.idle_power_w = float(tables.idle_power_w)
+        self.dispatch_overhead_s = float(tables.dispatch_overhead_s)
+        self.wake_idle_s, self.wake_factor = wake_idle_s, wake_factor
 
-    def stage_cost(self, k: int, m: int, draw: int, scale: float) -> tuple[float, float]:
-        """Duration (s) and energy (J) of stage k on a batch of m requests at cost scale `scale`."""
-        dur = self.latency_s[k, m - 1, draw] * scale + self.overhead_s
-        energy = self.energy_j[k, m - 1] * scale + self.idle_power_w * self.overhead_s
+    def wakeup(self, idle_s: float) -> float:
+        """Slowdown factor of the first stage after `idle_s` seconds idle."""
+        return float(wakeup_factor(idle_s, self.wake_idle_s, self.wake_factor))
+
+    def stage_cost(self, k: int, m: int, draw: int, scale: float, wake: float, extra_s: float):
+        """Duration (s) and energy (J) of stage k on a batch of m requests at cost scale `scale`; the first stage
+        of a batch also pays the wake-up factor `wake` and the dispatch overhead `extra_s`."""
+        dur = (self.latency_s[k, m - 1, draw] * scale + self.overhead_s[k]) * wake + extra_s
+        energy = (self.energy_j[k, m - 1] * scale + self.idle_power_w * self.overhead_s[k]) * wake \
+            + self.idle_power_w * extra_s
         return dur, energy
 
 

@@ -7,7 +7,7 @@ already been drawn from a seeded `numpy.random.Generator`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,18 +31,26 @@ class DeviceTables:
         The deadline policy's estimate: latency quantile plus the decision overhead.
     est_stage_energy_j : float64 [n_stages, max_batch]
         Estimated device energy of a batch-stage: call energy plus idle power over the decision overhead.
-    overhead_s : float
-        Decision overhead per stage.
+    overhead_s : float64 [n_stages]
+        Decision overhead after each stage.
     idle_power_w : float
         NaN where not measured.
+    dispatch_overhead_s : float
+        Host time per dispatched batch, before its first stage.
+    wakeup_idle_s, wakeup_factor : float64 [points]
+        The first stage after an idle gap ``g`` takes ``factor(g)`` times as long: piecewise linear through
+        (0, 1) and these points, constant beyond the last (padded with (inf, last factor) to stack devices).
     """
 
     latency_s: np.ndarray
     energy_j: np.ndarray
     est_latency_s: np.ndarray
     est_stage_energy_j: np.ndarray
-    overhead_s: float
+    overhead_s: np.ndarray
     idle_power_w: float
+    dispatch_overhead_s: float = 0.0
+    wakeup_idle_s: np.ndarray = field(default_factory=lambda: np.array([np.inf]))
+    wakeup_factor: np.ndarray = field(default_factory=lambda: np.array([1.0]))
     profile: str = ""
     models: tuple = ()
 
@@ -63,7 +71,7 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
     energy = np.empty((n_stages, max_batch))
     est_latency = np.empty((n_stages, max_batch))
     q = np.array([deadline_quantile])
-    overhead_s = profile.decision_overhead_ms / 1000.0
+    overhead_s = np.array([profile.decision_overhead_for(model) for model in models]) / 1000.0
     for k, model in enumerate(models):
         profile.entry(model, 1)     # names the model or batch size 1 if the profile lacks them
         measured = max(profile.models[model].batches)
@@ -72,12 +80,16 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
         for b in range(1, max_batch + 1):
             entry = profile.entry(model, b)
             latency[k, b - 1] = entry.latency.icdf_ms() / 1000.0
-            est_latency[k, b - 1] = entry.latency.icdf_ms(q)[0] / 1000.0 + overhead_s
+            est_latency[k, b - 1] = entry.latency.icdf_ms(q)[0] / 1000.0 + overhead_s[k]
             energy[k, b - 1] = np.nan if entry.energy_j is None else entry.energy_j
     idle_w = np.nan if profile.idle_power_w is None else profile.idle_power_w
+    wake_idle_ms, wake_factor = profile.wakeup or ((np.inf,), (1.0,))
     return DeviceTables(latency_s=latency, energy_j=energy, est_latency_s=est_latency,
-                        est_stage_energy_j=energy + idle_w * overhead_s, overhead_s=overhead_s,
-                        idle_power_w=idle_w, profile=profile.name, models=tuple(models))
+                        est_stage_energy_j=energy + idle_w * overhead_s[:, None], overhead_s=overhead_s,
+                        idle_power_w=idle_w, dispatch_overhead_s=profile.dispatch_overhead_ms / 1000.0,
+                        wakeup_idle_s=np.asarray(wake_idle_ms, dtype=np.float64) / 1000.0,
+                        wakeup_factor=np.asarray(wake_factor, dtype=np.float64),
+                        profile=profile.name, models=tuple(models))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -156,6 +168,17 @@ class SimulationInputs:
         """Attribute `name` of every device's tables, stacked along a leading device axis."""
         return np.ascontiguousarray(np.stack([np.asarray(getattr(d, name), dtype=np.float64)
                                               for d in self.devices]))
+
+    def stacked_wakeup(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every device's wake-up points as [device, points] arrays, padded with (inf, last factor)."""
+        width = max(d.wakeup_idle_s.shape[0] for d in self.devices)
+        idle = np.full((self.n_devices, width), np.inf)
+        factor = np.empty((self.n_devices, width))
+        for i, d in enumerate(self.devices):
+            n = d.wakeup_idle_s.shape[0]
+            idle[i, :n] = d.wakeup_idle_s
+            factor[i, :n], factor[i, n:] = d.wakeup_factor, d.wakeup_factor[-1]
+        return idle, factor
 
     @property
     def power_cap(self) -> tuple[float, float]:

@@ -87,10 +87,15 @@ class BatchEntry:
 
 @dataclass(frozen=True, eq=False)
 class ModelEntry:
-    """A model's costs on the device, per batch size."""
+    """A model's costs on the device, per batch size.
+
+    `decision_overhead_ms`, where given, replaces the profile's decision overhead after this model's stages (the
+    host's decision can take longer after a heavy stage).
+    """
 
     batches: dict[int, BatchEntry]
     info: dict = field(default_factory=dict)
+    decision_overhead_ms: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -111,6 +116,12 @@ class Profile:
     models : dict of str to ModelEntry
     default_stage_models : tuple of str, or None
         Model used for each stage position when neither the config nor the cache names one.
+    dispatch_overhead_ms : float
+        Host time per batch taken off the queue, before its first stage (default 0).
+    wakeup : (idle_ms, factor) or None
+        Slower first stage after idle: the first stage of a batch that starts after the device idled for ``g`` ms
+        takes ``factor(g)`` times as long, ``factor`` piecewise linear through (0, 1) and the given points and
+        constant beyond the last. None: no slowdown.
     """
 
     name: str
@@ -120,6 +131,8 @@ class Profile:
     provenance: dict
     models: dict[str, ModelEntry]
     default_stage_models: tuple[str, ...] | None = None
+    dispatch_overhead_ms: float = 0.0
+    wakeup: tuple | None = None
     origin: str = "<memory>"
 
     @property
@@ -131,6 +144,11 @@ class Profile:
         """True when idle power and every entry's energy are known."""
         return self.idle_power_w is not None and all(
             b.energy_j is not None for m in self.models.values() for b in m.batches.values())
+
+    def decision_overhead_for(self, model: str) -> float:
+        """Decision overhead (ms) after a stage of `model`: the model's own where given, else the profile's."""
+        own = self.models[model].decision_overhead_ms if model in self.models else None
+        return self.decision_overhead_ms if own is None else own
 
     def entry(self, model: str, batch: int) -> BatchEntry:
         """The entry of `model` at `batch`, interpolated between measured batch sizes where needed."""
@@ -152,6 +170,11 @@ class Profile:
         }
         if self.default_stage_models is not None:
             out["default_stage_models"] = list(self.default_stage_models)
+        if self.dispatch_overhead_ms:
+            out["dispatch_overhead_ms"] = self.dispatch_overhead_ms
+        if self.wakeup is not None:
+            out["wakeup"] = {"idle_ms": [float(x) for x in self.wakeup[0]],
+                             "factor": [float(f) for f in self.wakeup[1]]}
         out["models"] = {name: _model_json(m) for name, m in self.models.items()}
         return out
 
@@ -161,7 +184,8 @@ def _model_json(model: ModelEntry) -> dict:
     for b in sorted(model.batches):
         e = model.batches[b]
         batches[str(b)] = {"latency_ms": e.latency.to_json(), "energy_j": e.energy_j, **e.extra}
-    return {**model.info, "batches": batches}
+    own = {} if model.decision_overhead_ms is None else {"decision_overhead_ms": model.decision_overhead_ms}
+    return {**model.info, **own, "batches": batches}
 
 
 def _interpolate(profile: str, model: str, batches: dict[int, BatchEntry], batch: int) -> BatchEntry:
@@ -213,12 +237,31 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     defaults = obj.get("default_stage_models")
     require(defaults is None or (isinstance(defaults, list) and all(d in models for d in defaults)),
             f"{where}: default_stage_models must list models of this profile")
+    dispatch = obj.get("dispatch_overhead_ms", 0.0)
+    require(_nonneg(dispatch), f"{where}: dispatch_overhead_ms = {dispatch!r} must be a number >= 0")
     return Profile(
         name=name, device=device, idle_power_w=None if idle is None else float(idle),
         decision_overhead_ms=float(overhead), provenance=provenance,
         models={m: _parse_model(spec, f"{where}: models.{m}") for m, spec in models.items()},
-        default_stage_models=None if defaults is None else tuple(defaults), origin=origin,
+        default_stage_models=None if defaults is None else tuple(defaults), dispatch_overhead_ms=float(dispatch),
+        wakeup=_parse_wakeup(obj.get("wakeup"), where), origin=origin,
     )
+
+
+def _parse_wakeup(spec, where: str):
+    """``{"idle_ms": [...], "factor": [...]}``: idle times > 0 increasing, factors > 0, as many of each."""
+    if spec is None:
+        return None
+    require(isinstance(spec, dict) and isinstance(spec.get("idle_ms"), list) and isinstance(spec.get("factor"), list),
+            f"{where}: wakeup must be an object with lists 'idle_ms' and 'factor'")
+    idle, factor = spec["idle_ms"], spec["factor"]
+    require(len(idle) == len(factor) >= 1, f"{where}: wakeup.idle_ms and wakeup.factor must have the same, "
+            f"non-zero length (got {len(idle)} and {len(factor)})")
+    for i, (x, f) in enumerate(zip(idle, factor)):
+        require(_positive(x), f"{where}: wakeup.idle_ms[{i}] = {x!r} must be a finite number > 0")
+        require(_positive(f), f"{where}: wakeup.factor[{i}] = {f!r} must be a finite number > 0")
+    require(all(b > a for a, b in zip(idle, idle[1:])), f"{where}: wakeup.idle_ms must increase")
+    return tuple(float(x) for x in idle), tuple(float(f) for f in factor)
 
 
 def _nonneg(x) -> bool:
@@ -236,8 +279,10 @@ def _parse_model(spec, where: str) -> ModelEntry:
     for key, entry in spec["batches"].items():
         require(key.isdigit() and int(key) >= 1, f"{where}.batches: batch size {key!r} must be an integer >= 1")
         batches[int(key)] = _parse_batch(entry, f"{where}.batches.{key}")
-    info = {k: v for k, v in spec.items() if k != "batches"}
-    return ModelEntry(batches=batches, info=info)
+    own = spec.get("decision_overhead_ms")
+    require(own is None or _nonneg(own), f"{where}.decision_overhead_ms = {own!r} must be a number >= 0")
+    info = {k: v for k, v in spec.items() if k not in ("batches", "decision_overhead_ms")}
+    return ModelEntry(batches=batches, info=info, decision_overhead_ms=None if own is None else float(own))
 
 
 def _parse_batch(entry, where: str) -> BatchEntry:

@@ -175,7 +175,8 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
     """Mean busy time per request at batch 1 on the first device, under the policy's timing-free rules.
 
     Counts the stages that threshold, static-k, oracle and the first load level would run (deadline, energy
-    and custom rules are ignored: this is the load a ``load=X`` rate refers to).
+    and custom rules are ignored: this is the load a ``load=X`` rate refers to), plus the dispatch overhead;
+    the wake-up slowdown after idle is not counted (it depends on the load itself).
     """
     params = compiled.params
     n_stages, n_samples = stages.signal.shape
@@ -187,9 +188,9 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
     stages_run = np.argmax(stop, axis=0) + 1
     dev = devices[0]
     mean_latency = dev.latency_s[:, 0, :].mean(axis=1)
-    per_stage = mean_latency[:, None] * cost_scale + dev.overhead_s
+    per_stage = mean_latency[:, None] * cost_scale + dev.overhead_s[:, None]
     ran = np.arange(n_stages)[:, None] < stages_run[None, :]
-    return float((per_stage * ran).sum(axis=0).mean())
+    return float((per_stage * ran).sum(axis=0).mean()) + dev.dispatch_overhead_s
 
 
 def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig) -> None:

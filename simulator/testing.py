@@ -58,11 +58,14 @@ def profiles(draw, models=("m0", "m1", "m2", "m3"), max_batch: int = 4, energy: 
         for b in range(1, max_batch + 1):
             batches[b] = BatchEntry(latency=draw(_latency(base_ms * (1 + 0.3 * (b - 1)))),
                                     energy_j=base_ms * b * 0.01 if energy else None)
-        entries[name] = ModelEntry(batches=batches)
+        own_overhead = draw(st.one_of(st.none(), st.sampled_from([0.0, 0.1, 0.5])))
+        entries[name] = ModelEntry(batches=batches, decision_overhead_ms=own_overhead)
     return Profile(name="hypothesis", device={"name": "test", "kind": "cpu"},
                    idle_power_w=draw(st.sampled_from([0.0, 5.0, 30.0])) if energy else None,
                    decision_overhead_ms=draw(st.sampled_from([0.0, 0.02, 0.5])), provenance={"source": "derived"},
-                   models=entries)
+                   models=entries, dispatch_overhead_ms=draw(st.sampled_from([0.0, 0.0, 0.05])),
+                   wakeup=draw(st.one_of(st.none(), st.sampled_from([((1.0,), (1.5,)),
+                                                                     ((0.5, 2.0, 5.0), (1.2, 1.2, 2.0))]))))
 
 
 @st.composite

@@ -1,6 +1,7 @@
 """The Numba engine equals the SimPy reference engine, request by request, on many small random configurations."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
@@ -62,3 +63,31 @@ def test_configurations_from_arrival_specs(arrivals, seed, batch_size):
 
     inputs = prepare(RunConfig(requests=300, arrivals=arrivals, seed=seed, batch_size=batch_size))
     testing.check_invariants(testing.run_both(inputs), inputs)
+
+
+def test_wakeup_factor_is_piecewise_linear_through_one_at_zero():
+    from simulator.engine_numba import wakeup_factor
+
+    points, factors = np.array([0.001, 0.005]), np.array([1.2, 2.0])
+    assert wakeup_factor(0.0, points, factors) == 1.0
+    assert wakeup_factor(0.0005, points, factors) == pytest.approx(1.1)
+    assert wakeup_factor(0.003, points, factors) == pytest.approx(1.6)
+    assert wakeup_factor(1.0, points, factors) == 2.0
+    assert wakeup_factor(0.5, np.array([np.inf]), np.array([1.0])) == 1.0
+
+
+def test_first_stage_after_idle_pays_the_wakeup_and_dispatch_overhead():
+    import dataclasses
+
+    from tests.helpers import tiny_inputs
+
+    inputs = tiny_inputs(arrival_s=[0.002, 0.0025, 0.010], latency_ms=1.0, n_stages=2,
+                         policies=[__import__("simulator.policies", fromlist=["StaticK"]).StaticK(2)])
+    dev = dataclasses.replace(inputs.devices[0], wakeup_idle_s=np.array([0.001]), wakeup_factor=np.array([1.5]),
+                              dispatch_overhead_s=0.0001)
+    result = testing.run_both(dataclasses.replace(inputs, devices=(dev,)))
+    log = result.batches
+    durations = log.end_s - log.start_s
+    # request 0 starts after 2 ms idle (factor 1.5) and pays the dispatch overhead; its second stage does not;
+    # request 1 waited in the queue (no idle): only the dispatch overhead; request 2 again after idle
+    assert durations == pytest.approx([0.0016, 0.001, 0.0011, 0.001, 0.0016, 0.001])

@@ -61,7 +61,7 @@ def test_mean_wait_matches_pollaczek_khinchine():
     """M/G/1: static 6 stages at batch 1 under Poisson arrivals; mean wait = lambda E[S^2] / (2 (1 - rho))."""
     inputs = _inputs(requests=400_000, arrivals="poisson:load=0.7", seed=5, policy=("static",), static_k=6)
     dev = inputs.devices[0]
-    per_stage = dev.latency_s[:, 0, :] + dev.overhead_s
+    per_stage = dev.latency_s[:, 0, :] + dev.overhead_s[:, None]
     mean_s = per_stage.mean(axis=1).sum()
     second_moment = per_stage.var(axis=1).sum() + mean_s ** 2
     rate = 1.0 / np.diff(inputs.arrival_s).mean()

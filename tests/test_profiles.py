@@ -116,3 +116,29 @@ def test_shipped_h100_profile_has_graph_members_and_eager_table():
     raw = json.loads((shipped_profiles()["h100"].parent / "raw" / "h100-2026-11-24.json").read_text())
     assert p.entry("resnet50-fp16-graph-m0", 1).latency.quantile_ms[1] == raw["resnet50_fp16_cuda_graph"][
         "host_ms"]["0_1"]["p50"]
+
+
+def test_optional_timing_fields_parse_and_round_trip(tmp_path):
+    obj = copy.deepcopy(VALID)
+    obj["dispatch_overhead_ms"] = 0.01
+    obj["wakeup"] = {"idle_ms": [1.0, 5.0], "factor": [1.3, 1.8]}
+    obj["models"]["m"]["decision_overhead_ms"] = 0.2
+    p = parse_profile(obj)
+    assert p.dispatch_overhead_ms == 0.01 and p.wakeup == ((1.0, 5.0), (1.3, 1.8))
+    assert p.decision_overhead_for("m") == 0.2 and p.decision_overhead_for("other") == 0.02
+    save_profile(tmp_path / "p.json", p)
+    assert load_profile(tmp_path / "p.json").to_json() == p.to_json()
+
+
+@pytest.mark.parametrize("wakeup, message", [
+    ({"idle_ms": [1.0], "factor": []}, "same, non-zero length"),
+    ({"idle_ms": [0.0], "factor": [1.5]}, r"wakeup.idle_ms\[0\]"),
+    ({"idle_ms": [2.0, 1.0], "factor": [1.5, 2.0]}, "must increase"),
+    ({"idle_ms": [1.0], "factor": [-1.0]}, r"wakeup.factor\[0\]"),
+    ([1, 2], "wakeup must be an object"),
+])
+def test_bad_wakeup_tables_are_named(wakeup, message):
+    obj = copy.deepcopy(VALID)
+    obj["wakeup"] = wakeup
+    with pytest.raises(FlexsimError, match=message):
+        parse_profile(obj)

@@ -51,8 +51,9 @@ def build_problem(config: RunConfig, cache: LogitCache | None = None,
     tables = device_tables(profile, stage_models(config, cache, profile), 1)
     scale = (cache.cost_scale[members] if cache.cost_scale is not None and config.use_cost_scale
              else np.ones(stages.signal.shape))
-    latency_ms = (tables.latency_s[:, 0, :].mean(axis=1)[:, None] * scale + tables.overhead_s) * 1000.0
-    energy_j = tables.energy_j[:, 0][:, None] * scale + tables.idle_power_w * tables.overhead_s
+    overhead_s = tables.overhead_s[:, None]
+    latency_ms = (tables.latency_s[:, 0, :].mean(axis=1)[:, None] * scale + overhead_s) * 1000.0
+    energy_j = tables.energy_j[:, 0][:, None] * scale + tables.idle_power_w * overhead_s
     return cumulative_problem(stages.signal, stages.correct, latency_ms,
                               energy_j if np.isfinite(energy_j).all() else None,
                               description=describe(config, cache, profile))

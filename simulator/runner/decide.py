@@ -47,7 +47,7 @@ class HostDecision:
 
     def stage_energy(self, k: int, s: int) -> float:
         """Estimated energy (J) of stage `k` on sample `s` (NaN where the profile has none)."""
-        return float(self.stage_energy_j[k] * self.cost_scale[k, s] + self.overhead_energy_j)
+        return float(self.stage_energy_j[k] * self.cost_scale[k, s] + self.overhead_energy_j[k])
 
     def stops(self, r: int, s: int, k: int, value: float, prediction: int, elapsed_s: float, queue_len: int,
               energy_j: float) -> bool:
