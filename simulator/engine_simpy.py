@@ -107,7 +107,8 @@ class _Model:
 
     def _arrive(self, r: int, t: float) -> None:
         self.n_admitted += 1
-        self.out.arrival_s[r] = t
+        if self.inp.clients:
+            self.out.arrival_s[r] = t      # open-loop arrival times are the inputs' own
         self.env.process(self._request(r))
 
     def _request(self, r: int):

@@ -14,6 +14,21 @@ from simulator.io import atomic_path
 ARRIVAL_SENTINELS = 4
 
 
+def with_sentinels(arrival_s: np.ndarray) -> np.ndarray:
+    """Arrival times followed in memory by `ARRIVAL_SENTINELS` +inf entries: `arrival_s` itself where it already
+    is such a view (as `simulator.run.prepare` makes them), else a copy that is."""
+    n = arrival_s.shape[0]
+    base = arrival_s.base
+    if (isinstance(base, np.ndarray) and base.ndim == 1 and base.shape[0] == n + ARRIVAL_SENTINELS
+            and arrival_s.dtype == np.float64 and base.ctypes.data == arrival_s.ctypes.data
+            and np.all(base[n:] == np.inf)):
+        return arrival_s
+    padded = np.empty(n + ARRIVAL_SENTINELS)
+    padded[:n] = arrival_s
+    padded[n:] = np.inf
+    return padded[:n]
+
+
 @dataclass(eq=False)
 class RawOutputs:
     """Arrays an engine writes into (allocated once, before the run)."""
@@ -41,10 +56,11 @@ class RawOutputs:
         """Arrays for `inputs`; the batch-stage log holds at most n_requests x n_stages entries."""
         n, n_dev = inputs.n_requests, inputs.n_devices
         n_log = n * inputs.n_stages if inputs.record_batches else 0
-        arrival = np.empty(n + ARRIVAL_SENTINELS)   # +inf slots after the last arrival end the engines' scans
-        arrival[n:] = np.inf
+        # open loop: the inputs' arrival times themselves (not copied), followed by +inf sentinels in memory
+        arrival = (with_sentinels(inputs.arrival_s) if inputs.clients == 0
+                   else np.full(n + ARRIVAL_SENTINELS, np.inf)[:n])    # closed loop: the engine fills them in
         return cls(
-            arrival_s=arrival[:n], start_s=np.empty(n), finish_s=np.empty(n),
+            arrival_s=arrival, start_s=np.empty(n), finish_s=np.empty(n),
             stages_run=np.zeros(n, dtype=np.int8), prediction=np.empty(n, dtype=np.int32),
             correct=np.empty(n, dtype=np.bool_), energy_j=np.empty(n), device=np.empty(n, dtype=np.int16),
             queue_len=np.empty(n, dtype=np.int32),

@@ -28,7 +28,7 @@ from simulator.errors import FlexsimError, require
 from simulator.inputs import SimulationInputs, device_tables
 from simulator.logits import LogitCache, load_cache
 from simulator.profiles import GRID, Profile, load_profile
-from simulator.results import SimulationResult, build_result
+from simulator.results import SimulationResult, build_result, with_sentinels
 from simulator.signals import stage_signals
 from simulator.workload import ArrivalSpec, generate_arrivals, parse_arrivals, read_trace
 
@@ -140,11 +140,10 @@ def _n_requests(config: RunConfig, trace) -> int:
 
 
 def _arrivals(spec: ArrivalSpec, trace, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times (s), kept followed by +inf sentinels so that the engines use them in place."""
     if spec.closed:
         return np.zeros(0)
-    if trace is not None:
-        return np.ascontiguousarray(trace.arrival_s[:n], dtype=np.float64)
-    return generate_arrivals(spec, n, rng)
+    return with_sentinels(trace.arrival_s[:n] if trace is not None else generate_arrivals(spec, n, rng))
 
 
 def _samples(config: RunConfig, trace, n: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
