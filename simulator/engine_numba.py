@@ -168,7 +168,8 @@ def _quick_stop(signal, thresholds, max_stages, level, k, s):
     """The rules that need no request state, checked first: last stage, the level's maximum number of stages,
     the level's threshold. A subset of `policies.stop_rule`: whenever it says stop, so would `stop_rule`."""
     n_stages = signal.shape[0]
-    return k == n_stages - 1 or k + 1 >= max_stages[level] or signal[k, s] >= thresholds[level, k]
+    # bitwise `|`, not `or`: straight-line code, so that passing the arrays costs no reference counting
+    return (k == n_stages - 1) | (k + 1 >= max_stages[level]) | (signal[k, s] >= thresholds[level, k])
 
 
 @jit_inline
@@ -240,6 +241,8 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     free = 0.0
     n_arrived = 0
     n_log = 0
+    busy_total = dev_busy[0]        # accumulated in registers, the same additions in the same order
+    energy_total = dev_energy[0]
     for r in range(n):
         t = max(arrival_s[r], free)
         # count the arrivals up to t (sorted, followed by +inf sentinels): the next four are compared at once,
@@ -288,9 +291,11 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
                 _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k, s,
                         energy_r)
                 break
-        dev_busy[0] += busy
-        dev_energy[0] += spent
+        busy_total += busy
+        energy_total += spent
         free = t
+    dev_busy[0] = busy_total
+    dev_energy[0] = energy_total
     return n_log
 
 

@@ -53,22 +53,24 @@ class RawOutputs:
 
     @classmethod
     def allocate(cls, inputs) -> "RawOutputs":
-        """Arrays for `inputs`; the batch-stage log holds at most n_requests x n_stages entries."""
+        """Arrays for `inputs`; the batch-stage log holds at most n_requests x n_stages entries.
+
+        The per-request arrays are views of one memory block, and so are the log's: one large allocation is backed
+        by huge pages (NumPy advises the kernel so), which halves the cost of first touching fresh output memory.
+        """
         n, n_dev = inputs.n_requests, inputs.n_devices
         n_log = n * inputs.n_stages if inputs.record_batches else 0
+        start, finish, stages, prediction, correct, energy, device, queue_len = _block(n, (
+            np.float64, np.float64, np.int8, np.int32, np.bool_, np.float64, np.int16, np.int32))
+        log = _block(n_log, (np.float64, np.float64, np.int8, np.int32, np.float64, np.int16))
         # open loop: the inputs' arrival times themselves (not copied), followed by +inf sentinels in memory
         arrival = (with_sentinels(inputs.arrival_s) if inputs.clients == 0
                    else np.full(n + ARRIVAL_SENTINELS, np.inf)[:n])    # closed loop: the engine fills them in
-        return cls(
-            arrival_s=arrival, start_s=np.empty(n), finish_s=np.empty(n),
-            stages_run=np.zeros(n, dtype=np.int8), prediction=np.empty(n, dtype=np.int32),
-            correct=np.empty(n, dtype=np.bool_), energy_j=np.empty(n), device=np.empty(n, dtype=np.int16),
-            queue_len=np.empty(n, dtype=np.int32),
-            batch_start_s=np.empty(n_log), batch_end_s=np.empty(n_log), batch_stage=np.empty(n_log, dtype=np.int8),
-            batch_size=np.empty(n_log, dtype=np.int32), batch_energy_j=np.empty(n_log),
-            batch_device=np.empty(n_log, dtype=np.int16),
-            device_busy_s=np.zeros(n_dev), device_energy_j=np.zeros(n_dev),
-        )
+        return cls(arrival_s=arrival, start_s=start, finish_s=finish, stages_run=stages, prediction=prediction,
+                   correct=correct, energy_j=energy, device=device, queue_len=queue_len,
+                   batch_start_s=log[0], batch_end_s=log[1], batch_stage=log[2], batch_size=log[3],
+                   batch_energy_j=log[4], batch_device=log[5],
+                   device_busy_s=np.zeros(n_dev), device_energy_j=np.zeros(n_dev))
 
     def trimmed(self, n_log: int) -> "RawOutputs":
         """The same outputs with the batch-stage log cut to its `n_log` used entries."""
@@ -76,6 +78,14 @@ class RawOutputs:
             if f.name.startswith("batch_"):
                 setattr(self, f.name, getattr(self, f.name)[:n_log])
         return self
+
+
+def _block(n: int, dtypes) -> list[np.ndarray]:
+    """Uninitialised arrays of `n` elements of each dtype, as 64-byte aligned views of one memory block."""
+    sizes = [n * np.dtype(d).itemsize for d in dtypes]
+    offsets = np.cumsum([0] + [-(-size // 64) * 64 for size in sizes])
+    memory = np.empty(int(offsets[-1]), dtype=np.uint8)
+    return [memory[o:o + size].view(d) for o, size, d in zip(offsets, sizes, dtypes)]
 
 
 class _Columns:
