@@ -5,7 +5,8 @@ one device, Poisson arrivals at 80% load. All engines run on the same prepared i
 
 - JIT compile time is reported apart: cold (a fresh process with an empty Numba cache) and warm (this process's
   first, tiny run, which loads the cache);
-- Numba engine: best of ``--repeat`` runs over ``--requests`` requests;
+- Numba engine: best of ``--repeat`` runs over ``--requests`` requests, end to end (fresh outputs allocated each
+  run, as `simulate` does), and the compiled kernel alone writing into outputs allocated once;
 - floor: a compiled Lindley recursion ``start = max(arrival, previous finish)`` over the same service times
   (each request's simulated ``finish - start``), best of ``--repeat``;
 - SimPy engine: one run over ``--simpy-requests`` requests (default: the same number);
@@ -81,6 +82,7 @@ def measure(n: int, n_simpy: int, repeat: int, record_batches: bool) -> dict:
     simulate_numba(_inputs(1000, True))
     jit_s = time.perf_counter() - t0
     numba_s, raw = _best(lambda: simulate_numba(inputs), repeat)
+    kernel_s = _kernel_only(inputs, repeat)
     logged = dataclasses.replace(inputs, record_batches=True)
     numba_log_s = _best(lambda: simulate_numba(logged), repeat)[0] if record_batches else float("nan")
     service = raw.finish_s - raw.start_s
@@ -95,13 +97,22 @@ def measure(n: int, n_simpy: int, repeat: int, record_batches: bool) -> dict:
         "utilisation": float(service.sum() / (raw.finish_s.max() - raw.arrival_s.min())),
         "mean_stages": float(raw.stages_run.mean()),
         "prepare_s": prepare_s, "jit_or_cache_load_s": jit_s,
-        "numba_s": numba_s, "numba_rps": n / numba_s,
+        "numba_s": numba_s, "numba_rps": n / numba_s, "kernel_s": kernel_s, "ratio_kernel_to_floor": kernel_s / floor_s,
         "numba_with_log_s": numba_log_s, "numba_with_log_rps": n / numba_log_s,
         "floor_s": floor_s, "floor_rps": n / floor_s,
         "simpy_s": simpy_s, "simpy_rps": n_simpy / simpy_s,
         "ratio_to_floor": numba_s / floor_s, "ratio_to_floor_with_log": numba_log_s / floor_s,
         "speedup_over_simpy": (n / numba_s) / (n_simpy / simpy_s),
     }
+
+
+def _kernel_only(inputs, repeat: int) -> float:
+    """Best time of the compiled kernel alone, writing into outputs allocated once."""
+    from simulator.engine_numba import _kernel_args, _kernel_builtin
+    from simulator.results import RawOutputs
+
+    args = _kernel_args(inputs, RawOutputs.allocate(inputs))
+    return _best(lambda: _kernel_builtin(inputs.policy.params, *args), repeat)[0]
 
 
 def _best(fn, repeat: int):
@@ -170,6 +181,8 @@ def report(f: dict) -> None:
           f"empty cache), cache load {f['jit_or_cache_load_s']:.2f} s (neither counted below)")
     print(f"numba engine            : {f['numba_s'] * 1e3:9.2f} ms  {f['numba_rps']:14,.0f} requests/s   "
           f"numba / floor = {f['ratio_to_floor']:.1f}x (target <= 10x)")
+    print(f"  of which the kernel   : {f['kernel_s'] * 1e3:9.2f} ms (outputs allocated once, reused)   "
+          f"kernel / floor = {f['ratio_kernel_to_floor']:.1f}x; the rest is allocating and first touching the outputs")
     if f["numba_with_log_s"] == f["numba_with_log_s"]:
         print(f"numba + batch-stage log : {f['numba_with_log_s'] * 1e3:9.2f} ms  {f['numba_with_log_rps']:14,.0f} "
               f"requests/s   numba / floor = {f['ratio_to_floor_with_log']:.1f}x")
