@@ -23,10 +23,13 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: Built-in caches: name -> (file, member model names).
 _FMNIST_MODELS = tuple(["fmnist-cnn-w32"] * 6 + ["fmnist-cnn-w8", "fmnist-cnn-w64"])
+#: The CPU-trained ensemble the real runner serves (`data/fmnist_cpu.md`); the file names its members' models too.
+_FMNIST_CPU_MODELS = tuple(["fmnist-cnn-w8"] * 4 + ["fmnist-cnn-w16", "fmnist-cnn-w32"])
 BUILTIN_CACHES = {
     "fmnist": ("fmnist_logits_test.npz", _FMNIST_MODELS),
     "fmnist-test": ("fmnist_logits_test.npz", _FMNIST_MODELS),
     "fmnist-train": ("fmnist_logits_train.npz", _FMNIST_MODELS),
+    "fmnist-cpu": ("fmnist_cpu_logits_test.npz", _FMNIST_CPU_MODELS),
 }
 
 

@@ -15,6 +15,15 @@ def test_builtin_caches():
     assert train.logits.shape == (8, 60000, 10) and train.logits.dtype == np.float16
 
 
+def test_builtin_cpu_cache_is_the_runners_ensemble():
+    from simulator.runner.bundle import CACHE_PATH
+
+    cpu = load_cache("fmnist-cpu")
+    assert cpu.logits.shape == (6, 1000, 10) and cpu.source == "fmnist-cpu"
+    assert cpu.model_names == ("fmnist-cnn-w8",) * 4 + ("fmnist-cnn-w16", "fmnist-cnn-w32")
+    np.testing.assert_array_equal(cpu.logits, load_cache(str(CACHE_PATH)).logits)
+
+
 def _cache(**changes):
     fields = dict(logits=np.zeros((2, 3, 4), dtype=np.float32), labels=np.array([0, 1, 3]))
     fields.update(changes)
