@@ -18,5 +18,6 @@ Modules: `bundle` (the trained ensemble's files), `fmnist_data` (the Debian data
 eager, CUDA graph, replay), `stages` (building them for a run), `decide` (the host's decision after a stage),
 `worker` (the server loop: open loop, closed loop), `host` (interference), `energy` (NVML / RAPL counters),
 `result` (`RealRun`), `real` (`run_real`), `measure` (profiles from the runner's measurements), `idle` (first calls
-after idle), `validation`, `report` and `plots` (``flexsim validate``).
+after idle, the profiles' wake-up table), `profiling` (the profiles of ``flexsim validate``), `calibrate`
+(diagnostics), `validation`, `report` and `plots` (``flexsim validate``).
 """

@@ -7,14 +7,12 @@ tens of percent from one second to the next, with no trace in the guest's CPU ac
 - **speed-calibrated**: the profile's latency tables scaled by the run's own mean stage time per model (and the
   decision overhead by the run's mean decision time), the policy's estimates left as they were (the real policy
   used them). What remains is the error of the latency distribution's shape and of the queueing model.
-- **load-aware** (predictive, from measurements made before the run): the profile's latencies scaled by the host's
-  load-speed curve (`simulator.runner.profiling`) at the simulated utilisation: on the hosts measured, the same
-  stage runs slower when the worker idles between requests (first calls after idle, and a busy period that starts
-  cold), so a profile taken in a closed loop is too fast at low load.
 - **service replay**: the run's own service time of each request (finish - start) through a single FIFO server
   (the Lindley recursion, `simulator.floor.lindley`, or its closed-loop form). What remains is what the worker
-  pays between requests (its loop, waking up), which the engines do not model.
-"""
+  pays between requests (its loop, waking up), which the profile's dispatch overhead stands for.
+
+A third shows what the host's costs besides the stages change: **bare** (`without_host_costs`), the simulation
+without the profile's wake-up after idle, dispatch overhead and per-model decision overheads."""
 
 from __future__ import annotations
 
@@ -26,17 +24,23 @@ from simulator.floor import lindley
 from simulator.inputs import SimulationInputs
 
 
-def speed_factors(real, models: tuple, profile) -> tuple[np.ndarray, float]:
+def speed_factors(real, models: tuple, profile, waited_only: bool = False) -> tuple[np.ndarray, float]:
     """Per stage: the run's mean compute time of the stage's model over the profile's mean; and the run's mean
-    decision time over the profile's decision overhead."""
+    decision time over the profile's decision overhead after the same stages (each model's own where it has one).
+
+    ``waited_only``: from the stages of the requests that waited in the queue, the ones the profile's wake-up
+    slowdown leaves alone (1.0 where none waited).
+    """
     times = real.stage_times
+    rows = real.waited[times.request] if waited_only else np.ones(times.stage.shape[0], dtype=bool)
     stage_model = np.array(models, dtype=object)[times.stage]
     per_model = {}
     for model in set(models):
-        measured = times.compute_s[stage_model == model]
+        measured = times.compute_s[rows & (stage_model == model)]
         profiled = profile.entry(model, 1).latency.icdf_ms().mean() / 1000.0
         per_model[model] = measured.mean() / profiled if measured.size else 1.0
-    decision = times.decision_s.mean() / (profile.decision_overhead_ms / 1000.0) if profile.decision_overhead_ms else 1.0
+    overhead_s = np.array([profile.decision_overhead_for(m) for m in stage_model[rows]]) / 1000.0
+    decision = times.decision_s[rows].sum() / overhead_s.sum() if overhead_s.sum() > 0 else 1.0
     return np.array([per_model[m] for m in models]), float(decision)
 
 
@@ -49,15 +53,13 @@ def calibrated(inputs: SimulationInputs, stage_factors: np.ndarray, decision_fac
     return replace(inputs, devices=(scaled,))
 
 
-def load_speed(profile, utilisation: float) -> tuple[float, float] | None:
-    """(stage-time factor, decision-time factor) of `profile`'s load-speed curve at `utilisation` (interpolated,
-    held constant beyond the measured loads); None where the profile has no curve."""
-    curve = profile.provenance.get("load_speed")
-    if not curve:
-        return None
-    loads = curve["utilisation"]
-    return (float(np.interp(utilisation, loads, curve["stage_factor"])),
-            float(np.interp(utilisation, loads, curve["decision_factor"])))
+def without_host_costs(inputs: SimulationInputs, overhead_ms: float) -> SimulationInputs:
+    """`inputs` as a profile without the host's other costs gives them: the decision overhead `overhead_ms` after
+    every stage, no dispatch overhead, no wake-up slowdown; the estimates that the policy reads stay unchanged."""
+    tables = inputs.devices[0]
+    plain = replace(tables, overhead_s=np.full_like(tables.overhead_s, overhead_ms / 1000.0), dispatch_overhead_s=0.0,
+                    wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]))
+    return replace(inputs, devices=(plain,))
 
 
 def replay_service_ms(real, clients: int) -> np.ndarray:

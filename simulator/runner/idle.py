@@ -1,10 +1,19 @@
-"""Slower first calls after idle: how a request's first stage costs depend on how long the worker was idle.
+"""Slower first calls after idle: how a request's costs depend on how long the worker was idle before it.
 
 After an idle period the caches, the branch predictors and (on a GPU) the clocks are cold, and on a virtual machine
-the idle vCPU may have been descheduled. The simulator draws every stage from one distribution, profiled in
-closed-loop runs without idle time; this module measures, from real runs, the compute and decision time of each
-request's first stage as a function of the worker's idle time before the request (0 when it was waiting in the
-queue), against the same stage when the request had waited.
+the idle vCPU may have been descheduled. Two views, both from real runs:
+
+- `idle_effect` (the report's table): the compute and decision time of each request's first stage per bucket of the
+  worker's idle time before the request (0 when it was waiting in the queue);
+- `wakeup_table` (the profile's ``wakeup``, `simulator.profiles.Profile.wakeup`): per finer bucket of the idle time
+  before a busy period, the factor the engines apply to the period's first stage. On the hosts measured the
+  slowdown fades over the first few requests of a busy period, while the engines slow only its first stage; so
+  the factor charges that stage the whole excess of the period's first `WARMUP_STAGES` stage runs over warm runs
+  of the same stages (deep in a busy period) measured nearby in the same run: the period's work, which is what
+  queueing sees, comes out right. "Nearby" matters: the shared host's speed drifts, and requests queue up when it
+  is slow, so the requests that waited over a whole run are slower than the woken ones for that reason alone.
+  The open-loop profiling runs (`simulator.runner.profiling`) interleave bursts of simultaneous requests with
+  their Poisson arrivals so that warm runs occur throughout.
 """
 
 from __future__ import annotations
@@ -13,6 +22,19 @@ import numpy as np
 
 #: Edges (ms) of the idle-time buckets; the first bucket holds requests that waited in the queue.
 GAP_EDGES_MS = (0.0, 0.02, 0.2, 1.0, 5.0, np.inf)
+#: Edges (ms) of the wake-up table's buckets of idle time (requests that waited are not in any).
+WAKEUP_EDGES_MS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, np.inf)
+#: Woken requests a bucket needs to give a point of the wake-up table.
+MIN_WOKEN = 20
+#: The first stage runs of a busy period whose excess over the warm speed is charged to its first stage (the
+#: slowdown after idle fades over a few requests on the hosts measured).
+WARMUP_STAGES = 12
+#: Stage runs from this position of a busy period on run warm: the reference of the excess.
+WARM_FROM_STAGE = 16
+#: Warm runs of the same stage position, nearest in serving order, averaged into a stage run's reference: near enough
+#: in time for the host's drift to cancel (about the bursts before and after it in a profiling run), enough to
+#: average the noise of single stages.
+NEIGHBOURS = 12
 
 
 def _first_stage_rows(real) -> np.ndarray:
@@ -49,3 +71,67 @@ def idle_effect(reals) -> dict:
         row["compute_vs_waited"] = (row["compute_ms"] / waited if waited and row["compute_ms"] is not None
                                     else None)
     return {"buckets": rows}
+
+
+def busy_positions(real) -> tuple[np.ndarray, np.ndarray]:
+    """Per stage run of `real` (in serving order): its position in its busy period (0: the first stage after the
+    worker idled; request 0 starts the first period) and the row of that period's first stage."""
+    times = real.stage_times
+    starts = (times.stage == 0) & ~real.waited[times.request]
+    first_row = np.flatnonzero(starts)[np.cumsum(starts) - 1]
+    return np.arange(starts.size) - first_row, first_row
+
+
+def warm_reference_ms(spent_ms: np.ndarray, stage: np.ndarray, warm: np.ndarray,
+                      neighbours: int = NEIGHBOURS) -> np.ndarray:
+    """Per stage run: the mean time of the `neighbours` warm runs (mask `warm`) of the same stage position nearest
+    to it in serving order (NaN where that position has no warm run)."""
+    reference = np.full(spent_ms.shape, np.nan)
+    for k in np.unique(stage):
+        rows, pool = np.flatnonzero(stage == k), np.flatnonzero(warm & (stage == k))
+        take = min(neighbours, pool.size)
+        if take == 0:
+            continue
+        low = np.clip(np.searchsorted(pool, rows) - take // 2, 0, pool.size - take)
+        total = np.concatenate([[0.0], np.cumsum(spent_ms[pool])])
+        reference[rows] = (total[low + take] - total[low]) / take
+    return reference
+
+
+def wakeup_ratios(real) -> tuple[np.ndarray, np.ndarray]:
+    """Idle time (ms) before each busy period of `real` but the first (which follows the warm-up), and its wake-up
+    ratio: 1 plus the excess of the period's first `WARMUP_STAGES` stage runs (compute + decision) over their
+    warm reference (`warm_reference_ms`: runs from position `WARM_FROM_STAGE` of a busy period on, nearby, so
+    the host's drift cancels), over the first stage's reference. Periods without a warm reference are left out."""
+    times = real.stage_times
+    spent_ms = (times.compute_s + times.decision_s) * 1000.0
+    position, first_row = busy_positions(real)
+    reference_ms = warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE)
+    window = position < WARMUP_STAGES
+    excess_ms = np.bincount(first_row[window], weights=(spent_ms - reference_ms)[window], minlength=spent_ms.size)
+    starts = np.flatnonzero(position == 0)[1:]
+    ratio = 1.0 + excess_ms[starts] / reference_ms[starts]
+    keep = np.isfinite(ratio)
+    return real.idle_before_ms[times.request[starts]][keep], ratio[keep]
+
+
+def wakeup_table(reals) -> list[dict]:
+    """The wake-up points measured in `reals` (open-loop runs): per bucket of `WAKEUP_EDGES_MS` holding at least
+    `MIN_WOKEN` woken requests, the median idle time (ms), the mean wake-up ratio (`wakeup_ratios`) and the count.
+    Buckets whose factor is not > 0 (no slowdown the engines can take) are left out; factors below 1 are kept."""
+    pairs = [wakeup_ratios(real) for real in reals]
+    gaps_ms = np.concatenate([gaps for gaps, _ in pairs]) if pairs else np.zeros(0)
+    ratios = np.concatenate([ratio for _, ratio in pairs]) if pairs else np.zeros(0)
+    bucket = np.digitize(gaps_ms, WAKEUP_EDGES_MS[1:-1], right=True)
+    points = []
+    for b in range(len(WAKEUP_EDGES_MS) - 1):
+        at = bucket == b
+        factor = float(ratios[at].mean()) if at.sum() >= MIN_WOKEN else 0.0
+        if factor > 0.0:
+            points.append({"idle_ms": float(np.median(gaps_ms[at])), "factor": factor, "requests": int(at.sum()),
+                           "bucket_ms": [WAKEUP_EDGES_MS[b], _finite_or_none(WAKEUP_EDGES_MS[b + 1])]})
+    return points
+
+
+def _finite_or_none(x: float):
+    return x if np.isfinite(x) else None

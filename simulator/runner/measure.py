@@ -6,14 +6,17 @@ Two steps, both on the stage callables that real runs use:
   only lets `simulator.run.prepare` build the inputs of the profiling runs.
 - `profile_from_runs`: the stage and decision times of closed-loop runs through the worker (`RealRun.stage_times`):
   each model's latency samples are the compute times (forward + copy) of the stages that run it, interleaved with
-  the other members and the host's decisions as in a real run, and the decision overhead is the mean time from
-  the end of a stage's copy to the end of its decision.
+  the other members and the host's decisions as in a real run; each model's own decision overhead is the mean time
+  from the end of its stages' copy to the end of their decision (the host decides more slowly after a heavy
+  model), the profile's is the mean over every stage; and the dispatch overhead is what the worker spends per
+  request besides its stages (`dispatch_overhead`).
 """
 
 from __future__ import annotations
 
 import datetime
 import platform
+from dataclasses import replace
 
 import numpy as np
 
@@ -35,13 +38,15 @@ def time_stage_ms(stage, samples: np.ndarray, calls: int) -> np.ndarray:
     return times * 1000.0
 
 
-def _entry(samples_ms: np.ndarray, info: dict, busy_power_w: float | None = None) -> ModelEntry:
+def _entry(samples_ms: np.ndarray, info: dict, busy_power_w: float | None = None,
+           decision_overhead_ms: float | None = None) -> ModelEntry:
     """A batch-1 entry; energy per call = busy power x mean latency where the busy power was measured."""
     energy_j = None if busy_power_w is None else busy_power_w * float(samples_ms.mean()) / 1000.0
     if samples_ms.shape[0] > MAX_SAMPLES:
         samples_ms = samples_ms[np.linspace(0, samples_ms.shape[0] - 1, MAX_SAMPLES).astype(int)]
     latency = LatencyDistribution(samples_ms=np.round(samples_ms, 6))
-    return ModelEntry(batches={1: BatchEntry(latency=latency, energy_j=energy_j)}, info=info)
+    return ModelEntry(batches={1: BatchEntry(latency=latency, energy_j=energy_j)}, info=info,
+                      decision_overhead_ms=decision_overhead_ms)
 
 
 def _profile(name: str, device: dict, overhead_ms: float, method: str, models: dict, extra: dict,
@@ -81,22 +86,48 @@ def profile_from_runs(name: str, device: dict, runs, idle_power_w: float | None 
     one call, and a closed loop keeps the device busy.
     """
     power = busy_power_w(runs) if idle_power_w is not None else None
-    compute, decisions = {}, []
-    for run, models in runs:
-        times = run.stage_times
-        for k, model in enumerate(models):
-            compute.setdefault(model, []).append(times.compute_s[times.stage == k])
-        decisions.append(times.decision_s)
-    decision_ms = np.concatenate(decisions) * 1000.0
-    models = {model: _entry(np.concatenate(parts) * 1000.0, {"measured": "closed-loop runs through the worker"},
-                            power) for model, parts in compute.items()}
+    compute, decision = _per_model(runs, "compute_s"), _per_model(runs, "decision_s")
+    models = {model: _entry(compute[model], {"measured": "closed-loop runs through the worker"}, power,
+                            float(decision[model].mean())) for model in compute}
+    decision_ms = np.concatenate(list(decision.values()))
     stats = {"p50": float(np.median(decision_ms)), "p90": float(np.quantile(decision_ms, 0.9)),
-             "mean": float(decision_ms.mean()), "n": int(decision_ms.size)}
+             "mean": float(decision_ms.mean()), "n": int(decision_ms.size),
+             "mean_per_model": {model: float(ms.mean()) for model, ms in decision.items()}}
+    dispatch = dispatch_overhead([run for run, _ in runs])
     method = ("real runner on this host: latency = host time of a stage's forward pass plus the copy of its output "
               "to the host, from closed-loop runs (one client) through the worker, all stages run; decision overhead "
-              "= mean host time from the end of that copy to the end of the policy's decision")
-    extra = {"decision_overhead_measured": stats}
+              "= mean host time from the end of that copy to the end of the policy's decision, per model (the "
+              "profile's: over every stage); dispatch overhead = mean time between consecutive finishes of requests "
+              "that waited in the queue, less their stages' compute and decision")
+    extra = {"decision_overhead_measured": stats, "dispatch_overhead_measured": dispatch}
     if power is not None:
         extra["energy_method"] = (f"energy per call = average power over the closed-loop runs ({power:.1f} W) x mean "
                                   "latency; idle power measured while the host slept")
-    return _profile(name, device, stats["mean"], method, models, extra, idle_power_w)
+    return replace(_profile(name, device, stats["mean"], method, models, extra, idle_power_w),
+                   dispatch_overhead_ms=dispatch["mean"])
+
+
+def _per_model(runs, column: str) -> dict[str, np.ndarray]:
+    """The stage times `column` (ms) of `runs` (``(RealRun, models)`` pairs), pooled by the model of the stage."""
+    out = {}
+    for run, models in runs:
+        times = run.stage_times
+        for k, model in enumerate(models):
+            out.setdefault(model, []).append(getattr(times, column)[times.stage == k] * 1000.0)
+    return {model: np.concatenate(parts) for model, parts in out.items()}
+
+
+def dispatch_overhead(reals) -> dict:
+    """What the worker spends per request besides its stages, over the requests of `reals` that waited in the
+    queue: time since the previous finish less the request's stage work (`RealRun.stage_work_s`).
+
+    Returns ``mean`` (ms, clamped at 0; 0 where no request waited), ``p50`` and ``n``.
+    """
+    spent = []
+    for real in reals:
+        finish_s, waited = real.requests.finish_s, real.waited
+        spent.append((finish_s[1:] - finish_s[:-1] - real.stage_work_s[1:])[waited[1:]] * 1000.0)
+    spent_ms = np.concatenate(spent) if spent else np.zeros(0)
+    if spent_ms.size == 0:
+        return {"mean": 0.0, "p50": None, "n": 0}
+    return {"mean": max(float(spent_ms.mean()), 0.0), "p50": float(np.median(spent_ms)), "n": int(spent_ms.size)}

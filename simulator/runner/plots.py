@@ -13,10 +13,10 @@ PROBS = np.linspace(0.0, 1.0, 401)
 
 def latency_cdfs(path: Path, panels: list) -> None:
     """One panel per scenario: each real run's latency CDF and the simulations' 5-95% band and median (the
-    profile as measured, and load-aware where the profile has a load-speed curve).
+    profile as measured, the verdict's prediction, and the bare profile without the host's other costs).
 
-    ``panels``: list of ``(title, real_latencies_ms, sim_latencies_ms, load_aware_latencies_ms)`` with lists of
-    arrays (the last may be empty).
+    ``panels``: list of ``(title, real_latencies_ms, sim_latencies_ms, bare_latencies_ms)`` with lists of arrays
+    (the last may be empty).
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -25,8 +25,8 @@ def latency_cdfs(path: Path, panels: list) -> None:
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    for ax, (title, reals, sims, aware) in zip(axes.flat, panels):
-        _panel(ax, title, reals, sims, aware)
+    for ax, (title, reals, sims, bare) in zip(axes.flat, panels):
+        _panel(ax, title, reals, sims, bare)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -42,10 +42,10 @@ def _band(ax, sims: list, color: str, label: str) -> None:
     ax.plot(mid, PROBS, color=color, lw=1.5, ls="--", label=f"{label} (median, 5-95%)")
 
 
-def _panel(ax, title: str, reals: list, sims: list, aware: list) -> None:
+def _panel(ax, title: str, reals: list, sims: list, bare: list) -> None:
+    if bare:
+        _band(ax, bare, "tab:gray", "simulated, bare")
     _band(ax, sims, "tab:blue", "simulated, profile")
-    if aware:
-        _band(ax, aware, "tab:green", "simulated, load-aware")
     for i, real in enumerate(reals):
         ax.plot(np.sort(real), np.arange(1, real.size + 1) / real.size, color="tab:red", lw=1.0,
                 alpha=0.8, label="real runs" if i == 0 else None)

@@ -3,26 +3,42 @@
 A stage set is the mode, the members and the compute models that one or more scenarios run. For each:
 
 1. a bootstrap profile (each model timed back to back) lets `simulator.run.prepare` build the profiling runs;
-2. a closed-loop run (one client, every stage) gives each model's latency samples and the decision overhead
-   (`simulator.runner.measure.profile_from_runs`); the decision overhead is the stage set's own, since the host's
-   decision is slower after a heavy forward pass (caches) than after a light one;
-3. open-loop runs at `LOAD_POINTS` (Poisson, every stage) give the *load-speed curve*: the mean stage and decision
-   times there over the closed loop's (`simulator.runner.calibrate.speed_factors`), stored in the profile's
-   provenance as ``load_speed`` and read by `simulator.runner.calibrate.load_speed`;
+2. a closed-loop run (one client, every stage) gives each model's latency samples and its own decision overhead
+   (`simulator.runner.measure.profile_from_runs`): the host's decision is slower after a heavy forward pass
+   (caches) than after a light one;
+3. open-loop runs at `LOAD_POINTS` (Poisson, every stage, on the profile of step 2, with bursts of simultaneous
+   requests spread over them: `open_loop_trace`) give what a real host pays besides (`with_host_costs`): the
+   wake-up table (`simulator.runner.idle.wakeup_table`: the bursts' warm stages are its reference) and, pooled
+   with the closed loop, the dispatch overhead (`simulator.runner.measure.dispatch_overhead`). Both come from
+   the real runs' records; the profile of step 2 only sets the runs' arrival rates;
 4. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from simulator.profiles import Profile, load_profile, save_profile
 
-#: Offered loads of the open-loop profiling runs (the closed loop is load 1, factor 1 by definition).
+#: Offered loads of the open-loop profiling runs.
 LOAD_POINTS = (0.5, 0.8)
+#: Open-loop profiling runs: a burst of `BURST_REQUESTS` simultaneous requests arrives with every `BURST_EVERY`-th
+#: Poisson request (and with the last), and the later arrivals move `BURST_ROOM` times the burst's mean service time
+#: later, so the Poisson part keeps its offered load. Deep in a burst's busy period the stages run warm: the
+#: wake-up's reference, often enough for the host's drift in between to stay small.
+BURST_EVERY = 50
+BURST_REQUESTS = 10
+BURST_ROOM = 1.2
+#: How the wake-up table is measured (recorded in the profiles' provenance).
+WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.join(map(str, LOAD_POINTS))}, with "
+                 f"a burst of {BURST_REQUESTS} simultaneous requests every {BURST_EVERY} requests: per bucket of the "
+                 "worker's idle time before a busy period, 1 + the mean excess of the period's first stage runs "
+                 "(compute + decision) over warm runs of the same stages nearby (deep in a busy period), over the "
+                 "first stage's; the point is the bucket's median idle time (simulator/runner/idle.py)")
 
 
 def group_key(scenario) -> str:
@@ -52,7 +68,8 @@ def measure_profiles(plan, cache, progress=print) -> dict[str, Path]:
     idle_w = idle_power_w(plan.setup.device)
     paths = {}
     for key, sc in groups.items():
-        progress(f"  profile {key}: closed loop, then open loop at loads {', '.join(map(str, LOAD_POINTS))}")
+        progress(f"  profile {key}: closed loop, then open loop at loads {', '.join(map(str, LOAD_POINTS))} "
+                 "with bursts")
         paths[key] = measure_group(plan, cache, sc, boot, device, idle_w, plan.out_dir / f"profile-{key}.json")
     boot.unlink()
     return paths
@@ -74,17 +91,46 @@ def write_bootstrap(plan, cache, scenarios, device: dict) -> Path:
     return path
 
 
-def profiling_run(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int, requests: int | None = None):
-    """A run of every stage (static policy) of `scenario`'s stage set on `profile_path`; returns the run and the
-    profile model of each stage."""
+def profiling_run(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int, requests: int | None):
+    """A run of every stage (static policy) of `scenario`'s stage set on `profile_path` (`requests` requests; None
+    for a trace's); returns the run and the profile model of each stage."""
     from simulator.runner.real import run_real
-    from simulator.runner.validation import base_config, scenario_setup
+    from simulator.runner.validation import scenario_setup
 
-    k = len(scenario.changes["members"])
-    config = base_config(plan, scenario, str(profile_path), cache.model_names,
-                         requests=requests or plan.profiling_requests, arrivals=arrivals, policy=("static",),
-                         static_k=k, seed=seed)
+    config = profiling_config(plan, cache, scenario, profile_path, arrivals, seed, requests)
     return run_real(config, scenario_setup(plan, scenario), cache=cache), config.models
+
+
+def profiling_config(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int, requests: int | None):
+    """The `RunConfig` of a profiling run (see `profiling_run`)."""
+    from simulator.runner.validation import base_config
+
+    return base_config(plan, scenario, str(profile_path), cache.model_names, requests=requests, arrivals=arrivals,
+                       policy=("static",), static_k=len(scenario.changes["members"]), seed=seed)
+
+
+def open_loop_trace(plan, cache, scenario, profile_path: Path, load: float, seed: int, path: Path) -> Path:
+    """Write the trace of an open-loop profiling run to `path`: the plan's profiling requests as Poisson arrivals at
+    offered `load` (on `profile_path`) with bursts (`with_bursts`); samples in the order `simulator.run.prepare`
+    draws them, repeated."""
+    from simulator.run import prepare
+    from simulator.runner.validation import write_trace
+
+    inputs = prepare(profiling_config(plan, cache, scenario, profile_path, f"poisson:load={load}", seed,
+                                      plan.profiling_requests), cache)
+    arrival_s = with_bursts(inputs.arrival_s, load * float(np.mean(np.diff(inputs.arrival_s))))
+    write_trace(path, arrival_s, np.resize(inputs.sample, arrival_s.size))
+    return path
+
+
+def with_bursts(arrival_s: np.ndarray, service_s: float) -> np.ndarray:
+    """Sorted arrival times (s): `arrival_s`, with a burst of `BURST_REQUESTS` more arriving with every
+    `BURST_EVERY`-th of them and with the last, each burst moving the later ones `BURST_ROOM` times its work later
+    (`service_s`: the mean service time of a request)."""
+    at = np.unique(np.append(np.arange(0, arrival_s.size, BURST_EVERY), arrival_s.size - 1))
+    room_s = BURST_ROOM * BURST_REQUESTS * service_s
+    shifted_s = arrival_s + room_s * np.searchsorted(at, np.arange(arrival_s.size))
+    return np.sort(np.concatenate([shifted_s, np.repeat(shifted_s[at], BURST_REQUESTS)]), kind="stable")
 
 
 def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -> tuple[np.ndarray, float]:
@@ -98,28 +144,32 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
 
 
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
-    """Closed-loop profile of one stage set, then its load-speed curve; written to `path`."""
-    from simulator.runner.calibrate import speed_factors
+    """Closed-loop profile of one stage set, then the host's costs from open-loop runs; written to `path`."""
     from simulator.runner.measure import profile_from_runs
 
-    closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed)
+    closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, plan.profiling_requests)
     save_profile(path, profile_from_runs(f"{device['name']} ({path.stem})", device, [closed], idle_w))
-    profile = load_profile(path)
-    stage, decision = [], []
+    opens = []
     for i, load in enumerate(LOAD_POINTS):
-        run, models = profiling_run(plan, cache, scenario, path, f"poisson:load={load}", plan.seed + 100 + i)
-        stage_factors, decision_factor = speed_factors(run, models, profile)
-        stage.append(float(np.mean(stage_factors)))
-        decision.append(decision_factor)
-    save_profile(path, with_load_speed(profile, [*LOAD_POINTS, 1.0], [*stage, 1.0], [*decision, 1.0]))
+        trace = open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
+                                path.with_name(f"{path.stem}-load{load}.csv"))
+        opens.append(profiling_run(plan, cache, scenario, path, f"trace:{trace}", plan.seed, None))
+        trace.unlink()
+    save_profile(path, with_host_costs(load_profile(path), closed, opens))
     return path
 
 
-def with_load_speed(profile: Profile, loads, stage, decision) -> Profile:
-    """`profile` with its load-speed curve recorded in the provenance."""
-    from dataclasses import replace
+def with_host_costs(profile: Profile, closed, opens) -> Profile:
+    """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
+    the host pays besides: the wake-up table and the dispatch overhead (pooled with the closed loop's).
+    ``closed`` and ``opens`` are ``(RealRun, models)`` pairs; every figure comes from their real records, none
+    from a simulation of `profile`."""
+    from simulator.runner.idle import wakeup_table
+    from simulator.runner.measure import dispatch_overhead
 
-    curve = {"utilisation": loads, "stage_factor": stage, "decision_factor": decision,
-             "method": "mean stage and decision times of open-loop Poisson runs (every stage, "
-                       f"{'/'.join(map(str, LOAD_POINTS))} offered load) over the closed loop's"}
-    return replace(profile, provenance={**profile.provenance, "load_speed": curve})
+    points = wakeup_table([run for run, _ in opens])
+    dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
+    wakeup = (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points)) if points else None
+    provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch,
+                  "wakeup_measured": {"points": points, "method": WAKEUP_METHOD}}
+    return replace(profile, wakeup=wakeup, dispatch_overhead_ms=dispatch["mean"], provenance=provenance)

@@ -26,16 +26,18 @@ def meets_target(figures: dict, metric: str, target: float) -> bool:
     return abs(m["error"]) <= max(target, m["spread"]) or m["inside_band"]
 
 
-#: The predictions of a scenario, in the order they are shown: the profile as measured, load-aware, fresh.
-PREDICTIONS = (None, "load_aware", "fresh")
+#: The predictions of a scenario, in the order they are shown: the closed-loop profile without the host's other
+#: costs, the profile (the verdict's), fresh.
+PREDICTIONS = ("bare", None, "fresh")
 
 
 def best_model(sc: dict) -> dict:
-    """The prediction the verdict uses: load-aware where the profile has a load-speed curve, else the profile's.
+    """The prediction the verdict uses: the profile as measured before the runs, with the host's costs besides the
+    stages (wake-up after idle, dispatch, each model's decision overhead) that the engines model.
 
-    Not the fresh one: a burst of a fraction of a second predicts the host's speed over a run of seconds poorly,
-    and combined with the load factor it over-corrects when the whole host is slow (see the report)."""
-    return sc.get("load_aware") or sc
+    Not the fresh one: a burst of a fraction of a second predicts the host's speed over a run of seconds poorly
+    (see the report); not the bare one, which leaves out costs the real run is measured to pay."""
+    return sc
 
 
 def verdict(sc: dict) -> str:
@@ -65,8 +67,8 @@ def _yes(x: bool) -> str:
 
 
 def _summary_table(scenarios) -> list[str]:
-    lines = ["| scenario | utilisation real / sim | mean ms real | sim: profile / load-aware / fresh | error | spread | "
-             "p99 ms real | sim: profile / load-aware / fresh | error | spread | p99 in band | stages = | "
+    lines = ["| scenario | utilisation real / sim | mean ms real | sim: bare / profile / fresh | error | spread | "
+             "p99 ms real | sim: bare / profile / fresh | error | spread | p99 in band | stages = | "
              "predictions = | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         stages = min(r["stages_equal"] for r in sc["runs"])
@@ -161,20 +163,27 @@ def _energy_lines(scenarios) -> list[str]:
 def _profile_table(profiles) -> list[str]:
     import numpy as np
 
-    lines = ["| profile | model | samples | p10 ms | p50 ms | mean ms | p99 ms | decision ms (mean, p90) | "
-             "load-speed curve: stage / decision factor |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| profile | model | samples | p10 ms | p50 ms | mean ms | p99 ms | decision ms after it (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
     for profile in profiles:
-        overhead = profile.provenance.get("decision_overhead_measured", {})
-        curve = profile.provenance.get("load_speed")
-        speed = "–" if not curve else ", ".join(
-            f"{u:g}: {f:.2f} / {d:.2f}" for u, f, d in zip(curve["utilisation"], curve["stage_factor"],
-                                                           curve["decision_factor"]))
         for name, model in profile.models.items():
             x = model.batches[1].latency.samples_ms
             p10, p50, p99 = np.percentile(x, [10, 50, 99])
-            lines.append(f"| {profile.name.split('(')[-1].rstrip(')')} | {name} | {x.size} | {p10:.3f} | {p50:.3f} | "
-                         f"{x.mean():.3f} | {p99:.3f} | {_ms(overhead.get('mean'))}, {_ms(overhead.get('p90'))} | "
-                         f"{speed} |")
+            lines.append(f"| {_short(profile)} | {name} | {x.size} | {p10:.3f} | {p50:.3f} | {x.mean():.3f} | "
+                         f"{p99:.3f} | {_ms(profile.decision_overhead_for(name))} |")
+    return lines
+
+
+def _short(profile) -> str:
+    return profile.name.split("(")[-1].rstrip(")")
+
+
+def _host_costs_table(profiles) -> list[str]:
+    lines = ["| profile | dispatch ms / request | wake-up: idle ms → factor (woken requests) |", "|---|---|---|"]
+    for profile in profiles:
+        points = profile.provenance.get("wakeup_measured", {}).get("points", [])
+        wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
+        lines.append(f"| {_short(profile)} | {profile.dispatch_overhead_ms:.4f} | {wakeup} |")
     return lines
 
 
@@ -214,10 +223,11 @@ def findings(scenarios) -> list[str]:
     lines = ["## Findings (computed from the figures above)", "",
              f"- **Decisions**: stages run and predictions equal the simulator's, request by request, in {len(same)} "
              f"of {len(threshold)} threshold-policy scenarios (every real run).",
-             "- **Mean latency error, profile as measured → load-aware → fresh**: " +
+             "- **Mean latency error, bare → profile (the verdict's) → fresh**: " +
              ", ".join(f"{sc['name']} {_pair(sc, 'latency_mean_ms', 'error', _pct).replace(' / ', ' → ')}"
                        for sc in scenarios) + ".",
-             "- **Host speed during the runs** (mean stage time over the profiled one): " +
+             "- **Host speed during the runs** (mean stage time of the requests that waited in the queue over the "
+             "profiled one): " +
              ", ".join(f"{sc['name']} {_speed(sc):.2f}" for sc in scenarios) + ". A factor f above 1 raises the "
              "real load from ρ to about f·ρ; near saturation that alone multiplies queueing delays.",
              f"- **Given the run's own speed** (speed-calibrated simulation), at loads ≤ {TARGET_LOAD:.0%}: mean "
@@ -225,7 +235,8 @@ def findings(scenarios) -> list[str]:
              f"±{TARGET_P99:.0%} in {_within(cal, 'latency_p99_ms', TARGET_P99)}.",
              f"- **Replaying each run's own service times** through a FIFO server, at loads ≤ {TARGET_LOAD:.0%}: mean "
              f"within ±{TARGET_MEAN:.0%} in {_within(rep, 'latency_mean_ms', TARGET_MEAN)} runs "
-             "(what remains is the worker's time between requests, which no profile entry holds)."]
+             "(what remains is the worker's time between requests beyond the profile's dispatch overhead, and its "
+             "reaction to an arrival)."]
     for bucket, label in ((3, "1–5 ms"), (4, "more than 5 ms")):
         ratio = _idle_ratio(scenarios, bucket)
         if ratio:
@@ -266,15 +277,23 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "",
         "## Profiles measured by the runner", "",
         "One profile per stage set (`docs/validation/profile-*.json`). Latency = forward pass + copy to the host, "
-        f"and the decision overhead, from a closed-loop run through the worker ({plan['profiling_requests']} "
-        "requests, every stage); the load-speed curve = mean stage and decision times of open-loop runs at 50% and "
-        "80% offered load over the closed loop's (`simulator/runner/profiling.py`).", "",
+        "and each model's decision overhead (the host's decision after its stages), from a closed-loop run through "
+        f"the worker ({plan['profiling_requests']} requests, every stage):", "",
         *_profile_table(profiles), "",
+        "What the host pays besides, from open-loop runs at 50% and 80% offered load (every stage, with bursts of "
+        "simultaneous requests spread over them) and the closed loop: the dispatch overhead (the worker's time per "
+        "request besides its stages, over the requests that waited in the queue) and the wake-up table (the first "
+        "stage after that much idle time takes factor times as long; the factor charges it the whole excess of the "
+        "first stages of its busy period over warm stages nearby; `simulator/runner/idle.py`):", "",
+        *_host_costs_table(profiles), "",
         "## Real against simulated", "",
-        "Three simulations of each scenario, all predictive (from measurements made before the real runs): with the "
-        "profile as measured; load-aware (its latencies scaled by its load-speed curve at the simulated "
-        "utilisation); and fresh (per real run, also scaled by the host's speed measured by a short closed-loop "
-        "burst right before that run; errors per run, then averaged). The verdict uses the load-aware one. "
+        "Three simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
+        "(the closed-loop latencies and one decision overhead, as the simulator predicted before the host's other "
+        "costs were measured); **profile**, the profile as measured, with those costs, which the engines model "
+        "(`semantics.md`): **the verdict uses this one**; and fresh (per real run, the profile scaled by the "
+        "host's speed measured by a short closed-loop burst right before that run; errors per run, then averaged). "
+        "Earlier reports scaled the profile by a load-speed curve, a stand-in for the wake-up; the wake-up table "
+        "replaces it. "
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread, or inside the simulated band; stages run and predictions identical for "
         "timing-free (threshold) policies.", "",
@@ -285,7 +304,9 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
         "Per real run: its mean stage time over the profile's (stage-time factor, averaged over the stages; 1.00 = "
-        "as profiled) and its mean decision time over the profile's; the error left when the simulation uses the "
+        "as profiled) and its mean decision time over the profile's, both over the requests that waited in the "
+        "queue (the wake-up table accounts for the others; at low load these still carry part of the warm-up it "
+        "charges, so the calibration over-corrects a little); the error left when the simulation uses the "
         "run's own speed (speed-calibrated, median of the seeds), and when a FIFO server replays the run's own "
         "service times (`simulator/runner/calibrate.py`).", "",
         *_diagnostics_table(scenarios), "",
@@ -307,8 +328,18 @@ METHOD = [
     "in service); the engine draws from these samples (empirical distribution), which carries the service-time "
     "variance.",
     "- **Decision overhead** = the measured mean host time from the end of that copy to the end of the decision "
-    "(softmax, combine, confidence, the compiled policy, the worker's records); the profile's "
-    "`decision_overhead_ms`, added to every stage.",
+    "(softmax, combine, confidence, the compiled policy, the worker's records), per model "
+    "(`models.<name>.decision_overhead_ms`), added to every stage of that model: the host decides more slowly "
+    "after a heavy model.",
+    "- **Dispatch overhead** = the worker's time per request besides its stages (its loop, the records, taking "
+    "the next request), measured over requests that waited in the queue; the profile's `dispatch_overhead_ms`, "
+    "added to a request's first stage.",
+    "- **Wake-up after idle** = the profile's `wakeup` table: the first stage of a request that found the worker "
+    "idle for g ms takes factor(g) times as long (piecewise linear in g). On this host the slowdown fades over "
+    "the first few requests of a busy period; the engines slow only its first stage, so the factor charges it "
+    "the whole excess of the period's first stages over warm stages measured nearby in the same run (so the "
+    "host's drift cancels): the busy period's work, which queueing sees, comes out right; the split between "
+    "stages does not (a lone request that stops early after idle is predicted too slow: the CDF's lower tail).",
     "- **Device→host copy**: inside the stage latency (a no-op on the CPU; `.cpu()` synchronises on CUDA).",
     "- **Launch cost**: eager PyTorch's per-operator host cost is inside the measured stage latency; CUDA graphs "
     "(`--execution graph`) replace it by one graph launch.",
@@ -316,18 +347,14 @@ METHOD = [
     "an idle worker sleeps until 0.5 ms before the next arrival, then polls the clock (`spin-50`: it polls the whole "
     "idle time). `thread` release (`thread-50`) adds a dispatcher thread and shows what a sleeping worker pays to "
     "be woken, which the engines do not model.",
-    "- **Load-aware simulation**: the profile's latencies and decision overhead scaled by the host's load-speed curve "
-    "(measured before the runs by open-loop profiling runs) at the simulated utilisation; a runner-side stand-in "
-    "for an engine model of slower service after idle (a uniform factor: it cannot make the first stage of a busy "
-    "period slower than the rest).",
     "- **Fresh**: the shared host's speed drifts by tens of percent over minutes (the profiles themselves differ "
     "from one regeneration to the next), so each real run is preceded by a short closed-loop burst of its stage set "
-    "whose speed against the profile scales the simulation of that run (times the load factor). A burst of a "
+    "whose speed against the profile scales the simulation of that run. A burst of a "
     "fraction of a second predicts a run of seconds poorly on this host, so the verdict does not use it.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting between and within runs, "
-    "slower first calls after idle (the table above), and the worker's time between requests. The band over seeds "
-    "varies only independent service-time draws, so it is narrower than the real-vs-real spread wherever the host "
-    "drifts.",
+    "and a sleeping worker's thread wake-up (`thread-50`; the wake-up table is measured with poll release). The "
+    "band over seeds varies only independent service-time draws, so it is narrower than the real-vs-real spread "
+    "wherever the host drifts.",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median). Flagged runs are listed and left out "
     "of the errors when enough clean runs remain.",

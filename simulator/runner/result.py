@@ -71,6 +71,28 @@ class RealRun:
         """Fraction of stage runs that were host stalls."""
         return float(self.stage_times.stalls().mean())
 
+    @property
+    def waited(self) -> np.ndarray:
+        """Per request: whether it waited in the queue (arrived no later than the previous request finished);
+        request 0, served after the warm-up and the lead-in, never did."""
+        req = self.requests
+        return np.concatenate([[False], req.arrival_s[1:] <= req.finish_s[:-1]])
+
+    @property
+    def idle_before_ms(self) -> np.ndarray:
+        """Per request: the worker's idle time (ms) before it, start minus the previous finish (0 where it waited;
+        NaN for request 0)."""
+        req = self.requests
+        gaps = np.concatenate([[np.nan], (req.start_s[1:] - req.finish_s[:-1]) * 1000.0])
+        return np.where(self.waited, 0.0, gaps)
+
+    @property
+    def stage_work_s(self) -> np.ndarray:
+        """Per request: the measured work of its stages, compute plus decision (s)."""
+        times = self.stage_times
+        return np.bincount(times.request, weights=times.compute_s + times.decision_s,
+                           minlength=self.requests.arrival_s.shape[0])
+
 
 def build_real_run(worker: Worker, inputs: SimulationInputs, host: HostReport, measured_energy_j: float | None,
                    setup: dict) -> RealRun:

@@ -3,14 +3,15 @@
 For every scenario (a policy, a workload and a mode):
 
 1. the members are profiled on this host by the runner itself (`simulator.runner.profiling`), one profile per stage
-   set: closed-loop runs through the worker give each model's latency samples and the decision overhead, and
-   open-loop runs at lower loads the host's load-speed curve;
+   set: closed-loop runs through the worker give each model's latency samples and decision overhead, and
+   open-loop runs at lower loads what the host pays besides (wake-up after idle, dispatch overhead);
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
 3. the real runner serves that trace ``repeats`` times;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
-   service-time draws, giving a median and a 5-95% band; again with the profile scaled by its load-speed
-   curve at the simulated utilisation (load-aware); and, per real run, with the host's speed measured by a
-   short burst right before that run as well (fresh);
+   service-time draws, giving a median and a 5-95% band: the prediction the verdict uses. For comparison, and
+   as a diagnostic: the same without the host's other costs (``bare``: the closed-loop latencies and one decision
+   overhead, what the simulator predicted before those were measured); and, per real run, the profile scaled by
+   the host's speed measured by a short burst right before that run (``fresh``);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
 
@@ -147,10 +148,11 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     """Real repeats and seeded simulations of one scenario; raw traces written under ``out_dir/name``.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
-    load-aware simulated latencies)``.
+    simulated latencies without the host's other costs)``.
     """
     from simulator.profiles import load_profile
     from simulator.run import prepare, run_inputs
+    from simulator.runner.calibrate import without_host_costs
     from simulator.runner.idle import idle_effect
     from simulator.runner.profiling import burst_factors
     from simulator.runner.real import run_real
@@ -169,10 +171,12 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
         save_raw(folder / f"real-{i}.npz", real)
     figures = compare(scenario, config, reals, sims)
     figures["profile"] = profile_path.name
-    figures["load_aware"], aware = load_aware(figures, seeded, profile)
+    plain = [without_host_costs(x, profile.decision_overhead_ms) for x in seeded]
+    bare = [run_inputs(x, "numba") for x in plain]
+    figures["bare"] = prediction(figures, bare)
     figures["fresh"] = fresh_prediction(figures, seeded, bursts)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
-             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in aware])
+             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, seeded, config.models, profile, seeded[0].clients)
     return figures, panel
@@ -188,7 +192,7 @@ def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path
     if scenario.deadline_stages is not None:
         profile = load_profile(profile_path)
         first = stage_models(scenario, cache.model_names)[0]
-        mean_ms = float(np.mean(profile.entry(first, 1).latency.icdf_ms())) + profile.decision_overhead_ms
+        mean_ms = float(np.mean(profile.entry(first, 1).latency.icdf_ms())) + profile.decision_overhead_for(first)
         changes["deadline_ms"] = scenario.deadline_stages * mean_ms
     config = base_config(plan, scenario, str(profile_path), cache.model_names, **changes)
     if parse_arrivals(config.arrivals).closed:
@@ -284,14 +288,15 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> d
 
 
 def diagnose(reals: list, seeded: list, models: tuple, profile, clients: int) -> list:
-    """Per real run: its speed against the profile, the speed-calibrated simulation (median and band over the
+    """Per real run: its speed against the profile (over the stages of the requests that waited in the queue: the
+    profile's wake-up slowdown accounts for the others), the speed-calibrated simulation (median and band over the
     seeds) and the replay of its own service times (`simulator.runner.calibrate`), each with its error."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import calibrated, replay_service_ms, speed_factors
 
     out = []
     for real in reals:
-        stage_factors, decision_factor = speed_factors(real, models, profile)
+        stage_factors, decision_factor = speed_factors(real, models, profile, waited_only=True)
         cal = sim_figures([run_inputs(calibrated(x, stage_factors, decision_factor), "numba") for x in seeded])
         replay = latency_figures(replay_service_ms(real, clients))
         measured = latency_figures(real.requests.latency_ms)
@@ -329,36 +334,21 @@ def versus(values: dict, sim: dict) -> dict:
     return out
 
 
-def load_aware(figures: dict, seeded: list, profile) -> tuple[dict | None, list]:
-    """The simulation with the profile's latencies scaled by its load-speed curve at the simulated utilisation
-    (`simulator.runner.calibrate.load_speed`): its figures and its runs; (None, []) where the profile has no
-    curve."""
-    from simulator.run import run_inputs
-    from simulator.runner.calibrate import calibrated, load_speed
-
-    utilisation = figures["sim"]["utilisation"]
-    speed = load_speed(profile, utilisation)
-    if speed is None:
-        return None, []
-    stage_factor, decision_factor = speed
-    factors = np.full(seeded[0].n_stages, stage_factor)
-    sims = [run_inputs(calibrated(x, factors, decision_factor), "numba") for x in seeded]
+def prediction(figures: dict, sims: list) -> dict:
+    """Another prediction of the scenario whose figures are `figures`: the simulations `sims` (one per seed), their
+    figures and their errors against the real runs used."""
     sim = sim_figures(sims)
-    return {"utilisation": utilisation, "stage_factor": stage_factor, "decision_factor": decision_factor,
-            "sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}, sims
+    return {"sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}
 
 
 def fresh_prediction(figures: dict, seeded: list, bursts: list) -> dict:
-    """Per real run, the simulation with the host's speed measured right before it (the burst's factors) and,
-    where the profile has one, the load-speed factor: per-run errors and band checks, averaged over the runs used."""
+    """Per real run, the simulation with the profile's latencies and decision overheads scaled by the host's speed
+    measured right before it (the burst's factors): per-run errors and band checks, averaged over the runs used."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import calibrated
 
-    aware = figures["load_aware"] or {"stage_factor": 1.0, "decision_factor": 1.0}
-    per_run = []
-    for stage_factors, decision_factor in bursts:
-        per_run.append(sim_figures([run_inputs(calibrated(x, stage_factors * aware["stage_factor"], decision_factor *
-                                                          aware["decision_factor"]), "numba") for x in seeded]))
+    per_run = [sim_figures([run_inputs(calibrated(x, stage_factors, decision_factor), "numba") for x in seeded])
+               for stage_factors, decision_factor in bursts]
     used = used_index(figures["runs"])
     out = {"burst_stage_factors": [float(np.mean(f)) for f, _ in bursts],
            "burst_decision_factors": [float(d) for _, d in bursts]}

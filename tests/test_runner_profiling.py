@@ -1,0 +1,198 @@
+"""What the runner's profiling measures besides the stages (per-model decision overhead, dispatch overhead, the
+wake-up table) on hand-built real runs with known costs, and that the simulated prediction uses them. Exact or
+tolerance checks on synthetic timings: no real timing is asserted."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from simulator.config import RunConfig
+from simulator.profiles import load_profile, parse_profile, save_profile
+from simulator.run import prepare, run_inputs
+from simulator.runner.calibrate import speed_factors, without_host_costs
+from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, wakeup_ratios, wakeup_table
+from simulator.runner.measure import dispatch_overhead
+from simulator.runner.profiling import with_bursts, with_host_costs
+from simulator.runner.result import RealRun, StageTimes
+from tests.helpers import constant_profile
+
+BASE_MS = (0.4, 0.6)            # compute time of stages 0 and 1 on a warm host
+DECISION_MS = (0.05, 0.08)      # decision time after stages 0 and 1
+
+
+def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, dispatch_ms=0.0) -> RealRun:
+    """A FIFO worker serving two stages per request: stage k takes ``(BASE_MS[k] + DECISION_MS[k]) x speed(now) x
+    wake(idle gap before its busy period, position in the busy period)``, plus `dispatch_ms` before each request."""
+    arrival_s = np.asarray(arrival_s, dtype=float)
+    start, finish, rows = np.empty_like(arrival_s), np.empty_like(arrival_s), []
+    free, gap_ms, position = 0.0, np.inf, 0
+    for r, arrival in enumerate(arrival_s):
+        if r == 0 or arrival > free:
+            gap_ms, position = (np.inf if r == 0 else (arrival - free) * 1000.0), 0
+        t = max(arrival, free) + dispatch_ms / 1000.0
+        start[r] = max(arrival, free)
+        for k in range(2):
+            factor = speed(t) * wake(gap_ms, position)
+            compute_s, decision_s = BASE_MS[k] * factor / 1000.0, DECISION_MS[k] * factor / 1000.0
+            rows.append((r, k, t, compute_s, decision_s))
+            t += compute_s + decision_s
+            position += 1
+        finish[r] = free = t
+    request, stage, stage_start, compute, decision = (np.array(c) for c in zip(*rows))
+    times = StageTimes(request=request.astype(np.int32), stage=stage.astype(np.int8), start_s=stage_start,
+                       compute_s=compute, decision_s=decision)
+    return RealRun(requests=SimpleNamespace(arrival_s=arrival_s, start_s=start, finish_s=finish), batches=None,
+                   summary=None, stage_times=times, release_lag_s=None, host=None, measured_energy_j=None)
+
+
+def open_loop_arrivals(seed: int = 0, n: int = 600, mean_gap_ms: float = 5.0) -> np.ndarray:
+    """Exponential gaps (offered load about 0.45) with the profiling runs' bursts."""
+    service_s = 2 * sum(BASE_MS + DECISION_MS) / 1000.0
+    return with_bursts(np.cumsum(np.random.default_rng(seed).exponential(mean_gap_ms / 1000.0, n)), service_s)
+
+
+def double_first_stage_after(min_gap_ms: float):
+    return lambda gap_ms, position: 2.0 if position == 0 and gap_ms > min_gap_ms else 1.0
+
+
+# ------------------------------------------------------------------------------------------ records
+
+def test_waited_idle_and_stage_work_of_a_run():
+    run = served([0.0, 0.0005, 0.010, 0.0101])
+    assert run.waited.tolist() == [False, True, False, True]
+    idle = run.idle_before_ms
+    assert np.isnan(idle[0]) and idle[1] == 0.0 and idle[3] == 0.0
+    np.testing.assert_allclose(idle[2], 10.0 - 2 * sum(BASE_MS + DECISION_MS))
+    np.testing.assert_allclose(run.stage_work_s * 1000.0, [sum(BASE_MS + DECISION_MS)] * 4)
+
+
+def test_dispatch_overhead_is_the_time_between_finishes_beyond_the_stages():
+    run = served(np.zeros(50), dispatch_ms=0.02)
+    measured = dispatch_overhead([run])
+    assert measured["n"] == 49
+    np.testing.assert_allclose(measured["mean"], 0.02, atol=1e-9)
+
+
+def test_dispatch_overhead_without_waiting_requests_is_zero():
+    assert dispatch_overhead([served([0.0, 1.0, 2.0])]) == {"mean": 0.0, "p50": None, "n": 0}
+
+
+# ------------------------------------------------------------------------------------------ wake-up table
+
+def test_wakeup_table_recovers_a_known_slowdown():
+    run = served(open_loop_arrivals(), wake=double_first_stage_after(1.0))
+    points = wakeup_table([run])
+    assert points, "no bucket had enough woken requests"
+    idle_ms = [p["idle_ms"] for p in points]
+    assert all(x > 0 for x in idle_ms) and idle_ms == sorted(set(idle_ms))
+    assert all(p["requests"] >= MIN_WOKEN for p in points)
+    for p in points:
+        lo, hi = p["bucket_ms"][0], p["bucket_ms"][1] or np.inf
+        if lo >= 1.0:
+            np.testing.assert_allclose(p["factor"], 2.0, rtol=1e-6)
+        elif hi <= 1.0:
+            np.testing.assert_allclose(p["factor"], 1.0, rtol=1e-6)
+
+
+def test_the_whole_excess_of_a_busy_periods_first_stages_goes_to_its_first_stage():
+    def slow_start(gap_ms, position):      # the first three stage runs 1.5x after any idle time
+        return 1.5 if position < 3 and np.isfinite(gap_ms) else 1.0
+
+    gaps, ratios = wakeup_ratios(served(open_loop_arrivals(1), wake=slow_start))
+    stage_ms = np.add(BASE_MS, DECISION_MS)
+    alone = 1.0 + 0.5 * (stage_ms[0] + stage_ms[1]) / stage_ms[0]     # a lone request: both its stages
+    assert gaps.size > 100 and np.all(gaps > 0)
+    assert np.all(ratios >= 1.0 - 1e-9) and np.any(np.isclose(ratios, alone))
+    assert np.all(ratios <= 1.0 + 0.5 * (2 * stage_ms[0] + stage_ms[1]) / stage_ms[0] + 1e-9)
+
+
+def test_the_hosts_drift_cancels():
+    """The host slows down by half over the run: requests queue up when it is slow, so the waited requests of
+    the whole run are slower than the woken ones; the reference taken nearby is not fooled."""
+    arrival = open_loop_arrivals(2)
+    run = served(arrival, wake=double_first_stage_after(1.0), speed=lambda t: 1.0 + 0.5 * t / arrival[-1])
+    for p in wakeup_table([run]):
+        if p["bucket_ms"][0] >= 1.0:
+            np.testing.assert_allclose(p["factor"], 2.0, rtol=0.05)
+
+
+def test_factors_below_one_are_kept_and_sparse_buckets_dropped():
+    run = served(open_loop_arrivals(3), wake=lambda gap_ms, position: 0.8 if position == 0 and gap_ms < 1e3 else 1.0)
+    points = wakeup_table([run])
+    assert points and all(0.0 < p["factor"] < 1.0 for p in points)
+    sparse = served(np.arange(MIN_WOKEN - 1) * 0.01, wake=double_first_stage_after(0.0))
+    assert wakeup_table([sparse]) == []
+
+
+def test_no_warm_reference_gives_no_table():
+    """Every request alone (no busy period reaches `WARM_FROM_STAGE`): nothing to compare with."""
+    run = served(np.arange(200) * 0.01)
+    assert WARM_FROM_STAGE > 2 and wakeup_table([run]) == []
+
+
+# ------------------------------------------------------------------------------------------ the profile
+
+def test_host_costs_make_a_valid_profile(tmp_path):
+    profile = constant_profile(latency_ms=BASE_MS[0], idle_power_w=None, overhead_ms=DECISION_MS[0])
+    closed = (served(np.zeros(100), dispatch_ms=0.01), ("m", "m"))
+    opens = [(served(open_loop_arrivals(seed), wake=double_first_stage_after(1.0), dispatch_ms=0.03), ("m", "m"))
+             for seed in (4, 5)]
+    measured = with_host_costs(profile, closed, opens)
+    save_profile(tmp_path / "p.json", measured)
+    loaded = load_profile(tmp_path / "p.json")
+    idle_ms, factor = loaded.wakeup
+    assert len(idle_ms) >= 2 and max(factor) == pytest.approx(2.0) and min(factor) == pytest.approx(1.0)
+    assert 0.01 < loaded.dispatch_overhead_ms < 0.03
+    assert loaded.provenance["wakeup_measured"]["points"][0]["idle_ms"] == idle_ms[0]
+    assert loaded.provenance["dispatch_overhead_measured"]["n"] > 99
+
+
+def test_profile_from_runs_has_each_models_decision_overhead():
+    pytest.importorskip("torch")
+    from simulator.runner.measure import profile_from_runs
+
+    profile = profile_from_runs("p", {"name": "test", "kind": "cpu"}, [(served(np.zeros(40)), ("a", "b"))])
+    assert profile.decision_overhead_for("a") == pytest.approx(DECISION_MS[0])
+    assert profile.decision_overhead_for("b") == pytest.approx(DECISION_MS[1])
+    assert profile.decision_overhead_ms == pytest.approx(np.mean(DECISION_MS))
+    assert profile.dispatch_overhead_ms == pytest.approx(0.0, abs=1e-9)
+    assert np.mean(profile.models["b"].batches[1].latency.samples_ms) == pytest.approx(BASE_MS[1])
+    parse_profile(profile.to_json())
+
+
+def test_speed_factors_compare_decisions_per_model_and_can_skip_woken_requests():
+    profile = parse_profile({**constant_profile(latency_ms=BASE_MS[0]).to_json(), "models": {
+        "a": {"batches": {"1": {"latency_ms": {"samples": [BASE_MS[0]]}}}, "decision_overhead_ms": DECISION_MS[0]},
+        "b": {"batches": {"1": {"latency_ms": {"samples": [BASE_MS[1]]}}}, "decision_overhead_ms": DECISION_MS[1]}}})
+    run = served(open_loop_arrivals(6), wake=double_first_stage_after(0.0))
+    stage, decision = speed_factors(run, ("a", "b"), profile, waited_only=True)
+    np.testing.assert_allclose(stage, [1.0, 1.0])
+    assert decision == pytest.approx(1.0)
+    stage, decision = speed_factors(run, ("a", "b"), profile)
+    assert stage[0] > 1.0 and stage[1] == pytest.approx(1.0) and decision > 1.0
+
+
+# ------------------------------------------------------------------------------------------ the prediction
+
+def _trace_config(tmp_path, profile) -> RunConfig:
+    path = tmp_path / "wake.json"
+    save_profile(path, profile)
+    trace = tmp_path / "trace.csv"
+    trace.write_text("arrival_s\n0.0\n0.0\n0.5\n")       # two back to back, then one after a long idle time
+    return RunConfig(profile=(str(path),), arrivals=f"trace:{trace}", requests=None, members=(0, 1),
+                     thresholds=(-np.inf,), models=("m", "m"), record_batches=True)
+
+
+def test_the_prediction_slows_the_first_stage_after_idle_and_adds_the_dispatch(tmp_path):
+    from dataclasses import replace
+
+    plain = constant_profile(latency_ms=1.0, overhead_ms=0.1)
+    woken = replace(plain, wakeup=((1.0, 100.0), (1.5, 3.0)), dispatch_overhead_ms=0.2)
+    inputs = prepare(_trace_config(tmp_path, woken))
+    batches = run_inputs(inputs).batches
+    duration_ms = (batches.end_s - batches.start_s) * 1000.0
+    assert batches.stage.tolist() == [0, 0, 0]
+    np.testing.assert_allclose(duration_ms, [1.1 + 0.2, 1.1 + 0.2, 1.1 * 3.0 + 0.2])
+    bare = run_inputs(without_host_costs(inputs, plain.decision_overhead_ms)).batches
+    np.testing.assert_allclose((bare.end_s - bare.start_s) * 1000.0, [1.1, 1.1, 1.1])
