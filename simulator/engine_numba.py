@@ -1,7 +1,9 @@
 """The Numba engine: the whole event loop in compiled code over arrays.
 
 Semantics: ``docs/semantics.md`` (SPEC batch-1, greedy dynamic batching, replicas sharing one queue,
-FIFO or EDF, open or closed loop). The kernel keeps a monotone clock and dispatches batches in time order:
+FIFO or EDF, open or closed loop). Two kernels share the inlined helpers that define a stage's cost and the
+decision: `_single_server` (one device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside)
+and `_general` (everything else). The general kernel keeps a monotone clock and dispatches batches in time order:
 
 1. the clock moves to the earliest time a device is free (never backwards);
 2. every request that has arrived by then joins the queue (arrivals before dispatches at equal times);
