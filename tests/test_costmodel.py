@@ -12,8 +12,8 @@ from simulator.cli import main
 from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
 from simulator.costmodel.derive import SHIPPED, derive_profile, relative_spread
 from simulator.costmodel.devices import DEVICES, device_spec
-from simulator.costmodel.fit import EnergyParams, fit_energy, fit_latency, predict_energy_j
-from simulator.costmodel.latency import LatencyParams, _pipeline_ms, predict_latency_ms
+from simulator.costmodel.fit import EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j
+from simulator.costmodel.latency import LatencyParams, _pipeline_ms, predict_latency_ms, roofline_ms
 from simulator.costmodel.layers import committed_tables, load_table, table_from_json
 from simulator.costmodel.points import Point, profile_points
 from simulator.costmodel.report import batch_doubling_drops
@@ -21,8 +21,8 @@ from simulator.errors import FlexsimError
 from simulator.profiles import load_profile, parse_profile
 
 H100 = device_spec("h100-sxm")
-TRUE = LatencyParams(eff_conv=0.4, eff_dwconv=0.02, eff_matmul=0.15, eff_memory=0.8, kernel_ms=0.004,
-                     launch_conv_ms=0.05, launch_other_ms=0.02, call_eager_ms=0.2, call_graph_ms=0.15)
+TRUE = LatencyParams(eff_conv=0.4, eff_dwconv=0.02, eff_matmul=0.15, eff_memory=0.8, conv_half_intensity=30.0,
+                     kernel_ms=0.004, launch_conv_ms=0.05, launch_other_ms=0.02, call_eager_ms=0.2, call_graph_ms=0.15)
 ARCHS = ("alexnet", "resnet18", "resnet50", "vgg16", "mobilenet-v3-large", "efficientnet-b0")
 
 
@@ -115,6 +115,31 @@ def test_latency_grows_with_batch_and_graphs_never_lose(arch, device, dtype, mod
     same_call = LatencyParams(**{**TRUE.to_json(), "call_graph_ms": TRUE.call_eager_ms})
     assert predict_latency_ms(table, batch, dtype, "graph", spec, same_call) <= \
         predict_latency_ms(table, batch, dtype, "eager", spec, same_call) + 1e-12
+
+
+def test_conv_efficiency_saturates_with_arithmetic_intensity():
+    cpu = device_spec("rpi5")
+    table = load_table("fmnist-cnn-w64")
+    conv = table.kind_mask("conv")
+    flat = LatencyParams(**{**TRUE.to_json(), "eff_memory": 1e6, "conv_half_intensity": 1e-12})
+    curved = LatencyParams(**{**flat.to_json(), "conv_half_intensity": 30.0})
+    for batch in (1, 16):
+        t_flat, t_curved = (roofline_ms(table, batch, "fp32", cpu, p)[conv] for p in (flat, curved))
+        intensity = table.flops_at(batch)[conv] / table.bytes_at(batch, "fp32")[conv]
+        # eff = eff_conv * I / (I + half): the share of the peak reached falls with the kernel's intensity
+        assert np.allclose(t_flat / t_curved, intensity / (intensity + 30.0))
+    # the first convolution (1 input channel) is the least intense, the least efficient one
+    ratio = roofline_ms(table, 1, "fp32", cpu, flat)[conv] / roofline_ms(table, 1, "fp32", cpu, curved)[conv]
+    assert np.argmin(ratio) == 0 and ratio.max() > 2 * ratio.min()
+    # other kinds are untouched by the curve
+    assert np.allclose(roofline_ms(table, 4, "fp32", cpu, flat)[~conv], roofline_ms(table, 4, "fp32", cpu, curved)[~conv])
+
+
+def test_every_architecture_weighs_the_same_in_the_fit():
+    points = [Point("a", "fp32", "eager", b, 1.0, None) for b in range(16)] + \
+        [Point("b", "fp32", "eager", b, 1.0, None) for b in range(4)]
+    w = architecture_weights(points)
+    assert np.sum(w[:16] ** 2) == pytest.approx(np.sum(w[16:] ** 2)) and np.mean(w ** 2) == pytest.approx(1.0)
 
 
 def test_fit_recovers_the_latency_of_synthetic_points():

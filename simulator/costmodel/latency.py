@@ -2,7 +2,17 @@
 
 Per kernel ``i`` (FLOPs ``F``, bytes ``B``, kind ``k``): a roofline plus a fixed per-kernel cost,
 
-    d_i = max(F / (eff_k * peak_k), B / (eff_memory * bandwidth)) + kernel_ms
+    d_i = max(F / (eff_i * peak_k), B / (eff_memory * bandwidth)) + kernel_ms
+
+where ``eff_i = eff_k`` for depthwise convolutions and linear layers, and for dense convolutions a saturating curve
+of the kernel's arithmetic intensity ``I = F / B`` (FLOP per byte, at the call's batch size):
+
+    eff_i = eff_conv * I / (I + conv_half_intensity)
+
+Small, low-intensity convolutions (few channels, 1x1, late layers at batch 1) reach a smaller share of the peak than
+large 3x3 ones. Equivalently, ``F / (eff_i * peak) = (F + conv_half_intensity * B) / (eff_conv * peak)``: every byte
+a convolution moves costs ``conv_half_intensity`` FLOP-times of extra work (im2col/layout reorders, packing, edge
+handling), so the curve adds no discontinuity and keeps latency increasing in the batch size.
 
 and per call:
 
@@ -33,6 +43,7 @@ class LatencyParams:
     eff_dwconv: float = 0.05
     eff_matmul: float = 0.2
     eff_memory: float = 0.5
+    conv_half_intensity: float = 20.0  # FLOP/byte at which a dense convolution reaches half of eff_conv
     kernel_ms: float = 0.005
     launch_conv_ms: float = 0.03
     launch_other_ms: float = 0.02
@@ -51,7 +62,7 @@ class LatencyParams:
 
 
 def _peaks(table: LayerTable, dtype: str, spec, p: LatencyParams) -> np.ndarray:
-    """Attainable FLOP/s of each kernel (infinite for kernels costed by bytes only)."""
+    """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only)."""
     effective = {"conv": p.eff_conv, "dwconv": p.eff_dwconv, "matmul": p.eff_matmul}
     per_kind = np.array([effective[k] * spec.peak_flops(k, dtype) if k in effective else np.inf for k in KINDS])
     return per_kind[table.kind]
@@ -59,8 +70,11 @@ def _peaks(table: LayerTable, dtype: str, spec, p: LatencyParams) -> np.ndarray:
 
 def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
     """Roofline time (ms) of each kernel at the fitted efficiencies (no fixed costs)."""
-    compute_s = table.flops_at(batch) / _peaks(table, dtype, spec, p)
-    memory_s = table.bytes_at(batch, dtype) / (p.eff_memory * spec.mem_bw_gbs * 1e9)
+    flops, moved = table.flops_at(batch), table.bytes_at(batch, dtype)
+    # dense convolutions: F / (eff_conv * I / (I + half) * peak) = (F + half * B) / (eff_conv * peak)
+    work = flops + np.where(table.kind_mask("conv"), p.conv_half_intensity * moved, 0.0)
+    compute_s = work / _peaks(table, dtype, spec, p)
+    memory_s = moved / (p.eff_memory * spec.mem_bw_gbs * 1e9)
     return np.maximum(compute_s, memory_s) * 1e3
 
 
