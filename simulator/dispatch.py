@@ -60,4 +60,5 @@ def _part(inputs: SimulationInputs, ids: np.ndarray, d: int) -> SimulationInputs
     return dataclasses.replace(
         inputs, devices=(inputs.devices[d],), arrival_s=inputs.arrival_s[ids], sample=inputs.sample[ids],
         draw=np.ascontiguousarray(inputs.draw[ids]), deadline_s=per_request(inputs.deadline_s),
-        energy_budget_j=per_request(inputs.energy_budget_j), assignment=None)
+        energy_budget_j=per_request(inputs.energy_budget_j), assignment=None,
+        speed=None if inputs.speed is None else (inputs.speed[0][d:d + 1], inputs.speed[1][d:d + 1]))

@@ -48,7 +48,8 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
     wake_idle_s, wake_factor = inp.stacked_wakeup()
     device = (inp.stacked("latency_s"), inp.stacked("energy_j"), inp.stacked("est_latency_s"),
               inp.stacked("est_stage_energy_j"), inp.stacked("est_energy_j"), inp.stacked("overhead_s"),
-              inp.stacked("idle_power_w"), inp.stacked("dispatch_overhead_s"), wake_idle_s, wake_factor)
+              inp.stacked("idle_power_w"), inp.stacked("dispatch_overhead_s"), wake_idle_s, wake_factor,
+              inp.stacked("wakeup_decay"), *inp.stacked_speed())
     work = (arrival_padded, inp.clients, inp.sample, inp.draw, inp.deadline_s, inp.energy_budget_j,
             inp.max_batch, inp.edf, cap_w, window_s)
     records = (out.start_s, out.finish_s, out.stages_run, out.prediction, out.correct, out.energy_j,
@@ -145,12 +146,29 @@ def _heap_pop(keys, ties, vals, n):
 def _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, g, scale, wake, extra_s):
     """Duration (s) and device energy (J) of stage k run on a batch of m on device d with draw g.
 
-    `wake` (the wake-up factor) and `extra_s` (the dispatch overhead) apply to the first stage of a batch only;
-    other stages pass 1.0 and 0.0, which leave the figures unchanged to the bit.
+    `wake` is the wake-up factor of the stage in its busy period (`_warm_step`; 1.0 when warm) and `extra_s` the
+    dispatch overhead, paid by the first stage of a batch only (0.0 for the others); the caller multiplies both by
+    the host's speed factor (1.0 without a speed process: unchanged to the bit).
     """
     dur = (latency_s[d, k, m - 1, g] * scale + overhead_s[d, k]) * wake + extra_s
     e = (energy_j[d, k, m - 1] * scale + idle_w[d] * overhead_s[d, k]) * wake + idle_w[d] * extra_s
     return dur, e
+
+
+@jit_inline
+def _warm_step(wake_f, first, power, decay):
+    """The wake-up factor of the next stage of a busy period that began with factor `wake_f`, and the new
+    (first, power): the first stage takes `wake_f`, stage j after it ``1 + (wake_f - 1) * decay**j`` (the power
+    kept as a running product, so both engines compute it with the same multiplications)."""
+    if first:
+        return wake_f, False, decay
+    return 1.0 + (wake_f - 1.0) * power, False, power * decay
+
+
+@jit_inline
+def _speed(speed, speed_step_s, d, t):
+    """The host speed factor of device d for a stage starting at time t (`simulator.speed`)."""
+    return speed[d, int(t / speed_step_s[d]) % speed.shape[1]]
 
 
 @jit
@@ -227,13 +245,14 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
     signal, prediction, correct, cost_scale = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
-     wake_idle_s, wake_factor) = device
+     wake_idle_s, wake_factor, wake_decay, speed, speed_step_s) = device
     arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
+    noisy = np.isfinite(speed_step_s).any()     # some device has a speed process
     n, n_stages, log_cap = sample.shape[0], signal.shape[0], log_start.shape[0]
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -241,6 +260,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     tokens = np.full(1, capacity)
     tok_last = np.zeros(1)
     free = 0.0
+    wake_f, first, power = 1.0, True, 1.0      # the busy period's wake-up: factor, at its first stage, decay**j
     n_arrived = 0
     n_log = 0
     busy_total = dev_busy[0]        # accumulated in registers, the same additions in the same order
@@ -266,12 +286,17 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
         energy_r = 0.0
         busy = 0.0
         spent = 0.0
-        wake = wakeup_factor(t - free, wake_idle_s[0], wake_factor[0]) if waking and t > free else 1.0
+        if waking and t > free:
+            wake_f, first = wakeup_factor(t - free, wake_idle_s[0], wake_factor[0]), True
         extra_s = dispatch_s[0]
         for k in range(n_stages):
+            sp = _speed(speed, speed_step_s, 0, t) if noisy else 1.0
+            wake = 1.0
+            if waking:
+                wake, first, power = _warm_step(wake_f, first, power, wake_decay[0])
             dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], cost_scale[k, s],
-                                 wake, extra_s)
-            wake, extra_s = 1.0, 0.0
+                                 wake * sp, extra_s * sp)
+            extra_s = 0.0
             t0 = t
             t = t + dur
             busy += dur
@@ -306,18 +331,20 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
     """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
     signal, prediction, correct, cost_scale = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
-     wake_idle_s, wake_factor) = device
+     wake_idle_s, wake_factor, wake_decay, speed, speed_step_s) = device
     arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
+    noisy = np.isfinite(speed_step_s).any()     # some device has a speed process
     n, n_stages, n_dev, log_cap = sample.shape[0], signal.shape[0], latency_s.shape[0], log_start.shape[0]
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
     capacity = cap_w * window_s
     free = np.zeros(n_dev)
+    wake_f, first, power = np.ones(n_dev), np.ones(n_dev, dtype=np.bool_), np.ones(n_dev)    # see _single_server
     tokens = np.full(n_dev, capacity)
     tok_last = np.zeros(n_dev)
     batch = np.empty(max_batch, dtype=np.int64)
@@ -387,14 +414,20 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
         m = size
         busy = 0.0
         spent = 0.0
-        wake = wakeup_factor(t - free[d], wake_idle_s[d], wake_factor[d]) if waking and t > free[d] else 1.0
+        if waking and t > free[d]:
+            wake_f[d], first[d] = wakeup_factor(t - free[d], wake_idle_s[d], wake_factor[d]), True
         extra_s = dispatch_s[d]
         for k in range(n_stages):
             scale = cost_scale[k, sample[batch[0]]]
             for i in range(1, m):
                 scale = max(scale, cost_scale[k, sample[batch[i]]])
-            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, draw[lead, k], scale, wake, extra_s)
-            wake, extra_s = 1.0, 0.0
+            sp = _speed(speed, speed_step_s, d, t) if noisy else 1.0
+            wake = 1.0
+            if waking:
+                wake, first[d], power[d] = _warm_step(wake_f[d], first[d], power[d], wake_decay[d])
+            dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, draw[lead, k], scale, wake * sp,
+                                 extra_s * sp)
+            extra_s = 0.0
             t0 = t
             t = t + dur
             busy += dur

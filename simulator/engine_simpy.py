@@ -79,6 +79,10 @@ class _Model:
         self.token_time = [0.0] * inputs.n_devices
         wake_idle_s, wake_factor = inputs.stacked_wakeup()
         self.tables = [_Tables(d, wake_idle_s[i], wake_factor[i]) for i, d in enumerate(inputs.devices)]
+        self.speed, self.speed_step_s = inputs.stacked_speed()
+        # each device's busy period: wake-up factor, at its first stage, decay**j (see engine_numba._warm_step)
+        self.wake_f, self.first, self.power = [1.0] * inputs.n_devices, [True] * inputs.n_devices, \
+            [1.0] * inputs.n_devices
         for d in range(inputs.n_devices):
             env.process(self._worker(d))
         if inputs.clients:
@@ -150,12 +154,16 @@ class _Model:
         lead = batch[0]
         busy, spent = 0.0, 0.0
         idle_s = env.now - self.free_since[d]
-        wake, extra_s = self.tables[d].wakeup(idle_s) if idle_s > 0 else 1.0, self.tables[d].dispatch_overhead_s
+        if idle_s > 0:
+            self.wake_f[d], self.first[d] = self.tables[d].wakeup(idle_s), True
+        extra_s = self.tables[d].dispatch_overhead_s
         for k in range(inp.n_stages):
             m = len(batch)
             scale = max(inp.cost_scale[k, inp.sample[r]] for r in batch)
-            dur, energy = self.tables[d].stage_cost(k, m, inp.draw[lead, k], scale, wake, extra_s)
-            wake, extra_s = 1.0, 0.0
+            sp = self.speed[d, int(env.now / self.speed_step_s[d]) % self.speed.shape[1]]
+            wake = self._warm_step(d)
+            dur, energy = self.tables[d].stage_cost(k, m, inp.draw[lead, k], scale, wake * sp, extra_s * sp)
+            extra_s = 0.0
             start = env.now
             yield env.timeout(dur)
             busy += dur
@@ -166,6 +174,15 @@ class _Model:
                 break
         out.device_busy_s[d] += busy
         out.device_energy_j[d] += spent
+
+    def _warm_step(self, d: int) -> float:
+        """The wake-up factor of device d's next stage in its busy period (`engine_numba._warm_step`)."""
+        if self.first[d]:
+            self.first[d], self.power[d] = False, self.tables[d].wakeup_decay
+            return self.wake_f[d]
+        wake = 1.0 + (self.wake_f[d] - 1.0) * self.power[d]
+        self.power[d] *= self.tables[d].wakeup_decay
+        return wake
 
     def _decide(self, d: int, k: int, m: int, r: int, share_j: float) -> bool:
         """Attribute the stage's energy share to request r; return True (and finish r) if it stops."""
@@ -228,6 +245,7 @@ class _Tables:
         self.overhead_s = tables.overhead_s
         self.idle_power_w = float(tables.idle_power_w)
         self.dispatch_overhead_s = float(tables.dispatch_overhead_s)
+        self.wakeup_decay = float(tables.wakeup_decay)
         self.wake_idle_s, self.wake_factor = wake_idle_s, wake_factor
 
     def wakeup(self, idle_s: float) -> float:
@@ -236,7 +254,7 @@ class _Tables:
 
     def stage_cost(self, k: int, m: int, draw: int, scale: float, wake: float, extra_s: float):
         """Duration (s) and energy (J) of stage k on a batch of m requests at cost scale `scale`; the first stage
-        of a batch also pays the wake-up factor `wake` and the dispatch overhead `extra_s`."""
+        in a busy period pays the wake-up factor `wake`, the first of a batch the dispatch overhead `extra_s`."""
         dur = (self.latency_s[k, m - 1, draw] * scale + self.overhead_s[k]) * wake + extra_s
         energy = (self.energy_j[k, m - 1] * scale + self.idle_power_w * self.overhead_s[k]) * wake \
             + self.idle_power_w * extra_s

@@ -15,6 +15,7 @@ from simulator.errors import require
 from simulator.policies import CompiledPolicy
 from simulator.profiles import GRID, Profile
 from simulator.signals import StageSignals
+from simulator.speed import SpeedNoise
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -40,6 +41,11 @@ class DeviceTables:
     wakeup_idle_s, wakeup_factor : float64 [points]
         The first stage after an idle gap ``g`` takes ``factor(g)`` times as long: piecewise linear through
         (0, 1) and these points, constant beyond the last (padded with (inf, last factor) to stack devices).
+    wakeup_decay : float
+        How the wake-up fades over a busy period: its stage j (0 = the first) takes
+        ``1 + (factor(g) - 1) * decay**j`` times as long (0: only the first stage is slower).
+    speed_noise : SpeedNoise or None
+        The host's speed process (`simulator.speed`); its trace is drawn with the workload (`SimulationInputs`).
     """
 
     latency_s: np.ndarray
@@ -51,6 +57,8 @@ class DeviceTables:
     dispatch_overhead_s: float = 0.0
     wakeup_idle_s: np.ndarray = field(default_factory=lambda: np.array([np.inf]))
     wakeup_factor: np.ndarray = field(default_factory=lambda: np.array([1.0]))
+    wakeup_decay: float = 0.0
+    speed_noise: SpeedNoise | None = None
     profile: str = ""
     models: tuple = ()
 
@@ -88,7 +96,8 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
                         est_stage_energy_j=energy + idle_w * overhead_s[:, None], overhead_s=overhead_s,
                         idle_power_w=idle_w, dispatch_overhead_s=profile.dispatch_overhead_ms / 1000.0,
                         wakeup_idle_s=np.asarray(wake_idle_ms, dtype=np.float64) / 1000.0,
-                        wakeup_factor=np.asarray(wake_factor, dtype=np.float64),
+                        wakeup_factor=np.asarray(wake_factor, dtype=np.float64), speed_noise=profile.speed_noise,
+                        wakeup_decay=profile.wakeup_decay,
                         profile=profile.name, models=tuple(models))
 
 
@@ -124,6 +133,9 @@ class SimulationInputs:
         Record every batch-stage (start, end, stage, batch size, energy, device).
     assignment : int16 [n_requests] or None
         With per-device queues, the device each request is assigned to; None = one shared queue.
+    speed : (float64 [n_devices, slots], float64 [n_devices]) or None
+        The devices' speed traces and slot widths (s) (`simulator.speed.device_speed`): a stage starting at ``t``
+        on device ``d`` lasts ``factor[d, int(t / step_s[d]) % slots]`` times as long. None: no device has one.
     """
 
     stages: StageSignals
@@ -140,6 +152,7 @@ class SimulationInputs:
     policy: CompiledPolicy
     record_batches: bool = True
     assignment: np.ndarray | None = None
+    speed: tuple | None = None
 
     def __post_init__(self):
         n = self.n_requests
@@ -151,6 +164,9 @@ class SimulationInputs:
         require(self.clients > 0 or self.arrival_s.shape[0] == n, "arrival_s must have n_requests entries")
         require(all(d.latency_s.shape[:2] == (k, self.max_batch) for d in self.devices),
                 "device tables must cover every stage and batch size")
+        require(self.speed is None or (self.speed[0].ndim == 2 and self.speed[0].shape[0] == self.n_devices
+                                       and self.speed[1].shape == (self.n_devices,)),
+                "speed must be (factor [n_devices, slots], step_s [n_devices])")
 
     @property
     def n_requests(self) -> int:
@@ -179,6 +195,13 @@ class SimulationInputs:
             idle[i, :n] = d.wakeup_idle_s
             factor[i, :n], factor[i, n:] = d.wakeup_factor, d.wakeup_factor[-1]
         return idle, factor
+
+    def stacked_speed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The devices' speed traces and slot widths (s); factors 1 in one infinite slot where there are none."""
+        if self.speed is None:
+            return np.ones((self.n_devices, 1)), np.full(self.n_devices, np.inf)
+        factor, step_s = self.speed
+        return np.ascontiguousarray(factor, dtype=np.float64), np.ascontiguousarray(step_s, dtype=np.float64)
 
     @property
     def power_cap(self) -> tuple[float, float]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import FlexsimError, require
+from simulator.speed import SpeedNoise, parse_speed_noise
 
 SCHEMA_VERSION = 1
 KINDS = ("datacenter", "embedded", "cpu")
@@ -122,6 +123,12 @@ class Profile:
         Slower first stage after idle: the first stage of a batch that starts after the device idled for ``g`` ms
         takes ``factor(g)`` times as long, ``factor`` piecewise linear through (0, 1) and the given points and
         constant beyond the last. None: no slowdown.
+    wakeup_decay : float
+        How that slowdown fades over the busy period (JSON ``wakeup.decay``, in [0, 1)): its stage j (0 = the
+        first) takes ``1 + (factor(g) - 1) * decay**j`` times as long. 0 (default): only the first stage is slower.
+    speed_noise : SpeedNoise or None
+        The host's speed over time (`simulator.speed`): a slowly varying factor on every stage's duration.
+        None: stage durations are drawn independently.
     """
 
     name: str
@@ -133,6 +140,8 @@ class Profile:
     default_stage_models: tuple[str, ...] | None = None
     dispatch_overhead_ms: float = 0.0
     wakeup: tuple | None = None
+    wakeup_decay: float = 0.0
+    speed_noise: SpeedNoise | None = None
     origin: str = "<memory>"
 
     @property
@@ -175,6 +184,10 @@ class Profile:
         if self.wakeup is not None:
             out["wakeup"] = {"idle_ms": [float(x) for x in self.wakeup[0]],
                              "factor": [float(f) for f in self.wakeup[1]]}
+            if self.wakeup_decay:
+                out["wakeup"]["decay"] = self.wakeup_decay
+        if self.speed_noise is not None:
+            out["speed_noise"] = self.speed_noise.to_json()
         out["models"] = {name: _model_json(m) for name, m in self.models.items()}
         return out
 
@@ -244,7 +257,8 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
         decision_overhead_ms=float(overhead), provenance=provenance,
         models={m: _parse_model(spec, f"{where}: models.{m}") for m, spec in models.items()},
         default_stage_models=None if defaults is None else tuple(defaults), dispatch_overhead_ms=float(dispatch),
-        wakeup=_parse_wakeup(obj.get("wakeup"), where), origin=origin,
+        wakeup=_parse_wakeup(obj.get("wakeup"), where), wakeup_decay=_parse_decay(obj.get("wakeup"), where),
+        speed_noise=parse_speed_noise(obj.get("speed_noise"), where), origin=origin,
     )
 
 
@@ -262,6 +276,13 @@ def _parse_wakeup(spec, where: str):
         require(_positive(f), f"{where}: wakeup.factor[{i}] = {f!r} must be a finite number > 0")
     require(all(b > a for a, b in zip(idle, idle[1:])), f"{where}: wakeup.idle_ms must increase")
     return tuple(float(x) for x in idle), tuple(float(f) for f in factor)
+
+
+def _parse_decay(spec, where: str) -> float:
+    """The optional ``wakeup.decay``: a number in [0, 1) (0 when absent)."""
+    decay = spec.get("decay", 0.0) if isinstance(spec, dict) else 0.0
+    require(_nonneg(decay) and decay < 1, f"{where}: wakeup.decay = {decay!r} must be a number in [0, 1)")
+    return float(decay)
 
 
 def _nonneg(x) -> bool:

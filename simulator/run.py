@@ -31,6 +31,7 @@ from simulator.profiles import GRID, Profile, load_profile
 from simulator.results import SimulationResult, build_result, with_sentinels
 from simulator.signals import stage_signals
 from simulator.workload import ArrivalSpec, generate_arrivals, parse_arrivals, read_trace
+from simulator.speed import device_speed, horizon_bound_s
 
 ENGINES = {"numba": simulate_numba, "simpy": simulate_simpy}
 DEFAULT_REQUESTS = 10_000
@@ -72,22 +73,24 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
     cost_scale = (cache.cost_scale[list(members)] if cache.cost_scale is not None and config.use_cost_scale
                   else np.ones(stages.signal.shape))
-    arrivals_rng, sample_rng, draw_rng, dispatch_rng = (np.random.default_rng(s)
-                                                        for s in np.random.SeedSequence(config.seed).spawn(4))
+    arrivals_rng, sample_rng, draw_rng, dispatch_rng, speed_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5))
     spec = parse_arrivals(config.arrivals)
     trace = read_trace(spec.path) if spec.kind == "trace" else None
     n = _n_requests(config, trace)
     if spec.load is not None:
         spec = spec.resolve(mean_service_s(stages, cost_scale, devices, compiled) / config.devices)
+    arrival_s = _arrivals(spec, trace, n, arrivals_rng)
     return SimulationInputs(
         stages=stages, cost_scale=np.ascontiguousarray(cost_scale, dtype=np.float64), devices=devices,
-        arrival_s=_arrivals(spec, trace, n, arrivals_rng), clients=spec.clients if spec.closed else 0,
+        arrival_s=arrival_s, clients=spec.clients if spec.closed else 0,
         sample=_samples(config, trace, n, cache.n_samples, sample_rng),
         draw=draw_rng.integers(0, GRID, size=(n, n_stages), dtype=np.uint16),
         deadline_s=_per_request(trace, "deadline_ms", config.deadline_ms, n) / 1000.0,
         energy_budget_j=_per_request(trace, "energy_budget_j", config.energy_budget_j, n),
         max_batch=config.batch_size, edf=config.queue == "edf", policy=compiled,
         record_batches=config.record_batches, assignment=_assignment(config, spec, n, dispatch_rng),
+        speed=device_speed(devices, horizon_bound_s(arrival_s, n, devices), speed_rng),
     )
 
 

@@ -27,6 +27,7 @@ from simulator.logits import LogitCache
 from simulator.profiles import GRID, BatchEntry, LatencyDistribution, ModelEntry, Profile
 from simulator.results import SimulationResult
 from simulator.signals import COMBINERS, SIGNALS, stage_signals
+from simulator.speed import SpeedNoise, device_speed, horizon_bound_s
 
 _TICK_S = 0.0005      # arrivals and latencies on a 0.5 ms grid make ties (same-time events) common
 
@@ -65,7 +66,10 @@ def profiles(draw, models=("m0", "m1", "m2", "m3"), max_batch: int = 4, energy: 
                    decision_overhead_ms=draw(st.sampled_from([0.0, 0.02, 0.5])), provenance={"source": "derived"},
                    models=entries, dispatch_overhead_ms=draw(st.sampled_from([0.0, 0.0, 0.05])),
                    wakeup=draw(st.one_of(st.none(), st.sampled_from([((1.0,), (1.5,)),
-                                                                     ((0.5, 2.0, 5.0), (1.2, 1.2, 2.0))]))))
+                                                                     ((0.5, 2.0, 5.0), (1.2, 1.2, 2.0))]))),
+                   wakeup_decay=draw(st.sampled_from([0.0, 0.0, 0.5, 0.9])),
+                   speed_noise=draw(st.one_of(st.none(), st.sampled_from([SpeedNoise(0.3, 2.0),
+                                                                          SpeedNoise(0.1, 0.5)]))))
 
 
 @st.composite
@@ -145,15 +149,18 @@ def simulation_inputs(draw, max_requests: int = 40, max_stages: int = 4, max_dev
     is_closed = draw(st.booleans()) if closed is None else closed
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     scale = cache.cost_scale[members] if cache.cost_scale is not None else np.ones(stages.signal.shape)
+    arrival_s = np.zeros(0) if is_closed else draw(arrival_times(n))
+    # a speed trace shorter than the run (fraction 0.2) makes the engines wrap around it
+    horizon_s = horizon_bound_s(arrival_s, n, devices) * draw(st.sampled_from([1.0, 0.2]))
     return SimulationInputs(
-        stages=stages, cost_scale=np.ascontiguousarray(scale), devices=devices,
-        arrival_s=np.zeros(0) if is_closed else draw(arrival_times(n)),
+        stages=stages, cost_scale=np.ascontiguousarray(scale), devices=devices, arrival_s=arrival_s,
         clients=draw(st.integers(1, 4)) if is_closed else 0,
         sample=rng.integers(0, cache.n_samples, size=n).astype(np.int32),
         draw=rng.integers(0, GRID, size=(n, n_stages)).astype(np.uint16),
         deadline_s=_per_request(draw, rng, n, [0.001, 0.003, 0.01, np.inf]),
         energy_budget_j=_per_request(draw, rng, n, [0.005, 0.02, 0.1, np.inf]),
         max_batch=batch, edf=draw(st.booleans()), policy=compiled,
+        speed=device_speed(devices, horizon_s, rng),
     )
 
 

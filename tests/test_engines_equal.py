@@ -91,3 +91,20 @@ def test_first_stage_after_idle_pays_the_wakeup_and_dispatch_overhead():
     # request 0 starts after 2 ms idle (factor 1.5) and pays the dispatch overhead; its second stage does not;
     # request 1 waited in the queue (no idle): only the dispatch overhead; request 2 again after idle
     assert durations == pytest.approx([0.0016, 0.001, 0.0011, 0.001, 0.0016, 0.001])
+
+
+def test_wakeup_fades_over_the_busy_period_by_its_decay():
+    """Stage j of a busy period after idle takes 1 + (factor - 1) * decay**j times as long, across requests;
+    a new busy period starts over."""
+    import dataclasses
+
+    from tests.helpers import tiny_inputs
+
+    inputs = tiny_inputs(arrival_s=[0.002, 0.002, 0.020], latency_ms=1.0, n_stages=2,
+                         policies=[__import__("simulator.policies", fromlist=["StaticK"]).StaticK(2)])
+    dev = dataclasses.replace(inputs.devices[0], wakeup_idle_s=np.array([0.001]), wakeup_factor=np.array([2.0]),
+                              wakeup_decay=0.5)
+    log = testing.run_both(dataclasses.replace(inputs, devices=(dev,))).batches
+    durations = log.end_s - log.start_s
+    expected = [2.0, 1.5, 1.25, 1.125, 2.0, 1.5]      # requests 0 and 1 share one busy period, request 2 starts anew
+    assert durations * 1000.0 == pytest.approx(expected)

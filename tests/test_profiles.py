@@ -121,10 +121,12 @@ def test_shipped_h100_profile_has_graph_members_and_eager_table():
 def test_optional_timing_fields_parse_and_round_trip(tmp_path):
     obj = copy.deepcopy(VALID)
     obj["dispatch_overhead_ms"] = 0.01
-    obj["wakeup"] = {"idle_ms": [1.0, 5.0], "factor": [1.3, 1.8]}
+    obj["wakeup"] = {"idle_ms": [1.0, 5.0], "factor": [1.3, 1.8], "decay": 0.7}
+    obj["speed_noise"] = {"sigma": 0.1, "correlation_ms": 40.0}
     obj["models"]["m"]["decision_overhead_ms"] = 0.2
     p = parse_profile(obj)
-    assert p.dispatch_overhead_ms == 0.01 and p.wakeup == ((1.0, 5.0), (1.3, 1.8))
+    assert p.dispatch_overhead_ms == 0.01 and p.wakeup == ((1.0, 5.0), (1.3, 1.8)) and p.wakeup_decay == 0.7
+    assert p.speed_noise.sigma == 0.1 and p.speed_noise.correlation_ms == 40.0
     assert p.decision_overhead_for("m") == 0.2 and p.decision_overhead_for("other") == 0.02
     save_profile(tmp_path / "p.json", p)
     assert load_profile(tmp_path / "p.json").to_json() == p.to_json()
@@ -136,6 +138,8 @@ def test_optional_timing_fields_parse_and_round_trip(tmp_path):
     ({"idle_ms": [2.0, 1.0], "factor": [1.5, 2.0]}, "must increase"),
     ({"idle_ms": [1.0], "factor": [-1.0]}, r"wakeup.factor\[0\]"),
     ([1, 2], "wakeup must be an object"),
+    ({"idle_ms": [1.0], "factor": [1.5], "decay": 1.0}, r"wakeup.decay = 1.0 must be a number in \[0, 1\)"),
+    ({"idle_ms": [1.0], "factor": [1.5], "decay": -0.5}, "wakeup.decay"),
 ])
 def test_bad_wakeup_tables_are_named(wakeup, message):
     obj = copy.deepcopy(VALID)

@@ -1,0 +1,115 @@
+"""The host's speed over time: a slowly varying factor on the duration of every stage.
+
+A shared host does not run the same forward pass at the same speed all the time: other tenants, the hypervisor,
+clock and thermal management make it faster or slower for tens to hundreds of milliseconds at a time. Drawn
+independently per stage, service times miss this; near saturation it is what makes queues build up (a slow phase
+raises the load for a while). A profile's ``speed_noise`` describes it as a stationary Ornstein-Uhlenbeck
+process on the log of the factor:
+
+- ``sigma``: standard deviation of ``log(factor)``;
+- ``correlation_ms``: how long a phase lasts (the correlation of two factors ``h`` ms apart is ``exp(-h / corr)``).
+
+The engines read a pre-drawn, piecewise-constant trace of it (`speed_trace`): slot ``i`` covers the times
+``[i, i + 1) * step`` with ``step = correlation_ms / STEPS_PER_CORRELATION``; a stage that starts at time ``t``
+lasts ``factor[int(t / step) % n_slots]`` times its drawn duration (the trace repeats beyond its end). The factor
+is normalised to mean 1 (``exp(x - sigma**2 / 2)``), so it changes when stages are slow, not how slow they are on
+average. Each device has its own trace (interference is per device).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from simulator.errors import require
+
+#: Slots of the piecewise-constant trace per correlation time.
+STEPS_PER_CORRELATION = 8
+#: Most slots of a trace (it repeats beyond): 32 MiB per device.
+MAX_SLOTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class SpeedNoise:
+    """A host speed process (see the module docstring).
+
+    Attributes
+    ----------
+    sigma : float
+        Standard deviation of the log of the speed factor (>= 0).
+    correlation_ms : float
+        Correlation time of the process (> 0).
+    """
+
+    sigma: float
+    correlation_ms: float
+
+    @property
+    def step_s(self) -> float:
+        """Width (s) of one slot of the trace."""
+        return self.correlation_ms / STEPS_PER_CORRELATION / 1000.0
+
+    def to_json(self) -> dict:
+        return {"sigma": self.sigma, "correlation_ms": self.correlation_ms}
+
+
+def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
+    """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c > 0``, or None."""
+    if spec is None:
+        return None
+    require(isinstance(spec, dict) and set(spec) == {"sigma", "correlation_ms"},
+            f"{where}: speed_noise must be an object with exactly 'sigma' and 'correlation_ms'")
+    sigma, corr = spec["sigma"], spec["correlation_ms"]
+    require(_number(sigma) and sigma >= 0, f"{where}: speed_noise.sigma = {sigma!r} must be a finite number >= 0")
+    require(_number(corr) and corr > 0,
+            f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number > 0")
+    return SpeedNoise(sigma=float(sigma), correlation_ms=float(corr))
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def speed_trace(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np.ndarray:
+    """`n_slots` factors of `noise`, one per slot: a stationary AR(1) sampling of the process, exponentiated and
+    normalised to mean 1."""
+    phi = math.exp(-1.0 / STEPS_PER_CORRELATION)
+    shocks = rng.standard_normal(n_slots) * (noise.sigma * math.sqrt(1.0 - phi * phi))
+    shocks[0] = rng.standard_normal() * noise.sigma        # start in the stationary distribution
+    x = lfilter([1.0], [1.0, -phi], shocks)
+    return np.exp(x - 0.5 * noise.sigma ** 2)
+
+
+def slot_count(horizon_s: float, noises) -> int:
+    """Slots a trace needs to cover `horizon_s` seconds at the finest step of `noises` (at least 1, at most
+    `MAX_SLOTS`)."""
+    step_s = min(n.step_s for n in noises)
+    return int(min(MAX_SLOTS, max(1.0, math.ceil(horizon_s / step_s) + 1)))
+
+
+def device_speed(devices, horizon_s: float, rng: np.random.Generator):
+    """The speed traces of `devices` (their ``speed_noise``) as ``(factor [device, slots], step_s [device])``, or
+    None when no device has one. A device without noise gets factors 1 and an infinite step (always slot 0)."""
+    noises = [d.speed_noise for d in devices if d.speed_noise is not None]
+    if not noises:
+        return None
+    n_slots = slot_count(horizon_s, noises)
+    factor = np.ones((len(devices), n_slots))
+    step_s = np.full(len(devices), np.inf)
+    for i, d in enumerate(devices):
+        if d.speed_noise is not None:
+            factor[i] = speed_trace(d.speed_noise, n_slots, rng)
+            step_s[i] = d.speed_noise.step_s
+    return factor, step_s
+
+
+def horizon_bound_s(arrival_s: np.ndarray, n_requests: int, devices) -> float:
+    """A generous estimate of the simulated time span: the last arrival plus every request running every stage at
+    its slowest draw, after the longest wake-up, one after another."""
+    last = float(arrival_s[:n_requests].max()) if arrival_s.shape[0] and n_requests else 0.0
+    per_request = max(float((d.latency_s[:, -1, :].max(axis=1) + d.overhead_s).sum())
+                      * max(1.0, float(d.wakeup_factor.max())) + d.dispatch_overhead_s for d in devices)
+    return max(last, 0.0) + n_requests * per_request

@@ -1,0 +1,94 @@
+"""The host speed process (`simulator.speed`): its trace, its profile field and what the engines do with it."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from simulator import testing
+from simulator.errors import FlexsimError
+from simulator.profiles import parse_profile
+from simulator.speed import STEPS_PER_CORRELATION, SpeedNoise, device_speed, speed_trace
+from tests.helpers import constant_profile, tiny_inputs
+
+
+def test_trace_has_the_stated_statistics():
+    noise = SpeedNoise(sigma=0.2, correlation_ms=10.0)
+    factor = speed_trace(noise, 400_000, np.random.default_rng(3))
+    x = np.log(factor)
+    assert factor.mean() == pytest.approx(1.0, abs=0.01)
+    assert x.std() == pytest.approx(0.2, rel=0.05)
+    lag = STEPS_PER_CORRELATION          # one correlation time apart
+    corr = np.corrcoef(x[:-lag], x[lag:])[0, 1]
+    assert corr == pytest.approx(np.exp(-1.0), abs=0.03)
+
+
+def test_profile_round_trip_keeps_the_speed_noise():
+    profile = dataclasses.replace(constant_profile(), speed_noise=SpeedNoise(0.15, 80.0))
+    again = parse_profile(json.loads(json.dumps(profile.to_json())))
+    assert again.speed_noise == SpeedNoise(0.15, 80.0)
+
+
+@pytest.mark.parametrize("spec, field", [
+    ({"sigma": -0.1, "correlation_ms": 5.0}, "speed_noise.sigma"),
+    ({"sigma": float("nan"), "correlation_ms": 5.0}, "speed_noise.sigma"),
+    ({"sigma": 0.1, "correlation_ms": 0.0}, "speed_noise.correlation_ms"),
+    ({"sigma": 0.1}, "speed_noise must be an object"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "step_ms": 1.0}, "speed_noise must be an object"),
+    ([0.1, 5.0], "speed_noise must be an object"),
+])
+def test_bad_speed_noise_is_named(spec, field):
+    obj = constant_profile().to_json()
+    obj["speed_noise"] = spec
+    with pytest.raises(FlexsimError, match=field):
+        parse_profile(obj)
+
+
+def _with_noise(inputs, noise, n_slots=None, seed=0):
+    devices = tuple(dataclasses.replace(d, speed_noise=noise) for d in inputs.devices)
+    horizon_s = 1.0 if n_slots is None else n_slots * noise.step_s - 1e-12
+    return dataclasses.replace(inputs, devices=devices,
+                               speed=device_speed(devices, horizon_s, np.random.default_rng(seed)))
+
+
+def test_each_stage_lasts_its_slot_factor_times_its_latency():
+    """One stage per request, constant 1 ms: every duration is 1 ms times the factor of the slot it starts in,
+    including after the trace wraps around."""
+    inputs = _with_noise(tiny_inputs(arrival_s=np.arange(40) * 0.0007, n_stages=1),
+                         SpeedNoise(0.3, 0.8), n_slots=7)
+    factor, step_s = inputs.speed
+    result = testing.run_both(inputs)
+    req = result.requests
+    expected = 0.001 * factor[0, (req.start_s / step_s[0]).astype(int) % factor.shape[1]]
+    np.testing.assert_allclose(req.finish_s - req.start_s, expected, rtol=1e-12)
+    assert req.start_s[-1] > factor.shape[1] * step_s[0]        # it did wrap
+
+
+def test_zero_sigma_changes_nothing_to_the_bit():
+    plain = tiny_inputs(arrival_s=np.arange(30) * 0.0006, n_stages=2)
+    quiet = _with_noise(plain, SpeedNoise(0.0, 1.0))
+    testing.assert_same_results(testing.run_both(plain), testing.run_both(quiet))
+
+
+def test_slow_phases_lengthen_queues():
+    """Same mean speed, correlated slow phases: at 80% load the mean latency rises (what near-saturation real
+    runs show and independent draws miss)."""
+    rng = np.random.default_rng(1)
+    arrival_s = np.cumsum(rng.exponential(0.00125, size=20_000))
+    plain = tiny_inputs(arrival_s=arrival_s, n_stages=1)
+    noisy = _with_noise(plain, SpeedNoise(0.2, 50.0))
+    from simulator.run import run_inputs
+
+    base, slow = run_inputs(plain).requests, run_inputs(noisy).requests
+    busy = (slow.finish_s - slow.start_s).mean() / (base.finish_s - base.start_s).mean()
+    assert busy == pytest.approx(1.0, abs=0.05)
+    assert slow.latency_ms.mean() > 1.2 * base.latency_ms.mean()
+
+
+@settings(max_examples=40)
+@given(testing.simulation_inputs(max_devices=2))
+def test_engines_agree_with_noise_on_every_device(inputs):
+    noisy = _with_noise(inputs, SpeedNoise(0.4, 1.5), n_slots=5)
+    testing.check_invariants(testing.run_both(noisy), noisy)
