@@ -11,7 +11,7 @@ from simulator.config import RunConfig
 from simulator.profiles import load_profile, parse_profile, save_profile
 from simulator.run import prepare, run_inputs
 from simulator.runner.calibrate import speed_factors, without_host_costs
-from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, wakeup_ratios, wakeup_table
+from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, wakeup_table
 from simulator.runner.measure import dispatch_overhead
 from simulator.runner.profiling import with_bursts, with_host_costs
 from simulator.runner.result import RealRun, StageTimes
@@ -82,7 +82,8 @@ def test_dispatch_overhead_without_waiting_requests_is_zero():
 
 def test_wakeup_table_recovers_a_known_slowdown():
     run = served(open_loop_arrivals(), wake=double_first_stage_after(1.0))
-    points = wakeup_table([run])
+    points, decay = wakeup_table([run])
+    assert decay == 0.0
     assert points, "no bucket had enough woken requests"
     idle_ms = [p["idle_ms"] for p in points]
     assert all(x > 0 for x in idle_ms) and idle_ms == sorted(set(idle_ms))
@@ -95,16 +96,15 @@ def test_wakeup_table_recovers_a_known_slowdown():
             np.testing.assert_allclose(p["factor"], 1.0, rtol=1e-6)
 
 
-def test_the_whole_excess_of_a_busy_periods_first_stages_goes_to_its_first_stage():
-    def slow_start(gap_ms, position):      # the first three stage runs 1.5x after any idle time
-        return 1.5 if position < 3 and np.isfinite(gap_ms) else 1.0
+def test_a_wakeup_that_fades_over_the_busy_period_gives_its_decay():
+    def fading(gap_ms, position):          # stage j of a period after more than 1 ms idle: 1 + 1.0 * 0.6**j
+        return 1.0 + 0.6 ** position if np.isfinite(gap_ms) and gap_ms > 1.0 else 1.0
 
-    gaps, ratios = wakeup_ratios(served(open_loop_arrivals(1), wake=slow_start))
-    stage_ms = np.add(BASE_MS, DECISION_MS)
-    alone = 1.0 + 0.5 * (stage_ms[0] + stage_ms[1]) / stage_ms[0]     # a lone request: both its stages
-    assert gaps.size > 100 and np.all(gaps > 0)
-    assert np.all(ratios >= 1.0 - 1e-9) and np.any(np.isclose(ratios, alone))
-    assert np.all(ratios <= 1.0 + 0.5 * (2 * stage_ms[0] + stage_ms[1]) / stage_ms[0] + 1e-9)
+    points, decay = wakeup_table([served(open_loop_arrivals(1), wake=fading)])
+    assert decay == pytest.approx(0.6, abs=0.021)
+    for p in points:
+        if p["bucket_ms"][0] >= 1.0:
+            assert p["factor"] == pytest.approx(2.0, rel=0.03)
 
 
 def test_the_hosts_drift_cancels():
@@ -112,23 +112,23 @@ def test_the_hosts_drift_cancels():
     the whole run are slower than the woken ones; the reference taken nearby is not fooled."""
     arrival = open_loop_arrivals(2)
     run = served(arrival, wake=double_first_stage_after(1.0), speed=lambda t: 1.0 + 0.5 * t / arrival[-1])
-    for p in wakeup_table([run]):
+    for p in wakeup_table([run])[0]:
         if p["bucket_ms"][0] >= 1.0:
             np.testing.assert_allclose(p["factor"], 2.0, rtol=0.05)
 
 
 def test_factors_below_one_are_kept_and_sparse_buckets_dropped():
     run = served(open_loop_arrivals(3), wake=lambda gap_ms, position: 0.8 if position == 0 and gap_ms < 1e3 else 1.0)
-    points = wakeup_table([run])
+    points, _ = wakeup_table([run])
     assert points and all(0.0 < p["factor"] < 1.0 for p in points)
     sparse = served(np.arange(MIN_WOKEN - 1) * 0.01, wake=double_first_stage_after(0.0))
-    assert wakeup_table([sparse]) == []
+    assert wakeup_table([sparse]) == ([], 0.0)
 
 
 def test_no_warm_reference_gives_no_table():
     """Every request alone (no busy period reaches `WARM_FROM_STAGE`): nothing to compare with."""
     run = served(np.arange(200) * 0.01)
-    assert WARM_FROM_STAGE > 2 and wakeup_table([run]) == []
+    assert WARM_FROM_STAGE > 2 and wakeup_table([run]) == ([], 0.0)
 
 
 # ------------------------------------------------------------------------------------------ the profile
@@ -196,3 +196,47 @@ def test_the_prediction_slows_the_first_stage_after_idle_and_adds_the_dispatch(t
     np.testing.assert_allclose(duration_ms, [1.1 + 0.2, 1.1 + 0.2, 1.1 * 3.0 + 0.2])
     bare = run_inputs(without_host_costs(inputs, plain.decision_overhead_ms)).batches
     np.testing.assert_allclose((bare.end_s - bare.start_s) * 1000.0, [1.1, 1.1, 1.1])
+
+
+# ------------------------------------------------------------------------------------------ speed process
+
+def ou_speed(sigma: float, correlation_ms: float, noise_sd: float, seed: int = 0):
+    """speed(t): a known Ornstein-Uhlenbeck trace (1 ms slots) times independent per-stage noise."""
+    from simulator.speed import SpeedNoise, speed_trace
+
+    rng = np.random.default_rng(seed)
+    slots = speed_trace(SpeedNoise(sigma, correlation_ms), 20_000, rng)
+    step_s = SpeedNoise(sigma, correlation_ms).step_s
+    return lambda t_s: slots[int(t_s / step_s) % slots.size] * np.exp(noise_sd * rng.standard_normal())
+
+
+def test_speed_process_is_recovered_from_a_closed_loop_run():
+    from simulator.runner.speed_fit import fit_speed_noise
+
+    run = served(np.zeros(4000), speed=ou_speed(0.15, 40.0, 0.1))      # back to back: a closed loop, ~4.5 s
+    noise, facts = fit_speed_noise(run)
+    assert noise.sigma == pytest.approx(0.15, rel=0.3)
+    assert 20.0 < noise.correlation_ms < 80.0
+    assert facts["total_sd"] > noise.sigma
+
+
+def test_steady_host_has_no_speed_process():
+    from simulator.runner.speed_fit import fit_speed_noise
+
+    rng = np.random.default_rng(2)
+    noise, facts = fit_speed_noise(served(np.zeros(2000), speed=lambda t: np.exp(0.1 * rng.standard_normal())))
+    assert noise is None and "no slow variation" in facts["reason"]
+    assert fit_speed_noise(served(np.zeros(50)))[0] is None       # too short
+
+
+def test_demodulated_samples_keep_means_and_lose_the_slow_phases():
+    from simulator.runner.speed_fit import demodulated, fit_speed_noise, log_residuals
+
+    run = served(np.zeros(4000), speed=ou_speed(0.2, 40.0, 0.05, seed=1))
+    noise, facts = fit_speed_noise(run)
+    flat = demodulated(run, noise, facts["stage_ms"])
+    for k in range(2):
+        at = run.stage_times.stage == k
+        assert flat.stage_times.compute_s[at].mean() == pytest.approx(run.stage_times.compute_s[at].mean())
+        assert flat.stage_times.decision_s[at].mean() == pytest.approx(run.stage_times.decision_s[at].mean())
+    assert log_residuals(flat).std() < 0.5 * log_residuals(run).std()

@@ -37,16 +37,20 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert "| open-50 |" in text and "| cascade-80 |" in text and "latency-cdf.png" in text
     assert "flexsim validate --out" in text
     assert (out / "latency-cdf.png").stat().st_size > 10_000
-    assert sorted(p.name for p in out.glob("profile-*.json")) == ["profile-live-m0-1-2-3.json", "profile-live-m0-4-5.json"]
-    profile = load_profile(out / "profile-live-m0-4-5.json")
+    assert sorted(p.name for p in out.glob("profile-*.json")) == ["profile-cascade-80.json", "profile-closed-4.json",
+                                                                  "profile-open-50.json"]
+    profile = load_profile(out / "profile-cascade-80.json")
     assert set(profile.models) == {"fmnist-cnn-w8", "fmnist-cnn-w16", "fmnist-cnn-w32"}
     assert all(m.decision_overhead_ms > 0 for m in profile.models.values())
     assert profile.dispatch_overhead_ms >= 0 and profile.provenance["dispatch_overhead_measured"]["n"] > 0
     points = profile.provenance["wakeup_measured"]["points"]
     assert (profile.wakeup is None) == (points == [])          # too few woken requests in so short a run is fine
     assert "load_speed" not in profile.provenance
+    # a closed loop of 20 requests is too short to fit the speed process: said so, none used
+    assert profile.speed_noise is None and "reason" in profile.provenance["speed_noise_measured"]
     bare, fresh = results["scenarios"][0]["bare"], results["scenarios"][0]["fresh"]
     assert set(bare["sim"]["band"]) >= {"latency_mean_ms", "latency_p99_ms"}
+    assert np.isfinite(results["scenarios"][0]["steady"]["latency_mean_ms"]["error"])
     assert "load_aware" not in results["scenarios"][0]
     assert len(fresh["burst_stage_factors"]) == 2 and np.isfinite(fresh["latency_p99_ms"]["error"])
     assert "the verdict uses this one" in text and "dispatch ms / request" in text

@@ -12,7 +12,7 @@ tens of percent from one second to the next, with no trace in the guest's CPU ac
   pays between requests (its loop, waking up), which the profile's dispatch overhead stands for.
 
 A third shows what the host's costs besides the stages change: **bare** (`without_host_costs`), the simulation
-without the profile's wake-up after idle, dispatch overhead and per-model decision overheads."""
+without the profile's wake-up after idle, dispatch overhead, per-model decision overheads and speed process."""
 
 from __future__ import annotations
 
@@ -55,11 +55,12 @@ def calibrated(inputs: SimulationInputs, stage_factors: np.ndarray, decision_fac
 
 def without_host_costs(inputs: SimulationInputs, overhead_ms: float) -> SimulationInputs:
     """`inputs` as a profile without the host's other costs gives them: the decision overhead `overhead_ms` after
-    every stage, no dispatch overhead, no wake-up slowdown; the estimates that the policy reads stay unchanged."""
+    every stage, no dispatch overhead, no wake-up slowdown, no speed process; the estimates that the policy reads
+    stay unchanged."""
     tables = inputs.devices[0]
     plain = replace(tables, overhead_s=np.full_like(tables.overhead_s, overhead_ms / 1000.0), dispatch_overhead_s=0.0,
-                    wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]))
-    return replace(inputs, devices=(plain,))
+                    wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]), speed_noise=None)
+    return replace(inputs, devices=(plain,), speed=None)
 
 
 def replay_service_ms(real, clients: int) -> np.ndarray:

@@ -5,13 +5,13 @@ the idle vCPU may have been descheduled. Two views, both from real runs:
 
 - `idle_effect` (the report's table): the compute and decision time of each request's first stage per bucket of the
   worker's idle time before the request (0 when it was waiting in the queue);
-- `wakeup_table` (the profile's ``wakeup``, `simulator.profiles.Profile.wakeup`): per finer bucket of the idle time
-  before a busy period, the factor the engines apply to the period's first stage. On the hosts measured the
-  slowdown fades over the first few requests of a busy period, while the engines slow only its first stage; so
-  the factor charges that stage the whole excess of the period's first `WARMUP_STAGES` stage runs over warm runs
-  of the same stages (deep in a busy period) measured nearby in the same run: the period's work, which is what
-  queueing sees, comes out right. "Nearby" matters: the shared host's speed drifts, and requests queue up when it
-  is slow, so the requests that waited over a whole run are slower than the woken ones for that reason alone.
+- `wakeup_table` (the profile's ``wakeup``, `simulator.profiles.Profile.wakeup` and ``wakeup_decay``): per finer
+  bucket of the idle time before a busy period, the factor the engines apply to the period's first stage, and
+  one decay for how it fades over the period's next stages (stage j: ``1 + (factor - 1) * decay**j``). Both are
+  fitted by least squares on the relative excess of each of the period's early stage runs over warm runs of the
+  same stages (deep in a busy period) measured nearby in the same run. "Nearby" matters: the shared host's speed
+  drifts, and requests queue up when it is slow, so the requests that waited over a whole run are slower than the
+  woken ones for that reason alone.
   The open-loop profiling runs (`simulator.runner.profiling`) interleave bursts of simultaneous requests with
   their Poisson arrivals so that warm runs occur throughout.
 """
@@ -26,9 +26,8 @@ GAP_EDGES_MS = (0.0, 0.02, 0.2, 1.0, 5.0, np.inf)
 WAKEUP_EDGES_MS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, np.inf)
 #: Woken requests a bucket needs to give a point of the wake-up table.
 MIN_WOKEN = 20
-#: The first stage runs of a busy period whose excess over the warm speed is charged to its first stage (the
-#: slowdown after idle fades over a few requests on the hosts measured).
-WARMUP_STAGES = 12
+#: Decays tried by the wake-up fit (`fit_decay`).
+DECAY_GRID = np.round(np.arange(0.0, 0.97, 0.02), 2)
 #: Stage runs from this position of a busy period on run warm: the reference of the excess.
 WARM_FROM_STAGE = 16
 #: Warm runs of the same stage position, nearest in serving order, averaged into a stage run's reference: near enough
@@ -98,39 +97,62 @@ def warm_reference_ms(spent_ms: np.ndarray, stage: np.ndarray, warm: np.ndarray,
     return reference
 
 
-def wakeup_ratios(real) -> tuple[np.ndarray, np.ndarray]:
-    """Idle time (ms) before each busy period of `real` but the first (which follows the warm-up), and its wake-up
-    ratio: 1 plus the excess of the period's first `WARMUP_STAGES` stage runs (compute + decision) over their
-    warm reference (`warm_reference_ms`: runs from position `WARM_FROM_STAGE` of a busy period on, nearby, so
-    the host's drift cancels), over the first stage's reference. Periods without a warm reference are left out."""
+def warmup_excess(real) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The early stage runs of `real`'s busy periods after idle (every period but the first, which follows the
+    warm-up; positions below `WARM_FROM_STAGE`): per stage run, the idle time (ms) before its period, its position
+    in the period and its relative excess over its warm
+    reference (`warm_reference_ms`: runs from position `WARM_FROM_STAGE` of a busy period on, nearby, so the
+    host's drift cancels). Runs without a reference are left out."""
     times = real.stage_times
     spent_ms = (times.compute_s + times.decision_s) * 1000.0
     position, first_row = busy_positions(real)
-    reference_ms = warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE)
-    window = position < WARMUP_STAGES
-    excess_ms = np.bincount(first_row[window], weights=(spent_ms - reference_ms)[window], minlength=spent_ms.size)
-    starts = np.flatnonzero(position == 0)[1:]
-    ratio = 1.0 + excess_ms[starts] / reference_ms[starts]
-    keep = np.isfinite(ratio)
-    return real.idle_before_ms[times.request[starts]][keep], ratio[keep]
+    excess = spent_ms / warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
+    keep = (position < WARM_FROM_STAGE) & (first_row > 0) & np.isfinite(excess)
+    gap_ms = real.idle_before_ms[times.request[first_row]]
+    return gap_ms[keep], position[keep], excess[keep]
 
 
-def wakeup_table(reals) -> list[dict]:
-    """The wake-up points measured in `reals` (open-loop runs): per bucket of `WAKEUP_EDGES_MS` holding at least
-    `MIN_WOKEN` woken requests, the median idle time (ms), the mean wake-up ratio (`wakeup_ratios`) and the count.
-    Buckets whose factor is not > 0 (no slowdown the engines can take) are left out; factors below 1 are kept."""
-    pairs = [wakeup_ratios(real) for real in reals]
-    gaps_ms = np.concatenate([gaps for gaps, _ in pairs]) if pairs else np.zeros(0)
-    ratios = np.concatenate([ratio for _, ratio in pairs]) if pairs else np.zeros(0)
-    bucket = np.digitize(gaps_ms, WAKEUP_EDGES_MS[1:-1], right=True)
+def fit_decay(bucket: np.ndarray, position: np.ndarray, excess: np.ndarray) -> tuple[float, np.ndarray]:
+    """Least squares of ``excess = a[bucket] * decay**position`` over `DECAY_GRID`: the decay and each bucket's
+    ``a`` (the first stage's excess: its wake-up factor minus 1)."""
+    n = int(bucket.max()) + 1 if bucket.size else 0
+    best = (np.inf, 0.0, np.zeros(n))
+    for decay in DECAY_GRID:
+        w = decay ** position.astype(float)
+        a = np.bincount(bucket, weights=excess * w, minlength=n) / np.maximum(
+            np.bincount(bucket, weights=w * w, minlength=n), 1e-300)
+        sse = float(np.sum((excess - a[bucket] * w) ** 2))
+        if sse < best[0]:
+            best = (sse, float(decay), a)
+    return best[1], best[2]
+
+
+def wakeup_table(reals) -> tuple[list[dict], float]:
+    """The wake-up measured in `reals` (open-loop runs): the points of the table and the decay.
+
+    Per bucket of `WAKEUP_EDGES_MS` holding at least `MIN_WOKEN` busy periods after idle, a point: the median idle
+    time (ms) of its periods, the factor ``1 + a`` of `fit_decay` (fitted over those buckets with one decay) and
+    the count. Buckets whose factor is not > 0 (no slowdown the engines can take) are left out; factors below 1
+    are kept. No point: decay 0.
+    """
+    parts = [warmup_excess(real) for real in reals]
+    gap_ms, position, excess = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(3))
+    position = position.astype(np.int64)
+    first = position == 0
+    bucket = np.digitize(gap_ms, WAKEUP_EDGES_MS[1:-1], right=True)
+    periods = np.bincount(bucket[first], minlength=len(WAKEUP_EDGES_MS) - 1)
+    used = periods[bucket] >= MIN_WOKEN
+    if not used.any():
+        return [], 0.0
+    decay, a = fit_decay(bucket[used], position[used], excess[used])
     points = []
     for b in range(len(WAKEUP_EDGES_MS) - 1):
-        at = bucket == b
-        factor = float(ratios[at].mean()) if at.sum() >= MIN_WOKEN else 0.0
+        factor = 1.0 + float(a[b]) if b < a.size and periods[b] >= MIN_WOKEN else 0.0
         if factor > 0.0:
-            points.append({"idle_ms": float(np.median(gaps_ms[at])), "factor": factor, "requests": int(at.sum()),
+            at = first & (bucket == b)
+            points.append({"idle_ms": float(np.median(gap_ms[at])), "factor": factor, "requests": int(periods[b]),
                            "bucket_ms": [WAKEUP_EDGES_MS[b], _finite_or_none(WAKEUP_EDGES_MS[b + 1])]})
-    return points
+    return points, (decay if points else 0.0)
 
 
 def _finite_or_none(x: float):

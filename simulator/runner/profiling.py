@@ -1,11 +1,12 @@
-"""Profiles for ``flexsim validate``, measured by the runner on this host before the real runs: one per stage set.
+"""Profiles for ``flexsim validate``, measured by the runner on this host right before each scenario's real runs.
 
-A stage set is the mode, the members and the compute models that one or more scenarios run. For each:
+Each profile covers the scenario's stage set (its mode, members and compute models):
 
 1. a bootstrap profile (each model timed back to back) lets `simulator.run.prepare` build the profiling runs;
 2. a closed-loop run (one client, every stage) gives each model's latency samples and its own decision overhead
    (`simulator.runner.measure.profile_from_runs`): the host's decision is slower after a heavy forward pass
-   (caches) than after a light one;
+   (caches) than after a light one; and the host's speed process (`simulator.runner.speed_fit`), by which the
+   samples are de-modulated;
 3. open-loop runs at `LOAD_POINTS` (Poisson, every stage, on the profile of step 2, with bursts of simultaneous
    requests spread over them: `open_loop_trace`) give what a real host pays besides (`with_host_costs`): the
    wake-up table (`simulator.runner.idle.wakeup_table`: the bursts' warm stages are its reference) and, pooled
@@ -35,10 +36,11 @@ BURST_REQUESTS = 10
 BURST_ROOM = 1.2
 #: How the wake-up table is measured (recorded in the profiles' provenance).
 WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.join(map(str, LOAD_POINTS))}, with "
-                 f"a burst of {BURST_REQUESTS} simultaneous requests every {BURST_EVERY} requests: per bucket of the "
-                 "worker's idle time before a busy period, 1 + the mean excess of the period's first stage runs "
-                 "(compute + decision) over warm runs of the same stages nearby (deep in a busy period), over the "
-                 "first stage's; the point is the bucket's median idle time (simulator/runner/idle.py)")
+                 f"a burst of {BURST_REQUESTS} simultaneous requests every {BURST_EVERY} requests: the relative "
+                 "excess of each early stage run of a busy period (compute + decision) over warm runs of the same "
+                 "stages nearby (deep in a busy period), fitted as (factor - 1) * decay**position with one factor "
+                 "per bucket of the worker's idle time before the period and one decay; the point is the bucket's "
+                 "median idle time (simulator/runner/idle.py)")
 
 
 def group_key(scenario) -> str:
@@ -56,23 +58,23 @@ def device_facts(setup) -> dict:
             "threads": setup.threads, "execution": setup.execution}
 
 
-def measure_profiles(plan, cache, progress=print) -> dict[str, Path]:
-    """Measure one profile per stage set of `plan`'s scenarios; write them and return their paths by key."""
+def profiling_setup(plan, cache) -> tuple[Path, dict, float | None]:
+    """What every profile of `plan` starts from: the bootstrap profile of every stage model (its path; the caller
+    deletes it), the device facts and the idle power (None where not measured)."""
     from simulator.runner.energy import idle_power_w
 
-    groups = {}
-    for sc in plan.scenarios:
-        groups.setdefault(group_key(sc), sc)
     device = device_facts(plan.setup)
-    boot = write_bootstrap(plan, cache, groups.values(), device)
-    idle_w = idle_power_w(plan.setup.device)
-    paths = {}
-    for key, sc in groups.items():
-        progress(f"  profile {key}: closed loop, then open loop at loads {', '.join(map(str, LOAD_POINTS))} "
-                 "with bursts")
-        paths[key] = measure_group(plan, cache, sc, boot, device, idle_w, plan.out_dir / f"profile-{key}.json")
-    boot.unlink()
-    return paths
+    return write_bootstrap(plan, cache, plan.scenarios, device), device, idle_power_w(plan.setup.device)
+
+
+def measure_scenario_profile(plan, cache, scenario, setup, progress=print) -> Path:
+    """Measure the profile of `scenario`'s stage set right before its real runs (the shared host's speed drifts
+    over minutes); written to ``out_dir/profile-<scenario>.json``."""
+    boot, device, idle_w = setup
+    progress(f"  profile {group_key(scenario)}: closed loop, then open loop at loads "
+             f"{', '.join(map(str, LOAD_POINTS))} with bursts")
+    return measure_group(plan, cache, scenario, boot, device, idle_w,
+                         plan.out_dir / f"profile-{scenario.name}.json")
 
 
 def write_bootstrap(plan, cache, scenarios, device: dict) -> Path:
@@ -144,11 +146,10 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
 
 
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
-    """Closed-loop profile of one stage set, then the host's costs from open-loop runs; written to `path`."""
-    from simulator.runner.measure import profile_from_runs
-
+    """Closed-loop profile of one stage set (with the host's speed process), then the host's costs from open-loop
+    runs; written to `path`."""
     closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, plan.profiling_requests)
-    save_profile(path, profile_from_runs(f"{device['name']} ({path.stem})", device, [closed], idle_w))
+    save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
     opens = []
     for i, load in enumerate(LOAD_POINTS):
         trace = open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
@@ -159,6 +160,19 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
     return path
 
 
+def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:
+    """The profile of the closed-loop run `closed` (a ``(RealRun, models)`` pair): the host's speed process fitted
+    on it (`simulator.runner.speed_fit`), the latency samples and decision overheads de-modulated by it."""
+    from simulator.runner.measure import profile_from_runs
+    from simulator.runner.speed_fit import demodulated, fit_speed_noise
+
+    run, models = closed
+    noise, facts = fit_speed_noise(run)
+    sampled = (demodulated(run, noise, facts["stage_ms"]), models) if noise is not None else closed
+    profile = profile_from_runs(name, device, [sampled], idle_w)
+    return replace(profile, speed_noise=noise, provenance={**profile.provenance, "speed_noise_measured": facts})
+
+
 def with_host_costs(profile: Profile, closed, opens) -> Profile:
     """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
     the host pays besides: the wake-up table and the dispatch overhead (pooled with the closed loop's).
@@ -167,9 +181,10 @@ def with_host_costs(profile: Profile, closed, opens) -> Profile:
     from simulator.runner.idle import wakeup_table
     from simulator.runner.measure import dispatch_overhead
 
-    points = wakeup_table([run for run, _ in opens])
+    points, decay = wakeup_table([run for run, _ in opens])
     dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
     wakeup = (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points)) if points else None
     provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch,
-                  "wakeup_measured": {"points": points, "method": WAKEUP_METHOD}}
-    return replace(profile, wakeup=wakeup, dispatch_overhead_ms=dispatch["mean"], provenance=provenance)
+                  "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
+    return replace(profile, wakeup=wakeup, wakeup_decay=decay, dispatch_overhead_ms=dispatch["mean"],
+                   provenance=provenance)

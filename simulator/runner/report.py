@@ -27,13 +27,13 @@ def meets_target(figures: dict, metric: str, target: float) -> bool:
 
 
 #: The predictions of a scenario, in the order they are shown: the closed-loop profile without the host's other
-#: costs, the profile (the verdict's), fresh.
-PREDICTIONS = ("bare", None, "fresh")
+#: costs, the profile without its speed process, the profile (the verdict's), fresh.
+PREDICTIONS = ("bare", "steady", None, "fresh")
 
 
 def best_model(sc: dict) -> dict:
     """The prediction the verdict uses: the profile as measured before the runs, with the host's costs besides the
-    stages (wake-up after idle, dispatch, each model's decision overhead) that the engines model.
+    stages (wake-up after idle, dispatch, each model's decision overhead, the speed process) that the engines model.
 
     Not the fresh one: a burst of a fraction of a second predicts the host's speed over a run of seconds poorly
     (see the report); not the bare one, which leaves out costs the real run is measured to pay."""
@@ -67,8 +67,8 @@ def _yes(x: bool) -> str:
 
 
 def _summary_table(scenarios) -> list[str]:
-    lines = ["| scenario | utilisation real / sim | mean ms real | sim: bare / profile / fresh | error | spread | "
-             "p99 ms real | sim: bare / profile / fresh | error | spread | p99 in band | stages = | "
+    lines = ["| scenario | utilisation real / sim | mean ms real | sim: bare / steady / profile / fresh | error | "
+             "spread | p99 ms real | sim: bare / steady / profile / fresh | error | spread | p99 in band | stages = | "
              "predictions = | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         stages = min(r["stages_equal"] for r in sc["runs"])
@@ -179,12 +179,22 @@ def _short(profile) -> str:
 
 
 def _host_costs_table(profiles) -> list[str]:
-    lines = ["| profile | dispatch ms / request | wake-up: idle ms → factor (woken requests) |", "|---|---|---|"]
+    lines = ["| profile | speed process: sigma, correlation ms (stage sd) | dispatch ms / request | "
+             "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage |", "|---|---|---|---|---|"]
     for profile in profiles:
         points = profile.provenance.get("wakeup_measured", {}).get("points", [])
         wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
-        lines.append(f"| {_short(profile)} | {profile.dispatch_overhead_ms:.4f} | {wakeup} |")
+        lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
+                     f"{wakeup} | {profile.wakeup_decay:.2f} |")
     return lines
+
+
+def _speed_noise(profile) -> str:
+    facts = profile.provenance.get("speed_noise_measured", {})
+    if profile.speed_noise is None:
+        return f"none ({facts.get('reason', 'not fitted')})"
+    return (f"{profile.speed_noise.sigma:.3f}, {profile.speed_noise.correlation_ms:.0f} "
+            f"({facts.get('total_sd', float('nan')):.3f})")
 
 
 def _mean(values) -> float:
@@ -223,7 +233,7 @@ def findings(scenarios) -> list[str]:
     lines = ["## Findings (computed from the figures above)", "",
              f"- **Decisions**: stages run and predictions equal the simulator's, request by request, in {len(same)} "
              f"of {len(threshold)} threshold-policy scenarios (every real run).",
-             "- **Mean latency error, bare → profile (the verdict's) → fresh**: " +
+             "- **Mean latency error, bare → steady → profile (the verdict's) → fresh**: " +
              ", ".join(f"{sc['name']} {_pair(sc, 'latency_mean_ms', 'error', _pct).replace(' / ', ' → ')}"
                        for sc in scenarios) + ".",
              "- **Host speed during the runs** (mean stage time of the requests that waited in the queue over the "
@@ -276,20 +286,27 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "over the real runs. Runs flagged for interference are left out when at least half the runs are clean.",
         "",
         "## Profiles measured by the runner", "",
-        "One profile per stage set (`docs/validation/profile-*.json`). Latency = forward pass + copy to the host, "
-        "and each model's decision overhead (the host's decision after its stages), from a closed-loop run through "
-        f"the worker ({plan['profiling_requests']} requests, every stage):", "",
+        "One profile per scenario, measured right before its real runs (`docs/validation/profile-<scenario>.json`): "
+        "the shared host's speed drifts over minutes. Latency = forward pass + copy to the host, and each model's "
+        "decision overhead (the host's decision after its stages), from a closed-loop run through the worker "
+        f"({plan['profiling_requests']} requests, every stage), de-modulated by the host's speed process fitted on "
+        "the same run (below):", "",
         *_profile_table(profiles), "",
-        "What the host pays besides, from open-loop runs at 50% and 80% offered load (every stage, with bursts of "
-        "simultaneous requests spread over them) and the closed loop: the dispatch overhead (the worker's time per "
-        "request besides its stages, over the requests that waited in the queue) and the wake-up table (the first "
-        "stage after that much idle time takes factor times as long; the factor charges it the whole excess of the "
-        "first stages of its busy period over warm stages nearby; `simulator/runner/idle.py`):", "",
+        "What the host pays besides: the speed process (`speed_noise`: the host's speed drifts in phases of tens "
+        "of milliseconds; sigma is the standard deviation of its log, fitted on the closed-loop run's autocovariance "
+        "of stage times, beside the stage times' whole log standard deviation; `simulator/runner/speed_fit.py`); "
+        "and, from open-loop runs at 50% and 80% offered load (every stage, with bursts of "
+        "simultaneous requests spread over them) and the closed loop, the dispatch overhead (the worker's time per "
+        "request besides its stages, over the requests that waited in the queue) and the wake-up (the first "
+        "stage after that much idle time takes factor times as long, stage j of the busy period "
+        "1 + (factor − 1)·decay^j; fitted on the early stages of busy periods against warm stages nearby; "
+        "`simulator/runner/idle.py`):", "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
-        "Three simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
+        "Four simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
         "(the closed-loop latencies and one decision overhead, as the simulator predicted before the host's other "
-        "costs were measured); **profile**, the profile as measured, with those costs, which the engines model "
+        "costs were measured); **steady**, the profile without its speed process (stage times drawn "
+        "independently); **profile**, the profile as measured, with those costs, which the engines model "
         "(`semantics.md`): **the verdict uses this one**; and fresh (per real run, the profile scaled by the "
         "host's speed measured by a short closed-loop burst right before that run; errors per run, then averaged). "
         "Earlier reports scaled the profile by a load-speed curve, a stand-in for the wake-up; the wake-up table "
@@ -335,11 +352,10 @@ METHOD = [
     "the next request), measured over requests that waited in the queue; the profile's `dispatch_overhead_ms`, "
     "added to a request's first stage.",
     "- **Wake-up after idle** = the profile's `wakeup` table: the first stage of a request that found the worker "
-    "idle for g ms takes factor(g) times as long (piecewise linear in g). On this host the slowdown fades over "
-    "the first few requests of a busy period; the engines slow only its first stage, so the factor charges it "
-    "the whole excess of the period's first stages over warm stages measured nearby in the same run (so the "
-    "host's drift cancels): the busy period's work, which queueing sees, comes out right; the split between "
-    "stages does not (a lone request that stops early after idle is predicted too slow: the CDF's lower tail).",
+    "idle for g ms takes factor(g) times as long (piecewise linear in g), and the slowdown fades over the busy "
+    "period: its stage j takes 1 + (factor(g) − 1)·decay^j times as long (`wakeup.decay`). Both are fitted on "
+    "the early stages of busy periods against warm stages measured nearby in the same run (so the host's drift "
+    "cancels).",
     "- **Device→host copy**: inside the stage latency (a no-op on the CPU; `.cpu()` synchronises on CUDA).",
     "- **Launch cost**: eager PyTorch's per-operator host cost is inside the measured stage latency; CUDA graphs "
     "(`--execution graph`) replace it by one graph launch.",
@@ -351,10 +367,14 @@ METHOD = [
     "from one regeneration to the next), so each real run is preceded by a short closed-loop burst of its stage set "
     "whose speed against the profile scales the simulation of that run. A burst of a "
     "fraction of a second predicts a run of seconds poorly on this host, so the verdict does not use it.",
-    "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting between and within runs, "
-    "and a sleeping worker's thread wake-up (`thread-50`; the wake-up table is measured with poll release). The "
-    "band over seeds varies only independent service-time draws, so it is narrower than the real-vs-real spread "
-    "wherever the host drifts.",
+    "- **Host speed process** = the profile's `speed_noise`: within a run the host is faster or slower in phases "
+    "of tens of milliseconds (other tenants of the VM, clocks), which independent draws of the stage times miss "
+    "and which near saturation lengthens queues (a slow phase raises the load for a while). The engines multiply "
+    "every stage by a factor that follows a seeded Ornstein-Uhlenbeck process on its log (`simulator/speed.py`); "
+    "each seed of the band draws another trace of it, so the band covers slow and fast phases.",
+    "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
+    "the profile and the runs; the profile is measured right before each scenario to keep this short), and a "
+    "sleeping worker's thread wake-up (`thread-50`; the wake-up table is measured with poll release).",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median). Flagged runs are listed and left out "
     "of the errors when enough clean runs remain.",

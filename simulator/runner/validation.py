@@ -2,16 +2,18 @@
 
 For every scenario (a policy, a workload and a mode):
 
-1. the members are profiled on this host by the runner itself (`simulator.runner.profiling`), one profile per stage
-   set: closed-loop runs through the worker give each model's latency samples and decision overhead, and
-   open-loop runs at lower loads what the host pays besides (wake-up after idle, dispatch overhead);
+1. the scenario's members are profiled on this host by the runner itself (`simulator.runner.profiling`), right
+   before its real runs: a closed-loop run through the worker gives each model's latency samples, its decision
+   overhead and the host's speed process, and open-loop runs at lower loads what the host pays besides (wake-up
+   after idle, dispatch overhead);
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
 3. the real runner serves that trace ``repeats`` times;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
    service-time draws, giving a median and a 5-95% band: the prediction the verdict uses. For comparison, and
    as a diagnostic: the same without the host's other costs (``bare``: the closed-loop latencies and one decision
-   overhead, what the simulator predicted before those were measured); and, per real run, the profile scaled by
-   the host's speed measured by a short burst right before that run (``fresh``);
+   overhead, what the simulator predicted before those were measured); without the speed process only
+   (``steady``); and, per real run, the profile scaled by the host's speed measured by a short burst right before
+   that run (``fresh``);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
 
@@ -174,6 +176,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     plain = [without_host_costs(x, profile.decision_overhead_ms) for x in seeded]
     bare = [run_inputs(x, "numba") for x in plain]
     figures["bare"] = prediction(figures, bare)
+    figures["steady"] = prediction(figures, [run_inputs(replace(x, speed=None), "numba") for x in seeded])
     figures["fresh"] = fresh_prediction(figures, seeded, bursts)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in bare])
@@ -370,24 +373,28 @@ def _finite(x: float):
 # ----------------------------------------------------------------------------------------------- whole plan
 
 def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
-    """Profile the members, then run every scenario; return the results and the latency CDF panels."""
+    """For every scenario: profile its stage set, then run it; return the results and the latency CDF panels."""
     from simulator.runner.bundle import load_members, load_samples
-    from simulator.runner.profiling import group_key, measure_profiles
+    from simulator.runner.profiling import measure_scenario_profile, profiling_setup
 
     cache = load_cache(plan.logits)
     if any(sc.mode == "live" for sc in plan.scenarios):
         load_members(plan.setup.members_path)
         load_samples(plan.setup.samples_path)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
-    progress("profiling the members on this host")
-    profiles = measure_profiles(plan, cache, progress)
-    scenarios, panels = [], []
-    for sc in plan.scenarios:
-        progress(f"scenario {sc.name}: {plan.repeats} real runs of {plan.requests} requests, {plan.seeds} simulations")
-        figures, panel = run_scenario(plan, sc, profiles[group_key(sc)], cache)
-        scenarios.append(figures)
-        panels.append(panel)
-    return {"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles.values()], "scenarios": scenarios}, panels
+    setup = profiling_setup(plan, cache)
+    scenarios, panels, profiles = [], [], []
+    try:
+        for sc in plan.scenarios:
+            progress(f"scenario {sc.name}: profile, {plan.repeats} real runs of {plan.requests} requests, "
+                     f"{plan.seeds} simulations")
+            profiles.append(measure_scenario_profile(plan, cache, sc, setup, progress))
+            figures, panel = run_scenario(plan, sc, profiles[-1], cache)
+            scenarios.append(figures)
+            panels.append(panel)
+    finally:
+        setup[0].unlink(missing_ok=True)
+    return {"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": scenarios}, panels
 
 
 def _plan_dict(plan: ValidationPlan) -> dict:
