@@ -214,7 +214,7 @@ def test_speed_process_is_recovered_from_a_closed_loop_run():
     from simulator.runner.speed_fit import fit_speed_noise
 
     run = served(np.zeros(4000), speed=ou_speed(0.15, 40.0, 0.1))      # back to back: a closed loop, ~4.5 s
-    noise, facts = fit_speed_noise(run)
+    noise, facts = fit_speed_noise([run])
     assert noise.sigma == pytest.approx(0.15, rel=0.3)
     assert 20.0 < noise.correlation_ms < 80.0
     assert facts["total_sd"] > noise.sigma
@@ -224,16 +224,16 @@ def test_steady_host_has_no_speed_process():
     from simulator.runner.speed_fit import fit_speed_noise
 
     rng = np.random.default_rng(2)
-    noise, facts = fit_speed_noise(served(np.zeros(2000), speed=lambda t: np.exp(0.1 * rng.standard_normal())))
+    noise, facts = fit_speed_noise([served(np.zeros(2000), speed=lambda t: np.exp(0.1 * rng.standard_normal()))])
     assert noise is None and "no slow variation" in facts["reason"]
-    assert fit_speed_noise(served(np.zeros(50)))[0] is None       # too short
+    assert fit_speed_noise([served(np.zeros(50))])[0] is None       # too short
 
 
 def test_demodulated_samples_keep_means_and_lose_the_slow_phases():
     from simulator.runner.speed_fit import demodulated, fit_speed_noise, log_residuals
 
     run = served(np.zeros(4000), speed=ou_speed(0.2, 40.0, 0.05, seed=1))
-    noise, facts = fit_speed_noise(run)
+    noise, facts = fit_speed_noise([run])
     flat = demodulated(run, noise, facts["stage_ms"])
     for k in range(2):
         at = run.stage_times.stage == k

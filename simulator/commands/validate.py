@@ -10,10 +10,11 @@ from pathlib import Path
 
 DESCRIPTION = """Validate the simulator against real runs on this host (PyTorch needed).
 
-Profiles the shipped trained Fashion-MNIST members with the real runner, then for every scenario (50/80/95% load,
-closed loop, a deadline-aware policy, a heterogeneous cascade, a replay-mode run, a thread-released run) serves one
-arrival trace several times for real and simulates it over many seeds; writes the raw traces, results.json, the
-latency CDFs and the Markdown report.
+For every scenario (50/80/95% load, closed loop, a deadline-aware policy, a heterogeneous cascade, a replay-mode run,
+a polling and a thread-released run): profiles its members (the shipped trained Fashion-MNIST members) with the
+real runner right before serving it (latencies, decision and dispatch overheads, wake-up after idle, the host's
+speed process), then serves one arrival trace several times for real and simulates it over many seeds; writes the
+raw traces, the profiles, results.json, the latency CDFs and the Markdown report.
 
 Examples:
   flexsim validate                                    # the full report: docs/validation.md + docs/validation/
@@ -33,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="real runs per scenario (default 3)")
     parser.add_argument("--seeds", type=int, default=20, help="simulations (service-time seeds) per scenario "
                         "(default 20)")
-    parser.add_argument("--profiling-requests", type=int, default=600, help="requests of each closed-loop "
-                        "profiling run (default 600)")
+    parser.add_argument("--profiling-requests", type=int, default=1500, help="requests of each profiling run "
+                        "(closed and open loop; at most half a scenario's cap on requests, e.g. replay-80's; "
+                        "default 1500)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrival traces (default 1)")
     parser.add_argument("--logits", default=None, help="logit cache of the members on the served images "
                         "(default: the shipped simulator/data/fmnist_cpu_logits_test.npz)")

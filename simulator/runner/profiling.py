@@ -5,13 +5,14 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
 1. a bootstrap profile (each model timed back to back) lets `simulator.run.prepare` build the profiling runs;
 2. a closed-loop run (one client, every stage) gives each model's latency samples and its own decision overhead
    (`simulator.runner.measure.profile_from_runs`): the host's decision is slower after a heavy forward pass
-   (caches) than after a light one; and the host's speed process (`simulator.runner.speed_fit`), by which the
-   samples are de-modulated;
+   (caches) than after a light one; the samples are de-modulated by the host's speed process during that run
+   (`simulator.runner.speed_fit`);
 3. open-loop runs at `LOAD_POINTS` (Poisson, every stage, on the profile of step 2, with bursts of simultaneous
    requests spread over them: `open_loop_trace`) give what a real host pays besides (`with_host_costs`): the
-   wake-up table (`simulator.runner.idle.wakeup_table`: the bursts' warm stages are its reference) and, pooled
-   with the closed loop, the dispatch overhead (`simulator.runner.measure.dispatch_overhead`). Both come from
-   the real runs' records; the profile of step 2 only sets the runs' arrival rates;
+   host's speed process (`simulator.runner.speed_fit`), the wake-up table (`simulator.runner.idle.wakeup_table`:
+   the bursts' warm stages are its reference) and, pooled with the closed loop, the dispatch overhead
+   (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
+   only sets the runs' arrival rates;
 4. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 """
@@ -41,6 +42,13 @@ WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.jo
                  "stages nearby (deep in a busy period), fitted as (factor - 1) * decay**position with one factor "
                  "per bucket of the worker's idle time before the period and one decay; the point is the bucket's "
                  "median idle time (simulator/runner/idle.py)")
+
+
+def profiling_requests(plan, scenario) -> int:
+    """Requests of each profiling run of `scenario`: the plan's, at most half the scenario's cap on requests (costly
+    members)."""
+    cap = scenario.max_requests // 2 if scenario.max_requests else plan.profiling_requests
+    return max(10, min(plan.profiling_requests, cap))
 
 
 def group_key(scenario) -> str:
@@ -119,7 +127,7 @@ def open_loop_trace(plan, cache, scenario, profile_path: Path, load: float, seed
     from simulator.runner.validation import write_trace
 
     inputs = prepare(profiling_config(plan, cache, scenario, profile_path, f"poisson:load={load}", seed,
-                                      plan.profiling_requests), cache)
+                                      profiling_requests(plan, scenario)), cache)
     arrival_s = with_bursts(inputs.arrival_s, load * float(np.mean(np.diff(inputs.arrival_s))))
     write_trace(path, arrival_s, np.resize(inputs.sample, arrival_s.size))
     return path
@@ -141,14 +149,14 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
     from simulator.runner.calibrate import speed_factors
 
     run, models = profiling_run(plan, cache, scenario, profile_path, "closed:1", plan.seed,
-                                max(10, plan.profiling_requests // 3))
+                                max(10, profiling_requests(plan, scenario) // 3))
     return speed_factors(run, models, profile)
 
 
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
     """Closed-loop profile of one stage set (with the host's speed process), then the host's costs from open-loop
     runs; written to `path`."""
-    closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, plan.profiling_requests)
+    closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, profiling_requests(plan, scenario))
     save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
     opens = []
     for i, load in enumerate(LOAD_POINTS):
@@ -161,30 +169,33 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
 
 
 def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:
-    """The profile of the closed-loop run `closed` (a ``(RealRun, models)`` pair): the host's speed process fitted
-    on it (`simulator.runner.speed_fit`), the latency samples and decision overheads de-modulated by it."""
+    """The profile of the closed-loop run `closed` (a ``(RealRun, models)`` pair), its latency samples and decision
+    overheads de-modulated by the host's speed process during that run (`simulator.runner.speed_fit`)."""
     from simulator.runner.measure import profile_from_runs
     from simulator.runner.speed_fit import demodulated, fit_speed_noise
 
     run, models = closed
-    noise, facts = fit_speed_noise(run)
+    noise, facts = fit_speed_noise([run])
     sampled = (demodulated(run, noise, facts["stage_ms"]), models) if noise is not None else closed
     profile = profile_from_runs(name, device, [sampled], idle_w)
-    return replace(profile, speed_noise=noise, provenance={**profile.provenance, "speed_noise_measured": facts})
+    return replace(profile, provenance={**profile.provenance, "samples_demodulated_by": facts})
 
 
 def with_host_costs(profile: Profile, closed, opens) -> Profile:
     """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
-    the host pays besides: the wake-up table and the dispatch overhead (pooled with the closed loop's).
+    the host pays besides: the speed process, the wake-up table and the dispatch overhead (pooled with the closed
+    loop's).
     ``closed`` and ``opens`` are ``(RealRun, models)`` pairs; every figure comes from their real records, none
     from a simulation of `profile`."""
     from simulator.runner.idle import wakeup_table
     from simulator.runner.measure import dispatch_overhead
+    from simulator.runner.speed_fit import fit_speed_noise
 
+    noise, facts = fit_speed_noise([run for run, _ in opens])
     points, decay = wakeup_table([run for run, _ in opens])
     dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
     wakeup = (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points)) if points else None
-    provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch,
+    provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "speed_noise_measured": facts,
                   "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
     return replace(profile, wakeup=wakeup, wakeup_decay=decay, dispatch_overhead_ms=dispatch["mean"],
-                   provenance=provenance)
+                   speed_noise=noise, provenance=provenance)

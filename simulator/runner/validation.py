@@ -111,7 +111,7 @@ class ValidationPlan:
     requests: int = 3000
     repeats: int = 3
     seeds: int = 20
-    profiling_requests: int = 600
+    profiling_requests: int = 1500
     seed: int = 1
     logits: str = str(CACHE_PATH)
     setup: RunnerSetup = field(default_factory=RunnerSetup)
