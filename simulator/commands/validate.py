@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenarios", default=None, help="comma-separated scenario names (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--requests", type=int, default=3000, help="requests per real run (default 3000)")
-    parser.add_argument("--repeats", type=int, default=3, help="real runs per scenario (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="real runs per scenario (default 5)")
     parser.add_argument("--seeds", type=int, default=20, help="simulations (service-time seeds) per scenario "
                         "(default 20)")
     parser.add_argument("--profiling-requests", type=int, default=1500, help="requests of each profiling run "

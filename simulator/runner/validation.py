@@ -43,6 +43,11 @@ METRICS = ("latency_mean_ms", "latency_p50_ms", "latency_p99_ms")
 MAX_OTHER_CPU_CORES = 0.3
 MAX_STEAL_FRACTION = 0.02
 MAX_STALL_FRACTION = 0.005
+#: Host drift: a run is flagged when its mean service time per request (start to finish) differs from the
+#: simulation's (median over the seeds) by more than this fraction: the host ran the same forward passes at
+#: another speed than it had while profiling, minutes before (a shared VM's neighbours leave no trace in the
+#: guest's CPU accounting).
+MAX_HOST_DRIFT = 0.10
 #: Margin thresholds of the flexible ensemble (4 members) and of the cascade (3 members).
 ENSEMBLE = (0, 1, 2, 3)
 ENSEMBLE_THRESHOLDS = (0.6, 0.5, 0.4)
@@ -109,7 +114,7 @@ class ValidationPlan:
     out_dir: Path
     scenarios: tuple = SCENARIOS
     requests: int = 3000
-    repeats: int = 3
+    repeats: int = 5
     seeds: int = 20
     profiling_requests: int = 1500
     seed: int = 1
@@ -242,16 +247,27 @@ def interfered(real) -> bool:
                 or real.stall_fraction > MAX_STALL_FRACTION)
 
 
-def real_figures(real, sim0) -> dict:
-    """One real run's figures and its request-by-request agreement with the simulation `sim0`."""
+def service_ms(result) -> float:
+    """Mean service time per request (ms), start to finish, of a real run or a simulation."""
+    req = result.requests
+    return float(np.mean(req.finish_s - req.start_s) * 1000.0)
+
+
+def real_figures(real, sim0, sim_service_ms: float) -> dict:
+    """One real run's figures, its request-by-request agreement with the simulation `sim0`, and its service time
+    against the simulated one (`sim_service_ms`; flagged as host drift beyond `MAX_HOST_DRIFT`)."""
     req = real.requests
+    drift = service_ms(real) / sim_service_ms - 1.0
+    disturbed = interfered(real)
     return {**latency_figures(req.latency_ms), "utilisation": real.summary.utilisation,
             "mean_stages": real.summary.mean_stages, "accuracy": real.summary.accuracy,
             "stages_equal": float(np.mean(req.stages_run == sim0.requests.stages_run)),
             "predictions_equal": float(np.mean(req.prediction == sim0.requests.prediction)),
             "mean_compute_ms": float(real.stage_times.compute_s.mean() * 1e3),
             "mean_decision_ms": float(real.stage_times.decision_s.mean() * 1e3),
-            "stall_fraction": real.stall_fraction, "host": real.host.to_dict(), "interfered": interfered(real),
+            "stall_fraction": real.stall_fraction, "host": real.host.to_dict(), "service_drift": float(drift),
+            "interfered": bool(disturbed or abs(drift) > MAX_HOST_DRIFT),
+            "flag": "interference" if disturbed else ("host drift" if abs(drift) > MAX_HOST_DRIFT else ""),
             "measured_energy_j": real.measured_energy_j,
             "release_lag_p50_ms": None if real.release_lag_s is None else float(np.median(real.release_lag_s) * 1e3)}
 
@@ -264,6 +280,7 @@ def sim_figures(sims) -> dict:
     out["band"] = {m: [float(x) for x in np.percentile(v, BAND)] for m, v in per_seed.items()}
     energy = [s.summary.device_energy_j for s in sims]
     out["device_energy_j"] = None if None in energy else float(np.median(energy))
+    out["service_ms"] = float(np.median([service_ms(s) for s in sims]))
     out["mean_stages"] = float(sims[0].summary.mean_stages)
     out["accuracy"] = float(sims[0].summary.accuracy)
     return out
@@ -271,8 +288,8 @@ def sim_figures(sims) -> dict:
 
 def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> dict:
     """The scenario's figures: each real run, the simulation, errors, spread and band checks."""
-    runs = [real_figures(r, sims[0]) for r in reals]
     sim = sim_figures(sims)
+    runs = [real_figures(r, sims[0], sim["service_ms"]) for r in reals]
     used = used_runs(runs)
     out = {"name": scenario.name, "description": scenario.description, "mode": scenario.mode,
            "release": scenario.release, "load": scenario.load, "policy": list(config.policy),
@@ -282,6 +299,7 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> d
            "runs_used": f"{len(used)} of {len(runs)}" + (" (too few clean runs: flagged ones kept)"
                                                           if used is runs and any(r["interfered"] for r in runs) else "")}
     out.update(versus(metric_values(used), sim))
+    out["all_runs"] = versus(metric_values(runs), sim)
     out["utilisation"] = {"real": float(np.mean([r["utilisation"] for r in used])), "sim": sim["utilisation"]}
     measured = [r["measured_energy_j"] for r in used]
     out["energy_j"] = None if None in measured or sim["device_energy_j"] is None else {
