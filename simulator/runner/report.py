@@ -382,8 +382,11 @@ METHOD = [
     "every stage by a factor that follows a seeded Ornstein-Uhlenbeck process on its log (`simulator/speed.py`); "
     "each seed of the band draws another trace of it, so the band covers slow and fast phases.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
-    "the profile and the runs; the profile is measured right before each scenario to keep this short), and a "
-    "sleeping worker's thread wake-up (`thread-50`; the wake-up table is measured with poll release).",
+    "the profile and the runs; the profile is measured right before each scenario to keep this short), and what "
+    "a dispatcher thread costs the worker (`thread-50`: its open-loop profiling runs use thread release, so the "
+    "wake-up table includes it, but its closed-loop samples do not: in a closed loop the dispatcher never runs, "
+    "while in the open loop it wakes during the worker's stages and slows them, the Python interpreter's lock "
+    "passing between the two threads).",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median). On this shared VM the neighbours "
     "leave no trace in those counters, but they change the speed of the same forward pass by up to ~35% from one "
