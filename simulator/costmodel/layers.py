@@ -7,7 +7,11 @@ A table is traced once at batch 1 (``simulator.costmodel.trace``) and committed 
   (element-wise, normalisation, pooling: memory-bound);
 - ``flops``: floating-point operations per sample (a multiply-add counts 2);
 - ``act_elems``: activation elements read and written per sample (inputs + outputs);
-- ``param_elems``: weight elements read (independent of the batch size).
+- ``param_elems``: weight elements read (independent of the batch size);
+- shapes (``SHAPE_COLUMNS``, for the kernel model of `simulator.costmodel.kernels`; absent from tables traced
+  before they were recorded): ``in_shape``, ``in2_shape``, ``out_shape``, the per-sample shapes (batch dimension
+  dropped) of the first two activation inputs and the first output (``[]`` where none), and ``kernel``, ``stride``,
+  ``padding``, ``groups`` of convolutions and max-pooling (0 for other kernels).
 
 For a batch of ``b`` samples in a dtype of ``s`` bytes: FLOPs ``b * flops`` and bytes
 ``s * (b * act_elems + param_elems)``. Both are exact for the kernels of these architectures, which scale linearly
@@ -26,6 +30,7 @@ from simulator.errors import FlexsimError, require
 
 KINDS = ("conv", "dwconv", "matmul", "other")
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+SHAPE_COLUMNS = ("in_shape", "in2_shape", "out_shape", "kernel", "stride", "padding", "groups")
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 
 
@@ -42,6 +47,7 @@ class LayerTable:
     act_elems: np.ndarray
     param_elems: np.ndarray
     traced_with: str = ""
+    shapes: dict | None = None  # SHAPE_COLUMNS -> one value per kernel; None for tables traced without shapes
 
     @property
     def n_kernels(self) -> int:
@@ -65,7 +71,7 @@ class LayerTable:
                 "total_gflops_per_sample": round(float(self.flops.sum()) / 1e9, 6),
                 "columns": {"op": list(self.op), "kind": [KINDS[k] for k in self.kind],
                             "flops": self.flops.tolist(), "act_elems": self.act_elems.tolist(),
-                            "param_elems": self.param_elems.tolist()}}
+                            "param_elems": self.param_elems.tolist(), **(self.shapes or {})}}
 
 
 def table_text(table: LayerTable) -> str:
@@ -87,13 +93,26 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
         table = LayerTable(model=str(obj["model"]), input_shape=tuple(int(s) for s in obj["input_shape"]),
                            params=int(obj["params"]), op=tuple(cols["op"]), kind=np.asarray(kinds, dtype=np.int64),
                            flops=arrays[0], act_elems=arrays[1], param_elems=arrays[2],
-                           traced_with=str(obj.get("traced_with", "")))
+                           traced_with=str(obj.get("traced_with", "")), shapes=_shape_columns(cols))
     except (KeyError, TypeError, ValueError) as exc:
         raise FlexsimError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
-    lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays)}
+    lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays),
+               *(len(v) for v in (table.shapes or {}).values())}
     require(len(lengths) == 1 and table.n_kernels > 0, f"{where}: columns must be non-empty and of equal length")
     require(all(np.all(np.isfinite(a) & (a >= 0)) for a in arrays), f"{where}: counts must be finite and >= 0")
     return table
+
+
+def _shape_columns(cols: dict) -> dict | None:
+    """The shape columns of a table's JSON columns (None when the table has none; all or none must be there)."""
+    present = [c for c in SHAPE_COLUMNS if c in cols]
+    if not present:
+        return None
+    missing = sorted(set(SHAPE_COLUMNS) - set(present))
+    if missing:
+        raise ValueError(f"shape columns missing: {', '.join(missing)}")
+    shapes = {c: [[int(d) for d in s] for s in cols[c]] for c in SHAPE_COLUMNS[:3]}
+    return {**shapes, **{c: [int(v) for v in cols[c]] for c in SHAPE_COLUMNS[3:]}}
 
 
 def table_path(model: str) -> Path:

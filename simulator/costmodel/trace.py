@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
-from simulator.costmodel.layers import KINDS, LayerTable
+from simulator.costmodel.layers import KINDS, SHAPE_COLUMNS, LayerTable
 
 _ALLOCATIONS = {"empty", "empty_like", "empty_strided", "zeros", "ones", "full"}
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "linear"}
@@ -44,7 +44,7 @@ def _flops(func, args, kwargs, out) -> float:
 
 
 class _KernelRecorder(TorchDispatchMode):
-    """Records (op, kind, flops, activation elements, parameter elements) of every kernel dispatched."""
+    """Records (op, kind, flops, activation elements, parameter elements, shapes) of every kernel dispatched."""
 
     def __init__(self, parameter_ptrs: set[int]):
         super().__init__()
@@ -64,7 +64,31 @@ class _KernelRecorder(TorchDispatchMode):
         params = sum(t.numel() for t in inputs if t.data_ptr() in self.parameter_ptrs)
         acts = sum(t.numel() for t in inputs if t.data_ptr() not in self.parameter_ptrs)
         acts += sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
-        return name, KINDS.index(_kind(name, args)), _flops(func, args, kwargs, out), acts, params
+        shapes = _shapes(name, [t for t in inputs if t.data_ptr() not in self.parameter_ptrs], args, out)
+        return name, KINDS.index(_kind(name, args)), _flops(func, args, kwargs, out), acts, params, shapes
+
+
+def _ints(value, n: int = 1) -> int:
+    """The first of an int or a list of ints (square kernels, strides and paddings)."""
+    if isinstance(value, (list, tuple)):
+        return int(value[0]) if value else n
+    return int(value)
+
+
+def _shapes(name: str, activations, args, out) -> dict:
+    """Per-sample shapes (batch dimension dropped) of a kernel's first two activation inputs and its first output,
+    and the window of a convolution or pooling kernel (kernel size, stride, padding, groups; 0 where none)."""
+    outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+    window = {"kernel": 0, "stride": 0, "padding": 0, "groups": 0}
+    if name in _CONV:
+        window = {"kernel": int(args[1].shape[-1]), "stride": _ints(args[3]), "padding": _ints(args[4]),
+                  "groups": int(args[8]) if len(args) > 8 else 1}
+    elif name.startswith("max_pool2d"):
+        window = {"kernel": _ints(args[1]), "stride": _ints(args[2] if len(args) > 2 and args[2] else args[1]),
+                  "padding": _ints(args[3]) if len(args) > 3 else 0, "groups": 0}
+    return {"in_shape": list(activations[0].shape[1:]) if activations else [],
+            "in2_shape": list(activations[1].shape[1:]) if len(activations) > 1 else [],
+            "out_shape": list(outputs[0].shape[1:]) if outputs else [], **window}
 
 
 def trace_module(module, input_shape, name: str, traced_with: str = "") -> LayerTable:
@@ -82,6 +106,7 @@ def trace_module(module, input_shape, name: str, traced_with: str = "") -> Layer
         flops=np.array([r[2] for r in rows], dtype=np.float64),
         act_elems=np.array([r[3] for r in rows], dtype=np.float64),
         param_elems=np.array([r[4] for r in rows], dtype=np.float64),
+        shapes={k: [r[5][k] for r in rows] for k in SHAPE_COLUMNS},
         traced_with=traced_with or f"torch {torch.__version__}")
 
 
