@@ -64,6 +64,7 @@ def test_tables_match_a_fresh_trace_and_scale_with_batch(model):
     fresh, committed = trace_model(model), load_table(model)
     assert fresh.op == committed.op and np.allclose(fresh.flops, committed.flops)
     assert np.allclose(fresh.act_elems, committed.act_elems) and np.allclose(fresh.param_elems, committed.param_elems)
+    assert fresh.shapes == committed.shapes
     module, _ = build_model(model)
     ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())}
     recorder, x = _KernelRecorder(ptrs), torch.randn(3, *input_shape(model))
@@ -71,6 +72,7 @@ def test_tables_match_a_fresh_trace_and_scale_with_batch(model):
         module(x)
     rows = recorder.rows
     assert [r[0] for r in rows] == list(committed.op)
+    assert [r[5]["out_shape"] for r in rows] == committed.shapes["out_shape"]  # per sample: batch dropped
     assert np.allclose([r[2] for r in rows], committed.flops_at(3))
     assert np.allclose([r[3] * 4 + r[4] * 4 for r in rows], committed.bytes_at(3, "fp32"))
 

@@ -11,19 +11,23 @@ DESCRIPTION = """The hardware cost model (docs/cost-model.md).
             block in docs/cost-model.md
   derive    derive profiles for devices of the device table (default: every shipped derived profile)
   trace     trace models (PyTorch needed) into the committed layer tables
+  microbench  time synthetic kernels on this host (PyTorch needed) for the kernel model of a measured CPU profile
+            (--profile, default: the shipped measured CPU profile), with that profile's thread count; writes
+            simulator/costmodel/tables/kernels-<profile>.json (or --out); takes several minutes
   devices   list the device table with its datasheet figures
 
 Examples:
   flexsim costmodel accuracy --update-doc docs/cost-model.md
   flexsim costmodel derive --out-dir profiles
   flexsim costmodel derive --device agx-orin-50w --name my-orin --out-dir /tmp
+  flexsim costmodel microbench --profile cpu-amd-epyc-2c
 """
 
 BEGIN, END = "<!-- accuracy-report:begin -->", "<!-- accuracy-report:end -->"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("accuracy", "derive", "trace", "devices"))
+    parser.add_argument("action", choices=("accuracy", "derive", "trace", "microbench", "devices"))
     parser.add_argument("--profile", action="append", help="accuracy: measured profile(s) to check (default: every "
                         "shipped measured profile); derive: reference profile(s), used for targets of the same kind "
                         "(default: h100 for GPUs, the shipped measured CPU profile for CPUs)")
@@ -33,10 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", help="trace: comma-separated models (default: every known model)")
     parser.add_argument("--update-doc", metavar="MD", help="accuracy: replace the report block of this Markdown file")
     parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
+    parser.add_argument("--seed", type=int, default=0, help="microbench: seed of the sampled configurations")
+    parser.add_argument("--out", metavar="PATH", help="microbench: output file (default: the committed table)")
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"accuracy": _accuracy, "derive": _derive, "trace": _trace, "devices": _devices}[args.action](args)
+    return {"accuracy": _accuracy, "derive": _derive, "trace": _trace, "microbench": _microbench,
+            "devices": _devices}[args.action](args)
 
 
 def _measured_profiles(names):
@@ -128,6 +135,29 @@ def _trace(args) -> int:
     for t in tables:
         write_text_atomic(table_path(t.model), table_text(t))
         print(f"{t.model}: {t.n_kernels} kernels, {t.flops.sum() / 1e9:.3f} GFLOP/sample, {t.params:,} parameters")
+    return 0
+
+
+def _microbench(args) -> int:
+    from simulator.costmodel.kernels import kernel_table_path, kernel_table_text
+    from simulator.errors import FlexsimError, require
+    from simulator.io import write_text_atomic
+    from simulator.profiles import load_profile
+
+    try:
+        from simulator.costmodel.kernelbench import measure, sample_configs
+    except ImportError:
+        raise FlexsimError("microbench needs PyTorch: pip install 'flexsim[torch]'") from None
+    profile = load_profile(args.profile[0]) if args.profile else _cpu_reference()
+    require(profile.kind == "cpu", f"microbench: profile {profile.name} is not a CPU profile (the kernel model is "
+            "for CPUs measured on this host)")
+    threads = int(profile.device.get("threads") or 1)
+    configs = sample_configs(args.seed)
+    print(f"timing {len(configs)} synthetic kernel configurations with {threads} thread(s) for {profile.name}")
+    table = measure(configs, threads, str(profile.device.get("name")), args.seed, progress=print)
+    out = args.out or kernel_table_path(profile.name)
+    write_text_atomic(out, kernel_table_text(table))
+    print(f"wrote {out}: {table.n_measurements} measurements in {table.provenance['measure_s']:.0f} s")
     return 0
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from simulator.costmodel.fit import _tables, fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
 from simulator.costmodel.points import Point
+from simulator.errors import require
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,21 @@ def accuracy_report(predictions: list[Prediction]) -> dict:
     return {"latency": summarise(p.latency_error for p in predictions),
             "latency_by_mode": by(lambda pt: pt.mode), "latency_by_arch": by(lambda pt: pt.arch),
             "energy": summarise(p.energy_error for p in predictions)}
+
+
+def leave_one_architecture_out_kernels(points: list[Point], predictor) -> list[Prediction]:
+    """Predictions of every point by the kernel model (`simulator.costmodel.kernels`), its call parameters fitted
+    without the point's architecture. The kernel predictions themselves use only the microbenchmark table, which
+    holds synthetic kernels, none taken from an architecture."""
+    from simulator.costmodel.kernels import call_ms, fit_call
+
+    require(all(p.dtype == "fp32" for p in points), "kernel model: the microbenchmarks are fp32 only")
+    tables = _tables(points)
+    sums = {(p.arch, p.batch): predictor.kernels_ms(tables[p.arch], p.batch) for p in points}
+    n_kernels = {a: t.n_kernels for a, t in tables.items()}
+    out = []
+    for arch in sorted(tables):
+        params = fit_call([p for p in points if p.arch != arch], sums, n_kernels)
+        out += [Prediction(point=p, latency_ms=call_ms(sums[arch, p.batch], n_kernels[arch], params), energy_j=None)
+                for p in points if p.arch == arch]
+    return out

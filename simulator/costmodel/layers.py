@@ -32,6 +32,7 @@ KINDS = ("conv", "dwconv", "matmul", "other")
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 SHAPE_COLUMNS = ("in_shape", "in2_shape", "out_shape", "kernel", "stride", "padding", "groups")
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
+KERNEL_TABLE_PREFIX = "kernels-"
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,5 +129,5 @@ def load_table(model: str) -> LayerTable:
 
 
 def committed_tables() -> tuple[str, ...]:
-    """Models that have a committed layer table."""
-    return tuple(sorted(p.stem for p in TABLES_DIR.glob("*.json")))
+    """Models that have a committed layer table (the microbenchmark tables ``kernels-*.json`` beside them are not)."""
+    return tuple(sorted(p.stem for p in TABLES_DIR.glob("*.json") if not p.stem.startswith(KERNEL_TABLE_PREFIX)))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
+from simulator.costmodel.accuracy import (accuracy_report, leave_one_architecture_out,
+                                          leave_one_architecture_out_kernels, summarise)
 from simulator.costmodel.derive import derive_profile, reference_spec
 from simulator.costmodel.devices import device_spec
+from simulator.costmodel.kernels import KernelPredictor, cross_validate, has_kernel_table, load_kernel_table
 from simulator.costmodel.points import profile_points
 
 #: ResNet-50 SingleStream 90th-percentile latency (ms), MLPerf Inference v3.1 edge, closed division, NVIDIA's
@@ -19,8 +21,23 @@ def profile_accuracy(profile) -> dict:
     """Leave-one-architecture-out summary of one measured profile, with its noise indicator."""
     points = profile_points(profile)
     predictions = leave_one_architecture_out(points, reference_spec(profile))
-    return {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
-            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
+    out = {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
+           "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
+    if profile.kind == "cpu" and has_kernel_table(profile.name):
+        out["kernel_model"] = kernel_model_accuracy(profile.name, points)
+    return out
+
+
+def kernel_model_accuracy(profile_name: str, points) -> dict:
+    """Leave-one-architecture-out summary of the kernel model of a measured CPU profile, with the predictor's
+    leave-one-configuration-out accuracy on its own microbenchmark table."""
+    table = load_kernel_table(profile_name)
+    predictions = leave_one_architecture_out_kernels(points, KernelPredictor(table))
+    errors = cross_validate(table)
+    return {**accuracy_report(predictions), "predictions": predictions, "n_measurements": table.n_measurements,
+            "configurations": table.provenance.get("configurations"), "measure_s": table.provenance.get("measure_s"),
+            "kernels_cross_validated": summarise(np.concatenate(list(errors.values()))),
+            "kernels_cross_validated_by_family": {f: summarise(e) for f, e in sorted(errors.items())}}
 
 
 def batch_doubling_drops(points) -> dict:
@@ -56,6 +73,26 @@ def _summary_row(label: str, s: dict) -> str:
             f"{_pct(s['p90_abs_error'])} |")
 
 
+def _cells(s: dict) -> str:
+    return "- | - | -" if not s.get("n") else \
+        f"{_pct(s['within_10pct'])} | {_pct(s['median_abs_error'])} | {_pct(s['p90_abs_error'])}"
+
+
+def _kernel_lines(r: dict) -> list[str]:
+    """The kernel model's figures beside the roofline model's (same points)."""
+    k = r["kernel_model"]
+    rows = [("latency, all", r["latency"], k["latency"])]
+    rows += [(f"latency, {a}", s, k["latency_by_arch"].get(a, {})) for a, s in r["latency_by_arch"].items()]
+    cv = k["kernels_cross_validated"]
+    return [f"#### `{r['profile']}`: kernel model (microbenchmarks) beside the roofline model", "",
+            "| points | n | roofline ±10% | roofline median | roofline p90 | kernel model ±10% | kernel model median "
+            "| kernel model p90 |", "|---|---|---|---|---|---|---|---|"] + \
+        [f"| {label} | {s.get('n', 0)} | {_cells(s)} | {_cells(ks)} |" for label, s, ks in rows] + \
+        ["", f"Kernel predictor on its own microbenchmark table ({k['configurations']} synthetic configurations, "
+         f"{k['n_measurements']} measurements, {k['measure_s']:.0f} s to measure), each configuration predicted from "
+         f"the others: {_pct(cv['within_10pct'])} within ±10%, median error {_pct(cv['median_abs_error'])}.", ""]
+
+
 def markdown(results: list[dict], mlperf: list[dict]) -> str:
     """The report as Markdown (tables per profile, then the MLPerf comparison)."""
     lines = []
@@ -69,6 +106,8 @@ def markdown(results: list[dict], mlperf: list[dict]) -> str:
         lines += [_summary_row("energy per call", r["energy"]), "",
                   f"Measurement noise: in {noise['drops_over_10pct']} of {noise['pairs']} batch-size doublings the "
                   "measured median latency fell by more than 10%.", ""]
+        if "kernel_model" in r:
+            lines += _kernel_lines(r)
     lines += ["#### Derived ResNet-50 batch 1 vs MLPerf Inference v3.1 (SingleStream p90, TensorRT INT8)", "",
               "| device | derived mode (fp16) | derived p90 (ms) | MLPerf p90 (ms) | derived / MLPerf |",
               "|---|---|---|---|---|"]
