@@ -191,3 +191,18 @@ def test_sampled_configurations_are_deterministic_valid_and_runnable():
                 setup()
             out = run()
             assert out.shape[0] == 2
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+def test_cli_reports_the_kernel_model_beside_the_roofline_model(tmp_path, capsys):
+    from simulator.cli import main
+
+    assert main(["costmodel", "accuracy", "--profile", CPU_PROFILE, "--json", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    assert "kernel model (microbenchmarks) beside the roofline model" in out and "roofline ±10%" in out
+    summary = json.loads((tmp_path / "a.json").read_text())[0]
+    kernel = summary["kernel_model"]
+    assert kernel["latency"]["n"] == summary["latency"]["n"] == 72
+    assert set(kernel["latency_by_arch"]) == set(summary["latency_by_arch"])
+    assert kernel["n_measurements"] == load_kernel_table(CPU_PROFILE).n_measurements

@@ -86,8 +86,16 @@ def _accuracy(args) -> int:
         print(f"updated the report block of {args.update_doc}")
     if args.json:
         from simulator.io import write_json_atomic
-        write_json_atomic(args.json, [{k: v for k, v in r.items() if k != "predictions"} for r in results])
+        write_json_atomic(args.json, [_without_predictions(r) for r in results])
     return 0
+
+
+def _without_predictions(result: dict) -> dict:
+    """A profile's accuracy summary without the per-point predictions (not JSON), also in its kernel model's."""
+    out = {k: v for k, v in result.items() if k != "predictions"}
+    if "kernel_model" in out:
+        out["kernel_model"] = _without_predictions(out["kernel_model"])
+    return out
 
 
 def _replace_block(path: str, text: str) -> None:
