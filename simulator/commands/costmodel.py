@@ -13,7 +13,7 @@ DESCRIPTION = """The hardware cost model (docs/cost-model.md).
   trace     trace models (PyTorch needed) into the committed layer tables
   microbench  time synthetic kernels on this host (PyTorch needed) for the kernel model of a measured CPU profile
             (--profile, default: the shipped measured CPU profile), with that profile's thread count; writes
-            simulator/costmodel/tables/kernels-<profile>.json (or --out); takes several minutes
+            simulator/costmodel/tables/kernels-<profile>.json (or --out); takes ~10 minutes on the 2-core host
   devices   list the device table with its datasheet figures
 
 Examples:

@@ -3,7 +3,8 @@
 For each architecture of the profile: fit the device's parameters on every other architecture's points, predict
 the held-out architecture's points (every dtype, mode and batch size), and record the relative error
 ``predicted / measured - 1``. Reported: the share of points within +-10% and the median absolute error, overall
-and per mode; the same for energy where the profile measured it.
+and per mode; the same for energy where the profile measured it. For a measured CPU with a microbenchmark table, the
+kernel model (`simulator.costmodel.kernels`) is checked the same way (`leave_one_architecture_out_kernels`).
 """
 
 from __future__ import annotations

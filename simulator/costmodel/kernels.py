@@ -5,7 +5,7 @@ A kernel of a layer table (``simulator.costmodel.layers``, with its shape column
 (``FAMILIES``: dense convolution, depthwise convolution, linear layer, batch norm, each element-wise operator,
 pooling) and is described by its family's configuration (channels, spatial size, kernel, stride, ...). The
 microbenchmark table (``simulator/costmodel/tables/kernels-<profile>.json``, measured by
-``simulator.costmodel.kernelbench``) holds the median latency of a few hundred synthetic configurations per device,
+``simulator.costmodel.kernelbench``) holds the median latency of about a thousand synthetic configurations per device,
 sampled from ranges, not copied from any architecture. A kernel's latency is predicted by local linear regression of
 log latency on its family's log features over its nearest measured neighbours (`KernelPredictor`).
 
