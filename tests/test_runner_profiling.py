@@ -146,20 +146,6 @@ def test_host_costs_make_a_valid_profile(tmp_path):
     assert 0.01 < loaded.dispatch_overhead_ms < 0.03
     assert loaded.provenance["wakeup_measured"]["points"][0]["idle_ms"] == idle_ms[0]
     assert loaded.provenance["dispatch_overhead_measured"]["n"] > 99
-    assert loaded.provenance["serving_level"]["factor"] == pytest.approx(1.0)
-
-
-def test_the_serving_level_scales_the_closed_loop_latencies():
-    """The open loops run every warm stage 1.25x as slow as the closed loop: the profile is scaled by 1.25."""
-    profile = constant_profile(latency_ms=BASE_MS[0], idle_power_w=None, overhead_ms=DECISION_MS[0])
-    closed = (served(np.zeros(100)), ("m", "m"))
-    opens = [(served(open_loop_arrivals(seed), speed=lambda t: 1.25), ("m", "m")) for seed in (7, 8)]
-    measured = with_host_costs(profile, closed, opens)
-    level = measured.provenance["serving_level"]
-    assert level["factor"] == pytest.approx(1.25) and level["warm_stages"] > 100
-    samples = measured.models["m"].batches[1].latency.samples_ms
-    np.testing.assert_allclose(samples, 1.25 * profile.models["m"].batches[1].latency.samples_ms)
-    assert measured.decision_overhead_ms == pytest.approx(1.25 * DECISION_MS[0])
 
 
 def test_profile_from_runs_has_each_models_decision_overhead():

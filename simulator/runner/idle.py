@@ -155,32 +155,5 @@ def wakeup_table(reals) -> tuple[list[dict], float]:
     return points, (decay if points else 0.0)
 
 
-def serving_level(closed, opens) -> dict:
-    """How fast the host serves warm stages in open-loop runs against the closed-loop run it was profiled in.
-
-    Per stage position: the mean compute + decision time (ms) of the warm stage runs of `opens` (from position
-    `WARM_FROM_STAGE` of a busy period on) over the mean of the same stage in `closed`; pooled over the positions,
-    weighted by the warm runs. Besides the host's drift between the runs (seconds), this is what serving costs
-    that back-to-back calls do not (e.g. a dispatcher thread waking during the stages). Returns ``factor`` (1.0
-    without warm runs), ``warm_stages`` and ``per_stage``.
-    """
-    closed_times = closed.stage_times
-    closed_ms = (closed_times.compute_s + closed_times.decision_s) * 1000.0
-    open_sum, open_n = {}, {}
-    for real in opens:
-        times = real.stage_times
-        warm = busy_positions(real)[0] >= WARM_FROM_STAGE
-        spent_ms = (times.compute_s + times.decision_s) * 1000.0
-        for k in np.unique(times.stage[warm]):
-            at = warm & (times.stage == k)
-            open_sum[int(k)] = open_sum.get(int(k), 0.0) + float(spent_ms[at].sum())
-            open_n[int(k)] = open_n.get(int(k), 0) + int(at.sum())
-    per_stage = {k: open_sum[k] / open_n[k] / float(closed_ms[closed_times.stage == k].mean())
-                 for k in open_n if np.any(closed_times.stage == k)}
-    n = sum(open_n[k] for k in per_stage)
-    factor = sum(per_stage[k] * open_n[k] for k in per_stage) / n if n else 1.0
-    return {"factor": float(factor), "warm_stages": int(n), "per_stage": {str(k): float(v) for k, v in per_stage.items()}}
-
-
 def _finite_or_none(x: float):
     return x if np.isfinite(x) else None

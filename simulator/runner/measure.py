@@ -107,18 +107,6 @@ def profile_from_runs(name: str, device: dict, runs, idle_power_w: float | None 
                    dispatch_overhead_ms=dispatch["mean"])
 
 
-def scaled(profile: Profile, factor: float) -> Profile:
-    """`profile` (latency samples, as the runner measures them) with every latency sample and decision overhead
-    times `factor`."""
-    models = {}
-    for name, model in profile.models.items():
-        batches = {b: replace(e, latency=LatencyDistribution(samples_ms=e.latency.samples_ms * factor))
-                   for b, e in model.batches.items()}
-        own = None if model.decision_overhead_ms is None else model.decision_overhead_ms * factor
-        models[name] = replace(model, batches=batches, decision_overhead_ms=own)
-    return replace(profile, models=models, decision_overhead_ms=profile.decision_overhead_ms * factor)
-
-
 def _per_model(runs, column: str) -> dict[str, np.ndarray]:
     """The stage times `column` (ms) of `runs` (``(RealRun, models)`` pairs), pooled by the model of the stage."""
     out = {}

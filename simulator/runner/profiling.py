@@ -9,7 +9,6 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    (`simulator.runner.speed_fit`);
 3. open-loop runs at `LOAD_POINTS` (Poisson, every stage, on the profile of step 2, with bursts of simultaneous
    requests spread over them: `open_loop_trace`) give what a real host pays besides (`with_host_costs`): the
-   serving level (warm stages in the open loop against the closed loop: the latencies are scaled by it), the
    host's speed process (`simulator.runner.speed_fit`), the wake-up table (`simulator.runner.idle.wakeup_table`:
    the bursts' warm stages are its reference) and, pooled with the closed loop, the dispatch overhead
    (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
@@ -36,10 +35,6 @@ LOAD_POINTS = (0.5, 0.8)
 BURST_EVERY = 50
 BURST_REQUESTS = 10
 BURST_ROOM = 1.2
-#: How the serving level is measured (recorded in the profiles' provenance).
-LEVEL_METHOD = ("latency samples and decision overheads of the closed-loop run scaled by the mean time of warm stage "
-                "runs (deep in a busy period) in the open-loop profiling runs over the closed loop's, per stage, "
-                "pooled (simulator/runner/idle.py)")
 #: How the wake-up table is measured (recorded in the profiles' provenance).
 WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.join(map(str, LOAD_POINTS))}, with "
                  f"a burst of {BURST_REQUESTS} simultaneous requests every {BURST_EVERY} requests: the relative "
@@ -188,22 +183,19 @@ def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:
 
 def with_host_costs(profile: Profile, closed, opens) -> Profile:
     """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
-    the host pays besides: the serving level (its latencies and decision overheads scaled to the speed of warm
-    stages in the open loops, `idle.serving_level`), the speed process, the wake-up table and the dispatch overhead
-    (pooled with the closed loop's).
+    the host pays besides: the speed process, the wake-up table and the dispatch overhead (pooled with the closed
+    loop's).
     ``closed`` and ``opens`` are ``(RealRun, models)`` pairs; every figure comes from their real records, none
     from a simulation of `profile`."""
-    from simulator.runner.idle import serving_level, wakeup_table
-    from simulator.runner.measure import dispatch_overhead, scaled
+    from simulator.runner.idle import wakeup_table
+    from simulator.runner.measure import dispatch_overhead
     from simulator.runner.speed_fit import fit_speed_noise
 
-    level = serving_level(closed[0], [run for run, _ in opens])
     noise, facts = fit_speed_noise([run for run, _ in opens])
     points, decay = wakeup_table([run for run, _ in opens])
     dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
     wakeup = (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points)) if points else None
     provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "speed_noise_measured": facts,
-                  "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD},
-                  "serving_level": {**level, "method": LEVEL_METHOD}}
-    return replace(scaled(profile, level["factor"]), wakeup=wakeup, wakeup_decay=decay,
-                   dispatch_overhead_ms=dispatch["mean"], speed_noise=noise, provenance=provenance)
+                  "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
+    return replace(profile, wakeup=wakeup, wakeup_decay=decay, dispatch_overhead_ms=dispatch["mean"],
+                   speed_noise=noise, provenance=provenance)

@@ -180,14 +180,12 @@ def _short(profile) -> str:
 
 
 def _host_costs_table(profiles) -> list[str]:
-    lines = ["| profile | serving level | speed process: sigma, correlation ms (stage sd) | dispatch ms / request | "
-             "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage |", "|---|---|---|---|---|---|"]
+    lines = ["| profile | speed process: sigma, correlation ms (stage sd) | dispatch ms / request | "
+             "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage |", "|---|---|---|---|---|"]
     for profile in profiles:
         points = profile.provenance.get("wakeup_measured", {}).get("points", [])
         wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
-        level = profile.provenance.get("serving_level", {}).get("factor")
-        lines.append(f"| {_short(profile)} | {_num(level, 3)} | {_speed_noise(profile)} | "
-                     f"{profile.dispatch_overhead_ms:.4f} | "
+        lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
                      f"{wakeup} | {profile.wakeup_decay:.2f} |")
     return lines
 
@@ -303,10 +301,7 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         f"({plan['profiling_requests']} requests, every stage), de-modulated by the host's speed process fitted on "
         "the same run (below):", "",
         *_profile_table(profiles), "",
-        "What the host pays besides: the serving level (the mean time of warm stages, deep in a busy period, in the "
-        "open-loop profiling runs over the closed loop's: the profile's latencies and decision overheads are "
-        "scaled by it, so they are those of serving, a few seconds closer to the real runs); the speed process "
-        "(`speed_noise`: the host's speed drifts in phases of tens "
+        "What the host pays besides: the speed process (`speed_noise`: the host's speed drifts in phases of tens "
         "of milliseconds; sigma is the standard deviation of its log, fitted on the closed-loop run's autocovariance "
         "of stage times, beside the stage times' whole log standard deviation; `simulator/runner/speed_fit.py`); "
         "and, from open-loop runs at 50% and 80% offered load (every stage, with bursts of "
@@ -356,8 +351,8 @@ METHOD = [
     "## How the model of time maps onto the real run", "",
     "- **Stage latency** = host time of the member's forward pass plus the copy of its output to the host, profiled "
     "in closed-loop runs through the same worker code (so stages interleave with other members and decisions as "
-    "in service), scaled to the speed of warm stages in the open-loop profiling runs (the serving level); the "
-    "engine draws from these samples (empirical distribution), which carries the service-time variance.",
+    "in service); the engine draws from these samples (empirical distribution), which carries the service-time "
+    "variance.",
     "- **Decision overhead** = the measured mean host time from the end of that copy to the end of the decision "
     "(softmax, combine, confidence, the compiled policy, the worker's records), per model "
     "(`models.<name>.decision_overhead_ms`), added to every stage of that model: the host decides more slowly "
@@ -388,10 +383,10 @@ METHOD = [
     "each seed of the band draws another trace of it, so the band covers slow and fast phases.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
     "the profile and the runs; the profile is measured right before each scenario to keep this short), and what "
-    "a dispatcher thread costs the worker beyond the profile (`thread-50`: in a closed loop the dispatcher never "
-    "runs, while in the open loop it wakes during the worker's stages and slows them, the Python interpreter's "
-    "lock passing between the two threads; its open-loop profiling runs use thread release, so the wake-up table "
-    "and the serving level include what they saw of it).",
+    "a dispatcher thread costs the worker (`thread-50`: its open-loop profiling runs use thread release, so the "
+    "wake-up table includes it, but its closed-loop samples do not: in a closed loop the dispatcher never runs, "
+    "while in the open loop it wakes during the worker's stages and slows them, the Python interpreter's lock "
+    "passing between the two threads).",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median). On this shared VM the neighbours "
     "leave no trace in those counters, but they change the speed of the same forward pass by up to ~35% from one "
