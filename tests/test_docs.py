@@ -27,3 +27,11 @@ def test_custom_policy_example_runs():
     fast, reference = namespace["fast"], namespace["reference"]
     assert (fast.requests.stages_run == reference.requests.stages_run).all()
     namespace["test_slack_threshold"]()
+
+
+def test_noisy_host_example_runs():
+    namespace = {}
+    exec(compile(python_blocks(ROOT / "docs" / "profile-format.md"), "profile-format.md", "exec"), namespace)
+    steady, noisy = namespace["summaries"].values()
+    assert noisy.latency_mean_ms > 1.1 * steady.latency_mean_ms
+    assert abs(noisy.utilisation / steady.utilisation - 1.0) < 0.05
