@@ -15,6 +15,7 @@ mapping and the service-time draws, so that changing one part of a configuration
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from simulator.profiles import GRID, Profile, load_profile
 from simulator.results import SimulationResult, build_result, with_sentinels
 from simulator.signals import stage_signals
 from simulator.workload import ArrivalSpec, generate_arrivals, parse_arrivals, read_trace
-from simulator.speed import device_speed, horizon_bound_s
+from simulator.speed import SpeedNoise, device_speed, horizon_bound_s
 
 ENGINES = {"numba": simulate_numba, "simpy": simulate_simpy}
 DEFAULT_REQUESTS = 10_000
@@ -69,6 +70,10 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
     profiles = profiles * config.devices if len(profiles) == 1 else profiles
     devices = tuple(device_tables(p, stage_models(config, cache, p), config.batch_size, compiled.deadline_quantile)
                     for p in profiles)
+    if config.speed_noise is not None:
+        sigma, correlation_ms = config.speed_noise
+        noise = SpeedNoise(sigma, correlation_ms) if sigma > 0 else None
+        devices = tuple(replace(d, speed_noise=noise) for d in devices)
     _check_energy(config, devices)
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
     cost_scale = (cache.cost_scale[list(members)] if cache.cost_scale is not None and config.use_cost_scale

@@ -92,3 +92,23 @@ def test_slow_phases_lengthen_queues():
 def test_engines_agree_with_noise_on_every_device(inputs):
     noisy = _with_noise(inputs, SpeedNoise(0.4, 1.5), n_slots=5)
     testing.check_invariants(testing.run_both(noisy), noisy)
+
+
+def test_config_speed_noise_overrides_the_profiles():
+    from simulator.config import RunConfig
+    from simulator.run import prepare, run_inputs
+
+    base = RunConfig(requests=3000, seed=2)
+    noisy = prepare(dataclasses.replace(base, speed_noise=(0.2, 50.0)))
+    assert all(d.speed_noise == SpeedNoise(0.2, 50.0) for d in noisy.devices) and noisy.speed is not None
+    off = prepare(dataclasses.replace(base, speed_noise=(0.0, 50.0)))
+    assert off.speed is None
+    testing.assert_same_results(run_inputs(off), run_inputs(prepare(base)))
+
+
+@pytest.mark.parametrize("value", [(0.1,), (-0.1, 5.0), (0.1, 0.0), (float("nan"), 5.0), (0.1, float("inf"))])
+def test_bad_config_speed_noise_is_named(value):
+    from simulator.config import RunConfig
+
+    with pytest.raises(FlexsimError, match="invalid speed_noise"):
+        RunConfig(speed_noise=value)
