@@ -72,13 +72,14 @@ def idle_effect(reals) -> dict:
     return {"buckets": rows}
 
 
-def busy_positions(real) -> tuple[np.ndarray, np.ndarray]:
+def busy_periods(real) -> tuple[np.ndarray, np.ndarray]:
     """Per stage run of `real` (in serving order): its position in its busy period (0: the first stage after the
-    worker idled; request 0 starts the first period) and the row of that period's first stage."""
+    worker idled; request 0 starts the first period) and the worker's idle time (ms) before that period (NaN for
+    the first period, which follows the warm-up)."""
     times = real.stage_times
     starts = (times.stage == 0) & ~real.waited[times.request]
     first_row = np.flatnonzero(starts)[np.cumsum(starts) - 1]
-    return np.arange(starts.size) - first_row, first_row
+    return np.arange(starts.size) - first_row, real.idle_before_ms[times.request[first_row]]
 
 
 def warm_reference_ms(spent_ms: np.ndarray, stage: np.ndarray, warm: np.ndarray,
@@ -105,10 +106,9 @@ def warmup_excess(real) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     host's drift cancels). Runs without a reference are left out."""
     times = real.stage_times
     spent_ms = (times.compute_s + times.decision_s) * 1000.0
-    position, first_row = busy_positions(real)
+    position, gap_ms = busy_periods(real)
     excess = spent_ms / warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
-    keep = (position < WARM_FROM_STAGE) & (first_row > 0) & np.isfinite(excess)
-    gap_ms = real.idle_before_ms[times.request[first_row]]
+    keep = (position < WARM_FROM_STAGE) & np.isfinite(gap_ms) & np.isfinite(excess)
     return gap_ms[keep], position[keep], excess[keep]
 
 

@@ -45,12 +45,12 @@ METHOD = ("covariance of log(stage time over its class's typical time) between s
 def log_residuals(run) -> np.ndarray:
     """Per stage run of `run` (serving order): log of its compute + decision time less the mean of its class
     (see the module docstring)."""
-    from simulator.runner.idle import WAKEUP_EDGES_MS, WARM_FROM_STAGE, busy_positions
+    from simulator.runner.idle import WAKEUP_EDGES_MS, WARM_FROM_STAGE, busy_periods
 
     times = run.stage_times
     y = np.log(times.compute_s + times.decision_s)
-    position, first_row = busy_positions(run)
-    gap_ms = np.nan_to_num(run.idle_before_ms[times.request[first_row]], nan=np.inf)
+    position, gap_ms = busy_periods(run)
+    gap_ms = np.nan_to_num(gap_ms, nan=np.inf)
     early = position < WARM_FROM_STAGE
     bucket = np.where(early, np.digitize(gap_ms, WAKEUP_EDGES_MS[1:-1], right=True), -1)
     key = (times.stage.astype(np.int64) * (WARM_FROM_STAGE + 1) + np.minimum(position, WARM_FROM_STAGE)) \
@@ -59,13 +59,12 @@ def log_residuals(run) -> np.ndarray:
     return y - (np.bincount(cls, weights=y) / np.bincount(cls))[cls]
 
 
-def lag_covariance(runs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per bin of `LAG_EDGES_MS`: the mean lag (ms), the mean product of two residuals that far apart in one of
-    `runs`, and the number of pairs."""
+def lag_covariance(runs, residuals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin of `LAG_EDGES_MS`: the mean lag (ms), the mean product of two residuals (`log_residuals` of each of
+    `runs`, in `residuals`) that far apart in one run, and the number of pairs."""
     n_bins = LAG_EDGES_MS.size - 1
     lag_sum, product_sum, pairs = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
-    for run in runs:
-        y = log_residuals(run)
+    for run, y in zip(runs, residuals):
         t_ms = run.stage_times.start_s * 1000.0
         ends = np.searchsorted(t_ms, t_ms + MAX_LAG_MS, side="right")
         for i in range(y.size - 1):
@@ -84,8 +83,9 @@ def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:
     stages = sum(run.stage_times.stage.size for run in runs)
     if stages < MIN_STAGES:
         return None, {"stages": int(stages), "reason": f"fewer than {MIN_STAGES} stage runs"}
-    residuals = np.concatenate([log_residuals(run) for run in runs])
-    lag_ms, covariance, pairs = lag_covariance(runs)
+    per_run = [log_residuals(run) for run in runs]
+    residuals = np.concatenate(per_run)
+    lag_ms, covariance, pairs = lag_covariance(runs, per_run)
     used = pairs >= MIN_PAIRS
     duration_ms = max(float(np.ptp(run.stage_times.start_s)) * 1000.0 for run in runs)
     stage_ms = duration_ms / max(max(run.stage_times.stage.size for run in runs) - 1, 1)
