@@ -1,5 +1,8 @@
 """Small hand-built inputs for exact tests."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 
 from simulator import policies as pol
@@ -38,3 +41,21 @@ def tiny_inputs(arrival_s, latency_ms=1.0, max_batch=1, n_stages=2, policies=(),
 
 
 GRID_SIZE = GRID
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(path: Path) -> str:
+    """The ```python blocks of a Markdown file, joined in order."""
+    return "\n".join(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))
+
+
+def cli_error(capsys, argv) -> str:
+    """Run ``flexsim argv``: it must exit with status 2 and write exactly one line to stderr, returned stripped."""
+    from simulator.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    return err.strip()

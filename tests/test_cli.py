@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from simulator.cli import COMMANDS, main
+from tests.helpers import cli_error
 
 
 def test_run_prints_the_summary(capsys):
@@ -57,9 +58,8 @@ def _nan_cache(tmp_path):
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out_dir = tmp_path / "out"
-    assert main(["run", "--requests", "100", *args, "--out", str(out_dir)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("flexsim run: error:")
+    err = cli_error(capsys, ["run", "--requests", "100", *args, "--out", str(out_dir)])
+    assert err.startswith("flexsim run: error:")
     assert __import__("re").search(message, err), err
     assert not out_dir.exists()
 

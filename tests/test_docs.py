@@ -1,16 +1,8 @@
 """The Python examples of the README and the docs run as written."""
 
-import re
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def python_blocks(path: Path) -> str:
-    """The ```python blocks of a Markdown file, joined in order."""
-    return "\n".join(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))
+from tests.helpers import ROOT, python_blocks
 
 
 def test_readme_example_runs():

@@ -12,6 +12,7 @@ from simulator.logits import LogitCache, load_cache, save_cache
 from simulator.optimize import (Tann, build_problem, evaluate, run_command, search, toml_snippet,
                                 train_and_test, training_split)
 from simulator.run import mean_service_s, prepare
+from tests.helpers import ROOT, cli_error, python_blocks
 
 
 @pytest.fixture(scope="module")
@@ -109,18 +110,12 @@ def test_optimize_command_writes_its_outputs(tmp_path, capsys):
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "opt"
-    assert main(["optimize", *args, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert message in cli_error(capsys, ["optimize", *args, "--out", str(out)])
     assert not out.exists()
 
 
 def test_optimizer_doc_example_runs(capsys):
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "optimizer.md").read_text()
     namespace = {}
-    exec(compile("\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S)), "optimizer.md", "exec"), namespace)
+    exec(compile(python_blocks(ROOT / "docs" / "optimizer.md"), "optimizer.md", "exec"), namespace)
     assert namespace["held_out"].accuracy >= namespace["test"].accuracy_full - 0.001
     assert "--thresholds=" in capsys.readouterr().out

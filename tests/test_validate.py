@@ -9,6 +9,7 @@ import pytest
 from simulator.cli import main
 from simulator.profiles import load_profile
 from simulator.workload import read_trace
+from tests.helpers import cli_error
 
 torch = pytest.importorskip("torch")
 
@@ -67,7 +68,5 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "val"
-    assert main(["validate", "--out", str(out), "--report", str(tmp_path / "r.md"), *args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err
+    assert message in cli_error(capsys, ["validate", "--out", str(out), "--report", str(tmp_path / "r.md"), *args])
     assert not out.exists() and not (tmp_path / "r.md").exists()
