@@ -70,7 +70,7 @@ def _rapl_packages() -> list[Path]:
             float((d / "energy_uj").read_text())
             readable.append(d)
         except (OSError, ValueError):
-            pass
+            pass    # unreadable (usually root-only): this domain is not used
     return readable
 
 

@@ -176,5 +176,5 @@ def _cpu_name() -> str:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
     except OSError:
-        pass
+        pass        # no /proc (not Linux): the platform module's name below
     return platform.processor()

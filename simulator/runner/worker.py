@@ -47,7 +47,7 @@ def wait_until(t: float, spin_s: float = SPIN_S) -> None:
     if remaining > spin_s:
         time.sleep(remaining - spin_s)
     while CLOCK() < t:
-        pass
+        pass        # busy-wait: the last `spin_s` are polled, sleeping would overshoot
 
 
 @dataclass(eq=False)
