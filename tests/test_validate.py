@@ -55,7 +55,12 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert np.isfinite(results["scenarios"][0]["steady"]["latency_mean_ms"]["error"])
     assert "load_aware" not in results["scenarios"][0]
     assert len(fresh["burst_stage_factors"]) == 2 and np.isfinite(fresh["latency_p99_ms"]["error"])
-    assert "the verdict uses this one" in text and "dispatch ms / request" in text
+    assert "the verdict uses this one" in text and "dispatch ms / request" in text and "serving factor" in text
+    serving = profile.provenance["serving_factor_measured"]
+    assert serving["factor"] > 0 and len(serving["real_ms"]) == 2
+    open50, closed4 = results["scenarios"][0], results["scenarios"][1]
+    assert "factor" in load_profile(out / "profile-open-50.json").provenance["serving_factor_measured"]
+    assert open50["serving_factor"] == closed4["serving_factor"] == 1.0      # poll release, closed loop: not applied
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,7 +13,9 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    the bursts' warm stages are its reference) and, pooled with the closed loop, the dispatch overhead
    (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
    only sets the runs' arrival rates;
-4. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
+4. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
+   simulation on the profile of step 3, the slowdown of open-loop service that the profile's model leaves out;
+5. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 """
 
@@ -158,14 +160,40 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
     runs; written to `path`."""
     closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, profiling_requests(plan, scenario))
     save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
-    opens = []
-    for i, load in enumerate(LOAD_POINTS):
-        trace = open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
-                                path.with_name(f"{path.stem}-load{load}.csv"))
-        opens.append(profiling_run(plan, cache, scenario, path, f"trace:{trace}", plan.seed, None))
-        trace.unlink()
-    save_profile(path, with_host_costs(load_profile(path), closed, opens))
+    opens, traces = [], []
+    try:
+        for i, load in enumerate(LOAD_POINTS):
+            traces.append(open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
+                                          path.with_name(f"{path.stem}-load{load}.csv")))
+            opens.append(profiling_run(plan, cache, scenario, path, f"trace:{traces[-1]}", plan.seed, None))
+        profile = with_host_costs(load_profile(path), closed, opens)
+        save_profile(path, profile)
+        save_profile(path, with_serving_factor(profile, plan, cache, scenario, path, opens, traces))
+    finally:
+        for trace in traces:
+            trace.unlink(missing_ok=True)
     return path
+
+
+def with_serving_factor(profile: Profile, plan, cache, scenario, path: Path, opens, traces) -> Profile:
+    """`profile` (saved at `path`, with its host costs) with the serving factor of the open-loop runs `opens` (on
+    the traces `traces`) in its provenance (``serving_factor_measured``, `simulator.runner.serving`)."""
+    from simulator.run import prepare, run_inputs
+    from simulator.runner.calibrate import calibrated
+    from simulator.runner.serving import fit_serving_factor
+
+    prepared = {}
+
+    def simulate(i: int, seed: int, factor: float):
+        if (i, seed) not in prepared:
+            config = profiling_config(plan, cache, scenario, path, f"trace:{traces[i]}", plan.seed + seed, None)
+            prepared[i, seed] = prepare(config, cache)
+        inputs = prepared[i, seed]
+        n_stages = inputs.devices[0].latency_s.shape[0]
+        return run_inputs(calibrated(inputs, np.full(n_stages, factor), factor), "numba").requests
+
+    facts = fit_serving_factor([run for run, _ in opens], simulate)
+    return replace(profile, provenance={**profile.provenance, "serving_factor_measured": facts})
 
 
 def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:

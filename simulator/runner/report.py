@@ -181,13 +181,22 @@ def _short(profile) -> str:
 
 def _host_costs_table(profiles) -> list[str]:
     lines = ["| profile | speed process: sigma, correlation ms (stage sd) | dispatch ms / request | "
-             "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage |", "|---|---|---|---|---|"]
+             "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
+             "per queued request: real / simulated) |", "|---|---|---|---|---|---|"]
     for profile in profiles:
         points = profile.provenance.get("wakeup_measured", {}).get("points", [])
         wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
         lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
-                     f"{wakeup} | {profile.wakeup_decay:.2f} |")
+                     f"{wakeup} | {profile.wakeup_decay:.2f} | {_serving(profile)} |")
     return lines
+
+
+def _serving(profile) -> str:
+    facts = profile.provenance.get("serving_factor_measured")
+    if not facts:
+        return "–"
+    pairs = ", ".join(f"{_num(r, 3)} / {_num(m, 3)}" for r, m in zip(facts["real_ms"], facts["simulated_ms"]))
+    return f"{facts['factor']:.3f} ({pairs})"
 
 
 def _speed_noise(profile) -> str:
@@ -309,7 +318,14 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "request besides its stages, over the requests that waited in the queue) and the wake-up (the first "
         "stage after that much idle time takes factor times as long, stage j of the busy period "
         "1 + (factor − 1)·decay^j; fitted on the early stages of busy periods against warm stages nearby; "
-        "`simulator/runner/idle.py`):", "",
+        "`simulator/runner/idle.py`); and the serving factor, how much slower the worker serves open-loop "
+        "arrivals than all that predicts: the open-loop runs' busy time per request that waited in the queue over "
+        "the same runs simulated on the profile (median of 5 seeds; the simulation makes the same selection of "
+        "slow phases as the real run, so the ratio is free of it; `simulator/runner/serving.py`). It scales the "
+        "stage latencies and decision overheads of the simulations where a dispatcher thread releases the "
+        "requests (`thread-50`). With poll release a queued request is served as in the closed loop (one thread, "
+        "stages back to back), so there the factor is not applied: it shows the host's drift between the "
+        "profiling runs, seconds apart.", "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
         "Four simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
@@ -370,8 +386,16 @@ METHOD = [
     "(`--execution graph`) replace it by one graph launch.",
     "- **Arrivals**: `poll` release puts the arrival process in the worker's thread (no thread wake-up is measured); "
     "an idle worker sleeps until 0.5 ms before the next arrival, then polls the clock (`spin-50`: it polls the whole "
-    "idle time). `thread` release (`thread-50`) adds a dispatcher thread and shows what a sleeping worker pays to "
-    "be woken, which the engines do not model.",
+    "idle time). `thread` release (`thread-50`) adds a dispatcher thread: a sleeping worker is woken by it, and "
+    "while the worker serves, the dispatcher wakes for every arrival.",
+    "- **Serving factor** = how much slower the worker serves open-loop arrivals than the closed-loop profile "
+    "and the host costs above predict (with a dispatcher thread, stages deep inside busy periods still run "
+    "slower than in the closed loop, where the dispatcher never runs). Measured on the open-loop profiling runs "
+    "against their own simulation (`simulator/runner/serving.py`) and applied as a factor on the scenario's "
+    "stage latencies and decision overheads with thread release only; poll release and closed loops keep the "
+    "profile as measured. The engines model it "
+    "as that scaling of the profile, not as a mechanism (per arrival or per thread wake-up): a second dispatcher "
+    "arrangement needs its own profiling runs.",
     "- **Fresh**: the shared host's speed drifts by tens of percent over minutes (the profiles themselves differ "
     "from one regeneration to the next), so each real run is preceded by a short closed-loop burst of its stage set "
     "whose speed against the profile scales the simulation of that run. A burst of a "
@@ -382,11 +406,7 @@ METHOD = [
     "every stage by a factor that follows a seeded Ornstein-Uhlenbeck process on its log (`simulator/speed.py`); "
     "each seed of the band draws another trace of it, so the band covers slow and fast phases.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
-    "the profile and the runs; the profile is measured right before each scenario to keep this short), and what "
-    "a dispatcher thread costs the worker (`thread-50`: its open-loop profiling runs use thread release, so the "
-    "wake-up table includes it, but its closed-loop samples do not: in a closed loop the dispatcher never runs, "
-    "while in the open loop it wakes during the worker's stages and slows them, the Python interpreter's lock "
-    "passing between the two threads).",
+    "the profile and the runs; the profile is measured right before each scenario to keep this short).",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median). On this shared VM the neighbours "
     "leave no trace in those counters, but they change the speed of the same forward pass by up to ~35% from one "

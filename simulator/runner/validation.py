@@ -159,7 +159,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     """
     from simulator.profiles import load_profile
     from simulator.run import prepare, run_inputs
-    from simulator.runner.calibrate import without_host_costs
+    from simulator.runner.calibrate import calibrated, without_host_costs
     from simulator.runner.idle import idle_effect
     from simulator.runner.profiling import burst_factors
     from simulator.runner.real import run_real
@@ -168,17 +168,20 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     folder.mkdir(parents=True, exist_ok=True)
     profile = load_profile(profile_path)
     config = scenario_config(plan, scenario, profile_path, cache, folder)
-    seeded = [prepare(replace(config, seed=config.seed + i), cache) for i in range(plan.seeds)]
+    drawn = [prepare(replace(config, seed=config.seed + i), cache) for i in range(plan.seeds)]
     reals, bursts = [], []
     for _ in range(plan.repeats):
         bursts.append(burst_factors(plan, cache, scenario, profile_path, profile))
-        reals.append(run_real(config, scenario_setup(plan, scenario), inputs=seeded[0], cache=cache))
+        reals.append(run_real(config, scenario_setup(plan, scenario), inputs=drawn[0], cache=cache))
+    factor = serving_factor(profile, scenario.release, drawn[0])
+    seeded = [calibrated(x, np.full(x.devices[0].latency_s.shape[0], factor), factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
         save_raw(folder / f"real-{i}.npz", real)
     figures = compare(scenario, config, reals, sims)
     figures["profile"] = profile_path.name
-    plain = [without_host_costs(x, profile.decision_overhead_ms) for x in seeded]
+    figures["serving_factor"] = factor
+    plain = [without_host_costs(x, profile.decision_overhead_ms) for x in drawn]
     bare = [run_inputs(x, "numba") for x in plain]
     figures["bare"] = prediction(figures, bare)
     figures["steady"] = prediction(figures, [run_inputs(replace(x, speed=None), "numba") for x in seeded])
@@ -186,8 +189,19 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
-    figures["diagnostics"] = diagnose(reals, seeded, config.models, profile, seeded[0].clients)
+    figures["diagnostics"] = diagnose(reals, drawn, config.models, profile, drawn[0].clients)
     return figures, panel
+
+
+def serving_factor(profile, release: str, inputs) -> float:
+    """The serving factor measured with `profile` (`simulator.runner.serving`) where `inputs` is an open loop whose
+    requests a dispatcher thread releases (``release = "thread"``); otherwise 1.0: a closed loop is the profile's
+    own arrangement, and with poll release a queued request is served as in the closed loop (one thread, stages back
+    to back), so there the measured factor only shows the host's drift between the profiling runs (reported, not
+    applied)."""
+    if inputs.clients or release != "thread":
+        return 1.0
+    return float(profile.provenance.get("serving_factor_measured", {}).get("factor", 1.0))
 
 
 def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache, folder: Path) -> RunConfig:

@@ -1,0 +1,81 @@
+"""The serving factor: how much slower the worker serves open-loop arrivals than the closed-loop profile says,
+beyond what the profile's own model of the host explains.
+
+The profile's stage latencies come from a closed loop, where the worker never waits for work. Under open-loop
+arrivals it does, and with a dispatcher thread (``release = "thread"``) another thread of the process wakes for
+every arrival; on this host the worker's stages then run slower even deep inside busy periods (the validation
+report's ``thread-50``: 1.35-1.75x the closed loop's stage time). The profile's wake-up table, speed process and
+dispatch overhead cover part of the difference; the serving factor is the rest.
+
+Measured by indirect inference on the open-loop profiling runs (`simulator.runner.profiling`), so that what the
+model already explains is not counted twice:
+
+- the statistic: the worker's busy time per request that waited in the queue (its finish minus the previous
+  request's finish: dispatch, stages and decisions), over every such request of a run (`queued_busy_ms`);
+- the real runs' statistic over the simulations' (the same arrivals, samples and stages, simulated on the profile
+  with its host costs, median over `SEEDS` seeds of the service-time draws and the speed process). The simulations
+  make the same selection as the real runs (slow phases make queues), so the ratio is free of it.
+
+The factor scales every stage's latency and decision overhead of an open-loop scenario whose requests a dispatcher
+thread releases (`simulator.runner.validation.serving_factor`, `simulator.runner.calibrate.calibrated`). A closed
+loop keeps the profile as measured, and so does poll release: there a queued request is served as in the closed
+loop (one thread, stages back to back), and the factor measured only shows the host's drift between the profiling
+runs (the report lists it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Seeds of the simulations of each profiling run.
+SEEDS = 5
+#: Rounds of the fit: the factor changes the simulated load, hence the queues; a second round re-simulates with it.
+ROUNDS = 2
+METHOD = ("real busy time per queued request (finish minus the previous finish) in the open-loop profiling runs "
+          f"over the simulated one (same arrivals and samples, the profile with its host costs, median of {SEEDS} "
+          f"seeds), {ROUNDS} rounds (simulator/runner/serving.py)")
+
+
+def queued_busy_ms(arrival_s: np.ndarray, finish_s: np.ndarray) -> tuple[float, int]:
+    """The worker's busy time (ms) summed over the requests that waited in the queue (arrived no later than the
+    previous request's finish), and their count. One FIFO worker: requests finish in index order."""
+    waited = arrival_s[1:] <= finish_s[:-1]
+    busy_s = np.diff(finish_s)[waited]
+    return float(busy_s.sum() * 1000.0), int(waited.sum())
+
+
+def per_request_ms(records) -> float:
+    """Mean busy time (ms) per queued request of `records` (a run's `RequestRecords`); NaN where none waited."""
+    total_ms, count = queued_busy_ms(records.arrival_s, records.finish_s)
+    return total_ms / count if count else float("nan")
+
+
+def fit_serving_factor(reals: list, simulate) -> dict:
+    """The serving factor of the real open-loop runs `reals` (`RealRun`s).
+
+    ``simulate(i, seed, factor)`` returns the simulated `RequestRecords` of run ``i`` with every stage scaled by
+    ``factor``. Returns ``{"factor", "real_ms", "simulated_ms", "queued_requests", "method"}``: busy time per
+    queued request of each run, real and simulated (in the last round, before its correction of the factor);
+    factor 1.0 where no request waited."""
+    real_ms = np.array([per_request_ms(r.requests) for r in reals])
+    used = np.isfinite(real_ms)
+    factor, simulated = 1.0, np.full(len(reals), np.nan)
+    if not used.any():
+        return _facts(1.0, real_ms, simulated, reals)
+    for _ in range(ROUNDS):
+        simulated = np.array([np.median([per_request_ms(simulate(i, seed, factor)) for seed in range(SEEDS)])
+                              if used[i] else np.nan for i in range(len(reals))])
+        ok = used & np.isfinite(simulated)
+        if not ok.any():
+            return _facts(1.0, real_ms, simulated, reals)
+        factor *= float(np.sum(real_ms[ok]) / np.sum(simulated[ok]))
+    return _facts(factor, real_ms, simulated, reals)
+
+
+def _facts(factor: float, real_ms: np.ndarray, simulated_ms: np.ndarray, reals: list) -> dict:
+    def listed(x):
+        return [float(v) if np.isfinite(v) else None for v in x]
+
+    return {"factor": factor, "real_ms": listed(real_ms), "simulated_ms": listed(simulated_ms),
+            "queued_requests": [queued_busy_ms(r.requests.arrival_s, r.requests.finish_s)[1] for r in reals],
+            "method": METHOD}

@@ -1,0 +1,46 @@
+"""The serving factor (`simulator.runner.serving`): busy time per queued request, real over simulated."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from simulator.run import run_inputs
+from simulator.runner.calibrate import calibrated
+from simulator.runner.serving import fit_serving_factor, queued_busy_ms
+from simulator.runner.validation import serving_factor
+from tests.helpers import tiny_inputs
+
+
+def test_queued_busy_time_counts_only_requests_that_waited():
+    arrival_s = np.array([0.0, 0.5, 3.0, 3.1])
+    finish_s = np.array([1.0, 2.0, 4.0, 4.5])   # request 1 waited (busy 1.0 s), 2 found the worker idle, 3 waited
+    assert queued_busy_ms(arrival_s, finish_s) == (1500.0, 2)
+
+
+def _records(inputs, factor):
+    n_stages = inputs.devices[0].latency_s.shape[0]
+    return run_inputs(calibrated(inputs, np.full(n_stages, factor), factor), "numba").requests
+
+
+def test_a_known_slowdown_is_recovered():
+    arrival_s = np.sort(np.random.default_rng(3).uniform(0.0, 1.0, 400))
+    inputs = tiny_inputs(arrival_s, latency_ms=2.0, n_stages=2)   # offered load ~1.6: queues form
+    real = SimpleNamespace(requests=_records(inputs, 1.3))
+    facts = fit_serving_factor([real], lambda i, seed, factor: _records(inputs, factor))
+    assert abs(facts["factor"] - 1.3) < 1e-9
+    assert facts["queued_requests"][0] > 300
+
+
+def test_no_queue_gives_factor_one():
+    inputs = tiny_inputs(np.arange(20) * 1.0, latency_ms=1.0)
+    real = SimpleNamespace(requests=_records(inputs, 1.0))
+    facts = fit_serving_factor([real], lambda i, seed, factor: _records(inputs, factor))
+    assert facts["factor"] == 1.0 and facts["queued_requests"] == [0]
+
+
+def test_only_dispatcher_thread_open_loops_apply_it():
+    profile = SimpleNamespace(provenance={"serving_factor_measured": {"factor": 1.4}})
+    assert serving_factor(profile, "thread", tiny_inputs([], clients=2)) == 1.0
+    assert serving_factor(profile, "thread", tiny_inputs([0.0, 1.0])) == 1.4
+    assert serving_factor(profile, "poll", tiny_inputs([0.0, 1.0])) == 1.0
+    assert serving_factor(SimpleNamespace(provenance={}), "thread", tiny_inputs([0.0, 1.0])) == 1.0
