@@ -104,9 +104,11 @@ class RunConfig:
     batch_size: int = _opt(1, "maximum batch size (1 = batch-1 serving; B > 1 = greedy dynamic batching)", _int)
     queue: str = _opt("fifo", f"queue discipline: {' | '.join(QUEUES)}")
     speed_noise: tuple | None = _opt(None, "the host's speed process on every device, replacing the profiles': "
-                                     "SIGMA,CORRELATION_MS (standard deviation of the log speed factor, correlation "
-                                     "time in ms; SIGMA 0 = none); default: each profile's own (docs/semantics.md)",
-                                     _optional(_floats), "SIGMA,MS")
+                                     "SIGMA,CORRELATION_MS[,LEVEL_SIGMA] (standard deviation of the log speed "
+                                     "factor, correlation time in ms, and optionally the standard deviation of the "
+                                     "log of a constant level factor per run; all sigmas 0 = none); default: each "
+                                     "profile's own (docs/semantics.md)",
+                                     _optional(_floats), "SIGMA,MS[,LEVEL]")
     # run
     engine: str = _opt("numba", f"simulation engine: {' | '.join(ENGINES)}")
     record_batches: bool = _opt(True, "record every batch-stage (batches.csv)", bool)
@@ -161,9 +163,10 @@ _CONSTRAINTS = {
     "devices": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
-    "speed_noise": (lambda v: v is None or (isinstance(v, tuple) and len(v) == 2 and _is_number(v[0])
-                                            and math.isfinite(v[0]) and v[0] >= 0 and _positive_finite(v[1])),
-                    "two numbers SIGMA >= 0 and CORRELATION_MS > 0"),
+    "speed_noise": (lambda v: v is None or (isinstance(v, tuple) and len(v) in (2, 3)
+                                            and all(_is_number(x) and math.isfinite(x) and x >= 0 for x in v)
+                                            and _positive_finite(v[1])),
+                    "two or three numbers SIGMA >= 0, CORRELATION_MS > 0 and LEVEL_SIGMA >= 0"),
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),
     "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
     "record_batches": (lambda v: isinstance(v, bool), "true or false"),

@@ -7,7 +7,12 @@ raises the load for a while). A profile's ``speed_noise`` describes it as a stat
 process on the log of the factor:
 
 - ``sigma``: standard deviation of ``log(factor)``;
-- ``correlation_ms``: how long a phase lasts (the correlation of two factors ``h`` ms apart is ``exp(-h / corr)``).
+- ``correlation_ms``: how long a phase lasts (the correlation of two factors ``h`` ms apart is ``exp(-h / corr)``);
+- ``level_sigma`` (optional, default 0): how well the device's speed level is known from one run to the next.
+  Each trace (each device of each simulated run, i.e. each seed) is multiplied by one constant factor
+  ``exp(z * level_sigma - level_sigma**2 / 2)``, ``z`` standard normal: a host that runs a few percent faster or
+  slower for minutes than while it was profiled (a shared VM, another instance of the same cloud type). A band
+  over seeds then covers that uncertainty too; near saturation it dominates.
 
 The engines read a pre-drawn, piecewise-constant trace of it (`speed_trace`): slot ``i`` covers the times
 ``[i, i + 1) * step`` with ``step = correlation_ms / STEPS_PER_CORRELATION``; a stage that starts at time ``t``
@@ -42,10 +47,13 @@ class SpeedNoise:
         Standard deviation of the log of the speed factor (>= 0).
     correlation_ms : float
         Correlation time of the process (> 0).
+    level_sigma : float
+        Standard deviation of the log of each trace's constant level factor (>= 0; 0: none).
     """
 
     sigma: float
     correlation_ms: float
+    level_sigma: float = 0.0
 
     @property
     def step_s(self) -> float:
@@ -53,20 +61,26 @@ class SpeedNoise:
         return self.correlation_ms / STEPS_PER_CORRELATION / 1000.0
 
     def to_json(self) -> dict:
-        return {"sigma": self.sigma, "correlation_ms": self.correlation_ms}
+        out = {"sigma": self.sigma, "correlation_ms": self.correlation_ms}
+        return {**out, "level_sigma": self.level_sigma} if self.level_sigma > 0 else out
 
 
 def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
-    """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c > 0``, or None."""
+    """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c > 0``, and optionally
+    ``"level_sigma": l`` with finite ``l >= 0``; or None."""
     if spec is None:
         return None
-    require(isinstance(spec, dict) and set(spec) == {"sigma", "correlation_ms"},
-            f"{where}: speed_noise must be an object with exactly 'sigma' and 'correlation_ms'")
-    sigma, corr = spec["sigma"], spec["correlation_ms"]
+    require(isinstance(spec, dict) and {"sigma", "correlation_ms"} <= set(spec)
+            and set(spec) <= {"sigma", "correlation_ms", "level_sigma"},
+            f"{where}: speed_noise must be an object with 'sigma' and 'correlation_ms' (and optionally "
+            "'level_sigma'), nothing else")
+    sigma, corr, level = spec["sigma"], spec["correlation_ms"], spec.get("level_sigma", 0.0)
     require(_number(sigma) and sigma >= 0, f"{where}: speed_noise.sigma = {sigma!r} must be a finite number >= 0")
     require(_number(corr) and corr > 0,
             f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number > 0")
-    return SpeedNoise(sigma=float(sigma), correlation_ms=float(corr))
+    require(_number(level) and level >= 0,
+            f"{where}: speed_noise.level_sigma = {level!r} must be a finite number >= 0")
+    return SpeedNoise(sigma=float(sigma), correlation_ms=float(corr), level_sigma=float(level))
 
 
 def _number(x) -> bool:
@@ -75,12 +89,15 @@ def _number(x) -> bool:
 
 def speed_trace(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np.ndarray:
     """`n_slots` factors of `noise`, one per slot: a stationary AR(1) sampling of the process, exponentiated and
-    normalised to mean 1."""
+    normalised to mean 1, times the trace's level factor (drawn after the process, only where ``level_sigma > 0``,
+    so a process without a level draws what it drew before)."""
     phi = math.exp(-1.0 / STEPS_PER_CORRELATION)
     shocks = rng.standard_normal(n_slots) * (noise.sigma * math.sqrt(1.0 - phi * phi))
     shocks[0] = rng.standard_normal() * noise.sigma        # start in the stationary distribution
-    x = lfilter([1.0], [1.0, -phi], shocks)
-    return np.exp(x - 0.5 * noise.sigma ** 2)
+    x = lfilter([1.0], [1.0, -phi], shocks) - 0.5 * noise.sigma ** 2
+    if noise.level_sigma > 0:
+        x += rng.standard_normal() * noise.level_sigma - 0.5 * noise.level_sigma ** 2
+    return np.exp(x)
 
 
 def slot_count(horizon_s: float, noises) -> int:

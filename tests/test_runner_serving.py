@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from simulator.run import run_inputs
 from simulator.runner.calibrate import calibrated
@@ -44,3 +45,34 @@ def test_only_dispatcher_thread_open_loops_apply_it():
     assert serving_factor(profile, "thread", tiny_inputs([0.0, 1.0])) == 1.4
     assert serving_factor(profile, "poll", tiny_inputs([0.0, 1.0])) == 1.0
     assert serving_factor(SimpleNamespace(provenance={}), "thread", tiny_inputs([0.0, 1.0])) == 1.0
+
+
+def test_level_sigma_is_the_rms_of_the_log_ratios():
+    from simulator.runner.serving import level_sigma
+
+    assert level_sigma([np.e ** 0.1, np.e ** -0.1, None, float("nan")]) == pytest.approx(0.1)
+    assert level_sigma([]) == 0.0
+
+
+def test_the_session_level_pools_poll_profiles_and_the_config_carries_it(tmp_path):
+    import dataclasses
+
+    from simulator.config import RunConfig
+    from simulator.profiles import save_profile
+    from simulator.runner.validation import session_level, with_level
+    from simulator.speed import SpeedNoise
+    from tests.helpers import constant_profile
+
+    paths = []
+    for name, ratios in (("poll", [np.e ** 0.2]), ("thread", [np.e ** 0.9])):
+        profile = constant_profile()
+        profile = dataclasses.replace(profile, provenance={**profile.provenance,
+                                                           "serving_factor_measured": {"ratio_at_one": ratios}})
+        paths.append(tmp_path / f"{name}.json")
+        save_profile(paths[-1], profile)
+    assert session_level([("poll", paths[0]), ("thread", paths[1])]) == pytest.approx(0.2)
+    config = RunConfig(requests=10)
+    assert with_level(config, constant_profile(), 0.0) is config
+    assert with_level(config, constant_profile(), 0.2).speed_noise[2] == 0.2
+    noisy = dataclasses.replace(constant_profile(), speed_noise=SpeedNoise(0.1, 40.0))
+    assert with_level(config, noisy, 0.2).speed_noise == (0.1, 40.0, 0.2)

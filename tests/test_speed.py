@@ -31,12 +31,38 @@ def test_profile_round_trip_keeps_the_speed_noise():
     assert again.speed_noise == SpeedNoise(0.15, 80.0)
 
 
+def test_level_multiplies_each_trace_by_one_factor_of_mean_one():
+    plain, level = SpeedNoise(0.1, 10.0), SpeedNoise(0.1, 10.0, level_sigma=0.2)
+    factors = []
+    for seed in range(2000):
+        base = speed_trace(plain, 50, np.random.default_rng(seed))
+        ratio = speed_trace(level, 50, np.random.default_rng(seed)) / base
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)     # the process as without a level, times a constant
+        factors.append(ratio[0])
+    assert np.mean(factors) == pytest.approx(1.0, abs=0.02)
+    assert np.std(np.log(factors)) == pytest.approx(0.2, rel=0.08)
+    again = parse_profile(json.loads(json.dumps(dataclasses.replace(constant_profile(), speed_noise=level).to_json())))
+    assert again.speed_noise == level
+    assert "level_sigma" not in plain.to_json()
+
+
+def test_config_level_alone_makes_a_process():
+    from simulator.config import RunConfig
+    from simulator.run import prepare
+
+    inputs = prepare(RunConfig(requests=200, seed=2, speed_noise=(0.0, 50.0, 0.1)))
+    assert inputs.devices[0].speed_noise == SpeedNoise(0.0, 50.0, 0.1)
+    factor = inputs.speed[0]
+    assert np.all(factor == factor[0, 0]) and factor[0, 0] != 1.0
+
+
 @pytest.mark.parametrize("spec, field", [
     ({"sigma": -0.1, "correlation_ms": 5.0}, "speed_noise.sigma"),
     ({"sigma": float("nan"), "correlation_ms": 5.0}, "speed_noise.sigma"),
     ({"sigma": 0.1, "correlation_ms": 0.0}, "speed_noise.correlation_ms"),
     ({"sigma": 0.1}, "speed_noise must be an object"),
     ({"sigma": 0.1, "correlation_ms": 5.0, "step_ms": 1.0}, "speed_noise must be an object"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "level_sigma": -0.01}, "speed_noise.level_sigma"),
     ([0.1, 5.0], "speed_noise must be an object"),
 ])
 def test_bad_speed_noise_is_named(spec, field):
@@ -106,7 +132,8 @@ def test_config_speed_noise_overrides_the_profiles():
     testing.assert_same_results(run_inputs(off), run_inputs(prepare(base)))
 
 
-@pytest.mark.parametrize("value", [(0.1,), (-0.1, 5.0), (0.1, 0.0), (float("nan"), 5.0), (0.1, float("inf"))])
+@pytest.mark.parametrize("value", [(0.1,), (-0.1, 5.0), (0.1, 0.0), (float("nan"), 5.0), (0.1, float("inf")),
+                                   (0.1, 5.0, -0.1), (0.1, 5.0, 0.1, 1.0)])
 def test_bad_config_speed_noise_is_named(value):
     from simulator.config import RunConfig
 

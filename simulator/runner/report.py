@@ -105,12 +105,14 @@ def _num(x, digits: int) -> str:
 
 
 def _band_table(scenarios) -> list[str]:
-    lines = ["| scenario | mean ms: sim 5-95% | real runs | p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|"]
+    lines = ["| scenario | level uncertainty (level_sigma) | serving factor | mean ms: sim 5-95% | real runs | "
+             "p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         band = best_model(sc)["sim"]["band"]
         means = ", ".join(_ms(r["latency_mean_ms"]) for r in sc["runs"])
         p99s = ", ".join(_ms(r["latency_p99_ms"]) for r in sc["runs"])
-        lines.append(f"| {sc['name']} | {_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
+        lines.append(f"| {sc['name']} | {sc.get('level_sigma', 0.0):.3f} | {sc.get('serving_factor', 1.0):.3f} | "
+                     f"{_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
                      f"{means} | {_ms(band['latency_p99_ms'][0])}–{_ms(band['latency_p99_ms'][1])} | {p99s} |")
     return lines
 
@@ -342,6 +344,13 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
+        "Each seed draws the service times, the host's speed process and, with the level uncertainty, one constant "
+        "speed level for the whole run (`speed_noise.level_sigma`: the root mean square of the log speed drift "
+        "between the closed-loop and the open-loop profiling runs, seconds apart, pooled over the poll-release "
+        "profiles measured so far in this session; `simulator/runner/serving.py`). Near saturation a few "
+        "percent of speed move the mean by multiples, so the band is wide there; the drift over the minute "
+        "between a profile and its last run is larger than over seconds, so the band is still narrower than the "
+        "host's real uncertainty.", "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
@@ -404,7 +413,8 @@ METHOD = [
     "of tens of milliseconds (other tenants of the VM, clocks), which independent draws of the stage times miss "
     "and which near saturation lengthens queues (a slow phase raises the load for a while). The engines multiply "
     "every stage by a factor that follows a seeded Ornstein-Uhlenbeck process on its log (`simulator/speed.py`); "
-    "each seed of the band draws another trace of it, so the band covers slow and fast phases.",
+    "each seed of the band draws another trace of it, so the band covers slow and fast phases, and with the "
+    "level uncertainty (`level_sigma`) another speed level for the whole run.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
     "the profile and the runs; the profile is measured right before each scenario to keep this short).",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "

@@ -16,6 +16,12 @@ model already explains is not counted twice:
   with its host costs, median over `SEEDS` seeds of the service-time draws and the speed process). The simulations
   make the same selection as the real runs (slow phases make queues), so the ratio is free of it.
 
+The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
+release each run's ratio at factor 1 is the host's speed drift between the closed-loop profiling run and that
+open-loop run, seconds later; the root mean square of their logs, pooled over the profiles measured so far in the
+session, is the ``level_sigma`` of the speed process the scenario is simulated with (`simulator.speed`). Drift
+over the minute between a profile and its last real run is larger: an underestimate.
+
 The factor scales every stage's latency and decision overhead of an open-loop scenario whose requests a dispatcher
 thread releases (`simulator.runner.validation.serving_factor`, `simulator.runner.calibrate.calibrated`). A closed
 loop keeps the profile as measured, and so does poll release: there a queued request is served as in the closed
@@ -59,23 +65,33 @@ def fit_serving_factor(reals: list, simulate) -> dict:
     factor 1.0 where no request waited."""
     real_ms = np.array([per_request_ms(r.requests) for r in reals])
     used = np.isfinite(real_ms)
-    factor, simulated = 1.0, np.full(len(reals), np.nan)
-    if not used.any():
-        return _facts(1.0, real_ms, simulated, reals)
-    for _ in range(ROUNDS):
+    factor, simulated, ratio_at_one = 1.0, np.full(len(reals), np.nan), np.full(len(reals), np.nan)
+    for round_ in range(ROUNDS if used.any() else 0):
         simulated = np.array([np.median([per_request_ms(simulate(i, seed, factor)) for seed in range(SEEDS)])
                               if used[i] else np.nan for i in range(len(reals))])
         ok = used & np.isfinite(simulated)
         if not ok.any():
-            return _facts(1.0, real_ms, simulated, reals)
+            return _facts(1.0, real_ms, simulated, ratio_at_one, reals)
+        if round_ == 0:
+            ratio_at_one = real_ms / simulated
         factor *= float(np.sum(real_ms[ok]) / np.sum(simulated[ok]))
-    return _facts(factor, real_ms, simulated, reals)
+    return _facts(factor, real_ms, simulated, ratio_at_one, reals)
 
 
-def _facts(factor: float, real_ms: np.ndarray, simulated_ms: np.ndarray, reals: list) -> dict:
+def _facts(factor: float, real_ms: np.ndarray, simulated_ms: np.ndarray, ratio_at_one: np.ndarray,
+           reals: list) -> dict:
     def listed(x):
         return [float(v) if np.isfinite(v) else None for v in x]
 
     return {"factor": factor, "real_ms": listed(real_ms), "simulated_ms": listed(simulated_ms),
+            "ratio_at_one": listed(ratio_at_one),
             "queued_requests": [queued_busy_ms(r.requests.arrival_s, r.requests.finish_s)[1] for r in reals],
             "method": METHOD}
+
+
+def level_sigma(ratios) -> float:
+    """The host's speed-level uncertainty from runs' speed ratios against their profile (e.g. the ``ratio_at_one``
+    of poll-release profiling runs, which serve as the closed loop does): the root mean square of their logs;
+    0.0 for none."""
+    logs = np.log([r for r in ratios if r is not None and np.isfinite(r) and r > 0])
+    return float(np.sqrt(np.mean(logs ** 2))) if logs.size else 0.0

@@ -5,11 +5,13 @@ For every scenario (a policy, a workload and a mode):
 1. the scenario's members are profiled on this host by the runner itself (`simulator.runner.profiling`), right
    before its real runs: a closed-loop run through the worker gives each model's latency samples, its decision
    overhead and the host's speed process, and open-loop runs at lower loads what the host pays besides (wake-up
-   after idle, dispatch overhead);
+   after idle, dispatch overhead, the serving factor of a dispatcher thread: `simulator.runner.serving`);
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
 3. the real runner serves that trace ``repeats`` times;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
-   service-time draws, giving a median and a 5-95% band: the prediction the verdict uses. For comparison, and
+   service-time draws and speed traces, giving a median and a 5-95% band: the prediction the verdict uses. The
+   speed traces carry the host's speed-level uncertainty too (``level_sigma``: the drift between profiling runs
+   seconds apart, pooled over the session's poll-release profiles so far; `session_level`). For comparison, and
    as a diagnostic: the same without the host's other costs (``bare``: the closed-loop latencies and one decision
    overhead, what the simulator predicted before those were measured); without the speed process only
    (``steady``); and, per real run, the profile scaled by the host's speed measured by a short burst right before
@@ -48,6 +50,9 @@ MAX_STALL_FRACTION = 0.005
 #: another speed than it had while profiling, minutes before (a shared VM's neighbours leave no trace in the
 #: guest's CPU accounting).
 MAX_HOST_DRIFT = 0.10
+#: Correlation time (ms) of the constant speed trace of a profile without a speed process when only the level
+#: uncertainty is simulated (any value: with sigma 0 the trace is flat; a long one keeps it short).
+LEVEL_ONLY_MS = 1000.0
 #: Margin thresholds of the flexible ensemble (4 members) and of the cascade (3 members).
 ENSEMBLE = (0, 1, 2, 3)
 ENSEMBLE_THRESHOLDS = (0.6, 0.5, 0.4)
@@ -151,8 +156,11 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
 
 # ----------------------------------------------------------------------------------------------- one scenario
 
-def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache) -> tuple[dict, tuple]:
-    """Real repeats and seeded simulations of one scenario; raw traces written under ``out_dir/name``.
+def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache,
+                 level: float = 0.0) -> tuple[dict, tuple]:
+    """Real repeats and seeded simulations of one scenario; raw traces written under ``out_dir/name``. The
+    simulations add the speed-level uncertainty `level` (``speed_noise.level_sigma``, `simulator.speed`) to the
+    profile's speed process.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
     simulated latencies without the host's other costs)``.
@@ -168,7 +176,8 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     folder.mkdir(parents=True, exist_ok=True)
     profile = load_profile(profile_path)
     config = scenario_config(plan, scenario, profile_path, cache, folder)
-    drawn = [prepare(replace(config, seed=config.seed + i), cache) for i in range(plan.seeds)]
+    simulated = with_level(config, profile, level)
+    drawn = [prepare(replace(simulated, seed=config.seed + i), cache) for i in range(plan.seeds)]
     reals, bursts = [], []
     for _ in range(plan.repeats):
         bursts.append(burst_factors(plan, cache, scenario, profile_path, profile))
@@ -180,7 +189,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
         save_raw(folder / f"real-{i}.npz", real)
     figures = compare(scenario, config, reals, sims)
     figures["profile"] = profile_path.name
-    figures["serving_factor"] = factor
+    figures["serving_factor"], figures["level_sigma"] = factor, level
     plain = [without_host_costs(x, profile.decision_overhead_ms) for x in drawn]
     bare = [run_inputs(x, "numba") for x in plain]
     figures["bare"] = prediction(figures, bare)
@@ -191,6 +200,26 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     figures["idle"] = idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, drawn, config.models, profile, drawn[0].clients)
     return figures, panel
+
+
+def with_level(config: RunConfig, profile, level: float) -> RunConfig:
+    """`config` with the profile's speed process plus the level uncertainty `level` (unchanged where 0)."""
+    if level <= 0:
+        return config
+    noise = profile.speed_noise
+    sigma, correlation_ms = (noise.sigma, noise.correlation_ms) if noise is not None else (0.0, LEVEL_ONLY_MS)
+    return replace(config, speed_noise=(sigma, correlation_ms, level))
+
+
+def session_level(measured: list) -> float:
+    """The speed-level uncertainty from the poll-release profiles measured so far (``(release, profile path)``
+    pairs): `simulator.runner.serving.level_sigma` of their open-loop runs' ratios at factor 1."""
+    from simulator.profiles import load_profile
+    from simulator.runner.serving import level_sigma
+
+    ratios = [r for release, path in measured if release == "poll"
+              for r in load_profile(path).provenance.get("serving_factor_measured", {}).get("ratio_at_one", [])]
+    return level_sigma(ratios)
 
 
 def serving_factor(profile, release: str, inputs) -> float:
@@ -421,7 +450,8 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
             progress(f"scenario {sc.name}: profile, {plan.repeats} real runs of {plan.requests} requests, "
                      f"{plan.seeds} simulations")
             profiles.append(measure_scenario_profile(plan, cache, sc, setup, progress))
-            figures, panel = run_scenario(plan, sc, profiles[-1], cache)
+            level = session_level(list(zip((s.release for s in plan.scenarios), profiles)))
+            figures, panel = run_scenario(plan, sc, profiles[-1], cache, level)
             scenarios.append(figures)
             panels.append(panel)
     finally:
