@@ -63,7 +63,7 @@ def test_features_follow_the_family_fields():
 
 
 def test_call_parameters_are_recovered_and_non_negative():
-    truth = CallParams(scale=1.2, per_kernel_ms=0.004, call_ms=0.05)
+    truth = CallParams(per_kernel_ms=0.004, call_ms=0.05)
     sums, n_kernels = {}, {"a": 20, "b": 180, "c": 60}
     points = []
     for arch, n in n_kernels.items():
@@ -71,7 +71,7 @@ def test_call_parameters_are_recovered_and_non_negative():
             sums[arch, b] = 0.3 * b * n / 20
             points.append(Point(arch, "fp32", "eager", b, call_ms(sums[arch, b], n, truth), None))
     fitted = fit_call(points, sums, n_kernels)
-    assert fitted.scale == pytest.approx(1.2) and fitted.per_kernel_ms == pytest.approx(0.004)
+    assert fitted.per_kernel_ms == pytest.approx(0.004)
     assert fitted.call_ms == pytest.approx(0.05)
     # a negative per-call cost would fit better, but is not allowed
     slower = [Point(p.arch, p.dtype, p.mode, p.batch, p.latency_ms - 0.2 / p.batch, None) for p in points]
@@ -86,7 +86,7 @@ def test_leave_one_architecture_out_with_the_kernel_model_on_its_own_predictions
                for f, fields in FAMILIES.items()}
     batch = {f: rng.integers(1, 5, 30).astype(float) for f in FAMILIES}
     table = KernelTable("test", configs, batch, {f: rng.uniform(0.01, 1.0, 30) for f in FAMILIES}, {})
-    predictor, truth = KernelPredictor(table), CallParams(scale=1.1, per_kernel_ms=0.003, call_ms=0.1)
+    predictor, truth = KernelPredictor(table), CallParams(per_kernel_ms=0.003, call_ms=0.1)
     archs = ("alexnet", "resnet18", "mobilenet-v3-large")
     points = [Point(a, "fp32", "eager", b, call_ms(predictor.kernels_ms(load_table(a), b), load_table(a).n_kernels,
                                                    truth), None) for a in archs for b in (1, 2, 3)]
