@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
 from simulator.costmodel.derive import SHIPPED, derive_profile, relative_spread
-from simulator.costmodel.devices import DEVICES, device_spec
-from simulator.costmodel.fit import EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j
+from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
+from simulator.costmodel.fit import (EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j,
+                                    reference_flops)
 from simulator.costmodel.latency import LatencyParams, _pipeline_ms, predict_latency_ms, roofline_ms
 from simulator.costmodel.layers import committed_tables, load_table, table_from_json
 from simulator.costmodel.points import Point, profile_points
@@ -170,6 +171,20 @@ def test_energy_fit_recovers_parameters_and_respects_the_envelope():
     assert fitted.pj_per_flop == pytest.approx(1.5, rel=0.1) and fitted.pj_per_byte == pytest.approx(150, rel=0.1)
     huge = EnergyParams(static_w=1e4, pj_per_flop=1e3, pj_per_byte=1e3)
     assert predict_energy_j(load_table("vgg16"), 64, "fp32", H100, 10.0, huge) == pytest.approx(7.0)
+
+
+def test_energy_counts_flops_at_the_rate_of_their_unit():
+    """A kernel's FLOPs count in proportion to the FP16 tensor peak over its unit's peak (H100: 989.4 TFLOP/s FP16
+    tensor, 494.7 TF32 tensor, 133.8 FP16 and 66.9 FP32 on CUDA cores); a CPU with one peak counts plain FLOPs."""
+    table = load_table("alexnet")
+    flops, conv, matmul = table.flops_at(2), table.kind_mask("conv"), table.kind_mask("matmul")
+    tensor = conv | matmul
+    assert reference_flops(table, 2, "fp16", H100) == pytest.approx(
+        flops[tensor].sum() + flops[~tensor].sum() * 989.4 / 133.8)
+    assert reference_flops(table, 2, "fp32", H100) == pytest.approx(
+        2 * flops[conv].sum() + flops[~conv].sum() * 989.4 / 66.9)
+    cpu = measured_cpu_spec(load_profile("cpu-amd-epyc-2c"))
+    assert reference_flops(table, 2, "fp32", cpu) == pytest.approx(flops.sum())
 
 
 def test_energy_scaling_follows_envelope_peak_and_bandwidth():

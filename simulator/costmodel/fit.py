@@ -8,7 +8,10 @@ carry over to architectures it was not fitted on, so one architecture measured a
 Fashion-MNIST members at 16, ResNet-50's members in two modes) must not decide the parameters alone.
 
 Energy: ``static_w * latency + pj_per_flop * FLOPs + pj_per_byte * bytes`` (capped at the power envelope times the
-latency), fitted on measured energies per call given their measured latencies.
+latency), fitted on measured energies per call given their measured latencies. Each kernel's FLOPs count in
+proportion to the FP16 tensor peak over the peak of the unit that runs it (`reference_flops`): a unit with half the
+peak (TF32 against FP16 on tensor cores) draws about the same power per cycle and so spends about twice the energy
+per FLOP, the reasoning by which `EnergyParams.scaled` carries the energy per FLOP from one device to another.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from simulator.costmodel.latency import LatencyParams, predict_latency_ms
-from simulator.costmodel.layers import load_table
+from simulator.costmodel.layers import KINDS, load_table
 from simulator.errors import require
 
 PRIOR_WEIGHT = 0.05
@@ -61,7 +64,8 @@ def fit_latency(points, spec, start: LatencyParams = LatencyParams()) -> Latency
 
 @dataclass(frozen=True)
 class EnergyParams:
-    """Energy of a call: static power over its duration plus dynamic energy per FLOP and per byte moved."""
+    """Energy of a call: static power over its duration plus dynamic energy per FLOP (at the FP16 tensor rate, see
+    `reference_flops`) and per byte moved."""
 
     static_w: float
     pj_per_flop: float
@@ -80,9 +84,33 @@ class EnergyParams:
         return EnergyParams(self.static_w * power, self.pj_per_flop * flop, self.pj_per_byte * byte)
 
 
+def reference_flops(table, batch: int, dtype: str, spec) -> float:
+    """FLOPs of one call counted at the FP16 tensor rate of device `spec`.
+
+    Parameters
+    ----------
+    table : LayerTable
+        The kernels of the call.
+    batch : int
+        Batch size.
+    dtype : str
+        Data type of the call.
+    spec : DeviceSpec
+        Device, whose peaks say which unit runs each kernel (`DeviceSpec.peak_flops`).
+
+    Returns
+    -------
+    float
+        Sum over kernels of FLOPs times ``peak(FP16 tensor) / peak(unit running the kernel)``: a TF32 convolution
+        counts twice, an FP32 linear layer on CUDA cores ~15 times on an H100; on a CPU with one peak, the FLOPs.
+    """
+    unit_peak = np.array([spec.peak_flops(kind, dtype) for kind in KINDS])
+    return float((table.flops_at(batch) * (spec.peak_flops("conv", "fp16") / unit_peak)[table.kind]).sum())
+
+
 def predict_energy_j(table, batch: int, dtype: str, spec, latency_ms: float, e: EnergyParams) -> float:
     """Energy (J) of one call lasting `latency_ms`; never more than the device's power envelope over that time."""
-    flops, moved = table.flops_at(batch).sum(), table.bytes_at(batch, dtype).sum()
+    flops, moved = reference_flops(table, batch, dtype, spec), table.bytes_at(batch, dtype).sum()
     dynamic_j = 1e-12 * (e.pj_per_flop * flops + e.pj_per_byte * moved)
     energy_j = e.static_w * latency_ms / 1e3 + dynamic_j
     return energy_j if spec.power_w is None else min(energy_j, spec.power_w * latency_ms / 1e3)
