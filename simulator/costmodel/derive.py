@@ -107,7 +107,8 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
             "source": "derived", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "method": "flexsim cost model (simulator/costmodel, docs/cost-model.md): per-kernel roofline + fixed "
                       "costs on committed layer tables; latency quantiles = predicted median x the reference's "
-                      "median relative spread per mode; energy = static power x time + energy per FLOP and per byte",
+                      "median relative spread per mode; energy = static power x time + energy per FLOP (counted "
+                      "at the FP16 tensor rate: a kernel on a unit with a lower peak counts more) and per byte",
             "derived_from": {
                 "reference_profile": reference.name, "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
