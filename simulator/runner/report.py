@@ -21,9 +21,10 @@ def _ms(x) -> str:
 
 
 def meets_target(figures: dict, metric: str, target: float) -> bool:
-    """Within `target`, or within the real-vs-real spread where that is larger, or inside the simulated band."""
+    """Within `target`, or within the real-vs-real spread where that is larger (the issue's target at loads up to
+    80%; the simulated band, which carries the host's speed-level uncertainty, is the check near saturation only)."""
     m = figures[metric]
-    return abs(m["error"]) <= max(target, m["spread"]) or m["inside_band"]
+    return abs(m["error"]) <= max(target, m["spread"])
 
 
 #: The predictions of a scenario, in the order they are shown: the closed-loop profile without the host's other
@@ -264,11 +265,10 @@ def findings(scenarios) -> list[str]:
         if ratio:
             lines.append(f"- **First call after {label} idle**: the first stage took {ratio[0]:.2f}x as long as a "
                          f"first stage that had waited in the queue ({ratio[1]} requests, pooled).")
-    strict = [sc for sc in low if all(abs(sc[m]["error"]) <= max(t, sc[m]["spread"])
-                                      for m, t in (("latency_mean_ms", TARGET_MEAN), ("latency_p99_ms", TARGET_P99)))]
-    lines.append(f"- **Without the band** (error within the target or the real-vs-real spread only), at loads ≤ "
-                 f"{TARGET_LOAD:.0%}: {len(strict)} of {len(low)} scenarios meet the timing target"
-                 + (f" ({', '.join(sc['name'] for sc in strict)})." if strict else "."))
+    banded = [sc for sc in low if sc["latency_mean_ms"]["inside_band"] and sc["latency_p99_ms"]["inside_band"]]
+    lines.append(f"- **Inside the simulated band** (every used run's mean and p99; not a target at these loads), at "
+                 f"loads ≤ {TARGET_LOAD:.0%}: {len(banded)} of {len(low)} scenarios"
+                 + (f" ({', '.join(sc['name'] for sc in banded)})." if banded else "."))
     busy = sum(r["flag"] == "interference" for r in runs)
     drift = [r for r in runs if r["flag"] == "host drift"]
     lines += [f"- **Interference**: {busy} of {len(runs)} real runs flagged (other processes on the host, steal "
@@ -337,14 +337,15 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "## Real against simulated", "",
         "Four simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
         "(the closed-loop latencies and one decision overhead, as the simulator predicted before the host's other "
-        "costs were measured); **steady**, the profile without its speed process (stage times drawn "
-        "independently); **profile**, the profile as measured, with those costs, which the engines model "
+        "costs were measured); **steady**, the profile without its speed process and level uncertainty "
+        "(stage times drawn independently); **profile**, the profile as measured, with those costs, which the engines model "
         "(`semantics.md`): **the verdict uses this one**; and fresh (per real run, the profile scaled by the "
         "host's speed measured by a short closed-loop burst right before that run; errors per run, then averaged). "
         "Earlier reports scaled the profile by a load-speed curve, a stand-in for the wake-up; the wake-up table "
         "replaces it. "
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
-        "within the real-vs-real spread, or inside the simulated band; stages run and predictions identical for "
+        "within the real-vs-real spread (the band is the check above 80% only: it carries the host's speed-level "
+        "uncertainty, wide on this host); stages run and predictions identical for "
         "timing-free (threshold) policies.", "",
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
