@@ -39,12 +39,11 @@ def test_no_queue_gives_factor_one():
     assert facts["factor"] == 1.0 and facts["queued_requests"] == [0]
 
 
-def test_only_dispatcher_thread_open_loops_apply_it():
+def test_open_loops_apply_it_and_closed_loops_keep_the_profile():
     profile = SimpleNamespace(provenance={"serving_factor_measured": {"factor": 1.4}})
-    assert serving_factor(profile, "thread", tiny_inputs([], clients=2)) == 1.0
-    assert serving_factor(profile, "thread", tiny_inputs([0.0, 1.0])) == 1.4
-    assert serving_factor(profile, "poll", tiny_inputs([0.0, 1.0])) == 1.0
-    assert serving_factor(SimpleNamespace(provenance={}), "thread", tiny_inputs([0.0, 1.0])) == 1.0
+    assert serving_factor(profile, tiny_inputs([], clients=2)) == 1.0
+    assert serving_factor(profile, tiny_inputs([0.0, 1.0])) == 1.4
+    assert serving_factor(SimpleNamespace(provenance={}), tiny_inputs([0.0, 1.0])) == 1.0
 
 
 def test_level_sigma_is_the_rms_of_the_log_ratios():

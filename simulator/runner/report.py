@@ -329,10 +329,10 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "arrivals than all that predicts: the open-loop runs' busy time per request that waited in the queue over "
         "the same runs simulated on the profile (median of 5 seeds; the simulation makes the same selection of "
         "slow phases as the real run, so the ratio is free of it; `simulator/runner/serving.py`). It scales the "
-        "stage latencies and decision overheads of the simulations where a dispatcher thread releases the "
-        "requests (`thread-50`). With poll release a queued request is served as in the closed loop (one thread, "
-        "stages back to back), so there the factor is not applied: it shows the host's drift between the "
-        "profiling runs, seconds apart.", "",
+        "stage latencies and decision overheads of the open-loop simulations (closed loops: 1). With a "
+        "dispatcher thread (`thread-50`) it is mostly what the thread costs; with poll release a queued request is "
+        "served as in the closed loop, so there it is mostly the host's drift between the closed-loop profiling "
+        "run and the open-loop ones, which come later, closer to the real runs.", "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
         "Four simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
@@ -407,7 +407,8 @@ METHOD = [
     "and the host costs above predict (with a dispatcher thread, stages deep inside busy periods still run "
     "slower than in the closed loop, where the dispatcher never runs). Measured on the open-loop profiling runs "
     "against their own simulation (`simulator/runner/serving.py`) and applied as a factor on the scenario's "
-    "stage latencies and decision overheads with thread release only; poll release and closed loops keep the "
+    "stage latencies and decision overheads in open loops (with poll release it is mostly the host's drift "
+    "between the profiling runs: the open-loop runs are the later and longer measurement); closed loops keep the "
     "profile as measured. The engines model it "
     "as that scaling of the profile, not as a mechanism (per arrival or per thread wake-up): a second dispatcher "
     "arrangement needs its own profiling runs.",

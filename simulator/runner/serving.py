@@ -22,11 +22,14 @@ open-loop run, seconds later; the root mean square of their logs, pooled over th
 session, is the ``level_sigma`` of the speed process the scenario is simulated with (`simulator.speed`). Drift
 over the minute between a profile and its last real run is larger: an underestimate.
 
-The factor scales every stage's latency and decision overhead of an open-loop scenario whose requests a dispatcher
-thread releases (`simulator.runner.validation.serving_factor`, `simulator.runner.calibrate.calibrated`). A closed
-loop keeps the profile as measured, and so does poll release: there a queued request is served as in the closed
-loop (one thread, stages back to back), and the factor measured only shows the host's drift between the profiling
-runs (the report lists it).
+The factor scales every stage's latency and decision overhead of an open-loop scenario
+(`simulator.runner.validation.serving_factor`, `simulator.runner.calibrate.calibrated`); a closed loop keeps the
+profile as measured. With poll release a queued request is served as in the closed loop (one thread, stages back to
+back), so there the factor is mostly the host's drift between the closed-loop profiling run and the open-loop ones:
+those come later, closer to the real runs, and last longer. It was first applied with thread release only; in two
+validation runs (D and E, `docs/validation-history.md`) the poll factors tracked the real runs' speed against the
+profile (0.80-0.92 where the runs were 5-22% faster, 1.11-1.42 where they were up to 29% slower, with exceptions),
+so it is applied to every open loop since (a choice made on those runs; later runs are the check).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ For every scenario (a policy, a workload and a mode):
 1. the scenario's members are profiled on this host by the runner itself (`simulator.runner.profiling`), right
    before its real runs: a closed-loop run through the worker gives each model's latency samples, its decision
    overhead and the host's speed process, and open-loop runs at lower loads what the host pays besides (wake-up
-   after idle, dispatch overhead, the serving factor of a dispatcher thread: `simulator.runner.serving`);
+   after idle, dispatch overhead, the serving factor of open-loop service: `simulator.runner.serving`);
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
 3. the real runner serves that trace ``repeats`` times;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
@@ -182,7 +182,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     for _ in range(plan.repeats):
         bursts.append(burst_factors(plan, cache, scenario, profile_path, profile))
         reals.append(run_real(config, scenario_setup(plan, scenario), inputs=drawn[0], cache=cache))
-    factor = serving_factor(profile, scenario.release, drawn[0])
+    factor = serving_factor(profile, drawn[0])
     seeded = [calibrated(x, np.full(x.devices[0].latency_s.shape[0], factor), factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
@@ -222,13 +222,10 @@ def session_level(measured: list) -> float:
     return level_sigma(ratios)
 
 
-def serving_factor(profile, release: str, inputs) -> float:
-    """The serving factor measured with `profile` (`simulator.runner.serving`) where `inputs` is an open loop whose
-    requests a dispatcher thread releases (``release = "thread"``); otherwise 1.0: a closed loop is the profile's
-    own arrangement, and with poll release a queued request is served as in the closed loop (one thread, stages back
-    to back), so there the measured factor only shows the host's drift between the profiling runs (reported, not
-    applied)."""
-    if inputs.clients or release != "thread":
+def serving_factor(profile, inputs) -> float:
+    """The serving factor measured with `profile` (`simulator.runner.serving`) where `inputs` is an open loop; 1.0
+    for a closed loop (the arrangement the profile's samples were measured in) or a profile without one."""
+    if inputs.clients:
         return 1.0
     return float(profile.provenance.get("serving_factor_measured", {}).get("factor", 1.0))
 
