@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from simulator.engine_numba import simulate_numba
-from simulator.runner.calibrate import calibrated, replay_service_ms, speed_factors
+from simulator.runner.calibrate import calibrated, replay_service_ms, scaled, speed_factors
 from tests.helpers import constant_profile, tiny_inputs
 
 
@@ -46,3 +46,11 @@ def test_calibrated_inputs_scale_latency_and_overhead_but_not_the_estimates():
     base, slow = simulate_numba(inputs), simulate_numba(scaled)
     np.testing.assert_array_equal(base.stages_run, slow.stages_run)
     assert np.all(slow.finish_s - slow.start_s > base.finish_s - base.start_s)
+
+
+def test_scaled_inputs_scale_every_stage_and_the_overhead_by_one_factor():
+    inputs = tiny_inputs([0.0, 0.1, 0.2], latency_ms=1.0, n_stages=2)
+    once = scaled(inputs, 1.5)
+    by_stage = calibrated(inputs, np.array([1.5, 1.5]), 1.5)
+    np.testing.assert_array_equal(once.devices[0].latency_s, by_stage.devices[0].latency_s)
+    np.testing.assert_allclose(once.devices[0].overhead_s, inputs.devices[0].overhead_s * 1.5)

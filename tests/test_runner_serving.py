@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simulator.run import run_inputs
-from simulator.runner.calibrate import calibrated
+from simulator.runner.calibrate import scaled
 from simulator.runner.serving import fit_serving_factor, queued_busy_ms
 from simulator.runner.validation import serving_factor
 from tests.helpers import tiny_inputs
@@ -19,8 +19,7 @@ def test_queued_busy_time_counts_only_requests_that_waited():
 
 
 def _records(inputs, factor):
-    n_stages = inputs.devices[0].latency_s.shape[0]
-    return run_inputs(calibrated(inputs, np.full(n_stages, factor), factor), "numba").requests
+    return run_inputs(scaled(inputs, factor), "numba").requests
 
 
 def test_a_known_slowdown_is_recovered():
@@ -53,23 +52,21 @@ def test_level_sigma_is_the_rms_of_the_log_ratios():
     assert level_sigma([]) == 0.0
 
 
-def test_the_session_level_pools_poll_profiles_and_the_config_carries_it(tmp_path):
+def test_the_session_level_pools_poll_profiles_and_the_config_carries_it():
     import dataclasses
 
     from simulator.config import RunConfig
-    from simulator.profiles import save_profile
     from simulator.runner.validation import session_level, with_level
     from simulator.speed import SpeedNoise
     from tests.helpers import constant_profile
 
-    paths = []
+    measured = []
     for name, ratios in (("poll", [np.e ** 0.2]), ("thread", [np.e ** 0.9])):
         profile = constant_profile()
         profile = dataclasses.replace(profile, provenance={**profile.provenance,
                                                            "serving_factor_measured": {"ratio_at_one": ratios}})
-        paths.append(tmp_path / f"{name}.json")
-        save_profile(paths[-1], profile)
-    assert session_level([("poll", paths[0]), ("thread", paths[1])]) == pytest.approx(0.2)
+        measured.append((name, profile))
+    assert session_level(measured) == pytest.approx(0.2)
     config = RunConfig(requests=10)
     assert with_level(config, constant_profile(), 0.0) is config
     assert with_level(config, constant_profile(), 0.2).speed_noise[2] == 0.2

@@ -53,6 +53,11 @@ def calibrated(inputs: SimulationInputs, stage_factors: np.ndarray, decision_fac
     return replace(inputs, devices=(scaled,))
 
 
+def scaled(inputs: SimulationInputs, factor: float) -> SimulationInputs:
+    """`inputs` with every stage's latency and the decision overhead scaled by one `factor` (`calibrated`)."""
+    return calibrated(inputs, np.full(inputs.devices[0].latency_s.shape[0], factor), factor)
+
+
 def without_host_costs(inputs: SimulationInputs, overhead_ms: float) -> SimulationInputs:
     """`inputs` as a profile without the host's other costs gives them: the decision overhead `overhead_ms` after
     every stage, no dispatch overhead, no wake-up slowdown, no speed process; the estimates that the policy reads

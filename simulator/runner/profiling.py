@@ -179,7 +179,7 @@ def with_serving_factor(profile: Profile, plan, cache, scenario, path: Path, ope
     """`profile` (saved at `path`, with its host costs) with the serving factor of the open-loop runs `opens` (on
     the traces `traces`) in its provenance (``serving_factor_measured``, `simulator.runner.serving`)."""
     from simulator.run import prepare, run_inputs
-    from simulator.runner.calibrate import calibrated
+    from simulator.runner.calibrate import scaled
     from simulator.runner.serving import fit_serving_factor
 
     prepared = {}
@@ -188,9 +188,7 @@ def with_serving_factor(profile: Profile, plan, cache, scenario, path: Path, ope
         if (i, seed) not in prepared:
             config = profiling_config(plan, cache, scenario, path, f"trace:{traces[i]}", plan.seed + seed, None)
             prepared[i, seed] = prepare(config, cache)
-        inputs = prepared[i, seed]
-        n_stages = inputs.devices[0].latency_s.shape[0]
-        return run_inputs(calibrated(inputs, np.full(n_stages, factor), factor), "numba").requests
+        return run_inputs(scaled(prepared[i, seed], factor), "numba").requests
 
     facts = fit_serving_factor([run for run, _ in opens], simulate)
     return replace(profile, provenance={**profile.provenance, "serving_factor_measured": facts})

@@ -167,7 +167,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
     """
     from simulator.profiles import load_profile
     from simulator.run import prepare, run_inputs
-    from simulator.runner.calibrate import calibrated, without_host_costs
+    from simulator.runner.calibrate import scaled, without_host_costs
     from simulator.runner.idle import idle_effect
     from simulator.runner.profiling import burst_factors
     from simulator.runner.real import run_real
@@ -183,7 +183,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
         bursts.append(burst_factors(plan, cache, scenario, profile_path, profile))
         reals.append(run_real(config, scenario_setup(plan, scenario), inputs=drawn[0], cache=cache))
     factor = serving_factor(profile, drawn[0])
-    seeded = [calibrated(x, np.full(x.devices[0].latency_s.shape[0], factor), factor) for x in drawn]
+    seeded = [scaled(x, factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
         save_raw(folder / f"real-{i}.npz", real)
@@ -212,13 +212,12 @@ def with_level(config: RunConfig, profile, level: float) -> RunConfig:
 
 
 def session_level(measured: list) -> float:
-    """The speed-level uncertainty from the poll-release profiles measured so far (``(release, profile path)``
-    pairs): `simulator.runner.serving.level_sigma` of their open-loop runs' ratios at factor 1."""
-    from simulator.profiles import load_profile
+    """The speed-level uncertainty from the poll-release profiles measured so far (``(release, Profile)`` pairs):
+    `simulator.runner.serving.level_sigma` of their open-loop runs' ratios at factor 1."""
     from simulator.runner.serving import level_sigma
 
-    ratios = [r for release, path in measured if release == "poll"
-              for r in load_profile(path).provenance.get("serving_factor_measured", {}).get("ratio_at_one", [])]
+    ratios = [r for release, profile in measured if release == "poll"
+              for r in profile.provenance.get("serving_factor_measured", {}).get("ratio_at_one", [])]
     return level_sigma(ratios)
 
 
@@ -432,6 +431,7 @@ def _finite(x: float):
 
 def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     """For every scenario: profile its stage set, then run it; return the results and the latency CDF panels."""
+    from simulator.profiles import load_profile
     from simulator.runner.bundle import load_members, load_samples
     from simulator.runner.profiling import measure_scenario_profile, profiling_setup
 
@@ -441,14 +441,14 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
         load_samples(plan.setup.samples_path)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     setup = profiling_setup(plan, cache)
-    scenarios, panels, profiles = [], [], []
+    scenarios, panels, profiles, measured = [], [], [], []
     try:
         for sc in plan.scenarios:
             progress(f"scenario {sc.name}: profile, {plan.repeats} real runs of {plan.requests} requests, "
                      f"{plan.seeds} simulations")
             profiles.append(measure_scenario_profile(plan, cache, sc, setup, progress))
-            level = session_level(list(zip((s.release for s in plan.scenarios), profiles)))
-            figures, panel = run_scenario(plan, sc, profiles[-1], cache, level)
+            measured.append((sc.release, load_profile(profiles[-1])))
+            figures, panel = run_scenario(plan, sc, profiles[-1], cache, session_level(measured))
             scenarios.append(figures)
             panels.append(panel)
     finally:
