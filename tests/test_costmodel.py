@@ -2,6 +2,7 @@
 profiles and the command line."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,14 +11,14 @@ from hypothesis import strategies as st
 
 from simulator.cli import main
 from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
-from simulator.costmodel.derive import SHIPPED, derive_profile, relative_spread
+from simulator.costmodel.derive import QUANTILES, SHIPPED, derive_profile, relative_spread
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import (EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j,
                                     reference_flops)
 from simulator.costmodel.latency import LatencyParams, _pipeline_ms, predict_latency_ms, roofline_ms
 from simulator.costmodel.layers import committed_tables, load_table, table_from_json
-from simulator.costmodel.points import Point, profile_points
-from simulator.costmodel.report import batch_doubling_drops
+from simulator.costmodel.points import POINT_QUANTILE, Point, profile_points, typical_ratio
+from simulator.costmodel.report import batch_doubling_drops, repeatability, retest_path
 from simulator.errors import FlexsimError
 from simulator.profiles import load_profile, parse_profile
 
@@ -206,10 +207,53 @@ def test_h100_points_merge_members_and_skip_interpolated_energy():
     assert 0 < drops["drops_over_10pct"] < drops["pairs"]
 
 
-def test_relative_spread_is_monotone_and_centred():
+def test_relative_spread_is_monotone_and_anchored_at_the_point_quantile():
     for mode in ("eager", "graph"):
         spread = relative_spread(load_profile("h100"), mode)
-        assert spread[1] == pytest.approx(1.0) and np.all(np.diff(spread) >= 0)
+        assert spread[QUANTILES.index(POINT_QUANTILE)] == pytest.approx(1.0) and np.all(np.diff(spread) >= 0)
+
+
+def test_points_stand_for_the_low_quantile_and_energy_for_the_median():
+    """A point's latency is its entry's 10th percentile (the host's fast speed), its typical duration the median;
+    the energy fit takes the typical duration: a profile whose energies are static power x median is fitted
+    exactly, whatever the spread between the two."""
+    from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
+
+    cpu = load_profile("cpu-amd-epyc-2c")
+    for p in profile_points(cpu):
+        if p.arch == "resnet18":
+            samples = cpu.models["resnet18-fp32-eager"].batches[p.batch].latency.icdf_ms(np.array([0.1, 0.5]))
+            assert (p.latency_ms, p.typical_ms) == pytest.approx(tuple(samples))
+    tables, truth = {a: load_table(a) for a in ARCHS}, EnergyParams(static_w=100.0, pj_per_flop=1.0, pj_per_byte=50.0)
+    models = {}
+    for arch in ARCHS:
+        batches = {}
+        for b in (1, 4, 16):
+            low = predict_latency_ms(tables[arch], b, "fp16", "eager", H100, TRUE)
+            q = np.array([low, 1.5 * low, 2.0 * low, 3.0 * low])
+            e = predict_energy_j(tables[arch], b, "fp16", H100, q[1], truth)
+            batches[b] = BatchEntry(latency=LatencyDistribution(quantile_probs=np.array([0.1, 0.5, 0.9, 0.99]),
+                                                                quantile_ms=q), energy_j=e)
+        models[f"{arch}-fp16-eager"] = ModelEntry(batches=batches, info={"arch": arch, "dtype": "fp16",
+                                                                         "mode": "eager"})
+    profile = Profile(name="t", device={"name": "t", "kind": "datacenter"}, idle_power_w=None,
+                      decision_overhead_ms=0.01, provenance={}, models=models)
+    points = profile_points(profile)
+    assert typical_ratio(points, "eager") == pytest.approx(1.5)
+    assert fit_energy(points, H100).static_w == pytest.approx(100.0, rel=0.05)
+
+
+def test_repeatability_compares_each_statistic_of_two_measurements():
+    cpu = load_profile("cpu-amd-epyc-2c")
+    same = repeatability(cpu, cpu)
+    assert same["median"]["within_10pct"] == 1.0 and same["point"]["median_abs_error"] == 0.0
+    assert same["median"]["n"] == sum(len(m.batches) for m in cpu.models.values())
+    retest = load_profile(retest_path("cpu-amd-epyc-2c"))
+    measured = repeatability(cpu, retest)
+    assert measured["median"]["n"] == same["median"]["n"] and 0 < measured["point"]["within_10pct"] <= 1
+    renamed = replace(retest, models={f"{name}-other": m for name, m in retest.models.items()})
+    with pytest.raises(FlexsimError, match="re-measured none"):
+        repeatability(cpu, renamed)
 
 
 # ------------------------------------------------------------------------------------------ derived profiles

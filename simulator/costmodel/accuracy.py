@@ -15,7 +15,7 @@ import numpy as np
 
 from simulator.costmodel.fit import _tables, fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
-from simulator.costmodel.points import Point
+from simulator.costmodel.points import Point, typical_ratio
 from simulator.errors import require
 
 
@@ -39,7 +39,8 @@ class Prediction:
 
 
 def leave_one_architecture_out(points: list[Point], spec) -> list[Prediction]:
-    """Predictions of every point by parameters fitted without its architecture."""
+    """Predictions of every point by parameters fitted without its architecture. The energy is predicted for a
+    call of typical duration: the predicted point latency times the training points' `typical_ratio`."""
     tables = _tables(points)
     out = []
     for arch in sorted(tables):
@@ -47,7 +48,8 @@ def leave_one_architecture_out(points: list[Point], spec) -> list[Prediction]:
         params, energy = fit_latency(train, spec), fit_energy(train, spec)
         for p in (q for q in points if q.arch == arch):
             latency = predict_latency_ms(tables[arch], p.batch, p.dtype, p.mode, spec, params)
-            e = None if energy is None else predict_energy_j(tables[arch], p.batch, p.dtype, spec, latency, energy)
+            typical = latency * typical_ratio(train, p.mode)
+            e = None if energy is None else predict_energy_j(tables[arch], p.batch, p.dtype, spec, typical, energy)
             out.append(Prediction(point=p, latency_ms=latency, energy_j=e))
     return out
 

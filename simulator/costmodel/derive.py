@@ -3,8 +3,9 @@
 The parameters fitted on a measured reference profile (the H100 for GPUs, this host's CPU profile for CPUs) are
 carried to the target device's datasheet figures (`devices.DEVICES`): efficiencies and fixed costs unchanged,
 energy parameters scaled (`EnergyParams.scaled`). Per model x dtype x mode x batch size the profile holds the
-predicted median latency, spread into quantiles with the reference's median relative spread for that mode, and the
-predicted energy per call.
+predicted latency at the points' quantile (`points.POINT_QUANTILE`, the host's fast speed), spread into quantiles
+with the reference's median relative spread for that mode, and the predicted energy of a call lasting the derived
+median.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
 from simulator.costmodel.layers import load_table
-from simulator.costmodel.points import profile_points
+from simulator.costmodel.points import POINT_QUANTILE, profile_points
 from simulator.errors import require
 from simulator.models.registry import ARCHITECTURES, FMNIST_WIDTHS, profile_model_name
 from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
@@ -61,13 +62,14 @@ def reference_spec(profile):
 
 
 def relative_spread(profile, mode: str) -> np.ndarray:
-    """Median over the reference's entries in `mode` of each quantile in `QUANTILES` divided by the median."""
-    ratios = []
+    """Median over the reference's entries in `mode` of each quantile in `QUANTILES` divided by the quantile the
+    cost model predicts (`points.POINT_QUANTILE`)."""
+    ratios, at = [], QUANTILES.index(POINT_QUANTILE)
     for model in profile.models.values():
         if (model.info.get("mode") in ("graph", "cuda-graph")) == (mode == "graph"):
             for entry in model.batches.values():
                 q = entry.latency.icdf_ms(np.array(QUANTILES))
-                ratios.append(q / q[1])
+                ratios.append(q / q[at])
     require(ratios, f"profile {profile.name}: no {mode} entries to take the latency spread from")
     return np.maximum.accumulate(np.median(np.array(ratios), axis=0))
 
@@ -106,8 +108,9 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
         provenance={
             "source": "derived", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "method": "flexsim cost model (simulator/costmodel, docs/cost-model.md): per-kernel roofline + fixed "
-                      "costs on committed layer tables; latency quantiles = predicted median x the reference's "
-                      "median relative spread per mode; energy = static power x time + energy per FLOP (counted "
+                      "costs on committed layer tables, fitted on the reference's 10th-percentile latencies; latency "
+                      "quantiles = predicted 10th percentile x the reference's median relative spread per mode; "
+                      "energy of a call lasting the derived median = static power x time + energy per FLOP (counted "
                       "at the FP16 tensor rate: a kernel on a unit with a lower peak counts more) and per byte",
             "derived_from": {
                 "reference_profile": reference.name, "reference_device": ref_spec.name,
@@ -122,10 +125,11 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
 
 
 def _entry(table, batch, dtype, mode, spec, params, energy, spread) -> BatchEntry:
-    median_ms = predict_latency_ms(table, batch, dtype, mode, spec, params)
+    quantile_ms = predict_latency_ms(table, batch, dtype, mode, spec, params) * spread
+    median_ms = float(quantile_ms[QUANTILES.index(0.5)])
     energy_j = None if energy is None else predict_energy_j(table, batch, dtype, spec, median_ms, energy)
     return BatchEntry(latency=LatencyDistribution(quantile_probs=np.array(QUANTILES),
-                                                  quantile_ms=np.round(median_ms * spread, 6)),
+                                                  quantile_ms=np.round(quantile_ms, 6)),
                       energy_j=None if energy_j is None else round(energy_j, 8))
 
 

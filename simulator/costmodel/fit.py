@@ -8,7 +8,8 @@ carry over to architectures it was not fitted on, so one architecture measured a
 Fashion-MNIST members at 16, ResNet-50's members in two modes) must not decide the parameters alone.
 
 Energy: ``static_w * latency + pj_per_flop * FLOPs + pj_per_byte * bytes`` (capped at the power envelope times the
-latency), fitted on measured energies per call given their measured latencies. Each kernel's FLOPs count in
+latency), fitted on measured energies per call given their measured median latencies (the energy was measured over
+windows of back-to-back calls at the host's typical speed; `points.Point.typical_ms`). Each kernel's FLOPs count in
 proportion to the FP16 tensor peak over the peak of the unit that runs it (`reference_flops`): a unit with half the
 peak (TF32 against FP16 on tensor cores) draws about the same power per cycle and so spends about twice the energy
 per FLOP, the reasoning by which `EnergyParams.scaled` carries the energy per FLOP from one device to another.
@@ -117,8 +118,8 @@ def predict_energy_j(table, batch: int, dtype: str, spec, latency_ms: float, e: 
 
 
 def fit_energy(points, spec) -> EnergyParams | None:
-    """Energy parameters fitted on the points with a measured energy, given their measured latency (None when no
-    point has an energy)."""
+    """Energy parameters fitted on the points with a measured energy, given their measured median latency (None
+    when no point has an energy)."""
     points = [p for p in points if p.energy_j is not None]
     if not points:
         return None
@@ -126,7 +127,7 @@ def fit_energy(points, spec) -> EnergyParams | None:
 
     def residuals(theta):
         e = EnergyParams(*np.exp(theta))
-        return np.array([np.log(predict_energy_j(tables[p.arch], p.batch, p.dtype, spec, p.latency_ms, e)
+        return np.array([np.log(predict_energy_j(tables[p.arch], p.batch, p.dtype, spec, p.typical_ms, e)
                                 / p.energy_j) for p in points])
 
     start = np.log([0.2 * (spec.power_w or 100.0), 1.0, 100.0])

@@ -3,6 +3,8 @@ derived embedded latencies with published MLPerf Inference results. Rendered as 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from simulator.costmodel.accuracy import (accuracy_report, leave_one_architecture_out,
@@ -10,7 +12,9 @@ from simulator.costmodel.accuracy import (accuracy_report, leave_one_architectur
 from simulator.costmodel.derive import derive_profile, reference_spec
 from simulator.costmodel.devices import device_spec
 from simulator.costmodel.kernels import KernelPredictor, cross_validate, has_kernel_table, load_kernel_table
-from simulator.costmodel.points import profile_points
+from simulator.costmodel.points import POINT_QUANTILE, point_statistics, profile_points
+from simulator.errors import require
+from simulator.profiles import PROFILES_DIR
 
 #: ResNet-50 SingleStream 90th-percentile latency (ms), MLPerf Inference v3.1 edge, closed division, NVIDIA's
 #: submissions (TensorRT, INT8, MAXN power mode), https://mlcommons.org/benchmarks/inference-edge/ (v3.1 results).
@@ -18,11 +22,16 @@ MLPERF_RESNET50_P90_MS = {"agx-orin-maxn": 0.64, "orin-nx-16gb": 1.08}
 
 
 def profile_accuracy(profile) -> dict:
-    """Leave-one-architecture-out summary of one measured profile, with its noise indicator."""
+    """Leave-one-architecture-out summary of one measured profile, with its noise indicators: batch doublings
+    that got faster, and the agreement with a re-measurement where one is committed (`repeatability`)."""
     points = profile_points(profile)
     predictions = leave_one_architecture_out(points, reference_spec(profile))
     out = {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
+    retest = retest_path(profile.name)
+    if retest.exists():
+        from simulator.profiles import load_profile
+        out["repeatability"] = repeatability(profile, load_profile(retest))
     if profile.kind == "cpu" and has_kernel_table(profile.name):
         out["kernel_model"] = kernel_model_accuracy(profile.name, points)
     return out
@@ -38,6 +47,24 @@ def kernel_model_accuracy(profile_name: str, points) -> dict:
             "configurations": table.provenance.get("configurations"), "measure_s": table.provenance.get("measure_s"),
             "kernels_cross_validated": summarise(np.concatenate(list(errors.values()))),
             "kernels_cross_validated_by_family": {f: summarise(e) for f, e in sorted(errors.items())}}
+
+
+def retest_path(profile_name: str) -> Path:
+    """Where a re-measurement of a shipped profile is committed (``profiles/raw/<name>-retest.json``)."""
+    return PROFILES_DIR / "raw" / f"{profile_name}-retest.json"
+
+
+def repeatability(profile, retest) -> dict:
+    """How well two measurements of the same configurations agree: per statistic (the median and the points'
+    quantile, `points.POINT_QUANTILE`), `summarise` of ``retest / profile - 1`` over every (model, batch) both
+    measured. No model can be checked against measurements more finely than they repeat."""
+    pairs = [(point_statistics(entry), point_statistics(retest.models[name].batches[batch]))
+             for name, model in profile.models.items() if name in retest.models
+             for batch, entry in model.batches.items() if batch in retest.models[name].batches]
+    require(pairs, f"repeatability: {retest.name} re-measured none of {profile.name}'s (model, batch) entries")
+    first, again = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    return {"retest": retest.name, "date": retest.provenance.get("date"),
+            "median": summarise(again[:, 1] / first[:, 1] - 1), "point": summarise(again[:, 0] / first[:, 0] - 1)}
 
 
 def batch_doubling_drops(points) -> dict:
@@ -93,6 +120,19 @@ def _kernel_lines(r: dict) -> list[str]:
          f"the others: {_pct(cv['within_10pct'])} within ±10%, median error {_pct(cv['median_abs_error'])}.", ""]
 
 
+def _quantile_name() -> str:
+    return f"{100 * POINT_QUANTILE:.0f}th percentile"
+
+
+def _repeatability_lines(rep: dict) -> list[str]:
+    """The agreement of the profile with its committed re-measurement, per statistic."""
+    return [f"Repeatability: the same profile commands run again (`profiles/raw/{rep['retest']}.json`, "
+            f"{rep['date']}), each point against the shipped one:", "",
+            "| statistic | n | within ±10% | median abs. difference | p90 abs. difference |", "|---|---|---|---|---|",
+            _summary_row("median", rep["median"]),
+            _summary_row(f"{_quantile_name()} (the points above)", rep["point"]), ""]
+
+
 def markdown(results: list[dict], mlperf: list[dict]) -> str:
     """The report as Markdown (tables per profile, then the MLPerf comparison)."""
     lines = []
@@ -105,7 +145,9 @@ def markdown(results: list[dict], mlperf: list[dict]) -> str:
         lines += [_summary_row(f"latency, {arch}", s) for arch, s in r["latency_by_arch"].items()]
         lines += [_summary_row("energy per call", r["energy"]), "",
                   f"Measurement noise: in {noise['drops_over_10pct']} of {noise['pairs']} batch-size doublings the "
-                  "measured median latency fell by more than 10%.", ""]
+                  f"measured latency ({_quantile_name()}) fell by more than 10%.", ""]
+        if "repeatability" in r:
+            lines += _repeatability_lines(r["repeatability"])
         if "kernel_model" in r:
             lines += _kernel_lines(r)
     lines += ["#### Derived ResNet-50 batch 1 vs MLPerf Inference v3.1 (SingleStream p90, TensorRT INT8)", "",
