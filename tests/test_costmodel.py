@@ -15,7 +15,8 @@ from simulator.costmodel.derive import QUANTILES, SHIPPED, derive_profile, relat
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import (EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j,
                                     reference_flops)
-from simulator.costmodel.latency import LatencyParams, _pipeline_ms, predict_latency_ms, roofline_ms
+from simulator.costmodel.latency import (LatencyParams, _pipeline_ms, native_conv_mask, predict_latency_ms,
+                                        roofline_ms)
 from simulator.costmodel.layers import committed_tables, load_table, table_from_json
 from simulator.costmodel.points import POINT_QUANTILE, Point, profile_points, typical_ratio
 from simulator.costmodel.report import batch_doubling_drops, repeatability, retest_path
@@ -121,20 +122,71 @@ def test_latency_grows_with_batch_and_graphs_never_lose(arch, device, dtype, mod
         predict_latency_ms(table, batch, dtype, "eager", spec, same_call) + 1e-12
 
 
+CPU_1T = measured_cpu_spec(load_profile("cpu-amd-epyc-2c"))
+
+
+def test_native_convolutions_follow_pytorchs_rule_without_pytorch():
+    """fmnist-cnn-w8's convolutions (<= 20480 input elements, 3x3) run natively at batch 1 only; ResNet-50's
+    unstrided 1x1 convolutions below batch 16 on one thread; nothing on a GPU or with another thread for the 1x1s."""
+    w8, r50 = load_table("fmnist-cnn-w8"), load_table("resnet50")
+    assert native_conv_mask(w8, 1, CPU_1T).sum() == w8.kind_mask("conv").sum() == 5
+    assert not native_conv_mask(w8, 2, CPU_1T).any() and not native_conv_mask(w8, 1, H100).any()
+    kernel, stride = np.array(r50.shapes["kernel"]), np.array(r50.shapes["stride"])
+    pointwise = r50.kind_mask("conv") & (kernel == 1) & (stride == 1)
+    assert pointwise.sum() > 20 and all(np.array_equal(native_conv_mask(r50, b, CPU_1T), pointwise) for b in (2, 15))
+    assert not native_conv_mask(r50, 16, CPU_1T).any()
+    assert not native_conv_mask(r50, 4, replace(CPU_1T, threads=2)).any()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_native_convolution_rule_equals_pytorchs_selection(threads):
+    """`native_conv_mask` against PyTorch's own backend selection for every convolution of every committed table."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for model in committed_tables():
+            table = load_table(model)
+            convs = np.flatnonzero(table.kind <= 1)
+            for batch in (1, 2, 15, 16):
+                ours = native_conv_mask(table, batch, replace(CPU_1T, threads=threads))[convs]
+                theirs = [_pytorch_native(torch, table, i, batch) for i in convs]
+                assert list(ours) == theirs, f"{model} at batch {batch}, {threads} thread(s)"
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pytorch_native(torch, table, i: int, batch: int) -> bool:
+    c, h, w = table.shapes["in_shape"][i]
+    k, s, pad, g = (table.shapes[col][i] for col in ("kernel", "stride", "padding", "groups"))
+    x = torch.empty(1, c, h, w).expand(batch, c, h, w)
+    weight = torch.empty(table.shapes["out_shape"][i][0], c // g, k, k)
+    backend = torch._C._select_conv_backend(x, weight, None, [s, s], [pad, pad], [1, 1], False, [0, 0], g, None)
+    return str(backend).endswith("Slow2d")
+
+
 def test_conv_efficiency_saturates_with_arithmetic_intensity():
     cpu = device_spec("rpi5")
     table = load_table("fmnist-cnn-w64")
     conv = table.kind_mask("conv")
     flat = LatencyParams(**{**TRUE.to_json(), "eff_memory": 1e6, "conv_half_intensity": 1e-12})
     curved = LatencyParams(**{**flat.to_json(), "conv_half_intensity": 30.0})
-    for batch in (1, 16):
+    for batch in (2, 16):  # oneDNN runs them all (batch > 1)
         t_flat, t_curved = (roofline_ms(table, batch, "fp32", cpu, p)[conv] for p in (flat, curved))
         intensity = table.flops_at(batch)[conv] / table.bytes_at(batch, "fp32")[conv]
         # eff = eff_conv * I / (I + half): the share of the peak reached falls with the kernel's intensity
         assert np.allclose(t_flat / t_curved, intensity / (intensity + 30.0))
     # the first convolution (1 input channel) is the least intense, the least efficient one
-    ratio = roofline_ms(table, 1, "fp32", cpu, flat)[conv] / roofline_ms(table, 1, "fp32", cpu, curved)[conv]
+    ratio = roofline_ms(table, 2, "fp32", cpu, flat)[conv] / roofline_ms(table, 2, "fp32", cpu, curved)[conv]
     assert np.argmin(ratio) == 0 and ratio.max() > 2 * ratio.min()
+    # at batch 1 PyTorch's native path runs the small ones: a GEMM at eff_conv_native, off the curve
+    native = native_conv_mask(table, 1, cpu)
+    assert 0 < native.sum() < conv.sum()
+    t_flat, t_curved = (roofline_ms(table, 1, "fp32", cpu, p) for p in (flat, curved))
+    onednn = conv & ~native
+    assert np.allclose(t_flat[native], t_curved[native]) and np.all(t_flat[onednn] < t_curved[onednn])
+    gemm_s = table.flops_at(1)[native] / (TRUE.eff_conv_native * cpu.peak_flops("conv", "fp32"))
+    assert np.allclose(t_flat[native], gemm_s * 1e3)
     # other kinds are untouched by the curve
     others = [roofline_ms(table, 4, "fp32", cpu, p)[~conv] for p in (flat, curved)]
     assert np.allclose(*others)

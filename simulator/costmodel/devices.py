@@ -45,6 +45,7 @@ class DeviceSpec:
     power_w: float | None
     notes: str = ""
     sources: tuple[str, ...] = field(default=())
+    threads: int = 1  # CPUs: the intra-op threads PyTorch runs with (it picks convolution paths by it)
 
     def peak_flops(self, kernel_kind: str, dtype: str) -> float:
         """Peak FLOP/s of the unit that runs a kernel of `kernel_kind` in `dtype` (see the module docstring)."""
@@ -60,7 +61,8 @@ class DeviceSpec:
     def to_json(self) -> dict:
         return {"name": self.name, "label": self.label, "kind": self.kind, "executes": self.executes,
                 "peak_tflops": dict(self.peak_tflops), "mem_bw_gbs": self.mem_bw_gbs, "power_w": self.power_w,
-                "notes": self.notes, "sources": list(self.sources)}
+                "notes": self.notes, "sources": list(self.sources),
+                **({"threads": self.threads} if self.executes == "cpu" else {})}
 
 
 def _orin(name: str, label: str, sms: int, gpu_mhz: float, mem_bw_gbs: float, power_w: float, notes: str,
@@ -130,7 +132,7 @@ DEVICES: dict[str, DeviceSpec] = {d.name: d for d in (
                sources=("NVIDIA Jetson Nano module datasheet / developer page (128-core Maxwell, 472 GFLOPS FP16, "
                         "25.6 GB/s, 5 W/10 W), https://developer.nvidia.com/embedded/jetson-nano",)),
     DeviceSpec(name="rpi5", label="Raspberry Pi 5 (BCM2712, 4x Cortex-A76 at 2.4 GHz)", kind="embedded",
-               executes="cpu", peak_tflops={"fp32": 0.1536, "fp16": 0.3072}, mem_bw_gbs=17.1, power_w=None,
+               executes="cpu", peak_tflops={"fp32": 0.1536, "fp16": 0.3072}, mem_bw_gbs=17.1, power_w=None, threads=4,
                notes="peak = 4 cores x 2.4 GHz x 2 NEON 128-bit FMA pipes (16 FP32 FLOP/clock/core; FP16 2x); "
                      "LPDDR4X-4267 on a 32-bit bus = 17.1 GB/s. No sourced power envelope: energy not derived.",
                sources=("Raspberry Pi 5 product brief (BCM2712, quad Cortex-A76 at 2.4 GHz, LPDDR4X-4267), "
@@ -155,4 +157,4 @@ def measured_cpu_spec(profile) -> DeviceSpec:
                       executes="cpu", peak_tflops={d: g / 1e3 for d, g in peaks["peak_gflops"].items()},
                       mem_bw_gbs=float(peaks["mem_bw_gbs"]), power_w=None,
                       notes=f"attainable peaks measured on the host: {peaks.get('method', '')}",
-                      sources=(f"profile {profile.name} (measured)",))
+                      sources=(f"profile {profile.name} (measured)",), threads=int(profile.device.get("threads", 1)))

@@ -10,11 +10,16 @@ of the kernel's arithmetic intensity ``I = F / B`` (FLOP per byte, at the call's
     eff_i = eff_conv * I / (I + conv_half_intensity)
 
 Small, low-intensity convolutions (few channels, 1x1, late layers at batch 1) reach a smaller share of the peak than
-large 3x3 ones. Equivalently, ``F / (eff_i * peak) = (F + conv_half_intensity * B) / (eff_conv * peak)``: every byte
-a convolution moves costs ``conv_half_intensity`` FLOP-times of extra work (im2col/layout reorders, packing, edge
-handling), so the curve adds no discontinuity and keeps latency increasing in the batch size.
+large 3x3 ones. Equivalently, ``F / (eff_i * peak) = (F + conv_half_intensity * B) / (eff_conv * peak)``: every
+byte a convolution moves costs ``conv_half_intensity`` FLOP-times of extra work (im2col/layout reorders, packing,
+edge handling), so the curve adds no discontinuity and keeps latency increasing in the batch size.
 
-and per call:
+On a CPU, PyTorch runs some dense convolutions on its native path (``Slow2d``: a GEMM, after im2col where the kernel
+is not 1x1) instead of oneDNN (`native_conv_mask`, PyTorch's own selection rule): those cost
+``F / (eff_conv_native * peak)``, without the curve's cost per byte (oneDNN reorders weights and activations into
+its blocked layouts at every call of an eager model; the native path does not).
+
+Per call:
 
 - GPU, eager: the host issues kernel ``i`` after spending ``launch_ms(k)`` on each kernel before it (``launch_conv_ms``
   for convolutions, ``launch_other_ms`` otherwise); the GPU runs kernels in order, each when issued and when the
@@ -49,6 +54,7 @@ class LatencyParams:
     launch_other_ms: float = 0.02
     call_eager_ms: float = 0.1
     call_graph_ms: float = 0.1
+    eff_conv_native: float = 0.3  # CPU: dense convolutions on PyTorch's native path (`native_conv_mask`)
 
     def to_log(self) -> np.ndarray:
         return np.log(np.array(astuple(self), dtype=float))
@@ -61,19 +67,42 @@ class LatencyParams:
         return {f.name: float(f"{getattr(self, f.name):.6g}") for f in fields(self)}
 
 
-def _peaks(table: LayerTable, dtype: str, spec, p: LatencyParams) -> np.ndarray:
+def native_conv_mask(table: LayerTable, batch: int, spec) -> np.ndarray:
+    """The dense convolutions that PyTorch runs on its native CPU path (``Slow2d``) rather than oneDNN at `batch`.
+
+    PyTorch's rule for fp32 on a CPU (``ConvParams::use_mkldnn``; checked against
+    ``torch._C._select_conv_backend`` by the tests): oneDNN when (strided, or batch >= 16, or not 1x1, or more
+    than one thread) and (grouped, or kernel > 3, or batch > 1, or the input has more than 20480 elements);
+    native otherwise: every unstrided 1x1 convolution below batch 16 on one thread, and at batch 1 every small
+    convolution with a kernel of at most 3. None on a GPU or for a table without shapes.
+    """
+    native = np.zeros(table.n_kernels, dtype=bool)
+    if spec.executes != "cpu" or table.shapes is None:
+        return native
+    kernel, stride, groups = (np.asarray(table.shapes[c]) for c in ("kernel", "stride", "groups"))
+    elements = batch * np.array([np.prod(s) if s else 0 for s in table.shapes["in_shape"]], dtype=float)
+    first = (stride > 1) | (batch >= 16) | (kernel != 1) | (spec.threads > 1)
+    second = (groups > 1) | (kernel > 3) | (batch > 1) | (elements > 20480)
+    return table.kind_mask("conv") & ~(first & second)
+
+
+def _peaks(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
     """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only)."""
     effective = {"conv": p.eff_conv, "dwconv": p.eff_dwconv, "matmul": p.eff_matmul}
     per_kind = np.array([effective[k] * spec.peak_flops(k, dtype) if k in effective else np.inf for k in KINDS])
-    return per_kind[table.kind]
+    peaks = per_kind[table.kind]
+    native = native_conv_mask(table, batch, spec)
+    return np.where(native, p.eff_conv_native * spec.peak_flops("conv", dtype), peaks)
 
 
 def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
     """Roofline time (ms) of each kernel at the fitted efficiencies (no fixed costs)."""
     flops, moved = table.flops_at(batch), table.bytes_at(batch, dtype)
-    # dense convolutions: F / (eff_conv * I / (I + half) * peak) = (F + half * B) / (eff_conv * peak)
-    work = flops + np.where(table.kind_mask("conv"), p.conv_half_intensity * moved, 0.0)
-    compute_s = work / _peaks(table, dtype, spec, p)
+    # oneDNN's dense convolutions: F / (eff_conv * I / (I + half) * peak) = (F + half * B) / (eff_conv * peak);
+    # the native path's are a GEMM without oneDNN's layout reorders: F / (eff_conv_native * peak)
+    reordered = table.kind_mask("conv") & ~native_conv_mask(table, batch, spec)
+    work = flops + np.where(reordered, p.conv_half_intensity * moved, 0.0)
+    compute_s = work / _peaks(table, batch, dtype, spec, p)
     memory_s = moved / (p.eff_memory * spec.mem_bw_gbs * 1e9)
     return np.maximum(compute_s, memory_s) * 1e3
 
