@@ -86,13 +86,12 @@ def native_conv_mask(table: LayerTable, batch: int, spec) -> np.ndarray:
     return table.kind_mask("conv") & ~(first & second)
 
 
-def _peaks(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
-    """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only)."""
+def _peaks(table: LayerTable, native: np.ndarray, dtype: str, spec, p: LatencyParams) -> np.ndarray:
+    """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only); `native`: the
+    convolutions on PyTorch's native CPU path (`native_conv_mask`)."""
     effective = {"conv": p.eff_conv, "dwconv": p.eff_dwconv, "matmul": p.eff_matmul}
     per_kind = np.array([effective[k] * spec.peak_flops(k, dtype) if k in effective else np.inf for k in KINDS])
-    peaks = per_kind[table.kind]
-    native = native_conv_mask(table, batch, spec)
-    return np.where(native, p.eff_conv_native * spec.peak_flops("conv", dtype), peaks)
+    return np.where(native, p.eff_conv_native * spec.peak_flops("conv", dtype), per_kind[table.kind])
 
 
 def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
@@ -100,9 +99,9 @@ def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParam
     flops, moved = table.flops_at(batch), table.bytes_at(batch, dtype)
     # oneDNN's dense convolutions: F / (eff_conv * I / (I + half) * peak) = (F + half * B) / (eff_conv * peak);
     # the native path's are a GEMM without oneDNN's layout reorders: F / (eff_conv_native * peak)
-    reordered = table.kind_mask("conv") & ~native_conv_mask(table, batch, spec)
-    work = flops + np.where(reordered, p.conv_half_intensity * moved, 0.0)
-    compute_s = work / _peaks(table, batch, dtype, spec, p)
+    native = native_conv_mask(table, batch, spec)
+    work = flops + np.where(table.kind_mask("conv") & ~native, p.conv_half_intensity * moved, 0.0)
+    compute_s = work / _peaks(table, native, dtype, spec, p)
     memory_s = moved / (p.eff_memory * spec.mem_bw_gbs * 1e9)
     return np.maximum(compute_s, memory_s) * 1e3
 

@@ -14,7 +14,7 @@ from simulator.costmodel.devices import device_spec
 from simulator.costmodel.kernels import KernelPredictor, cross_validate, has_kernel_table, load_kernel_table
 from simulator.costmodel.points import POINT_QUANTILE, point_statistics, profile_points
 from simulator.errors import require
-from simulator.profiles import PROFILES_DIR
+from simulator.profiles import PROFILES_DIR, load_profile
 
 #: ResNet-50 SingleStream 90th-percentile latency (ms), MLPerf Inference v3.1 edge, closed division, NVIDIA's
 #: submissions (TensorRT, INT8, MAXN power mode), https://mlcommons.org/benchmarks/inference-edge/ (v3.1 results).
@@ -30,7 +30,6 @@ def profile_accuracy(profile) -> dict:
            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
     retest = retest_path(profile.name)
     if retest.exists():
-        from simulator.profiles import load_profile
         out["repeatability"] = repeatability(profile, load_profile(retest))
     if profile.kind == "cpu" and has_kernel_table(profile.name):
         out["kernel_model"] = kernel_model_accuracy(profile.name, points)

@@ -156,16 +156,15 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
 
 # ----------------------------------------------------------------------------------------------- one scenario
 
-def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache,
+def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, profile, cache,
                  level: float = 0.0) -> tuple[dict, tuple]:
-    """Real repeats and seeded simulations of one scenario; raw traces written under ``out_dir/name``. The
-    simulations add the speed-level uncertainty `level` (``speed_noise.level_sigma``, `simulator.speed`) to the
-    profile's speed process.
+    """Real repeats and seeded simulations of one scenario on its measured `profile` (loaded from `profile_path`);
+    raw traces written under ``out_dir/name``. The simulations add the speed-level uncertainty `level`
+    (``speed_noise.level_sigma``, `simulator.speed`) to the profile's speed process.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
     simulated latencies without the host's other costs)``.
     """
-    from simulator.profiles import load_profile
     from simulator.run import prepare, run_inputs
     from simulator.runner.calibrate import scaled, without_host_costs
     from simulator.runner.idle import idle_effect
@@ -174,8 +173,7 @@ def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, c
 
     folder = plan.out_dir / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
-    profile = load_profile(profile_path)
-    config = scenario_config(plan, scenario, profile_path, cache, folder)
+    config = scenario_config(plan, scenario, profile_path, profile, cache, folder)
     simulated = with_level(config, profile, level)
     drawn = [prepare(replace(simulated, seed=config.seed + i), cache) for i in range(plan.seeds)]
     reals, bursts = [], []
@@ -229,15 +227,15 @@ def serving_factor(profile, inputs) -> float:
     return float(profile.provenance.get("serving_factor_measured", {}).get("factor", 1.0))
 
 
-def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path, cache, folder: Path) -> RunConfig:
-    """The scenario's config on the measured profile; open-loop arrivals drawn once and written as a trace."""
-    from simulator.profiles import load_profile
+def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path, profile, cache,
+                    folder: Path) -> RunConfig:
+    """The scenario's config on the measured `profile` (at `profile_path`); open-loop arrivals drawn once and
+    written as a trace."""
     from simulator.run import prepare
     from simulator.workload import parse_arrivals
 
     changes = {}
     if scenario.deadline_stages is not None:
-        profile = load_profile(profile_path)
         first = stage_models(scenario, cache.model_names)[0]
         mean_ms = float(np.mean(profile.entry(first, 1).latency.icdf_ms())) + profile.decision_overhead_for(first)
         changes["deadline_ms"] = scenario.deadline_stages * mean_ms
@@ -448,7 +446,7 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
                      f"{plan.seeds} simulations")
             profiles.append(measure_scenario_profile(plan, cache, sc, setup, progress))
             measured.append((sc.release, load_profile(profiles[-1])))
-            figures, panel = run_scenario(plan, sc, profiles[-1], cache, session_level(measured))
+            figures, panel = run_scenario(plan, sc, profiles[-1], measured[-1][1], cache, session_level(measured))
             scenarios.append(figures)
             panels.append(panel)
     finally:
