@@ -141,7 +141,8 @@ def test_cli_profiles_a_fashion_mnist_member(tmp_path, capsys):
     assert sorted(p.models["fmnist-cnn-w8"].batches) == [1, 2]
     assert p.decision_overhead_ms > 0 and p.provenance["decision_overhead_measured"]["n"] > 0
     assert p.device["measured_peaks"]["peak_gflops"]["fp32"] > 0 and p.device["measured_peaks"]["mem_bw_gbs"] > 0
-    assert "torch" in p.provenance["software"]
+    assert "torch" in p.provenance["software"] and p.provenance["settings"]["allocator"] == "steady"
+    assert p.provenance["allocator"]["allocator"] == "steady"
     if p.idle_power_w is None:  # no readable RAPL: energy recorded as not measured, never invented
         assert p.provenance["energy"].startswith("not measured")
         assert all(b.energy_j is None for b in p.models["fmnist-cnn-w8"].batches.values())

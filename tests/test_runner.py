@@ -70,6 +70,7 @@ def test_live_run_is_well_formed_and_agrees_with_both_engines(profile_path):
         assert np.array_equal(real.requests.stages_run, sim.requests.stages_run)
         assert np.array_equal(real.requests.prediction, sim.requests.prediction)
     assert 1 < real.summary.mean_stages < 4                                   # the thresholds do stop requests
+    assert real.setup["allocator"] == real.setup["allocator_facts"]["allocator"] == "steady"
 
 
 def test_live_predictions_equal_the_replay_of_the_cache(profile_path):
@@ -188,6 +189,7 @@ def test_unsupported_configs(profile_path, changes, message):
     (dict(idle="nap"), "invalid idle = 'nap'"),
     (dict(execution="jit"), "invalid execution"),
     (dict(device="tpu"), "invalid device = 'tpu'"),
+    (dict(allocator="mimalloc"), "invalid allocator = 'mimalloc'"),
 ])
 def test_bad_setup(fields, message):
     with pytest.raises(FlexsimError, match=message):

@@ -12,7 +12,7 @@ DESCRIPTION = """The hardware cost model (docs/cost-model.md).
   derive    derive profiles for devices of the device table (default: every shipped derived profile)
   trace     trace models (PyTorch needed) into the committed layer tables
   microbench  time synthetic kernels on this host (PyTorch needed) for the kernel model of a measured CPU profile
-            (--profile, default: the shipped measured CPU profile), with that profile's thread count; writes
+            (--profile, default: the shipped measured CPU profile), with that profile's thread count and allocator; writes
             simulator/costmodel/tables/kernels-<profile>.json (or --out); takes ~10 minutes on the 2-core host
   devices   list the device table with its datasheet figures
 
@@ -160,9 +160,12 @@ def _microbench(args) -> int:
     require(profile.kind == "cpu", f"microbench: profile {profile.name} is not a CPU profile (the kernel model is "
             "for CPUs measured on this host)")
     threads = int(profile.device.get("threads") or 1)
+    allocator = profile.provenance.get("allocator", {}).get("allocator", "default")
     configs = sample_configs(args.seed)
-    print(f"timing {len(configs)} synthetic kernel configurations with {threads} thread(s) for {profile.name}")
-    table = measure(configs, threads, str(profile.device.get("name")), args.seed, progress=print)
+    print(f"timing {len(configs)} synthetic kernel configurations with {threads} thread(s) and the {allocator} "
+          f"allocator for {profile.name}")
+    table = measure(configs, threads, str(profile.device.get("name")), args.seed, progress=print,
+                    allocator=allocator)
     out = args.out or kernel_table_path(profile.name)
     write_text_atomic(out, kernel_table_text(table))
     print(f"wrote {out}: {table.n_measurements} measurements in {table.provenance['measure_s']:.0f} s")

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-window-s", type=float, default=1.0, help="energy window, >= 1 s (default 1)")
     parser.add_argument("--idle-settle-s", type=float, default=5.0, help="wait before idle power (default 5)")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: PyTorch's)")
+    parser.add_argument("--allocator", default="steady", help="steady: glibc's malloc thresholds fixed, so that no "
+                        "call page-faults on fresh memory (as with jemalloc/tcmalloc); default: the C library's "
+                        "settings as they are (docs/profiles.md; default steady)")
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     settings = MeasureSettings(warmup=args.warmup, warmup_s=args.warmup_s, repeats=args.repeats,
                                rounds=args.rounds, energy_window_s=args.energy_window_s,
                                idle_settle_s=args.idle_settle_s,
-                               threads=args.threads)
+                               threads=args.threads, allocator=args.allocator)
     out = Path(args.out)
     require(out.parent.is_dir(), f"invalid --out {args.out}: folder {out.parent} does not exist")
     old = load_profile(out) if args.update and out.exists() else None

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:INDEX] (default cpu)")
     parser.add_argument("--execution", default="eager", help="eager or graph (CUDA graphs; default eager)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
+    parser.add_argument("--allocator", default="steady", help="steady (glibc's malloc held steady: no page faults "
+                        "on fresh memory) or default (the C library's settings), for the profiles and the real runs "
+                        "alike (default steady)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     names = list(by_name) if args.scenarios is None else [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in by_name]
     require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
-    setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads,
+    setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads, allocator=args.allocator,
                         members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
                           repeats=args.repeats, seeds=args.seeds, profiling_requests=args.profiling_requests,
@@ -77,7 +80,7 @@ def _command(args: argparse.Namespace, names: list) -> str:
     return (f"flexsim validate --out {args.out} --report {args.report} --scenarios {','.join(names)} "
             f"--requests {args.requests} --repeats {args.repeats} --seeds {args.seeds} "
             f"--profiling-requests {args.profiling_requests} --seed {args.seed} --device {args.device} "
-            f"--execution {args.execution} --threads {args.threads}"
+            f"--execution {args.execution} --threads {args.threads} --allocator {args.allocator}"
             + "".join(f" --{name} {getattr(args, name)}" for name in ("logits", "weights", "samples")
                       if getattr(args, name)))
 

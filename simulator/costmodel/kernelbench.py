@@ -180,10 +180,14 @@ def time_ms(setup, run, clock=time.perf_counter) -> tuple[float, int]:
     return float(np.median(samples) * 1e3), repeats
 
 
-def measure(configs, threads: int, device: str, seed: int, progress=None) -> KernelTable:
-    """Time every configuration at each batch size within the caps; the measured table with its provenance."""
+def measure(configs, threads: int, device: str, seed: int, progress=None, allocator: str = "steady") -> KernelTable:
+    """Time every configuration at each batch size within the caps, with `allocator` (that of the profile the
+    table serves, `simulator.profiler.allocator`); the measured table with its provenance."""
     import torch
 
+    from simulator.profiler.allocator import set_allocator
+
+    allocator_used = set_allocator(allocator)
     rows = {}
     started, before = time.time(), torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -204,6 +208,7 @@ def measure(configs, threads: int, device: str, seed: int, progress=None) -> Ker
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)) + " UTC",
         "torch": torch.__version__, "python": platform.python_version(), "threads": threads,
         "measure_s": round(time.time() - started, 1), "seed": seed, "configurations": len(configs),
+        "allocator": allocator_used,
         "method": "simulator.costmodel.kernelbench: synthetic configurations drawn at random from ranges "
                   f"(seed {seed}), not from any architecture; per configuration and batch size "
                   f"({', '.join(map(str, BATCH_SIZES))}, within {MAX_FLOPS:.0e} FLOP and {MAX_ELEMS:.0e} elements "

@@ -76,11 +76,13 @@ def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", dev
         Per batch size: latency samples (ms), energy per call (J, None without `energy_counter`) and, in
         ``extra``, the latency quantiles and (on a GPU) the CUDA-event device time.
     """
+    from simulator.profiler.allocator import set_allocator
     from simulator.profiler.targets import check_device, check_mode
 
     torch = _torch()
     check_mode(mode, check_device(torch, device))
     batch_sizes = check_batch_sizes(batch_sizes)
+    set_allocator(settings.allocator)
     require(all(isinstance(s, int) and s >= 1 for s in input_shape),
             f"invalid input_shape = {tuple(input_shape)!r}: must be positive integers (per sample, no batch)")
     with _threads(torch, settings.threads), torch.inference_mode():
@@ -185,6 +187,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     """Measure every model x dtype x mode of `request` and return the profile (nothing is written)."""
     from simulator.decision import measure_decision_overhead_ms
     from simulator.models.registry import build_model, input_shape, profile_model_name
+    from simulator.profiler.allocator import set_allocator
     from simulator.profiler.energy import idle_power_w
     from simulator.profiler.environment import default_profile_name, device_facts, host_facts, software_versions
     from simulator.profiler.targets import check_device, check_mode
@@ -193,6 +196,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     device = check_device(torch, request.device)
     for mode in request.modes:
         check_mode(mode, device)
+    allocator = set_allocator(settings.allocator)
     counter, energy_note = energy_counter(device, request.energy)
     idle_w = idle_power_w(counter, settings.idle_settle_s, settings.idle_window_s) if counter else None
     models = {}
@@ -216,7 +220,8 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
         decision_overhead_ms=round(overhead["p50"], 5),
         provenance={"source": "measured", "method": METHOD, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "software": software_versions(torch), "host": host_facts(), "energy": energy_note,
-                    "settings": settings.to_json(), "decision_overhead_measured": overhead,
+                    "settings": settings.to_json(), "allocator": allocator,
+                    "decision_overhead_measured": overhead,
                     "built_by": "flexsim profile (simulator.profiler)"},
         models=models,
     )
@@ -228,7 +233,7 @@ def merge_profiles(old: Profile, new: Profile) -> Profile:
             f"cannot update profile {old.name}: it was measured on {old.device.get('name')!r} ({old.kind}), "
             f"this run on {new.device.get('name')!r} ({new.kind})")
     earlier = list(old.provenance.get("earlier_runs", [])) + [
-        {k: old.provenance.get(k) for k in ("date", "software", "settings", "energy")}]
+        {k: old.provenance.get(k) for k in ("date", "software", "settings", "allocator", "energy")}]
     return Profile(name=new.name, device=new.device, idle_power_w=new.idle_power_w,
                    decision_overhead_ms=new.decision_overhead_ms,
                    provenance={**new.provenance, "earlier_runs": earlier},

@@ -21,7 +21,8 @@ _CONSTRAINTS = {
 
 @dataclass(frozen=True, kw_only=True)
 class MeasureSettings:
-    """Measurement settings; see `_CONSTRAINTS` for the meaning and the lowest value of each field."""
+    """Measurement settings; see `_CONSTRAINTS` for the meaning and the lowest value of each numeric field, and
+    `simulator.profiler.allocator` for `allocator`."""
 
     warmup: int = 10
     warmup_s: float = 0.5
@@ -31,16 +32,19 @@ class MeasureSettings:
     idle_settle_s: float = 5.0
     idle_window_s: float = 2.0
     threads: int | None = None
+    allocator: str = "steady"  # glibc malloc held steady while timing, or left as it is (`allocator.ALLOCATORS`)
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            lowest, meaning = _CONSTRAINTS[f.name]
-            if value is None and f.name == "threads":
+        from simulator.profiler.allocator import check_allocator
+
+        check_allocator(self.allocator)
+        for name, (lowest, meaning) in _CONSTRAINTS.items():
+            value = getattr(self, name)
+            if value is None and name == "threads":
                 continue
             require(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
                     and value >= lowest and (isinstance(value, int) or not isinstance(lowest, int)),
-                    f"invalid {f.name} = {value!r}: must be {'an integer' if isinstance(lowest, int) else 'a number'}"
+                    f"invalid {name} = {value!r}: must be {'an integer' if isinstance(lowest, int) else 'a number'}"
                     f" >= {lowest} ({meaning})")
 
     def to_json(self) -> dict:

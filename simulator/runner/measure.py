@@ -53,7 +53,9 @@ def _profile(name: str, device: dict, overhead_ms: float, method: str, models: d
              idle_power_w: float | None = None) -> Profile:
     import torch
 
-    provenance = {"source": "measured", "method": method,
+    from simulator.profiler.allocator import allocator_facts
+
+    provenance = {"source": "measured", "method": method, "allocator": allocator_facts(),
                   "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
                   "software": {"torch": torch.__version__, "python": platform.python_version()},
                   "host": platform.node(), **extra}

@@ -55,6 +55,9 @@ class RunnerSetup:
         Replay mode: the compute model of each stage, or one for all (``NAME[@RESOLUTION]``).
     warmup_calls : int
         Calls of every stage before the run (first calls build kernels and caches).
+    allocator : {"steady", "default"}
+        The C library's malloc held steady (no page faults on fresh memory once warm) or left as it is; the setting
+        of the profiles that predict the run (`simulator.profiler.allocator`). Process-wide.
     """
 
     mode: str = "live"
@@ -67,8 +70,10 @@ class RunnerSetup:
     samples_path: str = str(SAMPLES_PATH)
     compute: tuple = ()
     warmup_calls: int = 30
+    allocator: str = "steady"
 
     def __post_init__(self):
+        from simulator.profiler.allocator import check_allocator
         from simulator.runner.compute import EXECUTIONS
         from simulator.runner.worker import IDLES, RELEASES
 
@@ -83,6 +88,7 @@ class RunnerSetup:
                 "replay mode needs a compute model per stage (or one for all), e.g. resnet18@64")
         require(isinstance(self.warmup_calls, int) and self.warmup_calls >= 1,
                 f"invalid warmup_calls = {self.warmup_calls!r}: must be an integer >= 1")
+        check_allocator(self.allocator)
 
 
 def check_supported(config: RunConfig) -> None:
@@ -100,6 +106,7 @@ def run_real(config: RunConfig, setup: RunnerSetup = RunnerSetup(), inputs: Simu
 
     `inputs` (from `simulator.run.prepare`) and `cache` may be given to reuse them; they must be the config's.
     """
+    from simulator.profiler.allocator import set_allocator
     from simulator.run import prepare
     from simulator.runner import stages as stage_lib
     from simulator.runner.compute import set_threads
@@ -109,6 +116,7 @@ def run_real(config: RunConfig, setup: RunnerSetup = RunnerSetup(), inputs: Simu
     cache = cache or load_cache(config.logits)
     inputs = inputs or prepare(config, cache)
     require(inputs.n_devices == 1 and inputs.max_batch == 1, "real runner: the inputs are not batch-1 on one device")
+    set_allocator(setup.allocator)
     previous = set_threads(setup.threads)
     try:
         stages = stage_lib.build_stages(config.members, setup, cache, inputs.sample)
@@ -157,8 +165,12 @@ def describe(setup: RunnerSetup) -> dict:
     """The setup and the software and host it ran on."""
     import torch
 
-    return {**asdict(setup), "torch": torch.__version__, "python": platform.python_version(),
-            "host": platform.node(), "machine": platform.machine(), "processor": _cpu_name()}
+    from simulator.profiler.allocator import allocator_facts
+    from simulator.profiler.environment import cpu_model_name
+
+    return {**asdict(setup), "allocator_facts": allocator_facts(), "torch": torch.__version__,
+            "python": platform.python_version(), "host": platform.node(), "machine": platform.machine(),
+            "processor": cpu_model_name()}
 
 
 def device_name(device: str) -> str:
@@ -166,15 +178,5 @@ def device_name(device: str) -> str:
     if device.startswith("cuda"):
         import torch
         return torch.cuda.get_device_name(torch.device(device))
-    return _cpu_name()
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass        # no /proc (not Linux): the platform module's name below
-    return platform.processor()
+    from simulator.profiler.environment import cpu_model_name
+    return cpu_model_name()
