@@ -120,6 +120,31 @@ def test_profile_module_of_a_users_module():
     assert entry.info["params"] == 39 and entry.info["dtype"] == "fp32"
 
 
+def test_rounds_interleave_every_model_and_batch_size():
+    """Two models measured by one call: the timed calls alternate between them round by round."""
+    from simulator.profiler.session import _Form, _measure_forms
+
+    log = []
+
+    class Logged(torch.nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name, self.linear = name, torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            log.append((self.name, x.shape[0]))
+            return self.linear(x)
+
+    forms = [_Form(n, Logged(n), (4,), "fp32", "eager") for n in ("a", "b")]
+    settings = MeasureSettings(repeats=6, rounds=3, warmup=1, warmup_s=0.0)
+    batches = _measure_forms(torch, forms, (1, 2), "cpu", settings, None, None)
+    assert {n: sorted(b) for n, b in batches.items()} == {"a": [1, 2], "b": [1, 2]}
+    assert all(e.latency.samples_ms.shape == (6,) for b in batches.values() for e in b.values())
+    timed = log[-3 * 4 * 3:]  # 3 rounds x 4 configurations x (1 unrecorded + 2 timed calls)
+    blocks = [timed[i][0] for i in range(0, len(timed), 3)]
+    assert blocks == ["a", "a", "b", "b"] * 3
+
+
 def test_a_model_that_fails_to_run_is_bad_input():
     from simulator.profiler import profile_module
 

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "this run does not measure (same device required)")
     parser.add_argument("--no-energy", action="store_true", help="do not read energy counters")
     for name, default, help_text in (("warmup", 10, "warm-up calls"), ("repeats", 50, "timed calls (samples)"),
-                                     ("rounds", 5, "interleaved rounds over the batch sizes")):
+                                     ("rounds", 5, "rounds interleaved over every model and batch size")):
         parser.add_argument(f"--{name}", type=int, default=default, help=f"{help_text} (default {default})")
     parser.add_argument("--warmup-s", type=float, default=0.5, help="minimum warm-up seconds (default 0.5)")
     parser.add_argument("--energy-window-s", type=float, default=1.0, help="energy window, >= 1 s (default 1)")

@@ -8,7 +8,7 @@ the shipped logit caches look its cost up. Everything is measured in memory firs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator.errors import require
 from simulator.profiler.settings import MeasureSettings
@@ -65,6 +65,23 @@ def _torch():
     return torch
 
 
+@dataclass(frozen=True)
+class _Form:
+    """One model in one dtype and mode: what the rounds of a measurement interleave (with the batch sizes)."""
+
+    name: str
+    module: object
+    input_shape: tuple
+    dtype: str
+    mode: str
+    source: dict = field(default_factory=dict)  # a named model's architecture and implementation
+
+    def info(self, settings: MeasureSettings) -> dict:
+        return {"dtype": self.dtype, "mode": "cuda-graph" if self.mode == "graph" else self.mode,
+                "params": sum(p.numel() for p in self.module.parameters()), "input_shape": list(self.input_shape),
+                "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": settings.to_json(), **self.source}
+
+
 def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", device: str = "cpu",
                    mode: str = "eager", settings: MeasureSettings = MeasureSettings(), energy_counter=None,
                    name: str = "module", progress=None) -> ModelEntry:
@@ -76,47 +93,58 @@ def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", dev
         Per batch size: latency samples (ms), energy per call (J, None without `energy_counter`) and, in
         ``extra``, the latency quantiles and (on a GPU) the CUDA-event device time.
     """
-    from simulator.profiler.allocator import set_allocator
     from simulator.profiler.targets import check_device, check_mode
 
     torch = _torch()
     check_mode(mode, check_device(torch, device))
-    batch_sizes = check_batch_sizes(batch_sizes)
-    set_allocator(settings.allocator)
     require(all(isinstance(s, int) and s >= 1 for s in input_shape),
             f"invalid input_shape = {tuple(input_shape)!r}: must be positive integers (per sample, no batch)")
+    form = _Form(name, module, tuple(input_shape), dtype, mode)
+    batches = _measure_forms(torch, [form], check_batch_sizes(batch_sizes), device, settings, energy_counter,
+                             progress)
+    return ModelEntry(batches=batches[name], info=form.info(settings))
+
+
+def _measure_forms(torch, forms, batch_sizes, device, settings, counter, progress) -> dict:
+    """Every form at every batch size: ``{form name: {batch: BatchEntry}}``, with `settings`' allocator and
+    threads."""
+    from simulator.profiler.allocator import set_allocator
+
+    set_allocator(settings.allocator)
     with _threads(torch, settings.threads), torch.inference_mode():
-        batches = _measure_batches(torch, module, input_shape, batch_sizes, dtype, device, mode, settings,
-                                   energy_counter, name)
-    if progress:
-        for b, e in batches.items():
-            progress(f"{name} batch {b}: p50 {e.extra['latency_summary_ms']['p50']:.3f} ms"
-                     + (f", {e.energy_j:.4g} J" if e.energy_j is not None else ""))
-    info = {"dtype": dtype, "mode": "cuda-graph" if mode == "graph" else mode,
-            "params": sum(p.numel() for p in module.parameters()), "input_shape": list(input_shape),
-            "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": settings.to_json()}
-    return ModelEntry(batches=batches, info=info)
+        entries = _measure_targets(torch, forms, batch_sizes, device, settings, counter)
+    batches = {f.name: {b: entries[f.name, b] for b in batch_sizes} for f in forms}
+    for name, by_batch in batches.items():
+        for b, e in by_batch.items():
+            if progress:
+                progress(f"{name} batch {b}: p50 {e.extra['latency_summary_ms']['p50']:.3f} ms"
+                         + (f", {e.energy_j:.4g} J" if e.energy_j is not None else ""))
+    return batches
 
 
-def _measure_batches(torch, module, input_shape, batch_sizes, dtype, device, mode, settings, counter, name):
-    """Prepare and warm up every batch size, then take the latency samples in interleaved rounds (so that a
-    burst of load from elsewhere on the host spoils all batch sizes alike, not one), then read energy."""
+def _measure_targets(torch, forms, batch_sizes, device, settings, counter) -> dict:
+    """Prepare and warm up every form at every batch size, then take the latency samples in rounds interleaved over
+    all of them (so that a burst of load from elsewhere on the host, or a slow phase of a shared host, spoils every
+    configuration a little instead of one a lot), then read energy. ``{(form name, batch): BatchEntry}``."""
     from simulator.profiler.targets import prepare
     from simulator.profiler.timing import warm_up
 
-    pool = torch.cuda.graph_pool_handle() if mode == "graph" else None
-    targets = {b: prepare(torch, module, input_shape, b, dtype, device, mode, f"model {name}", pool)
-               for b in batch_sizes}
+    targets = {}
+    for form in forms:
+        pool = torch.cuda.graph_pool_handle() if form.mode == "graph" else None
+        for b in batch_sizes:
+            targets[form.name, b] = prepare(torch, form.module, form.input_shape, b, form.dtype, device, form.mode,
+                                            f"model {form.name}", pool)
     for target in targets.values():
         warm_up(target.run, settings.warmup, settings.warmup_s)
-    samples = {b: ([], []) for b in batch_sizes}
+    samples = {key: ([], []) for key in targets}
     for n in _round_sizes(settings.repeats, settings.rounds):
-        for b, target in targets.items():
-            target.run()  # one unrecorded call after switching batch size
+        for key, target in targets.items():
+            target.run()  # one unrecorded call after switching configuration
             host, device_ms = _samples(torch, target, n)
-            samples[b][0].append(host)
-            samples[b][1].append(device_ms)
-    return {b: _entry(targets[b], *samples[b], settings, counter) for b in batch_sizes}
+            samples[key][0].append(host)
+            samples[key][1].append(device_ms)
+    return {key: _entry(targets[key], *samples[key], settings, counter) for key in targets}
 
 
 def _round_sizes(repeats: int, rounds: int) -> list[int]:
@@ -199,16 +227,15 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     allocator = set_allocator(settings.allocator)
     counter, energy_note = energy_counter(device, request.energy)
     idle_w = idle_power_w(counter, settings.idle_settle_s, settings.idle_window_s) if counter else None
-    models = {}
+    forms = []
     for model in request.models:
         for i, (dtype, mode) in enumerate((d, m) for d in request.dtypes for m in request.modes):
-            module, implementation = build_model(model)
+            module, implementation = build_model(model)  # one instance per form: .to(dtype) changes it in place
             key = profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
-            entry = profile_module(module, input_shape(model), batch_sizes=request.batch_sizes, dtype=dtype,
-                                   device=device, mode=mode, settings=settings, energy_counter=counter,
-                                   name=key, progress=progress)
-            models[key] = ModelEntry(batches=entry.batches, info={
-                "arch": model, **entry.info, "implementation": implementation})
+            forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
+                               source={"arch": model, "implementation": implementation}))
+    batches = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress)
+    models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}
     facts = device_facts(torch, device, request.kind, settings.threads or torch.get_num_threads())
     if device == "cpu":
         from simulator.profiler.microbench import cpu_peaks

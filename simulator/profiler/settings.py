@@ -11,7 +11,7 @@ _CONSTRAINTS = {
     "warmup": (0, "calls before timing starts"),
     "warmup_s": (0.0, "minimum seconds of warm-up calls"),
     "repeats": (3, "timed calls per model and batch size (the latency samples)"),
-    "rounds": (1, "interleaved rounds over the batch sizes that the timed calls are split into"),
+    "rounds": (1, "rounds, interleaved over every configuration measured, that the timed calls are split into"),
     "energy_window_s": (1.0, "seconds of back-to-back calls per energy reading (counters advance every ~100 ms)"),
     "idle_settle_s": (0.0, "seconds to wait before reading idle power, so that clocks settle"),
     "idle_window_s": (1.0, "seconds over which idle power is read"),
