@@ -63,7 +63,20 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
         "serving_factor_measured"]["factor"]
     assert closed4["serving_factor"] == 1.0
     assert all(sc["level_sigma"] >= 0 for sc in results["scenarios"])
+    assert len({sc["level_sigma"] for sc in results["scenarios"]}) == 1   # pooled over the session's profiles
     assert "level uncertainty" in text
+    # interleaved rounds: every scenario's first run comes before any scenario's second
+    starts = [[r["session_s"] for r in sc["runs"]] for sc in results["scenarios"]]
+    assert max(s[0] for s in starts) < min(s[1] for s in starts)
+    assert results["plan"]["setup"]["allocator"] == "steady"
+    assert profile.provenance["allocator"]["allocator"] == "steady"
+
+
+def test_rounds_rotate_the_scenarios():
+    from simulator.runner.validation import rotated
+
+    assert [rotated([1, 2, 3], r) for r in range(4)] == [[1, 2, 3], [2, 3, 1], [3, 1, 2], [1, 2, 3]]
+    assert rotated([], 2) == []
 
 
 @pytest.mark.parametrize("args, message", [
@@ -73,6 +86,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     (["--logits", "missing.npz"], "file missing.npz does not exist"),
     (["--requests", "3"], "invalid requests = 3"),
     (["--device", "tpu"], "invalid device"),
+    (["--allocator", "jemalloc"], "invalid allocator = 'jemalloc'"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "val"

@@ -1,4 +1,4 @@
-"""Profiles for ``flexsim validate``, measured by the runner on this host right before each scenario's real runs.
+"""Profiles for ``flexsim validate``, measured by the runner on this host, every scenario's before the real runs.
 
 Each profile covers the scenario's stage set (its mode, members and compute models):
 
@@ -78,8 +78,7 @@ def profiling_setup(plan, cache) -> tuple[Path, dict, float | None]:
 
 
 def measure_scenario_profile(plan, cache, scenario, setup, progress=print) -> Path:
-    """Measure the profile of `scenario`'s stage set right before its real runs (the shared host's speed drifts
-    over minutes); written to ``out_dir/profile-<scenario>.json``."""
+    """Measure the profile of `scenario`'s stage set; written to ``out_dir/profile-<scenario>.json``."""
     boot, device, idle_w = setup
     progress(f"  profile {group_key(scenario)}: closed loop, then open loop at loads "
              f"{', '.join(map(str, LOAD_POINTS))} with bursts")

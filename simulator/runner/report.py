@@ -311,8 +311,10 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "least half the runs are clean; the findings give the errors over every run too.",
         "",
         "## Profiles measured by the runner", "",
-        "One profile per scenario, measured right before its real runs (`docs/validation/profile-<scenario>.json`): "
-        "the shared host's speed drifts over minutes. Latency = forward pass + copy to the host, and each model's "
+        "One profile per scenario (`docs/validation/profile-<scenario>.json`), all measured before the real runs, "
+        "which then come in rounds interleaved over the scenarios (each round serves every scenario once), so that "
+        "each scenario's repeats spread over the whole session: the shared host's speed drifts over minutes. "
+        "Latency = forward pass + copy to the host, and each model's "
         "decision overhead (the host's decision after its stages), from a closed-loop run through the worker "
         f"({plan['profiling_requests']} requests, every stage), de-modulated by the host's speed process fitted on "
         "the same run (below):", "",
@@ -352,10 +354,10 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "### Near saturation: the simulated band over seeds", "",
         "Each seed draws the service times, the host's speed process and, with the level uncertainty, one constant "
         "speed level for the whole run (`speed_noise.level_sigma`: the root mean square of the log speed drift "
-        "between the closed-loop and the open-loop profiling runs, seconds apart, pooled over the poll-release "
-        "profiles measured so far in this session; `simulator/runner/serving.py`). Near saturation a few "
-        "percent of speed move the mean by multiples, so the band is wide there; the drift over the minute "
-        "between a profile and its last run is larger than over seconds, so the band is still narrower than the "
+        "between the closed-loop and the open-loop profiling runs, seconds apart, pooled over the session's "
+        "poll-release profiles; `simulator/runner/serving.py`). Near saturation a few "
+        "percent of speed move the mean by multiples, so the band is wide there; the drift over the minutes "
+        "between a profile and its runs is larger than over seconds, so the band is still narrower than the "
         "host's real uncertainty.", "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
@@ -423,7 +425,8 @@ METHOD = [
     "each seed of the band draws another trace of it, so the band covers slow and fast phases, and with the "
     "level uncertainty (`level_sigma`) another speed level for the whole run.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
-    "the profile and the runs; the profile is measured right before each scenario to keep this short).",
+    "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
+    "scenario alike and shows in the spread between repeats).",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median). On this shared VM the neighbours "
     "leave no trace in those counters, but they change the speed of the same forward pass by up to ~35% from one "

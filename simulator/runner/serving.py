@@ -18,9 +18,9 @@ model already explains is not counted twice:
 
 The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
 release each run's ratio at factor 1 is the host's speed drift between the closed-loop profiling run and that
-open-loop run, seconds later; the root mean square of their logs, pooled over the profiles measured so far in the
-session, is the ``level_sigma`` of the speed process the scenario is simulated with (`simulator.speed`). Drift
-over the minute between a profile and its last real run is larger: an underestimate.
+open-loop run, seconds later; the root mean square of their logs, pooled over the session's profiles, is the
+``level_sigma`` of the speed process the scenarios are simulated with (`simulator.speed`). Drift over the minutes
+between a profile and its real runs is larger: an underestimate.
 
 The factor scales every stage's latency and decision overhead of an open-loop scenario
 (`simulator.runner.validation.serving_factor`, `simulator.runner.calibrate.calibrated`); a closed loop keeps the

@@ -2,16 +2,17 @@
 
 For every scenario (a policy, a workload and a mode):
 
-1. the scenario's members are profiled on this host by the runner itself (`simulator.runner.profiling`), right
-   before its real runs: a closed-loop run through the worker gives each model's latency samples, its decision
+1. the scenario's members are profiled on this host by the runner itself (`simulator.runner.profiling`), every
+   scenario's profile first: a closed-loop run through the worker gives each model's latency samples, its decision
    overhead and the host's speed process, and open-loop runs at lower loads what the host pays besides (wake-up
    after idle, dispatch overhead, the serving factor of open-loop service: `simulator.runner.serving`);
 2. the workload is drawn once (`simulator.run.prepare`) and written as a trace (arrival times and samples);
-3. the real runner serves that trace ``repeats`` times;
+3. the real runner serves that trace ``repeats`` times, in rounds interleaved over the scenarios (`run_validation`):
+   each scenario's repeats are spread over the whole session;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
    service-time draws and speed traces, giving a median and a 5-95% band: the prediction the verdict uses. The
    speed traces carry the host's speed-level uncertainty too (``level_sigma``: the drift between profiling runs
-   seconds apart, pooled over the session's poll-release profiles so far; `session_level`). For comparison, and
+   seconds apart, pooled over the session's poll-release profiles; `session_level`). For comparison, and
    as a diagnostic: the same without the host's other costs (``bare``: the closed-loop latencies and one decision
    overhead, what the simulator predicted before those were measured); without the speed process only
    (``steady``); and, per real run, the profile scaled by the host's speed measured by a short burst right before
@@ -156,43 +157,79 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
 
 # ----------------------------------------------------------------------------------------------- one scenario
 
-def run_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, profile, cache,
-                 level: float = 0.0) -> tuple[dict, tuple]:
-    """Real repeats and seeded simulations of one scenario on its measured `profile` (loaded from `profile_path`);
-    raw traces written under ``out_dir/name``. The simulations add the speed-level uncertainty `level`
-    (``speed_noise.level_sigma``, `simulator.speed`) to the profile's speed process.
+@dataclass
+class ScenarioRuns:
+    """One scenario across the interleaved rounds of `run_validation`: its measured profile, its config (open-loop
+    arrivals drawn once, as a trace), the seeded simulation inputs with the level uncertainty `level`, and the real
+    runs served so far, each with the host's speed measured by a burst right before it and its start (seconds into
+    the session)."""
 
-    Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
-    simulated latencies without the host's other costs)``.
-    """
-    from simulator.run import prepare, run_inputs
-    from simulator.runner.calibrate import scaled, without_host_costs
-    from simulator.runner.idle import idle_effect
-    from simulator.runner.profiling import burst_factors
-    from simulator.runner.real import run_real
+    scenario: Scenario
+    profile_path: Path
+    profile: object
+    config: RunConfig
+    drawn: list
+    level: float
+    reals: list = field(default_factory=list)
+    bursts: list = field(default_factory=list)
+    started_s: list = field(default_factory=list)
+
+
+def prepare_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, profile, cache,
+                     level: float = 0.0) -> ScenarioRuns:
+    """The scenario's config on its measured `profile` (loaded from `profile_path`) and its seeded simulation inputs;
+    the simulations add the speed-level uncertainty `level` (``speed_noise.level_sigma``, `simulator.speed`) to the
+    profile's speed process."""
+    from simulator.run import prepare
 
     folder = plan.out_dir / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     config = scenario_config(plan, scenario, profile_path, profile, cache, folder)
     simulated = with_level(config, profile, level)
     drawn = [prepare(replace(simulated, seed=config.seed + i), cache) for i in range(plan.seeds)]
-    reals, bursts = [], []
-    for _ in range(plan.repeats):
-        bursts.append(burst_factors(plan, cache, scenario, profile_path, profile))
-        reals.append(run_real(config, scenario_setup(plan, scenario), inputs=drawn[0], cache=cache))
+    return ScenarioRuns(scenario, profile_path, profile, config, drawn, level)
+
+
+def serve_once(plan: ValidationPlan, runs: ScenarioRuns, cache, session_start: float) -> None:
+    """One more real run of `runs`' scenario (the same trace every time), after a burst that measures the host's
+    speed against the profile."""
+    import time
+
+    from simulator.runner.profiling import burst_factors
+    from simulator.runner.real import run_real
+
+    runs.bursts.append(burst_factors(plan, cache, runs.scenario, runs.profile_path, runs.profile))
+    runs.started_s.append(time.monotonic() - session_start)
+    runs.reals.append(run_real(runs.config, scenario_setup(plan, runs.scenario), inputs=runs.drawn[0], cache=cache))
+
+
+def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns) -> tuple[dict, tuple]:
+    """Simulate `runs`' scenario over the seeds, compare with its real runs; raw traces written under
+    ``out_dir/name``.
+
+    Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
+    simulated latencies without the host's other costs)``.
+    """
+    from simulator.run import run_inputs
+    from simulator.runner.calibrate import scaled, without_host_costs
+    from simulator.runner.idle import idle_effect
+
+    scenario, config, drawn, profile, reals = runs.scenario, runs.config, runs.drawn, runs.profile, runs.reals
     factor = serving_factor(profile, drawn[0])
     seeded = [scaled(x, factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
     for i, real in enumerate(reals):
-        save_raw(folder / f"real-{i}.npz", real)
+        save_raw(plan.out_dir / scenario.name / f"real-{i}.npz", real)
     figures = compare(scenario, config, reals, sims)
-    figures["profile"] = profile_path.name
-    figures["serving_factor"], figures["level_sigma"] = factor, level
+    for run, started_s in zip(figures["runs"], runs.started_s):
+        run["session_s"] = float(started_s)
+    figures["profile"] = runs.profile_path.name
+    figures["serving_factor"], figures["level_sigma"] = factor, runs.level
     plain = [without_host_costs(x, profile.decision_overhead_ms) for x in drawn]
     bare = [run_inputs(x, "numba") for x in plain]
     figures["bare"] = prediction(figures, bare)
     figures["steady"] = prediction(figures, [run_inputs(replace(x, speed=None), "numba") for x in seeded])
-    figures["fresh"] = fresh_prediction(figures, seeded, bursts)
+    figures["fresh"] = fresh_prediction(figures, seeded, runs.bursts)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
@@ -210,7 +247,7 @@ def with_level(config: RunConfig, profile, level: float) -> RunConfig:
 
 
 def session_level(measured: list) -> float:
-    """The speed-level uncertainty from the poll-release profiles measured so far (``(release, Profile)`` pairs):
+    """The speed-level uncertainty from the session's poll-release profiles (``(release, Profile)`` pairs):
     `simulator.runner.serving.level_sigma` of their open-loop runs' ratios at factor 1."""
     from simulator.runner.serving import level_sigma
 
@@ -428,7 +465,15 @@ def _finite(x: float):
 # ----------------------------------------------------------------------------------------------- whole plan
 
 def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
-    """For every scenario: profile its stage set, then run it; return the results and the latency CDF panels."""
+    """Profile every scenario's stage set, then serve the scenarios' real runs in interleaved rounds (round ``r``
+    serves every scenario once, in an order rotated by ``r``), then simulate and compare; return the results and the
+    latency CDF panels.
+
+    Interleaving spreads each scenario's repeats over the whole session: a shared host that drifts or switches
+    speed over minutes then moves every scenario's runs alike instead of one scenario's all, and the spread between a
+    scenario's repeats measures how much the session's host varies (consecutive repeats measure a minute of it)."""
+    import time
+
     from simulator.profiles import load_profile
     from simulator.runner.bundle import load_members, load_samples
     from simulator.runner.profiling import measure_scenario_profile, profiling_setup
@@ -439,19 +484,32 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
         load_samples(plan.setup.samples_path)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     setup = profiling_setup(plan, cache)
-    scenarios, panels, profiles, measured = [], [], [], []
+    profiles, measured = [], []
     try:
         for sc in plan.scenarios:
-            progress(f"scenario {sc.name}: profile, {plan.repeats} real runs of {plan.requests} requests, "
-                     f"{plan.seeds} simulations")
+            progress(f"scenario {sc.name}: profile")
             profiles.append(measure_scenario_profile(plan, cache, sc, setup, progress))
             measured.append((sc.release, load_profile(profiles[-1])))
-            figures, panel = run_scenario(plan, sc, profiles[-1], measured[-1][1], cache, session_level(measured))
-            scenarios.append(figures)
-            panels.append(panel)
     finally:
         setup[0].unlink(missing_ok=True)
-    return {"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": scenarios}, panels
+    level = session_level(measured)
+    states = [prepare_scenario(plan, sc, path, profile, cache, level)
+              for sc, path, (_, profile) in zip(plan.scenarios, profiles, measured)]
+    session_start = time.monotonic()
+    for r in range(plan.repeats):
+        progress(f"round {r + 1} of {plan.repeats}: one real run of every scenario ({plan.requests} requests each)")
+        for state in rotated(states, r):
+            serve_once(plan, state, cache, session_start)
+    progress(f"simulating every scenario ({plan.seeds} seeds)")
+    finished = [finish_scenario(plan, state) for state in states]
+    return ({"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": [f for f, _ in finished]},
+            [panel for _, panel in finished])
+
+
+def rotated(items: list, r: int) -> list:
+    """`items` starting at index ``r`` (modulo their number), wrapping round: round ``r``'s order of the scenarios."""
+    k = r % len(items) if items else 0
+    return items[k:] + items[:k]
 
 
 def _plan_dict(plan: ValidationPlan) -> dict:
