@@ -72,6 +72,34 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert profile.provenance["allocator"]["allocator"] == "steady"
 
 
+def _run(flag: str) -> dict:
+    return {"flag": flag, "interfered": bool(flag)}
+
+
+@pytest.mark.parametrize("flags, used, note", [
+    (["", "", "host drift", "interference", ""], [0, 1, 4], "3 of 5"),
+    (["interference", "host drift", "", "", "interference"], [2, 3], "2 of 5"),
+    (["host drift", "host drift", "", "interference", "interference"], [0, 1, 2],
+     "3 of 5 (too few without host drift: drifted ones kept)"),
+    (["interference"] * 3, [0, 1, 2], "3 of 3 (every run interfered with: kept)"),
+])
+def test_runs_flagged_for_interference_are_never_used(flags, used, note):
+    from simulator.runner.validation import runs_used_note, used_index
+
+    runs = [_run(f) for f in flags]
+    assert used_index(runs) == used and runs_used_note(runs) == note
+
+
+def test_timing_verdict_is_undecided_with_fewer_than_two_quiet_runs():
+    from simulator.runner.report import verdict
+
+    figure = {"error": 0.0, "spread": 0.0, "inside_band": True}
+    sc = {"threshold_only": False, "load": 0.5, "runs": [_run("interference")] * 4 + [_run("")], "quiet_runs": 1,
+          "latency_mean_ms": figure, "latency_p99_ms": figure}
+    assert verdict(sc) == "timing undecided: host interference in 4 of 5 runs"
+    assert verdict({**sc, "quiet_runs": 2}) == "timing target met"
+
+
 def test_rounds_rotate_the_scenarios():
     from simulator.runner.validation import rotated
 

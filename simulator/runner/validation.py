@@ -51,6 +51,9 @@ MAX_STALL_FRACTION = 0.005
 #: another speed than it had while profiling, minutes before (a shared VM's neighbours leave no trace in the
 #: guest's CPU accounting).
 MAX_HOST_DRIFT = 0.10
+#: Fewest runs without interference for a timing verdict at loads up to 80% (a spread needs two): with fewer the
+#: verdict is undecided, whatever the errors.
+MIN_QUIET_RUNS = 2
 #: Correlation time (ms) of the constant speed trace of a profile without a speed process when only the level
 #: uncertainty is simulated (any value: with sigma 0 the trace is flat; a long one keeps it short).
 LEVEL_ONLY_MS = 1000.0
@@ -370,8 +373,7 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> d
            "members": list(config.members), "models": list(config.models), "thresholds": list(config.thresholds),
            "combiner": config.combiner, "deadline_ms": _finite(config.deadline_ms), "arrivals": config.arrivals,
            "requests": config.requests, "threshold_only": scenario.threshold_only, "runs": runs, "sim": sim,
-           "runs_used": f"{len(used)} of {len(runs)}" + (" (too few clean runs: flagged ones kept)"
-                                                          if used is runs and any(r["interfered"] for r in runs) else "")}
+           "runs_used": runs_used_note(runs), "quiet_runs": len(quiet_index(runs))}
     out.update(versus(metric_values(used), sim))
     out["all_runs"] = versus(metric_values(runs), sim)
     out["utilisation"] = {"real": float(np.mean([r["utilisation"] for r in used])), "sim": sim["utilisation"]}
@@ -404,10 +406,30 @@ def diagnose(reals: list, seeded: list, models: tuple, profile, clients: int) ->
     return out
 
 
+def quiet_index(runs: list) -> list:
+    """Indices of the runs not flagged for interference (other processes, the hypervisor's steal time or stalls:
+    the host demonstrably took time from them)."""
+    return [i for i, r in enumerate(runs) if r["flag"] != "interference"]
+
+
 def used_index(runs: list) -> list:
-    """Indices of the runs the errors are computed from: the clean ones when at least half are clean, else all."""
-    clean = [i for i, r in enumerate(runs) if not r["interfered"]]
-    return clean if clean and 2 * len(clean) >= len(runs) else list(range(len(runs)))
+    """Indices of the runs the errors and the spread are computed from: never a run flagged for interference
+    (unless every run is: then all, and the verdict is undecided, `MIN_QUIET_RUNS`); of the others, those without
+    host drift when at least half of them are, else all of them."""
+    quiet = quiet_index(runs) or list(range(len(runs)))
+    clean = [i for i in quiet if not runs[i]["interfered"]]
+    return clean if clean and 2 * len(clean) >= len(quiet) else quiet
+
+
+def runs_used_note(runs: list) -> str:
+    """``"k of n"``, and why flagged runs are among them where they are."""
+    used = used_index(runs)
+    note = f"{len(used)} of {len(runs)}"
+    if not quiet_index(runs):
+        return note + " (every run interfered with: kept)"
+    if any(runs[i]["interfered"] for i in used):
+        return note + " (too few without host drift: drifted ones kept)"
+    return note
 
 
 def used_runs(runs: list) -> list:
