@@ -63,6 +63,14 @@ def verdict(sc: dict) -> str:
     return "; ".join(notes)
 
 
+def _allocator(setup: dict) -> str:
+    """What the allocator setting did (`simulator.profiler.allocator`)."""
+    facts = setup.get("allocator_facts") or {}
+    if facts.get("applied"):
+        return f"{facts['library']} malloc thresholds fixed at {facts['mmap_threshold_bytes'] / 2 ** 30:g} GiB"
+    return facts.get("note", "the C library's malloc as it is")
+
+
 def _pair(sc: dict, metric: str, key: str, show) -> str:
     """`key` of `metric` for each prediction the scenario has, separated by slashes (see `PREDICTIONS`)."""
     parts = [sc if name is None else sc.get(name) for name in PREDICTIONS]
@@ -305,7 +313,8 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "## Setup", "",
         f"- Host: {setup['processor']} ({setup['machine']}, {runs[0]['host']['cpus'] if runs else '?'} CPUs), "
         f"Python {setup['python']}, torch {setup['torch']}; device `{setup['device']}`, {setup['execution']} "
-        f"execution, {setup['threads']} intra-op thread(s). Energy: "
+        f"execution, {setup['threads']} intra-op thread(s), allocator `{setup.get('allocator', 'default')}` "
+        f"({_allocator(setup)}). Energy: "
         f"{'measured' if any(r['measured_energy_j'] is not None for r in runs) else 'not measured (no counter on this host)'}.",
         f"- Each scenario: one arrival trace and sample mapping (seed {plan['seed']}), served {plan['repeats']} times "
         f"by the real runner ({plan['requests']} requests per run) and simulated by the Numba engine with "
