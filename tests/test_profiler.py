@@ -137,12 +137,27 @@ def test_rounds_interleave_every_model_and_batch_size():
 
     forms = [_Form(n, Logged(n), (4,), "fp32", "eager") for n in ("a", "b")]
     settings = MeasureSettings(repeats=6, rounds=3, warmup=1, warmup_s=0.0)
-    batches = _measure_forms(torch, forms, (1, 2), "cpu", settings, None, None)
+    batches, best = _measure_forms(torch, forms, (1, 2), "cpu", settings, None, None)
+    assert best == {}
     assert {n: sorted(b) for n, b in batches.items()} == {"a": [1, 2], "b": [1, 2]}
     assert all(e.latency.samples_ms.shape == (6,) for b in batches.values() for e in b.values())
     timed = log[-3 * 4 * 3:]  # 3 rounds x 4 configurations x (1 unrecorded + 2 timed calls)
     blocks = [timed[i][0] for i in range(0, len(timed), 3)]
     assert blocks == ["a", "a", "b", "b"] * 3
+
+
+def test_peak_probes_are_timed_in_every_round():
+    from simulator.profiler.microbench import COPY_BYTES, MATMUL_N, cpu_peaks
+    from simulator.profiler.session import _Form, _measure_forms
+
+    calls = []
+    forms = [_Form("m", torch.nn.Linear(4, 2), (4,), "fp32", "eager")]
+    settings = MeasureSettings(repeats=6, rounds=3, warmup=1, warmup_s=0.0)
+    _, best = _measure_forms(torch, forms, (1,), "cpu", settings, None, None,
+                             probes=lambda t: {"matmul-fp32": lambda: calls.append(1)})
+    assert len(calls) >= 3 and 0 < best["matmul-fp32"] < 0.05
+    peaks = cpu_peaks({"matmul-fp32": 2 * MATMUL_N ** 3 / 1e11, "copy": 2 * COPY_BYTES / 2e10}, rounds=3)
+    assert peaks["peak_gflops"]["fp32"] == 100.0 and peaks["mem_bw_gbs"] == 20.0 and "3 windows" in peaks["method"]
 
 
 def test_a_model_that_fails_to_run_is_bad_input():

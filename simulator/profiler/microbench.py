@@ -1,39 +1,51 @@
 """Attainable peaks of this host's CPU, measured (the cost model's roof for a CPU without datasheet figures):
-a large matrix product (GFLOP/s) and a large tensor copy (GB/s read + written)."""
+a large matrix product (GFLOP/s) and a large tensor copy (GB/s read + written).
+
+Each is a probe, timed for a short window in every round of a profile's measurement (`simulator.profiler.session`),
+and its peak is the best time over all the rounds: a shared host runs slow for stretches of up to ten seconds or
+more, and one window of half a second taken at the end (as before 2026-12-03) could land in one (83 GFLOP/s against
+100 on this project's host)."""
 
 from __future__ import annotations
 
 import time
 
-
-def matmul_gflops(torch, dtype, n: int = 1024, seconds: float = 0.5) -> float:
-    """Best GFLOP/s of an ``n x n`` by ``n x n`` matrix product over about `seconds`."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
-    return 2.0 * n**3 / _best_s(lambda: torch.mm(a, b), seconds) / 1e9
+#: Matrix size of the matmul probe and bytes of the copy probe.
+MATMUL_N = 1024
+COPY_BYTES = 256 * 2**20
 
 
-def copy_bandwidth_gbs(torch, n_bytes: int = 256 * 2**20, seconds: float = 0.5) -> float:
-    """Best GB/s (bytes read + bytes written) of copying an `n_bytes` float32 tensor over about `seconds`."""
-    src = torch.randn(n_bytes // 4)
+def peak_probes(torch, dtypes=("fp32",)) -> dict:
+    """The probes of `cpu_peaks`: ``{name: call}``, one matmul per dtype (``matmul-<dtype>``) and one ``copy``."""
+    from simulator.profiler.targets import torch_dtype
+
+    probes = {}
+    for d in dtypes:
+        a = torch.randn(MATMUL_N, MATMUL_N).to(torch_dtype(torch, d))
+        b = torch.randn(MATMUL_N, MATMUL_N).to(torch_dtype(torch, d))
+        probes[f"matmul-{d}"] = (lambda a, b: lambda: torch.mm(a, b))(a, b)
+    src = torch.randn(COPY_BYTES // 4)
     dst = torch.empty_like(src)
-    dst.copy_(src)
-    return 2.0 * n_bytes / _best_s(lambda: dst.copy_(src), seconds) / 1e9
+    probes["copy"] = lambda: dst.copy_(src)
+    for call in probes.values():
+        call()
+    return probes
 
 
-def _best_s(fn, seconds: float) -> float:
-    best, t_end = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < t_end or best == float("inf"):
-        t0 = time.perf_counter()
+def best_s(fn, seconds: float, clock=time.perf_counter) -> float:
+    """Shortest time (s) of one call of `fn` over about `seconds` (at least one call)."""
+    best, t_end = float("inf"), clock() + seconds
+    while clock() < t_end or best == float("inf"):
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
 
 
-def cpu_peaks(torch, dtypes=("fp32",)) -> dict:
-    """Measured attainable peaks of this CPU: ``{"peak_gflops": {dtype: x}, "mem_bw_gbs": y}``."""
-    from simulator.profiler.targets import torch_dtype
-
-    return {"peak_gflops": {d: round(matmul_gflops(torch, torch_dtype(torch, d)), 1) for d in dtypes},
-            "mem_bw_gbs": round(copy_bandwidth_gbs(torch), 1),
-            "method": "simulator.profiler.microbench: best of ~0.5 s of 1024^3 matmuls; 256 MiB tensor copy"}
+def cpu_peaks(best_times_s: dict, dtypes=("fp32",), rounds: int = 1) -> dict:
+    """Measured attainable peaks from the probes' best times (s) over `rounds` rounds:
+    ``{"peak_gflops": {dtype: x}, "mem_bw_gbs": y, "method": ...}``."""
+    return {"peak_gflops": {d: round(2.0 * MATMUL_N**3 / best_times_s[f"matmul-{d}"] / 1e9, 1) for d in dtypes},
+            "mem_bw_gbs": round(2.0 * COPY_BYTES / best_times_s["copy"] / 1e9, 1),
+            "method": f"simulator.profiler.microbench: best {MATMUL_N}^3 matmul and {COPY_BYTES // 2**20} MiB tensor "
+                      f"copy over {rounds} windows, one in each round of the latency measurement"}

@@ -100,32 +100,40 @@ def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", dev
     require(all(isinstance(s, int) and s >= 1 for s in input_shape),
             f"invalid input_shape = {tuple(input_shape)!r}: must be positive integers (per sample, no batch)")
     form = _Form(name, module, tuple(input_shape), dtype, mode)
-    batches = _measure_forms(torch, [form], check_batch_sizes(batch_sizes), device, settings, energy_counter,
-                             progress)
+    batches, _ = _measure_forms(torch, [form], check_batch_sizes(batch_sizes), device, settings, energy_counter,
+                                progress)
     return ModelEntry(batches=batches[name], info=form.info(settings))
 
 
-def _measure_forms(torch, forms, batch_sizes, device, settings, counter, progress) -> dict:
-    """Every form at every batch size: ``{form name: {batch: BatchEntry}}``, with `settings`' allocator and
-    threads."""
+def _measure_forms(torch, forms, batch_sizes, device, settings, counter, progress, probes=None):
+    """Every form at every batch size, with `settings`' allocator and threads: ``{form name: {batch: BatchEntry}}``,
+    and the best time (s) of each of `probes` (``{name: call}`` built by a function of ``torch``, timed for
+    `PROBE_WINDOW_S` in every round: `simulator.profiler.microbench`)."""
     from simulator.profiler.allocator import set_allocator
 
     set_allocator(settings.allocator)
     with _threads(torch, settings.threads), torch.inference_mode():
-        entries = _measure_targets(torch, forms, batch_sizes, device, settings, counter)
+        entries, best_s = _measure_targets(torch, forms, batch_sizes, device, settings, counter,
+                                           probes(torch) if probes else {})
     batches = {f.name: {b: entries[f.name, b] for b in batch_sizes} for f in forms}
     for name, by_batch in batches.items():
         for b, e in by_batch.items():
             if progress:
                 progress(f"{name} batch {b}: p50 {e.extra['latency_summary_ms']['p50']:.3f} ms"
                          + (f", {e.energy_j:.4g} J" if e.energy_j is not None else ""))
-    return batches
+    return batches, best_s
 
 
-def _measure_targets(torch, forms, batch_sizes, device, settings, counter) -> dict:
+#: Seconds each probe of `_measure_targets` is timed for in every round.
+PROBE_WINDOW_S = 0.05
+
+
+def _measure_targets(torch, forms, batch_sizes, device, settings, counter, probes):
     """Prepare and warm up every form at every batch size, then take the latency samples in rounds interleaved over
     all of them (so that a burst of load from elsewhere on the host, or a slow phase of a shared host, spoils every
-    configuration a little instead of one a lot), then read energy. ``{(form name, batch): BatchEntry}``."""
+    configuration a little instead of one a lot), timing each of `probes` once per round too, then read energy.
+    ``{(form name, batch): BatchEntry}`` and ``{probe: best time (s)}``."""
+    from simulator.profiler.microbench import best_s
     from simulator.profiler.targets import prepare
     from simulator.profiler.timing import warm_up
 
@@ -137,14 +145,16 @@ def _measure_targets(torch, forms, batch_sizes, device, settings, counter) -> di
                                             f"model {form.name}", pool)
     for target in targets.values():
         warm_up(target.run, settings.warmup, settings.warmup_s)
-    samples = {key: ([], []) for key in targets}
+    samples, best = {key: ([], []) for key in targets}, {}
     for n in _round_sizes(settings.repeats, settings.rounds):
         for key, target in targets.items():
             target.run()  # one unrecorded call after switching configuration
             host, device_ms = _samples(torch, target, n)
             samples[key][0].append(host)
             samples[key][1].append(device_ms)
-    return {key: _entry(targets[key], *samples[key], settings, counter) for key in targets}
+        for name, call in probes.items():
+            best[name] = min(best.get(name, float("inf")), best_s(call, PROBE_WINDOW_S))
+    return {key: _entry(targets[key], *samples[key], settings, counter) for key in targets}, best
 
 
 def _round_sizes(repeats: int, rounds: int) -> list[int]:
@@ -234,13 +244,15 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
             key = profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
             forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
                                source={"arch": model, "implementation": implementation}))
-    batches = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress)
+    from simulator.profiler.microbench import cpu_peaks, peak_probes
+
+    probes = (lambda t: peak_probes(t, request.dtypes)) if device == "cpu" else None
+    batches, best_s = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress, probes)
     models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}
     facts = device_facts(torch, device, request.kind, settings.threads or torch.get_num_threads())
     if device == "cpu":
-        from simulator.profiler.microbench import cpu_peaks
-        with _threads(torch, settings.threads):
-            facts["measured_peaks"] = cpu_peaks(torch, request.dtypes)
+        facts["measured_peaks"] = cpu_peaks(best_s, request.dtypes, len(_round_sizes(settings.repeats,
+                                                                                      settings.rounds)))
     overhead = measure_decision_overhead_ms()
     return Profile(
         name=name or default_profile_name(facts), device=facts, idle_power_w=idle_w,
