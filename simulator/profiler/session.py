@@ -116,11 +116,9 @@ def _measure_forms(torch, forms, batch_sizes, device, settings, counter, progres
         entries, best_s = _measure_targets(torch, forms, batch_sizes, device, settings, counter,
                                            probes(torch) if probes else {})
     batches = {f.name: {b: entries[f.name, b] for b in batch_sizes} for f in forms}
-    for name, by_batch in batches.items():
-        for b, e in by_batch.items():
-            if progress:
-                progress(f"{name} batch {b}: p50 {e.extra['latency_summary_ms']['p50']:.3f} ms"
-                         + (f", {e.energy_j:.4g} J" if e.energy_j is not None else ""))
+    for (name, b), e in entries.items() if progress else ():
+        progress(f"{name} batch {b}: p50 {e.extra['latency_summary_ms']['p50']:.3f} ms"
+                 + (f", {e.energy_j:.4g} J" if e.energy_j is not None else ""))
     return batches, best_s
 
 
@@ -225,8 +223,9 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     """Measure every model x dtype x mode of `request` and return the profile (nothing is written)."""
     from simulator.decision import measure_decision_overhead_ms
     from simulator.models.registry import build_model, input_shape, profile_model_name
-    from simulator.profiler.allocator import set_allocator
+    from simulator.profiler.allocator import allocator_facts
     from simulator.profiler.energy import idle_power_w
+    from simulator.profiler.microbench import cpu_peaks, peak_probes
     from simulator.profiler.environment import default_profile_name, device_facts, host_facts, software_versions
     from simulator.profiler.targets import check_device, check_mode
 
@@ -234,7 +233,6 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     device = check_device(torch, request.device)
     for mode in request.modes:
         check_mode(mode, device)
-    allocator = set_allocator(settings.allocator)
     counter, energy_note = energy_counter(device, request.energy)
     idle_w = idle_power_w(counter, settings.idle_settle_s, settings.idle_window_s) if counter else None
     forms = []
@@ -244,8 +242,6 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
             key = profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
             forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
                                source={"arch": model, "implementation": implementation}))
-    from simulator.profiler.microbench import cpu_peaks, peak_probes
-
     probes = (lambda t: peak_probes(t, request.dtypes)) if device == "cpu" else None
     batches, best_s = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress, probes)
     models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}
@@ -259,7 +255,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
         decision_overhead_ms=round(overhead["p50"], 5),
         provenance={"source": "measured", "method": METHOD, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "software": software_versions(torch), "host": host_facts(), "energy": energy_note,
-                    "settings": settings.to_json(), "allocator": allocator,
+                    "settings": settings.to_json(), "allocator": allocator_facts(),
                     "decision_overhead_measured": overhead,
                     "built_by": "flexsim profile (simulator.profiler)"},
         models=models,
