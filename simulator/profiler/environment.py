@@ -17,7 +17,7 @@ def cpuinfo_field(field: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | No
             if key.strip().lower() == field:
                 return value.strip()
     except OSError:
-        pass
+        pass        # no /proc/cpuinfo (not Linux): the field is unknown
     return None
 
 
