@@ -15,8 +15,8 @@ from simulator.costmodel.derive import QUANTILES, SHIPPED, derive_profile, relat
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import (EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j,
                                     reference_flops)
-from simulator.costmodel.latency import (LatencyParams, _pipeline_ms, native_conv_mask, predict_latency_ms,
-                                        roofline_ms)
+from simulator.costmodel.latency import (LatencyParams, _pipeline_ms, native_conv_mask, pool_window_elems,
+                                        predict_latency_ms, roofline_ms)
 from simulator.costmodel.layers import committed_tables, load_table, table_from_json
 from simulator.costmodel.points import POINT_QUANTILE, Point, profile_points, typical_ratio
 from simulator.costmodel.report import batch_doubling_drops, repeatability, retest_path
@@ -190,6 +190,25 @@ def test_conv_efficiency_saturates_with_arithmetic_intensity():
     # other kinds are untouched by the curve
     others = [roofline_ms(table, 4, "fp32", cpu, p)[~conv] for p in (flat, curved)]
     assert np.allclose(*others)
+
+
+def test_cpu_max_pooling_costs_its_window_comparisons():
+    """A CPU's max pooling costs output elements x kernel ** 2 comparisons at eff_pool x the FP32 peak (where that
+    is slower than its bytes); a GPU's, and every other kernel's, is untouched by eff_pool."""
+    w8, alexnet = load_table("fmnist-cnn-w8"), load_table("alexnet")
+    windows = pool_window_elems(w8, CPU_1T)
+    pools = np.array([op.startswith("max_pool2d") for op in w8.op])
+    # 8x28x28 -> 8x14x14 and 16x14x14 -> 16x7x7, 2x2 windows: each input element compared once
+    assert pools.sum() == 2 and list(windows[pools]) == [8 * 14 * 14 * 4, 16 * 7 * 7 * 4]
+    assert not windows[~pools].any() and not pool_window_elems(w8, H100).any()
+    assert pool_window_elems(alexnet, CPU_1T).sum() == 9 * (64 * 27 * 27 + 192 * 13 * 13 + 256 * 6 * 6)
+    slow = LatencyParams(**{**TRUE.to_json(), "eff_pool": 1e-4})
+    fast = LatencyParams(**{**TRUE.to_json(), "eff_pool": 1e6})
+    t_slow, t_fast = (roofline_ms(w8, 4, "fp32", CPU_1T, p) for p in (slow, fast))
+    expected_s = 4 * windows[pools] / (1e-4 * CPU_1T.peak_flops("conv", "fp32"))
+    assert np.allclose(t_slow[pools], expected_s * 1e3) and np.all(t_fast[pools] < t_slow[pools])
+    assert np.allclose(t_slow[~pools], t_fast[~pools])
+    assert np.allclose(*(roofline_ms(w8, 4, "fp16", H100, p) for p in (slow, fast)))
 
 
 def test_every_architecture_weighs_the_same_in_the_fit():

@@ -28,7 +28,8 @@ Per call:
 - GPU, CUDA graph: all kernels are issued at once: ``sum(d) + call_graph_ms``.
 - CPU: the host runs each kernel itself: ``sum(d + launch) + call_eager_ms``.
 
-Elementwise kernels (kind ``other``) are costed by bytes only.
+Elementwise kernels (kind ``other``) are costed by bytes only, except a CPU's max pooling, which also costs its
+window comparisons at ``eff_pool`` times the FP32 peak (`pool_window_elems`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class LatencyParams:
     call_eager_ms: float = 0.1
     call_graph_ms: float = 0.1
     eff_conv_native: float = 0.3  # CPU: dense convolutions on PyTorch's native path (`native_conv_mask`)
+    eff_pool: float = 0.003  # CPU: max-pooling window elements compared per second, as a share of the FP32 peak
 
     def to_log(self) -> np.ndarray:
         return np.log(np.array(astuple(self), dtype=float))
@@ -86,6 +88,16 @@ def native_conv_mask(table: LayerTable, batch: int, spec) -> np.ndarray:
     return table.kind_mask("conv") & ~(first & second)
 
 
+def pool_window_elems(table: LayerTable, spec) -> np.ndarray:
+    """Per sample, the input elements each max-pooling kernel compares on a CPU (its output elements times the
+    window's ``kernel ** 2``); 0 for other kernels, on a GPU, and for a table without shapes."""
+    if spec.executes != "cpu" or table.shapes is None:
+        return np.zeros(table.n_kernels)
+    pooling = np.array([op.startswith("max_pool2d") for op in table.op])
+    out = np.array([np.prod(s) if s else 0 for s in table.shapes["out_shape"]], dtype=float)
+    return np.where(pooling, out * np.asarray(table.shapes["kernel"], dtype=float) ** 2, 0.0)
+
+
 def _peaks(table: LayerTable, native: np.ndarray, dtype: str, spec, p: LatencyParams) -> np.ndarray:
     """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only); `native`: the
     convolutions on PyTorch's native CPU path (`native_conv_mask`)."""
@@ -102,6 +114,8 @@ def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParam
     native = native_conv_mask(table, batch, spec)
     work = flops + np.where(table.kind_mask("conv") & ~native, p.conv_half_intensity * moved, 0.0)
     compute_s = work / _peaks(table, native, dtype, spec, p)
+    # a CPU's max pooling (``max_pool2d_with_indices``) compares window by window, far below the memory's rate
+    compute_s = compute_s + batch * pool_window_elems(table, spec) / (p.eff_pool * spec.peak_flops("conv", dtype))
     memory_s = moved / (p.eff_memory * spec.mem_bw_gbs * 1e9)
     return np.maximum(compute_s, memory_s) * 1e3
 
