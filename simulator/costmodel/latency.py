@@ -82,7 +82,7 @@ def native_conv_mask(table: LayerTable, batch: int, spec) -> np.ndarray:
     if spec.executes != "cpu" or table.shapes is None:
         return native
     kernel, stride, groups = (np.asarray(table.shapes[c]) for c in ("kernel", "stride", "groups"))
-    elements = batch * np.array([np.prod(s) if s else 0 for s in table.shapes["in_shape"]], dtype=float)
+    elements = batch * table.in_elems
     first = (stride > 1) | (batch >= 16) | (kernel != 1) | (spec.threads > 1)
     second = (groups > 1) | (kernel > 3) | (batch > 1) | (elements > 20480)
     return table.kind_mask("conv") & ~(first & second)
@@ -94,8 +94,7 @@ def pool_window_elems(table: LayerTable, spec) -> np.ndarray:
     if spec.executes != "cpu" or table.shapes is None:
         return np.zeros(table.n_kernels)
     pooling = np.array([op.startswith("max_pool2d") for op in table.op])
-    out = np.array([np.prod(s) if s else 0 for s in table.shapes["out_shape"]], dtype=float)
-    return np.where(pooling, out * np.asarray(table.shapes["kernel"], dtype=float) ** 2, 0.0)
+    return np.where(pooling, table.out_elems * np.asarray(table.shapes["kernel"], dtype=float) ** 2, 0.0)
 
 
 def _peaks(table: LayerTable, native: np.ndarray, dtype: str, spec, p: LatencyParams) -> np.ndarray:

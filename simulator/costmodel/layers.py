@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,16 @@ class LayerTable:
         require(dtype in DTYPE_BYTES, f"dtype = {dtype!r} must be one of {', '.join(DTYPE_BYTES)}")
         return DTYPE_BYTES[dtype] * (self.act_elems * float(batch) + self.param_elems)
 
+    @cached_property
+    def in_elems(self) -> np.ndarray:
+        """Per sample, the elements of each kernel's first activation input (0 where none); needs `shapes`."""
+        return _elements(self.shapes["in_shape"])
+
+    @cached_property
+    def out_elems(self) -> np.ndarray:
+        """Per sample, the elements of each kernel's first output (0 where none); needs `shapes`."""
+        return _elements(self.shapes["out_shape"])
+
     def kind_mask(self, kind: str) -> np.ndarray:
         return self.kind == KINDS.index(kind)
 
@@ -73,6 +84,10 @@ class LayerTable:
                 "columns": {"op": list(self.op), "kind": [KINDS[k] for k in self.kind],
                             "flops": self.flops.tolist(), "act_elems": self.act_elems.tolist(),
                             "param_elems": self.param_elems.tolist(), **(self.shapes or {})}}
+
+
+def _elements(shapes) -> np.ndarray:
+    return np.array([np.prod(s) if s else 0 for s in shapes], dtype=float)
 
 
 def table_text(table: LayerTable) -> str:
