@@ -15,9 +15,11 @@ from simulator.costmodel.derive import QUANTILES, SHIPPED, derive_profile, relat
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import (EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j,
                                     reference_flops)
-from simulator.costmodel.latency import (LatencyParams, _pipeline_ms, native_conv_mask, pool_window_elems,
-                                        predict_latency_ms, roofline_ms)
+from simulator.costmodel.kernels import load_kernel_table
+from simulator.costmodel.latency import (GEMV_MAX_ROWS, LatencyParams, _pipeline_ms, gemv_rows, native_conv_mask,
+                                        pool_window_elems, predict_latency_ms, roofline_ms)
 from simulator.costmodel.layers import committed_tables, load_table, table_from_json
+from simulator.costmodel.linear import LINEAR_PARAMS, fit_linear_params, linear_layers, measured_linear_params
 from simulator.costmodel.points import POINT_QUANTILE, Point, profile_points, typical_ratio
 from simulator.costmodel.report import batch_doubling_drops, repeatability, retest_path
 from simulator.errors import FlexsimError
@@ -211,6 +213,104 @@ def test_cpu_max_pooling_costs_its_window_comparisons():
     assert np.allclose(*(roofline_ms(w8, 4, "fp16", H100, p) for p in (slow, fast)))
 
 
+def test_cpu_linear_layers_stream_weights_row_by_row_then_pack_for_a_gemm():
+    """Up to GEMV_MAX_ROWS rows a CPU linear layer streams its weights once per row (eff_gemv x the bandwidth);
+    from there it is a GEMM, (F + matmul_half_intensity x bytes) / (eff_matmul x peak); a GPU's is untouched."""
+    alexnet = load_table("alexnet")
+    linear = alexnet.kind_mask("matmul")
+    assert linear.sum() == 3 and list(gemv_rows(alexnet, 2, CPU_1T)[linear]) == [2, 2, 2]
+    assert not gemv_rows(alexnet, GEMV_MAX_ROWS + 1, CPU_1T).any() and not gemv_rows(alexnet, 1, H100).any()
+    p = LatencyParams(eff_gemv=0.5, eff_matmul=0.8, matmul_half_intensity=6.0, eff_memory=1e6)
+    weights_b = 4 * alexnet.param_elems[linear]
+    for rows in (1, 2, 3):
+        expected_ms = 1e3 * rows * weights_b / (0.5 * CPU_1T.mem_bw_gbs * 1e9)
+        assert np.allclose(roofline_ms(alexnet, rows, "fp32", CPU_1T, p)[linear], expected_ms)
+    at4 = roofline_ms(alexnet, 4, "fp32", CPU_1T, p)[linear]
+    gemm_s = (alexnet.flops_at(4) + 6.0 * alexnet.bytes_at(4, "fp32"))[linear] / (0.8 * CPU_1T.peak_flops("matmul",
+                                                                                                         "fp32"))
+    assert np.allclose(at4, 1e3 * gemm_s) and np.all(at4 < roofline_ms(alexnet, 3, "fp32", CPU_1T, p)[linear])
+    others = [roofline_ms(alexnet, 2, "fp32", CPU_1T, replace(p, eff_gemv=g))[~linear] for g in (0.1, 1.0)]
+    assert np.allclose(*others)
+    gpu = [roofline_ms(alexnet, 2, "fp16", H100, replace(p, eff_gemv=g, matmul_half_intensity=g)) for g in (0.1, 1.)]
+    assert np.allclose(*gpu)
+
+
+def test_native_convolutions_have_their_own_host_cost():
+    """At batch 1 every convolution of fmnist-cnn-w8 is on the native path and costs launch_native_ms on the host;
+    at batch 2 they are oneDNN's (launch_conv_ms); a GPU has no native path."""
+    w8 = load_table("fmnist-cnn-w8")
+    conv = w8.kind_mask("conv")
+    p = replace(TRUE, launch_native_ms=0.001, launch_conv_ms=0.05)
+    cheap, dear = (replace(p, launch_native_ms=v) for v in (0.001, 0.101))
+    at1 = [predict_latency_ms(w8, 1, "fp32", "eager", CPU_1T, q) for q in (cheap, dear)]
+    assert at1[1] - at1[0] == pytest.approx(conv.sum() * 0.1)
+    at2 = [predict_latency_ms(w8, 2, "fp32", "eager", CPU_1T, q) for q in (cheap, dear)]
+    assert at2[0] == pytest.approx(at2[1])
+    gpu = [predict_latency_ms(w8, 1, "fp16", "eager", H100, q) for q in (cheap, dear)]
+    assert gpu[0] == pytest.approx(gpu[1])
+
+
+def test_committed_microbenchmarks_show_the_step_from_row_by_row_to_gemm():
+    """The rule's evidence: in the committed table's large linear layers (>= 64 MB of weights) two and three rows
+    take about two and three times one row's time, four rows clearly less than four times."""
+    table = load_kernel_table("cpu-amd-epyc-2c")
+    configs, batch, ms = table.configs["linear"], table.batch["linear"], table.latency_ms["linear"]
+    large = [c for c in {tuple(c) for c in configs} if 4 * c[0] * c[1] >= 64e6]
+    assert len(large) >= 5
+    for c in large:
+        t = {int(b): m for b, m, k in zip(batch, ms, configs) if tuple(k) == c}
+        assert 1.7 < t[2] / t[1] < 2.3 and 2.6 < t[3] / t[1] < 3.4 and t[4] / t[1] < 3.2
+
+
+def test_linear_rates_are_recovered_from_synthetic_measurements():
+    truth = {"eff_gemv": 0.6, "eff_matmul": 0.9, "matmul_half_intensity": 8.0}
+    n_in, n_out = np.repeat([1024, 4096, 8192, 300], 4), np.repeat([4096, 4096, 2048, 5000], 4)
+    batch = np.tile([1, 2, 4, 16], 4)
+    table = linear_layers(n_in, n_out)
+    p = replace(LatencyParams(eff_memory=1e6), **truth)
+    ms = np.array([roofline_ms(table, int(b), "fp32", CPU_1T, p)[i] for i, b in enumerate(batch)]) + 0.005
+    fitted = fit_linear_params(n_in, n_out, batch, ms, CPU_1T)
+    assert fitted == pytest.approx(truth, rel=0.03)
+    with pytest.raises(FlexsimError, match="is not a CPU"):
+        fit_linear_params(n_in, n_out, batch, ms, H100)
+    with pytest.raises(FlexsimError, match="positive, finite latencies"):
+        fit_linear_params(n_in, n_out, batch, np.where(batch == 4, np.nan, ms), CPU_1T)
+
+
+def test_a_profiles_linear_rates_come_from_its_probes_else_a_microbenchmark_table(tmp_path):
+    from simulator.costmodel.kernels import kernel_table_path
+
+    shipped = load_profile("cpu-amd-epyc-2c")
+    params, source = measured_linear_params(shipped, CPU_1T)
+    assert source == "the linear layers of kernels-cpu-amd-epyc-2c.json" and set(params) == set(LINEAR_PARAMS)
+    assert 0.3 < params["eff_gemv"] < 1.5 and 0.3 < params["eff_matmul"] < 1.5
+    assert measured_linear_params(load_profile("h100"), H100) == (None, "not a CPU")
+    other = replace(shipped, name="elsewhere")
+    assert measured_linear_params(other, CPU_1T)[0] is None
+    assert measured_linear_params(other, CPU_1T, kernel_table_path("cpu-amd-epyc-2c"))[0] == params
+    probes = {"features": 4096, "rows": [1, 2, 4, 32], "best_ms": [4.4, 8.6, 9.3, 18.3]}
+    probed = replace(shipped, device={**shipped.device, "measured_peaks": {**shipped.device["measured_peaks"],
+                                                                         "linear": probes}})
+    params, source = measured_linear_params(probed, CPU_1T)
+    assert source == "the profile's linear probes"
+    # 64 MiB streamed in 4.4 ms: ~15 GB/s, a bit over half the measured copy bandwidth
+    assert params["eff_gemv"] * CPU_1T.mem_bw_gbs == pytest.approx(4 * 4096 * 4097 / 4.4e-3 / 1e9, rel=0.1)
+    broken = replace(probed, device={**probed.device, "measured_peaks": {"linear": {"rows": [1]}}})
+    with pytest.raises(FlexsimError, match="measured_peaks.linear is malformed"):
+        measured_linear_params(broken, CPU_1T)
+    with pytest.raises(FlexsimError, match="no such file"):
+        measured_linear_params(other, CPU_1T, tmp_path / "missing.json")
+
+
+def test_fit_holds_fixed_parameters_at_their_values():
+    points = synthetic_points()
+    fitted = fit_latency(points, H100, fixed={"eff_matmul": 0.5, "kernel_ms": 0.01})
+    assert fitted.eff_matmul == pytest.approx(0.5) and fitted.kernel_ms == pytest.approx(0.01)
+    assert fitted.eff_conv != TRUE.eff_conv  # the others are fitted around them
+    with pytest.raises(FlexsimError, match="unknown latency parameter.*eff_warp"):
+        fit_latency(points, H100, fixed={"eff_warp": 1.0})
+
+
 def test_every_architecture_weighs_the_same_in_the_fit():
     points = [Point("a", "fp32", "eager", b, 1.0, None) for b in range(16)] + \
         [Point("b", "fp32", "eager", b, 1.0, None) for b in range(4)]
@@ -361,6 +461,14 @@ def test_unknown_device_is_bad_input(tmp_path, capsys):
     assert main(["costmodel", "derive", "--device", "h200", "--out-dir", str(tmp_path)]) == 2
     assert "unknown device 'h200'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_microbenchmark_table_is_bad_input(tmp_path, capsys):
+    missing = tmp_path / "kernels.json"
+    out = tmp_path / "a.json"
+    assert main(["costmodel", "accuracy", "--profile", "cpu-amd-epyc-2c", "--kernels", str(missing),
+                 "--json", str(out)]) == 2
+    assert f"kernel table {missing}: no such file" in capsys.readouterr().err and not out.exists()
 
 
 def test_cli_derives_and_reports(tmp_path, capsys):

@@ -147,7 +147,7 @@ def test_rounds_interleave_every_model_and_batch_size():
 
 
 def test_peak_probes_are_timed_in_every_round():
-    from simulator.profiler.microbench import COPY_BYTES, MATMUL_N, cpu_peaks
+    from simulator.profiler.microbench import COPY_BYTES, LINEAR_ROWS, MATMUL_N, cpu_peaks
     from simulator.profiler.session import _Form, _measure_forms
 
     calls = []
@@ -158,6 +158,11 @@ def test_peak_probes_are_timed_in_every_round():
     assert len(calls) >= 3 and 0 < best["matmul-fp32"] < 0.05
     peaks = cpu_peaks({"matmul-fp32": 2 * MATMUL_N ** 3 / 1e11, "copy": 2 * COPY_BYTES / 2e10}, rounds=3)
     assert peaks["peak_gflops"]["fp32"] == 100.0 and peaks["mem_bw_gbs"] == 20.0 and "3 windows" in peaks["method"]
+    assert "linear" not in peaks  # no linear probes timed
+    linear = {f"linear-{r}": 1e-3 * r for r in LINEAR_ROWS}
+    peaks = cpu_peaks({"matmul-fp32": 1.0, "copy": 1.0, **linear}, rounds=3)
+    assert peaks["linear"]["rows"] == list(LINEAR_ROWS) and peaks["linear"]["best_ms"] == [float(r) for r in
+                                                                                           LINEAR_ROWS]
 
 
 def test_a_model_that_fails_to_run_is_bad_input():
@@ -181,6 +186,8 @@ def test_cli_profiles_a_fashion_mnist_member(tmp_path, capsys):
     assert sorted(p.models["fmnist-cnn-w8"].batches) == [1, 2]
     assert p.decision_overhead_ms > 0 and p.provenance["decision_overhead_measured"]["n"] > 0
     assert p.device["measured_peaks"]["peak_gflops"]["fp32"] > 0 and p.device["measured_peaks"]["mem_bw_gbs"] > 0
+    linear = p.device["measured_peaks"]["linear"]
+    assert len(linear["best_ms"]) == len(linear["rows"]) and all(t > 0 for t in linear["best_ms"])
     assert "torch" in p.provenance["software"] and p.provenance["settings"]["allocator"] == "steady"
     assert p.provenance["allocator"]["allocator"] == "steady"
     if p.idle_power_w is None:  # no readable RAPL: energy recorded as not measured, never invented

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="derive: profile name (only with one --device)")
     parser.add_argument("--out-dir", default="profiles", help="derive: folder for the profiles (default profiles)")
     parser.add_argument("--models", help="trace: comma-separated models (default: every known model)")
+    parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
+                        "CPU profile's linear-layer rates from, where the profile has no linear probes or committed "
+                        "table of its own (e.g. a re-measurement in profiles/raw)")
     parser.add_argument("--update-doc", metavar="MD", help="accuracy: replace the report block of this Markdown file")
     parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
     parser.add_argument("--seed", type=int, default=0, help="microbench: seed of the sampled configurations")
@@ -78,7 +81,7 @@ def _accuracy(args) -> int:
     from simulator.costmodel.report import markdown, mlperf_comparison, profile_accuracy
     from simulator.profiles import load_profile
 
-    results = [profile_accuracy(p) for p in _measured_profiles(args.profile)]
+    results = [profile_accuracy(p, args.kernels) for p in _measured_profiles(args.profile)]
     text = markdown(results, mlperf_comparison(load_profile("h100")))
     print(text)
     if args.update_doc:

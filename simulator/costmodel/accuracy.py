@@ -38,14 +38,15 @@ class Prediction:
         return self.energy_j / self.point.energy_j - 1
 
 
-def leave_one_architecture_out(points: list[Point], spec) -> list[Prediction]:
-    """Predictions of every point by parameters fitted without its architecture. The energy is predicted for a
-    call of typical duration: the predicted point latency times the training points' `typical_ratio`."""
+def leave_one_architecture_out(points: list[Point], spec, fixed: dict | None = None) -> list[Prediction]:
+    """Predictions of every point by parameters fitted without its architecture (those in `fixed` held at their
+    values: measured on the device, not on any architecture). The energy is predicted for a call of typical
+    duration: the predicted point latency times the training points' `typical_ratio`."""
     tables = _tables(points)
     out = []
     for arch in sorted(tables):
         train = [p for p in points if p.arch != arch]
-        params, energy = fit_latency(train, spec), fit_energy(train, spec)
+        params, energy = fit_latency(train, spec, fixed=fixed), fit_energy(train, spec)
         for p in (q for q in points if q.arch == arch):
             latency = predict_latency_ms(tables[arch], p.batch, p.dtype, p.mode, spec, params)
             typical = latency * typical_ratio(train, p.mode)

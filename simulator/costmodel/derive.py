@@ -18,6 +18,7 @@ from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
 from simulator.costmodel.layers import load_table
+from simulator.costmodel.linear import measured_linear_params
 from simulator.costmodel.points import POINT_QUANTILE, profile_points
 from simulator.errors import require
 from simulator.models.registry import ARCHITECTURES, FMNIST_WIDTHS, profile_model_name
@@ -47,6 +48,8 @@ CAVEATS = {
     "cpu": ["efficiencies are the reference CPU's share of its measured attainable peaks, applied to the target's "
             "theoretical peaks over all its cores (optimistic where the target's libraries reach less of its peak "
             "or scale imperfectly over its cores); unchecked against a measurement of the target",
+            "linear layers follow the reference's BLAS (MKL on x86: row by row up to 3 rows, then a GEMM that packs "
+            "its weights); an Arm build of PyTorch uses other libraries, whose small-batch behaviour is unchecked",
             "energy not derived: no measured CPU energy to fit (RAPL was not readable) and no sourced envelope"],
 }
 
@@ -87,7 +90,8 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     require(ref_spec.executes == target.executes, f"cannot derive {target.name} ({target.executes}) from "
             f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
     points = profile_points(reference)
-    params = fit_latency(points, ref_spec)
+    linear, linear_source = measured_linear_params(reference, ref_spec)
+    params = fit_latency(points, ref_spec, fixed=linear)
     energy = fit_energy(points, ref_spec)
     energy = None if energy is None or target.power_w is None else energy.scaled(ref_spec, target)
     spreads = {mode: relative_spread(reference, mode) for _, mode in variants(target)}
@@ -115,6 +119,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
             "derived_from": {
                 "reference_profile": reference.name, "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
+                **({"linear_params_from": linear_source} if linear else {}),
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
                 "decision_overhead": f"measured on the reference profile's host ({reference.name})"},

@@ -18,7 +18,7 @@ per FLOP, the reasoning by which `EnergyParams.scaled` carries the energy per FL
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -50,17 +50,31 @@ def architecture_weights(points) -> np.ndarray:
     return w / np.sqrt(np.mean(w ** 2))
 
 
-def fit_latency(points, spec, start: LatencyParams = LatencyParams()) -> LatencyParams:
-    """The latency parameters of device `spec` that best predict the measured `points`."""
+def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dict | None = None) -> LatencyParams:
+    """The latency parameters of device `spec` that best predict the measured `points`; those named in `fixed`
+    (``{field: value}``, e.g. a CPU's linear-layer rates measured on the device, `linear.measured_linear_params`)
+    are held at their values."""
     require(points, f"cost model: no measured points to fit device {spec.name} on")
+    fixed = fixed or {}
+    names = [f.name for f in fields(LatencyParams)]
+    unknown = sorted(set(fixed) - set(names))
+    require(not unknown, f"cost model: unknown latency parameter(s) to hold fixed: {', '.join(unknown)}")
+    held = np.array([names.index(k) for k in fixed], dtype=int)
+    start = replace(start, **fixed)
     tables, theta0, weights = _tables(points), start.to_log(), architecture_weights(points)
+    free = np.setdiff1d(np.arange(theta0.size), held)
 
-    def residuals(theta):
-        return np.concatenate([weights * latency_residuals(theta, points, tables, spec),
-                               PRIOR_WEIGHT * (theta - theta0)])
+    def full(x):
+        theta = theta0.copy()
+        theta[free] = x
+        return theta
 
-    result = least_squares(residuals, theta0, loss="soft_l1", f_scale=SOFT_L1_SCALE, diff_step=1e-3)
-    return LatencyParams.from_log(result.x)
+    def residuals(x):
+        return np.concatenate([weights * latency_residuals(full(x), points, tables, spec),
+                               PRIOR_WEIGHT * (x - theta0[free])])
+
+    result = least_squares(residuals, theta0[free], loss="soft_l1", f_scale=SOFT_L1_SCALE, diff_step=1e-3)
+    return LatencyParams.from_log(full(result.x))
 
 
 @dataclass(frozen=True)

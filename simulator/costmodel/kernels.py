@@ -196,9 +196,16 @@ def load_kernel_table(profile_name: str) -> KernelTable:
     path = kernel_table_path(profile_name)
     require(path.exists(), f"kernel model: no microbenchmark table for profile {profile_name!r} ({path} is missing; "
             "measure one on that device with `flexsim costmodel microbench`)")
+    return load_kernel_table_file(path)
+
+
+def load_kernel_table_file(path) -> KernelTable:
+    """The microbenchmark table in file `path`."""
+    path = Path(path)
+    require(path.is_file(), f"kernel table {path}: no such file")
     try:
         obj = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FlexsimError(f"kernel table {path}: not JSON ({exc})") from None
     return kernel_table_from_json(obj, origin=str(path))
 

@@ -17,7 +17,9 @@ edge handling), so the curve adds no discontinuity and keeps latency increasing 
 On a CPU, PyTorch runs some dense convolutions on its native path (``Slow2d``: a GEMM, after im2col where the kernel
 is not 1x1) instead of oneDNN (`native_conv_mask`, PyTorch's own selection rule): those cost
 ``F / (eff_conv_native * peak)``, without the curve's cost per byte (oneDNN reorders weights and activations into
-its blocked layouts at every call of an eager model; the native path does not).
+its blocked layouts at every call of an eager model; the native path does not), and their fixed host cost is
+``launch_native_ms`` rather than oneDNN's ``launch_conv_ms`` (a tiny convolution took ~12 us on the native path at
+batch 1 and ~46 us through oneDNN at batch 2 on this project's host).
 
 Per call:
 
@@ -30,6 +32,11 @@ Per call:
 
 Elementwise kernels (kind ``other``) are costed by bytes only, except a CPU's max pooling, which also costs its
 window comparisons at ``eff_pool`` times the FP32 peak (`pool_window_elems`).
+
+A CPU's linear layers follow its BLAS: up to `GEMV_MAX_ROWS` rows, ``rows * weight bytes / (eff_gemv *
+bandwidth)`` (each row streams the weights); from there a GEMM, ``(F + matmul_half_intensity * B) / (eff_matmul *
+peak)`` (packing the weights costs per byte, like oneDNN's reorders). Their three parameters are measured on the
+device rather than fitted on the architectures (`simulator.costmodel.linear`).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 
-from simulator.costmodel.layers import KINDS, LayerTable
+from simulator.costmodel.layers import DTYPE_BYTES, KINDS, LayerTable
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,9 @@ class LatencyParams:
     call_graph_ms: float = 0.1
     eff_conv_native: float = 0.3  # CPU: dense convolutions on PyTorch's native path (`native_conv_mask`)
     eff_pool: float = 0.003  # CPU: max-pooling window elements compared per second, as a share of the FP32 peak
+    eff_gemv: float = 0.7  # CPU: a linear layer of at most GEMV_MAX_ROWS rows streams its weights once per row
+    matmul_half_intensity: float = 10.0  # CPU: FLOP-times per byte moved that a linear layer's GEMM pays (packing)
+    launch_native_ms: float = 0.01  # CPU: host cost of a dense convolution on PyTorch's native path
 
     def to_log(self) -> np.ndarray:
         return np.log(np.array(astuple(self), dtype=float))
@@ -97,6 +107,23 @@ def pool_window_elems(table: LayerTable, spec) -> np.ndarray:
     return np.where(pooling, table.out_elems * np.asarray(table.shapes["kernel"], dtype=float) ** 2, 0.0)
 
 
+#: Rows up to which a CPU's BLAS (MKL's sgemm in PyTorch's x86 wheels) multiplies row by row, each row streaming the
+#: weights: on this project's host a 4096 x 4096 linear layer takes 4.4 / 8.6 / 11.0 ms at 1 / 2 / 3 rows and 9.3 ms
+#: at 4 (the committed microbenchmark table shows the same step at 4 rows in its large configurations).
+GEMV_MAX_ROWS = 3
+
+
+def gemv_rows(table: LayerTable, batch: int, spec) -> np.ndarray:
+    """Rows of each linear layer that a CPU multiplies as matrix-vector products, each streaming the weights: all
+    of its rows when there are at most `GEMV_MAX_ROWS`, else 0 (a GEMM); 0 for other kernels, on a GPU, and for a
+    table without shapes."""
+    if spec.executes != "cpu" or table.shapes is None:
+        return np.zeros(table.n_kernels)
+    features = np.array([s[-1] if s else 1 for s in table.shapes["in_shape"]], dtype=float)
+    rows = batch * table.in_elems / np.maximum(features, 1.0)
+    return np.where(table.kind_mask("matmul") & (rows <= GEMV_MAX_ROWS), rows, 0.0)
+
+
 def _peaks(table: LayerTable, native: np.ndarray, dtype: str, spec, p: LatencyParams) -> np.ndarray:
     """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only); `native`: the
     convolutions on PyTorch's native CPU path (`native_conv_mask`)."""
@@ -112,23 +139,32 @@ def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParam
     # the native path's are a GEMM without oneDNN's layout reorders: F / (eff_conv_native * peak)
     native = native_conv_mask(table, batch, spec)
     work = flops + np.where(table.kind_mask("conv") & ~native, p.conv_half_intensity * moved, 0.0)
+    # a CPU's linear layers: a GEMM packs its weights first (a cost per byte, as oneDNN's reorders), while at most
+    # GEMV_MAX_ROWS rows are multiplied row by row, each streaming the weights at eff_gemv x the bandwidth
+    rows = gemv_rows(table, batch, spec)
+    cpu_gemm = table.kind_mask("matmul") & (rows == 0) & (spec.executes == "cpu")
+    work = work + np.where(cpu_gemm, p.matmul_half_intensity * moved, 0.0)
     compute_s = work / _peaks(table, native, dtype, spec, p)
+    streamed_s = rows * DTYPE_BYTES[dtype] * table.param_elems / (p.eff_gemv * spec.mem_bw_gbs * 1e9)
+    compute_s = np.where(rows > 0, streamed_s, compute_s)
     # a CPU's max pooling (``max_pool2d_with_indices``) compares window by window, far below the memory's rate
     compute_s = compute_s + batch * pool_window_elems(table, spec) / (p.eff_pool * spec.peak_flops("conv", dtype))
     memory_s = moved / (p.eff_memory * spec.mem_bw_gbs * 1e9)
     return np.maximum(compute_s, memory_s) * 1e3
 
 
-def launch_ms(table: LayerTable, p: LatencyParams) -> np.ndarray:
-    """Host time (ms) spent issuing each kernel."""
+def launch_ms(table: LayerTable, p: LatencyParams, native=None) -> np.ndarray:
+    """Host time (ms) spent issuing each kernel; `native`: the convolutions on PyTorch's native CPU path
+    (`native_conv_mask`), which cost ``launch_native_ms`` instead of ``launch_conv_ms``."""
     is_conv = table.kind <= KINDS.index("dwconv")
-    return np.where(is_conv, p.launch_conv_ms, p.launch_other_ms)
+    ms = np.where(is_conv, p.launch_conv_ms, p.launch_other_ms)
+    return ms if native is None else np.where(native, p.launch_native_ms, ms)
 
 
 def predict_latency_ms(table: LayerTable, batch: int, dtype: str, mode: str, spec, p: LatencyParams) -> float:
     """Predicted wall time (ms) of one call of the model of `table` at `batch` in `dtype` and `mode`."""
     device_ms = roofline_ms(table, batch, dtype, spec, p) + p.kernel_ms
-    host_ms = launch_ms(table, p)
+    host_ms = launch_ms(table, p, native_conv_mask(table, batch, spec))
     if spec.executes == "cpu":
         return float(device_ms.sum() + host_ms.sum() + p.call_eager_ms)
     if mode == "graph":

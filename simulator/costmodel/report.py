@@ -12,6 +12,7 @@ from simulator.costmodel.accuracy import (accuracy_report, leave_one_architectur
 from simulator.costmodel.derive import derive_profile, reference_spec
 from simulator.costmodel.devices import device_spec
 from simulator.costmodel.kernels import KernelPredictor, cross_validate, has_kernel_table, load_kernel_table
+from simulator.costmodel.linear import measured_linear_params
 from simulator.costmodel.points import POINT_QUANTILE, point_statistics, profile_points
 from simulator.errors import require
 from simulator.profiles import PROFILES_DIR, load_profile
@@ -21,12 +22,16 @@ from simulator.profiles import PROFILES_DIR, load_profile
 MLPERF_RESNET50_P90_MS = {"agx-orin-maxn": 0.64, "orin-nx-16gb": 1.08}
 
 
-def profile_accuracy(profile) -> dict:
+def profile_accuracy(profile, kernels_path=None) -> dict:
     """Leave-one-architecture-out summary of one measured profile, with its noise indicators: batch doublings
-    that got faster, and the agreement with a re-measurement where one is committed (`repeatability`)."""
-    points = profile_points(profile)
-    predictions = leave_one_architecture_out(points, reference_spec(profile))
+    that got faster, and the agreement with a re-measurement where one is committed (`repeatability`). A CPU's
+    linear-layer rates come from its own measurements (`linear.measured_linear_params`; `kernels_path`: a
+    microbenchmark table of the same device, for a profile without linear probes or a table of its own)."""
+    points, spec = profile_points(profile), reference_spec(profile)
+    linear, linear_source = measured_linear_params(profile, spec, kernels_path)
+    predictions = leave_one_architecture_out(points, spec, fixed=linear)
     out = {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
+           "linear_rates": {"source": linear_source, **(linear or {})},
            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
     retest = retest_path(profile.name)
     if retest.exists():
@@ -132,6 +137,13 @@ def _repeatability_lines(rep: dict) -> list[str]:
             _summary_row(f"{_quantile_name()} (the points above)", rep["point"]), ""]
 
 
+def _linear_line(rates: dict) -> str:
+    """The linear-layer rates a CPU profile was predicted with, and their source."""
+    return (f"Linear layers (held fixed in every fold, from {rates['source']}): row by row at "
+            f"{rates['eff_gemv']:.2f} of the copy bandwidth, GEMM at {rates['eff_matmul']:.2f} of the matmul peak "
+            f"plus {rates['matmul_half_intensity']:.1f} FLOP-times per byte moved.")
+
+
 def markdown(results: list[dict], mlperf: list[dict]) -> str:
     """The report as Markdown (tables per profile, then the MLPerf comparison)."""
     lines = []
@@ -145,6 +157,8 @@ def markdown(results: list[dict], mlperf: list[dict]) -> str:
         lines += [_summary_row("energy per call", r["energy"]), "",
                   f"Measurement noise: in {noise['drops_over_10pct']} of {noise['pairs']} batch-size doublings the "
                   f"measured latency ({_quantile_name()}) fell by more than 10%.", ""]
+        if "eff_gemv" in r["linear_rates"]:
+            lines += [_linear_line(r["linear_rates"]), ""]
         if "repeatability" in r:
             lines += _repeatability_lines(r["repeatability"])
         if "kernel_model" in r:
