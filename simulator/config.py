@@ -14,6 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from simulator.errors import FlexsimError, require
+from simulator.logits import BUILTIN_CACHES
 from simulator.policies import REGISTRY
 from simulator.signals import COMBINERS, SIGNALS
 
@@ -65,7 +66,8 @@ class RunConfig:
     """A simulation run. Fields are TOML keys and ``--kebab-case`` command-line flags."""
 
     # what is served
-    logits: str = _opt("fmnist", "logit cache: built-in name (fmnist, fmnist-train) or path to an .npz", metavar="NAME|PATH")
+    logits: str = _opt("fmnist", f"logit cache: built-in name ({', '.join(BUILTIN_CACHES)}) or path to "
+                     "an .npz", metavar="NAME|PATH")
     members: tuple = _opt((0, 1, 2, 3, 4, 5), "cache members run at each stage, in order", _ints, "I,J,...")
     models: tuple | None = _opt(None, "profile model of each stage (one name: every stage); default: the cache's "
                                 "member model names, else the profile's default_stage_models", _optional(_strs), "M,...")
@@ -112,7 +114,9 @@ class RunConfig:
     # run
     engine: str = _opt("numba", f"simulation engine: {' | '.join(ENGINES)}")
     record_batches: bool = _opt(True, "record every batch-stage (batches.csv)", bool)
-    out: str | None = _opt(None, "directory for requests.csv, batches.csv and summary.json", _optional(str), "DIR")
+    out: str | None = _opt(None, "directory for requests.csv, batches.csv and summary.json, "
+                             "replaced as one set (a batches.csv of an earlier run that this run does not record "
+                             "is removed)", _optional(str), "DIR")
 
     def __post_init__(self):
         validate(self)
@@ -218,13 +222,17 @@ def from_mapping(values: dict, origin: str = "config") -> RunConfig:
 
 def load_toml(path: str | Path) -> dict:
     """Read a TOML config file into a mapping (the ``[run]`` table if there is one)."""
+    from simulator.io import read_text
+
     path = Path(path)
-    require(path.exists(), f"config: file {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_text(path, "config"))
     except tomllib.TOMLDecodeError as exc:
         raise FlexsimError(f"config {path}: malformed TOML ({exc})") from None
-    return data.get("run", data)
+    table = data.get("run", data)
+    require(isinstance(table, dict), f"config {path}: run must be a table ([run] followed by key = value lines), "
+            f"not {table!r}")
+    return table
 
 
 def parse_flag(name: str, text: str):

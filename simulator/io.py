@@ -1,12 +1,16 @@
-"""Atomic file output: a file appears whole or not at all."""
+"""File input and output that fails cleanly: a file appears whole or not at all, and an unusable path gives a
+one-line `FlexsimError` naming it instead of an OSError traceback."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from simulator.errors import FlexsimError, require
 
 
 def _umask() -> int:
@@ -15,19 +19,54 @@ def _umask() -> int:
     return mask
 
 
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+@contextmanager
+def naming(path: str | Path):
+    """Turn an OSError inside the block (no such folder, permission denied, a directory in the way, disk full) into a
+    FlexsimError naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        raise FlexsimError(f"cannot write {path}: {_reason(exc)}") from None
+
+
+def _temp_beside(path: Path) -> Path:
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
+    return Path(tmp)
+
+
+@contextmanager
+def atomic_paths(paths):
+    """Yield temporary paths beside each of `paths` (a list); on success rename them all, on error remove them all,
+    so that either every file is replaced or none is. An OSError becomes a FlexsimError naming the path (the folder
+    for one raised by the block while it writes several files: name them with `naming` there)."""
+    paths = [Path(p) for p in paths]
+    tmps = []
+    try:
+        for path in paths:
+            tmps.append(_temp_beside(path))
+        with naming(paths[0] if len(paths) == 1 else paths[0].parent):
+            yield tmps
+        for tmp, path in zip(tmps, paths):
+            with naming(path):
+                os.replace(tmp, path)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside `path`; on success rename it to `path`, on error remove it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Yield a temporary path beside `path`; on success rename it to `path`, on error remove it (an OSError becomes
+    a FlexsimError naming `path`)."""
+    with atomic_paths([path]) as (tmp,):
+        yield tmp
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -36,6 +75,94 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
+def json_text(obj) -> str:
+    """`obj` as indented JSON text (NaN and infinities allowed), ending in a newline."""
+    return json.dumps(obj, indent=2, allow_nan=True) + "\n"
+
+
 def write_json_atomic(path: str | Path, obj) -> None:
     """Write `obj` as indented JSON to `path` atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
+    write_text_atomic(path, json_text(obj))
+
+
+# ----------------------------------------------------------------------------------------------- checks up front
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_can_create_in(folder: Path, path: Path, what: str) -> None:
+    """FlexsimError unless a file can be created in the existing directory `folder` (tried, and removed)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise FlexsimError(f"invalid {what} = {str(path)!r}: cannot write in {folder} ({_reason(exc)})") from None
+
+
+def check_output_dir(path: str | Path, what: str = "out") -> Path:
+    """Check, before any long computation, that directory `path` exists or can be created, and can be written in.
+
+    Nothing is created. `what` names the option in the error message.
+    """
+    path = Path(path)
+    require(not path.exists() or path.is_dir(), f"invalid {what} = {str(path)!r}: exists and is not a directory")
+    existing = _nearest_existing(path)
+    require(existing.is_dir(), f"invalid {what} = {str(path)!r}: {existing} is not a directory")
+    _check_can_create_in(existing, path, what)
+    return path
+
+
+def make_output_dir(path: str | Path, what: str = "out") -> Path:
+    """Create directory `path` (and its parents) if needed, after `check_output_dir`."""
+    path = check_output_dir(path, what)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FlexsimError(f"invalid {what} = {str(path)!r}: cannot create it ({_reason(exc)})") from None
+    return path
+
+
+def check_output_file(path: str | Path, what: str = "out") -> Path:
+    """Check, before any long computation, that file `path` can be written: its folder exists and can be written in,
+    and `path` is not a directory."""
+    path = Path(path)
+    require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
+    folder = path.absolute().parent
+    require(folder.is_dir(), f"invalid {what} = {str(path)!r}: folder {path.parent} does not exist")
+    _check_can_create_in(folder, path, what)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+def read_text(path: str | Path, what: str) -> str:
+    """The UTF-8 text of file `path`; FlexsimError (naming `what` and `path`) if it is missing, a directory, unreadable
+    or not UTF-8 text."""
+    path = Path(path)
+    require(path.exists(), f"{what}: file {path} does not exist")
+    require(not path.is_dir(), f"{what}: {path} is a directory, not a file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FlexsimError(f"{what} {path}: not a UTF-8 text file (byte {exc.start} cannot be decoded)") from None
+    except OSError as exc:
+        raise FlexsimError(f"{what}: cannot read {path} ({_reason(exc)})") from None
+
+
+def read_npz(path: str | Path, what: str) -> dict:
+    """The arrays of the ``.npz`` file `path` by name (no pickled objects); FlexsimError naming `what` and `path` if it
+    is missing or is not an .npz archive."""
+    path = Path(path)
+    require(path.exists(), f"{what}: file {path} does not exist")
+    require(path.is_file() and zipfile.is_zipfile(path), f"{what}: cannot read {path}: it is not an .npz file (not a zip archive)")
+    try:
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise FlexsimError(f"{what}: cannot read {path} as an .npz file ({exc})") from None

@@ -11,13 +11,13 @@ A cache is an ``.npz`` file with
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from simulator.errors import FlexsimError, require
+from simulator.io import read_npz
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -126,11 +126,7 @@ def load_cache(name_or_path: str | Path) -> LogitCache:
 
 
 def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FlexsimError(f"logits: cannot read {source} as an .npz file ({exc})") from None
+    arrays = read_npz(path, "logits")
     for key in ("logits", "labels"):
         require(key in arrays, f"logit cache {source}: the file has no array {key!r} (it has {sorted(arrays)})")
     scale = arrays.get("cost_scale")

@@ -202,9 +202,11 @@ class DeadlineAware(Policy):
     quantile: float = 0.5
     name: ClassVar[str] = "deadline"
 
+    #: the config field (or trace column) that must be finite for this policy to mean anything, and its unit
+    needs_finite: ClassVar[tuple] = ("deadline_ms", "MS")
+
     @classmethod
     def from_config(cls, config) -> "DeadlineAware":
-        require(math.isfinite(config.deadline_ms), "policy deadline needs a finite deadline_ms (--deadline-ms MS)")
         return cls(config.deadline_quantile)
 
     def apply(self, builder: _Builder) -> None:
@@ -219,10 +221,10 @@ class EnergyBudget(Policy):
 
     name: ClassVar[str] = "energy"
 
+    needs_finite: ClassVar[tuple] = ("energy_budget_j", "J")
+
     @classmethod
     def from_config(cls, config) -> "EnergyBudget":
-        require(math.isfinite(config.energy_budget_j),
-                "policy energy needs a finite energy_budget_j (--energy-budget-j J)")
         return cls()
 
     def apply(self, builder: _Builder) -> None:
@@ -352,8 +354,17 @@ class CompiledPolicy:
         return self.custom is not None and bool(self.custom(state, self.custom_params))
 
 
-def from_config(config) -> list[Policy]:
-    """The policies named by ``config.policy``, built from the config's fields."""
+def from_config(config, per_request: tuple = ()) -> list[Policy]:
+    """The policies named by ``config.policy``, built from the config's fields.
+
+    A policy with a ``needs_finite`` field (deadline: ``deadline_ms``, energy: ``energy_budget_j``) needs that field
+    finite, unless `per_request` names it: a trace then gives every request its own value, which the policy uses.
+    """
+    for name in config.policy:
+        needed, unit = getattr(REGISTRY[name], "needs_finite", (None, None))
+        if needed is not None and needed not in per_request:
+            require(math.isfinite(getattr(config, needed)), f"policy {name} needs a finite {needed} "
+                    f"(--{needed.replace('_', '-')} {unit}, or a trace column {needed})")
     return [REGISTRY[name].from_config(config) for name in config.policy]
 
 

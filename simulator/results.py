@@ -105,6 +105,11 @@ class _Columns:
 
     def to_csv(self, path) -> None:
         """Write the columns to `path` as CSV, atomically."""
+        with atomic_path(path) as tmp:
+            self.write_csv(tmp)
+
+    def write_csv(self, path) -> None:
+        """Write the columns to `path` as CSV, in place (`to_csv` writes atomically)."""
         columns = self.to_dict()
         header = ",".join(columns)
         table = np.empty((len(next(iter(columns.values()))), len(columns)), dtype=object)
@@ -112,8 +117,7 @@ class _Columns:
         for j, values in enumerate(columns.values()):
             table[:, j] = values
             formats.append("%.17g" if values.dtype.kind == "f" else "%d")
-        with atomic_path(path) as tmp:
-            np.savetxt(tmp, table, fmt=formats, delimiter=",", header=header, comments="")
+        np.savetxt(path, table, fmt=formats, delimiter=",", header=header, comments="")
 
     def __len__(self) -> int:
         return len(getattr(self, fields(self)[0].name))

@@ -65,7 +65,9 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
     cache = cache or load_cache(config.logits)
     members = _check_members(config.members, cache)
     n_stages = len(members)
-    compiled = policy_lib.compose(policy_lib.from_config(config), n_stages)
+    spec = parse_arrivals(config.arrivals)
+    trace = read_trace(spec.path) if spec.kind == "trace" else None
+    compiled = policy_lib.compose(policy_lib.from_config(config, _trace_columns(trace)), n_stages)
     profiles = [load_profile(p) for p in config.profile]
     profiles = profiles * config.devices if len(profiles) == 1 else profiles
     devices = tuple(device_tables(p, stage_models(config, cache, p), config.batch_size, compiled.deadline_quantile)
@@ -80,8 +82,6 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
                   else np.ones(stages.signal.shape))
     arrivals_rng, sample_rng, draw_rng, dispatch_rng, speed_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5))
-    spec = parse_arrivals(config.arrivals)
-    trace = read_trace(spec.path) if spec.kind == "trace" else None
     n = _n_requests(config, trace)
     if spec.load is not None:
         spec = spec.resolve(mean_service_s(stages, cost_scale, devices, compiled) / config.devices)
@@ -167,6 +167,11 @@ def _samples(config: RunConfig, trace, n: int, n_samples: int, rng: np.random.Ge
     return (np.arange(n, dtype=np.int64) % n_samples).astype(np.int32)
 
 
+def _trace_columns(trace) -> tuple[str, ...]:
+    """The per-request columns (deadline_ms, energy_budget_j) that `trace` (None: no trace) gives."""
+    return tuple(c for c in ("deadline_ms", "energy_budget_j") if trace is not None and getattr(trace, c) is not None)
+
+
 def _per_request(trace, column: str, default: float, n: int) -> np.ndarray:
     values = getattr(trace, column) if trace is not None else None
     if values is None:
@@ -201,17 +206,34 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
 
 
 def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig) -> None:
-    """Write requests.csv, batches.csv (if recorded) and summary.json into `out_dir`, each atomically."""
-    from simulator.io import write_json_atomic
+    """Write requests.csv, batches.csv (if recorded) and summary.json into `out_dir` as one set.
 
-    out_dir = Path(out_dir)
-    require(not out_dir.exists() or out_dir.is_dir(), f"invalid out = {str(out_dir)!r}: exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.requests.to_csv(out_dir / "requests.csv")
+    Every file is written under a temporary name first and all are renamed once all are written, so that a
+    failure leaves the folder as it was; a batches.csv of an earlier run that this run does not record
+    (``record_batches = false``) is removed, so that the folder never mixes two runs.
+    """
+    from simulator.io import atomic_paths, json_text, make_output_dir, naming
+
+    out_dir = make_output_dir(out_dir)
+    summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": _jsonable(config.to_dict())}
+    writers = {"requests.csv": result.requests.write_csv,
+               "summary.json": lambda path: Path(path).write_text(json_text(summary))}
     if config.record_batches:
-        result.batches.to_csv(out_dir / "batches.csv")
-    write_json_atomic(out_dir / "summary.json", {"summary": result.summary.to_dict(), "engine": result.engine,
-                                                 "config": _jsonable(config.to_dict())})
+        writers["batches.csv"] = result.batches.write_csv
+    with atomic_paths([out_dir / name for name in writers]) as tmps:
+        for tmp, (name, write) in zip(tmps, writers.items()):
+            with naming(out_dir / name):
+                write(tmp)
+    if not config.record_batches:
+        _remove_stale(out_dir / "batches.csv")
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove `path`, a file left by an earlier run, if it is there."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise FlexsimError(f"cannot remove the stale {path} of an earlier run: {exc.strerror or exc}") from None
 
 
 def _jsonable(obj):

@@ -7,8 +7,9 @@ Arrival specifications (the ``arrivals`` config field):
   (CV > 1 is burstier than Poisson);
 - ``mmpp:RATE_LOW:RATE_HIGH:DWELL_S``: a two-state Markov-modulated Poisson process that stays in each
   state for an exponential time of mean DWELL_S seconds (starts in the low state);
-- ``trace:PATH``: arrival times replayed from a CSV file with a column ``arrival_s`` (sorted, >= 0) and
-  optional columns ``deadline_ms``, ``energy_budget_j`` and ``sample``;
+- ``trace:PATH``: arrival times replayed from a CSV file with a column ``arrival_s`` (sorted, finite, from 0 to
+  `MAX_ARRIVAL_S`) and optional columns ``deadline_ms``, ``energy_budget_j`` (each request's own, overriding the
+  config's) and ``sample`` (integer indices);
 - ``closed`` or ``closed:CLIENTS``: closed loop: each of CLIENTS clients (default 1) sends its next request
   when its previous one finishes.
 
@@ -20,6 +21,7 @@ then are X·(1 ∓ 0.5) of that rate.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import FlexsimError, require
+from simulator.io import read_text
 
 KINDS = ("poisson", "gamma", "mmpp", "trace", "closed")
 
@@ -140,11 +143,43 @@ def generate_arrivals(spec: ArrivalSpec, n_requests: int, rng: np.random.Generat
         return _mmpp(spec.rates, spec.dwell_s, n_requests, rng)
     else:
         raise FlexsimError(f"arrivals: {spec.kind} arrivals are not generated")
-    return np.cumsum(gaps)
+    return check_arrival_times(np.cumsum(gaps), _describe(spec), "arrival", _TOO_SLOW)
+
+
+#: latest arrival time accepted (s), ~32 years: up to there a float64 time resolves 0.24 us or better, beyond it
+#: service times of microseconds are lost in rounding
+MAX_ARRIVAL_S = 1e9
+
+
+def check_arrival_times(arrival_s: np.ndarray, where: str, row: str, hint: str = "") -> np.ndarray:
+    """`arrival_s` if every time is a finite number <= `MAX_ARRIVAL_S`, else FlexsimError naming the first bad one.
+
+    `where` names the source (a trace file, an arrival specification), `row` how one entry is called, and `hint`
+    (if any) is appended to the message.
+    """
+    bad = np.flatnonzero(~np.isfinite(arrival_s))
+    if bad.size:
+        raise FlexsimError(f"{where}: {row} {bad[0] + 1} = {arrival_s[bad[0]]} is not a finite number{hint}")
+    far = np.flatnonzero(arrival_s > MAX_ARRIVAL_S)
+    if far.size:
+        raise FlexsimError(f"{where}: {row} {far[0] + 1} = {arrival_s[far[0]]:.3g} s is beyond {MAX_ARRIVAL_S:g} s "
+                           f"(~32 years), where float64 times lose sub-microsecond resolution{hint}")
+    return arrival_s
+
+
+_TOO_SLOW = " (the rate is too small)"
+
+
+def _describe(spec: ArrivalSpec) -> str:
+    return f"arrivals {spec.kind} at {'/'.join(f'{r:g}' for r in spec.rates)} requests/s"
 
 
 def _mmpp(rates, dwell_s: float, n_requests: int, rng: np.random.Generator) -> np.ndarray:
     """Two-state MMPP: exponential dwell periods alternating low/high; Poisson arrivals within each."""
+    spec = ArrivalSpec("mmpp", tuple(rates), dwell_s=dwell_s)
+    expected_s = n_requests / np.mean(rates)
+    require(expected_s <= MAX_ARRIVAL_S, f"{_describe(spec)}: {n_requests} arrivals would take about "
+            f"{expected_s:.3g} s, beyond {MAX_ARRIVAL_S:g} s{_TOO_SLOW}")
     chunks, total, t, state = [], 0, 0.0, 0
     while total < n_requests:
         length = rng.exponential(dwell_s)
@@ -153,7 +188,7 @@ def _mmpp(rates, dwell_s: float, n_requests: int, rng: np.random.Generator) -> n
         total += count
         t += length
         state = 1 - state
-    return np.concatenate(chunks)[:n_requests]
+    return check_arrival_times(np.concatenate(chunks)[:n_requests], _describe(spec), "arrival", _TOO_SLOW)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,16 +205,17 @@ def read_trace(path: str | Path) -> Trace:
     """Read a trace CSV: column ``arrival_s`` (sorted, >= 0), optional ``deadline_ms``, ``energy_budget_j``,
     ``sample``."""
     path = Path(path)
-    require(path.exists(), f"trace: file {path} does not exist")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(read_text(path, "trace"), newline=""))
+    try:
         require(reader.fieldnames is not None and "arrival_s" in reader.fieldnames,
                 f"trace {path}: no column 'arrival_s' (columns: {reader.fieldnames})")
         rows = list(reader)
+    except csv.Error as exc:
+        raise FlexsimError(f"trace {path}: malformed CSV ({exc})") from None
     require(len(rows) > 0, f"trace {path}: the trace is empty")
     columns = {name: _column(path, rows, name) for name in ("arrival_s", "deadline_ms", "energy_budget_j", "sample")
                if name in rows[0]}
-    arrival = columns["arrival_s"]
+    arrival = check_arrival_times(columns["arrival_s"], f"trace {path}", "arrival_s row")
     bad = np.flatnonzero(~(arrival >= 0))
     if bad.size:
         raise FlexsimError(f"trace {path}: arrival_s row {bad[0] + 1} = {arrival[bad[0]]} is negative")
@@ -190,9 +226,7 @@ def read_trace(path: str | Path) -> Trace:
                            f"comes after {arrival[i - 1]})")
     sample = columns.get("sample")
     if sample is not None:
-        require(bool(np.all(sample >= 0) and np.all(sample == np.floor(sample))),
-                f"trace {path}: column 'sample' must hold integers >= 0")
-        sample = sample.astype(np.int64)
+        sample = _sample_indices(path, sample)
     return Trace(arrival, columns.get("deadline_ms"), columns.get("energy_budget_j"), sample)
 
 
@@ -204,3 +238,18 @@ def _column(path: Path, rows: list[dict], name: str) -> np.ndarray:
         except (TypeError, ValueError):
             raise FlexsimError(f"trace {path}: {name} row {i + 1} = {row[name]!r} is not a number") from None
     return values
+
+
+#: sample indices a trace may hold: those of an int32 (what the engines index samples with)
+MAX_SAMPLE = np.iinfo(np.int32).max
+
+
+def _sample_indices(path: Path, sample: np.ndarray) -> np.ndarray:
+    """The trace column `sample` as int64 indices, or FlexsimError naming the first row that is not an integer in
+    [0, MAX_SAMPLE]."""
+    ok = (sample >= 0) & (sample <= MAX_SAMPLE) & (sample == np.floor(sample))
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        raise FlexsimError(f"trace {path}: sample row {bad[0] + 1} = {sample[bad[0]]:g} is not a sample index "
+                           f"(column 'sample' must hold integers in [0, {MAX_SAMPLE}])")
+    return sample.astype(np.int64)

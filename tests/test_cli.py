@@ -95,3 +95,113 @@ def test_help_for_every_command(command, capsys):
 def test_profiles_lists_the_shipped_profiles(capsys):
     assert main(["profiles"]) == 0
     assert "h100" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- unusable paths, checked up front
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--requests", "300", "--out", "{file}/sub"], "is not a directory"),
+    (["run", "--requests", "300", "--out", "{file}"], "exists and is not a directory"),
+    (["optimize", "--out", "{file}/sub"], "is not a directory"),
+    (["profile", "fmnist-cnn-w8", "--out", "{dir}"], "is a directory, not a file"),
+    (["bench", "--json", "{dir}/missing/b.json"], "does not exist"),
+    (["bench", "--memory-requests", "-1"], "invalid --memory-requests = -1"),
+    (["bench", "--simpy-requests", "0"], "invalid --simpy-requests = 0"),
+    (["optimize-bench", "--points", "3", "--json", "{dir}/missing/x.json"], "does not exist"),
+    (["optimize-bench", "--points", "1"], "invalid --points = 1"),
+])
+def test_unusable_outputs_and_options_fail_before_computing(tmp_path, capsys, monkeypatch, argv, message):
+    import simulator.commands.bench as bench
+    import simulator.commands.optimize_bench as optimize_bench
+    import simulator.profiler as profiler
+    import simulator.run as run
+
+    def computed(*args, **kwargs):
+        raise AssertionError("the computation ran before the bad input was found")
+
+    for module, name in ((run, "run_inputs"), (bench, "measure"), (optimize_bench, "measure"),
+                         (profiler, "profile_models")):
+        monkeypatch.setattr(module, name, computed)
+    (tmp_path / "file").write_text("x")
+    argv = [a.format(file=tmp_path / "file", dir=tmp_path) for a in argv]
+    assert message in cli_error(capsys, argv)
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/sys/kernel"), reason="no /sys/kernel here")
+def test_out_where_nothing_can_be_created(capsys):
+    assert "cannot write in /sys/kernel" in cli_error(capsys, ["run", "--requests", "300", "--out", "/sys/kernel/fx"])
+
+
+def test_a_failed_write_is_one_line_and_leaves_no_file(tmp_path, capsys, monkeypatch):
+    from simulator.results import RequestRecords
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    out_dir = tmp_path / "run"
+    monkeypatch.setattr(RequestRecords, "write_csv", full_disk)
+    err = cli_error(capsys, ["run", "--requests", "300", "--out", str(out_dir)])
+    assert "cannot write" in err and "requests.csv: No space left on device" in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_run_out_is_replaced_as_one_set(tmp_path, capsys, monkeypatch):
+    from simulator.results import BatchRecords
+
+    out_dir = tmp_path / "run"
+    assert main(["run", "--requests", "300", "--out", str(out_dir)]) == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    monkeypatch.setattr(BatchRecords, "write_csv", lambda self, path: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    assert main(["run", "--requests", "200", "--seed", "1", "--out", str(out_dir)]) == 2
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before     # nothing of the failed run
+    monkeypatch.undo()
+    assert main(["run", "--requests", "200", "--out", str(out_dir), "--no-record-batches"]) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["requests.csv", "summary.json"]    # no stale batches.csv
+    capsys.readouterr()
+
+
+# --------------------------------------------------------------------------- the command line itself
+
+@pytest.mark.parametrize("argv, changed", [
+    (["run", "--thresholds", "-inf,0.5,0.2,0.2,0.2"], "thresholds"),
+    (["run", "--thresholds", "-0.5,-inf,0.2,0.2,0.2"], "thresholds"),
+    (["optimize", "--exit-fractions", "-0.1,0.2"], "exit_fractions"),
+])
+def test_negative_values_after_a_space(argv, changed):
+    from simulator.cli import _value_options, build_parser, join_negative_values
+
+    parser = build_parser()
+    args = parser.parse_args(join_negative_values(argv, _value_options(parser)))
+    assert getattr(args, changed) == argv[2]
+
+
+def test_negative_thresholds_run(capsys):
+    assert main(["run", "--requests", "300", "--thresholds", "-inf,0.5,0.2,0.2,0.2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean_stages"] == 1.0
+    assert "invalid speed_noise = -1.0,2.0" in cli_error(capsys, ["run", "--speed-noise", "-1,2"])
+
+
+def test_closed_stdout_ends_quietly():
+    child = subprocess.Popen([sys.executable, "-m", "simulator.cli", "run", "--requests", "300", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child.stdout.close()                      # like `| head` that has exited
+    with child.stderr:
+        err = child.stderr.read()
+    assert child.wait() == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_run_help_shows_each_default_once(capsys):
+    from simulator.logits import BUILTIN_CACHES
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in out and "trace's length) (default" not in out
+    assert f"built-in name ({', '.join(BUILTIN_CACHES)})" in out
+
+
+def test_text_file_as_logits(tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("not an archive\n")
+    assert "is not an .npz file" in cli_error(capsys, ["run", "--logits", str(path)])

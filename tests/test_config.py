@@ -97,3 +97,31 @@ def test_seeds_separate_streams():
     assert np.array_equal(a.draw, b.draw) and np.array_equal(a.sample, b.sample)
     c = prepare(RunConfig(requests=50, seed=2))
     assert not np.array_equal(a.draw, c.draw)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "is a directory, not a file"),
+    (b"\xff\xfe\x00 = 1\n", "not a UTF-8 text file"),
+    (b"run = 5\n", "run must be a table"),
+])
+def test_unreadable_toml_files_are_named(tmp_path, content, message):
+    path = tmp_path / "c.toml"
+    path.mkdir() if content is None else path.write_bytes(content)
+    with pytest.raises(FlexsimError, match=message):
+        load_toml(path)
+
+
+def test_trace_columns_satisfy_the_deadline_and_energy_policies(tmp_path):
+    from simulator.run import run_inputs
+
+    path = tmp_path / "t.csv"
+    rows = [f"{0.01 * i},{0.001 if i % 2 else 1000},{1e-9 if i % 2 else 1e3}" for i in range(200)]
+    path.write_text("arrival_s,deadline_ms,energy_budget_j\n" + "\n".join(rows) + "\n")
+    never = (math.inf,) * 5
+    for policy in ("deadline", "energy"):
+        stages = run_inputs(prepare(RunConfig(arrivals=f"trace:{path}", thresholds=never,
+                                              policy=("threshold", policy)))).requests.stages_run
+        assert list(stages[:2]) == [6, 1], policy     # each request's own deadline / budget
+    path.write_text("arrival_s\n0\n")
+    with pytest.raises(FlexsimError, match="or a trace column deadline_ms"):
+        prepare(RunConfig(arrivals=f"trace:{path}", policy=("deadline",)))

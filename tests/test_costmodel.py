@@ -471,6 +471,30 @@ def test_a_missing_microbenchmark_table_is_bad_input(tmp_path, capsys):
     assert f"kernel table {missing}: no such file" in capsys.readouterr().err and not out.exists()
 
 
+def test_report_outputs_are_checked_before_the_computation(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- accuracy-report:begin -->\nold\n<!-- accuracy-report:end -->\n")
+    before = doc.read_text()
+    assert main(["costmodel", "accuracy", "--profile", "h100", "--update-doc", str(doc),
+                 "--json", str(tmp_path / "missing" / "a.json")]) == 2
+    assert "folder" in capsys.readouterr().err and doc.read_text() == before  # neither file written
+    assert main(["costmodel", "accuracy", "--update-doc", str(tmp_path / "none.md")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    doc.write_text("no block here\n")
+    assert main(["costmodel", "accuracy", "--update-doc", str(doc)]) == 2
+    assert "has no <!-- accuracy-report:begin -->" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "t4", "--device", "l4", "--name", "x"], "--name needs exactly one --device"),
+    (["--device", "t4", "--name", "../x"], "without a folder"),
+    (["--device", "t4", "--name", ""], "not empty"),
+])
+def test_derive_names_are_checked(tmp_path, capsys, argv, message):
+    assert main(["costmodel", "derive", *argv, "--out-dir", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
 def test_cli_derives_and_reports(tmp_path, capsys):
     assert main(["costmodel", "derive", "--device", "l4", "--name", "l4-test", "--out-dir", str(tmp_path)]) == 0
     assert load_profile(tmp_path / "l4-test.json").provenance["source"] == "derived"

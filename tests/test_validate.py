@@ -120,3 +120,12 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ar
     out = tmp_path / "val"
     assert message in cli_error(capsys, ["validate", "--out", str(out), "--report", str(tmp_path / "r.md"), *args])
     assert not out.exists() and not (tmp_path / "r.md").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_asked_for_but_absent(tmp_path, capsys):
+    out = tmp_path / "val"
+    err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--device", "cuda", "--out", str(out),
+                             "--report", str(tmp_path / "r.md")])
+    assert "no CUDA device is available here" in err
+    assert not out.exists()

@@ -83,3 +83,35 @@ def test_bad_traces_are_named(tmp_path, text, message):
 def test_missing_trace_file():
     with pytest.raises(FlexsimError, match="does not exist"):
         read_trace("/nonexistent/trace.csv")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("arrival_s\n0\nnan\n", "arrival_s row 2 = nan is not a finite number"),
+    ("arrival_s\n0\ninf\n", "arrival_s row 2 = inf is not a finite number"),
+    ("arrival_s\n0\n2e9\n", "row 2 = 2e\\+09 s is beyond 1e\\+09 s"),
+    ("arrival_s,sample\n0,1e30\n", "sample row 1 = 1e\\+30 is not a sample index"),
+    ("arrival_s,sample\n0,-1\n", "sample row 1 = -1 is not a sample index"),
+])
+def test_non_finite_times_and_bad_sample_indices(tmp_path, text, message):
+    with pytest.raises(FlexsimError, match=message):
+        read_trace(_write(tmp_path, text))
+
+
+def test_unreadable_trace_files_are_named(tmp_path):
+    with pytest.raises(FlexsimError, match="is a directory, not a file"):
+        read_trace(tmp_path)
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"arrival_s\n\xff\xfe\n")
+    with pytest.raises(FlexsimError, match="not a UTF-8 text file"):
+        read_trace(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("poisson:1e-320", "arrival 1 = inf is not a finite number"),
+    ("poisson:1e-300", "beyond 1e\\+09 s"),
+    ("gamma:1e-300:2", "beyond 1e\\+09 s"),
+    ("mmpp:1e-300:1e-200:1", "beyond 1e\\+09 s"),
+])
+def test_rates_too_small_for_finite_arrivals(text, message):
+    with pytest.raises(FlexsimError, match=message + ".*the rate is too small"):
+        generate_arrivals(parse_arrivals(text), 300, np.random.default_rng(0))

@@ -30,7 +30,7 @@ DESCRIPTION = __doc__
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=int, default=1_000_000, help="requests per Numba run (default 1000000)")
-    parser.add_argument("--simpy-requests", type=int, default=None, help="requests of the SimPy run "
+    parser.add_argument("--simpy-requests", type=int, default=None, help="requests of the SimPy run, >= 1 "
                         "(default: --requests)")
     parser.add_argument("--repeat", type=int, default=5, help="Numba and floor runs; the best is kept (default 5)")
     parser.add_argument("--memory-requests", type=int, default=10_000_000,
@@ -43,10 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
+    from simulator.io import check_output_file
 
     require(args.requests >= 1000, f"invalid --requests = {args.requests}: must be >= 1000")
     require(args.repeat >= 1, f"invalid --repeat = {args.repeat}: must be >= 1")
-    figures = measure(args.requests, args.simpy_requests or args.requests, args.repeat, args.record_batches)
+    require(args.simpy_requests is None or args.simpy_requests >= 1,
+            f"invalid --simpy-requests = {args.simpy_requests}: must be >= 1")
+    require(args.memory_requests >= 0, f"invalid --memory-requests = {args.memory_requests}: must be >= 0 (0 skips "
+            "the memory run)")
+    if args.json:
+        check_output_file(args.json, "--json")
+    n_simpy = args.requests if args.simpy_requests is None else args.simpy_requests
+    figures = measure(args.requests, n_simpy, args.repeat, args.record_batches)
     figures["jit_cold_s"] = measure_cold_compile()
     if args.memory_requests:
         figures.update(measure_memory(args.memory_requests, args.record_batches))

@@ -81,15 +81,25 @@ def _accuracy(args) -> int:
     from simulator.costmodel.report import markdown, mlperf_comparison, profile_accuracy
     from simulator.profiles import load_profile
 
+    from simulator.io import atomic_paths, check_output_file, json_text
+
+    doc = _report_doc(args.update_doc) if args.update_doc else None
+    if args.json:
+        check_output_file(args.json, "--json")
     results = [profile_accuracy(p, args.kernels) for p in _measured_profiles(args.profile)]
     text = markdown(results, mlperf_comparison(load_profile("h100")))
     print(text)
-    if args.update_doc:
-        _replace_block(args.update_doc, text)
-        print(f"updated the report block of {args.update_doc}")
+    outputs = {}
+    if doc is not None:
+        head, tail = doc
+        outputs[args.update_doc] = f"{head}{BEGIN}\n{text}{END}{tail}"
     if args.json:
-        from simulator.io import write_json_atomic
-        write_json_atomic(args.json, [_without_predictions(r) for r in results])
+        outputs[args.json] = json_text([_without_predictions(r) for r in results])
+    with atomic_paths(list(outputs)) as tmps:  # both files are replaced, or neither
+        for tmp, content in zip(tmps, outputs.values()):
+            tmp.write_text(content)
+    if doc is not None:
+        print(f"updated the report block of {args.update_doc}")
     return 0
 
 
@@ -101,16 +111,17 @@ def _without_predictions(result: dict) -> dict:
     return out
 
 
-def _replace_block(path: str, text: str) -> None:
-    from pathlib import Path
-
+def _report_doc(path: str) -> tuple[str, str]:
+    """The text of Markdown file `path` before and after its report block (checked before any computation)."""
     from simulator.errors import require
-    from simulator.io import write_text_atomic
+    from simulator.io import check_output_file, read_text
 
-    doc = Path(path).read_text()
-    require(BEGIN in doc and END in doc, f"--update-doc {path}: the file has no {BEGIN} ... {END} block")
+    doc = read_text(path, "--update-doc")
+    check_output_file(path, "--update-doc")
+    require(BEGIN in doc and END in doc.split(BEGIN, 1)[1],
+            f"--update-doc {path}: the file has no {BEGIN} ... {END} block")
     head, rest = doc.split(BEGIN, 1)
-    write_text_atomic(path, f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
+    return head, rest.split(END, 1)[1]
 
 
 def _derive(args) -> int:
@@ -121,8 +132,11 @@ def _derive(args) -> int:
     from simulator.errors import require
     from simulator.profiles import load_profile, save_profile
 
+    if args.name is not None:
+        require(len(args.device or ()) == 1, "--name needs exactly one --device")
+        require(args.name not in ("", ".", "..") and Path(args.name).name == args.name,
+                f"invalid --name {args.name!r}: a profile name, not empty and without a folder")
     targets = {args.name or d: d for d in args.device} if args.device else dict(SHIPPED)
-    require(not args.name or len(targets) == 1, "--name needs exactly one --device")
     specs = {name: device_spec(d) for name, d in targets.items()}
     out_dir = Path(args.out_dir)
     require(out_dir.is_dir(), f"invalid --out-dir {args.out_dir}: not a folder")

@@ -106,10 +106,13 @@ def _grid(args: argparse.Namespace, problem):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
+    from simulator.io import check_output_dir
     from simulator.optimize import Tann, evaluate, run_command, search, train_and_test
 
     config = _config(args)
     criterion = _criterion(args)
+    if args.out:
+        check_output_dir(args.out, "--out")
     require(not args.compare or isinstance(criterion, Tann), "--compare needs the --lambda criterion")
     train, test = train_and_test(config, args.train_logits)
     grid = _grid(args, train)
@@ -167,14 +170,12 @@ def _comparison(problem, criterion, first, second, first_name: str, second_name:
 
 
 def _write(out: Path, config, criterion, args, found, train, test, held_out) -> None:
-    from simulator.errors import require
-    from simulator.io import write_json_atomic, write_text_atomic
+    from simulator.io import make_output_dir, write_json_atomic, write_text_atomic
     from simulator.optimize import normal_ensembles, toml_snippet
     from simulator.optimize.pareto import write_frontier_csv
     from simulator.optimize.plots import plot_frontier
 
-    require(not out.exists() or out.is_dir(), f"invalid out = {str(out)!r}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out, "--out")
     comments = [f"chosen by: flexsim optimize ({criterion.describe()}, method {args.method})",
                 f"on {train.description}"]
     write_text_atomic(out / "chosen.toml", toml_snippet(config, found.point.thresholds, comments))

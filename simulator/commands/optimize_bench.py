@@ -28,7 +28,7 @@ DESCRIPTION = __doc__
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--points", type=int, default=11, help="grid values per threshold (default 11)")
+    parser.add_argument("--points", type=int, default=11, help="grid values per threshold, >= 2 (default 11)")
     parser.add_argument("--repeat", type=int, default=3, help="grid runs; the best is kept (default 3)")
     parser.add_argument("--naive-combinations", type=int, default=200,
                         help="combinations evaluated the straightforward way (default 200)")
@@ -38,9 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
+    from simulator.io import check_output_file
 
+    require(args.points >= 2, f"invalid --points = {args.points}: must be >= 2 (with 1 the grid is the single "
+            "all-inf combination: nothing to time)")
     require(args.repeat >= 1, f"invalid --repeat = {args.repeat}: must be >= 1")
     require(args.naive_combinations >= 1, f"invalid --naive-combinations = {args.naive_combinations}: must be >= 1")
+    if args.json:
+        check_output_file(args.json, "--json")
     figures = measure(args.points, args.repeat, args.naive_combinations, args.lam)
     report(figures)
     if args.json:
@@ -105,4 +110,9 @@ def report(f: dict) -> None:
     print(f"descent (lambda {f['lam']:g}): {f['descent_s']:.3f} s, J = {f['descent_objective']:.6f} "
           f"(grid's best J = {f['grid_objective']:.6f})")
     print(f"grid: {f['combinations'] / f['grid_s']:,.0f} combinations/s, {f['grid_s']:.3f} s; "
-          f"speedup over the straightforward NumPy evaluation: {f['speedup']:,.0f}x")
+          f"speedup over the straightforward NumPy evaluation: {_times(f['speedup'])}")
+
+
+def _times(ratio: float) -> str:
+    """A speedup ``ratio`` as ``1,234x``, or with two significant digits below 10 (``0.83x``)."""
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"

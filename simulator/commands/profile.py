@@ -68,9 +68,7 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from simulator.errors import require
+    from simulator.io import check_output_file
     from simulator.profiler import MeasureSettings, ProfileRequest, profile_models
     from simulator.profiler.session import merge_profiles
     from simulator.profiles import load_profile, save_profile
@@ -82,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                rounds=args.rounds, energy_window_s=args.energy_window_s,
                                idle_settle_s=args.idle_settle_s,
                                threads=args.threads, allocator=args.allocator)
-    out = Path(args.out)
-    require(out.parent.is_dir(), f"invalid --out {args.out}: folder {out.parent} does not exist")
+    out = check_output_file(args.out, "--out")
     old = load_profile(out) if args.update and out.exists() else None
     profile = profile_models(request, settings, name=args.name or (old.name if old else None), progress=print)
     if old is not None:

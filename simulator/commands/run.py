@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="TOML configuration file")
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {_show_default(default_of(f))})"
+        help_text = _help(f.metadata["help"], default_of(f))
         if f.metadata["parse"] is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
@@ -32,6 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar=f.metadata["metavar"] or
                                 f.name.upper(), help=help_text)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+
+
+def _help(text: str, default) -> str:
+    """A flag's help: its field's `text`, followed by the default (none: unset), unless the default is unset and
+    `text` already says what happens then."""
+    text = text.replace("%", "%%")
+    if default is None:
+        return text if "default" in text else f"{text} (default: none)"
+    return f"{text} (default: {_show_default(default)})"
 
 
 def _show_default(value) -> str:
@@ -51,9 +60,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.io import check_output_dir
     from simulator.run import prepare, run_inputs, write_outputs
 
     config = config_from_args(args)
+    if config.out:
+        check_output_dir(config.out)
     result = run_inputs(prepare(config), config.engine)
     if config.out:
         write_outputs(result, config.out, config)

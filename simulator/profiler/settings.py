@@ -15,7 +15,7 @@ _CONSTRAINTS = {
     "energy_window_s": (1.0, "seconds of back-to-back calls per energy reading (counters advance every ~100 ms)"),
     "idle_settle_s": (0.0, "seconds to wait before reading idle power, so that clocks settle"),
     "idle_window_s": (1.0, "seconds over which idle power is read"),
-    "threads": (1, "PyTorch CPU threads (None: PyTorch's default)"),
+    "threads": (1, "PyTorch CPU threads; leave unset for PyTorch's default"),
 }
 
 

@@ -19,7 +19,7 @@ def torch_dtype(torch, dtype: str):
 
 def check_device(torch, device: str) -> str:
     """The device string if PyTorch can use it here, else FlexsimError."""
-    require(device == "cpu" or device == "cuda" or device.startswith("cuda:"),
+    require(device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()),
             f"invalid device {device!r}: must be cpu, cuda or cuda:<index>")
     if device != "cpu":
         require(torch.cuda.is_available(), f"device = {device!r}: no CUDA device is available here "

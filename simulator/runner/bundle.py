@@ -15,14 +15,13 @@ batch-1 forward pass, so that live runs and replays of the cache take the same d
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import FlexsimError, require
-from simulator.io import atomic_path
+from simulator.errors import require
+from simulator.io import atomic_path, read_npz
 from simulator.logits import DATA_DIR
 
 MEMBERS_PATH = DATA_DIR / "fmnist_cpu_members.npz"
@@ -76,13 +75,8 @@ class SampleSet:
 
 
 def _read_npz(path: str | Path, what: str) -> dict:
-    path = Path(path)
-    require(path.exists(), f"runner: {what} file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FlexsimError(f"runner: cannot read {what} file {path} as an .npz file ({exc})") from None
+    require(Path(path).exists(), f"runner: {what} file {path} does not exist")
+    return read_npz(path, f"runner: {what}")
 
 
 def _need(arrays: dict, keys, what: str, path) -> None:

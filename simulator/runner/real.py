@@ -84,6 +84,11 @@ class RunnerSetup:
         require(self.idle in IDLES, f"invalid idle = {self.idle!r}: must be one of {', '.join(IDLES)}")
         require(self.device == "cpu" or self.device.startswith("cuda"),
                 f"invalid device = {self.device!r}: must be cpu or cuda[:INDEX]")
+        if self.device != "cpu":
+            import torch
+
+            from simulator.profiler.targets import check_device
+            check_device(torch, self.device)
         require(self.mode == "live" or len(self.compute) >= 1,
                 "replay mode needs a compute model per stage (or one for all), e.g. resnet18@64")
         require(isinstance(self.warmup_calls, int) and self.warmup_calls >= 1,
