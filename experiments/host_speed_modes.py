@@ -9,6 +9,7 @@ shows no slow windows; this project's VM showed two modes about 1.6x apart, swit
 """
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -65,8 +66,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
     p.add_argument("--out", help="also write the window medians as CSV (window, median_ms, slow)")
     args = p.parse_args()
-    if args.seconds < 2 * args.window_s or args.window_s <= 0 or args.width < 1 or args.threads < 1:
-        p.error("need --seconds >= 2 windows, --window-s > 0, --width >= 1 and --threads >= 1")
+    finite = math.isfinite(args.seconds) and math.isfinite(args.window_s)
+    if not finite or args.seconds < 2 * args.window_s or args.window_s <= 0 or args.width < 1 or args.threads < 1:
+        p.error("need finite --seconds >= 2 windows, --window-s > 0, --width >= 1 and --threads >= 1")
     medians = window_medians_ms(args.seconds, args.window_s, args.width, args.threads)
     modes = speed_modes(medians)
     print(describe(modes, args.window_s))

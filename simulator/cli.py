@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from simulator.errors import FlexsimError
@@ -19,7 +20,7 @@ COMMANDS = {
     "bench": ("bench", "benchmark the Numba engine against SimPy and a bare Lindley loop"),
     "profiles": ("profiles", "list the shipped device profiles"),
     "profile": ("profile", "measure models on this host (CPU or CUDA) and write a device profile"),
-    "costmodel": ("costmodel", "cost model: accuracy report, derived profiles, layer tables, device table"),
+    "costmodel": ("costmodel", "cost model: accuracy report, derived profiles, layer tables, kernel microbenchmarks, device table"),
     "optimize": ("optimize", "choose thresholds on training logits (grid or descent), check them held out"),
     "optimize-bench": ("optimize_bench", "benchmark the exhaustive threshold grid against straightforward NumPy"),
     "validate": ("validate", "run real models on this host and report how far the simulator is from them"),
@@ -45,17 +46,73 @@ def _module(name: str):
     return importlib.import_module(f"simulator.commands.{name}")
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``flexsim`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """The option strings (of `parser` and its subcommands) that take exactly one value."""
+    options = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= _value_options(sub)
+        elif action.option_strings and action.nargs is None:
+            options.update(action.option_strings)
+    return options
+
+
+def _is_numbers(text: str) -> bool:
+    """Whether `text` is a comma-separated list of numbers (``-inf,0.5``, ``-1``)."""
     try:
-        return int(args._run(args) or 0)
+        [float(part) for part in text.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def join_negative_values(argv: list[str], value_options: set[str]) -> list[str]:
+    """``--opt -inf,0.5`` -> ``--opt=-inf,0.5`` for the options in `value_options`.
+
+    argparse takes a value that starts with '-' for an option unless it is a plain negative number, so that
+    ``--thresholds -inf,0.5,...`` or ``--exit-fractions -0.1,...`` would fail with "expected one argument";
+    a value that is a comma-separated list of numbers is never an option, and is joined to its option here.
+    """
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token in value_options and i + 1 < len(argv) and argv[i + 1].startswith("-") and _is_numbers(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``flexsim`` console script.
+
+    A closed standard output (``flexsim run --json | head``) ends the command quietly, with status 1.
+    """
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(join_negative_values(argv, _value_options(parser)))
+    try:
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()
+        return status
     except FlexsimError as exc:
         print(f"flexsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit does not raise again (the Python
+    documentation's recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def test_the_script_measures_and_writes_its_windows(tmp_path):
     assert "windows of 0.25 s: fast mode" in done.stdout
     rows = out.read_text().splitlines()
     assert rows[0] == "window,median_ms,slow" and len(rows) >= 3
-    bad = subprocess.run([sys.executable, str(root / "experiments" / "host_speed_modes.py"), "--seconds", "0.1"],
-                         capture_output=True, text=True, cwd=root)
-    assert bad.returncode == 2 and "need --seconds" in bad.stderr
+    for seconds in ("0.1", "nan"):
+        bad = subprocess.run([sys.executable, str(root / "experiments" / "host_speed_modes.py"), "--seconds", seconds],
+                             capture_output=True, text=True, cwd=root)
+        assert bad.returncode == 2 and "need finite --seconds" in bad.stderr and "Traceback" not in bad.stderr
