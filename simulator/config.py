@@ -106,11 +106,13 @@ class RunConfig:
     batch_size: int = _opt(1, "maximum batch size (1 = batch-1 serving; B > 1 = greedy dynamic batching)", _int)
     queue: str = _opt("fifo", f"queue discipline: {' | '.join(QUEUES)}")
     speed_noise: tuple | None = _opt(None, "the host's speed process on every device, replacing the profiles': "
-                                     "SIGMA,CORRELATION_MS[,LEVEL_SIGMA] (standard deviation of the log speed "
-                                     "factor, correlation time in ms, and optionally the standard deviation of the "
-                                     "log of a constant level factor per run; all sigmas 0 = none); default: each "
-                                     "profile's own (docs/semantics.md)",
-                                     _optional(_floats), "SIGMA,MS[,LEVEL]")
+                                     "SIGMA,CORRELATION_MS[,LEVEL_SIGMA[,SLOW_FACTOR,SLOW_SHARE,SLOW_MS]] (standard "
+                                     "deviation of the log speed factor, correlation time in ms; optionally the "
+                                     "standard deviation of the log of a constant level factor per run, and slow "
+                                     "phases: stages SLOW_FACTOR times as long for SLOW_SHARE of the time, in "
+                                     "phases of SLOW_MS on average; all sigmas 0 and no slow phases = none); "
+                                     "default: each profile's own (docs/semantics.md)",
+                                     _optional(_floats), "SIGMA,MS[,LEVEL[,FACTOR,SHARE,MS]]")
     # run
     engine: str = _opt("numba", f"simulation engine: {' | '.join(ENGINES)}")
     record_batches: bool = _opt(True, "record every batch-stage (batches.csv)", bool)
@@ -167,10 +169,12 @@ _CONSTRAINTS = {
     "devices": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
-    "speed_noise": (lambda v: v is None or (isinstance(v, tuple) and len(v) in (2, 3)
+    "speed_noise": (lambda v: v is None or (isinstance(v, tuple) and len(v) in (2, 3, 6)
                                             and all(_is_number(x) and math.isfinite(x) and x >= 0 for x in v)
-                                            and _positive_finite(v[1])),
-                    "two or three numbers SIGMA >= 0, CORRELATION_MS > 0 and LEVEL_SIGMA >= 0"),
+                                            and _positive_finite(v[1])
+                                            and (len(v) < 6 or (v[3] >= 1 and v[4] < 1 and v[5] > 0))),
+                    "two, three or six numbers SIGMA >= 0, CORRELATION_MS > 0, LEVEL_SIGMA >= 0, and slow "
+                    "phases SLOW_FACTOR >= 1, 0 <= SLOW_SHARE < 1, SLOW_MS > 0"),
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),
     "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
     "record_batches": (lambda v: isinstance(v, bool), "true or false"),

@@ -73,8 +73,8 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
     devices = tuple(device_tables(p, stage_models(config, cache, p), config.batch_size, compiled.deadline_quantile)
                     for p in profiles)
     if config.speed_noise is not None:
-        sigma, correlation_ms, level_sigma = (*config.speed_noise, 0.0)[:3]
-        noise = SpeedNoise(sigma, correlation_ms, level_sigma) if sigma > 0 or level_sigma > 0 else None
+        noise = SpeedNoise(*config.speed_noise)
+        noise = noise if noise.sigma > 0 or noise.level_sigma > 0 or noise.has_slow_phases else None
         devices = tuple(replace(d, speed_noise=noise) for d in devices)
     _check_energy(config, devices)
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)

@@ -13,6 +13,14 @@ process on the log of the factor:
   ``exp(z * level_sigma - level_sigma**2 / 2)``, ``z`` standard normal: a host that runs a few percent faster or
   slower for minutes than while it was profiled (a shared VM, another instance of the same cloud type). A band
   over seeds then covers that uncertainty too; near saturation it dominates.
+- ``slow_factor``, ``slow_share``, ``slow_ms`` (optional, default none): *slow phases* on top of the process. A
+  shared host also switches for hundreds of milliseconds into a state in which every stage takes ``slow_factor``
+  times as long (a vCPU that halted while idle comes back to a core shared with another tenant: on this project's
+  Zen 5 VM stages ran 1.5-2.4x slower for 100-500 ms at a time while the worker slept between requests, and not
+  while it polled). A two-state Markov chain over the trace's slots, in the slow state ``slow_share`` of the time,
+  for ``slow_ms`` on average per phase (exponential sojourns), drawn after the level and only where
+  ``slow_share > 0``. The chain's factor is normalised to mean 1 too: slow phases change *when* stages are slow
+  (long enough for a queue to build up), not the mean service time, which the latency samples carry.
 
 The engines read a pre-drawn, piecewise-constant trace of it (`speed_trace`): slot ``i`` covers the times
 ``[i, i + 1) * step`` with ``step = correlation_ms / STEPS_PER_CORRELATION``; a stage that starts at time ``t``
@@ -49,11 +57,24 @@ class SpeedNoise:
         Correlation time of the process (> 0).
     level_sigma : float
         Standard deviation of the log of each trace's constant level factor (>= 0; 0: none).
+    slow_factor : float
+        How many times as long a stage lasts in a slow phase as outside one (>= 1).
+    slow_share : float
+        Share of the time in slow phases (in [0, 1); 0: none).
+    slow_ms : float
+        Mean duration of a slow phase (> 0 where ``slow_share > 0``).
     """
 
     sigma: float
     correlation_ms: float
     level_sigma: float = 0.0
+    slow_factor: float = 1.0
+    slow_share: float = 0.0
+    slow_ms: float = 0.0
+
+    @property
+    def has_slow_phases(self) -> bool:
+        return self.slow_share > 0 and self.slow_factor > 1
 
     @property
     def step_s(self) -> float:
@@ -62,25 +83,45 @@ class SpeedNoise:
 
     def to_json(self) -> dict:
         out = {"sigma": self.sigma, "correlation_ms": self.correlation_ms}
-        return {**out, "level_sigma": self.level_sigma} if self.level_sigma > 0 else out
+        if self.level_sigma > 0:
+            out["level_sigma"] = self.level_sigma
+        if self.has_slow_phases:
+            out.update(slow_factor=self.slow_factor, slow_share=self.slow_share, slow_ms=self.slow_ms)
+        return out
+
+
+SLOW_FIELDS = ("slow_factor", "slow_share", "slow_ms")
 
 
 def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
     """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c > 0``, and optionally
-    ``"level_sigma": l`` with finite ``l >= 0``; or None."""
+    ``"level_sigma": l`` with finite ``l >= 0`` and the slow phases ``"slow_factor": f, "slow_share": p,
+    "slow_ms": d`` (all three or none; ``f >= 1``, ``0 <= p < 1``, ``d > 0``); or None."""
     if spec is None:
         return None
-    require(isinstance(spec, dict) and {"sigma", "correlation_ms"} <= set(spec)
-            and set(spec) <= {"sigma", "correlation_ms", "level_sigma"},
+    allowed = {"sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS}
+    require(isinstance(spec, dict) and {"sigma", "correlation_ms"} <= set(spec) and set(spec) <= allowed,
             f"{where}: speed_noise must be an object with 'sigma' and 'correlation_ms' (and optionally "
-            "'level_sigma'), nothing else")
+            "'level_sigma', and 'slow_factor', 'slow_share', 'slow_ms'), nothing else")
     sigma, corr, level = spec["sigma"], spec["correlation_ms"], spec.get("level_sigma", 0.0)
     require(_number(sigma) and sigma >= 0, f"{where}: speed_noise.sigma = {sigma!r} must be a finite number >= 0")
     require(_number(corr) and corr > 0,
             f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number > 0")
     require(_number(level) and level >= 0,
             f"{where}: speed_noise.level_sigma = {level!r} must be a finite number >= 0")
-    return SpeedNoise(sigma=float(sigma), correlation_ms=float(corr), level_sigma=float(level))
+    slow = [spec[k] for k in SLOW_FIELDS if k in spec]
+    require(len(slow) in (0, 3), f"{where}: speed_noise needs all of {', '.join(SLOW_FIELDS)} or none of them")
+    if slow:
+        check_slow_phases(*slow, where=f"{where}: speed_noise")
+    return SpeedNoise(float(sigma), float(corr), float(level), *(float(v) for v in slow))
+
+
+def check_slow_phases(factor, share, duration_ms, where: str) -> None:
+    """Raise a `FlexsimError` naming the first of the slow phases' figures that is not usable."""
+    require(_number(factor) and factor >= 1, f"{where}.slow_factor = {factor!r} must be a finite number >= 1")
+    require(_number(share) and 0 <= share < 1, f"{where}.slow_share = {share!r} must be a number in [0, 1)")
+    require(_number(duration_ms) and duration_ms > 0,
+            f"{where}.slow_ms = {duration_ms!r} must be a finite number > 0")
 
 
 def _number(x) -> bool:
@@ -97,7 +138,32 @@ def speed_trace(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np
     x = lfilter([1.0], [1.0, -phi], shocks) - 0.5 * noise.sigma ** 2
     if noise.level_sigma > 0:
         x += rng.standard_normal() * noise.level_sigma - 0.5 * noise.level_sigma ** 2
-    return np.exp(x)
+    factor = np.exp(x)
+    if noise.has_slow_phases:
+        factor *= slow_phase_factor(noise, n_slots, rng)
+    return factor
+
+
+def slow_phase_factor(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np.ndarray:
+    """Per slot, the slow phases' factor of `noise`: ``slow_factor`` in a slow phase, 1 outside, divided by the
+    chain's mean ``1 - p + p * slow_factor``. Phases alternate, their lengths in slots drawn geometric (mean
+    ``slow_ms`` for slow phases, ``slow_ms * (1 - p) / p`` for the others), the first state drawn with
+    probability ``p = slow_share``."""
+    p, step_ms = noise.slow_share, noise.step_s * 1000.0
+    leave = -math.expm1(-step_ms / noise.slow_ms)               # per slot, from a slow phase
+    enter = min(1.0, leave * p / (1.0 - p))                       # per slot, into one
+    slow_first = bool(rng.random() < p)
+    lengths, total = [], 0
+    while total < n_slots:
+        pairs = int(n_slots * enter * (1.0 - p)) + 8
+        fast, slow = rng.geometric(enter, size=pairs), rng.geometric(leave, size=pairs)
+        chunk = np.column_stack([slow, fast] if slow_first else [fast, slow]).ravel()
+        lengths.append(chunk)
+        total += int(chunk.sum())
+    lengths = np.concatenate(lengths)
+    states = np.resize(np.array([slow_first, not slow_first]), lengths.size)
+    in_slow = np.repeat(states, lengths)[:n_slots]
+    return np.where(in_slow, noise.slow_factor, 1.0) / (1.0 - p + p * noise.slow_factor)
 
 
 def slot_count(horizon_s: float, noises) -> int:

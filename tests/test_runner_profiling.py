@@ -220,6 +220,21 @@ def test_speed_process_is_recovered_from_a_closed_loop_run():
     assert facts["total_sd"] > noise.sigma
 
 
+def test_slow_phases_are_recovered_and_not_counted_twice():
+    from simulator.runner.speed_fit import fit_speed_noise
+    from simulator.speed import SpeedNoise, speed_trace
+
+    truth = SpeedNoise(0.05, 20.0, 0.0, slow_factor=1.8, slow_share=0.2, slow_ms=60.0)
+    slots = speed_trace(truth, 200_000, np.random.default_rng(6))
+    rng = np.random.default_rng(7)
+    speed = lambda t_s: slots[int(t_s / truth.step_s) % slots.size] * np.exp(0.05 * rng.standard_normal())
+    noise, facts = fit_speed_noise([served(np.zeros(12000), speed=speed)])   # back to back, ~13 s
+    assert noise.slow_factor == pytest.approx(1.8, rel=0.15)
+    assert noise.slow_share == pytest.approx(0.2, abs=0.05)
+    assert noise.slow_ms == pytest.approx(60.0, rel=0.3)
+    assert noise.sigma < 0.15 and facts["phases"] >= 20     # the phases are not also read as a deep process
+
+
 def test_steady_host_has_no_speed_process():
     from simulator.runner.speed_fit import fit_speed_noise
 

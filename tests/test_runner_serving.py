@@ -72,3 +72,5 @@ def test_the_session_level_pools_poll_profiles_and_the_config_carries_it():
     assert with_level(config, constant_profile(), 0.2).speed_noise[2] == 0.2
     noisy = dataclasses.replace(constant_profile(), speed_noise=SpeedNoise(0.1, 40.0))
     assert with_level(config, noisy, 0.2).speed_noise == (0.1, 40.0, 0.2)
+    phased = dataclasses.replace(constant_profile(), speed_noise=SpeedNoise(0.1, 40.0, 0.0, 1.5, 0.1, 90.0))
+    assert with_level(config, phased, 0.2).speed_noise == (0.1, 40.0, 0.2, 1.5, 0.1, 90.0)

@@ -46,6 +46,50 @@ def test_level_multiplies_each_trace_by_one_factor_of_mean_one():
     assert "level_sigma" not in plain.to_json()
 
 
+def _phases(in_slow: np.ndarray) -> tuple[int, int]:
+    """Slots in slow phases and the number of phases of a boolean trace."""
+    return int(in_slow.sum()), int((in_slow & ~np.concatenate([[False], in_slow[:-1]])).sum())
+
+
+def test_slow_phases_have_the_stated_share_duration_and_factor():
+    plain = SpeedNoise(0.05, 8.0)
+    phased = SpeedNoise(0.05, 8.0, slow_factor=1.8, slow_share=0.2, slow_ms=150.0)
+    ratio = speed_trace(phased, 2_000_000, np.random.default_rng(4)) / speed_trace(plain, 2_000_000,
+                                                                                    np.random.default_rng(4))
+    levels = np.unique(np.round(ratio, 9))
+    assert levels.size == 2                                   # the process as without phases, times two levels
+    assert levels[1] / levels[0] == pytest.approx(1.8)
+    in_slow = ratio > levels.mean()
+    slots, phases = _phases(in_slow)
+    assert slots / in_slow.size == pytest.approx(0.2, abs=0.01)
+    assert slots / phases * phased.step_s * 1000.0 == pytest.approx(150.0, rel=0.05)
+    assert ratio.mean() == pytest.approx(1.0, abs=0.01)       # normalised: the mean service time is kept
+    again = parse_profile(json.loads(json.dumps(dataclasses.replace(constant_profile(),
+                                                                    speed_noise=phased).to_json())))
+    assert again.speed_noise == phased
+    assert "slow_share" not in plain.to_json()
+
+
+def test_slow_phases_lengthen_queues_more_than_the_process_alone():
+    from simulator.run import run_inputs
+
+    rng = np.random.default_rng(5)
+    plain = tiny_inputs(arrival_s=np.cumsum(rng.exponential(0.00125, size=20_000)), n_stages=1)
+    slots = int(30.0 / SpeedNoise(0.1, 20.0).step_s)                 # the whole run, no wrapping
+    process = run_inputs(_with_noise(plain, SpeedNoise(0.1, 20.0), n_slots=slots)).requests
+    phased = run_inputs(_with_noise(plain, SpeedNoise(0.1, 20.0, 0.0, 1.6, 0.15, 150.0), n_slots=slots)).requests
+    assert phased.latency_ms.mean() > 1.5 * process.latency_ms.mean()
+
+
+def test_config_slow_phases_reach_the_devices():
+    from simulator.config import RunConfig
+    from simulator.run import prepare
+
+    inputs = prepare(RunConfig(requests=200, seed=2, speed_noise=(0.0, 20.0, 0.0, 1.5, 0.1, 100.0)))
+    assert inputs.devices[0].speed_noise == SpeedNoise(0.0, 20.0, 0.0, 1.5, 0.1, 100.0)
+    assert len(np.unique(inputs.speed[0])) == 2
+
+
 def test_config_level_alone_makes_a_process():
     from simulator.config import RunConfig
     from simulator.run import prepare
@@ -64,6 +108,13 @@ def test_config_level_alone_makes_a_process():
     ({"sigma": 0.1, "correlation_ms": 5.0, "step_ms": 1.0}, "speed_noise must be an object"),
     ({"sigma": 0.1, "correlation_ms": 5.0, "level_sigma": -0.01}, "speed_noise.level_sigma"),
     ([0.1, 5.0], "speed_noise must be an object"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "slow_factor": 1.5}, "all of slow_factor, slow_share, slow_ms"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "slow_factor": 0.9, "slow_share": 0.1, "slow_ms": 50.0},
+     "speed_noise.slow_factor"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "slow_factor": 1.5, "slow_share": 1.0, "slow_ms": 50.0},
+     "speed_noise.slow_share"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "slow_factor": 1.5, "slow_share": 0.1, "slow_ms": 0.0},
+     "speed_noise.slow_ms"),
 ])
 def test_bad_speed_noise_is_named(spec, field):
     obj = constant_profile().to_json()

@@ -197,7 +197,8 @@ def _short(profile) -> str:
 
 
 def _host_costs_table(profiles) -> list[str]:
-    lines = ["| profile | speed process: sigma, correlation ms (stage sd) | dispatch ms / request | "
+    lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
+             "(phases) | dispatch ms / request | "
              "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
              "per queued request: real / simulated) |", "|---|---|---|---|---|---|"]
     for profile in profiles:
@@ -220,8 +221,10 @@ def _speed_noise(profile) -> str:
     facts = profile.provenance.get("speed_noise_measured", {})
     if profile.speed_noise is None:
         return f"none ({facts.get('reason', 'not fitted')})"
-    return (f"{profile.speed_noise.sigma:.3f}, {profile.speed_noise.correlation_ms:.0f} "
-            f"({facts.get('total_sd', float('nan')):.3f})")
+    noise = profile.speed_noise
+    phases = (f"; {noise.slow_factor:.2f}x, {noise.slow_share:.0%}, {noise.slow_ms:.0f} ({facts.get('phases', '?')})"
+              if noise.has_slow_phases else "; none")
+    return f"{noise.sigma:.3f}, {noise.correlation_ms:.0f} ({facts.get('total_sd', float('nan')):.3f}){phases}"
 
 
 def _mean(values) -> float:
@@ -337,8 +340,10 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "the same run (below):", "",
         *_profile_table(profiles), "",
         "What the host pays besides: the speed process (`speed_noise`: the host's speed drifts in phases of tens "
-        "of milliseconds; sigma is the standard deviation of its log, fitted on the closed-loop run's autocovariance "
-        "of stage times, beside the stage times' whole log standard deviation; `simulator/runner/speed_fit.py`); "
+        "of milliseconds; sigma is the standard deviation of its log, fitted on the open-loop profiling runs' "
+        "autocovariance of stage times, beside the stage times' whole log standard deviation; and its slow phases, "
+        "20 ms windows of those runs more than 1.3x slower than their median window: how much slower, the share of "
+        "the time, their mean length; `simulator/runner/speed_fit.py`); "
         "and, from open-loop runs at 50% and 80% offered load (every stage, with bursts of "
         "simultaneous requests spread over them) and the closed loop, the dispatch overhead (the worker's time per "
         "request besides its stages, over the requests that waited in the queue) and the wake-up (the first "
@@ -438,9 +443,12 @@ METHOD = [
     "- **Host speed process** = the profile's `speed_noise`: within a run the host is faster or slower in phases "
     "of tens of milliseconds (other tenants of the VM, clocks), which independent draws of the stage times miss "
     "and which near saturation lengthens queues (a slow phase raises the load for a while). The engines multiply "
-    "every stage by a factor that follows a seeded Ornstein-Uhlenbeck process on its log (`simulator/speed.py`); "
-    "each seed of the band draws another trace of it, so the band covers slow and fast phases, and with the "
-    "level uncertainty (`level_sigma`) another speed level for the whole run.",
+    "every stage by a factor that follows a seeded Ornstein-Uhlenbeck process on its log (`simulator/speed.py`), "
+    "times a two-state chain of slow phases (a share of the time in which every stage is `slow_factor` times "
+    "as long, for `slow_ms` on average: hundreds of milliseconds at 1.5-2x on a host whose idle vCPU comes back "
+    "to a shared core; normalised, so the mean stage time is the profile's); each seed of the band draws "
+    "another trace of both, so the band covers slow and fast phases, and with the level uncertainty "
+    "(`level_sigma`) another speed level for the whole run.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
     "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
     "scenario alike and shows in the spread between repeats).",

@@ -8,6 +8,15 @@ time and ``e`` independent noise. The covariance of two residuals of one run ``h
 ``sigma**2 * exp(-h / correlation_ms)``: it is averaged over every pair of stage runs up to `MAX_LAG_MS` apart,
 in logarithmically spaced bins of the lag, and fitted with SciPy (each bin weighs the same).
 
+Slow phases (`simulator.speed`): the residuals' mean over windows of `SLOW_WINDOW_MS`, or `WINDOW_STAGES` stage
+runs where those are longer (windows of fewer than `MIN_WINDOW_STAGES` stage runs are not used), against the median
+window of the run; a window more than `SLOW_THRESHOLD` times slower is slow, consecutive slow windows are one
+phase. ``slow_share`` = slow windows / windows, ``slow_factor`` = the slow windows' mean over the others'
+(geometric), ``slow_ms`` = window x slow windows / phases; none where fewer than `MIN_SLOW_PHASES` phases are seen
+or they last fewer than `MIN_PHASE_WINDOWS` windows on average. The stage runs in slow windows then have
+``log(slow_factor)`` taken off their residuals (centred again) before the covariance is fitted, so the process does
+not count the phases twice.
+
 `simulator.runner.profiling` fits the profile's process on the open-loop profiling runs: the host's phases are
 longer and deeper when it idles between requests (open loop) than when it runs back to back (closed loop), and
 open loops are what the phases matter for. The profile's latency samples come from the closed-loop run and the
@@ -35,10 +44,21 @@ MIN_STAGES = 200
 MIN_PAIRS = 50
 #: A fitted sigma below this is no process (speeds within a fraction of a percent).
 MIN_SIGMA = 0.005
+#: Slow phases: the shortest window (ms), the stage runs a window spans at least (it widens for long stages), the
+#: fewest a window needs, how much slower than the run's median window a slow one is, the fewest phases a fit
+#: needs, and the fewest windows a phase must last on average (shorter ones cannot be told from slow stages).
+SLOW_WINDOW_MS = 20.0
+WINDOW_STAGES = 5
+MIN_WINDOW_STAGES = 3
+SLOW_THRESHOLD = 1.3
+MIN_SLOW_PHASES = 5
+MIN_PHASE_WINDOWS = 2.0
 
 METHOD = ("covariance of log(stage time over its class's typical time) between stage runs of one run, against their "
           f"distance in time (up to {MAX_LAG_MS:.0f} ms, binned), fitted as sigma^2 exp(-lag / correlation); class = "
-          "stage, and early in a busy period its position and the idle time before the period "
+          "stage, and early in a busy period its position and the idle time before the period; slow phases: "
+          f"windows of {SLOW_WINDOW_MS:.0f} ms (or {WINDOW_STAGES} stage runs) more than {SLOW_THRESHOLD}x slower "
+          "than the run's median window, their offset taken off before the covariance "
           "(simulator/runner/speed_fit.py)")
 
 
@@ -77,20 +97,60 @@ def lag_covariance(runs, residuals) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return lag_sum / seen, product_sum / seen, pairs
 
 
+def window_ms(runs) -> float:
+    """The slow phases' window (ms) for `runs`: `SLOW_WINDOW_MS`, or `WINDOW_STAGES` median stage periods."""
+    periods = np.concatenate([np.diff(run.stage_times.start_s) for run in runs]) * 1000.0
+    return max(SLOW_WINDOW_MS, WINDOW_STAGES * float(np.median(periods)) if periods.size else 0.0)
+
+
+def slow_windows(run, y: np.ndarray, width_ms: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per stage run of `run` (residuals `y`): its window (of `width_ms`) index; per window: its mean residual less
+    the run's median window, and whether it is valid (at least `MIN_WINDOW_STAGES` stage runs)."""
+    t_ms = run.stage_times.start_s * 1000.0
+    window = ((t_ms - t_ms[0]) // width_ms).astype(np.int64)
+    counts = np.bincount(window)
+    means = np.bincount(window, weights=y) / np.maximum(counts, 1)
+    valid = counts >= MIN_WINDOW_STAGES
+    relative = means - (np.median(means[valid]) if valid.any() else 0.0)
+    return window, np.where(valid, relative, 0.0), valid
+
+
+def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:
+    """The slow phases of `runs` (their `log_residuals` in `residuals`; see the module docstring) as
+    ``{"slow_factor", "slow_share", "slow_ms", "phases"}`` or None, and the residuals with the phases' offset taken
+    off."""
+    width_ms = window_ms(runs)
+    per_run = [slow_windows(run, y, width_ms) for run, y in zip(runs, residuals)]
+    slow = [valid & (relative > np.log(SLOW_THRESHOLD)) for _, relative, valid in per_run]
+    n_slow = sum(int(s.sum()) for s in slow)
+    n_valid = sum(int(valid.sum()) for _, _, valid in per_run)
+    phases = sum(int((s & ~np.concatenate([[False], s[:-1]])).sum()) for s in slow)
+    if phases < MIN_SLOW_PHASES or n_slow < MIN_PHASE_WINDOWS * phases:
+        return None, residuals
+    in_slow = np.concatenate([r[s] for (_, r, _), s in zip(per_run, slow)])
+    outside = np.concatenate([r[v & ~s] for (_, r, v), s in zip(per_run, slow)])
+    log_factor = float(in_slow.mean() - outside.mean())
+    facts = {"slow_factor": float(np.exp(log_factor)), "slow_share": n_slow / n_valid,
+             "slow_ms": width_ms * n_slow / phases, "phases": phases, "window_ms": width_ms}
+    adjusted = [y - np.where(s[w], log_factor, 0.0) for y, (w, _, _), s in zip(residuals, per_run, slow)]
+    return facts, [a - a.mean() for a in adjusted]        # centred again: the phases' share is no offset
+
+
 def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:
     """The host's speed process during `runs` and the fit's figures; None when they are too short or show no slow
     variation."""
     stages = sum(run.stage_times.stage.size for run in runs)
     if stages < MIN_STAGES:
         return None, {"stages": int(stages), "reason": f"fewer than {MIN_STAGES} stage runs"}
-    per_run = [log_residuals(run) for run in runs]
-    residuals = np.concatenate(per_run)
+    raw = [log_residuals(run) for run in runs]
+    residuals = np.concatenate(raw)
+    slow, per_run = fit_slow_phases(runs, raw)
     lag_ms, covariance, pairs = lag_covariance(runs, per_run)
     used = pairs >= MIN_PAIRS
     duration_ms = max(float(np.ptp(run.stage_times.start_s)) * 1000.0 for run in runs)
     stage_ms = duration_ms / max(max(run.stage_times.stage.size for run in runs) - 1, 1)
     facts = {"total_sd": float(residuals.std()), "stage_ms": stage_ms, "stages": int(stages),
-             "runs": len(runs), "method": METHOD}
+             "runs": len(runs), "method": METHOD, **(slow or {})}
     if used.sum() < 3:
         return None, {**facts, "reason": "too few lags with enough pairs"}
 
@@ -104,9 +164,11 @@ def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:
     except (RuntimeError, ValueError) as exc:
         return None, {**facts, "reason": f"fit failed: {exc}"}
     facts.update(sigma=float(np.sqrt(var)), correlation_ms=float(corr))
-    if np.sqrt(var) < MIN_SIGMA:
-        return None, {**facts, "reason": f"no slow variation (sigma < {MIN_SIGMA})"}
-    return SpeedNoise(sigma=float(np.sqrt(var)), correlation_ms=float(corr)), facts
+    sigma = float(np.sqrt(var)) if np.sqrt(var) >= MIN_SIGMA else 0.0
+    if sigma == 0.0 and slow is None:
+        return None, {**facts, "reason": f"no slow variation (sigma < {MIN_SIGMA}, no slow phases)"}
+    phases = (slow["slow_factor"], slow["slow_share"], slow["slow_ms"]) if slow else ()
+    return SpeedNoise(sigma, float(corr), 0.0, *phases), facts
 
 
 def local_log_speed(y: np.ndarray, window: int) -> np.ndarray:

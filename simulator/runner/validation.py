@@ -245,8 +245,10 @@ def with_level(config: RunConfig, profile, level: float) -> RunConfig:
     if level <= 0:
         return config
     noise = profile.speed_noise
-    sigma, correlation_ms = (noise.sigma, noise.correlation_ms) if noise is not None else (0.0, LEVEL_ONLY_MS)
-    return replace(config, speed_noise=(sigma, correlation_ms, level))
+    if noise is None:
+        return replace(config, speed_noise=(0.0, LEVEL_ONLY_MS, level))
+    phases = (noise.slow_factor, noise.slow_share, noise.slow_ms) if noise.has_slow_phases else ()
+    return replace(config, speed_noise=(noise.sigma, noise.correlation_ms, level, *phases))
 
 
 def session_level(measured: list) -> float:
