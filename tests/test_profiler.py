@@ -348,3 +348,17 @@ def test_cuda_device_checks():
     with pytest.raises(FlexsimError, match="no CUDA device is available here .*CUDA build: none"):
         check_device(_fake_torch(clock, gpus=0), "cuda")
     assert check_mode("graph", "cuda:0") == "graph"
+
+
+def test_update_files_a_members_other_form_under_its_full_name():
+    """A member measured as a CUDA graph under its bare name keeps it when an update measures it eager."""
+    import copy
+
+    from simulator.profiler.session import _renamed_forms
+    from simulator.profiles import load_profile
+
+    old = load_profile("profiles/h200.json").models
+    eager = copy.deepcopy(old["fmnist-cnn-w8"])
+    eager.info["mode"] = "eager"
+    assert list(_renamed_forms(old, {"fmnist-cnn-w8": eager})) == ["fmnist-cnn-w8-fp32-eager"]
+    assert list(_renamed_forms(old, {"fmnist-cnn-w8": old["fmnist-cnn-w8"]})) == ["fmnist-cnn-w8"]

@@ -137,10 +137,9 @@ def _measure_targets(torch, forms, batch_sizes, device, settings, counter, probe
 
     targets = {}
     for form in forms:
-        pool = torch.cuda.graph_pool_handle() if form.mode == "graph" else None
         for b in batch_sizes:
             targets[form.name, b] = prepare(torch, form.module, form.input_shape, b, form.dtype, device, form.mode,
-                                            f"model {form.name}", pool)
+                                            f"model {form.name}")
     for target in targets.values():
         warm_up(target.run, settings.warmup, settings.warmup_s)
     samples, best = {key: ([], []) for key in targets}, {}
@@ -272,4 +271,26 @@ def merge_profiles(old: Profile, new: Profile) -> Profile:
     return Profile(name=new.name, device=new.device, idle_power_w=new.idle_power_w,
                    decision_overhead_ms=new.decision_overhead_ms,
                    provenance={**new.provenance, "earlier_runs": earlier},
-                   models={**old.models, **new.models}, default_stage_models=old.default_stage_models)
+                   models={**old.models, **_renamed_forms(old.models, new.models)},
+                   default_stage_models=old.default_stage_models)
+
+
+def _renamed_forms(old_models: dict, new_models: dict) -> dict:
+    """`new_models`, where an entry takes a bare name (a Fashion-MNIST member's) that `old_models` holds in another
+    dtype or mode, under its full name instead (``{model}-{dtype}-{mode}``): an update never replaces one form of a
+    member by another under the name its logit cache looks up."""
+    from simulator.models.registry import profile_model_name
+
+    renamed = {}
+    for name, entry in new_models.items():
+        before = old_models.get(name)
+        if before is not None and _form(before) != _form(entry):
+            name = profile_model_name(name, *_form(entry))
+        renamed[name] = entry
+    return renamed
+
+
+def _form(entry: ModelEntry) -> tuple[str, str]:
+    """(dtype, mode) of a profile entry, the mode as profile names spell it (``eager``, ``graph``)."""
+    mode = entry.info.get("mode", "eager")
+    return entry.info.get("dtype", "fp32"), "graph" if mode == "cuda-graph" else mode

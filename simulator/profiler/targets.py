@@ -48,14 +48,13 @@ class Target:
     cuda: bool
 
 
-def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str,
-            graph_pool=None) -> Target:
-    """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked (in
-    `graph_pool`, shared by graphs that are replayed one at a time in capture order), run once."""
+def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str) -> Target:
+    """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked (with its own
+    memory pool: the profiler replays graphs in any order), run once."""
     try:
         module = module.to(device=device, dtype=torch_dtype(torch, dtype)).eval()
         x = torch.randn(batch, *input_shape, device=device).to(torch_dtype(torch, dtype))
-        forward = _graph(torch, module, x, graph_pool) if mode == "graph" else (lambda: module(x))
+        forward = _graph(torch, module, x) if mode == "graph" else (lambda: module(x))
         run = _with_copy(forward)
         with torch.inference_mode():
             run()
@@ -78,8 +77,10 @@ def _to_host(out):
     return out.to("cpu") if hasattr(out, "to") else out
 
 
-def _graph(torch, module, x, pool=None):
-    """Capture one forward pass of `module` on the static input `x` as a CUDA graph; return its replay."""
+def _graph(torch, module, x):
+    """Capture one forward pass of `module` on the static input `x` as a CUDA graph; return its replay, which
+    holds `module` and `x`: the graph reads their memory as it was at capture, and ``torch.cuda.graph`` empties the
+    allocator's cache, so a block freed before the next capture is unmapped and its replay faults."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.inference_mode(), torch.cuda.stream(stream):
@@ -87,12 +88,13 @@ def _graph(torch, module, x, pool=None):
             module(x)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.inference_mode(), torch.cuda.graph(graph, pool=pool):
+    with torch.inference_mode(), torch.cuda.graph(graph):
         out = module(x)
 
     def replay():
         graph.replay()
         return out
+    replay.keep_alive = (module, x)
     return replay
 
 

@@ -68,7 +68,9 @@ class GraphStage:
 
     def __init__(self, module, inputs: torch.Tensor, warmup_calls: int = 3):
         require(inputs.is_cuda, "runner: execution = graph needs a CUDA device (--device cuda)")
-        self.inputs = inputs
+        # The graph replays into the memory of the weights and the inputs as they were at capture: both must stay
+        # alive (torch.cuda.graph empties the allocator's cache, so a freed block is unmapped by the next capture).
+        self.module, self.inputs = module, inputs
         self.static_in = inputs[:1].clone()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
