@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything flexsim measures on a CUDA GPU, in one call (device time is short): the CUDA validation report (graph execution) and the GPU's profile (eager and CUDA-graph
-# modes, the six torchvision architectures and the Fashion-MNIST members, batch 1-64, NVML energy).
+# Everything flexsim measures on a CUDA GPU, in one call (device time is short): the CUDA validation report (graph
+# execution) and the GPU's profile (eager and CUDA-graph modes, the six torchvision architectures and the
+# Fashion-MNIST members, batch 1-64, NVML energy).
 #
 # Usage: experiments/gpu_measure.sh OUT_DIR [PROFILE_NAME]
 #   OUT_DIR       where the profile, the validation report (tar.gz of the folder + Markdown) and the logs go

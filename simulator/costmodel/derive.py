@@ -19,7 +19,7 @@ from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
 from simulator.costmodel.layers import load_table
 from simulator.costmodel.linear import measured_linear_params
-from simulator.costmodel.points import POINT_QUANTILE, profile_points
+from simulator.costmodel.points import POINT_QUANTILE, entry_mode, profile_points
 from simulator.errors import require
 from simulator.models.registry import ARCHITECTURES, FMNIST_WIDTHS, profile_model_name
 from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
@@ -69,7 +69,7 @@ def relative_spread(profile, mode: str) -> np.ndarray:
     cost model predicts (`points.POINT_QUANTILE`)."""
     ratios, at = [], QUANTILES.index(POINT_QUANTILE)
     for model in profile.models.values():
-        if (model.info.get("mode") in ("graph", "cuda-graph")) == (mode == "graph"):
+        if entry_mode(model.info) == mode:
             for entry in model.batches.values():
                 q = entry.latency.icdf_ms(np.array(QUANTILES))
                 ratios.append(q / q[at])

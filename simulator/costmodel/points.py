@@ -49,7 +49,8 @@ def _arch(info: dict) -> str | None:
     return None if arch is None else str(arch).replace("_", "-")
 
 
-def _mode(info: dict) -> str:
+def entry_mode(info: dict) -> str:
+    """The mode (``eager`` or ``graph``) of a profile entry from its ``info`` (``graph`` or ``cuda-graph``)."""
     return "graph" if info.get("mode") in ("graph", "cuda-graph") else "eager"
 
 
@@ -68,7 +69,7 @@ def profile_points(profile) -> list[Point]:
         arch = _arch(model.info)
         if arch not in known:
             continue
-        key = (arch, model.info.get("dtype", "fp32"), _mode(model.info))
+        key = (arch, model.info.get("dtype", "fp32"), entry_mode(model.info))
         for batch, entry in model.batches.items():
             low, median, energies = groups[key + (batch,)]
             stats = point_statistics(entry)

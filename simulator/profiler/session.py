@@ -65,6 +65,10 @@ def _torch():
     return torch
 
 
+#: A mode as a profile entry's ``info`` spells it, by the mode as names and the command line spell it.
+INFO_MODES = {"eager": "eager", "graph": "cuda-graph"}
+
+
 @dataclass(frozen=True)
 class _Form:
     """One model in one dtype and mode: what the rounds of a measurement interleave (with the batch sizes)."""
@@ -77,7 +81,8 @@ class _Form:
     source: dict = field(default_factory=dict)  # a named model's architecture and implementation
 
     def info(self, settings: MeasureSettings) -> dict:
-        return {"dtype": self.dtype, "mode": "cuda-graph" if self.mode == "graph" else self.mode,
+        """What the profile records about this form (its ``info``)."""
+        return {"dtype": self.dtype, "mode": INFO_MODES[self.mode],
                 "params": sum(p.numel() for p in self.module.parameters()), "input_shape": list(self.input_shape),
                 "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": settings.to_json(), **self.source}
 
@@ -292,5 +297,6 @@ def _renamed_forms(old_models: dict, new_models: dict) -> dict:
 
 def _form(entry: ModelEntry) -> tuple[str, str]:
     """(dtype, mode) of a profile entry, the mode as profile names spell it (``eager``, ``graph``)."""
-    mode = entry.info.get("mode", "eager")
-    return entry.info.get("dtype", "fp32"), "graph" if mode == "cuda-graph" else mode
+    from simulator.costmodel.points import entry_mode
+
+    return entry.info.get("dtype", "fp32"), entry_mode(entry.info)

@@ -164,7 +164,7 @@ def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:
     except (RuntimeError, ValueError) as exc:
         return None, {**facts, "reason": f"fit failed: {exc}"}
     facts.update(sigma=float(np.sqrt(var)), correlation_ms=float(corr))
-    sigma = float(np.sqrt(var)) if np.sqrt(var) >= MIN_SIGMA else 0.0
+    sigma = facts["sigma"] if facts["sigma"] >= MIN_SIGMA else 0.0
     if sigma == 0.0 and slow is None:
         return None, {**facts, "reason": f"no slow variation (sigma < {MIN_SIGMA}, no slow phases)"}
     phases = (slow["slow_factor"], slow["slow_share"], slow["slow_ms"]) if slow else ()
