@@ -47,6 +47,9 @@ def atomic_paths(paths):
     so that either every file is replaced or none is. An OSError becomes a FlexsimError naming the path (the folder
     for one raised by the block while it writes several files: name them with `naming` there)."""
     paths = [Path(p) for p in paths]
+    if not paths:  # nothing to write (e.g. a report printed only)
+        yield []
+        return
     tmps = []
     try:
         for path in paths:

@@ -471,6 +471,22 @@ def test_a_missing_microbenchmark_table_is_bad_input(tmp_path, capsys):
     assert f"kernel table {missing}: no such file" in capsys.readouterr().err and not out.exists()
 
 
+def test_accuracy_prints_the_report_without_writing_anything(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default report names no file: nothing may appear here
+    assert main(["costmodel", "accuracy", "--profile", "h200"]) == 0
+    out = capsys.readouterr().out
+    assert "#### `h200` (NVIDIA H200)" in out and "latency, graph" in out and "energy per call" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_measured_h200_is_costed_by_its_datasheet():
+    from simulator.costmodel.derive import reference_spec
+
+    spec = reference_spec(load_profile("h200"))
+    assert spec.name == "h200-sxm" and spec.mem_bw_gbs == 4800.0
+    assert spec.peak_flops("conv", "fp32") == device_spec("h100-sxm").peak_flops("conv", "fp32")  # same GH100
+
+
 def test_report_outputs_are_checked_before_the_computation(tmp_path, capsys):
     doc = tmp_path / "doc.md"
     doc.write_text("intro\n<!-- accuracy-report:begin -->\nold\n<!-- accuracy-report:end -->\n")

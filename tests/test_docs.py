@@ -27,3 +27,11 @@ def test_noisy_host_example_runs():
     steady, noisy = namespace["summaries"].values()
     assert noisy.latency_mean_ms > 1.1 * steady.latency_mean_ms
     assert abs(noisy.utilisation / steady.utilisation - 1.0) < 0.05
+
+
+def test_the_profiles_the_docs_name_exist():
+    import re
+
+    for doc in (ROOT / "docs").glob("*.md"):
+        for path in set(re.findall(r"`(profiles/[\w./-]+\.json)`", doc.read_text())):
+            assert (ROOT / path).is_file(), f"{doc.name} names {path}, which does not exist"

@@ -34,7 +34,7 @@ SHIPPED = {"a100": "a100-sxm", "l4": "l4", "t4": "t4", "agx-orin-15w": "agx-orin
            "orin-nano": "orin-nano-8gb", "jetson-nano": "jetson-nano", "rpi5": "rpi5"}
 
 #: Measured devices whose datasheet figures are in the device table, by the device name their profile records.
-MEASURED_DEVICES = {"NVIDIA H100 80GB HBM3": "h100-sxm"}
+MEASURED_DEVICES = {"NVIDIA H100 80GB HBM3": "h100-sxm", "NVIDIA H200": "h200-sxm"}
 
 CAVEATS = {
     "gpu": ["host launch costs (eager mode) are the reference host's; an embedded Arm host issues kernels more "

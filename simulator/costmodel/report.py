@@ -35,7 +35,8 @@ def profile_accuracy(profile, kernels_path=None) -> dict:
            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
     retest = retest_path(profile.name)
     if retest.exists():
-        out["repeatability"] = repeatability(profile, load_profile(retest))
+        out["repeatability"] = {**repeatability(profile, load_profile(retest)),
+                                "retest_file": retest.relative_to(PROFILES_DIR.parent).as_posix()}
     if profile.kind == "cpu" and has_kernel_table(profile.name):
         out["kernel_model"] = kernel_model_accuracy(profile.name, points)
     return out
@@ -130,7 +131,7 @@ def _quantile_name() -> str:
 
 def _repeatability_lines(rep: dict) -> list[str]:
     """The agreement of the profile with its committed re-measurement, per statistic."""
-    return [f"Repeatability: the same profile commands run again (`profiles/raw/{rep['retest']}.json`, "
+    return [f"Repeatability: the same profile commands run again (`{rep['retest_file']}`, "
             f"{rep['date']}), each point against the shipped one:", "",
             "| statistic | n | within ±10% | median abs. difference | p90 abs. difference |", "|---|---|---|---|---|",
             _summary_row("median", rep["median"]),
