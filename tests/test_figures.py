@@ -53,3 +53,29 @@ def test_heterogeneous_cascade_figure_skips_profiles_without_the_models(tmp_path
     assert min(float(r["test_latency_ms"]) for r in cascade) == pytest.approx(0.25)   # member 6 alone
     assert all(float(r["test_latency_ms"]) <= 0.25 + 1.0 + 3.0 for r in cascade)
     assert not list(tmp_path.glob("*h100*"))
+
+
+def _write_run(path: Path, stage_ms: list, queue: list) -> None:
+    n = len(stage_ms)
+    import numpy as np
+    np.savez_compressed(path, stage_request=np.arange(n, dtype=np.int32), queue_len=np.array(queue, dtype=np.int32),
+                        stage_compute_ms=np.array(stage_ms, dtype=np.float32) * 0.7,
+                        stage_decision_ms=np.array(stage_ms, dtype=np.float32) * 0.3)
+
+
+def test_run_speed_levels_tells_a_level_per_run_from_a_cost_of_the_backlog(tmp_path):
+    level = tmp_path / "levels"      # each run at its own constant speed, whatever the queue
+    level.mkdir()
+    for i, ms in enumerate((0.1, 0.15)):
+        _write_run(level / f"real-{i}.npz", [ms] * 100, [0] * 50 + [30] * 50)
+    backlog = tmp_path / "backlog"   # one speed, but stages of long-queue requests take twice as long
+    backlog.mkdir()
+    _write_run(backlog / "real-0.npz", [0.1] * 50 + [0.2] * 50, [0] * 50 + [30] * 50)
+    out = _run("run_speed_levels.py", str(tmp_path))
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in out.splitlines() if "| real" not in line}
+    assert "| 0% | 0.100 / 0.100 |" in rows["levels", "0"] and "| 0% | 0.150 / 0.150 |" in rows["levels", "1"]
+    assert "0.100 / 0.200" in rows["backlog", "0"]
+    assert "between the runs of a scenario, median 50%" in out
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "run_speed_levels.py"), str(tmp_path),
+                           "--scenarios", "nope"], capture_output=True, text=True)
+    assert done.returncode != 0 and "no raw traces for nope" in done.stderr
