@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,6 @@ def test_heterogeneous_cascade_figure_skips_profiles_without_the_models(tmp_path
 
 def _write_run(path: Path, stage_ms: list, queue: list) -> None:
     n = len(stage_ms)
-    import numpy as np
     np.savez_compressed(path, stage_request=np.arange(n, dtype=np.int32), queue_len=np.array(queue, dtype=np.int32),
                         stage_compute_ms=np.array(stage_ms, dtype=np.float32) * 0.7,
                         stage_decision_ms=np.array(stage_ms, dtype=np.float32) * 0.3)

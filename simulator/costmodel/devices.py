@@ -78,20 +78,23 @@ def _orin(name: str, label: str, sms: int, gpu_mhz: float, mem_bw_gbs: float, po
                       sources=sources)
 
 
+#: Dense peaks (TFLOP/s) of the GH100 at its SXM clocks, which the H100 SXM5 and the H200 SXM share.
+GH100_SXM_TFLOPS = {"fp32": 66.9, "fp16": 133.8, "tf32_tensor": 494.7, "fp16_tensor": 989.4}
+
 H200_SOURCES = ("NVIDIA H200 Tensor Core GPU datasheet / product page (SXM: FP32 67, TF32 989*, FP16 1979* TFLOPS, "
                 "*sparse; 141 GB HBM3e, 4.8 TB/s; up to 700 W), https://www.nvidia.com/en-us/data-center/h200/",
                 H100_SOURCES[1])
 
 DEVICES: dict[str, DeviceSpec] = {d.name: d for d in (
     DeviceSpec(name="h200-sxm", label="NVIDIA H200 SXM 141GB HBM3e", kind="datacenter", executes="gpu",
-               peak_tflops={"fp32": 66.9, "fp16": 133.8, "tf32_tensor": 494.7, "fp16_tensor": 989.4},
+               peak_tflops=GH100_SXM_TFLOPS,
                mem_bw_gbs=4800.0, power_w=700.0,
                notes="the H100 SXM5's GH100 die and clocks (its whitepaper's FP16 non-tensor rate) with HBM3e; "
                      "dense = half the datasheet's sparse tensor figures. The measured board reported 132 SMs and "
                      "139.8 GB, and its name without 'NVL' (the 600 W PCIe card)",
                sources=H200_SOURCES),
     DeviceSpec(name="h100-sxm", label="NVIDIA H100 SXM5 80GB HBM3", kind="datacenter", executes="gpu",
-               peak_tflops={"fp32": 66.9, "fp16": 133.8, "tf32_tensor": 494.7, "fp16_tensor": 989.4},
+               peak_tflops=GH100_SXM_TFLOPS,
                mem_bw_gbs=3350.0, power_w=700.0, notes="dense = half the datasheet's sparse tensor figures",
                sources=H100_SOURCES),
     DeviceSpec(name="a100-sxm", label="NVIDIA A100 SXM4 80GB", kind="datacenter", executes="gpu",
