@@ -79,3 +79,17 @@ def test_run_speed_levels_tells_a_level_per_run_from_a_cost_of_the_backlog(tmp_p
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "run_speed_levels.py"), str(tmp_path),
                            "--scenarios", "nope"], capture_output=True, text=True)
     assert done.returncode != 0 and "no raw traces for nope" in done.stderr
+
+
+def test_session_band_recomputes_the_committed_band_with_both_level_uncertainties():
+    out = _run("session_band.py", "docs/validation-cuda", "--scenarios", "closed-4", "--seeds", "3")
+    head = out.splitlines()[0]
+    assert "between the profiling runs 0.082" in head and "over the session's bursts" in head
+    sigma = float(head.split("over the session's bursts ")[1].split(";")[0])
+    assert 0 < sigma < 1
+    row = next(line for line in out.splitlines() if line.startswith("| closed-4 |"))
+    assert row.count(" of 2") == 4                              # both runs used, four bands
+    assert "real runs used inside the band" in out
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "session_band.py"), "docs/validation-cuda",
+                           "--scenarios", "nope"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "no scenario nope" in done.stderr

@@ -74,3 +74,23 @@ def test_the_session_level_pools_poll_profiles_and_the_config_carries_it():
     assert with_level(config, noisy, 0.2).speed_noise == (0.1, 40.0, 0.2)
     phased = dataclasses.replace(constant_profile(), speed_noise=SpeedNoise(0.1, 40.0, 0.0, 1.5, 0.1, 90.0))
     assert with_level(config, phased, 0.2).speed_noise == (0.1, 40.0, 0.2, 1.5, 0.1, 90.0)
+
+
+def test_the_session_level_sigma_pools_every_burst_weighted_by_the_profiled_stage_times():
+    from types import SimpleNamespace
+
+    from simulator.runner.validation import burst_level, session_level_sigma
+    from tests.helpers import constant_profile
+
+    profile = constant_profile(latency_ms=0.9, overhead_ms=0.1)          # a stage: 0.9 ms compute + 0.1 decision
+    models = ("m", "m")
+    # compute 1.5x as long, decision as profiled: service (2 * 1.35 + 2 * 0.1) / 2.0 = 1.45x
+    assert burst_level((np.array([1.5, 1.5]), 1.0), models, profile) == pytest.approx(1.45)
+    assert burst_level((np.array([1.0, 1.0]), 3.0), models, profile) == pytest.approx(1.2)
+    states = [SimpleNamespace(config=SimpleNamespace(models=models), profile=profile,
+                              bursts=[(np.full(2, np.e ** 0.3), np.e ** 0.3)]),
+              SimpleNamespace(config=SimpleNamespace(models=models), profile=profile,
+                              bursts=[(np.full(2, np.e ** -0.1), np.e ** -0.1), (np.ones(2), 1.0)])]
+    # levels e^0.3, e^-0.1, 1: the root mean square of their logs, uncentred (a profile's own offset counts)
+    assert session_level_sigma(states) == pytest.approx(np.sqrt((0.09 + 0.01 + 0.0) / 3))
+    assert session_level_sigma([]) == 0.0

@@ -63,8 +63,9 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
         "serving_factor_measured"]["factor"]
     assert closed4["serving_factor"] == 1.0
     assert all(sc["level_sigma"] >= 0 for sc in results["scenarios"])
-    assert len({sc["level_sigma"] for sc in results["scenarios"]}) == 1   # pooled over the session's profiles
-    assert "level uncertainty" in text
+    assert len({sc["level_sigma"] for sc in results["scenarios"]}) == 1   # pooled over the session's bursts
+    assert len({sc["level_sigma_profiling"] for sc in results["scenarios"]}) == 1   # ... and profiles
+    assert "level uncertainty: profiling runs / session (the band's)" in text
     # interleaved rounds: every scenario's first run comes before any scenario's second
     starts = [[r["session_s"] for r in sc["runs"]] for sc in results["scenarios"]]
     assert max(s[0] for s in starts) < min(s[1] for s in starts)

@@ -121,13 +121,15 @@ def _num(x, digits: int) -> str:
 
 
 def _band_table(scenarios) -> list[str]:
-    lines = ["| scenario | level uncertainty (level_sigma) | serving factor | mean ms: sim 5-95% | real runs | "
-             "p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | level uncertainty: profiling runs / session (the band's) | serving factor | "
+             "mean ms: sim 5-95% | real runs | p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         band = best_model(sc)["sim"]["band"]
         means = ", ".join(_ms(r["latency_mean_ms"]) for r in sc["runs"])
         p99s = ", ".join(_ms(r["latency_p99_ms"]) for r in sc["runs"])
-        lines.append(f"| {sc['name']} | {sc.get('level_sigma', 0.0):.3f} | {sc.get('serving_factor', 1.0):.3f} | "
+        level = sc.get("level_sigma", 0.0)
+        levels = f"{sc.get('level_sigma_profiling', level):.3f} / {level:.3f}"
+        lines.append(f"| {sc['name']} | {levels} | {sc.get('serving_factor', 1.0):.3f} | "
                      f"{_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
                      f"{means} | {_ms(band['latency_p99_ms'][0])}–{_ms(band['latency_p99_ms'][1])} | {p99s} |")
     return lines
@@ -360,7 +362,8 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "run and the open-loop ones, which come later, closer to the real runs.", "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
-        "Four simulations of each scenario, all predictive (from measurements made before the real runs): **bare** "
+        "Four simulations of each scenario, their medians all predictive (from measurements made before the real "
+        "runs; the verdict's band also uses the bursts spread over the session, below): **bare** "
         "(the closed-loop latencies and one decision overhead, as the simulator predicted before the host's other "
         "costs were measured); **steady**, the profile without its speed process and level uncertainty "
         "(stage times drawn independently); **profile**, the profile as measured, with those costs, which the engines model "
@@ -376,12 +379,16 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
         "Each seed draws the service times, the host's speed process and, with the level uncertainty, one constant "
-        "speed level for the whole run (`speed_noise.level_sigma`: the root mean square of the log speed drift "
-        "between the closed-loop and the open-loop profiling runs, seconds apart, pooled over the session's "
-        "poll-release profiles; `simulator/runner/serving.py`). Near saturation a few "
-        "percent of speed move the mean by multiples, so the band is wide there; the drift over the minutes "
-        "between a profile and its runs is larger than over seconds, so the band is still narrower than the "
-        "host's real uncertainty.", "",
+        "speed level for the whole run (`speed_noise.level_sigma`, the root mean square of the log of a speed "
+        "level against the profile's). The median is simulated with the level uncertainty of the profiling runs: "
+        "the drift between the closed-loop and the open-loop profiling runs, seconds apart, pooled over the "
+        "session's poll-release profiles (`simulator/runner/serving.py`). The band is simulated with the level "
+        "uncertainty over the session: the levels measured by the closed-loop bursts right before every real run, "
+        "against each scenario's own profile, pooled over the scenarios (`session_level_sigma` in "
+        "`simulator/runner/validation.py`); those come minutes after the profiles, as the runs do, so they "
+        "measure the drift that moves the runs, which the profiling runs, seconds apart, under-state. Near "
+        "saturation a few percent of speed move the mean by multiples, so the band is wide there: its width is "
+        "the host's uncertainty, not the simulator's precision.", "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
@@ -452,7 +459,8 @@ METHOD = [
     "(`level_sigma`) another speed level for the whole run.",
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
     "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
-    "scenario alike and shows in the spread between repeats).",
+    "scenario alike and shows in the spread between repeats). The median prediction leaves it out; the band "
+    "carries it only as its size, a level uncertainty measured over the session by the bursts before the runs.",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median); a run above the thresholds is "
     "flagged for interference and never used (its spread is the host's, not the served system's). On this shared "

@@ -11,8 +11,10 @@ For every scenario (a policy, a workload and a mode):
    each scenario's repeats are spread over the whole session;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
    service-time draws and speed traces, giving a median and a 5-95% band: the prediction the verdict uses. The
-   speed traces carry the host's speed-level uncertainty too (``level_sigma``: the drift between profiling runs
-   seconds apart, pooled over the session's poll-release profiles; `session_level`). For comparison, and
+   speed traces carry the host's speed-level uncertainty too: for the median, the drift between profiling runs
+   seconds apart, pooled over the session's poll-release profiles (`session_level`); for the band, the spread of
+   the host's level over the whole session, measured by the closed-loop bursts before every real run against each
+   scenario's profile (``level_sigma``, `session_level_sigma`). For comparison, and
    as a diagnostic: the same without the host's other costs (``bare``: the closed-loop latencies and one decision
    overhead, what the simulator predicted before those were measured); without the speed process only
    (``steady``); and, per real run, the profile scaled by the host's speed measured by a short burst right before
@@ -206,14 +208,17 @@ def serve_once(plan: ValidationPlan, runs: ScenarioRuns, cache, session_start: f
     runs.reals.append(run_real(runs.config, scenario_setup(plan, runs.scenario), inputs=runs.drawn[0], cache=cache))
 
 
-def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns) -> tuple[dict, tuple]:
+def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sigma: float) -> tuple[dict, tuple]:
     """Simulate `runs`' scenario over the seeds, compare with its real runs; raw traces written under
-    ``out_dir/name``.
+    ``out_dir/name``. The prediction the verdict uses takes its median from the seeds drawn with the profiling
+    runs' level uncertainty (``runs.level``) and its 5-95% band from the same seeds drawn with the level uncertainty
+    `session_sigma` measured over the session (`session_level_sigma`); the other predictions and the diagnostics
+    keep the profiling runs'.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
     simulated latencies without the host's other costs)``.
     """
-    from simulator.run import run_inputs
+    from simulator.run import prepare, run_inputs
     from simulator.runner.calibrate import scaled, without_host_costs
     from simulator.runner.idle import idle_effect
 
@@ -221,13 +226,16 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns) -> tuple[dict, tup
     factor = serving_factor(profile, drawn[0])
     seeded = [scaled(x, factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
+    banded = with_level(config, profile, session_sigma)
+    band_sims = [run_inputs(scaled(prepare(replace(banded, seed=config.seed + i), cache), factor), "numba")
+                 for i in range(len(drawn))]
     for i, real in enumerate(reals):
         save_raw(plan.out_dir / scenario.name / f"real-{i}.npz", real)
-    figures = compare(scenario, config, reals, sims)
+    figures = compare(scenario, config, reals, sims, band_sims)
     for run, started_s in zip(figures["runs"], runs.started_s):
         run["session_s"] = float(started_s)
     figures["profile"] = runs.profile_path.name
-    figures["serving_factor"], figures["level_sigma"] = factor, runs.level
+    figures["serving_factor"], figures["level_sigma"], figures["level_sigma_profiling"] = factor, session_sigma, runs.level
     plain = [without_host_costs(x, profile.decision_overhead_ms) for x in drawn]
     bare = [run_inputs(x, "numba") for x in plain]
     figures["bare"] = prediction(figures, bare)
@@ -259,6 +267,27 @@ def session_level(measured: list) -> float:
     ratios = [r for release, profile in measured if release == "poll"
               for r in profile.provenance.get("serving_factor_measured", {}).get("ratio_at_one", [])]
     return level_sigma(ratios)
+
+
+def burst_level(burst: tuple, models: tuple, profile) -> float:
+    """The host's speed level that a burst (`simulator.runner.profiling.burst_factors`: per-stage compute factors
+    and one decision factor against `profile`) measured: its factors weighted by the profiled stage times, i.e. a
+    request's service time through the stages `models` at the burst's speed over the profiled one."""
+    stage_factors, decision_factor = burst
+    compute = np.array([profile.entry(m, 1).latency.icdf_ms().mean() for m in models])
+    decision = np.array([profile.decision_overhead_for(m) for m in models])
+    return float((np.dot(stage_factors, compute) + decision_factor * decision.sum()) / (compute.sum() + decision.sum()))
+
+
+def session_level_sigma(states: list) -> float:
+    """The speed-level uncertainty over the session: `simulator.runner.serving.level_sigma` of every burst's level
+    (`burst_level`; the closed-loop bursts right before each real run, over every scenario, against the scenario's
+    own profile). The bursts are spread over the session as the real runs are, so this measures how far a run's
+    level lands from its profile's minutes later, where the profiling runs' drift (`session_level`) measures it over
+    seconds; it includes each profile's own offset from the session's typical level."""
+    from simulator.runner.serving import level_sigma
+
+    return level_sigma([burst_level(b, s.config.models, s.profile) for s in states for b in s.bursts])
 
 
 def serving_factor(profile, inputs) -> float:
@@ -365,9 +394,12 @@ def sim_figures(sims) -> dict:
     return out
 
 
-def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list) -> dict:
-    """The scenario's figures: each real run, the simulation, errors, spread and band checks."""
+def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list, band_sims: list | None = None) -> dict:
+    """The scenario's figures: each real run, the simulation (the median of `sims`; the 5-95% band of `band_sims`
+    where given, else of `sims`), errors, spread and band checks."""
     sim = sim_figures(sims)
+    if band_sims is not None:
+        sim["band"] = sim_figures(band_sims)["band"]
     runs = [real_figures(r, sims[0], sim["service_ms"]) for r in reals]
     used = used_runs(runs)
     out = {"name": scenario.name, "description": scenario.description, "mode": scenario.mode,
@@ -524,8 +556,9 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
         progress(f"round {r + 1} of {plan.repeats}: one real run of every scenario ({plan.requests} requests each)")
         for state in rotated(states, r):
             serve_once(plan, state, cache, session_start)
-    progress(f"simulating every scenario ({plan.seeds} seeds)")
-    finished = [finish_scenario(plan, state) for state in states]
+    session_sigma = session_level_sigma(states)
+    progress(f"simulating every scenario ({plan.seeds} seeds; level uncertainty over the session {session_sigma:.3f})")
+    finished = [finish_scenario(plan, state, cache, session_sigma) for state in states]
     return ({"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": [f for f, _ in finished]},
             [panel for _, panel in finished])
 
