@@ -135,8 +135,17 @@ def check_output_file(path: str | Path, what: str = "out") -> Path:
     path = Path(path)
     require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
     folder = path.absolute().parent
-    require(folder.is_dir(), f"invalid {what} = {str(path)!r}: folder {path.parent} does not exist")
+    require(folder.is_dir(), f"invalid {what} = {str(path)!r}: folder {path.parent} "
+            + ("is not a directory" if folder.exists() else "does not exist"))
     _check_can_create_in(folder, path, what)
+    return path
+
+
+def check_report_file(path: str | Path, what: str = "report") -> Path:
+    """As `check_output_file`, for a file whose folder is created where it is missing (`check_output_dir`)."""
+    path = Path(path)
+    require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
+    check_output_dir(path.absolute().parent, f"{what}'s folder")
     return path
 
 

@@ -123,6 +123,21 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ar
     assert not out.exists() and not (tmp_path / "r.md").exists()
 
 
+@pytest.mark.parametrize("where, message", [
+    ("out", "invalid --out = '{file}': exists and is not a directory"),
+    ("report-in-file", "invalid --report's folder = '{file}': exists and is not a directory"),
+    ("report-dir", "invalid --report = '{dir}': is a directory, not a file"),
+])
+def test_unwritable_outputs_are_refused_before_any_real_run(tmp_path, capsys, where, message):
+    file = tmp_path / "afile"
+    file.write_text("")
+    out, report = {"out": (file, tmp_path / "r.md"), "report-in-file": (tmp_path / "val", file / "r.md"),
+                   "report-dir": (tmp_path / "val", tmp_path)}[where]
+    err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--out", str(out), "--report", str(report)])
+    assert message.format(file=file, dir=tmp_path) in err
+    assert "profile" not in capsys.readouterr().out and not (tmp_path / "val").exists()
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_asked_for_but_absent(tmp_path, capsys):
     out = tmp_path / "val"

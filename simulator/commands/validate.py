@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
+    from simulator.io import check_output_dir, check_report_file
     from simulator.runner.bundle import CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH
     from simulator.runner.real import RunnerSetup
     from simulator.runner.validation import SCENARIOS, ValidationPlan
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     names = list(by_name) if args.scenarios is None else [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in by_name]
     require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
+    check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
+    check_report_file(args.report, "--report")
     setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads, allocator=args.allocator,
                         members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
