@@ -120,15 +120,32 @@ def stage_models(config: RunConfig, cache: LogitCache, profile: Profile) -> tupl
         require(len(config.models) in (1, n),
                 f"invalid models: {len(config.models)} names given for {n} stages (give one, or one per stage)")
         return tuple(config.models) * n if len(config.models) == 1 else tuple(config.models)
+    missing = ()
     if cache.model_names is not None:
         names = tuple(cache.model_names[m] for m in config.members)
-        if all(name in profile.models for name in names):
+        missing = tuple(dict.fromkeys(name for name in names if name not in profile.models))
+        if not missing:
             return names
     defaults = profile.default_stage_models
+    lacks = f"it has no {', '.join(missing)} (the cache's member models) and " if missing else ""
     require(defaults is not None and len(defaults) >= n,
-            f"profile {profile.name}: cannot tell which model each stage uses (give --models; the profile has "
-            f"{', '.join(sorted(profile.models))})")
+            f"profile {profile.name}: cannot tell which model each stage uses: {lacks}no default_stage_models for "
+            f"{n} stages (give --models; the profile has {', '.join(sorted(profile.models))})")
     return tuple(defaults[:n])
+
+
+def stage_model_note(inputs: SimulationInputs, cache: LogitCache, members) -> str:
+    """One line naming the model that costs each stage on each device, and saying so where those are the
+    profile's stand-ins (`default_stage_models`) for member models it does not have."""
+    named = None if cache.model_names is None else tuple(cache.model_names[m] for m in members)
+    parts = []
+    for dev in dict.fromkeys((d.profile, d.models) for d in inputs.devices):
+        profile, models = dev
+        stand_in = named is not None and models != named
+        parts.append(f"{','.join(models)} on {profile}"
+                     + (f" (the profile's stand-ins for the cache's {','.join(dict.fromkeys(named))})" if stand_in
+                        else ""))
+    return "stage models: " + "; ".join(parts)
 
 
 def _check_energy(config: RunConfig, devices) -> None:
@@ -205,8 +222,11 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
     return float((per_stage * ran).sum(axis=0).mean()) + dev.dispatch_overhead_s
 
 
-def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig) -> None:
+def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig,
+                  stage_models_used: dict | None = None) -> None:
     """Write requests.csv, batches.csv (if recorded) and summary.json into `out_dir` as one set.
+
+    ``stage_models_used`` (profile name -> the model of each stage), where given, goes into summary.json.
 
     Every file is written under a temporary name first and all are renamed once all are written, so that a
     failure leaves the folder as it was; a batches.csv of an earlier run that this run does not record
@@ -216,6 +236,8 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
 
     out_dir = make_output_dir(out_dir)
     summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": _jsonable(config.to_dict())}
+    if stage_models_used is not None:
+        summary["stage_models"] = stage_models_used
     writers = {"requests.csv": result.requests.write_csv,
                "summary.json": lambda path: Path(path).write_text(json_text(summary))}
     if config.record_batches:

@@ -17,6 +17,22 @@ def test_run_prints_the_summary(capsys):
     assert "accuracy" in out and "latency ms" in out and "energy" in out
 
 
+def test_run_names_the_model_of_each_stage_and_says_where_the_profile_stands_in(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    assert main(["run", "--requests", "100", "--out", str(out_dir)]) == 0      # h100: ResNet-50 members measured
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.startswith("stage models: resnet50-fp16-graph-m0,") and "on h100" in line
+    assert "stand-ins for the cache's fmnist-cnn-w32" in line
+    saved = json.loads((out_dir / "summary.json").read_text())
+    assert saved["stage_models"] == {"h100": [f"resnet50-fp16-graph-m{i}" for i in range(6)]}
+    assert main(["run", "--requests", "100", "--profile", "h200", "--members", "6,0,7", "--combiner", "last",
+                 "--thresholds", "0.8,0.7"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line == "stage models: fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64 on h200"
+    err = cli_error(capsys, ["run", "--logits", "fmnist-cpu", "--profile", "cpu-amd-epyc-2c"])
+    assert "it has no fmnist-cnn-w16 (the cache's member models) and no default_stage_models for 6 stages" in err
+
+
 def test_run_writes_outputs_and_json(tmp_path, capsys):
     out_dir = tmp_path / "run"
     assert main(["run", "--requests", "300", "--out", str(out_dir), "--json"]) == 0

@@ -61,18 +61,22 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.io import check_output_dir
-    from simulator.run import prepare, run_inputs, write_outputs
+    from simulator.logits import load_cache
+    from simulator.run import prepare, run_inputs, stage_model_note, write_outputs
 
     config = config_from_args(args)
     if config.out:
         check_output_dir(config.out)
-    result = run_inputs(prepare(config), config.engine)
+    cache = load_cache(config.logits)
+    inputs = prepare(config, cache)
+    result = run_inputs(inputs, config.engine)
     if config.out:
-        write_outputs(result, config.out, config)
+        write_outputs(result, config.out, config, {d.profile: list(d.models) for d in inputs.devices})
     if args.json:
         print(json.dumps(result.summary.to_dict(), indent=2))
     else:
         print(_header(config))
+        print(stage_model_note(inputs, cache, config.members))
         print(result.summary.text())
         if config.out:
             print(f"wrote {config.out}/requests.csv, summary.json" + (", batches.csv" if config.record_batches else ""))
