@@ -386,7 +386,9 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "uncertainty over the session: the levels measured by the closed-loop bursts right before every real run, "
         "against each scenario's own profile, pooled over the scenarios (`session_level_sigma` in "
         "`simulator/runner/validation.py`); those come minutes after the profiles, as the runs do, so they "
-        "measure the drift that moves the runs, which the profiling runs, seconds apart, under-state. Near "
+        "measure the drift that moves the runs, which the profiling runs, seconds apart, under-state. Where the "
+        "two sets of seeds disagree so that the band misses the median (few seeds, or a session uncertainty "
+        "below the profiling runs'), the band is stretched to the median (`spanning`). Near "
         "saturation a few percent of speed move the mean by multiples, so the band is wide there: its width is "
         "the host's uncertainty, not the simulator's precision.", "",
         *_band_table(scenarios), "",
