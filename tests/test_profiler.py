@@ -85,6 +85,19 @@ def test_rapl_absent_unreadable_and_readable(tmp_path):
     assert counter.read_j() == pytest.approx(2.0)
 
 
+def test_the_runners_meter_and_the_profilers_read_the_same_package_domains(tmp_path, monkeypatch):
+    from simulator.runner import energy
+
+    for name, uj in (("intel-rapl:0", "5000000"), ("intel-rapl:0:0", "1000000"), ("intel-rapl:1", "oops")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "energy_uj").write_text(uj)
+        (tmp_path / name / "max_energy_range_uj").write_text("1000000000")
+    assert [d.name for d in energy.rapl_package_domains(tmp_path)] == ["intel-rapl:0", "intel-rapl:1"]
+    monkeypatch.setattr(energy.rapl_package_domains, "__defaults__", (tmp_path,))   # the default root
+    meter = energy.open_meter("cpu")          # the unreadable package is left out, the sub-zone never counted
+    assert [d.name for d in meter.domains] == ["intel-rapl:0"]
+
+
 def test_timing_helpers_use_the_clock():
     clock = FakeClock()
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from simulator.runner.energy import NvmlMeter, RaplMeter
-
-POWERCAP_ROOT = Path("/sys/class/powercap")
+from simulator.runner.energy import POWERCAP, NvmlMeter, RaplMeter, rapl_package_domains
 
 
-def find_rapl(root: Path = POWERCAP_ROOT):
+def find_rapl(root: Path = POWERCAP):
     """A RAPL meter over the package domains under `root`, or None and the reason it cannot be read."""
     if not root.is_dir():
         return None, f"{root} is absent (no RAPL powercap on this host)"
-    domains = sorted(d for d in root.iterdir() if d.name.count(":") == 1 and (d / "energy_uj").exists())
+    domains = rapl_package_domains(root)
     if not domains:
         return None, f"no package RAPL domain under {root}"
     try:

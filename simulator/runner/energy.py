@@ -59,19 +59,20 @@ class RaplMeter:
         return self.total_j
 
 
-def _rapl_packages() -> list[Path]:
-    """Package-level powercap domains (``intel-rapl:N``, not their sub-zones), readable."""
-    if not POWERCAP.is_dir():
+def rapl_package_domains(root: Path = POWERCAP) -> list[Path]:
+    """The package-level powercap domains under `root` (``intel-rapl:N``, not their sub-zones) that have an energy
+    counter, readable or not; none where `root` is absent."""
+    if not root.is_dir():
         return []
-    domains = [d for d in sorted(POWERCAP.iterdir()) if d.name.count(":") == 1 and (d / "energy_uj").exists()]
-    readable = []
-    for d in domains:
-        try:
-            float((d / "energy_uj").read_text())
-            readable.append(d)
-        except (OSError, ValueError):
-            pass    # unreadable (usually root-only): this domain is not used
-    return readable
+    return sorted(d for d in root.iterdir() if d.name.count(":") == 1 and (d / "energy_uj").exists())
+
+
+def _readable(domain: Path) -> bool:
+    try:
+        float((domain / "energy_uj").read_text())
+        return True
+    except (OSError, ValueError):
+        return False    # usually root-only
 
 
 def open_meter(device: str):
@@ -81,7 +82,7 @@ def open_meter(device: str):
             return NvmlMeter(int(device.partition(":")[2] or 0))
         except (OSError, AttributeError):
             return None
-    domains = _rapl_packages()
+    domains = [d for d in rapl_package_domains() if _readable(d)]
     return RaplMeter(domains) if domains else None
 
 
