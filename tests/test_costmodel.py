@@ -23,7 +23,7 @@ from simulator.costmodel.linear import LINEAR_PARAMS, fit_linear_params, linear_
 from simulator.costmodel.points import POINT_QUANTILE, Point, profile_points, typical_ratio
 from simulator.costmodel.report import batch_doubling_drops, repeatability, retest_path
 from simulator.errors import FlexsimError
-from simulator.profiles import load_profile, parse_profile
+from simulator.profiles import PROFILES_DIR, load_profile, parse_profile
 
 H100 = device_spec("h100-sxm")
 TRUE = LatencyParams(eff_conv=0.4, eff_dwconv=0.02, eff_matmul=0.15, eff_memory=0.8, conv_half_intensity=30.0,
@@ -252,14 +252,22 @@ def test_native_convolutions_have_their_own_host_cost():
 
 def test_committed_microbenchmarks_show_the_step_from_row_by_row_to_gemm():
     """The rule's evidence: in the committed table's large linear layers (>= 64 MB of weights) two and three rows
-    take about two and three times one row's time, four rows clearly less than four times."""
+    take about two and three times one row's time, four rows clearly less than four times. Each time is one
+    measurement on a shared host, so the typical layer (the median ratios) must follow the rule and at least four
+    in five layers each (the 2026-12-06 table has two of thirteen off: a two-row call timed about 24% slow, a
+    three-row one 15% fast)."""
     table = load_kernel_table("cpu-amd-epyc-2c")
     configs, batch, ms = table.configs["linear"], table.batch["linear"], table.latency_ms["linear"]
     large = [c for c in {tuple(c) for c in configs} if 4 * c[0] * c[1] >= 64e6]
     assert len(large) >= 5
+    ratios = []
     for c in large:
         t = {int(b): m for b, m, k in zip(batch, ms, configs) if tuple(k) == c}
-        assert 1.7 < t[2] / t[1] < 2.3 and 2.6 < t[3] / t[1] < 3.4 and t[4] / t[1] < 3.2
+        ratios.append([t[2] / t[1], t[3] / t[1], t[4] / t[1]])
+    two, three, four = np.array(ratios).T
+    follow = (1.7 < two) & (two < 2.3) & (2.6 < three) & (three < 3.4) & (four < 3.2)
+    assert 1.8 < np.median(two) < 2.2 and 2.8 < np.median(three) < 3.2 and np.median(four) < 2.8
+    assert follow.mean() >= 0.8
 
 
 def test_linear_rates_are_recovered_from_synthetic_measurements():
@@ -280,7 +288,8 @@ def test_linear_rates_are_recovered_from_synthetic_measurements():
 def test_a_profiles_linear_rates_come_from_its_probes_else_a_microbenchmark_table(tmp_path):
     from simulator.costmodel.kernels import kernel_table_path
 
-    shipped = load_profile("cpu-amd-epyc-2c")
+    assert measured_linear_params(load_profile("cpu-amd-epyc-2c"), CPU_1T)[1] == "the profile's linear probes"
+    shipped = load_profile(PROFILES_DIR / "raw" / "cpu-amd-epyc-2c-2026-11-25.json")     # measured before probes
     params, source = measured_linear_params(shipped, CPU_1T)
     assert source == "the linear layers of kernels-cpu-amd-epyc-2c.json" and set(params) == set(LINEAR_PARAMS)
     assert 0.3 < params["eff_gemv"] < 1.5 and 0.3 < params["eff_matmul"] < 1.5

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", default="profiles", help="derive: folder for the profiles (default profiles)")
     parser.add_argument("--models", help="trace: comma-separated models (default: every known model)")
     parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
-                        "CPU profile's linear-layer rates from, where the profile has no linear probes or committed "
-                        "table of its own (e.g. a re-measurement in profiles/raw)")
+                        "CPU profile's linear-layer rates from where the profile has no linear probes, in place of "
+                        "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")
     parser.add_argument("--update-doc", metavar="MD", help="accuracy: replace the report block of this Markdown file")
     parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
     parser.add_argument("--seed", type=int, default=0, help="microbench: seed of the sampled configurations")
@@ -91,6 +91,11 @@ def _accuracy(args) -> int:
     doc = _report_doc(args.update_doc) if args.update_doc else None
     if args.json:
         check_output_file(args.json, "--json")
+    if args.kernels:
+        # checked before anything runs, and also where every profile checked has linear probes and never reads it
+        from simulator.costmodel.kernels import load_kernel_table_file
+
+        load_kernel_table_file(args.kernels)
     results = [profile_accuracy(p, args.kernels) for p in _measured_profiles(args.profile)]
     text = markdown(results, mlperf_comparison(load_profile("h100")))
     print(text)
