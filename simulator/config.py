@@ -17,6 +17,7 @@ from simulator.errors import FlexsimError, require
 from simulator.logits import BUILTIN_CACHES
 from simulator.policies import REGISTRY
 from simulator.signals import COMBINERS, SIGNALS
+from simulator.speed import usable_speed_noise
 
 ENGINES = ("numba", "simpy")
 QUEUES = ("fifo", "edf")
@@ -169,10 +170,7 @@ _CONSTRAINTS = {
     "devices": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
-    "speed_noise": (lambda v: v is None or (isinstance(v, tuple) and len(v) in (2, 3, 6)
-                                            and all(_is_number(x) and math.isfinite(x) and x >= 0 for x in v)
-                                            and _positive_finite(v[1])
-                                            and (len(v) < 6 or (v[3] >= 1 and v[4] < 1 and v[5] > 0))),
+    "speed_noise": (lambda v: v is None or usable_speed_noise(v),
                     "two, three or six numbers SIGMA >= 0, CORRELATION_MS > 0, LEVEL_SIGMA >= 0, and slow "
                     "phases SLOW_FACTOR >= 1, 0 <= SLOW_SHARE < 1, SLOW_MS > 0"),
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),

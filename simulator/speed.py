@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from simulator.errors import require
+from simulator.errors import FlexsimError, require
 
 #: Slots of the piecewise-constant trace per correlation time.
 STEPS_PER_CORRELATION = 8
@@ -114,6 +114,22 @@ def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
     if slow:
         check_slow_phases(*slow, where=f"{where}: speed_noise")
     return SpeedNoise(float(sigma), float(corr), float(level), *(float(v) for v in slow))
+
+
+#: The fields of a speed process given as numbers in this order (`flexsim run --speed-noise`): two, three or all six.
+TUPLE_FIELDS = ("sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS)
+
+
+def usable_speed_noise(values: tuple) -> bool:
+    """Whether `values` (numbers in `TUPLE_FIELDS` order: two, three or six of them) make a usable speed process,
+    by the bounds of `parse_speed_noise`."""
+    if not isinstance(values, tuple) or len(values) not in (2, 3, 6):
+        return False
+    try:
+        parse_speed_noise(dict(zip(TUPLE_FIELDS, values)), "speed_noise")
+    except FlexsimError:
+        return False
+    return True
 
 
 def check_slow_phases(factor, share, duration_ms, where: str) -> None:

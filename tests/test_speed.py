@@ -190,3 +190,22 @@ def test_bad_config_speed_noise_is_named(value):
 
     with pytest.raises(FlexsimError, match="invalid speed_noise"):
         RunConfig(speed_noise=value)
+
+
+@pytest.mark.parametrize("values, usable", [
+    ((0.1, 20.0), True), ((0.1, 20.0, 0.05), True), ((0.1, 20.0, 0.0, 1.5, 0.1, 100.0), True),
+    ((0.1, 0.0), False), ((-0.1, 20.0), False), ((0.1, 20.0, -0.1), False), ((0.1, float("inf")), False),
+    ((0.1, 20.0, 0.0, 0.9, 0.1, 100.0), False), ((0.1, 20.0, 0.0, 1.5, 1.0, 100.0), False),
+    ((0.1, 20.0, 0.0, 1.5, 0.1, 0.0), False), ((0.1, 20.0, 0.0, 1.5), False), ((0.1,), False), ([0.1, 20.0], False),
+])
+def test_the_run_options_speed_process_has_the_profile_files_bounds(values, usable):
+    """`--speed-noise` (a tuple) and a profile's ``speed_noise`` (an object) are checked by the same rules."""
+    from simulator.config import RunConfig, validate
+    from simulator.speed import usable_speed_noise
+
+    assert usable_speed_noise(values) == usable
+    if usable:
+        validate(RunConfig(speed_noise=values))
+    else:
+        with pytest.raises(FlexsimError, match="invalid speed_noise"):
+            validate(RunConfig(speed_noise=values))
