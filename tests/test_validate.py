@@ -22,6 +22,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert main([*args, *SMALL]) == 0
     printed = capsys.readouterr().out
     assert "decisions identical" in printed and "DECISIONS DIFFER" not in printed
+    assert printed.count(" p50 ") == 3      # mean, p50 and p99 real against simulated, per scenario
     results = json.loads((out / "results.json").read_text())
     assert [sc["name"] for sc in results["scenarios"]] == ["open-50", "closed-4", "cascade-80"]
     for sc in results["scenarios"]:
@@ -36,6 +37,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
         assert raw["finish_s"].shape == (30,) and raw["stage"].shape == raw["stage_compute_ms"].shape
     text = report.read_text()
     assert "| open-50 |" in text and "| cascade-80 |" in text and "latency-cdf.png" in text
+    assert "| p50 ms real / sim (error) |" in text and "| run | mean ms | p50 ms | p99 ms |" in text
     assert "flexsim validate --out" in text
     assert (out / "latency-cdf.png").stat().st_size > 10_000
     assert sorted(p.name for p in out.glob("profile-*.json")) == ["profile-cascade-80.json", "profile-closed-4.json",
