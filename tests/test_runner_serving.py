@@ -31,6 +31,33 @@ def test_a_known_slowdown_is_recovered():
     assert facts["queued_requests"][0] > 300
 
 
+def test_the_host_level_during_each_run_is_not_counted_in_the_factor():
+    # two runs served 1.1x slower than the profile at the profile's level, one while the host ran 1.2x slow and
+    # one 0.9x: the factor is the 1.1 the levels leave, and the ratio at level 1 keeps the drift
+    arrival_s = np.sort(np.random.default_rng(5).uniform(0.0, 1.0, 400))
+    inputs = tiny_inputs(arrival_s, latency_ms=2.0, n_stages=2)
+    reals = [SimpleNamespace(requests=_records(inputs, 1.1 * level)) for level in (1.2, 0.9)]
+    facts = fit_serving_factor(reals, lambda i, seed, scale: _records(inputs, scale), levels=[1.2, 0.9])
+    assert facts["factor"] == pytest.approx(1.1, rel=0.02)
+    assert facts["levels"] == [1.2, 0.9]
+    assert facts["ratio_at_one"][0] > 1.25 and facts["ratio_at_one"][1] < 1.0
+    without = fit_serving_factor(reals, lambda i, seed, scale: _records(inputs, scale))
+    assert without["levels"] == [1.0, 1.0] and without["ratio_at_one"] == facts["ratio_at_one"]
+
+
+def test_levels_between_bursts_are_their_geometric_means():
+    from simulator.errors import FlexsimError
+    from simulator.runner.serving import levels_between
+
+    assert levels_between([1.0, 1.21, 0.64]) == pytest.approx([1.1, 0.88])
+    with pytest.raises(FlexsimError, match="at least two positive burst levels"):
+        levels_between([1.0])
+    with pytest.raises(FlexsimError, match="at least two positive burst levels"):
+        levels_between([1.0, float("nan")])
+    with pytest.raises(FlexsimError, match="one positive level per run"):
+        fit_serving_factor([], lambda i, seed, scale: None, levels=[1.0])
+
+
 def test_no_queue_gives_factor_one():
     inputs = tiny_inputs(np.arange(20) * 1.0, latency_ms=1.0)
     real = SimpleNamespace(requests=_records(inputs, 1.0))

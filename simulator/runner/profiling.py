@@ -14,7 +14,8 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
    only sets the runs' arrival rates;
 4. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
-   simulation on the profile of step 3, the slowdown of open-loop service that the profile's model leaves out;
+   simulation on the profile of step 3 at the host's speed level during each run (closed-loop bursts before,
+   between and after them: `level_now`), the slowdown of open-loop service that the profile's model leaves out;
 5. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 """
@@ -156,40 +157,53 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
 
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
     """Closed-loop profile of one stage set (with the host's speed process), then the host's costs from open-loop
-    runs; written to `path`."""
+    runs, each between two closed-loop bursts that measure the host's speed level; written to `path`."""
     closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, profiling_requests(plan, scenario))
     save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
-    opens, traces = [], []
+    opens, traces, bursts = [], [], [level_now(plan, cache, scenario, path)]
     try:
         for i, load in enumerate(LOAD_POINTS):
             traces.append(open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
                                           path.with_name(f"{path.stem}-load{load}.csv")))
             opens.append(profiling_run(plan, cache, scenario, path, f"trace:{traces[-1]}", plan.seed, None))
+            bursts.append(level_now(plan, cache, scenario, path))
         profile = with_host_costs(load_profile(path), closed, opens)
         save_profile(path, profile)
-        save_profile(path, with_serving_factor(profile, plan, cache, scenario, path, opens, traces))
+        save_profile(path, with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts))
     finally:
         for trace in traces:
             trace.unlink(missing_ok=True)
     return path
 
 
-def with_serving_factor(profile: Profile, plan, cache, scenario, path: Path, opens, traces) -> Profile:
+def level_now(plan, cache, scenario, path: Path) -> float:
+    """The host's speed level right now against the closed-loop profile at `path`: a burst (`burst_factors`)
+    weighted by the profiled stage times (`simulator.runner.validation.burst_level`)."""
+    from simulator.runner.validation import burst_level
+
+    profile = load_profile(path)
+    models = profiling_config(plan, cache, scenario, path, "closed:1", plan.seed, 10).models
+    return burst_level(burst_factors(plan, cache, scenario, path, profile), models, profile)
+
+
+def with_serving_factor(profile: Profile, plan, cache, scenario, path: Path, opens, traces, bursts) -> Profile:
     """`profile` (saved at `path`, with its host costs) with the serving factor of the open-loop runs `opens` (on
-    the traces `traces`) in its provenance (``serving_factor_measured``, `simulator.runner.serving`)."""
+    the traces `traces`) in its provenance (``serving_factor_measured``, `simulator.runner.serving`); `bursts`: the
+    host's speed levels measured before, between and after them (`level_now`)."""
     from simulator.run import prepare, run_inputs
     from simulator.runner.calibrate import scaled
-    from simulator.runner.serving import fit_serving_factor
+    from simulator.runner.serving import fit_serving_factor, levels_between
 
     prepared = {}
 
-    def simulate(i: int, seed: int, factor: float):
+    def simulate(i: int, seed: int, scale: float):
         if (i, seed) not in prepared:
             config = profiling_config(plan, cache, scenario, path, f"trace:{traces[i]}", plan.seed + seed, None)
             prepared[i, seed] = prepare(config, cache)
-        return run_inputs(scaled(prepared[i, seed], factor), "numba").requests
+        return run_inputs(scaled(prepared[i, seed], scale), "numba").requests
 
-    facts = fit_serving_factor([run for run, _ in opens], simulate)
+    facts = fit_serving_factor([run for run, _ in opens], simulate, levels_between(bursts))
+    facts["burst_levels"] = [float(b) for b in bursts]
     return replace(profile, provenance={**profile.provenance, "serving_factor_measured": facts})
 
 
