@@ -31,18 +31,19 @@ def test_a_known_slowdown_is_recovered():
     assert facts["queued_requests"][0] > 300
 
 
-def test_the_host_level_during_each_run_is_not_counted_in_the_factor():
+def test_the_factor_at_the_bursts_levels_leaves_the_hosts_drift_out():
     # two runs served 1.1x slower than the profile at the profile's level, one while the host ran 1.2x slow and
-    # one 0.9x: the factor is the 1.1 the levels leave, and the ratio at level 1 keeps the drift
+    # one 0.9x: the factor at those levels is the 1.1 they leave; the factor used carries the drift as well
     arrival_s = np.sort(np.random.default_rng(5).uniform(0.0, 1.0, 400))
     inputs = tiny_inputs(arrival_s, latency_ms=2.0, n_stages=2)
     reals = [SimpleNamespace(requests=_records(inputs, 1.1 * level)) for level in (1.2, 0.9)]
     facts = fit_serving_factor(reals, lambda i, seed, scale: _records(inputs, scale), levels=[1.2, 0.9])
-    assert facts["factor"] == pytest.approx(1.1, rel=0.02)
-    assert facts["levels"] == [1.2, 0.9]
+    assert facts["factor_at_levels"] == pytest.approx(1.1, rel=0.02) and facts["levels"] == [1.2, 0.9]
     assert facts["ratio_at_one"][0] > 1.25 and facts["ratio_at_one"][1] < 1.0
     without = fit_serving_factor(reals, lambda i, seed, scale: _records(inputs, scale))
-    assert without["levels"] == [1.0, 1.0] and without["ratio_at_one"] == facts["ratio_at_one"]
+    assert "levels" not in without and "factor_at_levels" not in without
+    assert without["factor"] == facts["factor"] and without["ratio_at_one"] == facts["ratio_at_one"]
+    assert facts["factor"] > 1.15                       # the two runs' drift (1.2 * 1.1 and 0.9 * 1.1) included
 
 
 def test_levels_between_bursts_are_their_geometric_means():

@@ -61,7 +61,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     serving = profile.provenance["serving_factor_measured"]
     assert serving["factor"] > 0 and len(serving["real_ms"]) == 2
     assert len(serving["burst_levels"]) == 3 and len(serving["levels"]) == 2 and min(serving["levels"]) > 0
-    assert "at level" in text
+    assert serving["factor_at_levels"] > 0 and "at the bursts' levels" in text
     open50, closed4 = results["scenarios"][0], results["scenarios"][1]
     assert open50["serving_factor"] == load_profile(out / "profile-open-50.json").provenance[
         "serving_factor_measured"]["factor"]

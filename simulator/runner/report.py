@@ -211,7 +211,7 @@ def _host_costs_table(profiles) -> list[str]:
     lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
              "(phases) | dispatch ms / request | "
              "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
-             "per queued request: real / simulated, at the host's speed level during the run) |", "|---|---|---|---|---|---|"]
+             "per queued request: real / simulated); at the host's speed levels during the runs (not used) |", "|---|---|---|---|---|---|"]
     for profile in profiles:
         points = profile.provenance.get("wakeup_measured", {}).get("points", [])
         wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
@@ -224,10 +224,11 @@ def _serving(profile) -> str:
     facts = profile.provenance.get("serving_factor_measured")
     if not facts:
         return "–"
-    levels = facts.get("levels") or [None] * len(facts["real_ms"])    # absent from reports before 2026-12-06
-    pairs = ", ".join(f"{_num(r, 3)} / {_num(m, 3)}" + ("" if lv is None else f" at level {lv:.2f}")
-                      for r, m, lv in zip(facts["real_ms"], facts["simulated_ms"], levels))
-    return f"{facts['factor']:.3f} ({pairs})"
+    pairs = ", ".join(f"{_num(r, 3)} / {_num(m, 3)}" for r, m in zip(facts["real_ms"], facts["simulated_ms"]))
+    if "levels" not in facts:                                   # reports before 2026-12-06 did not measure them
+        return f"{facts['factor']:.3f} ({pairs})"
+    levels = ", ".join(f"{lv:.2f}" for lv in facts["levels"])
+    return f"{facts['factor']:.3f} ({pairs}); at the bursts' levels ({levels}): {facts['factor_at_levels']:.3f}"
 
 
 def _speed_noise(profile) -> str:
@@ -364,14 +365,16 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "1 + (factor − 1)·decay^j; fitted on the early stages of busy periods against warm stages nearby; "
         "`simulator/runner/idle.py`); and the serving factor, how much slower the worker serves open-loop "
         "arrivals than all that predicts: the open-loop runs' busy time per request that waited in the queue over "
-        "the same runs simulated on the profile at the host's speed level during each run (measured by "
-        "closed-loop bursts right before, between and after the open-loop runs; reports before 2026-12-06 did not "
-        "measure it, and their factor carried the host's drift over those seconds) (median of 5 seeds; the "
-        "simulation makes the same selection of slow phases as the real run, so the ratio is free of it; "
-        "`simulator/runner/serving.py`). It scales the stage latencies and decision overheads of the open-loop "
-        "simulations (closed loops: 1). With a dispatcher thread (`thread-50`) it is mostly what the thread "
-        "costs; with poll release a queued request is served as in the closed loop, so there it should stay near "
-        "1.", "",
+        "the same runs simulated on the profile (median of 5 seeds; the simulation makes the same selection of "
+        "slow phases as the real run, so the ratio is free of it; `simulator/runner/serving.py`). It scales the "
+        "stage latencies and decision overheads of the open-loop simulations (closed loops: 1). With a "
+        "dispatcher thread (`thread-50`) it is mostly what the thread costs; with poll release a queued request is "
+        "served as in the closed loop, so there it is mostly the host's drift between the closed-loop profiling "
+        "run and the open-loop ones, which come later, closer to the real runs. Since 2026-12-06 closed-loop bursts "
+        "right before, between and after the open-loop runs measure the host's speed level during each, and the "
+        "factor fitted at those levels (what serving costs beyond the drift) is shown beside it; it is not used: "
+        "in the one run that used it (Q, `validation-history.md`) the factor with the drift predicted most "
+        "scenarios better.", "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
         "Four simulations of each scenario, their medians all predictive (from measurements made before the real "

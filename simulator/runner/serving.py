@@ -14,15 +14,20 @@ model already explains is not counted twice:
   request's finish: dispatch, stages and decisions), over every such request of a run (`queued_busy_ms`);
 - the real runs' statistic over the simulations' (the same arrivals, samples and stages, simulated on the profile
   with its host costs, median over `SEEDS` seeds of the service-time draws and the speed process). The simulations
-  make the same selection as the real runs (slow phases make queues), so the ratio is free of it;
-- the simulations run at the host's speed level during each real run (`levels_between`): closed-loop bursts right
-  before, between and after the open-loop runs measure it against the profile, as the bursts before `flexsim
-  validate`'s real runs do. Without them the factor carried the host's drift between the closed-loop profiling run
-  and the open-loop ones, seconds later, to real runs minutes later (validation run P: a factor of 1.43, measured
-  in a slow stretch, put ``open-80``'s simulation at 98% utilisation where its real runs served at 83%).
+  make the same selection as the real runs (slow phases make queues), so the ratio is free of it.
+
+Closed-loop bursts right before, between and after the open-loop runs measure the host's speed level during each
+against the profile (`levels_between`), as the bursts before `flexsim validate`'s real runs do. With poll release
+the factor is then mostly the drift those levels show: ``factor_at_levels``, fitted with each run simulated at its
+level, is what open-loop serving costs beyond it. That one was what the validation used in run Q
+(`docs/validation-history.md`), and re-simulated with the factor without levels, 6 of Q's 8 open-loop scenarios came
+out closer to their real runs' mean latency: on this host the drift is persistent (a host that slowed after the first profiles
+stayed slow through the runs), so the drift in the seconds after the closed-loop profile says more about the runs,
+minutes later, than nothing. So ``factor`` is the one the validation uses, and the levels and ``factor_at_levels``
+are recorded beside it, for the comparison to go on over later runs.
 
 The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
-release each run's ratio at factor and level 1 (``ratio_at_one``) is the host's speed drift between the closed-loop
+release each run's ratio at factor 1 (``ratio_at_one``) is the host's speed drift between the closed-loop
 profiling run and that open-loop run, seconds later; the root mean square of their logs, pooled over the session's
 profiles, is the ``level_sigma`` of the speed process the scenarios are simulated with (`simulator.speed`). Drift
 over the minutes between a profile and its real runs is larger: an underestimate.
@@ -30,12 +35,11 @@ over the minutes between a profile and its real runs is larger: an underestimate
 The factor scales every stage's latency and decision overhead of an open-loop scenario
 (`simulator.runner.validation.serving_factor`, `simulator.runner.calibrate.calibrated`); a closed loop keeps the
 profile as measured. With poll release a queued request is served as in the closed loop (one thread, stages back to
-back), so there the factor should stay near 1; with a dispatcher thread it is mostly what the thread costs.
-History: the factor was first applied with thread release only; in two validation runs (D and E,
-`docs/validation-history.md`), made before the real runs were interleaved over the session, the poll factors (then
-without the levels) tracked the real runs' speed against the profile, so it was applied to every open loop; since
-the real runs spread over the whole session, that drift belongs to the seconds around the profile, not to the runs,
-and the levels take it out (2026-12-06).
+back), so there the factor is mostly the host's drift between the closed-loop profiling run and the open-loop ones,
+seconds later. It was first applied with thread release only; in two validation runs (D and E,
+`docs/validation-history.md`) the poll factors tracked the real runs' speed against the profile (0.80-0.92 where the
+runs were 5-22% faster, 1.11-1.42 where they were up to 29% slower, with exceptions), so it is applied to every open
+loop since (a choice made on those runs; run Q's comparison above agrees with it).
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ SEEDS = 5
 #: Rounds of the fit: the factor changes the simulated load, hence the queues; a second round re-simulates with it.
 ROUNDS = 2
 METHOD = ("real busy time per queued request (finish minus the previous finish) in the open-loop profiling runs "
-          f"over the simulated one (same arrivals and samples, the profile with its host costs scaled by the host's "
-          f"speed level during the run: the geometric mean of the closed-loop bursts right before and after it; "
-          f"median of {SEEDS} seeds), {ROUNDS} rounds (simulator/runner/serving.py)")
+          f"over the simulated one (same arrivals and samples, the profile with its host costs, median of {SEEDS} "
+          f"seeds), {ROUNDS} rounds; factor_at_levels: the same with each run simulated at the host's speed level "
+          f"during it (the geometric mean of closed-loop bursts right before and after it) (simulator/runner/serving.py)")
 
 
 def queued_busy_ms(arrival_s: np.ndarray, finish_s: np.ndarray) -> tuple[float, int]:
@@ -72,34 +76,46 @@ def fit_serving_factor(reals: list, simulate, levels=None) -> dict:
     """The serving factor of the real open-loop runs `reals` (`RealRun`s).
 
     ``simulate(i, seed, scale)`` returns the simulated `RequestRecords` of run ``i`` with every stage scaled by
-    ``scale``. `levels`: the host's speed level during each run against the profile (`levels_between`; None: 1),
-    which the simulations carry, so that the factor is what open-loop serving costs at the profile's level and not
-    the host's drift between the profile and these runs. Returns ``{"factor", "real_ms", "simulated_ms",
-    "ratio_at_one", "levels", "queued_requests", "method"}``: busy time per queued request of each run, real and
-    simulated (in the last round, before its correction of the factor), and real over simulated at factor and
-    level 1 (the drift and the factor together); factor 1.0 where no request waited."""
+    ``scale``. Returns ``{"factor", "real_ms", "simulated_ms", "ratio_at_one", "queued_requests", "method"}``:
+    busy time per queued request of each run, real and simulated (in the last round, before its correction of the
+    factor), and their ratio at factor 1; factor 1.0 where no request waited. With `levels` (the host's speed
+    level during each run against the profile, `levels_between`) also ``"levels"`` and ``"factor_at_levels"``,
+    the factor fitted with the simulations at those levels: what open-loop serving costs beyond the host's drift
+    (a diagnostic: the validation uses ``"factor"``, module docstring)."""
     real_ms = np.array([per_request_ms(r.requests) for r in reals])
+    factor, simulated, ratio_at_one = _fit(real_ms, simulate, np.ones(len(reals)))
+    facts = {"factor": factor, "real_ms": _listed(real_ms), "simulated_ms": _listed(simulated),
+             "ratio_at_one": _listed(ratio_at_one),
+             "queued_requests": [queued_busy_ms(r.requests.arrival_s, r.requests.finish_s)[1] for r in reals],
+             "method": METHOD}
+    if levels is not None:
+        levels = np.asarray(levels, dtype=float)
+        require(levels.shape == (len(reals),) and np.all(np.isfinite(levels) & (levels > 0)),
+                f"serving factor: need one positive level per run, got {levels.tolist()}")
+        facts.update(levels=_listed(levels), factor_at_levels=_fit(real_ms, simulate, levels)[0])
+    return facts
+
+
+def _fit(real_ms: np.ndarray, simulate, levels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The factor that makes the simulations (run ``i`` at ``factor * levels[i]``) serve the runs' queued requests
+    in their real busy time, the last round's simulated busy times and the first round's real / simulated."""
     used = np.isfinite(real_ms)
-    levels = np.ones(len(reals)) if levels is None else np.asarray(levels, dtype=float)
-    require(levels.shape == (len(reals),) and np.all(np.isfinite(levels) & (levels > 0)),
-            f"serving factor: need one positive level per run, got {levels.tolist()}")
-
-    def simulated_at(scale: np.ndarray) -> np.ndarray:
-        return np.array([np.median([per_request_ms(simulate(i, seed, scale[i])) for seed in range(SEEDS)])
-                         if used[i] else np.nan for i in range(len(reals))])
-
-    factor, simulated, ratio_at_one = 1.0, np.full(len(reals), np.nan), np.full(len(reals), np.nan)
-    if used.any():
-        simulated = simulated_at(np.ones(len(reals)))
-        ratio_at_one = real_ms / simulated
+    factor, simulated, first = 1.0, np.full(real_ms.size, np.nan), np.full(real_ms.size, np.nan)
     for round_ in range(ROUNDS if used.any() else 0):
-        if round_ > 0 or np.any(levels != 1.0):
-            simulated = simulated_at(factor * levels)
+        simulated = np.array([np.median([per_request_ms(simulate(i, seed, factor * levels[i]))
+                                         for seed in range(SEEDS)]) if used[i] else np.nan
+                              for i in range(real_ms.size)])
         ok = used & np.isfinite(simulated)
         if not ok.any():
-            return _facts(1.0, real_ms, simulated, ratio_at_one, levels, reals)
+            return 1.0, simulated, first
+        if round_ == 0:
+            first = real_ms / simulated
         factor *= float(np.sum(real_ms[ok]) / np.sum(simulated[ok]))
-    return _facts(factor, real_ms, simulated, ratio_at_one, levels, reals)
+    return factor, simulated, first
+
+
+def _listed(x) -> list:
+    return [float(v) if np.isfinite(v) else None for v in x]
 
 
 def levels_between(burst_levels) -> np.ndarray:
@@ -110,17 +126,6 @@ def levels_between(burst_levels) -> np.ndarray:
     require(at.size >= 2 and np.all(np.isfinite(at) & (at > 0)),
             f"speed levels: need at least two positive burst levels, got {at.tolist()}")
     return np.sqrt(at[:-1] * at[1:])
-
-
-def _facts(factor: float, real_ms: np.ndarray, simulated_ms: np.ndarray, ratio_at_one: np.ndarray,
-           levels: np.ndarray, reals: list) -> dict:
-    def listed(x):
-        return [float(v) if np.isfinite(v) else None for v in x]
-
-    return {"factor": factor, "real_ms": listed(real_ms), "simulated_ms": listed(simulated_ms),
-            "ratio_at_one": listed(ratio_at_one), "levels": listed(levels),
-            "queued_requests": [queued_busy_ms(r.requests.arrival_s, r.requests.finish_s)[1] for r in reals],
-            "method": METHOD}
 
 
 def level_sigma(ratios) -> float:
