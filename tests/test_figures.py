@@ -93,3 +93,20 @@ def test_session_band_recomputes_the_committed_band_with_both_level_uncertaintie
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "session_band.py"), "docs/validation-cuda",
                            "--scenarios", "nope"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "no scenario nope" in done.stderr
+
+
+def test_serving_levels_resimulates_with_both_factors_and_refuses_a_report_without_levels():
+    out = _run("serving_levels.py", "docs/validation", "--scenarios", "open-50", "--seeds", "3")
+    facts = json.loads((ROOT / "docs/validation/profile-open-50.json").read_text())["provenance"][
+        "serving_factor_measured"]
+    row = next(line for line in out.splitlines() if line.startswith("| open-50 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith(f"{facts['factor']:.3f}: ") and cells[3].startswith(f"{facts['factor_at_levels']:.3f}: ")
+    assert cells[4].startswith("1.000: ") and all(("(met)" in c) != ("(missed)" in c) for c in cells[2:])
+    assert "timing targets met at loads <= 80%:" in out
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "serving_levels.py"), "docs/validation-cuda",
+                           "--scenarios", "open-50"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "has no factor at the bursts' levels" in done.stderr
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "serving_levels.py"), "docs/validation",
+                           "--scenarios", "closed-4"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "no open-loop scenario closed-4" in done.stderr
