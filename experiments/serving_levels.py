@@ -19,15 +19,14 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import require
+from validation_folder import guarded, load_results, parser
 
 METRICS = (("latency_mean_ms", 0.05), ("latency_p99_ms", 0.10))
 
@@ -62,50 +61,37 @@ def _cell(factor: float, errs: list, met: bool, timed: bool) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path, help="a validation folder (results.json, profile-*.json)")
-    parser.add_argument("--scenarios", default=None, help="comma-separated scenario names (default: all open loops)")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds per simulation (default 20)")
-    args = parser.parse_args(argv)
-    try:
-        require(args.seeds >= 2, f"invalid seeds = {args.seeds}: must be >= 2")
-        path = args.folder / "results.json"
-        require(path.is_file(), f"no results.json in {args.folder}")
-        results = json.loads(path.read_text())
-        from simulator.logits import load_cache
-        from simulator.profiles import load_profile
-        from simulator.runner.bundle import CACHE_PATH
-        from simulator.runner.report import TARGET_LOAD
+    return guarded(report, parser(__doc__.split("\n\n")[0], "all open loops").parse_args(argv))
 
-        scenarios = [sc for sc in results["scenarios"] if sc["load"] is not None]
-        if args.scenarios:
-            wanted = args.scenarios.split(",")
-            unknown = sorted(set(wanted) - {sc["name"] for sc in scenarios})
-            require(not unknown, f"no open-loop scenario {', '.join(unknown)} in {path}")
-            scenarios = [sc for sc in scenarios if sc["name"] in wanted]
-        cache = load_cache(str(CACHE_PATH))
-        print(f"{args.folder}: per open-loop scenario, factor: mean / p99 error (timing verdict at loads <= 80%)")
-        print("| scenario | spread mean / p99 | factor used | at the bursts' levels | none |")
-        print("|---|---|---|---|---|")
-        met = np.zeros(3, dtype=int)
-        with tempfile.TemporaryDirectory() as scratch:
-            for sc in scenarios:
-                facts = load_profile(args.folder / sc["profile"]).provenance.get("serving_factor_measured", {})
-                require("factor_at_levels" in facts, f"{sc['profile']} has no factor at the bursts' levels "
-                                                     "(measured since 2026-12-06)")
-                factors = [facts["factor"], facts["factor_at_levels"], 1.0]
-                checked = errors(sc, args.folder, factors, args.seeds, results["plan"], cache, Path(scratch))
-                timed = sc["load"] <= TARGET_LOAD
-                met += [m for _, m in checked] if timed else 0
-                cells = [_cell(f, e, m, timed) for f, (e, m) in zip(factors, checked)]
-                print(f"| {sc['name']} | {sc['latency_mean_ms']['spread']:.0%} / {sc['latency_p99_ms']['spread']:.0%} "
-                      f"| " + " | ".join(cells) + " |", flush=True)
-        print(f"timing targets met at loads <= 80%: {met[0]} with the factor used, {met[1]} at the bursts' levels, "
-              f"{met[2]} with none")
-    except (FlexsimError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+def report(args) -> None:
+    """Print the table for the folder and scenarios of `args`."""
+    results, scenarios = load_results(args, lambda sc: sc["load"] is not None, "open-loop scenario")
+
+    from simulator.logits import load_cache
+    from simulator.profiles import load_profile
+    from simulator.runner.bundle import CACHE_PATH
+    from simulator.runner.report import TARGET_LOAD
+
+    cache = load_cache(str(CACHE_PATH))
+    print(f"{args.folder}: per open-loop scenario, factor: mean / p99 error (timing verdict at loads <= 80%)")
+    print("| scenario | spread mean / p99 | factor used | at the bursts' levels | none |")
+    print("|---|---|---|---|---|")
+    met = np.zeros(3, dtype=int)
+    with tempfile.TemporaryDirectory() as scratch:
+        for sc in scenarios:
+            facts = load_profile(args.folder / sc["profile"]).provenance.get("serving_factor_measured", {})
+            require("factor_at_levels" in facts, f"{sc['profile']} has no factor at the bursts' levels "
+                                                 "(measured since 2026-12-06)")
+            factors = [facts["factor"], facts["factor_at_levels"], 1.0]
+            checked = errors(sc, args.folder, factors, args.seeds, results["plan"], cache, Path(scratch))
+            timed = sc["load"] <= TARGET_LOAD
+            met += [m for _, m in checked] if timed else 0
+            cells = [_cell(f, e, m, timed) for f, (e, m) in zip(factors, checked)]
+            print(f"| {sc['name']} | {sc['latency_mean_ms']['spread']:.0%} / {sc['latency_p99_ms']['spread']:.0%} "
+                  f"| " + " | ".join(cells) + " |", flush=True)
+    print(f"timing targets met at loads <= 80%: {met[0]} with the factor used, {met[1]} at the bursts' levels, "
+          f"{met[2]} with none")
 
 
 if __name__ == "__main__":

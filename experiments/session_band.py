@@ -20,15 +20,13 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import FlexsimError, require
+from validation_folder import guarded, load_results, parser
 
 
 def bursts(figures: dict) -> list:
@@ -83,48 +81,35 @@ def _cell(check: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path, help="a validation folder (results.json, profile-*.json)")
-    parser.add_argument("--scenarios", default=None, help="comma-separated scenario names (default: all)")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds per band (default 20)")
-    args = parser.parse_args(argv)
-    try:
-        require(args.seeds >= 2, f"invalid seeds = {args.seeds}: must be >= 2")
-        path = args.folder / "results.json"
-        require(path.is_file(), f"no results.json in {args.folder}")
-        results = json.loads(path.read_text())
-        scenarios = results["scenarios"]
-        if args.scenarios:
-            wanted = args.scenarios.split(",")
-            unknown = sorted(set(wanted) - {sc["name"] for sc in scenarios})
-            require(not unknown, f"no scenario {', '.join(unknown)} in {path}")
-            scenarios = [sc for sc in scenarios if sc["name"] in wanted]
-        from simulator.logits import load_cache
-        from simulator.runner.bundle import CACHE_PATH
+    return guarded(report, parser(__doc__.split("\n\n")[0], "all").parse_args(argv))
 
-        cache, plan = load_cache(str(CACHE_PATH)), results["plan"]
-        session = session_sigma(results, args.folder)
-        profiling = scenarios[0].get("level_sigma_profiling", scenarios[0]["level_sigma"])
-        print(f"{args.folder}: level uncertainty between the profiling runs {profiling:.3f}, "
-              f"over the session's bursts {session:.3f}; band 5-95% over {args.seeds} seeds: low-high ms "
-              "(width), real runs used inside")
-        print("| scenario | mean: profiling runs | mean: session | p99: profiling runs | p99: session |")
-        print("|---|---|---|---|---|")
-        totals, used = np.zeros((2, 2), dtype=int), 0
-        with tempfile.TemporaryDirectory() as scratch:
-            for sc in scenarios:
-                checks = [band_check(sc, args.folder, level, args.seeds, plan["requests"], plan["seed"], cache,
-                                     Path(scratch)) for level in (profiling, session)]
-                cells = [_cell(c[m]) for m in ("latency_mean_ms", "latency_p99_ms") for c in checks]
-                totals += [[c[m]["inside"] for c in checks] for m in ("latency_mean_ms", "latency_p99_ms")]
-                used += checks[0]["latency_mean_ms"]["runs"]
-                print(f"| {sc['name']} | " + " | ".join(cells) + " |", flush=True)
-        print(f"real runs used inside the band, mean / p99: {totals[0, 0]} / {totals[1, 0]} of {used} with the "
-              f"profiling runs' level uncertainty, {totals[0, 1]} / {totals[1, 1]} with the session's")
-    except (FlexsimError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+def report(args) -> None:
+    """Print the table for the folder and scenarios of `args`."""
+    results, scenarios = load_results(args)
+
+    from simulator.logits import load_cache
+    from simulator.runner.bundle import CACHE_PATH
+
+    cache, plan = load_cache(str(CACHE_PATH)), results["plan"]
+    session = session_sigma(results, args.folder)
+    profiling = scenarios[0].get("level_sigma_profiling", scenarios[0]["level_sigma"])
+    print(f"{args.folder}: level uncertainty between the profiling runs {profiling:.3f}, "
+          f"over the session's bursts {session:.3f}; band 5-95% over {args.seeds} seeds: low-high ms "
+          "(width), real runs used inside")
+    print("| scenario | mean: profiling runs | mean: session | p99: profiling runs | p99: session |")
+    print("|---|---|---|---|---|")
+    totals, used = np.zeros((2, 2), dtype=int), 0
+    with tempfile.TemporaryDirectory() as scratch:
+        for sc in scenarios:
+            checks = [band_check(sc, args.folder, level, args.seeds, plan["requests"], plan["seed"], cache,
+                                 Path(scratch)) for level in (profiling, session)]
+            cells = [_cell(c[m]) for m in ("latency_mean_ms", "latency_p99_ms") for c in checks]
+            totals += [[c[m]["inside"] for c in checks] for m in ("latency_mean_ms", "latency_p99_ms")]
+            used += checks[0]["latency_mean_ms"]["runs"]
+            print(f"| {sc['name']} | " + " | ".join(cells) + " |", flush=True)
+    print(f"real runs used inside the band, mean / p99: {totals[0, 0]} / {totals[1, 0]} of {used} with the "
+          f"profiling runs' level uncertainty, {totals[0, 1]} / {totals[1, 1]} with the session's")
 
 
 if __name__ == "__main__":
