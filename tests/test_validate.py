@@ -75,6 +75,18 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert max(s[0] for s in starts) < min(s[1] for s in starts)
     assert results["plan"]["setup"]["allocator"] == "steady"
     assert profile.provenance["allocator"]["allocator"] == "steady"
+    # --render re-writes the report from the folder, running nothing: the same text
+    assert set(results["generated"]) == {"command", "date", "elapsed_s"}
+    render = ["validate", "--render", "--out", str(out), "--report", str(report)]
+    report.write_text("stale")
+    assert main(render) == 0 and report.read_text() == text
+    # from a folder written before the 'generated' record: the report's first line says the command and date, and
+    # a note a person put under the title is kept
+    del results["generated"]
+    (out / "results.json").write_text(json.dumps(results))
+    noted = text.replace("\n\n", "\n\n> Run on a test host.\n\n", 1)           # under the title
+    report.write_text(noted)
+    assert main(render) == 0 and report.read_text() == noted
 
 
 def _run(flag: str) -> dict:
@@ -153,6 +165,23 @@ def test_unwritable_outputs_are_refused_before_any_real_run(tmp_path, capsys, wh
     err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--out", str(out), "--report", str(report)])
     assert message.format(file=file, dir=tmp_path) in err
     assert "profile" not in capsys.readouterr().out and not (tmp_path / "val").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "--render: no results.json in"),
+    ("{not json", "is not valid JSON"),
+    ('{"plan": {}}', "is not a validation's results (needs plan, profiles and scenarios)"),
+    ('{"plan": {}, "profiles": [], "scenarios": []}', "predates its 'generated' record"),
+    ('{"plan": {}, "profiles": ["x/profile-a.json"], "scenarios": [], "generated": {}}',
+     "profiles missing from"),
+])
+def test_render_refuses_a_folder_it_cannot_render_and_writes_nothing(tmp_path, capsys, content, message):
+    out = tmp_path / "val"
+    out.mkdir()
+    if content is not None:
+        (out / "results.json").write_text(content)
+    assert message in cli_error(capsys, ["validate", "--render", "--out", str(out), "--report", str(tmp_path / "r.md")])
+    assert not (tmp_path / "r.md").exists()
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")

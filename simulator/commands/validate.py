@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import re
 import time
 from pathlib import Path
+
+from simulator.errors import FlexsimError
 
 DESCRIPTION = """Validate the simulator against real runs on this host (PyTorch needed).
 
@@ -22,6 +26,7 @@ Examples:
   flexsim validate                                    # the full report: docs/validation.md + docs/validation/
   flexsim validate --scenarios open-50,cascade-80 --requests 500 --out runs/val --report runs/val/report.md
   flexsim validate --device cuda --execution graph    # on a GPU
+  flexsim validate --render --out docs/validation-cuda --report docs/validation-cuda.md   # re-write a report
 """
 
 
@@ -49,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:INDEX] (default cpu)")
     parser.add_argument("--execution", default="eager", help="eager or graph (CUDA graphs; default eager)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
+    parser.add_argument("--render", action="store_true", help="run nothing: re-write --report from --out's "
+                        "results.json and profiles with this version's report (the figure is kept; the command, "
+                        "date and duration are the run's, from results.json or, for a folder written before "
+                        "2026-12-06, the existing report's first line)")
     parser.add_argument("--allocator", default="steady", help="steady (glibc's malloc held steady: no page faults "
                         "on fresh memory) or default (the C library's settings), for the profiles and the real runs "
                         "alike (default steady)")
@@ -69,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
     names = list(by_name) if args.scenarios is None else [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in by_name]
     require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
-    check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
     check_report_file(args.report, "--report")
+    if args.render:
+        render_report(Path(args.out), Path(args.report))
+        return 0
+    check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
     setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads, allocator=args.allocator,
                         members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
@@ -92,22 +104,19 @@ def _command(args: argparse.Namespace, names: list) -> str:
 
 def write_report(plan, report_path: Path, command: str) -> dict:
     """Run `plan`; write results.json, the CDF figure and the report; return the results."""
-    from simulator.io import write_json_atomic, write_text_atomic
-    from simulator.profiles import load_profile
+    from simulator.io import write_json_atomic
     from simulator.runner.plots import latency_cdfs
-    from simulator.runner.report import best_model, markdown, verdict
+    from simulator.runner.report import best_model, verdict
     from simulator.runner.validation import run_validation
 
     t0 = time.perf_counter()
     results, panels = run_validation(plan, progress=lambda line: print(line, flush=True))
+    results["generated"] = {"command": command, "date": str(datetime.date.today()),
+                            "elapsed_s": time.perf_counter() - t0}
     figure = plan.out_dir / "latency-cdf.png"
     latency_cdfs(figure, panels)
     write_json_atomic(plan.out_dir / "results.json", results)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    relative = os.path.relpath(figure, report_path.parent)
-    profiles = [load_profile(path) for path in results["profiles"]]
-    text = markdown(results, profiles, relative, command, time.perf_counter() - t0)
-    write_text_atomic(report_path, text)
+    write_markdown(results, plan.out_dir, report_path)
     for sc in results["scenarios"]:
         figures = best_model(sc)
         print(f"{sc['name']:<12} " + "  ".join(
@@ -116,3 +125,55 @@ def write_report(plan, report_path: Path, command: str) -> dict:
               + f"  {verdict(sc)}")
     print(f"wrote {report_path}, {plan.out_dir}/results.json, {figure}")
     return json.loads(json.dumps(results))
+
+
+def write_markdown(results: dict, out_dir: Path, report_path: Path, note: list[str] = ()) -> None:
+    """The report of `results` (their profiles and figure in `out_dir`) written atomically to `report_path`; `note`:
+    blockquote lines to put under its title."""
+    from simulator.io import write_text_atomic
+    from simulator.profiles import load_profile
+    from simulator.runner.report import markdown
+
+    profiles = [load_profile(out_dir / Path(path).name) for path in results["profiles"]]
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    figure = os.path.relpath(out_dir / "latency-cdf.png", report_path.parent)
+    title, rest = markdown(results, profiles, figure).split("\n", 1)
+    write_text_atomic(report_path, "\n".join([title, "", *note, "", rest.lstrip("\n")] if note else [title, rest]))
+
+
+#: The first line of a report's text after its title: its command, date and duration.
+GENERATED = re.compile(r"^Generated by `(?P<command>[^`]+)` on (?P<date>\d{4}-\d{2}-\d{2}) in "
+                       r"(?P<minutes>[0-9.]+) min\.", re.MULTILINE)
+
+
+def render_report(out_dir: Path, report_path: Path) -> None:
+    """Re-write `report_path` from `out_dir`'s results.json and profiles, running nothing."""
+    from simulator.errors import require
+
+    path = out_dir / "results.json"
+    require(path.is_file(), f"--render: no results.json in {out_dir}")
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FlexsimError(f"--render: {path} is not valid JSON ({exc})") from None
+    require(isinstance(results, dict) and {"plan", "profiles", "scenarios"} <= set(results),
+            f"--render: {path} is not a validation's results (needs plan, profiles and scenarios)")
+    if "generated" not in results:
+        found = GENERATED.search(report_path.read_text()) if report_path.is_file() else None
+        require(found is not None, f"--render: {path} predates its 'generated' record (2026-12-06) and "
+                                   f"{report_path} has no 'Generated by' line to take the command and date from")
+        results["generated"] = {"command": found["command"], "date": found["date"],
+                                "elapsed_s": float(found["minutes"]) * 60.0}
+    missing = [p for p in results["profiles"] if not (out_dir / Path(p).name).is_file()]
+    require(not missing, f"--render: profiles missing from {out_dir}: {', '.join(Path(p).name for p in missing)}")
+    write_markdown(results, out_dir, report_path, kept_note(report_path))
+    print(f"wrote {report_path} from {path}")
+
+
+def kept_note(report_path: Path) -> list[str]:
+    """The blockquote a person added under an existing report's title (a summary of its run), to keep when the
+    report is rendered again; the report's own banner (``> **Preliminary.**``) is not kept: it is recomputed."""
+    if not report_path.is_file():
+        return []
+    head = report_path.read_text().split("\nGenerated by ", 1)[0].splitlines()[1:]
+    return [line for line in head if line.startswith(">") and not line.startswith("> **Preliminary.**")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 
 from simulator.runner.validation import MIN_QUIET_RUNS
@@ -129,18 +128,48 @@ def _num(x, digits: int) -> str:
 
 
 def _band_table(scenarios) -> list[str]:
-    lines = ["| scenario | level uncertainty: profiling runs / session (the band's) | serving factor | "
+    session_band = session_banded(scenarios)
+    head = ": profiling runs / session (the band's)" if session_band else " (level_sigma)"
+    lines = [f"| scenario | level uncertainty{head} | serving factor | "
              "mean ms: sim 5-95% | real runs | p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         band = best_model(sc)["sim"]["band"]
         means = ", ".join(_ms(r["latency_mean_ms"]) for r in sc["runs"])
         p99s = ", ".join(_ms(r["latency_p99_ms"]) for r in sc["runs"])
         level = sc.get("level_sigma", 0.0)
-        levels = f"{sc.get('level_sigma_profiling', level):.3f} / {level:.3f}"
+        levels = f"{sc['level_sigma_profiling']:.3f} / {level:.3f}" if session_band else f"{level:.3f}"
         lines.append(f"| {sc['name']} | {levels} | {sc.get('serving_factor', 1.0):.3f} | "
                      f"{_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
                      f"{means} | {_ms(band['latency_p99_ms'][0])}–{_ms(band['latency_p99_ms'][1])} | {p99s} |")
     return lines
+
+
+def session_banded(scenarios) -> bool:
+    """Whether the band was simulated with the level uncertainty over the session (reports since 2026-12-04,
+    whose scenarios record ``level_sigma_profiling`` beside it) rather than the profiling runs'."""
+    return bool(scenarios) and "level_sigma_profiling" in scenarios[0]
+
+
+def _band_prose(session_band: bool) -> list[str]:
+    """What the band is simulated with: the session's level uncertainty, or (older reports) the profiling runs'."""
+    common = ("Each seed draws the service times, the host's speed process and, with the level uncertainty, one "
+              "constant speed level for the whole run (`speed_noise.level_sigma`, the root mean square of the log of "
+              "a speed level against the profile's). ")
+    profiling = ("the drift between the closed-loop and the open-loop profiling runs, seconds apart, pooled over "
+                 "the session's poll-release profiles (`simulator/runner/serving.py`). ")
+    tail = ("Near saturation a few percent of speed move the mean by multiples, so the band is wide there: its "
+            "width is the host's uncertainty, not the simulator's precision.")
+    if not session_band:
+        return [common + "Median and band are simulated with the level uncertainty of the profiling runs: "
+                + profiling + "(This report predates the band's level uncertainty over the session.) " + tail]
+    return [common + "The median is simulated with the level uncertainty of the profiling runs: " + profiling
+            + "The band is simulated with the level uncertainty over the session: the levels measured by the "
+            "closed-loop bursts right before every real run, against each scenario's own profile, pooled over the "
+            "scenarios (`session_level_sigma` in `simulator/runner/validation.py`); those come minutes after the "
+            "profiles, as the runs do, so they measure the drift that moves the runs, which the profiling runs, "
+            "seconds apart, under-state. Where the two sets of seeds disagree so that the band misses the median "
+            "(few seeds, or a session uncertainty below the profiling runs'), the band is stretched to the median "
+            "(`spanning`). " + tail]
 
 
 def _idle_table(scenarios) -> list[str]:
@@ -211,13 +240,20 @@ def _host_costs_table(profiles) -> list[str]:
     lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
              "(phases) | dispatch ms / request | "
              "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
-             "per queued request: real / simulated); at the host's speed levels during the runs (not used) |", "|---|---|---|---|---|---|"]
+             "per queued request: real / simulated)"
+             + ("; at the host's speed levels during the runs (not used)" if _has_levels(profiles) else "") + " |",
+             "|---|---|---|---|---|---|"]
     for profile in profiles:
         points = profile.provenance.get("wakeup_measured", {}).get("points", [])
         wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
         lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
                      f"{wakeup} | {profile.wakeup_decay:.2f} | {_serving(profile)} |")
     return lines
+
+
+def _has_levels(profiles) -> bool:
+    """Whether the profiles' serving factors were measured with the host's speed levels (since 2026-12-06)."""
+    return any("levels" in p.provenance.get("serving_factor_measured", {}) for p in profiles)
 
 
 def _serving(profile) -> str:
@@ -312,9 +348,11 @@ def findings(scenarios) -> list[str]:
     return lines
 
 
-def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: float) -> str:
-    """The whole report."""
-    scenarios, plan = results["scenarios"], results["plan"]
+def markdown(results: dict, profiles, figure: str) -> str:
+    """The whole report, from `results` (with its ``generated`` record: command, date, minutes), the scenarios'
+    `profiles` and the path of the latency-CDF figure relative to the report."""
+    scenarios, plan, generated = results["scenarios"], results["plan"], results["generated"]
+    session_band = session_banded(scenarios)
     setup = plan["setup"]
     runs = [r for sc in scenarios for r in sc["runs"]]
     flagged = sum(r["flag"] == "interference" for r in runs)
@@ -325,7 +363,8 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
                   "machine.", ""]
     return "\n".join([
         "# Validation: real runs against the simulator", "", *banner,
-        f"Generated by `{command}` on {datetime.date.today()} in {elapsed_s / 60:.1f} min. Raw traces, the measured "
+        f"Generated by `{generated['command']}` on {generated['date']} in {generated['elapsed_s'] / 60:.1f} min. "
+        "Raw traces, the measured "
         f"profile and `results.json` are in `{os.path.dirname(figure) or '.'}/` beside this report.", "",
         "## Setup", "",
         f"- Host: {setup['processor']} ({setup['machine']}, {runs[0]['host']['cpus'] if runs else '?'} CPUs), "
@@ -370,15 +409,16 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "stage latencies and decision overheads of the open-loop simulations (closed loops: 1). With a "
         "dispatcher thread (`thread-50`) it is mostly what the thread costs; with poll release a queued request is "
         "served as in the closed loop, so there it is mostly the host's drift between the closed-loop profiling "
-        "run and the open-loop ones, which come later, closer to the real runs. Since 2026-12-06 closed-loop bursts "
-        "right before, between and after the open-loop runs measure the host's speed level during each, and the "
-        "factor fitted at those levels (what serving costs beyond the drift) is shown beside it; it is not used: "
-        "in the one run that used it (Q, `validation-history.md`) the factor with the drift predicted most "
-        "scenarios better.", "",
+        "run and the open-loop ones, which come later, closer to the real runs."
+        + (" Closed-loop bursts right before, between and after the open-loop runs measure the host's speed level "
+           "during each, and the factor fitted at those levels (what serving costs beyond the drift) is shown "
+           "beside it; it is not used: in the one run that used it (Q, `validation-history.md`) the factor with "
+           "the drift predicted most scenarios better." if _has_levels(profiles) else ""), "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
         "Four simulations of each scenario, their medians all predictive (from measurements made before the real "
-        "runs; the verdict's band also uses the bursts spread over the session, below): **bare** "
+        + ("runs; the verdict's band also uses the bursts spread over the session, below): **bare** " if session_band
+           else "runs): **bare** ") +
         "(the closed-loop latencies and one decision overhead, as the simulator predicted before the host's other "
         "costs were measured); **steady**, the profile without its speed process and level uncertainty "
         "(stage times drawn independently); **profile**, the profile as measured, with those costs, which the engines model "
@@ -393,19 +433,7 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
-        "Each seed draws the service times, the host's speed process and, with the level uncertainty, one constant "
-        "speed level for the whole run (`speed_noise.level_sigma`, the root mean square of the log of a speed "
-        "level against the profile's). The median is simulated with the level uncertainty of the profiling runs: "
-        "the drift between the closed-loop and the open-loop profiling runs, seconds apart, pooled over the "
-        "session's poll-release profiles (`simulator/runner/serving.py`). The band is simulated with the level "
-        "uncertainty over the session: the levels measured by the closed-loop bursts right before every real run, "
-        "against each scenario's own profile, pooled over the scenarios (`session_level_sigma` in "
-        "`simulator/runner/validation.py`); those come minutes after the profiles, as the runs do, so they "
-        "measure the drift that moves the runs, which the profiling runs, seconds apart, under-state. Where the "
-        "two sets of seeds disagree so that the band misses the median (few seeds, or a session uncertainty "
-        "below the profiling runs'), the band is stretched to the median (`spanning`). Near "
-        "saturation a few percent of speed move the mean by multiples, so the band is wide there: its width is "
-        "the host's uncertainty, not the simulator's precision.", "",
+        *_band_prose(session_band), "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
@@ -423,9 +451,14 @@ def markdown(results: dict, profiles, figure: str, command: str, elapsed_s: floa
         "request (from the real runs):", "",
         *_idle_table(scenarios), "",
         *findings(scenarios),
-        *METHOD,
+        *(METHOD if session_band else [line.replace(BAND_LEVEL["session"], BAND_LEVEL["profiling"])
+                                       for line in METHOD]),
     ]) + "\n"
 
+
+#: What the band's level uncertainty is, in the method's words: since 2026-12-04, and before.
+BAND_LEVEL = {"session": "a level uncertainty measured over the session by the bursts before the runs",
+              "profiling": "a level uncertainty measured between the profiling runs, seconds apart"}
 
 METHOD = [
     "## How the model of time maps onto the real run", "",
@@ -477,7 +510,7 @@ METHOD = [
     "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
     "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
     "scenario alike and shows in the spread between repeats). The median prediction leaves it out; the band "
-    "carries it only as its size, a level uncertainty measured over the session by the bursts before the runs.",
+    "carries it only as its size, " + BAND_LEVEL["session"] + ".",
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median); a run above the thresholds is "
     "flagged for interference and never used (its spread is the host's, not the served system's). On this shared "
