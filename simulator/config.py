@@ -89,7 +89,8 @@ class RunConfig:
                                    "e.g. '0:6;4:3;16:1'", _optional(str), "SPEC")
     # workload
     arrivals: str = _opt("poisson:load=0.8", "poisson:RATE | gamma:RATE:CV | mmpp:RATE_LOW:RATE_HIGH:DWELL_S | "
-                         "trace:PATH | closed[:CLIENTS]; RATE may be load=X (utilisation)", metavar="SPEC")
+                         "trace:PATH | closed[:CLIENTS]; RATE may be load=X (X of the devices' combined capacity)",
+                         metavar="SPEC")
     requests: int | None = _opt(None, "number of requests (default 10000, or the trace's length)",
                                 _optional(_int), "N")
     deadline_ms: float = _opt(math.inf, "relative deadline of every request (ms; a trace's deadline_ms column "

@@ -84,7 +84,7 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5))
     n = _n_requests(config, trace)
     if spec.load is not None:
-        spec = spec.resolve(mean_service_s(stages, cost_scale, devices, compiled) / config.devices)
+        spec = spec.resolve(service_per_capacity_s(stages, cost_scale, devices, compiled))
     arrival_s = _arrivals(spec, trace, n, arrivals_rng)
     return SimulationInputs(
         stages=stages, cost_scale=np.ascontiguousarray(cost_scale, dtype=np.float64), devices=devices,
@@ -134,17 +134,16 @@ def stage_models(config: RunConfig, cache: LogitCache, profile: Profile) -> tupl
     return tuple(defaults[:n])
 
 
-def stage_model_note(inputs: SimulationInputs, cache: LogitCache, members) -> str:
-    """One line naming the model that costs each stage on each device, and saying so where those are the
-    profile's stand-ins (`default_stage_models`) for member models it does not have."""
-    named = None if cache.model_names is None else tuple(cache.model_names[m] for m in members)
+def stage_model_note(inputs: SimulationInputs, cache: LogitCache, config: RunConfig) -> str:
+    """One line naming the model that costs each stage on each device, and saying where they stand in for the
+    cache's member models: the profile's `default_stage_models`, or the models the config chose."""
+    named = None if cache.model_names is None else tuple(cache.model_names[m] for m in config.members)
+    whose = "the profile's stand-ins" if config.models is None else "chosen with --models"
     parts = []
-    for dev in dict.fromkeys((d.profile, d.models) for d in inputs.devices):
-        profile, models = dev
+    for profile, models in dict.fromkeys((d.profile, d.models) for d in inputs.devices):
         stand_in = named is not None and models != named
         parts.append(f"{','.join(models)} on {profile}"
-                     + (f" (the profile's stand-ins for the cache's {','.join(dict.fromkeys(named))})" if stand_in
-                        else ""))
+                     + (f" ({whose} for the cache's {','.join(dict.fromkeys(named))})" if stand_in else ""))
     return "stage models: " + "; ".join(parts)
 
 
@@ -200,8 +199,16 @@ def _per_request(trace, column: str, default: float, n: int) -> np.ndarray:
     return values
 
 
-def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
-    """Mean busy time per request at batch 1 on the first device, under the policy's timing-free rules.
+def service_per_capacity_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
+    """Seconds per request of the devices together at batch 1 (`mean_service_s` of each): ``1 / sum(1 / mean)``, so
+    that ``load=X`` offers X of their combined capacity whatever their order (with devices of different speeds a
+    dispatch rule may still load them unequally); ``mean / devices`` where all are alike, as before."""
+    means = np.array([mean_service_s(stages, cost_scale, devices, compiled, d) for d in range(len(devices))])
+    return float(means[0] / means.size if np.all(means == means[0]) else 1.0 / np.sum(1.0 / means))
+
+
+def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled, device: int = 0) -> float:
+    """Mean busy time per request at batch 1 on device `device`, under the policy's timing-free rules.
 
     Counts the stages that threshold, static-k, oracle and the first load level would run (deadline, energy
     and custom rules are ignored: this is the load a ``load=X`` rate refers to), plus the dispatch overhead;
@@ -215,7 +222,7 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled) -> float:
         if params.oracle:
             stop[k] |= stages.correct[k]
     stages_run = np.argmax(stop, axis=0) + 1
-    dev = devices[0]
+    dev = devices[device]
     mean_latency = dev.latency_s[:, 0, :].mean(axis=1)
     per_stage = mean_latency[:, None] * cost_scale + dev.overhead_s[:, None]
     ran = np.arange(n_stages)[:, None] < stages_run[None, :]

@@ -13,9 +13,9 @@ Arrival specifications (the ``arrivals`` config field):
 - ``closed`` or ``closed:CLIENTS``: closed loop: each of CLIENTS clients (default 1) sends its next request
   when its previous one finishes.
 
-In ``poisson``, ``gamma`` and ``mmpp`` a rate may be written ``load=X`` instead: the rate that puts the device
-at utilisation X given the policy's mean service time (see `simulator.run`); for ``mmpp`` the two rates
-then are X·(1 ∓ 0.5) of that rate.
+In ``poisson``, ``gamma`` and ``mmpp`` a rate may be written ``load=X`` instead: the rate that offers X of the
+devices' combined capacity given the policy's mean service time on each (utilisation X on alike devices; see
+`simulator.run.service_per_capacity_s`); for ``mmpp`` the two rates then are X·(1 ∓ 0.5) of that rate.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ def test_run_names_the_model_of_each_stage_and_says_where_the_profile_stands_in(
                  "--thresholds", "0.8,0.7"]) == 0
     line = capsys.readouterr().out.splitlines()[1]
     assert line == "stage models: fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64 on h200"
+    assert main(["run", "--requests", "100", "--profile", "a100", "--models", "resnet50-fp16-graph"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert "(chosen with --models for the cache's fmnist-cnn-w32)" in line and "stand-ins" not in line
     err = cli_error(capsys, ["run", "--logits", "fmnist-cpu", "--profile", "cpu-amd-epyc-2c"])
     assert "it has no fmnist-cnn-w16 (the cache's member models) and no default_stage_models for 6 stages" in err
 

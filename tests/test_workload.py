@@ -115,3 +115,21 @@ def test_unreadable_trace_files_are_named(tmp_path):
 def test_rates_too_small_for_finite_arrivals(text, message):
     with pytest.raises(FlexsimError, match=message + ".*the rate is too small"):
         generate_arrivals(parse_arrivals(text), 300, np.random.default_rng(0))
+
+
+def test_load_is_a_share_of_the_devices_combined_capacity_whatever_their_order():
+    from simulator.config import RunConfig
+    from simulator.run import mean_service_s, prepare
+
+    base = dict(requests=500, devices=2, arrivals="poisson:load=0.5", seed=3)
+    fast_first = prepare(RunConfig(profile=("a100", "rpi5"), **base))
+    slow_first = prepare(RunConfig(profile=("rpi5", "a100"), **base))
+    np.testing.assert_allclose(fast_first.arrival_s, slow_first.arrival_s, rtol=1e-12)
+    means = [mean_service_s(fast_first.stages, fast_first.cost_scale, fast_first.devices, fast_first.policy, d)
+             for d in (0, 1)]
+    assert means[1] > 2 * means[0]                                       # a Raspberry Pi 5 beside an A100
+    alone = prepare(RunConfig(profile=("a100",), **{**base, "devices": 1}))
+    capacity = 1 / means[0] + 1 / means[1]                               # requests/s of the two together
+    # the same seeded draws at another rate: inter-arrival times scale by the ratio of the rates
+    np.testing.assert_allclose(np.diff(fast_first.arrival_s), np.diff(alone.arrival_s) * (1 / means[0]) / capacity,
+                               rtol=1e-9)

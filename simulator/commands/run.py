@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary.to_dict(), indent=2))
     else:
         print(_header(config))
-        print(stage_model_note(inputs, cache, config.members))
+        print(stage_model_note(inputs, cache, config))
         print(result.summary.text())
         if config.out:
             print(f"wrote {config.out}/requests.csv, summary.json" + (", batches.csv" if config.record_batches else ""))
