@@ -56,12 +56,34 @@ def atomic_paths(paths):
             tmps.append(_temp_beside(path))
         with naming(paths[0] if len(paths) == 1 else paths[0].parent):
             yield tmps
-        for tmp, path in zip(tmps, paths):
-            with naming(path):
-                os.replace(tmp, path)
+        _replace_all(tmps, paths)
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
+
+
+def _replace_all(tmps: list[Path], paths: list[Path]) -> None:
+    """Rename every temporary file onto its path, or (a rename failing part-way: a directory in the way, a full
+    disk) none: the files already replaced get their earlier content back and the new ones are removed."""
+    done = []                                   # (path, its earlier content moved aside, or None)
+    try:
+        for tmp, path in zip(tmps, paths):
+            with naming(path):
+                earlier = _temp_beside(path) if path.is_file() else None
+                if earlier is not None:
+                    os.replace(path, earlier)
+                done.append((path, earlier))
+                os.replace(tmp, path)
+    except BaseException:
+        for path, earlier in reversed(done):
+            if earlier is not None:
+                os.replace(earlier, path)
+            elif path.is_file():
+                path.unlink()
+        raise
+    for _, earlier in done:
+        if earlier is not None:
+            earlier.unlink(missing_ok=True)
 
 
 @contextmanager

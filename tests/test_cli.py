@@ -224,3 +224,20 @@ def test_text_file_as_logits(tmp_path, capsys):
     path = tmp_path / "notes.txt"
     path.write_text("not an archive\n")
     assert "is not an .npz file" in cli_error(capsys, ["run", "--logits", str(path)])
+
+
+def test_a_rename_failing_part_way_puts_the_earlier_run_back(tmp_path, capsys):
+    # a directory where one of the outputs goes: the rename of that file fails after the others were replaced
+    out_dir = tmp_path / "run"
+    assert main(["run", "--requests", "300", "--out", str(out_dir), "--no-record-batches"]) == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    (out_dir / "batches.csv").mkdir()
+    err = cli_error(capsys, ["run", "--requests", "200", "--seed", "1", "--out", str(out_dir)])
+    assert "batches.csv" in err
+    (out_dir / "batches.csv").rmdir()
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
+    assert main(["run", "--requests", "300", "--out", str(tmp_path / "new")]) == 0
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "summary.json").mkdir()
+    cli_error(capsys, ["run", "--requests", "200", "--out", str(tmp_path / "fresh")])
+    assert [p.name for p in (tmp_path / "fresh").iterdir()] == ["summary.json"]       # only the directory

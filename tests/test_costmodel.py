@@ -520,6 +520,12 @@ def test_derive_names_are_checked(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
+def test_derive_writes_every_profile_or_none(tmp_path, capsys):
+    (tmp_path / "l4.json").mkdir()                         # the second profile cannot be written
+    assert main(["costmodel", "derive", "--device", "t4", "--device", "l4", "--out-dir", str(tmp_path)]) == 2
+    assert "l4.json" in capsys.readouterr().err and [p.name for p in tmp_path.iterdir()] == ["l4.json"]
+
+
 def test_cli_derives_and_reports(tmp_path, capsys):
     assert main(["costmodel", "derive", "--device", "l4", "--name", "l4-test", "--out-dir", str(tmp_path)]) == 0
     assert load_profile(tmp_path / "l4-test.json").provenance["source"] == "derived"

@@ -79,6 +79,14 @@ def test_training_split_of_caches(tmp_path):
         train_and_test(RunConfig(logits="fmnist-train"), "fmnist-train")
 
 
+def test_optimize_out_is_written_as_one_set(tmp_path, capsys):
+    out = tmp_path / "opt"
+    out.mkdir()
+    (out / "frontier-latency.png").mkdir()                  # the last file cannot be written
+    assert "frontier-latency.png" in cli_error(capsys, ["optimize", "--grid-points", "3", "--out", str(out)])
+    assert [p.name for p in out.iterdir()] == ["frontier-latency.png"]
+
+
 def test_optimize_command_writes_its_outputs(tmp_path, capsys):
     out = tmp_path / "opt"
     assert main(["optimize", "--lambda", "10", "--compare", "--out", str(out)]) == 0

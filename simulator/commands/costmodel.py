@@ -140,6 +140,7 @@ def _derive(args) -> int:
     from simulator.costmodel.derive import SHIPPED, derive_profile
     from simulator.costmodel.devices import device_spec
     from simulator.errors import require
+    from simulator.io import atomic_paths
     from simulator.profiles import load_profile, save_profile
 
     if args.name is not None:
@@ -152,8 +153,10 @@ def _derive(args) -> int:
     require(out_dir.is_dir(), f"invalid --out-dir {args.out_dir}: not a folder")
     given = [load_profile(p) for p in args.profile or ()]
     profiles = [derive_profile(name, spec, _reference(spec, given)) for name, spec in specs.items()]
+    with atomic_paths([out_dir / f"{p.name}.json" for p in profiles]) as tmps:   # every profile, or none
+        for tmp, p in zip(tmps, profiles):
+            save_profile(tmp, p)
     for p in profiles:
-        save_profile(out_dir / f"{p.name}.json", p)
         print(f"wrote {out_dir / (p.name + '.json')}: {p.device['name']}, {len(p.models)} models, derived from "
               f"{p.provenance['derived_from']['reference_profile']}")
     return 0

@@ -170,7 +170,9 @@ def _comparison(problem, criterion, first, second, first_name: str, second_name:
 
 
 def _write(out: Path, config, criterion, args, found, train, test, held_out) -> None:
-    from simulator.io import make_output_dir, write_json_atomic, write_text_atomic
+    """The chosen thresholds, the summary and the frontiers (CSV and plot per cost), replaced in `out` as one set:
+    a failure leaves the folder as it was."""
+    from simulator.io import atomic_paths, make_output_dir, write_json_atomic, write_text_atomic
     from simulator.optimize import normal_ensembles, toml_snippet
     from simulator.optimize.pareto import write_frontier_csv
     from simulator.optimize.plots import plot_frontier
@@ -178,15 +180,17 @@ def _write(out: Path, config, criterion, args, found, train, test, held_out) -> 
     make_output_dir(out, "--out")
     comments = [f"chosen by: flexsim optimize ({criterion.describe()}, method {args.method})",
                 f"on {train.description}"]
-    write_text_atomic(out / "chosen.toml", toml_snippet(config, found.point.thresholds, comments))
-    write_json_atomic(out / "summary.json", {"criterion": criterion.describe(), "method": args.method,
-                                             "train": found.point.to_dict(), "held_out": held_out.to_dict(),
-                                             "seconds": found.seconds})
-    written = ["chosen.toml", "summary.json"]
+    summary = {"criterion": criterion.describe(), "method": args.method, "train": found.point.to_dict(),
+               "held_out": held_out.to_dict(), "seconds": found.seconds}
+    writers = {"chosen.toml": lambda p: write_text_atomic(p, toml_snippet(config, found.point.thresholds, comments)),
+               "summary.json": lambda p: write_json_atomic(p, summary)}
     costs = [] if found.result is None else ["latency"] + (["energy"] if train.energy_j is not None else [])
     for cost in costs:
-        write_frontier_csv(out / f"frontier-{cost}.csv", found.result, cost)
-        plot_frontier(out / f"frontier-{cost}.png", found.result, cost, f"train: {train.description}",
-                      found.point, normal_ensembles(train))
-        written += [f"frontier-{cost}.csv", f"frontier-{cost}.png"]
+        writers[f"frontier-{cost}.csv"] = lambda p, c=cost: write_frontier_csv(p, found.result, c)
+        writers[f"frontier-{cost}.png"] = lambda p, c=cost: plot_frontier(
+            p, found.result, c, f"train: {train.description}", found.point, normal_ensembles(train))
+    written = list(writers)
+    with atomic_paths([out / name for name in written]) as tmps:
+        for tmp, write in zip(tmps, writers.values()):
+            write(tmp)
     print(f"wrote {', '.join(str(out / name) for name in written)}")
