@@ -145,6 +145,9 @@ def test_rounds_rotate_the_scenarios():
     (["--requests", "3"], "invalid requests = 3"),
     (["--device", "tpu"], "invalid device"),
     (["--allocator", "jemalloc"], "invalid allocator = 'jemalloc'"),
+    (["--threads", "0"], "invalid threads = 0"),
+    (["--seed", "-1"], "invalid seed = -1"),
+    (["--execution", "graph"], "execution = graph needs a CUDA device"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "val"

@@ -84,6 +84,10 @@ class RunnerSetup:
         require(self.idle in IDLES, f"invalid idle = {self.idle!r}: must be one of {', '.join(IDLES)}")
         require(self.device == "cpu" or self.device.startswith("cuda"),
                 f"invalid device = {self.device!r}: must be cpu or cuda[:INDEX]")
+        require(self.execution != "graph" or self.device != "cpu",
+                "invalid execution = graph on device cpu: execution = graph needs a CUDA device (--device cuda)")
+        require(isinstance(self.threads, int) and self.threads >= 1,
+                f"invalid threads = {self.threads!r}: must be an integer >= 1")
         if self.device != "cpu":
             import torch
 

@@ -137,6 +137,7 @@ class ValidationPlan:
         require(self.repeats >= 1, f"invalid repeats = {self.repeats}: must be >= 1")
         require(self.seeds >= 1, f"invalid seeds = {self.seeds}: must be >= 1")
         require(self.profiling_requests >= 10, f"invalid profiling requests = {self.profiling_requests}: must be >= 10")
+        require(self.seed >= 0, f"invalid seed = {self.seed}: must be >= 0")
 
 
 def stage_models(scenario: Scenario, model_names) -> tuple:
