@@ -27,8 +27,17 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors (a malformed or missing option value, an unknown option) are one line, as
+    every other bad input's: ``flexsim CMD: error: ...`` and where to look, exit status 2. Its subcommands' parsers
+    are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="flexsim",
         description="Hardware-aware simulator of flexible DNN inference (flexible ensembles, early-exit "
                     "cascades, dynamic sub-networks) under deadlines and energy budgets.")

@@ -59,6 +59,8 @@ class ArrivalSpec:
         if self.load is None:
             return self
         base = self.load / mean_service_s
+        require(math.isfinite(base) and base > 0, f"arrivals load={self.load:g}: the mean service time "
+                f"{mean_service_s:.3g} s gives no usable rate ({base:.3g} requests/s); check the profile's latencies")
         rates = (base * 0.5, base * 1.5) if self.kind == "mmpp" else (base,)
         return ArrivalSpec(self.kind, rates, None, self.cv, self.dwell_s, self.clients, self.path)
 
@@ -95,10 +97,16 @@ def _parse_poisson(text, parts):
     return ArrivalSpec("poisson", (rate,), load)
 
 
+#: Smallest coefficient of variation of gamma gaps (shape 1 / CV^2 = 1e12: as regular as arrivals get).
+MIN_CV = 1e-6
+#: Most dwell periods an MMPP may draw for its arrivals (each is drawn in turn).
+MAX_DWELL_PERIODS = 10_000_000
+
+
 def _parse_gamma(text, parts):
     require(len(parts) == 2, f"invalid arrivals = {text!r}: expected gamma:RATE:CV")
     rate, load = _rate(text, parts[0])
-    return ArrivalSpec("gamma", (rate,), load, cv=_number(text, parts[1], "CV"))
+    return ArrivalSpec("gamma", (rate,), load, cv=_number(text, parts[1], "CV", MIN_CV, strict=False))
 
 
 def _parse_mmpp(text, parts):
@@ -180,6 +188,8 @@ def _mmpp(rates, dwell_s: float, n_requests: int, rng: np.random.Generator) -> n
     expected_s = n_requests / np.mean(rates)
     require(expected_s <= MAX_ARRIVAL_S, f"{_describe(spec)}: {n_requests} arrivals would take about "
             f"{expected_s:.3g} s, beyond {MAX_ARRIVAL_S:g} s{_TOO_SLOW}")
+    require(expected_s / dwell_s <= MAX_DWELL_PERIODS, f"{_describe(spec)}: DWELL_S = {dwell_s:g} s is too short for "
+            f"{n_requests} arrivals (about {expected_s / dwell_s:.3g} dwell periods, at most {MAX_DWELL_PERIODS:g})")
     chunks, total, t, state = [], 0, 0.0, 0
     while total < n_requests:
         length = rng.exponential(dwell_s)

@@ -111,6 +111,20 @@ def test_help_for_every_command(command, capsys):
     assert "usage: flexsim" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["profile", "resnet18", "--repeats", "2.5"], "argument --repeats: invalid int value: '2.5'"),
+    (["bench", "--requests", "x"], "argument --requests: invalid int value: 'x'"),
+    (["costmodel", "foo"], "argument action: invalid choice: 'foo'"),
+    (["run", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+])
+def test_malformed_options_are_one_line_too(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and message in err and "--help)" in err, err
+
+
 def test_profiles_lists_the_shipped_profiles(capsys):
     assert main(["profiles"]) == 0
     assert "h100" in capsys.readouterr().out

@@ -375,3 +375,15 @@ def test_update_files_a_members_other_form_under_its_full_name():
     eager.info["mode"] = "eager"
     assert list(_renamed_forms(old, {"fmnist-cnn-w8": eager})) == ["fmnist-cnn-w8-fp32-eager"]
     assert list(_renamed_forms(old, {"fmnist-cnn-w8": old["fmnist-cnn-w8"]})) == ["fmnist-cnn-w8"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fmnist-cnn-w8", "--batch-sizes", "1-100000000000"], "batch sizes go up to 65536"),
+    (["fmnist-cnn-w999999999"], "the width of a Fashion-MNIST member goes up to 1024"),
+    (["fmnist-cnn-w8", "--no-energy", "--warmup-s", "inf"], "invalid warmup_s = inf: must be a number from 0.0"),
+])
+def test_impossible_measurements_are_refused_before_any(tmp_path, capsys, argv, message):
+    from tests.helpers import cli_error
+
+    assert message in cli_error(capsys, ["profile", *argv, "--out", str(tmp_path / "p.json")])
+    assert not (tmp_path / "p.json").exists()

@@ -133,3 +133,24 @@ def test_load_is_a_share_of_the_devices_combined_capacity_whatever_their_order()
     # the same seeded draws at another rate: inter-arrival times scale by the ratio of the rates
     np.testing.assert_allclose(np.diff(fast_first.arrival_s), np.diff(alone.arrival_s) * (1 / means[0]) / capacity,
                                rtol=1e-9)
+
+
+@pytest.mark.parametrize("arrivals, message", [
+    ("mmpp:100:200:1e-300", "DWELL_S = 1e-300 s is too short for 50 arrivals"),
+    ("gamma:load=0.8:1e-200", "CV must be >= 1e-06"),
+    ("closed:1e15", "1000000000000000 clients for 50 requests"),
+])
+def test_impossible_arrivals_are_refused_before_any_work(arrivals, message):
+    from simulator.config import RunConfig
+    from simulator.run import prepare
+
+    with pytest.raises(FlexsimError, match=message):
+        prepare(RunConfig(requests=50, arrivals=arrivals))
+
+
+def test_more_requests_than_memory_holds_are_refused_before_allocating():
+    from simulator.config import RunConfig
+    from simulator.run import prepare
+
+    with pytest.raises(FlexsimError, match="invalid requests = 1000000000000: about .* GB of arrays, more than"):
+        prepare(RunConfig(requests=10 ** 12))

@@ -29,7 +29,7 @@ DESCRIPTION = __doc__
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--requests", type=int, default=1_000_000, help="requests per Numba run (default 1000000)")
+    parser.add_argument("--requests", type=int, default=1_000_000, help="requests per Numba run, >= 1000 (default 1000000)")
     parser.add_argument("--simpy-requests", type=int, default=None, help="requests of the SimPy run, >= 1 "
                         "(default: --requests)")
     parser.add_argument("--repeat", type=int, default=5, help="Numba and floor runs; the best is kept (default 5)")
@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
     from simulator.io import check_output_file
+    from simulator.config import RunConfig
+    from simulator.run import check_memory
 
     require(args.requests >= 1000, f"invalid --requests = {args.requests}: must be >= 1000")
     require(args.repeat >= 1, f"invalid --repeat = {args.repeat}: must be >= 1")
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
             f"invalid --simpy-requests = {args.simpy_requests}: must be >= 1")
     require(args.memory_requests >= 0, f"invalid --memory-requests = {args.memory_requests}: must be >= 0 (0 skips "
             "the memory run)")
+    for n in (args.requests, args.simpy_requests or 0, args.memory_requests):   # before minutes of measuring
+        check_memory(n, len(RunConfig().members))           # the default flexible ensemble, as `_inputs`
     if args.json:
         check_output_file(args.json, "--json")
     n_simpy = args.requests if args.simpy_requests is None else args.simpy_requests

@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
     """``"1-4,8"`` -> ``(1, 2, 3, 4, 8)``; FlexsimError naming a malformed part."""
     from simulator.errors import FlexsimError, require
+    from simulator.profiler.session import MAX_BATCH
 
     sizes = []
     for part in str(text).split(","):
@@ -59,6 +60,7 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
         except ValueError:
             raise FlexsimError(f"invalid --batch-sizes part {part!r}: use e.g. 1-16 or 1,2,4") from None
         require(lo <= hi, f"invalid --batch-sizes range {part!r}: the start exceeds the end")
+        require(hi <= MAX_BATCH, f"invalid --batch-sizes range {part!r}: batch sizes go up to {MAX_BATCH}")
         sizes += range(lo, hi + 1)
     return tuple(sizes)
 

@@ -42,6 +42,8 @@ ARCHITECTURES = {a.name: a for a in (
 
 #: Widths of the shipped Fashion-MNIST ensemble's members.
 FMNIST_WIDTHS = (8, 32, 64)
+#: Widest Fashion-MNIST member built by name (135 w^2 weights: ~140 M, 0.6 GB in fp32, at this width).
+MAX_FMNIST_WIDTH = 1024
 
 
 def canonical_name(name: str) -> str:
@@ -49,6 +51,9 @@ def canonical_name(name: str) -> str:
     key = str(name).strip().lower().replace("_", "-")
     require(key in ARCHITECTURES or FMNIST_PATTERN.fullmatch(key),
             f"unknown model {name!r} (known: {', '.join(known_models())}, or fmnist-cnn-w<width>)")
+    width = FMNIST_PATTERN.fullmatch(key)
+    require(width is None or int(width[1]) <= MAX_FMNIST_WIDTH,
+            f"invalid model {name!r}: the width of a Fashion-MNIST member goes up to {MAX_FMNIST_WIDTH}")
     return key
 
 

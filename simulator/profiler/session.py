@@ -47,12 +47,17 @@ class ProfileRequest:
                 f"{', '.join(KINDS)}")
 
 
+#: Largest batch size the profiler measures (a larger one is a typo, or needs more memory than any device has).
+MAX_BATCH = 65536
+
+
 def check_batch_sizes(batch_sizes) -> tuple[int, ...]:
-    """Distinct batch sizes, sorted; FlexsimError naming the first one that is not an integer >= 1."""
+    """Distinct batch sizes, sorted; FlexsimError naming the first one that is not an integer from 1 to
+    `MAX_BATCH`."""
     require(len(batch_sizes) > 0, "invalid batch sizes: give at least one")
     for b in batch_sizes:
-        require(isinstance(b, int) and not isinstance(b, bool) and b >= 1,
-                f"invalid batch size {b!r}: must be an integer >= 1")
+        require(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BATCH,
+                f"invalid batch size {b!r}: must be an integer from 1 to {MAX_BATCH}")
     return tuple(sorted(set(batch_sizes)))
 
 

@@ -6,16 +6,20 @@ from dataclasses import dataclass, fields
 
 from simulator.errors import require
 
-#: field -> (lowest allowed value, what it means); every field is a number checked in one place.
+#: field -> (lowest and highest allowed value, what it means); every field is a number checked in one place. The
+#: highest values only keep an impossible request (an hour of warm-up per model, a million rounds) from running for
+#: ever: nothing this project measures comes near them.
 _CONSTRAINTS = {
-    "warmup": (0, "calls before timing starts"),
-    "warmup_s": (0.0, "minimum seconds of warm-up calls"),
-    "repeats": (3, "timed calls per model and batch size (the latency samples)"),
-    "rounds": (1, "rounds, interleaved over every configuration measured, that the timed calls are split into"),
-    "energy_window_s": (1.0, "seconds of back-to-back calls per energy reading (counters advance every ~100 ms)"),
-    "idle_settle_s": (0.0, "seconds to wait before reading idle power, so that clocks settle"),
-    "idle_window_s": (1.0, "seconds over which idle power is read"),
-    "threads": (1, "PyTorch CPU threads; leave unset for PyTorch's default"),
+    "warmup": (0, 1_000_000, "calls before timing starts"),
+    "warmup_s": (0.0, 3600.0, "minimum seconds of warm-up calls"),
+    "repeats": (3, 1_000_000, "timed calls per model and batch size (the latency samples)"),
+    "rounds": (1, 100_000, "rounds, interleaved over every configuration measured, that the timed calls are split "
+               "into"),
+    "energy_window_s": (1.0, 3600.0, "seconds of back-to-back calls per energy reading (counters advance every "
+                        "~100 ms)"),
+    "idle_settle_s": (0.0, 3600.0, "seconds to wait before reading idle power, so that clocks settle"),
+    "idle_window_s": (1.0, 3600.0, "seconds over which idle power is read"),
+    "threads": (1, 4096, "PyTorch CPU threads; leave unset for PyTorch's default"),
 }
 
 
@@ -38,14 +42,14 @@ class MeasureSettings:
         from simulator.profiler.allocator import check_allocator
 
         check_allocator(self.allocator)
-        for name, (lowest, meaning) in _CONSTRAINTS.items():
+        for name, (lowest, highest, meaning) in _CONSTRAINTS.items():
             value = getattr(self, name)
             if value is None and name == "threads":
                 continue
             require(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-                    and value >= lowest and (isinstance(value, int) or not isinstance(lowest, int)),
+                    and lowest <= value <= highest and (isinstance(value, int) or not isinstance(lowest, int)),
                     f"invalid {name} = {value!r}: must be {'an integer' if isinstance(lowest, int) else 'a number'}"
-                    f" >= {lowest} ({meaning})")
+                    f" from {lowest} to {highest} ({meaning})")
 
     def to_json(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
