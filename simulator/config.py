@@ -172,8 +172,8 @@ _CONSTRAINTS = {
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
     "speed_noise": (lambda v: v is None or usable_speed_noise(v),
-                    "two, three or six numbers SIGMA >= 0, CORRELATION_MS > 0, LEVEL_SIGMA >= 0, and slow "
-                    "phases SLOW_FACTOR >= 1, 0 <= SLOW_SHARE < 1, SLOW_MS > 0"),
+                    "two, three or six numbers SIGMA in [0, 3], CORRELATION_MS > 0, LEVEL_SIGMA in [0, 3], and "
+                    "slow phases SLOW_FACTOR in [1, 1000], 0 <= SLOW_SHARE < 1, SLOW_MS > 0"),
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),
     "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
     "record_batches": (lambda v: isinstance(v, bool), "true or false"),

@@ -97,8 +97,8 @@ def _validate(cache: LogitCache) -> None:
     _validate_cost_scale(cache.cost_scale, logits.shape[:2], src)
     names = cache.model_names
     require(names is None or len(names) == logits.shape[0],
-            f"logit cache {src}: model_names has {0 if names is None else len(names)} entries "
-            f"for {logits.shape[0]} members")
+            f"logit cache {src}: the model names (model_names or widths) have "
+            f"{0 if names is None else len(names)} entries for {logits.shape[0]} members")
 
 
 def _validate_cost_scale(scale, shape, src) -> None:
@@ -129,11 +129,15 @@ def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
     arrays = read_npz(path, "logits")
     for key in ("logits", "labels"):
         require(key in arrays, f"logit cache {source}: the file has no array {key!r} (it has {sorted(arrays)})")
-    scale = arrays.get("cost_scale")
+    scale, labels = arrays.get("cost_scale"), arrays["labels"]
+    require(scale is None or (np.issubdtype(scale.dtype, np.number) and not np.iscomplexobj(scale)),
+            f"logit cache {source}: cost_scale must be real numbers, got {None if scale is None else scale.dtype}")
+    if np.issubdtype(labels.dtype, np.unsignedinteger) and labels.size and labels.max() > np.iinfo(np.int64).max:
+        i = int(np.argmax(labels > np.iinfo(np.int64).max))
+        raise FlexsimError(f"logit cache {source}: labels[{i}] = {labels[i]} is not a class index")
     return LogitCache(
         logits=arrays["logits"],
-        labels=arrays["labels"].astype(np.int64) if np.issubdtype(arrays["labels"].dtype, np.integer)
-        else arrays["labels"],
+        labels=labels.astype(np.int64) if np.issubdtype(labels.dtype, np.integer) else labels,
         cost_scale=None if scale is None else np.asarray(scale, dtype=np.float64),
         model_names=_model_names(arrays, default_names),
         source=source,
@@ -142,9 +146,16 @@ def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
 
 def _model_names(arrays: dict, default_names) -> tuple[str, ...] | None:
     if "model_names" in arrays:
-        return tuple(str(n) for n in arrays["model_names"])
+        names = arrays["model_names"]
+        require(names.ndim == 1, f"logits: model_names must be a 1-D array of names, got shape {names.shape}")
+        return tuple(str(n) for n in names)
     if "widths" in arrays:
-        return tuple(f"fmnist-cnn-w{int(w)}" for w in arrays["widths"])
+        widths = arrays["widths"]
+        ok = (widths.ndim == 1 and np.issubdtype(widths.dtype, np.number) and not np.iscomplexobj(widths)
+              and bool(np.all(np.isfinite(widths) & (widths >= 1) & (widths == np.round(widths)))))
+        require(ok, f"logits: widths must be a 1-D array of whole numbers >= 1 (the members' widths), got "
+                    f"{widths.tolist() if widths.size <= 8 else widths.dtype}")
+        return tuple(f"fmnist-cnn-w{int(w)}" for w in widths)
     return default_names
 
 

@@ -248,7 +248,8 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     models = obj["models"]
     require(isinstance(models, dict) and models, f"{where}: models must be a non-empty object")
     defaults = obj.get("default_stage_models")
-    require(defaults is None or (isinstance(defaults, list) and all(d in models for d in defaults)),
+    require(defaults is None or (isinstance(defaults, list)
+                                 and all(isinstance(d, str) and d in models for d in defaults)),
             f"{where}: default_stage_models must list models of this profile")
     dispatch = obj.get("dispatch_overhead_ms", 0.0)
     require(_nonneg(dispatch), f"{where}: dispatch_overhead_ms = {dispatch!r} must be a number >= 0")
@@ -273,7 +274,8 @@ def _parse_wakeup(spec, where: str):
             f"non-zero length (got {len(idle)} and {len(factor)})")
     for i, (x, f) in enumerate(zip(idle, factor)):
         require(_positive(x), f"{where}: wakeup.idle_ms[{i}] = {x!r} must be a finite number > 0")
-        require(_positive(f), f"{where}: wakeup.factor[{i}] = {f!r} must be a finite number > 0")
+        require(_positive(f) and f <= MAX_WAKEUP_FACTOR,
+                f"{where}: wakeup.factor[{i}] = {f!r} must be a number > 0 and <= {MAX_WAKEUP_FACTOR:g}")
     require(all(b > a for a, b in zip(idle, idle[1:])), f"{where}: wakeup.idle_ms must increase")
     return tuple(float(x) for x in idle), tuple(float(f) for f in factor)
 
@@ -293,12 +295,24 @@ def _positive(x) -> bool:
     return _nonneg(x) and x > 0
 
 
+#: Longest latency (ms) a profile may give one call: ~11.6 days, beyond any inference call, and far enough below
+#: the float range that sums over millions of requests stay finite.
+MAX_LATENCY_MS = 1e9
+#: Largest wake-up factor (a first call after idle a thousand times as slow as a warm one).
+MAX_WAKEUP_FACTOR = 1e3
+
+
+def _latency(x) -> bool:
+    return _positive(x) and x <= MAX_LATENCY_MS
+
+
 def _parse_model(spec, where: str) -> ModelEntry:
     require(isinstance(spec, dict) and isinstance(spec.get("batches"), dict) and spec["batches"],
             f"{where}: must have a non-empty object 'batches'")
     batches = {}
     for key, entry in spec["batches"].items():
-        require(key.isdigit() and int(key) >= 1, f"{where}.batches: batch size {key!r} must be an integer >= 1")
+        require(key.isascii() and key.isdigit() and int(key) >= 1,
+                f"{where}.batches: batch size {key!r} must be an integer >= 1")
         batches[int(key)] = _parse_batch(entry, f"{where}.batches.{key}")
     own = spec.get("decision_overhead_ms")
     require(own is None or _nonneg(own), f"{where}.decision_overhead_ms = {own!r} must be a number >= 0")
@@ -322,7 +336,7 @@ def _parse_latency(spec, where: str) -> LatencyDistribution:
         samples = spec["samples"]
         require(isinstance(samples, list) and samples, f"{where}.samples must be a non-empty list")
         for i, x in enumerate(samples):
-            require(_positive(x), f"{where}.samples[{i}] = {x!r} must be a finite number > 0")
+            require(_latency(x), f"{where}.samples[{i}] = {x!r} must be a number > 0 and <= {MAX_LATENCY_MS:g}")
         return LatencyDistribution(samples_ms=np.asarray(samples, dtype=np.float64))
     return _parse_quantiles(spec, where)
 
@@ -337,13 +351,14 @@ def _parse_quantiles(spec, where: str) -> LatencyDistribution:
         except ValueError:
             raise FlexsimError(f"{where}.quantiles: key {key!r} is not a probability") from None
         require(0 < p < 1, f"{where}.quantiles: probability {key} must lie in (0, 1)")
-        require(_positive(value), f"{where}.quantiles[{key}] = {value!r} must be a finite number > 0")
+        require(_latency(value), f"{where}.quantiles[{key}] = {value!r} must be a number > 0 and <= "
+                f"{MAX_LATENCY_MS:g}")
         pairs.append((p, float(value)))
     pairs.sort()
     values = np.array([v for _, v in pairs])
     require(bool(np.all(np.diff(values) >= 0)), f"{where}.quantiles: values must not decrease with probability")
     mean = spec.get("mean")
-    require(mean is None or _positive(mean), f"{where}.mean = {mean!r} must be a finite number > 0")
+    require(mean is None or _latency(mean), f"{where}.mean = {mean!r} must be a number > 0 and <= {MAX_LATENCY_MS:g}")
     return LatencyDistribution(quantile_probs=np.array([p for p, _ in pairs]), quantile_ms=values,
                                mean_ms=None if mean is None else float(mean))
 
@@ -375,6 +390,8 @@ def _read(path: Path) -> Profile:
         obj = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise FlexsimError(f"profile {path}: malformed JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise FlexsimError(f"profile {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise FlexsimError(f"profile {path}: cannot read ({exc.strerror})") from None
     return parse_profile(obj, origin=str(path))

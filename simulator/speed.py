@@ -104,11 +104,12 @@ def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
             f"{where}: speed_noise must be an object with 'sigma' and 'correlation_ms' (and optionally "
             "'level_sigma', and 'slow_factor', 'slow_share', 'slow_ms'), nothing else")
     sigma, corr, level = spec["sigma"], spec["correlation_ms"], spec.get("level_sigma", 0.0)
-    require(_number(sigma) and sigma >= 0, f"{where}: speed_noise.sigma = {sigma!r} must be a finite number >= 0")
+    require(_number(sigma) and 0 <= sigma <= MAX_LOG_SIGMA,
+            f"{where}: speed_noise.sigma = {sigma!r} must be a number from 0 to {MAX_LOG_SIGMA:g}")
     require(_number(corr) and corr > 0,
             f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number > 0")
-    require(_number(level) and level >= 0,
-            f"{where}: speed_noise.level_sigma = {level!r} must be a finite number >= 0")
+    require(_number(level) and 0 <= level <= MAX_LOG_SIGMA,
+            f"{where}: speed_noise.level_sigma = {level!r} must be a number from 0 to {MAX_LOG_SIGMA:g}")
     slow = [spec[k] for k in SLOW_FIELDS if k in spec]
     require(len(slow) in (0, 3), f"{where}: speed_noise needs all of {', '.join(SLOW_FIELDS)} or none of them")
     if slow:
@@ -118,6 +119,13 @@ def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
 
 #: The fields of a speed process given as numbers in this order (`flexsim run --speed-noise`): two, three or all six.
 TUPLE_FIELDS = ("sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS)
+
+
+#: Largest standard deviation of the log speed (within a run, or of its level): e^3, twenty times slower or faster,
+#: is already beyond any host measured; larger ones only overflow.
+MAX_LOG_SIGMA = 3.0
+#: Largest slowdown of a slow phase.
+MAX_SLOW_FACTOR = 1e3
 
 
 def usable_speed_noise(values: tuple) -> bool:
@@ -134,7 +142,8 @@ def usable_speed_noise(values: tuple) -> bool:
 
 def check_slow_phases(factor, share, duration_ms, where: str) -> None:
     """Raise a `FlexsimError` naming the first of the slow phases' figures that is not usable."""
-    require(_number(factor) and factor >= 1, f"{where}.slow_factor = {factor!r} must be a finite number >= 1")
+    require(_number(factor) and 1 <= factor <= MAX_SLOW_FACTOR,
+            f"{where}.slow_factor = {factor!r} must be a number from 1 to {MAX_SLOW_FACTOR:g}")
     require(_number(share) and 0 <= share < 1, f"{where}.slow_share = {share!r} must be a number in [0, 1)")
     require(_number(duration_ms) and duration_ms > 0,
             f"{where}.slow_ms = {duration_ms!r} must be a finite number > 0")

@@ -40,7 +40,7 @@ def _cache(**changes):
     (dict(logits=np.zeros((2, 3, 4), dtype=np.int32)), "float16/float32"),
     (dict(cost_scale=np.ones((2, 2))), "cost_scale must have shape"),
     (dict(cost_scale=np.zeros((2, 3))), r"cost_scale\[0, 0\] = 0.0"),
-    (dict(model_names=("a",)), "model_names has 1 entries"),
+    (dict(model_names=("a",)), r"the model names \(model_names or widths\) have 1 entries"),
 ])
 def test_invalid_caches_name_the_array(changes, message):
     with pytest.raises(FlexsimError, match=message):
@@ -67,3 +67,16 @@ def test_save_and_load_round_trip(tmp_path):
     d = load_cache(tmp_path / "c.npz")
     assert np.array_equal(d.logits, c.logits) and np.array_equal(d.cost_scale, c.cost_scale)
     assert d.model_names == ("a", "b")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(cost_scale=np.full((2, 3), "a")), "cost_scale must be real numbers"),
+    (dict(widths=np.array([1.5, np.nan])), "widths must be a 1-D array of whole numbers >= 1"),
+    (dict(model_names=np.array([["a", "b"], ["c", "d"]])), "model_names must be a 1-D array of names"),
+    (dict(labels=np.array([2 ** 63 + 1, 0, 1], dtype=np.uint64)), r"labels\[0\] = 9223372036854775809 is not"),
+])
+def test_malformed_arrays_of_a_cache_file_are_named(tmp_path, extra, message):
+    arrays = {"logits": np.zeros((2, 3, 4), dtype=np.float32), "labels": np.array([0, 1, 2]), **extra}
+    np.savez(tmp_path / "c.npz", **arrays)
+    with pytest.raises(FlexsimError, match=message):
+        load_cache(tmp_path / "c.npz")

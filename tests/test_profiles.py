@@ -54,6 +54,11 @@ def _broken(path, value):
     (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"1.5": 5.0}, r"lie in \(0, 1\)"),
     (("models", "m", "batches", "0"), {"latency_ms": {"samples": [1.0]}}, "batch size '0'"),
     (("provenance", "source"), "guessed", "provenance.source"),
+    (("models", "m", "batches", "²"), {"latency_ms": {"samples": [1.0]}}, "batch size '²'"),
+    (("models", "m", "batches", "1", "latency_ms", "samples"), [1e308], r"samples\[0\] = 1e\+308 must be .* <= 1e\+09"),
+    (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"0.5": 1e12}, "<= 1e"),
+    (("default_stage_models",), [["m"]], "default_stage_models must list models of this profile"),
+    (("wakeup",), {"idle_ms": [1.0], "factor": [1e300]}, r"wakeup.factor\[0\] = 1e\+300 must be"),
 ])
 def test_invalid_profiles_name_the_field(path, value, message):
     with pytest.raises(FlexsimError, match=message):
@@ -64,6 +69,9 @@ def test_malformed_and_missing_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(FlexsimError, match="malformed JSON"):
+        load_profile(bad)
+    bad.write_bytes(b'{"name": "caf\xe9"}')
+    with pytest.raises(FlexsimError, match="not UTF-8 text"):
         load_profile(bad)
     with pytest.raises(FlexsimError, match="unknown profile name 'nope'"):
         load_profile("nope")
