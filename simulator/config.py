@@ -151,8 +151,8 @@ _CONSTRAINTS = {
     "combiner": (lambda v: v in COMBINERS, f"one of {', '.join(COMBINERS)}"),
     "signal": (lambda v: v in SIGNALS, f"one of {', '.join(SIGNALS)}"),
     "use_cost_scale": (lambda v: isinstance(v, bool), "true or false"),
-    "policy": (lambda v: isinstance(v, tuple) and all(p in REGISTRY for p in v),
-               f"a list of policy names from: {', '.join(REGISTRY)}"),
+    "policy": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(p in REGISTRY for p in v),
+               f"a non-empty list of policy names from: {', '.join(REGISTRY)}"),
     "thresholds": (lambda v: isinstance(v, tuple) and all(_is_number(t) and not math.isnan(t) for t in v),
                    "a list of numbers"),
     "static_k": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
@@ -235,6 +235,9 @@ def load_toml(path: str | Path) -> dict:
     table = data.get("run", data)
     require(isinstance(table, dict), f"config {path}: run must be a table ([run] followed by key = value lines), "
             f"not {table!r}")
+    outside = sorted(set(data) - {"run"}) if "run" in data else []
+    require(not outside, f"config {path}: {', '.join(outside)} outside the [run] table (keys before [run] belong to "
+            "no table: put them under it)")
     return table
 
 

@@ -317,6 +317,10 @@ class CustomPolicy(Policy):
         builder.flags["custom"] = (self.function, np.asarray(self.params, dtype=np.float64).reshape(-1))
 
 
+#: Largest queue length a load level may start at (the engines count the queue in 32-bit integers).
+MAX_QUEUE_LENGTH = 2 ** 31 - 1
+
+
 def parse_load_levels(text: str) -> tuple:
     """Parse ``QLEN:MAX_STAGES[:T0/T1/...]`` levels separated by ``;`` (e.g. ``0:6;4:3:0.5/0.4;16:1``)."""
     levels = []
@@ -328,6 +332,8 @@ def parse_load_levels(text: str) -> tuple:
             thresholds = None if len(bits) == 2 else tuple(float(t) for t in bits[2].split("/"))
         except ValueError:
             raise FlexsimError(f"invalid load_levels level {i} = {part!r}: not numbers") from None
+        require(0 <= qlen <= MAX_QUEUE_LENGTH, f"invalid load_levels level {i} = {part!r}: QLEN must be from 0 to "
+                f"{MAX_QUEUE_LENGTH}")
         levels.append((qlen, max_stages, thresholds))
     return tuple(levels)
 

@@ -366,8 +366,11 @@ def _parse_quantiles(spec, where: str) -> LatencyDistribution:
 # ----------------------------------------------------------------------------------------------- files
 
 def shipped_profiles() -> dict[str, Path]:
-    """Names and paths of the profiles shipped in `PROFILES_DIR`."""
+    """Names and paths of the profiles shipped in `PROFILES_DIR`; FlexsimError where FLEXSIM_PROFILES names no
+    folder (a typo would otherwise look like a folder without profiles)."""
     if not PROFILES_DIR.is_dir():
+        require("FLEXSIM_PROFILES" not in os.environ,
+                f"FLEXSIM_PROFILES = {os.environ.get('FLEXSIM_PROFILES')!r} is not a folder")
         return {}
     return {p.stem: p for p in sorted(PROFILES_DIR.glob("*.json"))}
 

@@ -215,13 +215,18 @@ def read_trace(path: str | Path) -> Trace:
     """Read a trace CSV: column ``arrival_s`` (sorted, >= 0), optional ``deadline_ms``, ``energy_budget_j``,
     ``sample``."""
     path = Path(path)
-    reader = csv.DictReader(io.StringIO(read_text(path, "trace"), newline=""))
+    reader = csv.DictReader(io.StringIO(read_text(path, "trace"), newline=""), strict=True)
     try:
         require(reader.fieldnames is not None and "arrival_s" in reader.fieldnames,
                 f"trace {path}: no column 'arrival_s' (columns: {reader.fieldnames})")
+        twice = sorted({f for f in reader.fieldnames if reader.fieldnames.count(f) > 1})
+        require(not twice, f"trace {path}: column {', '.join(twice)} appears more than once")
         rows = list(reader)
     except csv.Error as exc:
         raise FlexsimError(f"trace {path}: malformed CSV ({exc})") from None
+    for i, row in enumerate(rows):
+        require(None not in row and None not in row.values(), f"trace {path}: row {i + 1} has "
+                f"{'more' if None in row else 'fewer'} fields than the header's {len(reader.fieldnames)}")
     require(len(rows) > 0, f"trace {path}: the trace is empty")
     columns = {name: _column(path, rows, name) for name in ("arrival_s", "deadline_ms", "energy_budget_j", "sample")
                if name in rows[0]}

@@ -255,3 +255,17 @@ def test_a_rename_failing_part_way_puts_the_earlier_run_back(tmp_path, capsys):
     (tmp_path / "fresh" / "summary.json").mkdir()
     cli_error(capsys, ["run", "--requests", "200", "--out", str(tmp_path / "fresh")])
     assert [p.name for p in (tmp_path / "fresh").iterdir()] == ["summary.json"]       # only the directory
+
+
+def test_more_bad_input_is_named(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "c.toml"
+    config.write_text("seed = 3\n[run]\nrequests = 50\n")
+    assert "seed outside the [run] table" in cli_error(capsys, ["run", str(config)])
+    assert "must be a non-empty list of policy names" in cli_error(capsys, ["run", "--policy", ","])
+    err = cli_error(capsys, ["run", "--policy", "load-adaptive", "--load-levels", "0:6;99999999999999999999:1"])
+    assert "QLEN must be from 0 to 2147483647" in err
+    import simulator.profiles
+
+    monkeypatch.setenv("FLEXSIM_PROFILES", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(simulator.profiles, "PROFILES_DIR", tmp_path / "nowhere")
+    assert "FLEXSIM_PROFILES = " in cli_error(capsys, ["profiles"])

@@ -154,3 +154,16 @@ def test_more_requests_than_memory_holds_are_refused_before_allocating():
 
     with pytest.raises(FlexsimError, match="invalid requests = 1000000000000: about .* GB of arrays, more than"):
         prepare(RunConfig(requests=10 ** 12))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("arrival_s\n0.1\n0.2,3\n", "row 2 has more fields than the header's 1"),
+    ("arrival_s,sample\n0.1\n", "row 1 has fewer fields than the header's 2"),
+    ("arrival_s,arrival_s\n0.1,0.2\n", "column arrival_s appears more than once"),
+    ('arrival_s\n"0.1\n', "malformed CSV"),
+])
+def test_ragged_or_ambiguous_trace_files_are_refused(tmp_path, text, message):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(FlexsimError, match=message):
+        read_trace(path)
