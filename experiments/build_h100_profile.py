@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from simulator.decision import measure_decision_overhead_ms
+from simulator.errors import script_exit
 from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile, save_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,4 +134,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit(main))

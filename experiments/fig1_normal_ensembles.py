@@ -8,16 +8,20 @@ at batch 1 on the profile (every member's mean latency plus the decision overhea
 per profile: ``fig1-normal-ensembles-<profile>.{png,csv}``.
 """
 
+import sys
+
 from figure_common import config, out_dir, parser, profiles, write_csv
 
+from simulator.errors import script_exit
 from simulator.optimize import build_problem, normal_ensembles
 from simulator.optimize.plots import new_axes, plot_points, save_figure
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
+    chosen = profiles(args)                 # bad names refused before the folder is made
     out = out_dir(args)
-    for profile in profiles(args):
+    for profile in chosen:
         test = build_problem(config(profile), profile=profile)
         points = normal_ensembles(test)
         fig, ax = new_axes(f"Normal ensembles of 1-6 members: Fashion-MNIST test, {profile.name}")
@@ -34,4 +38,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit(main))

@@ -9,16 +9,20 @@ to 1000 times the first member's latency, with the exhaustive 11-point grid and 
 is measured on the 10,000 test samples. One PNG and one CSV per profile: ``fig2-flexible-vs-normal-<profile>``.
 """
 
+import sys
+
 from figure_common import POINT_HEADER, out_dir, parser, point_row, profiles, sweep, write_csv
 
+from simulator.errors import script_exit
 from simulator.optimize import normal_ensembles
 from simulator.optimize.plots import new_axes, plot_points, save_figure
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
+    chosen = profiles(args)                 # bad names refused before the folder is made
     out = out_dir(args)
-    for profile in profiles(args):
+    for profile in chosen:
         train, test, grid = sweep(profile, method="grid")
         _, _, descent = sweep(profile, method="descent")
         normal_train, normal_test = normal_ensembles(train), normal_ensembles(test)
@@ -37,4 +41,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit(main))

@@ -8,9 +8,13 @@ prediction is right. Each histogram is normalised to its own total, so that the 
 the device: one PNG and one CSV (``fig3-margin-histograms.{png,csv}``).
 """
 
+import sys
+
 import numpy as np
 from figure_common import out_dir, parser, write_csv
 
+from simulator.errors import script_exit
+from simulator.errors import require
 from simulator.logits import load_cache
 from simulator.optimize.plots import save_figure
 from simulator.signals import stage_signals
@@ -28,6 +32,9 @@ def main() -> None:
     p.add_argument("--member", type=int, default=0, help="ensemble member (default 0)")
     p.add_argument("--bins", type=int, default=40, help="histogram bins over [0, 1] (default 40)")
     args = p.parse_args()
+    members = load_cache("fmnist").logits.shape[0]
+    require(0 <= args.member < members, f"invalid --member = {args.member}: the ensemble has members 0 to {members - 1}")
+    require(1 <= args.bins <= 10_000, f"invalid --bins = {args.bins}: must be from 1 to 10000")
     out = out_dir(args)
     import matplotlib
 
@@ -57,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit(main))

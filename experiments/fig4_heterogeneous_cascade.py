@@ -11,11 +11,14 @@ alone are drawn for reference. Only profiles that cost the three models are used
 message). One PNG and one CSV per profile: ``fig4-heterogeneous-cascade-<profile>``.
 """
 
+import sys
+
 from figure_common import (FMNIST_MODELS, HOMOGENEOUS, POINT_HEADER, config, out_dir, parser, point_row, profiles,
                            sweep, write_csv)
 
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
+from simulator.errors import script_exit
 from simulator.optimize import build_problem, normal_ensembles, train_and_test
 from simulator.optimize.plots import new_axes, plot_points, save_figure
 
@@ -27,8 +30,9 @@ SERIES = (("homogeneous 0-5, mean", HOMOGENEOUS, "mean", "o-"),
 
 def main() -> None:
     args = parser(__doc__).parse_args()
+    chosen = profiles(args, need_models=FMNIST_MODELS)     # bad names refused before the folder is made
     out = out_dir(args)
-    for profile in profiles(args, need_models=FMNIST_MODELS):
+    for profile in chosen:
         fig, ax = new_axes(f"Heterogeneous cascade vs homogeneous flexible ensemble: Fashion-MNIST test, "
                            f"{profile.name}")
         rows = []
@@ -57,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit(main))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.io import write_text_atomic
+from simulator.io import make_output_dir, write_text_atomic
 from simulator.profiles import load_profile, shipped_profiles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,9 +50,8 @@ def profiles(args: argparse.Namespace, need_models=()) -> list:
 
 
 def out_dir(args: argparse.Namespace) -> Path:
-    path = Path(args.out)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The output folder ``--out``, created if needed (a one-line error where it cannot be)."""
+    return make_output_dir(args.out, "--out")
 
 
 def lambdas(first_stage_ms: float, n: int = 13) -> np.ndarray:

@@ -19,7 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulator.io import write_text_atomic  # noqa: E402
+from simulator.errors import script_exit  # noqa: E402
+from simulator.io import check_output_file, write_text_atomic  # noqa: E402
 from simulator.models.fmnist import FashionCNN  # noqa: E402
 from simulator.runner.speed_modes import speed_modes  # noqa: E402
 
@@ -69,6 +70,8 @@ def main() -> int:
     finite = math.isfinite(args.seconds) and math.isfinite(args.window_s)
     if not finite or args.seconds < 2 * args.window_s or args.window_s <= 0 or args.width < 1 or args.threads < 1:
         p.error("need finite --seconds >= 2 windows, --window-s > 0, --width >= 1 and --threads >= 1")
+    if args.out:
+        check_output_file(args.out, "--out")             # before minutes of measuring, not after
     medians = window_medians_ms(args.seconds, args.window_s, args.width, args.threads)
     modes = speed_modes(medians)
     print(describe(modes, args.window_s))
@@ -79,4 +82,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(script_exit(main))

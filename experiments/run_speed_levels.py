@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.errors import FlexsimError, script_exit
+
 FIFTHS = 5
 SHORT_QUEUE = 2  # requests found waiting at arrival, at most: "short"
 LONG_QUEUE = 20  # at least: "long"
@@ -64,10 +66,10 @@ def report(out_dir: Path, scenarios: list[str] | None) -> str:
     if scenarios:
         unknown = sorted(set(scenarios) - {f.name for f in folders})
         if unknown:
-            raise SystemExit(f"run_speed_levels: no raw traces for {', '.join(unknown)} in {out_dir}")
+            raise FlexsimError(f"no raw traces for {', '.join(unknown)} in {out_dir}")
         folders = [f for f in folders if f.name in scenarios]
     if not folders:
-        raise SystemExit(f"run_speed_levels: no real-*.npz traces under {out_dir}")
+        raise FlexsimError(f"no real-*.npz traces under {out_dir}")
     lines = ["| scenario | run | stage ms (compute + decision) | by fifths of the run | within | "
              f"queue <= {SHORT_QUEUE} / >= {LONG_QUEUE} |", "|---|---|---|---|---|---|"]
     within, between = [], []
@@ -94,10 +96,10 @@ def main(argv=None) -> int:
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: every one with traces)")
     args = parser.parse_args(argv)
     if not args.out_dir.is_dir():
-        raise SystemExit(f"run_speed_levels: {args.out_dir} is not a folder")
+        raise FlexsimError(f"{args.out_dir} is not a folder")
     print(report(args.out_dir, args.scenarios.split(",") if args.scenarios else None))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_exit(main))

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from simulator.errors import FlexsimError, require, script_exit  # noqa: E402
 from simulator.io import write_text_atomic  # noqa: E402
 from simulator.logits import LogitCache, save_cache  # noqa: E402
 from simulator.models.fmnist import FashionCNN, model_name  # noqa: E402
@@ -178,6 +179,17 @@ Mean-softmax ensemble of members {homogeneous[0]}-{homogeneous[-1]} on the serve
 """
 
 
+def member_indices(text: str, n_members: int) -> set[int]:
+    """``"0,1"`` -> ``{0, 1}``; FlexsimError naming a part that is not a member index."""
+    try:
+        only = {int(i) for i in text.split(",")}
+    except ValueError:
+        raise FlexsimError(f"invalid --members = {text!r}: comma-separated member indices") from None
+    bad = sorted(i for i in only if not 0 <= i < n_members)
+    require(not bad, f"invalid --members = {text!r}: the configuration has members 0 to {n_members - 1}")
+    return only
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
@@ -195,7 +207,7 @@ def main(argv=None) -> int:
     members = CONFIGS[args.config]
     out = args.out or (ROOT / "simulator" / "data" if args.config == "cpu" else ROOT / "runs" / f"train-{args.config}")
     work = args.work or ROOT / "runs" / f"train-{args.config}" / "members"
-    only = None if args.members is None else {int(i) for i in args.members.split(",")}
+    only = None if args.members is None else member_indices(args.members, len(members))
     set_threads(args.threads)
     x, y = load_split("train")
     x = normalized_images(bundle.SampleSet(images=x, labels=y, test_index=np.arange(len(y))), PIXEL_MEAN, PIXEL_STD,
@@ -209,4 +221,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_exit(main))

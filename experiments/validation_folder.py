@@ -26,7 +26,10 @@ def load_results(args, eligible=lambda sc: True, what: str = "scenario") -> tupl
     require(args.seeds >= 2, f"invalid seeds = {args.seeds}: must be >= 2")
     path = args.folder / "results.json"
     require(path.is_file(), f"no results.json in {args.folder}")
-    results = json.loads(path.read_text())
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FlexsimError(f"{path} is not valid JSON ({exc})") from None
     scenarios = [sc for sc in results["scenarios"] if eligible(sc)]
     if args.scenarios:
         wanted = args.scenarios.split(",")
@@ -41,7 +44,10 @@ def guarded(report, args) -> int:
     or value in the folder's files)."""
     try:
         report(args)
-    except (FlexsimError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyError as exc:
+        print(f"error: {args.folder}: its results.json or a profile lacks the field {exc}", file=sys.stderr)
+        return 2
+    except (FlexsimError, ValueError) as exc:
+        print(f"error: {args.folder}: {exc}", file=sys.stderr)
         return 2
     return 0

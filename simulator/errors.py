@@ -12,3 +12,15 @@ def require(condition, message):
     """Raise `FlexsimError(message)` unless `condition` holds."""
     if not condition:
         raise FlexsimError(message)
+
+
+def script_exit(main, *args) -> int:
+    """The exit status of a script's ``main(*args)`` (``experiments/``): its own, or 2 with ``error: MESSAGE`` on one
+    line of standard error for bad input (a `FlexsimError`), as the flexsim command does."""
+    import sys
+
+    try:
+        return int(main(*args) or 0)
+    except FlexsimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -110,3 +110,19 @@ def test_serving_levels_resimulates_with_both_factors_and_refuses_a_report_witho
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "serving_levels.py"), "docs/validation",
                            "--scenarios", "closed-4"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "no open-loop scenario closed-4" in done.stderr
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("fig1_normal_ensembles.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
+    ("fig3_margin_histograms.py", ["--member", "99"], "invalid --member = 99"),
+    ("optimizer_tables.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
+    ("run_speed_levels.py", ["{out}/missing"], "is not a folder"),
+    ("train_fmnist.py", ["--members", "a"], "invalid --members = 'a'"),
+])
+def test_experiment_scripts_refuse_bad_input_in_one_line_and_make_nothing(tmp_path, script, args, message):
+    out = tmp_path / "out"
+    argv = [a.format(out=out) for a in args] + (["--out", str(out)] if script.startswith(("fig", "opt")) else [])
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / script), *argv], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert not out.exists()
