@@ -118,11 +118,17 @@ def load_cache(name_or_path: str | Path) -> LogitCache:
     if key in BUILTIN_CACHES:
         file, names = BUILTIN_CACHES[key]
         return _load_npz(DATA_DIR / file, source=key, default_names=names)
+    return _load_npz(check_cache_file(key), source=key, default_names=None)
+
+
+def check_cache_file(key: str) -> Path:
+    """The path of the cache file `key` (not a built-in name), or FlexsimError for an unknown name or a missing
+    file; the file is not read."""
     path = Path(key)
     require(path.suffix == ".npz" or path.exists(),
             f"logits: unknown cache name {key!r} (built-in: {', '.join(BUILTIN_CACHES)}; or a path to an .npz)")
     require(path.exists(), f"logits: file {key} does not exist")
-    return _load_npz(path, source=key, default_names=None)
+    return path
 
 
 def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:

@@ -538,3 +538,10 @@ def test_cli_derives_and_reports(tmp_path, capsys):
     assert "`h100`" in text and "agx-orin-maxn" in text and "derived / MLPerf" in text
     summary = json.loads((tmp_path / "a.json").read_text())
     assert summary[0]["latency"]["n"] == len(profile_points(load_profile("h100")))
+
+
+def test_an_option_of_another_action_is_refused(capsys):
+    from tests.helpers import cli_error
+
+    assert "devices does not take --device, --json" in cli_error(
+        capsys, ["costmodel", "devices", "--device", "nosuch", "--json", "/nonexistent/x.json"])

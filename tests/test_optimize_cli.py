@@ -73,8 +73,11 @@ def test_training_split_of_caches(tmp_path):
     (tmp_path / "x_test.npz").write_bytes(b"")
     (tmp_path / "x_train.npz").write_bytes(b"")
     assert training_split(str(tmp_path / "x_test.npz")) == str(tmp_path / "x_train.npz")
+    (tmp_path / "y.npz").write_bytes(b"")
     with pytest.raises(FlexsimError, match="has no training split"):
         training_split(str(tmp_path / "y.npz"))
+    with pytest.raises(FlexsimError, match="unknown cache name 'nosuch'"):
+        training_split("nosuch")
     with pytest.raises(FlexsimError, match="training split itself"):
         train_and_test(RunConfig(logits="fmnist-train"), "fmnist-train")
 

@@ -44,7 +44,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="PATH", help="microbench: output file (default: the committed table)")
 
 
+#: The options each action reads (with the value that means "not given"); another action's option is refused.
+OPTIONS = {"profile": ({"accuracy", "derive", "microbench"}, None), "device": ({"derive"}, None),
+           "name": ({"derive"}, None), "out_dir": ({"derive"}, "profiles"), "models": ({"trace"}, None),
+           "kernels": ({"accuracy"}, None), "update_doc": ({"accuracy"}, None), "json": ({"accuracy"}, None),
+           "seed": ({"microbench"}, 0), "out": ({"microbench"}, None)}
+
+
 def run(args: argparse.Namespace) -> int:
+    from simulator.errors import require
+
+    unused = [f"--{name.replace('_', '-')}" for name, (actions, unset) in OPTIONS.items()
+              if args.action not in actions and getattr(args, name) != unset]
+    require(not unused, f"{args.action} does not take {', '.join(unused)} (see flexsim costmodel --help)")
     return {"accuracy": _accuracy, "derive": _derive, "trace": _trace, "microbench": _microbench,
             "devices": _devices}[args.action](args)
 

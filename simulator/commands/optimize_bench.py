@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points", type=int, default=11, help="grid values per threshold, >= 2 (default 11)")
     parser.add_argument("--repeat", type=int, default=3, help="grid runs; the best is kept (default 3)")
     parser.add_argument("--naive-combinations", type=int, default=200,
-                        help="combinations evaluated the straightforward way (default 200)")
+                        help="combinations evaluated the straightforward way, at most the grid's size (default 200)")
     parser.add_argument("--lam", type=float, default=10.0, help="lambda of the descent comparison (default 10)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
 

@@ -15,7 +15,7 @@ import numpy as np
 from simulator.config import RunConfig, with_overrides
 from simulator.errors import require
 from simulator.inputs import device_tables
-from simulator.logits import LogitCache, load_cache
+from simulator.logits import BUILTIN_CACHES, LogitCache, check_cache_file, load_cache
 from simulator.optimize.problem import ThresholdProblem, cumulative_problem
 from simulator.profiles import Profile, load_profile
 from simulator.run import stage_models
@@ -29,7 +29,8 @@ def training_split(logits: str) -> str:
     """The training cache of the held-out cache `logits`: a built-in pairing, or ``X_test.npz`` -> ``X_train.npz``."""
     if logits in TRAINING_SPLITS:
         return TRAINING_SPLITS[logits]
-    path = Path(logits)
+    # an unknown name or a missing file is said as such, not as a missing split
+    path = Path(logits) if logits in BUILTIN_CACHES else check_cache_file(logits)
     sibling = path.with_name(path.name.replace("_test.npz", "_train.npz"))
     require(path.name.endswith("_test.npz") and sibling.exists(),
             f"logits {logits!r} has no training split (built-in pairs: "
