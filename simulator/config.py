@@ -168,7 +168,7 @@ _CONSTRAINTS = {
     "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "profile": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(isinstance(p, str) and p for p in v),
                 "a list of profile names or paths"),
-    "devices": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "devices": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer in [1, 1024]"),
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
     "speed_noise": (lambda v: v is None or usable_speed_noise(v),
