@@ -130,7 +130,8 @@ class RunConfig:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """An int or float that a float holds (a Python int of 400 digits does not: its checks would overflow)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and (isinstance(x, float) or abs(x) < 1e300)
 
 
 def _is_int(x) -> bool:
@@ -210,9 +211,9 @@ def default_of(f):
 
 def from_mapping(values: dict, origin: str = "config") -> RunConfig:
     """A `RunConfig` from a mapping of field names to values (TOML types: lists become tuples)."""
-    names = {f.name for f in config_fields()}
-    unknown = sorted(set(values) - names)
-    require(not unknown, f"{origin}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    require(isinstance(values, dict), f"{origin}: expected a mapping of field names to values, got "
+            f"{type(values).__name__}")
+    check_field_names(values, origin)
     clean = {}
     for key, value in values.items():
         if isinstance(value, list):
@@ -251,5 +252,13 @@ def parse_flag(name: str, text: str):
 
 
 def with_overrides(config: RunConfig, **changes) -> RunConfig:
-    """A copy of `config` with some fields changed (validated again)."""
+    """A copy of `config` with some fields changed (validated again); FlexsimError naming an unknown field."""
+    check_field_names(changes, "overrides")
     return replace(config, **changes)
+
+
+def check_field_names(changes, origin: str) -> None:
+    """FlexsimError naming the keys of `changes` that are not `RunConfig` fields."""
+    names = {f.name for f in config_fields()}
+    unknown = sorted(str(k) for k in changes if k not in names)
+    require(not unknown, f"{origin}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")

@@ -167,6 +167,22 @@ class SimulationInputs:
         require(self.speed is None or (self.speed[0].ndim == 2 and self.speed[0].shape[0] == self.n_devices
                                        and self.speed[1].shape == (self.n_devices,)),
                 "speed must be (factor [n_devices, slots], step_s [n_devices])")
+        self._check_values(n, k)
+
+    def _check_values(self, n: int, k: int) -> None:
+        """What the engines index with or order by (inputs built or changed by hand, e.g. with
+        ``dataclasses.replace``): an index out of range would read other memory in the compiled engine."""
+        n_samples = self.stages.signal.shape[1]
+        require(self.sample.dtype == np.int32 and (n == 0 or 0 <= self.sample.min() <= self.sample.max() < n_samples),
+                f"sample must be int32 indices in [0, {n_samples}) (the cache's samples)")
+        require(self.draw.dtype == np.uint16 and (self.draw.size == 0 or self.draw.max() < GRID),
+                f"draw must be uint16 indices in [0, {GRID}) (the latency grid)")
+        if self.clients == 0:
+            arrival = self.arrival_s[:n]
+            require(bool(np.all(np.isfinite(arrival))) and bool(np.all(np.diff(arrival) >= 0)),
+                    "arrival_s must be finite and sorted")
+        require(self.policy.params.thresholds.shape[1] == k,
+                f"the policy was compiled for {self.policy.params.thresholds.shape[1]} stages, the inputs have {k}")
 
     @property
     def n_requests(self) -> int:

@@ -101,15 +101,22 @@ def _validate(cache: LogitCache) -> None:
             f"{0 if names is None else len(names)} entries for {logits.shape[0]} members")
 
 
+#: Largest cost scale of a (member, sample): a stage a million times its profiled cost.
+MAX_COST_SCALE = 1e6
+
+
 def _validate_cost_scale(scale, shape, src) -> None:
     if scale is None:
         return
     require(isinstance(scale, np.ndarray) and scale.shape == tuple(shape),
             f"logit cache {src}: cost_scale must have shape {tuple(shape)} [member, sample], got {np.shape(scale)}")
-    bad = ~(np.isfinite(scale) & (scale > 0))
+    require(np.issubdtype(scale.dtype, np.number) and not np.iscomplexobj(scale),
+            f"logit cache {src}: cost_scale must be real numbers, got {scale.dtype}")
+    bad = ~(np.isfinite(scale) & (scale > 0) & (scale <= MAX_COST_SCALE))
     if bad.any():
         m, s = np.argwhere(bad)[0]
-        raise FlexsimError(f"logit cache {src}: cost_scale[{m}, {s}] = {scale[m, s]} (must be finite and > 0)")
+        raise FlexsimError(f"logit cache {src}: cost_scale[{m}, {s}] = {scale[m, s]} (must be > 0 and <= "
+                           f"{MAX_COST_SCALE:g})")
 
 
 def load_cache(name_or_path: str | Path) -> LogitCache:

@@ -242,9 +242,11 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     require(isinstance(provenance, dict) and provenance.get("source") in SOURCES,
             f"{where}: provenance.source must be one of {', '.join(SOURCES)}")
     idle = obj.get("idle_power_w")
-    require(idle is None or _nonneg(idle), f"{where}: idle_power_w = {idle!r} must be a number >= 0 or null")
+    require(idle is None or (_nonneg(idle) and idle <= MAX_POWER_W),
+            f"{where}: idle_power_w = {idle!r} must be a number from 0 to {MAX_POWER_W:g} or null")
     overhead = obj["decision_overhead_ms"]
-    require(_nonneg(overhead), f"{where}: decision_overhead_ms = {overhead!r} must be a number >= 0")
+    require(_nonneg(overhead) and overhead <= MAX_LATENCY_MS,
+            f"{where}: decision_overhead_ms = {overhead!r} must be a number from 0 to {MAX_LATENCY_MS:g}")
     models = obj["models"]
     require(isinstance(models, dict) and models, f"{where}: models must be a non-empty object")
     defaults = obj.get("default_stage_models")
@@ -252,7 +254,8 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
                                  and all(isinstance(d, str) and d in models for d in defaults)),
             f"{where}: default_stage_models must list models of this profile")
     dispatch = obj.get("dispatch_overhead_ms", 0.0)
-    require(_nonneg(dispatch), f"{where}: dispatch_overhead_ms = {dispatch!r} must be a number >= 0")
+    require(_nonneg(dispatch) and dispatch <= MAX_LATENCY_MS,
+            f"{where}: dispatch_overhead_ms = {dispatch!r} must be a number from 0 to {MAX_LATENCY_MS:g}")
     return Profile(
         name=name, device=device, idle_power_w=None if idle is None else float(idle),
         decision_overhead_ms=float(overhead), provenance=provenance,
@@ -288,7 +291,9 @@ def _parse_decay(spec, where: str) -> float:
 
 
 def _nonneg(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+    """A finite number >= 0 that a float holds (a 400-digit JSON integer does not)."""
+    return (isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) < 1e300 and math.isfinite(x)
+            and x >= 0)
 
 
 def _positive(x) -> bool:
@@ -300,6 +305,8 @@ def _positive(x) -> bool:
 MAX_LATENCY_MS = 1e9
 #: Largest wake-up factor (a first call after idle a thousand times as slow as a warm one).
 MAX_WAKEUP_FACTOR = 1e3
+#: Largest energy of one call (J) and idle power (W): a megawatt for ~17 minutes, and a megawatt rack.
+MAX_ENERGY_J, MAX_POWER_W = 1e9, 1e6
 
 
 def _latency(x) -> bool:
@@ -311,11 +318,12 @@ def _parse_model(spec, where: str) -> ModelEntry:
             f"{where}: must have a non-empty object 'batches'")
     batches = {}
     for key, entry in spec["batches"].items():
-        require(key.isascii() and key.isdigit() and int(key) >= 1,
+        require(isinstance(key, str) and key.isascii() and key.isdigit() and int(key) >= 1,
                 f"{where}.batches: batch size {key!r} must be an integer >= 1")
         batches[int(key)] = _parse_batch(entry, f"{where}.batches.{key}")
     own = spec.get("decision_overhead_ms")
-    require(own is None or _nonneg(own), f"{where}.decision_overhead_ms = {own!r} must be a number >= 0")
+    require(own is None or (_nonneg(own) and own <= MAX_LATENCY_MS),
+            f"{where}.decision_overhead_ms = {own!r} must be a number from 0 to {MAX_LATENCY_MS:g}")
     info = {k: v for k, v in spec.items() if k not in ("batches", "decision_overhead_ms")}
     return ModelEntry(batches=batches, info=info, decision_overhead_ms=None if own is None else float(own))
 
@@ -323,7 +331,8 @@ def _parse_model(spec, where: str) -> ModelEntry:
 def _parse_batch(entry, where: str) -> BatchEntry:
     require(isinstance(entry, dict) and "latency_ms" in entry, f"{where}: missing field 'latency_ms'")
     energy = entry.get("energy_j")
-    require(energy is None or _nonneg(energy), f"{where}.energy_j = {energy!r} must be a number >= 0 or null")
+    require(energy is None or (_nonneg(energy) and energy <= MAX_ENERGY_J),
+            f"{where}.energy_j = {energy!r} must be a number from 0 to {MAX_ENERGY_J:g} or null")
     extra = {k: v for k, v in entry.items() if k not in ("latency_ms", "energy_j")}
     return BatchEntry(latency=_parse_latency(entry["latency_ms"], f"{where}.latency_ms"),
                       energy_j=None if energy is None else float(energy), extra=extra)

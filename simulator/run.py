@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator import policies as policy_lib
-from simulator.config import RunConfig
+from simulator.config import RunConfig, check_field_names
 from simulator.dispatch import assign_devices, simulate_split
 from simulator.engine_numba import simulate_numba
 from simulator.engine_simpy import simulate_simpy
@@ -49,6 +49,9 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
     >>> 0.9 < result.summary.accuracy < 0.95
     True
     """
+    require(config is None or isinstance(config, RunConfig),
+            f"simulate: config must be a RunConfig (or None), got {type(config).__name__}; give fields by keyword")
+    check_field_names(changes, "simulate")
     config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes})
     return run_inputs(prepare(config), engine or config.engine)
 

@@ -175,13 +175,16 @@ def slow_phase_factor(noise: SpeedNoise, n_slots: int, rng: np.random.Generator)
     ``slow_ms`` for slow phases, ``slow_ms * (1 - p) / p`` for the others), the first state drawn with
     probability ``p = slow_share``."""
     p, step_ms = noise.slow_share, noise.step_s * 1000.0
-    leave = -math.expm1(-step_ms / noise.slow_ms)               # per slot, from a slow phase
-    enter = min(1.0, leave * p / (1.0 - p))                       # per slot, into one
+    tiny = np.finfo(float).tiny            # a phase this unlikely to end lasts the whole trace (lengths are clipped)
+    leave = max(tiny, -math.expm1(-step_ms / noise.slow_ms))    # per slot, from a slow phase
+    enter = max(tiny, min(1.0, leave * p / (1.0 - p)))            # per slot, into one
     slow_first = bool(rng.random() < p)
     lengths, total = [], 0
     while total < n_slots:
         pairs = int(n_slots * enter * (1.0 - p)) + 8
         fast, slow = rng.geometric(enter, size=pairs), rng.geometric(leave, size=pairs)
+        # a phase longer than the trace covers it all: clipped, the sum can neither overflow nor allocate beyond it
+        fast, slow = np.minimum(fast, n_slots), np.minimum(slow, n_slots)
         chunk = np.column_stack([slow, fast] if slow_first else [fast, slow]).ravel()
         lengths.append(chunk)
         total += int(chunk.sum())

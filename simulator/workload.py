@@ -97,8 +97,9 @@ def _parse_poisson(text, parts):
     return ArrivalSpec("poisson", (rate,), load)
 
 
-#: Smallest coefficient of variation of gamma gaps (shape 1 / CV^2 = 1e12: as regular as arrivals get).
-MIN_CV = 1e-6
+#: Smallest and largest coefficient of variation of gamma gaps (shape 1 / CV^2 from 1e12, as regular as arrivals
+#: get, to 1e-4, where nearly every gap rounds to zero and the arrivals come in a few huge bursts).
+MIN_CV, MAX_CV = 1e-6, 100.0
 #: Most dwell periods an MMPP may draw for its arrivals (each is drawn in turn).
 MAX_DWELL_PERIODS = 10_000_000
 
@@ -106,7 +107,9 @@ MAX_DWELL_PERIODS = 10_000_000
 def _parse_gamma(text, parts):
     require(len(parts) == 2, f"invalid arrivals = {text!r}: expected gamma:RATE:CV")
     rate, load = _rate(text, parts[0])
-    return ArrivalSpec("gamma", (rate,), load, cv=_number(text, parts[1], "CV", MIN_CV, strict=False))
+    cv = _number(text, parts[1], "CV", MIN_CV, strict=False)
+    require(cv <= MAX_CV, f"invalid arrivals = {text!r}: CV must be <= {MAX_CV:g}, got {parts[1]}")
+    return ArrivalSpec("gamma", (rate,), load, cv=cv)
 
 
 def _parse_mmpp(text, parts):
@@ -193,12 +196,30 @@ def _mmpp(rates, dwell_s: float, n_requests: int, rng: np.random.Generator) -> n
     chunks, total, t, state = [], 0, 0.0, 0
     while total < n_requests:
         length = rng.exponential(dwell_s)
-        count = rng.poisson(rates[state] * length)
-        chunks.append(t + np.sort(rng.uniform(0.0, length, size=count)))
-        total += count
+        within = _poisson_times(rates[state], length, n_requests - total, rng)
+        chunks.append(t + within)
+        total += within.size
         t += length
         state = 1 - state
     return check_arrival_times(np.concatenate(chunks)[:n_requests], _describe(spec), "arrival", _TOO_SLOW)
+
+
+def _poisson_times(rate: float, length: float, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """The first (at most `limit`) arrival times of a Poisson process of `rate` in ``[0, length)``, drawn as
+    exponential gaps in batches a little larger than the expected count, so that a long period at a high rate draws
+    no more than the run needs and a short one no more than it holds."""
+    out, t = [], 0.0
+    while limit > 0:
+        expected = rate * (length - t)
+        k = int(min(limit, expected + 10.0 * math.sqrt(expected) + 16.0))
+        times = t + np.cumsum(rng.exponential(1.0 / rate, size=k))
+        inside = times[times < length]
+        out.append(inside)
+        limit -= inside.size
+        if inside.size < k:
+            break
+        t = float(times[-1])
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 @dataclass(frozen=True, eq=False)

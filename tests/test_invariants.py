@@ -145,3 +145,38 @@ def test_per_device_queues_need_an_open_loop():
 
     with pytest.raises(FlexsimError, match="per-device queues need open-loop"):
         _inputs(requests=100, arrivals="closed:2", devices=2, dispatch="random")
+
+
+def test_inputs_changed_by_hand_are_checked_before_the_engines_index_with_them():
+    import dataclasses
+
+    from simulator.config import RunConfig
+    from simulator.errors import FlexsimError
+    from simulator.policies import Threshold, compose
+    from simulator.run import prepare
+
+    inputs = prepare(RunConfig(requests=100))
+    n = inputs.n_requests
+    for change, message in ((dict(sample=np.full(n, 10 ** 6, np.int32)), "sample must be int32 indices"),
+                            (dict(sample=np.full(n, -5, np.int32)), "sample must be int32 indices"),
+                            (dict(draw=np.full(inputs.draw.shape, 60000, np.uint16)), "draw must be uint16"),
+                            (dict(arrival_s=inputs.arrival_s[::-1].copy()), "arrival_s must be finite and sorted"),
+                            (dict(policy=compose([Threshold((np.inf,))], 2)), "compiled for 2 stages")):
+        with pytest.raises(FlexsimError, match=message):
+            dataclasses.replace(inputs, **change)
+
+
+def test_extreme_but_accepted_speed_processes_and_arrivals_run_in_bounded_time():
+    from simulator import simulate
+    from simulator.errors import FlexsimError
+
+    for noise in ((0, 1, 0, 2, 1e-300, 1), (0, 1, 0, 2, 0.5, 1e30), (0, 1, 0, 2, 5e-324, 1)):
+        assert simulate(requests=50, speed_noise=noise).summary.n_requests == 50
+    for arrivals in ("mmpp:100:200:1e6", "mmpp:load=0.5:1e20"):
+        assert simulate(requests=50, arrivals=arrivals).summary.n_requests == 50
+    with pytest.raises(FlexsimError, match="CV must be <= 100"):
+        simulate(requests=50, arrivals="gamma:100:1e5")
+    with pytest.raises(FlexsimError, match="simulate: unknown field"):
+        simulate(requests=50, foo=1)
+    with pytest.raises(FlexsimError, match="config must be a RunConfig"):
+        simulate({"requests": 50})

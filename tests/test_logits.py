@@ -71,6 +71,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (dict(cost_scale=np.full((2, 3), "a")), "cost_scale must be real numbers"),
+    (dict(cost_scale=np.full((2, 3), 1e308)), r"cost_scale\[0, 0\] = 1e\+308 \(must be > 0 and <= 1e\+06\)"),
     (dict(widths=np.array([1.5, np.nan])), "widths must be a 1-D array of whole numbers >= 1"),
     (dict(model_names=np.array([["a", "b"], ["c", "d"]])), "model_names must be a 1-D array of names"),
     (dict(labels=np.array([2 ** 63 + 1, 0, 1], dtype=np.uint64)), r"labels\[0\] = 9223372036854775809 is not"),

@@ -58,6 +58,10 @@ def _broken(path, value):
     (("models", "m", "batches", "1", "latency_ms", "samples"), [1e308], r"samples\[0\] = 1e\+308 must be .* <= 1e\+09"),
     (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"0.5": 1e12}, "<= 1e"),
     (("default_stage_models",), [["m"]], "default_stage_models must list models of this profile"),
+    (("decision_overhead_ms",), 1e308, "decision_overhead_ms = 1e\\+308 must be a number from 0 to"),
+    (("dispatch_overhead_ms",), 1e308, "dispatch_overhead_ms = 1e\\+308 must be a number from 0 to"),
+    (("idle_power_w",), 10 ** 400, "idle_power_w = .* must be a number from 0 to"),
+    (("models", "m", "batches", "1", "energy_j"), 1e308, "energy_j = 1e\\+308 must be a number from 0 to"),
     (("wakeup",), {"idle_ms": [1.0], "factor": [1e300]}, r"wakeup.factor\[0\] = 1e\+300 must be"),
 ])
 def test_invalid_profiles_name_the_field(path, value, message):
