@@ -96,6 +96,8 @@ def _validate(cache: LogitCache) -> None:
         raise FlexsimError(f"logit cache {src}: labels[{i}] = {labels[i]} is outside [0, {logits.shape[2]})")
     _validate_cost_scale(cache.cost_scale, logits.shape[:2], src)
     names = cache.model_names
+    require(names is None or (isinstance(names, tuple) and all(isinstance(n, str) for n in names)),
+            f"logit cache {src}: model_names must be a tuple of names (strings), got {names!r:.80}")
     require(names is None or len(names) == logits.shape[0],
             f"logit cache {src}: the model names (model_names or widths) have "
             f"{0 if names is None else len(names)} entries for {logits.shape[0]} members")

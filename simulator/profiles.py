@@ -228,7 +228,7 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     where = f"profile {origin}"
     require(isinstance(obj, dict), f"{where}: the top level must be a JSON object")
     version = obj.get("schema_version")
-    require(version == SCHEMA_VERSION,
+    require(type(version) is int and version == SCHEMA_VERSION,
             f"{where}: schema_version = {version!r} is not supported (this flexsim reads version {SCHEMA_VERSION})")
     for key in ("name", "device", "decision_overhead_ms", "provenance", "models"):
         require(key in obj, f"{where}: missing field {key!r}")
@@ -364,6 +364,8 @@ def _parse_quantiles(spec, where: str) -> LatencyDistribution:
                 f"{MAX_LATENCY_MS:g}")
         pairs.append((p, float(value)))
     pairs.sort()
+    probs = [p for p, _ in pairs]
+    require(len(set(probs)) == len(probs), f"{where}.quantiles: a probability appears twice (e.g. 0.5 and 0.50)")
     values = np.array([v for _, v in pairs])
     require(bool(np.all(np.diff(values) >= 0)), f"{where}.quantiles: values must not decrease with probability")
     mean = spec.get("mean")
@@ -404,6 +406,8 @@ def _read(path: Path) -> Profile:
         raise FlexsimError(f"profile {path}: malformed JSON ({exc})") from None
     except UnicodeDecodeError as exc:
         raise FlexsimError(f"profile {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise FlexsimError(f"profile {path}: malformed JSON (nested too deeply)") from None
     except OSError as exc:
         raise FlexsimError(f"profile {path}: cannot read ({exc.strerror})") from None
     return parse_profile(obj, origin=str(path))

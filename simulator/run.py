@@ -53,7 +53,10 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
             f"simulate: config must be a RunConfig (or None), got {type(config).__name__}; give fields by keyword")
     check_field_names(changes, "simulate")
     config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes})
-    return run_inputs(prepare(config), engine or config.engine)
+    result = run_inputs(prepare(config), engine or config.engine)
+    if config.out is not None:                       # as `flexsim run --out`: the outputs, replaced as one set
+        write_outputs(result, config.out, config)
+    return result
 
 
 def run_inputs(inputs: SimulationInputs, engine: str = "numba") -> SimulationResult:

@@ -180,3 +180,10 @@ def test_extreme_but_accepted_speed_processes_and_arrivals_run_in_bounded_time()
         simulate(requests=50, foo=1)
     with pytest.raises(FlexsimError, match="config must be a RunConfig"):
         simulate({"requests": 50})
+
+
+def test_simulate_writes_its_outputs_where_out_is_given(tmp_path):
+    from simulator import simulate
+
+    simulate(requests=50, out=str(tmp_path / "run"))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["batches.csv", "requests.csv", "summary.json"]

@@ -40,6 +40,8 @@ def _cache(**changes):
     (dict(logits=np.zeros((2, 3, 4), dtype=np.int32)), "float16/float32"),
     (dict(cost_scale=np.ones((2, 2))), "cost_scale must have shape"),
     (dict(cost_scale=np.zeros((2, 3))), r"cost_scale\[0, 0\] = 0.0"),
+    (dict(model_names="ab"), "model_names must be a tuple of names"),
+    (dict(model_names=(1, 2)), "model_names must be a tuple of names"),
     (dict(model_names=("a",)), r"the model names \(model_names or widths\) have 1 entries"),
 ])
 def test_invalid_caches_name_the_array(changes, message):

@@ -58,6 +58,9 @@ def _broken(path, value):
     (("models", "m", "batches", "1", "latency_ms", "samples"), [1e308], r"samples\[0\] = 1e\+308 must be .* <= 1e\+09"),
     (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"0.5": 1e12}, "<= 1e"),
     (("default_stage_models",), [["m"]], "default_stage_models must list models of this profile"),
+    (("schema_version",), 1.0, "schema_version = 1.0 is not supported"),
+    (("schema_version",), True, "schema_version = True is not supported"),
+    (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"0.5": 1.0, "0.50": 2.0}, "appears twice"),
     (("decision_overhead_ms",), 1e308, "decision_overhead_ms = 1e\\+308 must be a number from 0 to"),
     (("dispatch_overhead_ms",), 1e308, "dispatch_overhead_ms = 1e\\+308 must be a number from 0 to"),
     (("idle_power_w",), 10 ** 400, "idle_power_w = .* must be a number from 0 to"),
@@ -73,6 +76,9 @@ def test_malformed_and_missing_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(FlexsimError, match="malformed JSON"):
+        load_profile(bad)
+    bad.write_text("[" * 100_000)
+    with pytest.raises(FlexsimError, match="nested too deeply"):
         load_profile(bad)
     bad.write_bytes(b'{"name": "caf\xe9"}')
     with pytest.raises(FlexsimError, match="not UTF-8 text"):
