@@ -122,14 +122,3 @@ def test_the_session_level_sigma_pools_every_burst_weighted_by_the_profiled_stag
     # levels e^0.3, e^-0.1, 1: the root mean square of their logs, uncentred (a profile's own offset counts)
     assert session_level_sigma(states) == pytest.approx(np.sqrt((0.09 + 0.01 + 0.0) / 3))
     assert session_level_sigma([]) == 0.0
-
-
-def test_requests_at_or_behind_a_burst_are_not_counted():
-    from simulator.runner.serving import after_a_burst
-
-    # 0 alone; 1-3 a burst (one instant) and 4 queued behind it; 5 starts a new busy period, 6 queued behind it
-    arrival_s = np.array([0.0, 2.0, 2.0, 2.0, 2.1, 9.0, 9.5])
-    finish_s = np.array([1.0, 3.0, 4.0, 5.0, 6.0, 10.0, 11.0])
-    waited = arrival_s[1:] <= finish_s[:-1]
-    assert after_a_burst(arrival_s, waited).tolist() == [False, True, True, True, True, False, False]
-    assert queued_busy_ms(arrival_s, finish_s) == (1000.0, 1)          # only request 6: 11 - 10 s

@@ -11,10 +11,7 @@ Measured by indirect inference on the open-loop profiling runs (`simulator.runne
 model already explains is not counted twice:
 
 - the statistic: the worker's busy time per request that waited in the queue (its finish minus the previous
-  request's finish: dispatch, stages and decisions), over every such request of a run that is not at or behind one
-  of the bursts added to the profiling runs (`queued_busy_ms`, `after_a_burst`): the queued requests of the Poisson
-  arrivals, early in short busy periods as in a real run (since 2026-12-06, after run S: with the bursts' warm
-  requests counted, open-50's factor said 1.00 where its real runs' queued stages ran at 1.06-1.2x the profile);
+  request's finish: dispatch, stages and decisions), over every such request of a run (`queued_busy_ms`);
 - the real runs' statistic over the simulations' (the same arrivals, samples and stages, simulated on the profile
   with its host costs, median over `SEEDS` seeds of the service-time draws and the speed process). The simulations
   make the same selection as the real runs (slow phases make queues), so the ratio is free of it.
@@ -63,30 +60,10 @@ METHOD = ("real busy time per queued request (finish minus the previous finish) 
 
 def queued_busy_ms(arrival_s: np.ndarray, finish_s: np.ndarray) -> tuple[float, int]:
     """The worker's busy time (ms) summed over the requests that waited in the queue (arrived no later than the
-    previous request's finish), and their count, leaving out those at or behind a burst (`after_a_burst`) in
-    their busy period. One FIFO worker: requests finish in index order."""
+    previous request's finish), and their count. One FIFO worker: requests finish in index order."""
     waited = arrival_s[1:] <= finish_s[:-1]
-    counted = waited & ~after_a_burst(arrival_s, waited)[1:]
-    busy_s = np.diff(finish_s)[counted]
-    return float(busy_s.sum() * 1000.0), int(counted.sum())
-
-
-def after_a_burst(arrival_s: np.ndarray, waited: np.ndarray) -> np.ndarray:
-    """Per request, whether a burst request (one that arrived at the same instant as another: the bursts that
-    `simulator.runner.profiling.with_bursts` adds to the profiling runs) came at or before it in its busy period
-    (`waited[i]`: request ``i + 1`` found the worker busy). Such requests are served deep in a long busy period,
-    warm, unlike the queued requests of a real run at the same load, which sit early in short busy periods: the
-    bursts are the wake-up's warm reference, not the serving factor's sample."""
-    n = arrival_s.size
-    burst = np.zeros(n, dtype=bool)
-    same = arrival_s[1:] == arrival_s[:-1]
-    burst[1:] |= same
-    burst[:-1] |= same
-    starts = np.concatenate([[True], ~waited])
-    period = np.cumsum(starts) - 1
-    seen = np.cumsum(burst)
-    before = np.concatenate([[0], seen])[np.flatnonzero(starts)]
-    return seen - before[period] > 0
+    busy_s = np.diff(finish_s)[waited]
+    return float(busy_s.sum() * 1000.0), int(waited.sum())
 
 
 def per_request_ms(records) -> float:
