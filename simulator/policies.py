@@ -314,7 +314,39 @@ class CustomPolicy(Policy):
         require(hasattr(self.function, "py_func"),
                 "invalid custom policy: the function must be compiled with numba.njit")
         require("custom" not in builder.flags, "policy: only one custom policy may be composed")
-        builder.flags["custom"] = (self.function, np.asarray(self.params, dtype=np.float64).reshape(-1))
+        params = self._params()
+        self._try(params, builder.n_stages)
+        builder.flags["custom"] = (self.function, params)
+
+    def _params(self) -> np.ndarray:
+        """The parameters as float64 [n]; FlexsimError unless they are a flat sequence of finite numbers."""
+        ok = isinstance(self.params, (tuple, list, np.ndarray))
+        try:
+            params = np.asarray(self.params, dtype=np.float64).reshape(-1) if ok else None
+        except (TypeError, ValueError):
+            params = None
+        require(params is not None and np.ndim(self.params) == 1 and bool(np.all(np.isfinite(params))),
+                f"invalid custom policy {self._name()}: params must be a flat sequence of finite numbers, "
+                f"got {self.params!r:.80}")
+        return params
+
+    def _try(self, params: np.ndarray, n_stages: int) -> None:
+        """Call the function once on a neutral state, so that one that does not compile for
+        ``(RequestState, float64[:])``, raises or returns no bool is named here, in one line, rather than deep in
+        an engine."""
+        try:
+            out = self.function(make_state(n_stages=max(2, n_stages)), params)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's function is reported as bad input
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
+            telling = ("Unknown attribute", "No implementation", "Invalid use", "Cannot", "Untyped global")
+            first = next((line for line in lines if line.startswith(telling)), lines[0])
+            raise FlexsimError(f"invalid custom policy {self._name()}: calling it on a neutral state failed: "
+                               f"{type(exc).__name__}: {first[:200]}") from None
+        require(isinstance(out, (bool, np.bool_)), f"invalid custom policy {self._name()}: it must return a bool "
+                f"(True = stop), returned {type(out).__name__}")
+
+    def _name(self) -> str:
+        return getattr(getattr(self.function, "py_func", None), "__name__", repr(self.function))
 
 
 #: Largest queue length a load level may start at (the engines count the queue in 32-bit integers).

@@ -126,3 +126,40 @@ def test_parse_load_levels():
 def test_make_state_rejects_unknown_fields():
     with pytest.raises(FlexsimError, match="no field"):
         make_state(stagee=1)
+
+
+def test_a_custom_policy_that_cannot_run_is_named_in_one_line():
+    from numba import njit
+
+    from simulator.errors import FlexsimError
+    from simulator.policies import CustomPolicy, compose
+
+    @njit
+    def boom(state, params):
+        raise ValueError("boom")
+
+    @njit
+    def one_argument(state):
+        return True
+
+    @njit
+    def half(state, params):
+        return 0.5
+
+    @njit
+    def no_such_field(state, params):
+        return state.nope > 0
+
+    @njit
+    def fine(state, params):
+        return state.signal >= params[0]
+
+    for function, params, message in ((boom, (), "boom: calling it on a neutral state failed: ValueError: boom"),
+                                      (one_argument, (), "one_argument: calling it .* TypeError"),
+                                      (half, (), "half: it must return a bool"),
+                                      (no_such_field, (), "Unknown attribute 'nope'"),
+                                      (fine, None, "params must be a flat sequence of finite numbers"),
+                                      (fine, (float("nan"),), "params must be a flat sequence")):
+        with pytest.raises(FlexsimError, match=message):
+            compose([CustomPolicy(function, params)], 3)
+    assert compose([CustomPolicy(fine, (0.5,))], 3).custom is fine
