@@ -135,7 +135,14 @@ class Policy:
 
 
 def _parts(policy: Policy):
+    require(isinstance(policy, Policy), f"invalid policy {policy!r:.60}: policies are Policy objects (Threshold, "
+            "DeadlineAware, ..., or CustomPolicy for a Numba function)")
     return policy.policies if isinstance(policy, Composite) else (policy,)
+
+
+def _is_number(x) -> bool:
+    """A real number, not a bool (a flag mistaken for a count)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,7 @@ class StaticK(Policy):
         return cls(config.static_k)
 
     def apply(self, builder: _Builder) -> None:
-        require(isinstance(self.k, (int, np.integer)) and 1 <= self.k <= builder.n_stages,
+        require(isinstance(self.k, (int, np.integer)) and not isinstance(self.k, bool) and 1 <= self.k <= builder.n_stages,
                 f"invalid static_k = {self.k!r}: must be an integer in [1, {builder.n_stages}]")
         builder.max_stages = np.minimum(builder.max_stages, self.k)
 
@@ -186,11 +193,13 @@ class Threshold(Policy):
 
 def _threshold_row(values, n_stages: int, field_name: str) -> np.ndarray:
     """Validate K-1 thresholds and return a row of K (the last stage's entry is +inf: it always stops)."""
+    require(isinstance(values, (tuple, list, np.ndarray)),
+            f"invalid {field_name} = {values!r:.60}: must be a sequence of numbers")
     values = tuple(values)
     require(len(values) == n_stages - 1,
             f"invalid {field_name}: {len(values)} values given for {n_stages} stages (need {n_stages - 1})")
     for i, v in enumerate(values):
-        ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and not math.isnan(v)
+        ok = _is_number(v) and not math.isnan(v)
         require(ok, f"invalid {field_name}[{i}] = {v!r}: must be a number (inf and -inf allowed)")
     return np.array(list(values) + [np.inf], dtype=np.float64)
 
@@ -210,7 +219,8 @@ class DeadlineAware(Policy):
         return cls(config.deadline_quantile)
 
     def apply(self, builder: _Builder) -> None:
-        require(0.0 <= self.quantile <= 1.0, f"invalid deadline_quantile = {self.quantile!r}: must lie in [0, 1]")
+        require(_is_number(self.quantile) and 0.0 <= self.quantile <= 1.0,
+                f"invalid deadline_quantile = {self.quantile!r}: must lie in [0, 1]")
         builder.flags["deadline_aware"] = True
         builder.flags["deadline_quantile"] = self.quantile
 
@@ -250,8 +260,9 @@ class PowerCap(Policy):
         return cls(config.power_cap_w, config.power_window_s)
 
     def apply(self, builder: _Builder) -> None:
-        require(self.cap_w > 0 and math.isfinite(self.cap_w), f"invalid power_cap_w = {self.cap_w!r}: must be > 0")
-        require(self.window_s > 0 and math.isfinite(self.window_s),
+        require(_is_number(self.cap_w) and self.cap_w > 0 and math.isfinite(self.cap_w),
+                f"invalid power_cap_w = {self.cap_w!r}: must be > 0")
+        require(_is_number(self.window_s) and self.window_s > 0 and math.isfinite(self.window_s),
                 f"invalid power_window_s = {self.window_s!r}: must be > 0")
         builder.flags["power_capped"] = True
         builder.flags["power_cap"] = (float(self.cap_w), float(self.window_s))
@@ -274,7 +285,13 @@ class LoadAdaptive(Policy):
         return cls(parse_load_levels(config.load_levels))
 
     def apply(self, builder: _Builder) -> None:
-        require(len(self.levels) >= 1, "invalid load_levels: give at least one level")
+        require(isinstance(self.levels, (tuple, list)) and len(self.levels) >= 1,
+                "invalid load_levels: give at least one level")
+        for i, level in enumerate(self.levels):
+            ok = (isinstance(level, (tuple, list)) and len(level) == 3
+                  and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in level[:2]))
+            require(ok, f"invalid load_levels[{i}] = {level!r:.60}: must be (min_queue_len, max_stages, thresholds "
+                        "or None), the first two integers")
         queue_lens = [int(level[0]) for level in self.levels]
         require(queue_lens[0] == 0 and all(b > a for a, b in zip(queue_lens, queue_lens[1:])),
                 f"invalid load_levels: queue lengths {queue_lens} must start at 0 and increase")
@@ -408,7 +425,9 @@ def from_config(config, per_request: tuple = ()) -> list[Policy]:
 
 def compose(policies, n_stages: int) -> CompiledPolicy:
     """Compile policies (stop when any says stop) for `n_stages` stages."""
-    require(n_stages >= 1, f"invalid number of stages {n_stages}: need at least 1")
+    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
+            f"invalid number of stages {n_stages!r}: need an integer >= 1")
+    require(isinstance(policies, (tuple, list)), f"invalid policies {policies!r:.60}: a list of Policy objects")
     builder = _Builder(n_stages)
     Composite(tuple(p for policy in policies for p in _parts(policy))).apply(builder)
     flags = builder.flags

@@ -163,3 +163,19 @@ def test_a_custom_policy_that_cannot_run_is_named_in_one_line():
         with pytest.raises(FlexsimError, match=message):
             compose([CustomPolicy(function, params)], 3)
     assert compose([CustomPolicy(fine, (0.5,))], 3).custom is fine
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: pol.compose([pol.Threshold(None)], 3), "invalid thresholds = None"),
+    (lambda: pol.compose([pol.DeadlineAware("0.5")], 3), "invalid deadline_quantile = '0.5'"),
+    (lambda: pol.compose([pol.PowerCap("100")], 3), "invalid power_cap_w = '100'"),
+    (lambda: pol.compose([pol.LoadAdaptive(((0, 2.7, None),))], 3), r"invalid load_levels\[0\] = \(0, 2.7, None\)"),
+    (lambda: pol.compose([pol.StaticK(True)], 3), "invalid static_k = True"),
+    (lambda: pol.compose([lambda state: True], 3), "policies are Policy objects"),
+    (lambda: pol.compose([pol.Threshold((0.5, 0.4))], "3"), "invalid number of stages '3'"),
+])
+def test_policy_objects_with_wrong_arguments_are_named(make, message):
+    from simulator.errors import FlexsimError
+
+    with pytest.raises(FlexsimError, match=message):
+        make()
