@@ -243,3 +243,20 @@ def test_energy_cost_needs_energy_figures():
     problem = cumulative_problem(np.zeros((2, 3)), np.ones((2, 3), bool), np.ones((2, 3)))
     with pytest.raises(FlexsimError, match="no energy"):
         search(problem, Tann(1.0, cost="energy"))
+
+
+def test_the_optimizer_functions_name_bad_arguments():
+    from simulator.config import RunConfig
+    from simulator.errors import FlexsimError
+    from simulator.optimize import build_problem, evaluate, search
+    from simulator.optimize.grid import make_grid, uniform_grid
+
+    problem = build_problem(RunConfig(logits="fmnist-train"))
+    for call, message in ((lambda: evaluate(problem, None), "must be a flat sequence of numbers"),
+                          (lambda: evaluate(problem, ("a", "b")), "must be numbers"),
+                          (lambda: make_grid(problem, values=[[0.1, 0.2], [0.3, 0.4]]), "a flat sequence"),
+                          (lambda: make_grid(problem, points=2 ** 70), "need an integer from 1 to 1000000"),
+                          (lambda: uniform_grid(0, 3), "invalid number of stages 0"),
+                          (lambda: search(problem, "tann"), "invalid criterion 'tann'")):
+        with pytest.raises(FlexsimError, match=message):
+            call()

@@ -55,7 +55,11 @@ def format_threshold(value: float) -> str:
 
 def check_thresholds(thresholds, n_stages: int) -> np.ndarray:
     """Validate ``K - 1`` thresholds for `n_stages` stages; return them as float64."""
+    require(isinstance(thresholds, (tuple, list, np.ndarray)) and np.ndim(thresholds) == 1,
+            f"invalid thresholds = {thresholds!r:.60}: must be a flat sequence of numbers")
     values = tuple(thresholds)
+    require(all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                for v in values), f"invalid thresholds = {thresholds!r:.60}: must be numbers")
     require(len(values) == n_stages - 1,
             f"invalid thresholds: {len(values)} values given for {n_stages} stages (need {n_stages - 1})")
     out = np.array(values, dtype=np.float64)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.errors import require
+from simulator.errors import FlexsimError, require
 from simulator.optimize.evaluate import OperatingPoint, check_thresholds, evaluate
 from simulator.optimize.problem import ThresholdProblem
 
@@ -63,10 +63,14 @@ class ThresholdGrid:
         return tuple(float(self.values[k, d]) for k, d in enumerate(digits))
 
 
+#: Most values per threshold (a grid's combinations are checked against their own limit besides).
+MAX_POINTS = 1_000_000
+
+
 def check_points(points) -> int:
     """Validate a number of grid values per threshold."""
-    require(isinstance(points, (int, np.integer)) and not isinstance(points, bool) and points >= 1,
-            f"invalid grid points = {points!r}: need an integer >= 1 (values per threshold)")
+    require(isinstance(points, (int, np.integer)) and not isinstance(points, bool) and 1 <= points <= MAX_POINTS,
+            f"invalid grid points = {points!r}: need an integer from 1 to {MAX_POINTS} (values per threshold)")
     return int(points)
 
 
@@ -76,6 +80,8 @@ def uniform_grid(n_stages: int, points: int) -> ThresholdGrid:
     For signals in [0, 1], 0 stops every sample (the single model) and inf none (the full ensemble).
     """
     points = check_points(points)
+    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
+            f"invalid number of stages {n_stages!r}: need an integer >= 1")
     row = np.append(np.arange(points - 1) / max(points - 1, 1), np.inf)
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))
 
@@ -90,7 +96,13 @@ def quantile_grid(problem: ThresholdProblem, points: int) -> ThresholdGrid:
 
 def value_grid(n_stages: int, values) -> ThresholdGrid:
     """The same explicit values for every threshold."""
-    row = np.sort(np.asarray(list(values), dtype=np.float64))
+    require(isinstance(values, (tuple, list, np.ndarray)) and np.ndim(values) == 1,
+            f"invalid grid values = {values!r:.60}: must be a flat sequence of numbers")
+    try:
+        row = np.sort(np.asarray(list(values), dtype=np.float64))
+    except (TypeError, ValueError):
+        raise FlexsimError(f"invalid grid values = {values!r:.60}: must be numbers") from None
+    require(not np.isnan(row).any(), "invalid grid values: NaN is not a threshold")
     require(row.size >= 1, "invalid grid: a grid of zero values (give at least one)")
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))
 

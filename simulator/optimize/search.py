@@ -37,6 +37,8 @@ _METHODS = {"grid": _on_grid, "descent": _descent}
 def search(problem: ThresholdProblem, criterion, method: str = "grid", grid: ThresholdGrid | None = None) -> Search:
     """Choose thresholds on `problem` by `criterion` (see `simulator.optimize.criteria`) with `method`."""
     require(method in METHODS, f"invalid method = {method!r}: must be one of {', '.join(METHODS)}")
+    require(hasattr(criterion, "needs_grid"), f"invalid criterion {criterion!r:.60}: one of "
+            "simulator.optimize.criteria's (e.g. Tann(lam=10), MaxAccuracy(budget=...))")
     t0 = time.perf_counter()
     point, result = _METHODS[method](problem, criterion, grid)
     return Search(point=point, result=result, seconds=time.perf_counter() - t0)
