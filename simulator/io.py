@@ -112,6 +112,21 @@ def write_json_atomic(path: str | Path, obj) -> None:
 
 # ----------------------------------------------------------------------------------------------- checks up front
 
+#: Longest name of one file or folder on the usual file systems (bytes).
+NAME_MAX = 255
+
+
+def _usable_path(path, what: str) -> Path:
+    """`path` as a Path, or FlexsimError where no file system could take it: not a path, a NUL character, a name
+    longer than `NAME_MAX` bytes (which the OS would refuse with a raw error further on)."""
+    require(isinstance(path, (str, os.PathLike)), f"invalid {what} = {path!r}: not a path")
+    text = os.fspath(path)
+    require(isinstance(text, str) and "\0" not in text, f"invalid {what} = {text!r}: a path cannot hold a NUL")
+    long = [part for part in Path(text).parts if len(part.encode()) > NAME_MAX]
+    require(not long, f"invalid {what}: the name {long[0][:40]!r}... is longer than {NAME_MAX} bytes" if long else "")
+    return Path(text)
+
+
 def _nearest_existing(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path != path.parent:
@@ -133,7 +148,7 @@ def check_output_dir(path: str | Path, what: str = "out") -> Path:
 
     Nothing is created. `what` names the option in the error message.
     """
-    path = Path(path)
+    path = _usable_path(path, what)
     require(not path.exists() or path.is_dir(), f"invalid {what} = {str(path)!r}: exists and is not a directory")
     existing = _nearest_existing(path)
     require(existing.is_dir(), f"invalid {what} = {str(path)!r}: {existing} is not a directory")
@@ -154,7 +169,7 @@ def make_output_dir(path: str | Path, what: str = "out") -> Path:
 def check_output_file(path: str | Path, what: str = "out") -> Path:
     """Check, before any long computation, that file `path` can be written: its folder exists and can be written in,
     and `path` is not a directory."""
-    path = Path(path)
+    path = _usable_path(path, what)
     require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
     folder = path.absolute().parent
     require(folder.is_dir(), f"invalid {what} = {str(path)!r}: folder {path.parent} "

@@ -269,3 +269,18 @@ def test_more_bad_input_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FLEXSIM_PROFILES", str(tmp_path / "nowhere"))
     monkeypatch.setattr(simulator.profiles, "PROFILES_DIR", tmp_path / "nowhere")
     assert "FLEXSIM_PROFILES = " in cli_error(capsys, ["profiles"])
+
+
+def test_paths_no_file_system_takes_are_named(tmp_path):
+    from simulator import simulate
+    from simulator.config import RunConfig
+    from simulator.errors import FlexsimError
+    from simulator.run import write_outputs
+
+    config = RunConfig(requests=50)
+    result = simulate(config)
+    for out, message in ((str(tmp_path / "a\0b"), "a path cannot hold a NUL"),
+                         (str(tmp_path / ("x" * 300)), "is longer than 255 bytes"), (5, "not a path")):
+        with pytest.raises(FlexsimError, match=message):
+            write_outputs(result, out, config)
+    assert list(tmp_path.iterdir()) == []
