@@ -4,11 +4,10 @@ their command line, and the folder's ``results.json`` with the scenarios asked f
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, require, script_exit
+from simulator.io import read_json
 
 
 def parser(description: str, default_scenarios: str) -> argparse.ArgumentParser:
@@ -26,10 +25,7 @@ def load_results(args, eligible=lambda sc: True, what: str = "scenario") -> tupl
     require(args.seeds >= 2, f"invalid seeds = {args.seeds}: must be >= 2")
     path = args.folder / "results.json"
     require(path.is_file(), f"no results.json in {args.folder}")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FlexsimError(f"{path} is not valid JSON ({exc})") from None
+    results = read_json(path, "results")
     scenarios = [sc for sc in results["scenarios"] if eligible(sc)]
     if args.scenarios:
         wanted = args.scenarios.split(",")
@@ -40,14 +36,14 @@ def load_results(args, eligible=lambda sc: True, what: str = "scenario") -> tupl
 
 
 def guarded(report, args) -> int:
-    """Run ``report(args)``; 0, or 2 with a one-line error on stderr for bad input (`FlexsimError`, a missing key
-    or value in the folder's files)."""
-    try:
-        report(args)
-    except KeyError as exc:
-        print(f"error: {args.folder}: its results.json or a profile lacks the field {exc}", file=sys.stderr)
-        return 2
-    except (FlexsimError, ValueError) as exc:
-        print(f"error: {args.folder}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """`script_exit` of ``report(args)``, with the folder named and a missing key or a bad value in the folder's
+    files counted as bad input."""
+    def named():
+        try:
+            report(args)
+        except KeyError as exc:
+            raise FlexsimError(f"{args.folder}: its results.json or a profile lacks the field {exc}") from None
+        except (FlexsimError, ValueError) as exc:
+            raise FlexsimError(f"{args.folder}: {exc}") from None
+
+    return script_exit(named)

@@ -202,6 +202,17 @@ def read_text(path: str | Path, what: str) -> str:
         raise FlexsimError(f"{what}: cannot read {path} ({_reason(exc)})") from None
 
 
+def read_json(path: str | Path, what: str):
+    """The JSON value of file `path` (`read_text`); FlexsimError naming `what` and `path` where it is not JSON."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FlexsimError(f"{what}: {path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise FlexsimError(f"{what}: {path} is not valid JSON (nested too deeply)") from None
+
+
 def read_npz(path: str | Path, what: str) -> dict:
     """The arrays of the ``.npz`` file `path` by name (no pickled objects); FlexsimError naming `what` and `path` if it
     is missing or is not an .npz archive."""
