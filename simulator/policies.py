@@ -140,8 +140,8 @@ def _parts(policy: Policy):
     return policy.policies if isinstance(policy, Composite) else (policy,)
 
 
-def _is_number(x) -> bool:
-    """A real number, not a bool (a flag mistaken for a count)."""
+def is_number(x) -> bool:
+    """A real number (Python's or NumPy's), not a bool (a flag mistaken for a count)."""
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
@@ -199,7 +199,7 @@ def _threshold_row(values, n_stages: int, field_name: str) -> np.ndarray:
     require(len(values) == n_stages - 1,
             f"invalid {field_name}: {len(values)} values given for {n_stages} stages (need {n_stages - 1})")
     for i, v in enumerate(values):
-        ok = _is_number(v) and not math.isnan(v)
+        ok = is_number(v) and not math.isnan(v)
         require(ok, f"invalid {field_name}[{i}] = {v!r}: must be a number (inf and -inf allowed)")
     return np.array(list(values) + [np.inf], dtype=np.float64)
 
@@ -219,7 +219,7 @@ class DeadlineAware(Policy):
         return cls(config.deadline_quantile)
 
     def apply(self, builder: _Builder) -> None:
-        require(_is_number(self.quantile) and 0.0 <= self.quantile <= 1.0,
+        require(is_number(self.quantile) and 0.0 <= self.quantile <= 1.0,
                 f"invalid deadline_quantile = {self.quantile!r}: must lie in [0, 1]")
         builder.flags["deadline_aware"] = True
         builder.flags["deadline_quantile"] = self.quantile
@@ -260,9 +260,9 @@ class PowerCap(Policy):
         return cls(config.power_cap_w, config.power_window_s)
 
     def apply(self, builder: _Builder) -> None:
-        require(_is_number(self.cap_w) and self.cap_w > 0 and math.isfinite(self.cap_w),
+        require(is_number(self.cap_w) and self.cap_w > 0 and math.isfinite(self.cap_w),
                 f"invalid power_cap_w = {self.cap_w!r}: must be > 0")
-        require(_is_number(self.window_s) and self.window_s > 0 and math.isfinite(self.window_s),
+        require(is_number(self.window_s) and self.window_s > 0 and math.isfinite(self.window_s),
                 f"invalid power_window_s = {self.window_s!r}: must be > 0")
         builder.flags["power_capped"] = True
         builder.flags["power_cap"] = (float(self.cap_w), float(self.window_s))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import require
+from simulator.policies import is_number
 from simulator.optimize.problem import COSTS, ThresholdProblem
 
 
@@ -53,16 +54,19 @@ def format_threshold(value: float) -> str:
     return repr(float(value))
 
 
+def flat_numbers(values, what: str) -> np.ndarray:
+    """`values` as float64 [n]; FlexsimError naming `what` unless they are a flat sequence of numbers."""
+    require(isinstance(values, (tuple, list, np.ndarray)) and np.ndim(values) == 1,
+            f"invalid {what} = {values!r:.60}: must be a flat sequence of numbers")
+    require(all(is_number(v) for v in values), f"invalid {what} = {values!r:.60}: must be numbers")
+    return np.array(values, dtype=np.float64)
+
+
 def check_thresholds(thresholds, n_stages: int) -> np.ndarray:
     """Validate ``K - 1`` thresholds for `n_stages` stages; return them as float64."""
-    require(isinstance(thresholds, (tuple, list, np.ndarray)) and np.ndim(thresholds) == 1,
-            f"invalid thresholds = {thresholds!r:.60}: must be a flat sequence of numbers")
-    values = tuple(thresholds)
-    require(all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-                for v in values), f"invalid thresholds = {thresholds!r:.60}: must be numbers")
-    require(len(values) == n_stages - 1,
-            f"invalid thresholds: {len(values)} values given for {n_stages} stages (need {n_stages - 1})")
-    out = np.array(values, dtype=np.float64)
+    out = flat_numbers(thresholds, "thresholds")
+    require(out.size == n_stages - 1,
+            f"invalid thresholds: {out.size} values given for {n_stages} stages (need {n_stages - 1})")
     require(not np.isnan(out).any(), "invalid thresholds: NaN is not a threshold")
     return out
 

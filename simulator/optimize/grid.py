@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.errors import FlexsimError, require
-from simulator.optimize.evaluate import OperatingPoint, check_thresholds, evaluate
+from simulator.errors import require
+from simulator.optimize.evaluate import OperatingPoint, check_thresholds, evaluate, flat_numbers
 from simulator.optimize.problem import ThresholdProblem
 
 GRID_KINDS = ("uniform", "quantile")
@@ -96,13 +96,7 @@ def quantile_grid(problem: ThresholdProblem, points: int) -> ThresholdGrid:
 
 def value_grid(n_stages: int, values) -> ThresholdGrid:
     """The same explicit values for every threshold."""
-    require(isinstance(values, (tuple, list, np.ndarray)) and np.ndim(values) == 1,
-            f"invalid grid values = {values!r:.60}: must be a flat sequence of numbers")
-    try:
-        row = np.sort(np.asarray(list(values), dtype=np.float64))
-    except (TypeError, ValueError):
-        raise FlexsimError(f"invalid grid values = {values!r:.60}: must be numbers") from None
-    require(not np.isnan(row).any(), "invalid grid values: NaN is not a threshold")
+    row = np.sort(flat_numbers(values, "grid values"))     # NaN: refused by ThresholdGrid
     require(row.size >= 1, "invalid grid: a grid of zero values (give at least one)")
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))
 
