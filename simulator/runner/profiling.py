@@ -14,8 +14,9 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
    only sets the runs' arrival rates;
 4. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
-   simulation on the profile of step 3 at the host's speed level during each run (closed-loop bursts before,
-   between and after them: `level_now`), the slowdown of open-loop service that the profile's model leaves out;
+   simulation on the profile of step 3, the slowdown of open-loop service that the profile's model leaves out;
+   beside it, as a diagnostic, the same fitted at the host's speed level during each run (closed-loop bursts
+   before, between and after them: `level_now`);
 5. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 """
@@ -160,14 +161,15 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
     runs, each between two closed-loop bursts that measure the host's speed level; written to `path`."""
     closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, profiling_requests(plan, scenario))
     save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
-    opens, traces, bursts = [], [], [level_now(plan, cache, scenario, path)]
+    base = load_profile(path)
+    opens, traces, bursts = [], [], [level_now(plan, cache, scenario, path, base)]
     try:
         for i, load in enumerate(LOAD_POINTS):
             traces.append(open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
                                           path.with_name(f"{path.stem}-load{load}.csv")))
             opens.append(profiling_run(plan, cache, scenario, path, f"trace:{traces[-1]}", plan.seed, None))
-            bursts.append(level_now(plan, cache, scenario, path))
-        profile = with_host_costs(load_profile(path), closed, opens)
+            bursts.append(level_now(plan, cache, scenario, path, base))
+        profile = with_host_costs(base, closed, opens)
         save_profile(path, profile)
         save_profile(path, with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts))
     finally:
@@ -176,14 +178,13 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
     return path
 
 
-def level_now(plan, cache, scenario, path: Path) -> float:
-    """The host's speed level right now against the closed-loop profile at `path`: a burst (`burst_factors`)
-    weighted by the profiled stage times (`simulator.runner.validation.burst_level`)."""
-    from simulator.runner.validation import burst_level
+def level_now(plan, cache, scenario, path: Path, profile: Profile) -> float:
+    """The host's speed level right now against the closed-loop `profile` (saved at `path`): a burst
+    (`burst_factors`) weighted by the profiled stage times (`simulator.runner.validation.burst_level`)."""
+    from simulator.runner.validation import burst_level, stage_models
 
-    profile = load_profile(path)
-    models = profiling_config(plan, cache, scenario, path, "closed:1", plan.seed, 10).models
-    return burst_level(burst_factors(plan, cache, scenario, path, profile), models, profile)
+    return burst_level(burst_factors(plan, cache, scenario, path, profile),
+                       stage_models(scenario, cache.model_names), profile)
 
 
 def with_serving_factor(profile: Profile, plan, cache, scenario, path: Path, opens, traces, bursts) -> Profile:
