@@ -451,15 +451,22 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "request (from the real runs):", "",
         *_idle_table(scenarios), "",
         *findings(scenarios),
-        *(METHOD if session_band else [line.replace(BAND_LEVEL["session"], BAND_LEVEL["profiling"])
-                                       for line in METHOD]),
+        *METHOD, _not_modelled(session_band), *METHOD_TAIL,
     ]) + "\n"
 
 
-#: What the band's level uncertainty is, in the method's words: since 2026-12-04, and before.
-BAND_LEVEL = {"session": "a level uncertainty measured over the session by the bursts before the runs",
-              "profiling": "a level uncertainty measured between the profiling runs, seconds apart"}
+def _not_modelled(session_band: bool) -> str:
+    """The method's bullet on the host's drift over minutes, with what the band's level uncertainty was measured
+    on: the session's bursts (since 2026-12-04) or the profiling runs."""
+    level = ("a level uncertainty measured over the session by the bursts before the runs" if session_band
+             else "a level uncertainty measured between the profiling runs, seconds apart")
+    return ("- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
+            "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
+            "scenario alike and shows in the spread between repeats). The median prediction leaves it out; the band "
+            f"carries it only as its size, {level}.")
 
+
+#: The method section, in two parts around `_not_modelled`.
 METHOD = [
     "## How the model of time maps onto the real run", "",
     "- **Stage latency** = host time of the member's forward pass plus the copy of its output to the host, profiled "
@@ -507,10 +514,9 @@ METHOD = [
     "to a shared core; normalised, so the mean stage time is the profile's); each seed of the band draws "
     "another trace of both, so the band covers slow and fast phases, and with the level uncertainty "
     "(`level_sigma`) another speed level for the whole run.",
-    "- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
-    "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
-    "scenario alike and shows in the spread between repeats). The median prediction leaves it out; the band "
-    "carries it only as its size, " + BAND_LEVEL["session"] + ".",
+]
+#: The method section after `_not_modelled`'s bullet.
+METHOD_TAIL = [
     "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
     "steal time, preemptions, and stalls (stages over 5x their run's median); a run above the thresholds is "
     "flagged for interference and never used (its spread is the host's, not the served system's). On this shared "
