@@ -13,16 +13,14 @@ import sys
 import numpy as np
 from figure_common import out_dir, parser, write_csv
 
-from simulator.errors import script_exit
-from simulator.errors import require
+from simulator.errors import require, script_exit
 from simulator.logits import load_cache
 from simulator.optimize.plots import save_figure
 from simulator.signals import stage_signals
 
 
-def margins(cache_name: str, member: int):
-    """Score margin and correctness of `member` alone on every sample of a cache."""
-    cache = load_cache(cache_name)
+def margins(cache, member: int):
+    """Score margin and correctness of `member` alone on every sample of `cache`."""
     stages = stage_signals(cache.logits, cache.labels, [member], "mean", "margin")
     return stages.signal[0], stages.correct[0]
 
@@ -32,9 +30,11 @@ def main() -> None:
     p.add_argument("--member", type=int, default=0, help="ensemble member (default 0)")
     p.add_argument("--bins", type=int, default=40, help="histogram bins over [0, 1] (default 40)")
     args = p.parse_args()
-    members = load_cache("fmnist").logits.shape[0]
-    require(0 <= args.member < members, f"invalid --member = {args.member}: the ensemble has members 0 to {members - 1}")
     require(1 <= args.bins <= 10_000, f"invalid --bins = {args.bins}: must be from 1 to 10000")
+    caches = {"test": load_cache("fmnist"), "train": load_cache("fmnist-train")}
+    members = caches["test"].logits.shape[0]
+    require(0 <= args.member < members,
+            f"invalid --member = {args.member}: the ensemble has members 0 to {members - 1}")
     out = out_dir(args)
     import matplotlib
 
@@ -44,8 +44,8 @@ def main() -> None:
     edges = np.linspace(0.0, 1.0, args.bins + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120, sharey=True)
     rows = []
-    for ax, (split, name) in zip(axes, (("test", "fmnist"), ("train", "fmnist-train"))):
-        margin, correct = margins(name, args.member)
+    for ax, (split, cache) in zip(axes, caches.items()):
+        margin, correct = margins(cache, args.member)
         for label, mask, color in (("correct", correct, "C0"), ("wrong", ~correct, "C3")):
             counts, _ = np.histogram(margin[mask], bins=edges)
             ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.45, color=color,

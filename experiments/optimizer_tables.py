@@ -7,16 +7,15 @@ Thresholds are chosen on the shipped Fashion-MNIST training logits and measured 
 wall-clock seconds on the machine that runs the script (noisy where the machine is shared).
 """
 
-import sys
-
 import datetime
 import platform
+import sys
 import time
 
 from figure_common import FMNIST_MODELS, config, out_dir, parser
 
-from simulator.errors import script_exit
 from simulator.config import with_overrides
+from simulator.errors import script_exit
 from simulator.io import write_text_atomic
 from simulator.optimize import (ExitFractions, MaxAccuracy, MinCost, MsdnetBudget, Tann, evaluate, evaluate_grid,
                                 search, tann_objective, train_and_test, uniform_grid)

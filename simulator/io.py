@@ -122,8 +122,9 @@ def _usable_path(path, what: str) -> Path:
     require(isinstance(path, (str, os.PathLike)), f"invalid {what} = {path!r}: not a path")
     text = os.fspath(path)
     require(isinstance(text, str) and "\0" not in text, f"invalid {what} = {text!r}: a path cannot hold a NUL")
-    long = [part for part in Path(text).parts if len(part.encode()) > NAME_MAX]
-    require(not long, f"invalid {what}: the name {long[0][:40]!r}... is longer than {NAME_MAX} bytes" if long else "")
+    for part in Path(text).parts:
+        require(len(part.encode()) <= NAME_MAX, f"invalid {what}: the name {part[:40]!r}... is longer than "
+                f"{NAME_MAX} bytes")
     return Path(text)
 
 

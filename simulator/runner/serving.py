@@ -20,10 +20,10 @@ Closed-loop bursts right before, between and after the open-loop runs measure th
 against the profile (`levels_between`), as the bursts before `flexsim validate`'s real runs do. With poll release
 the factor is then mostly the drift those levels show: ``factor_at_levels``, fitted with each run simulated at its
 level, is what open-loop serving costs beyond it. That one was what the validation used in run Q
-(`docs/validation-history.md`), and re-simulated with the factor without levels, 6 of Q's 8 open-loop scenarios came
-out closer to their real runs' mean latency: on this host the drift is persistent (a host that slowed after the first profiles
-stayed slow through the runs), so the drift in the seconds after the closed-loop profile says more about the runs,
-minutes later, than nothing. So ``factor`` is the one the validation uses, and the levels and ``factor_at_levels``
+(`docs/validation-history.md`), and re-simulated with the factor without levels, 6 of Q's 8 open-loop scenarios
+came out closer to their real runs' mean latency: on this host the drift is persistent (a host that slowed after
+the first profiles stayed slow through the runs), so the drift in the seconds after the closed-loop profile says
+more about the runs, minutes later, than nothing. So ``factor`` is the one the validation uses, and the levels and ``factor_at_levels``
 are recorded beside it, for the comparison to go on over later runs.
 
 The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
