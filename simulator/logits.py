@@ -145,15 +145,14 @@ def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
     for key in ("logits", "labels"):
         require(key in arrays, f"logit cache {source}: the file has no array {key!r} (it has {sorted(arrays)})")
     scale, labels = arrays.get("cost_scale"), arrays["labels"]
-    require(scale is None or (np.issubdtype(scale.dtype, np.number) and not np.iscomplexobj(scale)),
-            f"logit cache {source}: cost_scale must be real numbers, got {None if scale is None else scale.dtype}")
+    real = scale is not None and np.issubdtype(scale.dtype, np.number) and not np.iscomplexobj(scale)
     if np.issubdtype(labels.dtype, np.unsignedinteger) and labels.size and labels.max() > np.iinfo(np.int64).max:
         i = int(np.argmax(labels > np.iinfo(np.int64).max))
         raise FlexsimError(f"logit cache {source}: labels[{i}] = {labels[i]} is not a class index")
     return LogitCache(
         logits=arrays["logits"],
         labels=labels.astype(np.int64) if np.issubdtype(labels.dtype, np.integer) else labels,
-        cost_scale=None if scale is None else np.asarray(scale, dtype=np.float64),
+        cost_scale=scale.astype(np.float64) if real else scale,     # anything else: refused by _validate_cost_scale
         model_names=_model_names(arrays, default_names),
         source=source,
     )
