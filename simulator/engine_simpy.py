@@ -78,7 +78,11 @@ class _Model:
         self.tokens = [cap_w * window_s] * inputs.n_devices
         self.token_time = [0.0] * inputs.n_devices
         wake_idle_s, wake_factor = inputs.stacked_wakeup()
-        self.tables = [_Tables(d, wake_idle_s[i], wake_factor[i]) for i, d in enumerate(inputs.devices)]
+        member_idle_s, member_factor = inputs.stacked_member_idle()
+        self.tables = [_Tables(d, (wake_idle_s[i], wake_factor[i]), (member_idle_s[i], member_factor[i]))
+                       for i, d in enumerate(inputs.devices)]
+        # when each stage's member last ended on each device (0: as if at time 0; see engine_numba._member_cold)
+        self.member_end = np.zeros((inputs.n_devices, inputs.n_stages))
         self.speed, self.speed_step_s = inputs.stacked_speed()
         # each device's busy period: wake-up factor, at its first stage, decay**j (see engine_numba._warm_step)
         self.wake_f, self.first, self.power = [1.0] * inputs.n_devices, [True] * inputs.n_devices, \
@@ -160,12 +164,15 @@ class _Model:
         for k in range(inp.n_stages):
             m = len(batch)
             scale = max(inp.cost_scale[k, inp.sample[r]] for r in batch)
+            if self.tables[d].cooling:
+                scale = scale * self.tables[d].member_cold(env.now - self.member_end[d, k])
             sp = self.speed[d, int(env.now / self.speed_step_s[d]) % self.speed.shape[1]]
             wake = self._warm_step(d)
             dur, energy = self.tables[d].stage_cost(k, m, inp.draw[lead, k], scale, wake * sp, extra_s * sp)
             extra_s = 0.0
             start = env.now
             yield env.timeout(dur)
+            self.member_end[d, k] = env.now
             busy += dur
             spent += energy
             self._account(d, k, m, start, energy)
@@ -236,7 +243,7 @@ class _Model:
 class _Tables:
     """One device's cost tables, read by the reference engine."""
 
-    def __init__(self, tables, wake_idle_s: np.ndarray, wake_factor: np.ndarray):
+    def __init__(self, tables, wakeup: tuple, member_idle: tuple):
         self.latency_s = tables.latency_s
         self.energy_j = tables.energy_j
         self.est_latency_s = tables.est_latency_s
@@ -246,11 +253,17 @@ class _Tables:
         self.idle_power_w = float(tables.idle_power_w)
         self.dispatch_overhead_s = float(tables.dispatch_overhead_s)
         self.wakeup_decay = float(tables.wakeup_decay)
-        self.wake_idle_s, self.wake_factor = wake_idle_s, wake_factor
+        self.wake_idle_s, self.wake_factor = wakeup
+        self.member_idle_s, self.member_factor = member_idle
+        self.cooling = bool(np.isfinite(self.member_idle_s).any())
 
     def wakeup(self, idle_s: float) -> float:
         """Slowdown factor of the first stage after `idle_s` seconds idle."""
         return float(wakeup_factor(idle_s, self.wake_idle_s, self.wake_factor))
+
+    def member_cold(self, idle_s: float) -> float:
+        """Slowdown factor of a stage whose member last ended `idle_s` seconds ago."""
+        return float(wakeup_factor(idle_s, self.member_idle_s, self.member_factor))
 
     def stage_cost(self, k: int, m: int, draw: int, scale: float, wake: float, extra_s: float):
         """Duration (s) and energy (J) of stage k on a batch of m requests at cost scale `scale`; the first stage

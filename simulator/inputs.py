@@ -44,6 +44,9 @@ class DeviceTables:
     wakeup_decay : float
         How the wake-up fades over a busy period: its stage j (0 = the first) takes
         ``1 + (factor(g) - 1) * decay**j`` times as long (0: only the first stage is slower).
+    member_idle_s, member_factor : float64 [points]
+        Stage k starting ``t`` after stage k last ended on the device takes ``factor(t)`` times its latency (and
+        energy): its member's weights went cold. Piecewise linear as the wake-up (padded likewise).
     speed_noise : SpeedNoise or None
         The host's speed process (`simulator.speed`); its trace is drawn with the workload (`SimulationInputs`).
     """
@@ -58,6 +61,8 @@ class DeviceTables:
     wakeup_idle_s: np.ndarray = field(default_factory=lambda: np.array([np.inf]))
     wakeup_factor: np.ndarray = field(default_factory=lambda: np.array([1.0]))
     wakeup_decay: float = 0.0
+    member_idle_s: np.ndarray = field(default_factory=lambda: np.array([np.inf]))
+    member_factor: np.ndarray = field(default_factory=lambda: np.array([1.0]))
     speed_noise: SpeedNoise | None = None
     profile: str = ""
     models: tuple = ()
@@ -92,12 +97,15 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
             energy[k, b - 1] = np.nan if entry.energy_j is None else entry.energy_j
     idle_w = np.nan if profile.idle_power_w is None else profile.idle_power_w
     wake_idle_ms, wake_factor = profile.wakeup or ((np.inf,), (1.0,))
+    member_idle_ms, member_factor = profile.member_idle or ((np.inf,), (1.0,))
     return DeviceTables(latency_s=latency, energy_j=energy, est_latency_s=est_latency,
                         est_stage_energy_j=energy + idle_w * overhead_s[:, None], overhead_s=overhead_s,
                         idle_power_w=idle_w, dispatch_overhead_s=profile.dispatch_overhead_ms / 1000.0,
                         wakeup_idle_s=np.asarray(wake_idle_ms, dtype=np.float64) / 1000.0,
                         wakeup_factor=np.asarray(wake_factor, dtype=np.float64), speed_noise=profile.speed_noise,
                         wakeup_decay=profile.wakeup_decay,
+                        member_idle_s=np.asarray(member_idle_ms, dtype=np.float64) / 1000.0,
+                        member_factor=np.asarray(member_factor, dtype=np.float64),
                         profile=profile.name, models=tuple(models))
 
 
@@ -203,13 +211,23 @@ class SimulationInputs:
 
     def stacked_wakeup(self) -> tuple[np.ndarray, np.ndarray]:
         """Every device's wake-up points as [device, points] arrays, padded with (inf, last factor)."""
-        width = max(d.wakeup_idle_s.shape[0] for d in self.devices)
+        return self.stacked_points("wakeup_idle_s", "wakeup_factor")
+
+    def stacked_member_idle(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every device's member-idle points as [device, points] arrays, padded with (inf, last factor)."""
+        return self.stacked_points("member_idle_s", "member_factor")
+
+    def stacked_points(self, idle_name: str, factor_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The devices' (idle time, factor) tables named so as [device, points] arrays, padded with (inf, last
+        factor) so that every row is the same piecewise linear function."""
+        tables = [(getattr(d, idle_name), getattr(d, factor_name)) for d in self.devices]
+        width = max(idle.shape[0] for idle, _ in tables)
         idle = np.full((self.n_devices, width), np.inf)
         factor = np.empty((self.n_devices, width))
-        for i, d in enumerate(self.devices):
-            n = d.wakeup_idle_s.shape[0]
-            idle[i, :n] = d.wakeup_idle_s
-            factor[i, :n], factor[i, n:] = d.wakeup_factor, d.wakeup_factor[-1]
+        for i, (points_s, factors) in enumerate(tables):
+            n = points_s.shape[0]
+            idle[i, :n] = points_s
+            factor[i, :n], factor[i, n:] = factors, factors[-1]
         return idle, factor
 
     def stacked_speed(self) -> tuple[np.ndarray, np.ndarray]:

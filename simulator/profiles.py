@@ -126,6 +126,11 @@ class Profile:
     wakeup_decay : float
         How that slowdown fades over the busy period (JSON ``wakeup.decay``, in [0, 1)): its stage j (0 = the
         first) takes ``1 + (factor(g) - 1) * decay**j`` times as long. 0 (default): only the first stage is slower.
+    member_idle : (idle_ms, factor) or None
+        Slower stage when its member has not run for a while (its weights gone cold), whatever the device did
+        meanwhile: stage k starting ``t`` ms after stage k last ended on the device takes ``factor(t)`` times its
+        profiled latency (and energy), ``factor`` piecewise linear through (0, 1) and the points, constant beyond
+        the last. None: no slowdown.
     speed_noise : SpeedNoise or None
         The host's speed over time (`simulator.speed`): a slowly varying factor on every stage's duration.
         None: stage durations are drawn independently.
@@ -141,6 +146,7 @@ class Profile:
     dispatch_overhead_ms: float = 0.0
     wakeup: tuple | None = None
     wakeup_decay: float = 0.0
+    member_idle: tuple | None = None
     speed_noise: SpeedNoise | None = None
     origin: str = "<memory>"
 
@@ -186,6 +192,9 @@ class Profile:
                              "factor": [float(f) for f in self.wakeup[1]]}
             if self.wakeup_decay:
                 out["wakeup"]["decay"] = self.wakeup_decay
+        if self.member_idle is not None:
+            out["member_idle"] = {"idle_ms": [float(x) for x in self.member_idle[0]],
+                                  "factor": [float(f) for f in self.member_idle[1]]}
         if self.speed_noise is not None:
             out["speed_noise"] = self.speed_noise.to_json()
         out["models"] = {name: _model_json(m) for name, m in self.models.items()}
@@ -261,25 +270,28 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
         decision_overhead_ms=float(overhead), provenance=provenance,
         models={m: _parse_model(spec, f"{where}: models.{m}") for m, spec in models.items()},
         default_stage_models=None if defaults is None else tuple(defaults), dispatch_overhead_ms=float(dispatch),
-        wakeup=_parse_wakeup(obj.get("wakeup"), where), wakeup_decay=_parse_decay(obj.get("wakeup"), where),
+        wakeup=_parse_idle_table(obj.get("wakeup"), where, "wakeup"),
+        wakeup_decay=_parse_decay(obj.get("wakeup"), where),
+        member_idle=_parse_idle_table(obj.get("member_idle"), where, "member_idle"),
         speed_noise=parse_speed_noise(obj.get("speed_noise"), where), origin=origin,
     )
 
 
-def _parse_wakeup(spec, where: str):
-    """``{"idle_ms": [...], "factor": [...]}``: idle times > 0 increasing, factors > 0, as many of each."""
+def _parse_idle_table(spec, where: str, field: str):
+    """``{"idle_ms": [...], "factor": [...]}`` (the `field` ``wakeup`` or ``member_idle``): idle times > 0
+    increasing, factors > 0, as many of each."""
     if spec is None:
         return None
     require(isinstance(spec, dict) and isinstance(spec.get("idle_ms"), list) and isinstance(spec.get("factor"), list),
-            f"{where}: wakeup must be an object with lists 'idle_ms' and 'factor'")
+            f"{where}: {field} must be an object with lists 'idle_ms' and 'factor'")
     idle, factor = spec["idle_ms"], spec["factor"]
-    require(len(idle) == len(factor) >= 1, f"{where}: wakeup.idle_ms and wakeup.factor must have the same, "
+    require(len(idle) == len(factor) >= 1, f"{where}: {field}.idle_ms and {field}.factor must have the same, "
             f"non-zero length (got {len(idle)} and {len(factor)})")
     for i, (x, f) in enumerate(zip(idle, factor)):
-        require(_positive(x), f"{where}: wakeup.idle_ms[{i}] = {x!r} must be a finite number > 0")
+        require(_positive(x), f"{where}: {field}.idle_ms[{i}] = {x!r} must be a finite number > 0")
         require(_positive(f) and f <= MAX_WAKEUP_FACTOR,
-                f"{where}: wakeup.factor[{i}] = {f!r} must be a number > 0 and <= {MAX_WAKEUP_FACTOR:g}")
-    require(all(b > a for a, b in zip(idle, idle[1:])), f"{where}: wakeup.idle_ms must increase")
+                f"{where}: {field}.factor[{i}] = {f!r} must be a number > 0 and <= {MAX_WAKEUP_FACTOR:g}")
+    require(all(b > a for a, b in zip(idle, idle[1:])), f"{where}: {field}.idle_ms must increase")
     return tuple(float(x) for x in idle), tuple(float(f) for f in factor)
 
 

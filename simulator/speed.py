@@ -219,8 +219,9 @@ def device_speed(devices, horizon_s: float, rng: np.random.Generator):
 
 def horizon_bound_s(arrival_s: np.ndarray, n_requests: int, devices) -> float:
     """A generous estimate of the simulated time span: the last arrival plus every request running every stage at
-    its slowest draw, after the longest wake-up, one after another."""
+    its slowest draw, after the longest wake-up and with its member the coldest, one after another."""
     last = float(arrival_s[:n_requests].max()) if arrival_s.shape[0] and n_requests else 0.0
     per_request = max(float((d.latency_s[:, -1, :].max(axis=1) + d.overhead_s).sum())
-                      * max(1.0, float(d.wakeup_factor.max())) + d.dispatch_overhead_s for d in devices)
+                      * max(1.0, float(d.wakeup_factor.max())) * max(1.0, float(d.member_factor.max()))
+                      + d.dispatch_overhead_s for d in devices)
     return max(last, 0.0) + n_requests * per_request

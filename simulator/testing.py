@@ -68,6 +68,8 @@ def profiles(draw, models=("m0", "m1", "m2", "m3"), max_batch: int = 4, energy: 
                    wakeup=draw(st.one_of(st.none(), st.sampled_from([((1.0,), (1.5,)),
                                                                      ((0.5, 2.0, 5.0), (1.2, 1.2, 2.0))]))),
                    wakeup_decay=draw(st.sampled_from([0.0, 0.0, 0.5, 0.9])),
+                   member_idle=draw(st.one_of(st.none(), st.sampled_from([((2.0,), (1.3,)),
+                                                                          ((1.0, 4.0, 16.0), (0.9, 1.1, 1.4))]))),
                    speed_noise=draw(st.one_of(st.none(), st.sampled_from([SpeedNoise(0.3, 2.0),
                                                                           SpeedNoise(0.1, 0.5),
                                                                           SpeedNoise(0.1, 1.0, 0.2)]))))

@@ -108,3 +108,22 @@ def test_wakeup_fades_over_the_busy_period_by_its_decay():
     durations = log.end_s - log.start_s
     expected = [2.0, 1.5, 1.25, 1.125, 2.0, 1.5]      # requests 0 and 1 share one busy period, request 2 starts anew
     assert durations * 1000.0 == pytest.approx(expected)
+
+
+def test_member_idle_factor_follows_the_members_own_idle_time():
+    import dataclasses
+
+    from simulator.policies import StaticK
+    from tests.helpers import tiny_inputs
+
+    """Stage k starting t after its member last ended takes factor(t) times as long (piecewise linear through
+    (0, 1)), counted per member: here the device idles 1 ms, member 0 2 ms and member 1 2.1 ms."""
+    inputs = tiny_inputs(arrival_s=[0.0, 0.003], latency_ms=1.0, n_stages=2, policies=[StaticK(2)])
+    dev = dataclasses.replace(inputs.devices[0], member_idle_s=np.array([0.001, 0.003]),
+                              member_factor=np.array([1.0, 1.2]))
+    log = testing.run_both(dataclasses.replace(inputs, devices=(dev,))).batches
+    durations_ms = (log.end_s - log.start_s) * 1000.0
+    # request 0: member 0 idle 0 (factor 1), member 1 idle 1 ms since time 0 (factor 1.0);
+    # request 1 at 3 ms: member 0 ended at 1 ms: idle 2 ms, 1.1; member 1 ended at 2 ms and starts at 4.1 ms:
+    # idle 2.1 ms, 1.11
+    assert durations_ms == pytest.approx([1.0, 1.0, 1.1, 1.11])

@@ -140,10 +140,12 @@ def test_optional_timing_fields_parse_and_round_trip(tmp_path):
     obj = copy.deepcopy(VALID)
     obj["dispatch_overhead_ms"] = 0.01
     obj["wakeup"] = {"idle_ms": [1.0, 5.0], "factor": [1.3, 1.8], "decay": 0.7}
+    obj["member_idle"] = {"idle_ms": [2.0, 8.0], "factor": [1.02, 1.15]}
     obj["speed_noise"] = {"sigma": 0.1, "correlation_ms": 40.0}
     obj["models"]["m"]["decision_overhead_ms"] = 0.2
     p = parse_profile(obj)
     assert p.dispatch_overhead_ms == 0.01 and p.wakeup == ((1.0, 5.0), (1.3, 1.8)) and p.wakeup_decay == 0.7
+    assert p.member_idle == ((2.0, 8.0), (1.02, 1.15))
     assert p.speed_noise.sigma == 0.1 and p.speed_noise.correlation_ms == 40.0
     assert p.decision_overhead_for("m") == 0.2 and p.decision_overhead_for("other") == 0.02
     save_profile(tmp_path / "p.json", p)
@@ -162,5 +164,18 @@ def test_optional_timing_fields_parse_and_round_trip(tmp_path):
 def test_bad_wakeup_tables_are_named(wakeup, message):
     obj = copy.deepcopy(VALID)
     obj["wakeup"] = wakeup
+    with pytest.raises(FlexsimError, match=message):
+        parse_profile(obj)
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"idle_ms": [1.0, 2.0], "factor": [1.5]}, "member_idle.idle_ms and member_idle.factor must have the same"),
+    ({"idle_ms": [float("nan")], "factor": [1.5]}, r"member_idle.idle_ms\[0\]"),
+    ({"idle_ms": [1.0], "factor": [0.0]}, r"member_idle.factor\[0\]"),
+    ("cold", "member_idle must be an object"),
+])
+def test_bad_member_idle_tables_are_named(table, message):
+    obj = copy.deepcopy(VALID)
+    obj["member_idle"] = table
     with pytest.raises(FlexsimError, match=message):
         parse_profile(obj)

@@ -11,7 +11,7 @@ from simulator.config import RunConfig
 from simulator.profiles import load_profile, parse_profile, save_profile
 from simulator.run import prepare, run_inputs
 from simulator.runner.calibrate import speed_factors, without_host_costs
-from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, wakeup_table
+from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, member_idle_table, wakeup_table
 from simulator.runner.measure import dispatch_overhead
 from simulator.runner.profiling import with_bursts, with_host_costs
 from simulator.runner.result import RealRun, StageTimes
@@ -21,22 +21,28 @@ BASE_MS = (0.4, 0.6)            # compute time of stages 0 and 1 on a warm host
 DECISION_MS = (0.05, 0.08)      # decision time after stages 0 and 1
 
 
-def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, dispatch_ms=0.0) -> RealRun:
-    """A FIFO worker serving two stages per request: stage k takes ``(BASE_MS[k] + DECISION_MS[k]) x speed(now) x
-    wake(idle gap before its busy period, position in the busy period)``, plus `dispatch_ms` before each request."""
+def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, dispatch_ms=0.0,
+           cold=lambda idle_ms: 1.0, n_stages=2) -> RealRun:
+    """A FIFO worker serving `n_stages` stages per request: stage k takes ``(BASE_MS[k % 2] x cold(ms since stage k
+    last ended) + DECISION_MS[k % 2]) x speed(now) x wake(idle gap before its busy period, position in the busy
+    period)``, plus `dispatch_ms` before each request."""
     arrival_s = np.asarray(arrival_s, dtype=float)
     start, finish, rows = np.empty_like(arrival_s), np.empty_like(arrival_s), []
     free, gap_ms, position = 0.0, np.inf, 0
+    member_end = np.full(n_stages, np.nan)
     for r, arrival in enumerate(arrival_s):
         if r == 0 or arrival > free:
             gap_ms, position = (np.inf if r == 0 else (arrival - free) * 1000.0), 0
         t = max(arrival, free) + dispatch_ms / 1000.0
         start[r] = max(arrival, free)
-        for k in range(2):
+        for k in range(n_stages):
             factor = speed(t) * wake(gap_ms, position)
-            compute_s, decision_s = BASE_MS[k] * factor / 1000.0, DECISION_MS[k] * factor / 1000.0
+            member = cold((t - member_end[k]) * 1000.0) if np.isfinite(member_end[k]) else 1.0
+            compute_s = BASE_MS[k % 2] * member * factor / 1000.0
+            decision_s = DECISION_MS[k % 2] * factor / 1000.0
             rows.append((r, k, t, compute_s, decision_s))
             t += compute_s + decision_s
+            member_end[k] = t
             position += 1
         finish[r] = free = t
     request, stage, stage_start, compute, decision = (np.array(c) for c in zip(*rows))
@@ -123,6 +129,36 @@ def test_factors_below_one_are_kept_and_sparse_buckets_dropped():
     assert points and all(0.0 < p["factor"] < 1.0 for p in points)
     sparse = served(np.arange(MIN_WOKEN - 1) * 0.01, wake=double_first_stage_after(0.0))
     assert wakeup_table([sparse]) == ([], 0.0)
+
+
+def cold_members(idle_ms):
+    """A member's compute takes 1.3x as long after more than 3 ms since it last ran."""
+    return 1.3 if idle_ms > 3.0 else 1.0
+
+
+def test_member_idle_table_recovers_a_known_member_slowdown():
+    """Four stages per request: the first request of a busy period after idle runs cold members at positions 2
+    and 3, whose excess is the member's; the warm ones (members that ran a request ago) show none."""
+    run = served(open_loop_arrivals(4, n=1500), cold=cold_members, n_stages=4)
+    points = member_idle_table([run])
+    assert points and all(p["runs"] >= 40 for p in points)
+    for p in points:
+        lo, hi = p["bucket_ms"][0], p["bucket_ms"][1] or np.inf
+        if lo >= 4.0:
+            assert p["factor"] == pytest.approx(1.3, rel=1e-6)
+        elif hi <= 2.0:
+            assert p["factor"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_the_wakeup_fitted_with_the_member_table_does_not_count_it_twice():
+    run = served(open_loop_arrivals(5, n=1500), wake=double_first_stage_after(1.0), cold=cold_members, n_stages=4)
+    points = member_idle_table([run])
+    member = (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points))
+    with_member, without = wakeup_table([run], member)[0], wakeup_table([run])[0]
+    for a, b in zip(with_member, without):
+        if a["bucket_ms"][0] >= 5.0:        # idle beyond 5 ms: the members are cold too
+            assert a["factor"] == pytest.approx(2.0, rel=0.02)
+            assert b["factor"] > 2.2
 
 
 def test_no_warm_reference_gives_no_table():

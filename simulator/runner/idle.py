@@ -14,6 +14,13 @@ the idle vCPU may have been descheduled. Two views, both from real runs:
   woken ones for that reason alone.
   The open-loop profiling runs (`simulator.runner.profiling`) interleave bursts of simultaneous requests with
   their Poisson arrivals so that warm runs occur throughout.
+- `member_idle_table` (the profile's ``member_idle``, `simulator.profiles.Profile.member_idle`): per bucket of the
+  time since a stage's member last ended, the factor on its compute time, whatever the worker did meanwhile (its
+  weights and objects went cold while other members ran). Fitted first, on the stage runs from position
+  `MEMBER_FROM_STAGE` of a busy period on (the wake-up has faded there) against the same warm reference; the
+  wake-up table is then fitted on the runs with that factor taken out of their compute time, so that the two do
+  not count one slowdown twice. A stage set of one or two members gives no such runs with cold members (each
+  request runs every stage in the profiling runs): there the wake-up carries it all.
 """
 
 from __future__ import annotations
@@ -30,6 +37,13 @@ MIN_WOKEN = 20
 DECAY_GRID = np.round(np.arange(0.0, 0.97, 0.02), 2)
 #: Stage runs from this position of a busy period on run warm: the reference of the excess.
 WARM_FROM_STAGE = 16
+#: Edges (ms) of the member-idle table's buckets of the time since a stage's member last ended.
+MEMBER_EDGES_MS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, np.inf)
+#: Stage runs a bucket needs to give a point of the member-idle table.
+MIN_MEMBER_RUNS = 40
+#: Stage runs from this position of a busy period on give the member-idle table: the wake-up has faded there
+#: (``decay**2`` is about 0.06 of the first stage's excess at the decays fitted on this host).
+MEMBER_FROM_STAGE = 2
 #: Warm runs of the same stage position, nearest in serving order, averaged into a stage run's reference: near enough
 #: in time for the host's drift to cancel (about the bursts before and after it in a profiling run), enough to
 #: average the noise of single stages.
@@ -98,18 +112,70 @@ def warm_reference_ms(spent_ms: np.ndarray, stage: np.ndarray, warm: np.ndarray,
     return reference
 
 
-def warmup_excess(real) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def member_idle_ms(real) -> np.ndarray:
+    """Per stage run of `real` (serving order): the time (ms) since the same stage's member last ended (compute
+    and decision), NaN for its first run."""
+    times = real.stage_times
+    end_s = times.start_s + times.compute_s + times.decision_s
+    idle = np.full(times.stage.shape[0], np.nan)
+    for k in np.unique(times.stage):
+        rows = np.flatnonzero(times.stage == k)
+        idle[rows[1:]] = (times.start_s[rows[1:]] - end_s[rows[:-1]]) * 1000.0
+    return idle
+
+
+def _member_factor(idle_ms: np.ndarray, member) -> np.ndarray:
+    """The member-idle factor (`member`: ``(idle_ms, factor)`` points or None) of each run; 1 where unknown."""
+    if member is None:
+        return np.ones(idle_ms.shape)
+    points, factors = np.asarray(member[0], dtype=float), np.asarray(member[1], dtype=float)
+    return np.where(np.isfinite(idle_ms), np.interp(idle_ms, np.r_[0.0, points], np.r_[1.0, factors]), 1.0)
+
+
+def warmup_excess(real, member=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The early stage runs of `real`'s busy periods after idle (every period but the first, which follows the
     warm-up; positions below `WARM_FROM_STAGE`): per stage run, the idle time (ms) before its period, its position
     in the period and its relative excess over its warm
     reference (`warm_reference_ms`: runs from position `WARM_FROM_STAGE` of a busy period on, nearby, so the
-    host's drift cancels). Runs without a reference are left out."""
+    host's drift cancels). Runs without a reference are left out. With `member` (the member-idle table's
+    ``(idle_ms, factor)``), each run's compute time is first divided by its member's factor."""
     times = real.stage_times
-    spent_ms = (times.compute_s + times.decision_s) * 1000.0
+    compute_ms = times.compute_s * 1000.0 / _member_factor(member_idle_ms(real), member)
+    spent_ms = compute_ms + times.decision_s * 1000.0
     position, gap_ms = busy_periods(real)
     excess = spent_ms / warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
     keep = (position < WARM_FROM_STAGE) & np.isfinite(gap_ms) & np.isfinite(excess)
     return gap_ms[keep], position[keep], excess[keep]
+
+
+def member_excess(real) -> tuple[np.ndarray, np.ndarray]:
+    """The stage runs of `real` from position `MEMBER_FROM_STAGE` of a busy period on, stalls left out: per run,
+    the time (ms) since its member last ended and the relative excess of its compute time over the warm reference
+    (`warm_reference_ms` on compute times)."""
+    times = real.stage_times
+    compute_ms = times.compute_s * 1000.0
+    position, _ = busy_periods(real)
+    excess = compute_ms / warm_reference_ms(compute_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
+    idle = member_idle_ms(real)
+    keep = (position >= MEMBER_FROM_STAGE) & np.isfinite(idle) & np.isfinite(excess) & ~times.stalls()
+    return idle[keep], excess[keep]
+
+
+def member_idle_table(reals) -> list[dict]:
+    """The member-idle slowdown measured in `reals` (open-loop runs): per bucket of `MEMBER_EDGES_MS` holding at
+    least `MIN_MEMBER_RUNS` runs (`member_excess`), a point: the median time since the member last ended, the
+    factor ``1 + mean excess`` and the count. Factors not > 0 are left out."""
+    parts = [member_excess(real) for real in reals]
+    idle, excess = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(2))
+    bucket = np.digitize(idle, MEMBER_EDGES_MS[1:-1], right=True)
+    points = []
+    for b in range(len(MEMBER_EDGES_MS) - 1):
+        at = bucket == b
+        factor = 1.0 + float(excess[at].mean()) if at.sum() >= MIN_MEMBER_RUNS else 0.0
+        if factor > 0.0:
+            points.append({"idle_ms": float(np.median(idle[at])), "factor": factor, "runs": int(at.sum()),
+                           "bucket_ms": [MEMBER_EDGES_MS[b], _finite_or_none(MEMBER_EDGES_MS[b + 1])]})
+    return points
 
 
 def fit_decay(bucket: np.ndarray, position: np.ndarray, excess: np.ndarray) -> tuple[float, np.ndarray]:
@@ -127,15 +193,16 @@ def fit_decay(bucket: np.ndarray, position: np.ndarray, excess: np.ndarray) -> t
     return best[1], best[2]
 
 
-def wakeup_table(reals) -> tuple[list[dict], float]:
-    """The wake-up measured in `reals` (open-loop runs): the points of the table and the decay.
+def wakeup_table(reals, member=None) -> tuple[list[dict], float]:
+    """The wake-up measured in `reals` (open-loop runs): the points of the table and the decay; `member` (the
+    member-idle table's ``(idle_ms, factor)``, or None) is taken out of the runs first (`warmup_excess`).
 
     Per bucket of `WAKEUP_EDGES_MS` holding at least `MIN_WOKEN` busy periods after idle, a point: the median idle
     time (ms) of its periods, the factor ``1 + a`` of `fit_decay` (fitted over those buckets with one decay) and
     the count. Buckets whose factor is not > 0 (no slowdown the engines can take) are left out; factors below 1
     are kept. No point: decay 0.
     """
-    parts = [warmup_excess(real) for real in reals]
+    parts = [warmup_excess(real, member) for real in reals]
     gap_ms, position, excess = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(3))
     position = position.astype(np.int64)
     first = position == 0

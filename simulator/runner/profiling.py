@@ -9,8 +9,8 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    (`simulator.runner.speed_fit`);
 3. open-loop runs at `LOAD_POINTS` (Poisson, every stage, on the profile of step 2, with bursts of simultaneous
    requests spread over them: `open_loop_trace`) give what a real host pays besides (`with_host_costs`): the
-   host's speed process (`simulator.runner.speed_fit`), the wake-up table (`simulator.runner.idle.wakeup_table`:
-   the bursts' warm stages are its reference) and, pooled with the closed loop, the dispatch overhead
+   host's speed process (`simulator.runner.speed_fit`), the member-idle table and the wake-up table
+   (`simulator.runner.idle.member_idle_table` and `wakeup_table`: the bursts' warm stages are their reference) and, pooled with the closed loop, the dispatch overhead
    (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
    only sets the runs' arrival rates;
 4. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
@@ -46,6 +46,12 @@ WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.jo
                  "stages nearby (deep in a busy period), fitted as (factor - 1) * decay**position with one factor "
                  "per bucket of the worker's idle time before the period and one decay; the point is the bucket's "
                  "median idle time (simulator/runner/idle.py)")
+
+#: How the member-idle table is measured (recorded in the profiles' provenance).
+MEMBER_METHOD = ("the same open-loop runs: the relative excess of each stage run's compute time over warm runs of "
+                 "the same stage nearby, from the third stage of a busy period on (the wake-up faded), averaged "
+                 "per bucket of the time since that stage's member last ended; the point is the bucket's median "
+                 "time; the wake-up table is fitted after this factor is taken out (simulator/runner/idle.py)")
 
 
 def profiling_requests(plan, scenario) -> int:
@@ -223,19 +229,27 @@ def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:
 
 def with_host_costs(profile: Profile, closed, opens) -> Profile:
     """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
-    the host pays besides: the speed process, the wake-up table and the dispatch overhead (pooled with the closed
-    loop's).
+    the host pays besides: the speed process, the member-idle and wake-up tables and the dispatch overhead (pooled
+    with the closed loop's).
     ``closed`` and ``opens`` are ``(RealRun, models)`` pairs; every figure comes from their real records, none
     from a simulation of `profile`."""
-    from simulator.runner.idle import wakeup_table
+    from simulator.runner.idle import member_idle_table, wakeup_table
     from simulator.runner.measure import dispatch_overhead
     from simulator.runner.speed_fit import fit_speed_noise
 
-    noise, facts = fit_speed_noise([run for run, _ in opens])
-    points, decay = wakeup_table([run for run, _ in opens])
+    runs = [run for run, _ in opens]
+    noise, facts = fit_speed_noise(runs)
+    member_points = member_idle_table(runs)
+    member = _table(member_points)
+    points, decay = wakeup_table(runs, member)
     dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
-    wakeup = (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points)) if points else None
     provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "speed_noise_measured": facts,
+                  "member_idle_measured": {"points": member_points, "method": MEMBER_METHOD},
                   "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
-    return replace(profile, wakeup=wakeup, wakeup_decay=decay, dispatch_overhead_ms=dispatch["mean"],
-                   speed_noise=noise, provenance=provenance)
+    return replace(profile, wakeup=_table(points), wakeup_decay=decay, member_idle=member,
+                   dispatch_overhead_ms=dispatch["mean"], speed_noise=noise, provenance=provenance)
+
+
+def _table(points: list[dict]) -> tuple | None:
+    """A profile's ``(idle_ms, factor)`` table from fitted points (`simulator.runner.idle`); None without any."""
+    return (tuple(p["idle_ms"] for p in points), tuple(p["factor"] for p in points)) if points else None

@@ -239,16 +239,28 @@ def _short(profile) -> str:
 def _host_costs_table(profiles) -> list[str]:
     lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
              "(phases) | dispatch ms / request | "
-             "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
+             + ("member idle: ms since the member last ran → factor (stage runs) | " if _has_member(profiles) else "")
+             + "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
              "per queued request: real / simulated)"
              + ("; at the host's speed levels during the runs (not used)" if _has_levels(profiles) else "") + " |",
-             "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|" + ("---|" if _has_member(profiles) else "")]
     for profile in profiles:
-        points = profile.provenance.get("wakeup_measured", {}).get("points", [])
-        wakeup = ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p['requests']})" for p in points) or "–"
+        member = f"{_points(profile, 'member_idle_measured', 'runs')} | " if _has_member(profiles) else ""
         lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
-                     f"{wakeup} | {profile.wakeup_decay:.2f} | {_serving(profile)} |")
+                     f"{member}{_points(profile, 'wakeup_measured', 'requests')} | {profile.wakeup_decay:.2f} | "
+                     f"{_serving(profile)} |")
     return lines
+
+
+def _points(profile, measured: str, count: str) -> str:
+    """A fitted idle table of `profile`'s provenance (``wakeup_measured``, ``member_idle_measured``) in one cell."""
+    points = profile.provenance.get(measured, {}).get("points", [])
+    return ", ".join(f"{p['idle_ms']:.2g} → {p['factor']:.2f} ({p[count]})" for p in points) or "–"
+
+
+def _has_member(profiles) -> bool:
+    """Whether the profiles carry a fitted member-idle table (since 2026-12-06, third session)."""
+    return any("member_idle_measured" in p.provenance for p in profiles)
 
 
 def _has_levels(profiles) -> bool:
@@ -413,7 +425,11 @@ def markdown(results: dict, profiles, figure: str) -> str:
         + (" Closed-loop bursts right before, between and after the open-loop runs measure the host's speed level "
            "during each, and the factor fitted at those levels (what serving costs beyond the drift) is shown "
            "beside it; it is not used: in the one run that used it (Q, `validation-history.md`) the factor with "
-           "the drift predicted most scenarios better." if _has_levels(profiles) else ""), "",
+           "the drift predicted most scenarios better." if _has_levels(profiles) else "")
+        + (" The member idle (a stage whose member last ran that long ago takes factor times its profiled "
+           "latency, whatever the worker did meanwhile) is fitted on the same open-loop runs, from the third stage "
+           "of a busy period on, before the wake-up, which is fitted with it taken out." if _has_member(profiles)
+           else ""), "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
         "Four simulations of each scenario, their medians all predictive (from measurements made before the real "
@@ -451,7 +467,8 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "request (from the real runs):", "",
         *_idle_table(scenarios), "",
         *findings(scenarios),
-        *METHOD, _not_modelled(session_band), *METHOD_TAIL,
+        *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
+        _not_modelled(session_band), *METHOD_TAIL,
     ]) + "\n"
 
 
@@ -466,7 +483,7 @@ def _not_modelled(session_band: bool) -> str:
             f"carries it only as its size, {level}.")
 
 
-#: The method section, in two parts around `_not_modelled`.
+#: The method section up to the wake-up, in parts around the member-idle bullet and `_not_modelled`.
 METHOD = [
     "## How the model of time maps onto the real run", "",
     "- **Stage latency** = host time of the member's forward pass plus the copy of its output to the host, profiled "
@@ -485,6 +502,17 @@ METHOD = [
     "period: its stage j takes 1 + (factor(g) − 1)·decay^j times as long (`wakeup.decay`). Both are fitted on "
     "the early stages of busy periods against warm stages measured nearby in the same run (so the host's drift "
     "cancels).",
+]
+#: The method's bullet on the member-idle table, in reports whose profiles have one (since 2026-12-06).
+MEMBER_IDLE_BULLET = (
+    "- **Member idle** = the profile's `member_idle` table: a stage whose member last ran t ms ago takes factor(t) "
+    "times its profiled latency, whatever the worker did meanwhile (the member's weights and objects went cold "
+    "while other members ran: in a flexible ensemble the later members run only for hard inputs, so at 50% load "
+    "they often come back after 5-20 ms and ran 10-15% slower in the real runs, which the wake-up, counted from "
+    "the worker's idle time, misses). Fitted on the same runs from the third stage of a busy period on (the "
+    "wake-up faded), before the wake-up, which is then fitted with it taken out.")
+#: The method section from the copy to `_not_modelled`.
+METHOD_MIDDLE = [
     "- **Device→host copy**: inside the stage latency (a no-op on the CPU; `.cpu()` synchronises on CUDA).",
     "- **Launch cost**: eager PyTorch's per-operator host cost is inside the measured stage latency; CUDA graphs "
     "(`--execution graph`) replace it by one graph launch.",
