@@ -112,6 +112,34 @@ def test_serving_levels_resimulates_with_both_factors_and_refuses_a_report_witho
     assert done.returncode == 2 and "no open-loop scenario closed-4" in done.stderr
 
 
+def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
+    """On the committed report: every bucket's profile factor is the profile's table at that bucket, the real runs'
+    ratios come from the raw traces; a folder without them is refused with one line."""
+    from simulator.profiles import load_profile
+    from simulator.runner.validation import load_raw, save_raw
+
+    out = _run("member_idle.py", "docs/validation", "--scenarios", "open-50,replay-80")
+    row = next(line for line in out.splitlines() if line.startswith("| open-50 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    table = load_profile(ROOT / "docs/validation/profile-open-50.json").member_idle
+    assert len(cells) == 4 and table is not None
+    for cell in cells:
+        ratio, profile_factor = float(cell.split(" ")[0]), float(cell.split(" / ")[1])
+        assert 0.5 < ratio < 2.0 and min(table[1]) - 1e-3 <= profile_factor <= max(table[1]) + 1e-3
+    # the raw traces read back as they were written
+    run = load_raw(ROOT / "docs/validation/open-50/real-0.npz")
+    save_raw(tmp_path / "again.npz", run)
+    again = load_raw(tmp_path / "again.npz")
+    np.testing.assert_array_equal(again.stage_times.compute_s, run.stage_times.compute_s)
+    np.testing.assert_array_equal(again.requests.finish_s, run.requests.finish_s)
+    (tmp_path / "open-50").mkdir()
+    for name in ("results.json", "profile-open-50.json"):
+        (tmp_path / name).write_bytes((ROOT / "docs/validation" / name).read_bytes())
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "member_idle.py"), str(tmp_path),
+                           "--scenarios", "open-50"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "no raw traces open-50/real-*.npz" in done.stderr
+
+
 @pytest.mark.parametrize("script, args, message", [
     ("fig1_normal_ensembles.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
     ("fig3_margin_histograms.py", ["--member", "99"], "invalid --member = 99"),

@@ -342,6 +342,24 @@ def save_raw(path: Path, real) -> None:
             np.savez_compressed(fh, **arrays)
 
 
+def load_raw(path: Path):
+    """The per-request and per-stage records of `save_raw` as a `RealRun` (requests, stage times; no host report,
+    no batches, no summary), for diagnostics on a committed validation folder."""
+    from types import SimpleNamespace
+
+    from simulator.runner.result import RealRun, StageTimes
+
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    times = StageTimes(request=arrays["stage_request"], stage=arrays["stage"], start_s=arrays["stage_start_s"],
+                       compute_s=arrays["stage_compute_ms"].astype(np.float64) / 1e3,
+                       decision_s=arrays["stage_decision_ms"].astype(np.float64) / 1e3)
+    requests = SimpleNamespace(**{k: arrays[k] for k in ("arrival_s", "start_s", "finish_s", "stages_run",
+                                                          "prediction", "sample", "queue_len")})
+    return RealRun(requests=requests, batches=None, summary=None, stage_times=times, release_lag_s=None, host=None,
+                   measured_energy_j=None)
+
+
 # ----------------------------------------------------------------------------------------------- comparison
 
 def latency_figures(latency_ms: np.ndarray) -> dict:
