@@ -47,10 +47,12 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
     stage = (inp.stages.signal, inp.stages.prediction, inp.stages.correct, inp.cost_scale)
     wake_idle_s, wake_factor = inp.stacked_wakeup()
     member_idle_s, member_factor = inp.stacked_member_idle()
+    # None where no device has a table: the kernel is then compiled without the member-idle code (`_cold_scale`)
+    member = (member_idle_s, member_factor) if np.isfinite(member_idle_s).any() else None
     device = (inp.stacked("latency_s"), inp.stacked("energy_j"), inp.stacked("est_latency_s"),
               inp.stacked("est_stage_energy_j"), inp.stacked("est_energy_j"), inp.stacked("overhead_s"),
               inp.stacked("idle_power_w"), inp.stacked("dispatch_overhead_s"), wake_idle_s, wake_factor,
-              inp.stacked("wakeup_decay"), member_idle_s, member_factor, *inp.stacked_speed())
+              inp.stacked("wakeup_decay"), member, *inp.stacked_speed())
     work = (arrival_padded, inp.clients, inp.sample, inp.draw, inp.deadline_s, inp.energy_budget_j,
             inp.max_batch, inp.edf, cap_w, window_s)
     records = (out.start_s, out.finish_s, out.stages_run, out.prediction, out.correct, out.energy_j,
@@ -172,10 +174,33 @@ def _speed(speed, speed_step_s, d, t):
     return speed[d, int(t / speed_step_s[d]) % speed.shape[1]]
 
 
-@jit_inline
-def _member_cold(member_end, member_idle_s, member_factor, d, k, t):
-    """The member-idle factor of stage k starting at t on device d: its member last ended at member_end[d, k]."""
-    return wakeup_factor(t - member_end[d, k], member_idle_s[d], member_factor[d])
+def _cold_scale(member, member_end, d, k, t, scale):
+    """The cost scale of stage k starting at t on device d, times its member-idle factor: `member` is the devices'
+    ``(idle_s [device, points], factor [device, points])`` table, its member last ended at ``member_end[d, k]``;
+    without a table (None) `scale` itself, chosen at compile time."""
+    return scale
+
+
+@overload(_cold_scale)
+def _cold_scale_impl(member, member_end, d, k, t, scale):
+    if isinstance(member, types.NoneType):
+        return lambda member, member_end, d, k, t, scale: scale
+    return lambda member, member_end, d, k, t, scale: scale * wakeup_factor(t - member_end[d, k], member[0][d],
+                                                                            member[1][d])
+
+
+def _member_ended(member, member_end, d, k, t):
+    """Record that stage k's member ended at t on device d (nothing without a member-idle table)."""
+
+
+@overload(_member_ended)
+def _member_ended_impl(member, member_end, d, k, t):
+    if isinstance(member, types.NoneType):
+        return lambda member, member_end, d, k, t: None
+
+    def record(member, member_end, d, k, t):
+        member_end[d, k] = t
+    return record
 
 
 @jit
@@ -252,14 +277,13 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
     signal, prediction, correct, cost_scale = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
-     wake_idle_s, wake_factor, wake_decay, member_idle_s, member_factor, speed, speed_step_s) = device
+     wake_idle_s, wake_factor, wake_decay, member, speed, speed_step_s) = device
     arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
-    cooling = np.isfinite(member_idle_s).any()  # some device runs a member slower after it idled
     noisy = np.isfinite(speed_step_s).any()     # some device has a speed process
     n, n_stages, log_cap = sample.shape[0], signal.shape[0], log_start.shape[0]
     member_end = np.zeros((1, n_stages))        # when each stage's member last ended (0: as if at time 0)
@@ -303,15 +327,13 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
             wake = 1.0
             if waking:
                 wake, first, power = _warm_step(wake_f, first, power, wake_decay[0])
-            scale = cost_scale[k, s]
-            if cooling:
-                scale = scale * _member_cold(member_end, member_idle_s, member_factor, 0, k, t)
+            scale = _cold_scale(member, member_end, 0, k, t, cost_scale[k, s])
             dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], scale, wake * sp,
                                  extra_s * sp)
             extra_s = 0.0
             t0 = t
             t = t + dur
-            member_end[0, k] = t
+            _member_ended(member, member_end, 0, k, t)
             busy += dur
             spent += e
             if capped:
@@ -344,14 +366,13 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
     """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
     signal, prediction, correct, cost_scale = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
-     wake_idle_s, wake_factor, wake_decay, member_idle_s, member_factor, speed, speed_step_s) = device
+     wake_idle_s, wake_factor, wake_decay, member, speed, speed_step_s) = device
     arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
     thresholds, max_stages, level_queue_len, deadline_aware, energy_aware, power_capped, oracle = params
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
-    cooling = np.isfinite(member_idle_s).any()  # some device runs a member slower after it idled
     noisy = np.isfinite(speed_step_s).any()     # some device has a speed process
     n, n_stages, n_dev, log_cap = sample.shape[0], signal.shape[0], latency_s.shape[0], log_start.shape[0]
     member_end = np.zeros((n_dev, n_stages))    # see _single_server
@@ -436,8 +457,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
             scale = cost_scale[k, sample[batch[0]]]
             for i in range(1, m):
                 scale = max(scale, cost_scale[k, sample[batch[i]]])
-            if cooling:
-                scale = scale * _member_cold(member_end, member_idle_s, member_factor, d, k, t)
+            scale = _cold_scale(member, member_end, d, k, t, scale)
             sp = _speed(speed, speed_step_s, d, t) if noisy else 1.0
             wake = 1.0
             if waking:
@@ -447,7 +467,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
             extra_s = 0.0
             t0 = t
             t = t + dur
-            member_end[d, k] = t
+            _member_ended(member, member_end, d, k, t)
             busy += dur
             spent += e
             if capped:
