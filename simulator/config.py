@@ -242,9 +242,18 @@ def load_toml(path: str | Path) -> dict:
     return table
 
 
+#: The strings a boolean field takes (the command line uses --flag / --no-flag; these are for the Python API).
+BOOL_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def parse_flag(name: str, text: str):
     """Parse the command-line string `text` of field `name`."""
+    check_field_names({name: text}, "parse_flag")
     f = next(f for f in config_fields() if f.name == name)
+    if f.metadata["parse"] is bool:
+        value = BOOL_TEXT.get(str(text).strip().lower())
+        require(value is not None, f"invalid {name} = {text!r}: must be one of {', '.join(BOOL_TEXT)}")
+        return value
     try:
         return f.metadata["parse"](text)
     except FlexsimError as exc:

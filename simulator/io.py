@@ -10,6 +10,8 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from simulator.errors import FlexsimError, require
 
 
@@ -101,8 +103,19 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def json_text(obj) -> str:
-    """`obj` as indented JSON text (NaN and infinities allowed), ending in a newline."""
-    return json.dumps(obj, indent=2, allow_nan=True) + "\n"
+    """`obj` as indented JSON text (NaN and infinities allowed; NumPy numbers and arrays as their Python values),
+    ending in a newline; FlexsimError naming the type of a value that JSON cannot hold."""
+    return json.dumps(obj, indent=2, allow_nan=True, default=json_value) + "\n"
+
+
+def json_value(value):
+    """The JSON form of a value `json` does not know: a NumPy scalar's Python value, an array's list; anything
+    else is refused by name (``default`` of `json.dumps`)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise FlexsimError(f"cannot write a value of type {type(value).__name__} as JSON: {value!r:.60}")
 
 
 def write_json_atomic(path: str | Path, obj) -> None:

@@ -24,7 +24,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from simulator._jit import jit, jit_inline
+from simulator._jit import jit_inline
 from simulator.errors import FlexsimError, require
 
 RequestState = namedtuple("RequestState", [

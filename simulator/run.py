@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,9 +63,29 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
 def run_inputs(inputs: SimulationInputs, engine: str = "numba") -> SimulationResult:
     """Run prepared `inputs` on `engine` ("numba" or "simpy")."""
     require(engine in ENGINES, f"invalid engine = {engine!r}: must be one of {', '.join(ENGINES)}")
-    if inputs.assignment is not None:
-        return build_result(simulate_split(inputs, inputs.assignment, ENGINES[engine]), inputs, engine)
-    return build_result(ENGINES[engine](inputs), inputs, engine)
+    with _custom_policy_named(inputs.policy.custom):
+        if inputs.assignment is not None:
+            raw = simulate_split(inputs, inputs.assignment, ENGINES[engine])
+        else:
+            raw = ENGINES[engine](inputs)
+    return build_result(raw, inputs, engine)
+
+
+@contextmanager
+def _custom_policy_named(custom):
+    """An exception a user's policy function raises on some request's state, inside an engine, as one FlexsimError
+    naming the function (it was checked on a neutral state when composed, `policies.CustomPolicy`)."""
+    try:
+        yield
+    except (FlexsimError, MemoryError):
+        raise
+    except Exception as exc:
+        if custom is None:
+            raise
+        name = getattr(getattr(custom, "py_func", None), "__name__", repr(custom))
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise FlexsimError(f"custom policy {name} failed during the simulation: {type(exc).__name__}: {first}") \
+            from None
 
 
 def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInputs:

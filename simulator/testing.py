@@ -17,11 +17,14 @@ same-time events likely (arrivals and latencies on a coarse grid), where event-o
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 from hypothesis import strategies as st
 
 from simulator import policies as pol
-from simulator.errors import FlexsimError
+from simulator.errors import FlexsimError, require
 from simulator.inputs import SimulationInputs, device_tables
 from simulator.logits import LogitCache
 from simulator.profiles import GRID, BatchEntry, LatencyDistribution, ModelEntry, Profile
@@ -34,6 +37,27 @@ _TICK_S = 0.0005      # arrivals and latencies on a 0.5 ms grid make ties (same-
 
 # ----------------------------------------------------------------------------------------------- strategies
 
+def _sizes_at_least(**minimums):
+    """Decorator of a strategy maker: its size arguments named in `minimums` must be integers of at least that
+    value, checked when the strategy is made (a FlexsimError naming the argument, instead of Hypothesis's own
+    error when a draw first meets an empty range)."""
+    def wrap(make):
+        signature = inspect.signature(make)
+
+        @functools.wraps(make)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, low in minimums.items():
+                value = bound.arguments[name]
+                require(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                        f"testing.{make.__name__}: {name} = {value!r} must be an integer >= {low}")
+            return make(*args, **kwargs)
+        return checked
+    return wrap
+
+
+@_sizes_at_least(max_members=1, max_samples=1, max_classes=2)
 @st.composite
 def logit_caches(draw, max_members: int = 4, max_samples: int = 30, max_classes: int = 5,
                  cost_scale: bool | None = None) -> LogitCache:
@@ -49,6 +73,7 @@ def logit_caches(draw, max_members: int = 4, max_samples: int = 30, max_classes:
     return LogitCache(logits=logits, labels=labels, cost_scale=scale, source="<hypothesis>")
 
 
+@_sizes_at_least(max_batch=1)
 @st.composite
 def profiles(draw, models=("m0", "m1", "m2", "m3"), max_batch: int = 4, energy: bool = True) -> Profile:
     """Small device profiles: every model at batch sizes 1..max_batch, latencies as samples or quantiles."""
@@ -84,6 +109,7 @@ def _latency(draw, center_ms: float) -> LatencyDistribution:
                                quantile_ms=center_ms * np.array([0.8, 1.0, draw(st.sampled_from([1.0, 1.5, 3.0]))]))
 
 
+@_sizes_at_least(n=0)
 def arrival_times(n: int):
     """Sorted arrival times (s) of n requests on a coarse grid (ties common), starting at 0 or later."""
     return st.lists(st.integers(0, 12), min_size=n, max_size=n).map(
@@ -101,6 +127,7 @@ def arrival_specs():
     )
 
 
+@_sizes_at_least(n_stages=1)
 @st.composite
 def policies(draw, n_stages: int, custom=None, custom_params=()):
     """A composition of built-in policies valid for `n_stages` stages (plus `custom`, a user's Numba policy)."""
@@ -126,6 +153,7 @@ def policies(draw, n_stages: int, custom=None, custom_params=()):
     return chosen
 
 
+@_sizes_at_least(max_requests=1, max_stages=1, max_devices=1, max_batch=1)
 @st.composite
 def simulation_inputs(draw, max_requests: int = 40, max_stages: int = 4, max_devices: int = 3, max_batch: int = 4,
                       policy_strategy=policies, batch_one: bool = False, closed: bool | None = None,

@@ -125,3 +125,14 @@ def test_trace_columns_satisfy_the_deadline_and_energy_policies(tmp_path):
     path.write_text("arrival_s\n0\n")
     with pytest.raises(FlexsimError, match="or a trace column deadline_ms"):
         prepare(RunConfig(arrivals=f"trace:{path}", policy=("deadline",)))
+
+
+def test_parse_flag_reads_booleans_strictly_and_names_unknown_fields():
+    from simulator.config import parse_flag
+    from simulator.errors import FlexsimError
+
+    assert parse_flag("use_cost_scale", "false") is False and parse_flag("record_batches", "Yes") is True
+    with pytest.raises(FlexsimError, match="invalid use_cost_scale = 'maybe': must be one of"):
+        parse_flag("use_cost_scale", "maybe")
+    with pytest.raises(FlexsimError, match="parse_flag: unknown field"):
+        parse_flag("nosuch", "1")

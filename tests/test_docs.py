@@ -1,7 +1,5 @@
 """The Python examples of the README and the docs run as written."""
 
-import pytest
-
 from tests.helpers import ROOT, python_blocks
 
 

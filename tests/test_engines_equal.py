@@ -127,3 +127,27 @@ def test_member_idle_factor_follows_the_members_own_idle_time():
     # request 1 at 3 ms: member 0 ended at 1 ms: idle 2 ms, 1.1; member 1 ended at 2 ms and starts at 4.1 ms:
     # idle 2.1 ms, 1.11
     assert durations_ms == pytest.approx([1.0, 1.0, 1.1, 1.11])
+
+
+@njit
+def refuse_long_queues(state, params):
+    """A user policy that raises on states the neutral check does not reach."""
+    if state.queue_len > params[0]:
+        raise ValueError("queue too long")
+    return True
+
+
+def test_a_custom_policy_raising_inside_an_engine_is_named_in_one_line():
+    import dataclasses
+
+    from simulator.errors import FlexsimError
+    from simulator.policies import CustomPolicy, compose
+    from simulator.run import run_inputs
+    from tests.helpers import tiny_inputs
+
+    inputs = tiny_inputs(arrival_s=[0.0] * 6, latency_ms=1.0, n_stages=2)
+    inputs = dataclasses.replace(inputs, policy=compose([CustomPolicy(refuse_long_queues, (2.0,))], 2))
+    for engine in ("numba", "simpy"):
+        with pytest.raises(FlexsimError, match="custom policy refuse_long_queues failed during the simulation: "
+                                               "ValueError: queue too long"):
+            run_inputs(inputs, engine)

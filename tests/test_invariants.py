@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import policies as pol
+from simulator import testing
 from simulator.config import RunConfig
 from simulator.logits import load_cache
 from simulator.run import prepare, run_inputs
@@ -187,3 +188,17 @@ def test_simulate_writes_its_outputs_where_out_is_given(tmp_path):
 
     simulate(requests=50, out=str(tmp_path / "run"))
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["batches.csv", "requests.csv", "summary.json"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: testing.simulation_inputs(max_requests=0), "simulation_inputs: max_requests = 0 must be an integer >= 1"),
+    (lambda: testing.simulation_inputs(max_devices=1.5), "max_devices = 1.5 must be an integer >= 1"),
+    (lambda: testing.logit_caches(max_classes=1), "logit_caches: max_classes = 1 must be an integer >= 2"),
+    (lambda: testing.policies(0), "policies: n_stages = 0"),
+    (lambda: testing.arrival_times(-1), "arrival_times: n = -1"),
+])
+def test_strategies_name_impossible_sizes_when_made(make, message):
+    from simulator.errors import FlexsimError
+
+    with pytest.raises(FlexsimError, match=message):
+        make()

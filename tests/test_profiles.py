@@ -179,3 +179,20 @@ def test_bad_member_idle_tables_are_named(table, message):
     obj["member_idle"] = table
     with pytest.raises(FlexsimError, match=message):
         parse_profile(obj)
+
+
+def test_save_profile_takes_numpy_numbers_and_names_what_json_cannot_hold(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    p = parse_profile(copy.deepcopy(VALID))
+    with_numpy = dataclasses.replace(p, idle_power_w=np.float32(5.0), dispatch_overhead_ms=np.float64(0.01),
+                                     provenance={**p.provenance, "rounds": np.int64(3), "ms": np.arange(2.0)})
+    save_profile(tmp_path / "p.json", with_numpy)
+    back = load_profile(tmp_path / "p.json")
+    assert back.idle_power_w == 5.0 and back.provenance["rounds"] == 3 and back.provenance["ms"] == [0.0, 1.0]
+    odd = dataclasses.replace(p, provenance={**p.provenance, "when": object()})
+    with pytest.raises(FlexsimError, match="cannot write a value of type object as JSON"):
+        save_profile(tmp_path / "odd.json", odd)
+    assert not (tmp_path / "odd.json").exists()

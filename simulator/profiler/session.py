@@ -39,10 +39,10 @@ class ProfileRequest:
         require(self.models, "invalid models: give at least one model")
         object.__setattr__(self, "models", tuple(canonical_name(m) for m in self.models))
         object.__setattr__(self, "batch_sizes", check_batch_sizes(self.batch_sizes))
-        for field, allowed in (("dtypes", DTYPES), ("modes", MODES)):
-            values = getattr(self, field)
+        for name, allowed in (("dtypes", DTYPES), ("modes", MODES)):
+            values = getattr(self, name)
             require(values and all(v in allowed for v in values),
-                    f"invalid {field} = {','.join(map(str, values))}: each must be one of {', '.join(allowed)}")
+                    f"invalid {name} = {','.join(map(str, values))}: each must be one of {', '.join(allowed)}")
         require(self.kind is None or self.kind in KINDS, f"invalid kind {self.kind!r}: must be one of "
                 f"{', '.join(KINDS)}")
 
