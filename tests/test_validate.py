@@ -48,6 +48,10 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert profile.dispatch_overhead_ms >= 0 and profile.provenance["dispatch_overhead_measured"]["n"] > 0
     points = profile.provenance["wakeup_measured"]["points"]
     assert (profile.wakeup is None) == (points == [])          # too few woken requests in so short a run is fine
+    member = profile.provenance["member_idle_measured"]
+    assert (profile.member_idle is None) == (member["points"] == []) and "method" in member
+    assert all(len(sc["member_idle"]["buckets"]) == 4 for sc in results["scenarios"])
+    assert "## Members that idled" in text and "member idle: ms since the member last ran" in text
     assert "load_speed" not in profile.provenance
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]

@@ -14,6 +14,9 @@ the idle vCPU may have been descheduled. Two views, both from real runs:
   woken ones for that reason alone.
   The open-loop profiling runs (`simulator.runner.profiling`) interleave bursts of simultaneous requests with
   their Poisson arrivals so that warm runs occur throughout.
+- `member_idle_effect` (the report's table): that slowdown measured directly in real runs, per bucket of the time
+  since the member last ran (the median compute time of the stage runs not first in their busy period, over that
+  of the same members' runs that ran within 2 ms of their previous run);
 - `member_idle_table` (the profile's ``member_idle``, `simulator.profiles.Profile.member_idle`): per bucket of the
   time since a stage's member last ended, the factor on its compute time, whatever the worker did meanwhile (its
   weights and objects went cold while other members ran). Fitted first, on the stage runs from position
@@ -124,8 +127,10 @@ def member_idle_ms(real) -> np.ndarray:
     return idle
 
 
-def _member_factor(idle_ms: np.ndarray, member) -> np.ndarray:
-    """The member-idle factor (`member`: ``(idle_ms, factor)`` points or None) of each run; 1 where unknown."""
+def member_factor(idle_ms, member) -> np.ndarray:
+    """The member-idle factor at `idle_ms` (`member`: a profile's ``(idle_ms, factor)`` points, or None): piecewise
+    linear through (0, 1) and the points, constant beyond the last, as the engines; 1 where None or unknown (NaN)."""
+    idle_ms = np.asarray(idle_ms, dtype=float)
     if member is None:
         return np.ones(idle_ms.shape)
     points, factors = np.asarray(member[0], dtype=float), np.asarray(member[1], dtype=float)
@@ -140,12 +145,47 @@ def warmup_excess(real, member=None) -> tuple[np.ndarray, np.ndarray, np.ndarray
     host's drift cancels). Runs without a reference are left out. With `member` (the member-idle table's
     ``(idle_ms, factor)``), each run's compute time is first divided by its member's factor."""
     times = real.stage_times
-    compute_ms = times.compute_s * 1000.0 / _member_factor(member_idle_ms(real), member)
+    compute_ms = times.compute_s * 1000.0 / member_factor(member_idle_ms(real), member)
     spent_ms = compute_ms + times.decision_s * 1000.0
     position, gap_ms = busy_periods(real)
     excess = spent_ms / warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
     keep = (position < WARM_FROM_STAGE) & np.isfinite(gap_ms) & np.isfinite(excess)
     return gap_ms[keep], position[keep], excess[keep]
+
+
+#: Buckets (ms) of the report's member-idle table; the first is the warm reference.
+EFFECT_EDGES_MS = (0.0, 2.0, 4.0, 8.0, 16.0, np.inf)
+#: Stage runs a bucket of the report's member-idle table needs.
+MIN_EFFECT_RUNS = 30
+
+
+def member_idle_effect(reals) -> dict:
+    """The member-idle slowdown in real runs `reals`, directly: over the stage runs that are not the first of their
+    busy period (the worker did not idle right before them: no wake-up), per bucket of `EFFECT_EDGES_MS` after the
+    first, the median time since the member last ended and the median of the compute time over the median of the
+    same stage's runs within the first bucket (per run and stage), with the count (None where fewer than
+    `MIN_EFFECT_RUNS`)."""
+    since_ms, ratio = [], []
+    for real in reals:
+        times = real.stage_times
+        position, _ = busy_periods(real)
+        since = member_idle_ms(real)
+        keep = (position > 0) & np.isfinite(since)
+        for k in np.unique(times.stage):
+            at = keep & (times.stage == k)
+            warm = at & (since < EFFECT_EDGES_MS[1])
+            if warm.sum() >= MIN_EFFECT_RUNS:
+                since_ms.append(since[at])
+                ratio.append(times.compute_s[at] / np.median(times.compute_s[warm]))
+    since_ms, ratio = (np.concatenate(x) if x else np.zeros(0) for x in (since_ms, ratio))
+    buckets = []
+    for lo, hi in zip(EFFECT_EDGES_MS[1:-1], EFFECT_EDGES_MS[2:]):
+        at = (since_ms >= lo) & (since_ms < hi)
+        enough = at.sum() >= MIN_EFFECT_RUNS
+        buckets.append({"idle_ms": [lo, _finite_or_none(hi)], "runs": int(at.sum()),
+                        "median_idle_ms": float(np.median(since_ms[at])) if enough else None,
+                        "compute_vs_warm": float(np.median(ratio[at])) if enough else None})
+    return {"buckets": buckets}
 
 
 def member_excess(real) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from simulator.runner.validation import MIN_QUIET_RUNS
 
@@ -183,6 +184,39 @@ def _idle_table(scenarios) -> list[str]:
                          f"{b['compute_ms']:.3f} + {b['decision_ms']:.3f} (n={b['requests']})")
         lines.append(f"| {sc['name']} | " + " | ".join(cells) + " |")
     return lines
+
+
+def member_idle_section(scenarios, profiles) -> list[str]:
+    """The real runs' member-idle slowdown beside the profile's table (`idle.member_idle_effect`), where the results
+    have it (since 2026-12-06): a section of the report, or nothing."""
+    measured = [sc for sc in scenarios if sc.get("member_idle")]
+    if not measured:
+        return []
+    by_file = {Path(p.origin).name: p for p in profiles}
+    edges = [b["idle_ms"] for b in measured[0]["member_idle"]["buckets"]]
+    head = " | ".join(f"{lo:g}–{hi:g} ms" if hi is not None else f"over {lo:g} ms" for lo, hi in edges)
+    lines = ["## Members that idled", "",
+             "Median compute time of the stage runs that were not the first of their busy period (no wake-up), by the "
+             "time since the same member last ran, over the same members' runs within 2 ms of their previous run "
+             "(from the real runs; stage runs), against the profile's `member_idle` factor at the bucket's median "
+             "time (fitted on the profiling runs, before the real runs; the real figures are medians, the profile's "
+             "means):", "", f"| scenario | {head} |", "|---" * (len(edges) + 1) + "|"]
+    for sc in measured:
+        profile = by_file.get(sc["profile"])
+        cells = ["–" if b["compute_vs_warm"] is None else
+                 f"{b['compute_vs_warm']:.3f} ({b['runs']}) / {_member_factor_at(profile, b['median_idle_ms'])}"
+                 for b in sc["member_idle"]["buckets"]]
+        lines.append(f"| {sc['name']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _member_factor_at(profile, idle_ms: float) -> str:
+    """The profile's member-idle factor at `idle_ms` (`idle.member_factor`), or "–" without a table."""
+    from simulator.runner.idle import member_factor
+
+    if profile is None or profile.member_idle is None:
+        return "–"
+    return f"{float(member_factor(idle_ms, profile.member_idle)):.3f}"
 
 
 def _per_run(values) -> str:
@@ -466,6 +500,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "Mean compute + decision time (ms) of each request's first stage, by the worker's idle time before the "
         "request (from the real runs):", "",
         *_idle_table(scenarios), "",
+        *member_idle_section(scenarios, profiles),
         *findings(scenarios),
         *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
         _not_modelled(session_band), *METHOD_TAIL,

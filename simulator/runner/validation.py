@@ -221,7 +221,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     """
     from simulator.run import prepare, run_inputs
     from simulator.runner.calibrate import scaled, without_host_costs
-    from simulator.runner.idle import idle_effect
+    from simulator.runner.idle import idle_effect, member_idle_effect
 
     scenario, config, drawn, profile, reals = runs.scenario, runs.config, runs.drawn, runs.profile, runs.reals
     factor = serving_factor(profile, drawn[0])
@@ -245,6 +245,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
+    figures["member_idle"] = member_idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, drawn, config.models, profile, drawn[0].clients)
     return figures, panel
 
