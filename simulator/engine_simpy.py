@@ -81,7 +81,7 @@ class _Model:
         member_idle_s, member_factor = inputs.stacked_member_idle()
         self.tables = [_Tables(d, (wake_idle_s[i], wake_factor[i]), (member_idle_s[i], member_factor[i]))
                        for i, d in enumerate(inputs.devices)]
-        # when each stage's member last ended on each device (0: as if at time 0; see engine_numba._member_cold)
+        # when each stage's member last ended on each device (0: as if at time 0; see engine_numba._cold_scale)
         self.member_end = np.zeros((inputs.n_devices, inputs.n_stages))
         self.speed, self.speed_step_s = inputs.stacked_speed()
         # each device's busy period: wake-up factor, at its first stage, decay**j (see engine_numba._warm_step)

@@ -1,7 +1,8 @@
-"""Slower first calls after idle: how a request's costs depend on how long the worker was idle before it.
+"""Slower calls after idle: how a stage's cost depends on how long the worker, and the stage's member, were idle.
 
 After an idle period the caches, the branch predictors and (on a GPU) the clocks are cold, and on a virtual machine
-the idle vCPU may have been descheduled. Two views, both from real runs:
+the idle vCPU may have been descheduled. And a member's weights and objects go cold while other members run. Four
+views, all from real runs:
 
 - `idle_effect` (the report's table): the compute and decision time of each request's first stage per bucket of the
   worker's idle time before the request (0 when it was waiting in the queue);
@@ -47,6 +48,10 @@ MIN_MEMBER_RUNS = 40
 #: Stage runs from this position of a busy period on give the member-idle table: the wake-up has faded there
 #: (``decay**2`` is about 0.06 of the first stage's excess at the decays fitted on this host).
 MEMBER_FROM_STAGE = 2
+#: Buckets (ms) of the report's member-idle table (`member_idle_effect`); the first is the warm reference.
+EFFECT_EDGES_MS = (0.0, 2.0, 4.0, 8.0, 16.0, np.inf)
+#: Stage runs a bucket of the report's member-idle table needs.
+MIN_EFFECT_RUNS = 30
 #: Warm runs of the same stage position, nearest in serving order, averaged into a stage run's reference: near enough
 #: in time for the host's drift to cancel (about the bursts before and after it in a profiling run), enough to
 #: average the noise of single stages.
@@ -153,12 +158,6 @@ def warmup_excess(real, member=None) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return gap_ms[keep], position[keep], excess[keep]
 
 
-#: Buckets (ms) of the report's member-idle table; the first is the warm reference.
-EFFECT_EDGES_MS = (0.0, 2.0, 4.0, 8.0, 16.0, np.inf)
-#: Stage runs a bucket of the report's member-idle table needs.
-MIN_EFFECT_RUNS = 30
-
-
 def member_idle_effect(reals) -> dict:
     """The member-idle slowdown in real runs `reals`, directly: over the stage runs that are not the first of their
     busy period (the worker did not idle right before them: no wake-up), per bucket of `EFFECT_EDGES_MS` after the
@@ -204,7 +203,8 @@ def member_excess(real) -> tuple[np.ndarray, np.ndarray]:
 def member_idle_table(reals) -> list[dict]:
     """The member-idle slowdown measured in `reals` (open-loop runs): per bucket of `MEMBER_EDGES_MS` holding at
     least `MIN_MEMBER_RUNS` runs (`member_excess`), a point: the median time since the member last ended, the
-    factor ``1 + mean excess`` and the count. Factors not > 0 are left out."""
+    factor ``1 + mean excess`` and the count. Factors not > 0, and a bucket whose median time is not > 0 (runs
+    back to back, which a profile's table cannot hold), are left out."""
     parts = [member_excess(real) for real in reals]
     idle, excess = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(2))
     bucket = np.digitize(idle, MEMBER_EDGES_MS[1:-1], right=True)
@@ -212,7 +212,7 @@ def member_idle_table(reals) -> list[dict]:
     for b in range(len(MEMBER_EDGES_MS) - 1):
         at = bucket == b
         factor = 1.0 + float(excess[at].mean()) if at.sum() >= MIN_MEMBER_RUNS else 0.0
-        if factor > 0.0:
+        if factor > 0.0 and np.median(idle[at]) > 0.0:
             points.append({"idle_ms": float(np.median(idle[at])), "factor": factor, "runs": int(at.sum()),
                            "bucket_ms": [MEMBER_EDGES_MS[b], _finite_or_none(MEMBER_EDGES_MS[b + 1])]})
     return points
