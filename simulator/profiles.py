@@ -188,17 +188,20 @@ class Profile:
         if self.dispatch_overhead_ms:
             out["dispatch_overhead_ms"] = self.dispatch_overhead_ms
         if self.wakeup is not None:
-            out["wakeup"] = {"idle_ms": [float(x) for x in self.wakeup[0]],
-                             "factor": [float(f) for f in self.wakeup[1]]}
+            out["wakeup"] = _idle_table_json(self.wakeup)
             if self.wakeup_decay:
                 out["wakeup"]["decay"] = self.wakeup_decay
         if self.member_idle is not None:
-            out["member_idle"] = {"idle_ms": [float(x) for x in self.member_idle[0]],
-                                  "factor": [float(f) for f in self.member_idle[1]]}
+            out["member_idle"] = _idle_table_json(self.member_idle)
         if self.speed_noise is not None:
             out["speed_noise"] = self.speed_noise.to_json()
         out["models"] = {name: _model_json(m) for name, m in self.models.items()}
         return out
+
+
+def _idle_table_json(table: tuple) -> dict:
+    """An ``(idle_ms, factor)`` table (``wakeup``, ``member_idle``) as its JSON object (`_parse_idle_table`)."""
+    return {"idle_ms": [float(x) for x in table[0]], "factor": [float(f) for f in table[1]]}
 
 
 def _model_json(model: ModelEntry) -> dict:

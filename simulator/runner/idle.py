@@ -150,7 +150,9 @@ def warmup_excess(real, member=None) -> tuple[np.ndarray, np.ndarray, np.ndarray
     host's drift cancels). Runs without a reference are left out. With `member` (the member-idle table's
     ``(idle_ms, factor)``), each run's compute time is first divided by its member's factor."""
     times = real.stage_times
-    compute_ms = times.compute_s * 1000.0 / member_factor(member_idle_ms(real), member)
+    compute_ms = times.compute_s * 1000.0
+    if member is not None:
+        compute_ms = compute_ms / member_factor(member_idle_ms(real), member)
     spent_ms = compute_ms + times.decision_s * 1000.0
     position, gap_ms = busy_periods(real)
     excess = spent_ms / warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0

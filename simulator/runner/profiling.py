@@ -10,9 +10,9 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
 3. open-loop runs at `LOAD_POINTS` (Poisson, every stage, on the profile of step 2, with bursts of simultaneous
    requests spread over them: `open_loop_trace`) give what a real host pays besides (`with_host_costs`): the
    host's speed process (`simulator.runner.speed_fit`), the member-idle table and the wake-up table
-   (`simulator.runner.idle.member_idle_table` and `wakeup_table`: the bursts' warm stages are their reference) and, pooled with the closed loop, the dispatch overhead
-   (`simulator.runner.measure.dispatch_overhead`). All come from the real runs' records; the profile of step 2
-   only sets the runs' arrival rates;
+   (`simulator.runner.idle.member_idle_table` and `wakeup_table`: the bursts' warm stages are their reference)
+   and, pooled with the closed loop, the dispatch overhead (`simulator.runner.measure.dispatch_overhead`). All
+   come from the real runs' records; the profile of step 2 only sets the runs' arrival rates;
 4. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
    simulation on the profile of step 3, the slowdown of open-loop service that the profile's model leaves out;
    beside it, as a diagnostic, the same fitted at the host's speed level during each run (closed-loop bursts

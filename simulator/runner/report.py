@@ -271,17 +271,18 @@ def _short(profile) -> str:
 
 
 def _host_costs_table(profiles) -> list[str]:
+    member = _has_member(profiles)
     lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
              "(phases) | dispatch ms / request | "
-             + ("member idle: ms since the member last ran → factor (stage runs) | " if _has_member(profiles) else "")
+             + ("member idle: ms since the member last ran → factor (stage runs) | " if member else "")
              + "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
              "per queued request: real / simulated)"
              + ("; at the host's speed levels during the runs (not used)" if _has_levels(profiles) else "") + " |",
-             "|---|---|---|---|---|---|" + ("---|" if _has_member(profiles) else "")]
+             "|---|---|---|---|---|---|" + ("---|" if member else "")]
     for profile in profiles:
-        member = f"{_points(profile, 'member_idle_measured', 'runs')} | " if _has_member(profiles) else ""
+        member_cell = f"{_points(profile, 'member_idle_measured', 'runs')} | " if member else ""
         lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
-                     f"{member}{_points(profile, 'wakeup_measured', 'requests')} | {profile.wakeup_decay:.2f} | "
+                     f"{member_cell}{_points(profile, 'wakeup_measured', 'requests')} | {profile.wakeup_decay:.2f} | "
                      f"{_serving(profile)} |")
     return lines
 

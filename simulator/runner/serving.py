@@ -23,8 +23,8 @@ level, is what open-loop serving costs beyond it. That one was what the validati
 (`docs/validation-history.md`), and re-simulated with the factor without levels, 6 of Q's 8 open-loop scenarios
 came out closer to their real runs' mean latency: on this host the drift is persistent (a host that slowed after
 the first profiles stayed slow through the runs), so the drift in the seconds after the closed-loop profile says
-more about the runs, minutes later, than nothing. So ``factor`` is the one the validation uses, and the levels and ``factor_at_levels``
-are recorded beside it, for the comparison to go on over later runs.
+more about the runs, minutes later, than nothing. So ``factor`` is the one the validation uses, and the levels and
+``factor_at_levels`` are recorded beside it, for the comparison to go on over later runs.
 
 The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
 release each run's ratio at factor 1 (``ratio_at_one``) is the host's speed drift between the closed-loop
@@ -55,7 +55,8 @@ ROUNDS = 2
 METHOD = ("real busy time per queued request (finish minus the previous finish) in the open-loop profiling runs "
           f"over the simulated one (same arrivals and samples, the profile with its host costs, median of {SEEDS} "
           f"seeds), {ROUNDS} rounds; factor_at_levels: the same with each run simulated at the host's speed level "
-          f"during it (the geometric mean of closed-loop bursts right before and after it) (simulator/runner/serving.py)")
+          f"during it (the geometric mean of closed-loop bursts right before and after it) "
+          "(simulator/runner/serving.py)")
 
 
 def queued_busy_ms(arrival_s: np.ndarray, finish_s: np.ndarray) -> tuple[float, int]:
