@@ -15,17 +15,21 @@ def parser(description: str, default_scenarios: str) -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(description=description)
     out.add_argument("folder", type=Path, help="a validation folder (results.json, profile-*.json)")
     out.add_argument("--scenarios", default=None, help=f"comma-separated scenario names (default: {default_scenarios})")
-    out.add_argument("--seeds", type=int, default=20, help="seeds per simulation (default 20)")
+    out.add_argument("--seeds", type=int, default=None, help="seeds per simulation (default: as many as the "
+                     "folder's validation used)")
     return out
 
 
 def load_results(args, eligible=lambda sc: True, what: str = "scenario") -> tuple[dict, list]:
     """The folder's ``results.json`` and its scenarios that are `eligible` (named `what` in errors), only those of
-    ``--scenarios`` where given; a clear error for too few seeds, a missing file or an unknown scenario."""
-    require(args.seeds >= 2, f"invalid seeds = {args.seeds}: must be >= 2")
+    ``--scenarios`` where given; ``--seeds`` defaults to the folder's own (``args.seeds`` set to it); a clear error
+    for too few seeds, a missing file or an unknown scenario."""
     path = args.folder / "results.json"
     require(path.is_file(), f"no results.json in {args.folder}")
     results = read_json(path, "results")
+    if args.seeds is None:
+        args.seeds = results["plan"]["seeds"]
+    require(args.seeds >= 2, f"invalid seeds = {args.seeds}: must be >= 2")
     scenarios = [sc for sc in results["scenarios"] if eligible(sc)]
     if args.scenarios:
         wanted = args.scenarios.split(",")

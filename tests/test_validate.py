@@ -134,6 +134,20 @@ def test_the_verdicts_band_is_stretched_to_its_own_median_only_where_it_misses_i
     assert spanning({"latency_mean_ms": [2.1, 3.0]}, median) == {"latency_mean_ms": [2.0, 3.0]}
 
 
+def test_the_medians_monte_carlo_error_shrinks_with_the_seeds_and_is_zero_without_spread():
+    from simulator.runner.validation import median_mc_error
+
+    rng = np.random.default_rng(3)
+    few, many = (np.exp(rng.normal(0.0, 0.1, n)) for n in (200, 2000))
+    # the median of n lognormal draws of sd 0.1 has a standard error of about 1.25 * 0.1 / sqrt(n) in its log (the
+    # bootstrap's estimate from one sample of 200 lies within 30% of it in 9 of 10 samples)
+    assert median_mc_error(few) == pytest.approx(1.25 * 0.1 / np.sqrt(200), rel=0.4)
+    assert median_mc_error(many) == pytest.approx(1.25 * 0.1 / np.sqrt(2000), rel=0.4)
+    assert median_mc_error(np.full(50, 2.5)) == pytest.approx(0.0, abs=1e-12)
+    assert median_mc_error(np.array([2.5])) is None
+    assert median_mc_error(np.array([2.5, 0.0, 1.0])) is None     # a log needs positive figures
+
+
 def test_rounds_rotate_the_scenarios():
     from simulator.runner.validation import rotated
 

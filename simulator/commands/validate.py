@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--requests", type=int, default=3000, help="requests per real run (default 3000)")
     parser.add_argument("--repeats", type=int, default=5, help="real runs per scenario (default 5)")
-    parser.add_argument("--seeds", type=int, default=20, help="simulations (service-time seeds) per scenario "
-                        "(default 20)")
+    parser.add_argument("--seeds", type=int, default=200, help="simulations (service-time seeds) per scenario "
+                        "and prediction; the report gives the Monte Carlo error of their median (default 200)")
     parser.add_argument("--profiling-requests", type=int, default=1500, help="requests of each profiling run "
                         "(closed and open loop; at most half a scenario's cap on requests, e.g. replay-80's; "
                         "default 1500)")

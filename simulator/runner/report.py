@@ -348,6 +348,22 @@ def _idle_ratio(scenarios, bucket: int):
     return sum(hi["compute_vs_waited"] * hi["requests"] for hi, _ in pairs) / n, n
 
 
+def _mc_line(scenarios) -> list[str]:
+    """The findings' line on the Monte Carlo error of the verdict's simulated medians (none for results written
+    before it was computed)."""
+    if not all("mc_error" in sc["sim"] for sc in scenarios):
+        return []
+    cells = ", ".join(f"{sc['name']} ±{_mc(sc, 'latency_mean_ms')} / ±{_mc(sc, 'latency_p99_ms')}" for sc in scenarios)
+    return ["- **Monte Carlo error of the simulated medians** (the verdict's prediction, mean / p99: the standard "
+            "deviation of the log of the median over bootstrap resamples of its seeds, i.e. about how far another "
+            f"set of as many seeds would move it): {cells}."]
+
+
+def _mc(sc: dict, metric: str) -> str:
+    value = sc["sim"]["mc_error"][metric]
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
 def findings(scenarios) -> list[str]:
     """Sentences computed from the figures: decisions, host speed, the diagnostics, first calls after idle."""
     threshold = [sc for sc in scenarios if sc["threshold_only"]]
@@ -363,6 +379,7 @@ def findings(scenarios) -> list[str]:
              "- **Mean latency error, bare → steady → profile (the verdict's) → fresh**: " +
              ", ".join(f"{sc['name']} {_pair(sc, 'latency_mean_ms', 'error', _pct).replace(' / ', ' → ')}"
                        for sc in scenarios) + ".",
+             *_mc_line(scenarios),
              "- **Host speed during the runs** (mean stage time of the requests that waited in the queue over the "
              "profiled one): " +
              ", ".join(f"{sc['name']} {_speed(sc):.2f}" for sc in scenarios) + ". A factor f above 1 raises the "
@@ -421,7 +438,8 @@ def markdown(results: dict, profiles, figure: str) -> str:
         f"{'measured' if any(r['measured_energy_j'] is not None for r in runs) else 'not measured (no counter on this host)'}.",
         f"- Each scenario: one arrival trace and sample mapping (seed {plan['seed']}), served {plan['repeats']} times "
         f"by the real runner ({plan['requests']} requests per run) and simulated by the Numba engine with "
-        f"{plan['seeds']} seeds of the service-time draws (median and 5–95% band).",
+        f"{plan['seeds']} seeds of the service-time draws (median and 5–95% band; the findings give the medians' Monte Carlo "
+        "error).",
         f"- Ensemble: `{plan['logits']}` and the trained members beside it (`simulator/data/fmnist_cpu.md`).",
         "- Error = real (mean over the runs used) / simulated (median over seeds) − 1; spread = (max − min) / mean "
         "over the real runs used. Runs flagged for interference (other processes' CPU time, the hypervisor's steal "
