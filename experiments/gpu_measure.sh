@@ -39,7 +39,7 @@ step env 60 bash -c 'nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,c
 if [[ ",$steps," == *",validate,"* ]]; then
 step validate 230 python3 -m simulator.cli validate --out docs/validation-cuda --report docs/validation-cuda.md \
     --scenarios open-50,open-80,open-95,closed-4,deadline-80,cascade-80,replay-80,spin-50,thread-50 \
-    --requests 2000 --repeats 3 --seeds 20 --profiling-requests 1000 --seed 1 --device cuda --execution graph
+    --requests 2000 --repeats 3 --seeds 200 --profiling-requests 1000 --seed 1 --device cuda --execution graph
 tar czf "$out/validation-cuda.tgz" docs/validation-cuda docs/validation-cuda.md 2>/dev/null
 fi
 models=alexnet,resnet18,resnet50,vgg16,mobilenet-v3-large,efficientnet-b0,fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64

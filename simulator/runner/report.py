@@ -438,8 +438,8 @@ def markdown(results: dict, profiles, figure: str) -> str:
         f"{'measured' if any(r['measured_energy_j'] is not None for r in runs) else 'not measured (no counter on this host)'}.",
         f"- Each scenario: one arrival trace and sample mapping (seed {plan['seed']}), served {plan['repeats']} times "
         f"by the real runner ({plan['requests']} requests per run) and simulated by the Numba engine with "
-        f"{plan['seeds']} seeds of the service-time draws (median and 5–95% band; the findings give the medians' Monte Carlo "
-        "error).",
+        f"{plan['seeds']} seeds of the service-time draws (median and 5–95% band"
+        + ("; the findings give the medians' Monte Carlo error)." if _mc_line(scenarios) else ")."),
         f"- Ensemble: `{plan['logits']}` and the trained members beside it (`simulator/data/fmnist_cpu.md`).",
         "- Error = real (mean over the runs used) / simulated (median over seeds) − 1; spread = (max − min) / mean "
         "over the real runs used. Runs flagged for interference (other processes' CPU time, the hypervisor's steal "
