@@ -7,7 +7,7 @@
 #   OUT_DIR       where the profile, the validation report (tar.gz of the folder + Markdown) and the logs go
 #   PROFILE_NAME  the profile's name (default from the GPU: h100-profiler on an H100, written beside the shipped
 #                 h100 as docs/profiles.md says; h200 on an H200; gpu otherwise)
-#   STEPS         which measurements (default validate,profile; ~6 min in all on an H200): profile alone for a
+#   STEPS         which measurements (default validate,profile; ~6 min in all on an H200 with 20 seeds, about a minute more with 200): profile alone for a
 #                 re-measurement of the GPU's profile
 #   DTYPES        the profile's dtypes (default fp32; fp16,fp32 roughly doubles the profile steps' time)
 # Needs PyTorch with CUDA, numba, scipy, matplotlib and simpy importable (PYTHONPATH may point at them).
@@ -37,7 +37,7 @@ step env 60 bash -c 'nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,c
   python3 -c "import torch, numba, numpy, simpy; print(torch.__version__, torch.version.cuda, numba.__version__,
   numpy.__version__, torch.cuda.get_device_name(0))"; nproc'
 if [[ ",$steps," == *",validate,"* ]]; then
-step validate 230 python3 -m simulator.cli validate --out docs/validation-cuda --report docs/validation-cuda.md \
+step validate 280 python3 -m simulator.cli validate --out docs/validation-cuda --report docs/validation-cuda.md \
     --scenarios open-50,open-80,open-95,closed-4,deadline-80,cascade-80,replay-80,spin-50,thread-50 \
     --requests 2000 --repeats 3 --seeds 200 --profiling-requests 1000 --seed 1 --device cuda --execution graph
 tar czf "$out/validation-cuda.tgz" docs/validation-cuda docs/validation-cuda.md 2>/dev/null
