@@ -7,8 +7,8 @@
 #   OUT_DIR       where the profile, the validation report (tar.gz of the folder + Markdown) and the logs go
 #   PROFILE_NAME  the profile's name (default from the GPU: h100-profiler on an H100, written beside the shipped
 #                 h100 as docs/profiles.md says; h200 on an H200; gpu otherwise)
-#   STEPS         which measurements (default validate,profile; ~6 min in all on an H200 with 20 seeds, about a minute more with 200): profile alone for a
-#                 re-measurement of the GPU's profile
+#   STEPS         which measurements (default validate,profile; ~6 min in all on an H200 with 20 seeds, about
+#                 a minute more with 200): profile alone for a re-measurement of the GPU's profile
 #   DTYPES        the profile's dtypes (default fp32; fp16,fp32 roughly doubles the profile steps' time)
 # Needs PyTorch with CUDA, numba, scipy, matplotlib and simpy importable (PYTHONPATH may point at them).
 # Each step has its own time limit, so that a failing or slow step leaves the others' results.
