@@ -422,7 +422,8 @@ def sim_figures(sims) -> dict:
 def median_mc_error(per_seed: np.ndarray) -> float | None:
     """The Monte Carlo error of the median of `per_seed` (one figure per seeded simulation, all positive): the
     standard deviation of the log of the median over `MC_RESAMPLES` bootstrap resamples of the seeds, i.e. about
-    the relative error by which another set of as many seeds would move the simulated median. None for one seed.
+    the relative error by which another set of as many seeds would move the simulated median. None for fewer
+    than two seeds or a figure that is not positive.
 
     With a few thousand requests per run the simulated mean latency moves by several percent from seed to seed (the
     service-time draws, the speed process, the level), so a median over 20 seeds can be off by as much as the 5%
