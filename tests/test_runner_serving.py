@@ -122,3 +122,30 @@ def test_the_session_level_sigma_pools_every_burst_weighted_by_the_profiled_stag
     # levels e^0.3, e^-0.1, 1: the root mean square of their logs, uncentred (a profile's own offset counts)
     assert session_level_sigma(states) == pytest.approx(np.sqrt((0.09 + 0.01 + 0.0) / 3))
     assert session_level_sigma([]) == 0.0
+
+
+def test_the_session_speed_is_the_bursts_geometric_mean_and_its_spread_is_centred_per_scenario():
+    import dataclasses
+
+    from simulator.runner.validation import serving_factor_beyond_drift, session_speed, session_spread_sigma
+    from tests.helpers import constant_profile
+
+    profile = constant_profile(latency_ms=0.9, overhead_ms=0.1)
+    models = ("m",)
+    bursts = [(np.full(1, np.e ** 0.3), np.e ** 0.3), (np.full(1, np.e ** 0.1), np.e ** 0.1)]
+    assert session_speed(bursts, models, profile) == pytest.approx(np.e ** 0.2)
+    assert session_speed([], models, profile) == 1.0
+    states = [SimpleNamespace(config=SimpleNamespace(models=models), profile=profile, bursts=bursts),
+              SimpleNamespace(config=SimpleNamespace(models=models), profile=profile,
+                              bursts=[(np.full(1, np.e ** -0.5), np.e ** -0.5)])]
+    # around each scenario's own session level: +0.1, -0.1 and 0 (the second scenario's offset of -0.5 drops out)
+    assert session_spread_sigma(states) == pytest.approx(np.sqrt(0.02 / 3))
+    assert session_spread_sigma([]) == 0.0
+    open_loop, closed_loop = SimpleNamespace(clients=0), SimpleNamespace(clients=4)
+    measured = dataclasses.replace(profile, provenance={"serving_factor_measured": {"factor": 1.2,
+                                                                                    "factor_at_levels": 1.05}})
+    older = dataclasses.replace(profile, provenance={"serving_factor_measured": {"factor": 1.2}})
+    assert serving_factor_beyond_drift(measured, open_loop) == 1.05
+    assert serving_factor_beyond_drift(older, open_loop) == 1.2      # measured before the levels were
+    assert serving_factor_beyond_drift(measured, closed_loop) == 1.0
+    assert serving_factor_beyond_drift(profile, open_loop) == 1.0

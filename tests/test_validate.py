@@ -61,19 +61,29 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert np.isfinite(results["scenarios"][0]["steady"]["latency_mean_ms"]["error"])
     assert "load_aware" not in results["scenarios"][0]
     assert len(fresh["burst_stage_factors"]) == 2 and np.isfinite(fresh["latency_p99_ms"]["error"])
-    assert "the verdict uses this one" in text and "dispatch ms / request" in text and "serving factor" in text
+    assert "the one **the verdict uses**" in text and "dispatch ms / request" in text and "serving factor" in text
+    assert "sim: bare / steady / profile / session / fresh" in text
     serving = profile.provenance["serving_factor_measured"]
     assert serving["factor"] > 0 and len(serving["real_ms"]) == 2
     assert len(serving["burst_levels"]) == 3 and len(serving["levels"]) == 2 and min(serving["levels"]) > 0
     assert serving["factor_at_levels"] > 0 and "at the bursts' levels" in text
     open50, closed4 = results["scenarios"][0], results["scenarios"][1]
-    assert open50["serving_factor"] == load_profile(out / "profile-open-50.json").provenance[
-        "serving_factor_measured"]["factor"]
+    serving_open50 = load_profile(out / "profile-open-50.json").provenance["serving_factor_measured"]
+    assert open50["serving_factor"] == serving_open50["factor"]
     assert closed4["serving_factor"] == 1.0
     assert all(sc["level_sigma"] >= 0 for sc in results["scenarios"])
     assert len({sc["level_sigma"] for sc in results["scenarios"]}) == 1   # pooled over the session's bursts
     assert len({sc["level_sigma_profiling"] for sc in results["scenarios"]}) == 1   # ... and profiles
-    assert "level uncertainty: profiling runs / session (the band's)" in text
+    assert "level uncertainty: profiling runs / session / around the session level (the band's)" in text
+    # the verdict's prediction: the profile at the session's speed level (the bursts before the runs), times what
+    # open-loop serving costs beyond the drift (closed loops: 1)
+    sessions = [sc["session"] for sc in results["scenarios"]]
+    assert all(s["speed"] > 0 and s["latency_mean_ms"]["sim"] > 0 for s in sessions)
+    assert all(s["sim"]["band"]["latency_mean_ms"][0] <= s["latency_mean_ms"]["sim"] <= s["sim"]["band"][
+        "latency_mean_ms"][1] for s in sessions)
+    assert open50["session"]["serving_factor"] == serving_open50["factor_at_levels"]
+    assert closed4["session"]["serving_factor"] == 1.0
+    assert len({s["level_sigma"] for s in sessions}) == 1
     # interleaved rounds: every scenario's first run comes before any scenario's second
     starts = [[r["session_s"] for r in sc["runs"]] for sc in results["scenarios"]]
     assert max(s[0] for s in starts) < min(s[1] for s in starts)

@@ -45,7 +45,7 @@ def _band(ax, sims: list, color: str, label: str) -> None:
 def _panel(ax, title: str, reals: list, sims: list, bare: list) -> None:
     if bare:
         _band(ax, bare, "tab:gray", "simulated, bare")
-    _band(ax, sims, "tab:blue", "simulated, profile")
+    _band(ax, sims, "tab:blue", "simulated, the verdict's")
     for i, real in enumerate(reals):
         ax.plot(np.sort(real), np.arange(1, real.size + 1) / real.size, color="tab:red", lw=1.0,
                 alpha=0.8, label="real runs" if i == 0 else None)

@@ -31,18 +31,33 @@ def meets_target(figures: dict, metric: str, target: float, spread: bool = True)
     return abs(m["error"]) <= max(target, m["spread"] if spread else 0.0)
 
 
-#: The predictions of a scenario, in the order they are shown: the closed-loop profile without the host's other
-#: costs, the profile without its speed process, the profile (the verdict's), fresh.
-PREDICTIONS = ("bare", "steady", None, "fresh")
+#: The predictions of a scenario, in the order they are shown, with their labels: the closed-loop profile without
+#: the host's other costs, the profile without its speed process, the profile (the scenario's top-level figures),
+#: the profile at the session's speed level (the verdict's since 2026-12-06; absent from older results), fresh.
+PREDICTIONS = ("bare", "steady", None, "session", "fresh")
+LABELS = ("bare", "steady", "profile", "session", "fresh")
 
 
 def best_model(sc: dict) -> dict:
-    """The prediction the verdict uses: the profile as measured before the runs, with the host's costs besides the
-    stages (wake-up after idle, dispatch, each model's decision overhead, the speed process) that the engines model.
+    """The prediction the verdict uses: the profile at the host's speed level over the session (``session``,
+    `simulator.runner.validation.session_prediction`), with the host's costs besides the stages (wake-up after
+    idle, dispatch, each model's decision overhead, the speed process) that the engines model; in results written
+    before it existed, the profile as measured before the runs (the scenario's top-level figures).
 
-    Not the fresh one: a burst of a fraction of a second predicts the host's speed over a run of seconds poorly
-    (see the report); not the bare one, which leaves out costs the real run is measured to pay."""
-    return sc
+    Not the fresh one: the one burst before a run, a fraction of a second, predicts the host's speed over a run of
+    seconds poorly (see the report); not the bare one, which leaves out costs the real run is measured to pay."""
+    return sc.get("session", sc)
+
+
+def verdict_label(scenarios) -> str:
+    """The label of the prediction the verdict uses (see `best_model`)."""
+    return "session" if scenarios and all("session" in sc for sc in scenarios) else "profile"
+
+
+def _labels(scenarios) -> list[str]:
+    """The labels of the predictions every scenario has, in `PREDICTIONS` order."""
+    return [label for name, label in zip(PREDICTIONS, LABELS)
+            if name is None or all(name in sc for sc in scenarios)]
 
 
 def verdict(sc: dict) -> str:
@@ -86,14 +101,15 @@ def _yes(x: bool) -> str:
 
 
 def _summary_table(scenarios) -> list[str]:
-    lines = ["| scenario | utilisation real / sim | mean ms real | sim: bare / steady / profile / fresh | error | "
-             "spread | p50 ms real / sim (error) | p99 ms real | sim: bare / steady / profile / fresh | error | "
+    names = " / ".join(_labels(scenarios))
+    lines = [f"| scenario | utilisation real / sim | mean ms real | sim: {names} | error | "
+             f"spread | p50 ms real / sim (error) | p99 ms real | sim: {names} | error | "
              "spread | p99 in band | stages = | predictions = | runs used | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         stages = min(r["stages_equal"] for r in sc["runs"])
         preds = min(r["predictions_equal"] for r in sc["runs"])
-        cells = [sc["name"], f"{sc['utilisation']['real']:.2f} / {sc['utilisation']['sim']:.2f}"]
+        cells = [sc["name"], f"{sc['utilisation']['real']:.2f} / {best_model(sc)['sim']['utilisation']:.2f}"]
         for metric in ("latency_mean_ms", "latency_p99_ms"):
             cells += [_ms(sc[metric]["real"]), _pair(sc, metric, "sim", _ms), _pair(sc, metric, "error", _pct),
                       f"{100 * sc[metric]['spread']:.1f}%"]
@@ -129,9 +145,12 @@ def _num(x, digits: int) -> str:
 
 
 def _band_table(scenarios) -> list[str]:
-    session_band = session_banded(scenarios)
-    head = ": profiling runs / session (the band's)" if session_band else " (level_sigma)"
-    lines = [f"| scenario | level uncertainty{head} | serving factor | "
+    session_band, calibrated = session_banded(scenarios), verdict_label(scenarios) == "session"
+    head = (": profiling runs / session / around the session level (the band's)" if calibrated else
+            ": profiling runs / session (the band's)" if session_band else " (level_sigma)")
+    factor_head = ("serving factor (profile); session level × serving beyond the drift (the verdict's)" if calibrated
+                   else "serving factor")
+    lines = [f"| scenario | level uncertainty{head} | {factor_head} | "
              "mean ms: sim 5-95% | real runs | p99 ms: sim 5-95% | real runs |", "|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         band = best_model(sc)["sim"]["band"]
@@ -139,7 +158,12 @@ def _band_table(scenarios) -> list[str]:
         p99s = ", ".join(_ms(r["latency_p99_ms"]) for r in sc["runs"])
         level = sc.get("level_sigma", 0.0)
         levels = f"{sc['level_sigma_profiling']:.3f} / {level:.3f}" if session_band else f"{level:.3f}"
-        lines.append(f"| {sc['name']} | {levels} | {sc.get('serving_factor', 1.0):.3f} | "
+        factor = f"{sc.get('serving_factor', 1.0):.3f}"
+        if calibrated:
+            session = sc["session"]
+            levels += f" / {session['level_sigma']:.3f}"
+            factor += f"; {session['speed']:.3f} × {session['serving_factor']:.3f}"
+        lines.append(f"| {sc['name']} | {levels} | {factor} | "
                      f"{_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
                      f"{means} | {_ms(band['latency_p99_ms'][0])}–{_ms(band['latency_p99_ms'][1])} | {p99s} |")
     return lines
@@ -151,8 +175,9 @@ def session_banded(scenarios) -> bool:
     return bool(scenarios) and "level_sigma_profiling" in scenarios[0]
 
 
-def _band_prose(session_band: bool) -> list[str]:
-    """What the band is simulated with: the session's level uncertainty, or (older reports) the profiling runs'."""
+def _band_prose(session_band: bool, calibrated: bool = False) -> list[str]:
+    """What the band is simulated with: the session's level uncertainty, or (older reports) the profiling runs';
+    with `calibrated` (the verdict's prediction at the session's speed level) also what that one's band is."""
     common = ("Each seed draws the service times, the host's speed process and, with the level uncertainty, one "
               "constant speed level for the whole run (`speed_noise.level_sigma`, the root mean square of the log of "
               "a speed level against the profile's). ")
@@ -170,7 +195,16 @@ def _band_prose(session_band: bool) -> list[str]:
             "profiles, as the runs do, so they measure the drift that moves the runs, which the profiling runs, "
             "seconds apart, under-state. Where the two sets of seeds disagree so that the band misses the median "
             "(few seeds, or a session uncertainty below the profiling runs'), the band is stretched to the median "
-            "(`spanning`). " + tail]
+            "(`spanning`). " + (_CALIBRATED_BAND if calibrated else "") + tail]
+
+
+_CALIBRATED_BAND = (
+    "The verdict's prediction (**session**) is that profile at the host's speed level over the session, the "
+    "geometric mean of the same bursts' levels (`session_speed`), times what open-loop serving costs beyond the "
+    "drift (the serving factor fitted at the levels of the bursts around the open-loop profiling runs; closed "
+    "loops: 1): its median comes from the same seeds as the profile's, its band from seeds drawn with the level "
+    "uncertainty around each scenario's session level (each burst's level over its scenario's session level, "
+    "pooled: `session_spread_sigma`); the table shows both factors and the three uncertainties. ")
 
 
 def _idle_table(scenarios) -> list[str]:
@@ -351,7 +385,7 @@ def _idle_ratio(scenarios, bucket: int):
 def _mc_line(scenarios) -> list[str]:
     """The findings' line on the Monte Carlo error of the verdict's simulated medians (none for results written
     before it was computed)."""
-    if not all("mc_error" in sc["sim"] for sc in scenarios):
+    if not all("mc_error" in best_model(sc)["sim"] for sc in scenarios):
         return []
     cells = ", ".join(f"{sc['name']} ±{_mc(sc, 'latency_mean_ms')} / ±{_mc(sc, 'latency_p99_ms')}" for sc in scenarios)
     return ["- **Monte Carlo error of the simulated medians** (the verdict's prediction, mean / p99: the standard "
@@ -360,7 +394,7 @@ def _mc_line(scenarios) -> list[str]:
 
 
 def _mc(sc: dict, metric: str) -> str:
-    value = sc["sim"]["mc_error"][metric]
+    value = best_model(sc)["sim"]["mc_error"][metric]
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
@@ -376,7 +410,9 @@ def findings(scenarios) -> list[str]:
     lines = ["## Findings (computed from the figures above)", "",
              f"- **Decisions**: stages run and predictions equal the simulator's, request by request, in {len(same)} "
              f"of {len(threshold)} threshold-policy scenarios (every real run).",
-             "- **Mean latency error, bare → steady → profile (the verdict's) → fresh**: " +
+             "- **Mean latency error, " + " → ".join(
+                 f"{label} (the verdict's)" if label == verdict_label(scenarios) else label
+                 for label in _labels(scenarios)) + "**: " +
              ", ".join(f"{sc['name']} {_pair(sc, 'latency_mean_ms', 'error', _pct).replace(' / ', ' → ')}"
                        for sc in scenarios) + ".",
              *_mc_line(scenarios),
@@ -396,7 +432,8 @@ def findings(scenarios) -> list[str]:
         if ratio:
             lines.append(f"- **First call after {label} idle**: the first stage took {ratio[0]:.2f}x as long as a "
                          f"first stage that had waited in the queue ({ratio[1]} requests, pooled).")
-    banded = [sc for sc in low if sc["latency_mean_ms"]["inside_band"] and sc["latency_p99_ms"]["inside_band"]]
+    banded = [sc for sc in low if best_model(sc)["latency_mean_ms"]["inside_band"]
+              and best_model(sc)["latency_p99_ms"]["inside_band"]]
     lines.append(f"- **Inside the simulated band** (every used run's mean and p99; not a target at these loads), at "
                  f"loads ≤ {TARGET_LOAD:.0%}: {len(banded)} of {len(low)} scenarios"
                  + (f" ({', '.join(sc['name'] for sc in banded)})." if banded else "."))
@@ -485,16 +522,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
            else ""), "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
-        "Four simulations of each scenario, their medians all predictive (from measurements made before the real "
-        + ("runs; the verdict's band also uses the bursts spread over the session, below): **bare** " if session_band
-           else "runs): **bare** ") +
-        "(the closed-loop latencies and one decision overhead, as the simulator predicted before the host's other "
-        "costs were measured); **steady**, the profile without its speed process and level uncertainty "
-        "(stage times drawn independently); **profile**, the profile as measured, with those costs, which the engines model "
-        "(`semantics.md`): **the verdict uses this one**; and fresh (per real run, the profile scaled by the "
-        "host's speed measured by a short closed-loop burst right before that run; errors per run, then averaged). "
-        "Earlier reports scaled the profile by a load-speed curve, a stand-in for the wake-up; the wake-up table "
-        "replaces it. "
+        _predictions_prose(session_band, verdict_label(scenarios) == "session") +
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread (the band is the check above 80% only: it carries the host's speed-level "
         "uncertainty, wide on this host; a verdict met only thanks to the spread says so); stages run and "
@@ -502,7 +530,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
-        *_band_prose(session_band), "",
+        *_band_prose(session_band, verdict_label(scenarios) == "session"), "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
@@ -522,19 +550,47 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *member_idle_section(scenarios, profiles),
         *findings(scenarios),
         *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
-        _not_modelled(session_band), *METHOD_TAIL,
+        _not_modelled(session_band, verdict_label(scenarios) == "session"), *METHOD_TAIL,
     ]) + "\n"
 
 
-def _not_modelled(session_band: bool) -> str:
+def _predictions_prose(session_band: bool, calibrated: bool) -> str:
+    """The paragraph that names the simulations of each scenario and the one the verdict uses."""
+    bare_steady = ("**bare** (the closed-loop latencies and one decision overhead, as the simulator predicted before "
+                   "the host's other costs were measured); **steady**, the profile without its speed process and "
+                   "level uncertainty (stage times drawn independently); **profile**, the profile as measured, with "
+                   "those costs, which the engines model (`semantics.md`)")
+    fresh = ("fresh (per real run, the profile scaled by the host's speed measured by a short closed-loop burst "
+             "right before that run; errors per run, then averaged). Earlier reports scaled the profile by a "
+             "load-speed curve, a stand-in for the wake-up; the wake-up table replaces it. ")
+    if calibrated:
+        return ("Five simulations of each scenario. Three are predictive (from measurements made before the real "
+                f"runs): {bare_steady}. **session**, the one **the verdict uses**, is that profile at the host's "
+                "speed level over the session: the geometric mean of the levels measured by the closed-loop bursts "
+                "of the same stage set right before each of the scenario's real runs, times what open-loop serving "
+                "costs beyond the host's drift (below). It is the simulator given the device's speed while the runs "
+                "were served: on this shared host the speed of the same forward pass drifts by tens of percent over "
+                "the minutes between the profiling and the runs, which no model of the served system predicts "
+                "(`validation-history.md`, run X). The fifth is " + fresh)
+    return ("Four simulations of each scenario, their medians all predictive (from measurements made before the real "
+            + ("runs; the verdict's band also uses the bursts spread over the session, below): " if session_band
+               else "runs): ") + bare_steady + ": **the verdict uses this one**; and " + fresh)
+
+
+def _not_modelled(session_band: bool, calibrated: bool = False) -> str:
     """The method's bullet on the host's drift over minutes, with what the band's level uncertainty was measured
-    on: the session's bursts (since 2026-12-04) or the profiling runs."""
+    on: the session's bursts (since 2026-12-04) or the profiling runs; `calibrated`: the verdict's prediction is
+    at the session's speed level."""
     level = ("a level uncertainty measured over the session by the bursts before the runs" if session_band
              else "a level uncertainty measured between the profiling runs, seconds apart")
-    return ("- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
+    head = ("- **Not modelled by the engines** (see the diagnostics): the host's speed drifting over minutes (between "
             "the profile and the runs; the runs are interleaved over the scenarios, so that the drift moves every "
-            "scenario alike and shows in the spread between repeats). The median prediction leaves it out; the band "
-            f"carries it only as its size, {level}.")
+            "scenario alike and shows in the spread between repeats). ")
+    if calibrated:
+        return head + ("The verdict's prediction is given it as a measurement, the session's speed level from the "
+                       "bursts before the runs; the profile's prediction leaves it out, its band carries it only as "
+                       f"its size, {level}.")
+    return head + f"The median prediction leaves it out; the band carries it only as its size, {level}."
 
 
 #: The method section up to the wake-up, in parts around the member-idle bullet and `_not_modelled`.

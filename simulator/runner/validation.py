@@ -10,15 +10,18 @@ For every scenario (a policy, a workload and a mode):
 3. the real runner serves that trace ``repeats`` times, in rounds interleaved over the scenarios (`run_validation`):
    each scenario's repeats are spread over the whole session;
 4. the simulator (Numba engine) simulates the same trace with the same profile over ``seeds`` seeds of the
-   service-time draws and speed traces, giving a median and a 5-95% band: the prediction the verdict uses. The
-   speed traces carry the host's speed-level uncertainty too: for the median, the drift between profiling runs
-   seconds apart, pooled over the session's poll-release profiles (`session_level`); for the band, the spread of
-   the host's level over the whole session, measured by the closed-loop bursts before every real run against each
-   scenario's profile (``level_sigma``, `session_level_sigma`). For comparison, and
-   as a diagnostic: the same without the host's other costs (``bare``: the closed-loop latencies and one decision
-   overhead, what the simulator predicted before those were measured); without the speed process only
-   (``steady``); and, per real run, the profile scaled by the host's speed measured by a short burst right before
-   that run (``fresh``);
+   service-time draws and speed traces, giving a median and a 5-95% band (the ``profile`` prediction, the
+   scenario's top-level figures). The speed traces carry the host's speed-level uncertainty too: for the median,
+   the drift between profiling runs seconds apart, pooled over the session's poll-release profiles
+   (`session_level`); for the band, the spread of the host's level over the whole session, measured by the
+   closed-loop bursts before every real run against each scenario's profile (``level_sigma``,
+   `session_level_sigma`). The prediction the verdict uses (``session``, since 2026-12-06) is the same profile at
+   the host's speed level over the session, the geometric mean of those bursts (`session_prediction`): the
+   simulator given the device's speed while the runs were served, which on a shared host drifts by tens of percent
+   between the profiling and the runs. For comparison, and as a diagnostic: the profile without the host's other
+   costs (``bare``: the closed-loop latencies and one decision overhead, what the simulator predicted before those
+   were measured); without the speed process only (``steady``); and, per real run, the profile scaled by the
+   host's speed measured by the one burst right before that run (``fresh``);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
 
@@ -213,12 +216,14 @@ def serve_once(plan: ValidationPlan, runs: ScenarioRuns, cache, session_start: f
     runs.reals.append(run_real(runs.config, scenario_setup(plan, runs.scenario), inputs=runs.drawn[0], cache=cache))
 
 
-def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sigma: float) -> tuple[dict, tuple]:
+def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sigma: float,
+                    spread_sigma: float = 0.0) -> tuple[dict, tuple]:
     """Simulate `runs`' scenario over the seeds, compare with its real runs; raw traces written under
-    ``out_dir/name``. The prediction the verdict uses takes its median from the seeds drawn with the profiling
-    runs' level uncertainty (``runs.level``) and its 5-95% band from the same seeds drawn with the level uncertainty
-    `session_sigma` measured over the session (`session_level_sigma`); the other predictions and the diagnostics
-    keep the profiling runs'.
+    ``out_dir/name``. The profile's prediction takes its median from the seeds drawn with the profiling runs' level
+    uncertainty (``runs.level``) and its 5-95% band from the same seeds drawn with the level uncertainty
+    `session_sigma` measured over the session (`session_level_sigma`); the verdict's (``session``,
+    `session_prediction`) its band with `spread_sigma` (`session_spread_sigma`); the other predictions and the
+    diagnostics keep the profiling runs'.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
     simulated latencies without the host's other costs)``.
@@ -246,12 +251,34 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     figures["bare"] = prediction(figures, bare)
     figures["steady"] = prediction(figures, [run_inputs(replace(x, speed=None), "numba") for x in seeded])
     figures["fresh"] = fresh_prediction(figures, seeded, runs.bursts)
+    session, session_sims = session_prediction(plan, runs, cache, figures, spread_sigma)
+    figures["session"] = session
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
-             [s.requests.latency_ms for s in sims], [s.requests.latency_ms for s in bare])
+             [s.requests.latency_ms for s in session_sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
     figures["member_idle"] = member_idle_effect(reals)
     figures["diagnostics"] = diagnose(reals, drawn, config.models, profile, drawn[0].clients)
     return figures, panel
+
+
+def session_prediction(plan: ValidationPlan, runs: ScenarioRuns, cache, figures: dict,
+                       spread_sigma: float) -> tuple[dict, list]:
+    """The prediction the verdict uses: the profile at the host's speed level over the session (`session_speed`)
+    times what open-loop serving costs beyond the drift (`serving_factor_beyond_drift`); its median from the same
+    seeds as the profile's, its 5-95% band from seeds drawn with the level uncertainty around the session level
+    (`session_spread_sigma`). Returns its figures (with ``speed`` and ``serving_factor``) and its simulations."""
+    from simulator.run import prepare, run_inputs
+    from simulator.runner.calibrate import scaled
+
+    config, profile = runs.config, runs.profile
+    speed = session_speed(runs.bursts, config.models, profile)
+    beyond = serving_factor_beyond_drift(profile, runs.drawn[0])
+    sims = [run_inputs(scaled(x, speed * beyond), "numba") for x in runs.drawn]
+    spread = with_level(config, profile, spread_sigma)
+    band_sims = [run_inputs(scaled(prepare(replace(spread, seed=config.seed + i), cache), speed * beyond), "numba")
+                 for i in range(len(runs.drawn))]
+    return {**prediction(figures, sims, band_sims), "speed": speed, "serving_factor": beyond,
+            "level_sigma": spread_sigma}, sims
 
 
 def with_level(config: RunConfig, profile, level: float) -> RunConfig:
@@ -294,6 +321,37 @@ def session_level_sigma(states: list) -> float:
     from simulator.runner.serving import level_sigma
 
     return level_sigma([burst_level(b, s.config.models, s.profile) for s in states for b in s.bursts])
+
+
+def session_speed(bursts: list, models: tuple, profile) -> float:
+    """The host's speed level over the session against `profile`: the geometric mean of the levels (`burst_level`)
+    of the closed-loop bursts right before each of the scenario's real runs; 1.0 without bursts."""
+    levels = [burst_level(b, models, profile) for b in bursts]
+    return float(np.exp(np.mean(np.log(levels)))) if levels else 1.0
+
+
+def session_spread_sigma(states: list) -> float:
+    """How far a run's speed level lands from its scenario's session level (`session_speed`):
+    `simulator.runner.serving.level_sigma` of every burst's level over its scenario's session level, pooled over
+    the scenarios: the level uncertainty of the session prediction's band (`session_level_sigma` without each
+    profile's own offset, which the session level takes out)."""
+    from simulator.runner.serving import level_sigma
+
+    ratios = []
+    for s in states:
+        speed = session_speed(s.bursts, s.config.models, s.profile)
+        ratios += [burst_level(b, s.config.models, s.profile) / speed for b in s.bursts]
+    return level_sigma(ratios)
+
+
+def serving_factor_beyond_drift(profile, inputs) -> float:
+    """What open-loop serving costs beyond the host's drift (`simulator.runner.serving`, ``factor_at_levels``) where
+    `inputs` is an open loop, the serving factor itself for a profile measured before the levels were (2026-12-06);
+    1.0 for a closed loop."""
+    if inputs.clients:
+        return 1.0
+    facts = profile.provenance.get("serving_factor_measured", {})
+    return float(facts.get("factor_at_levels", facts.get("factor", 1.0)))
 
 
 def serving_factor(profile, inputs) -> float:
@@ -536,10 +594,13 @@ def versus(values: dict, sim: dict) -> dict:
     return out
 
 
-def prediction(figures: dict, sims: list) -> dict:
+def prediction(figures: dict, sims: list, band_sims: list | None = None) -> dict:
     """Another prediction of the scenario whose figures are `figures`: the simulations `sims` (one per seed), their
-    figures and their errors against the real runs used."""
+    figures and their errors against the real runs used; the 5-95% band of `band_sims` where given (stretched to
+    the median, `spanning`)."""
     sim = sim_figures(sims)
+    if band_sims is not None:
+        sim["band"] = spanning(sim_figures(band_sims)["band"], sim)
     return {"sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}
 
 
@@ -607,9 +668,10 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
         progress(f"round {r + 1} of {plan.repeats}: one real run of every scenario ({plan.requests} requests each)")
         for state in rotated(states, r):
             serve_once(plan, state, cache, session_start)
-    session_sigma = session_level_sigma(states)
-    progress(f"simulating every scenario ({plan.seeds} seeds; level uncertainty over the session {session_sigma:.3f})")
-    finished = [finish_scenario(plan, state, cache, session_sigma) for state in states]
+    session_sigma, spread_sigma = session_level_sigma(states), session_spread_sigma(states)
+    progress(f"simulating every scenario ({plan.seeds} seeds; level uncertainty over the session {session_sigma:.3f}, "
+             f"around each scenario's session level {spread_sigma:.3f})")
+    finished = [finish_scenario(plan, state, cache, session_sigma, spread_sigma) for state in states]
     return ({"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": [f for f, _ in finished]},
             [panel for _, panel in finished])
 
