@@ -5,7 +5,8 @@
 poll release that factor is mostly the host's drift between the closed-loop profiling run and the open-loop ones.
 Since 2026-12-06 closed-loop bursts around the open-loop runs measure the host's speed level during each, and the
 profile also records ``factor_at_levels``, the factor fitted with the runs simulated at those levels (what serving
-costs beyond the drift). The validation uses ``factor``; this script re-simulates each open-loop scenario of a
+costs beyond the drift). The profile's prediction uses ``factor`` (the verdict's, since 2026-12-06, takes
+``factor_at_levels`` at the session's speed level instead); this script re-simulates each open-loop scenario of a
 validation folder with ``factor``, with ``factor_at_levels`` and with no factor, and prints the mean and p99 latency
 errors against the same real runs and the timing verdict at loads <= 80% (within 5% / 10% or the real-vs-real
 spread), so that the choice can be checked on every new run. No PyTorch, no GPU: it reads ``results.json`` and the

@@ -154,3 +154,18 @@ def test_experiment_scripts_refuse_bad_input_in_one_line_and_make_nothing(tmp_pa
                           text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert not out.exists()
+
+
+def test_session_speed_resimulates_the_four_ways_with_the_bursts_geometric_mean():
+    out = _run("session_speed.py", "docs/validation", "--scenarios", "closed-4,open-50", "--seeds", "3")
+    results = json.loads((ROOT / "docs/validation/results.json").read_text())
+    closed = next(sc for sc in results["scenarios"] if sc["name"] == "closed-4")
+    stage_factors = closed["fresh"]["burst_stage_factors"]     # one model: each burst's level, but for decisions
+    row = next(line for line in out.splitlines() if line.startswith("| closed-4 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith("1.000: ")                            # a closed loop has no serving factor
+    speed = float(cells[3].split(":")[0])
+    assert speed == float(cells[4].split(":")[0]) == float(cells[5].split(":")[0])
+    assert min(stage_factors) * 0.9 < speed < max(stage_factors) * 1.1
+    assert all(("(met)" in c) != ("(missed)" in c) for c in cells[2:])
+    assert "| open-50 |" in out and "timing targets met at loads <= 80%:" in out

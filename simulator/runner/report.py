@@ -514,8 +514,8 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "run and the open-loop ones, which come later, closer to the real runs."
         + (" Closed-loop bursts right before, between and after the open-loop runs measure the host's speed level "
            "during each, and the factor fitted at those levels (what serving costs beyond the drift) is shown "
-           "beside it; it is not used: in the one run that used it (Q, `validation-history.md`) the factor with "
-           "the drift predicted most scenarios better." if _has_levels(profiles) else "")
+           "beside it" + (_LEVELS_USED if verdict_label(scenarios) == "session" else _LEVELS_UNUSED)
+           if _has_levels(profiles) else "")
         + (" The member idle (a stage whose member last ran that long ago takes factor times its profiled "
            "latency, whatever the worker did meanwhile) is fitted on the same open-loop runs, from the third stage "
            "of a busy period on, before the wake-up, which is fitted with it taken out." if _has_member(profiles)
@@ -552,6 +552,14 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
         _not_modelled(session_band, verdict_label(scenarios) == "session"), *METHOD_TAIL,
     ]) + "\n"
+
+
+#: What the report says of the serving factor at the bursts' levels, where the verdict's prediction uses it (at the
+#: session's speed level) and where it does not (reports before 2026-12-06's run Y).
+_LEVELS_USED = ("; the profile's prediction uses the factor with the drift, the verdict's (at the host's speed "
+                "level over the session, below) the one at the levels, as the drift is then measured apart.")
+_LEVELS_UNUSED = ("; it is not used: in the one run that used it (Q, `validation-history.md`) the factor with the "
+                  "drift predicted most scenarios better.")
 
 
 def _predictions_prose(session_band: bool, calibrated: bool) -> str:

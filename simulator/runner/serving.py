@@ -23,8 +23,10 @@ level, is what open-loop serving costs beyond it. That one was what the validati
 (`docs/validation-history.md`), and re-simulated with the factor without levels, 6 of Q's 8 open-loop scenarios
 came out closer to their real runs' mean latency: on this host the drift is persistent (a host that slowed after
 the first profiles stayed slow through the runs), so the drift in the seconds after the closed-loop profile says
-more about the runs, minutes later, than nothing. So ``factor`` is the one the validation uses, and the levels and
-``factor_at_levels`` are recorded beside it, for the comparison to go on over later runs.
+more about the runs, minutes later, than nothing. So ``factor`` is the one the profile's prediction uses. Since
+2026-12-06 (run Y) the verdict's prediction measures the drift apart, as the host's speed level over the session
+(the bursts before the real runs, `simulator.runner.validation.session_prediction`), and so takes
+``factor_at_levels``, what serving costs beyond it.
 
 The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
 release each run's ratio at factor 1 (``ratio_at_one``) is the host's speed drift between the closed-loop

@@ -1,0 +1,86 @@
+"""Does the prediction at the host's speed level over the session predict a validation's real runs better?
+
+Since 2026-12-06 (run Y) the verdict of `flexsim validate` uses the profile at the host's speed level over the
+session: the geometric mean of the levels of the closed-loop bursts right before each of the scenario's real runs
+(`simulator.runner.validation.session_prediction`), times what open-loop serving costs beyond the drift
+(``factor_at_levels``); before, it used the profile as measured before the runs, times the serving factor with the
+drift (``factor``). This script re-simulates every scenario of a validation folder four ways (200 seeds unless
+``--seeds`` says otherwise) and prints the mean and p99 latency errors against the same real runs and the timing
+verdict at loads <= 80% (within 5% / 10% or the real-vs-real spread):
+
+- ``profile``: ``factor`` alone (the verdict's prediction before run Y);
+- ``session``: the session's level times ``factor_at_levels`` (the verdict's since; ``factor`` where a profile
+  predates the levels);
+- ``session x factor``: the session's level times ``factor`` (the drift counted twice);
+- ``session alone``: the session's level, no serving factor.
+
+The bursts' levels come from ``results.json`` (each burst's stage factors are stored as their mean, so a scenario
+with several models, ``cascade-80``, is approximated). No PyTorch, no GPU.
+
+Usage::
+
+    python experiments/session_speed.py docs/validation
+    python experiments/session_speed.py docs/validation --scenarios open-50,cascade-80 --seeds 50
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from serving_levels import _cell, errors
+from session_band import bursts
+from validation_folder import guarded, load_results, parser
+
+VARIANTS = ("profile", "session", "session x factor", "session alone")
+
+
+def factors(figures: dict, folder: Path) -> list[float]:
+    """The stage scale of each of `VARIANTS` for the scenario of `figures` (closed loops: no serving factor)."""
+    from simulator.profiles import load_profile
+    from simulator.runner.validation import session_speed
+
+    profile = load_profile(folder / figures["profile"])
+    facts = profile.provenance.get("serving_factor_measured", {})
+    closed = figures["load"] is None
+    used = 1.0 if closed else facts.get("factor", 1.0)
+    beyond = 1.0 if closed else facts.get("factor_at_levels", used)
+    speed = session_speed(bursts(figures), tuple(figures["models"]), profile)
+    return [used, speed * beyond, speed * used, speed]
+
+
+def main(argv=None) -> int:
+    return guarded(report, parser(__doc__.split("\n\n")[0], "all").parse_args(argv))
+
+
+def report(args) -> None:
+    """Print the table for the folder and scenarios of `args`."""
+    results, scenarios = load_results(args)
+
+    from simulator.logits import load_cache
+    from simulator.runner.bundle import CACHE_PATH
+    from simulator.runner.report import TARGET_LOAD
+
+    cache = load_cache(str(CACHE_PATH))
+    print(f"{args.folder}: per scenario, stage scale: mean / p99 error (timing verdict at loads <= 80%), "
+          f"{args.seeds} seeds")
+    print("| scenario | spread mean / p99 | " + " | ".join(VARIANTS) + " |")
+    print("|---" * (len(VARIANTS) + 2) + "|")
+    met = np.zeros(len(VARIANTS), dtype=int)
+    with tempfile.TemporaryDirectory() as scratch:
+        for sc in scenarios:
+            scales = factors(sc, args.folder)
+            checked = errors(sc, args.folder, scales, args.seeds, results["plan"], cache, Path(scratch))
+            timed = sc["load"] is None or sc["load"] <= TARGET_LOAD
+            met += [m for _, m in checked] if timed else 0
+            cells = [_cell(f, e, m, timed) for f, (e, m) in zip(scales, checked)]
+            print(f"| {sc['name']} | {sc['latency_mean_ms']['spread']:.0%} / {sc['latency_p99_ms']['spread']:.0%} "
+                  f"| " + " | ".join(cells) + " |", flush=True)
+    print("timing targets met at loads <= 80%: " + ", ".join(f"{n} {v}" for n, v in zip(met, VARIANTS)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
