@@ -2,7 +2,7 @@
 
 Since 2026-12-06 (run Y) the verdict of `flexsim validate` uses the profile at the host's speed level over the
 session: the geometric mean of the levels of the closed-loop bursts right before each of the scenario's real runs
-(`simulator.runner.validation.session_prediction`), times what open-loop serving costs beyond the drift
+(`simulator.runner.validation.session_simulations`), times what open-loop serving costs beyond the drift
 (``factor_at_levels``); before, it used the profile as measured before the runs, times the serving factor with the
 drift (``factor``). This script re-simulates every scenario of a validation folder four ways (200 seeds unless
 ``--seeds`` says otherwise) and prints the mean and p99 latency errors against the same real runs and the timing

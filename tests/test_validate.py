@@ -84,6 +84,9 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert open50["session"]["serving_factor"] == serving_open50["factor_at_levels"]
     assert closed4["session"]["serving_factor"] == 1.0
     assert len({s["level_sigma"] for s in sessions}) == 1
+    # each run's host drift is taken against the verdict's simulation, and its errors are given over every run too
+    assert all(sc["drift_reference"] == "session" and "all_runs" in sc["session"] for sc in results["scenarios"])
+    assert "10% off the verdict's simulation (at the host's speed level over the session" in text
     # interleaved rounds: every scenario's first run comes before any scenario's second
     starts = [[r["session_s"] for r in sc["runs"]] for sc in results["scenarios"]]
     assert max(s[0] for s in starts) < min(s[1] for s in starts)

@@ -40,7 +40,7 @@ LABELS = ("bare", "steady", "profile", "session", "fresh")
 
 def best_model(sc: dict) -> dict:
     """The prediction the verdict uses: the profile at the host's speed level over the session (``session``,
-    `simulator.runner.validation.session_prediction`), with the host's costs besides the stages (wake-up after
+    `simulator.runner.validation.session_simulations`), with the host's costs besides the stages (wake-up after
     idle, dispatch, each model's decision overhead, the speed process) that the engines model; in results written
     before it existed, the profile as measured before the runs (the scenario's top-level figures).
 
@@ -188,8 +188,10 @@ def _band_prose(session_band: bool, calibrated: bool = False) -> list[str]:
     if not session_band:
         return [common + "Median and band are simulated with the level uncertainty of the profiling runs: "
                 + profiling + "(This report predates the band's level uncertainty over the session.) " + tail]
-    return [common + "The median is simulated with the level uncertainty of the profiling runs: " + profiling
-            + "The band is simulated with the level uncertainty over the session: the levels measured by the "
+    return [common + ("The profile's median" if calibrated else "The median")
+            + " is simulated with the level uncertainty of the profiling runs: " + profiling
+            + ("Its band" if calibrated else "The band")
+            + " is simulated with the level uncertainty over the session: the levels measured by the "
             "closed-loop bursts right before every real run, against each scenario's own profile, pooled over the "
             "scenarios (`session_level_sigma` in `simulator/runner/validation.py`); those come minutes after the "
             "profiles, as the runs do, so they measure the drift that moves the runs, which the profiling runs, "
@@ -398,6 +400,11 @@ def _mc(sc: dict, metric: str) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _all_runs(sc: dict) -> dict:
+    """The verdict's prediction's errors over every run (the profile's where that prediction has none)."""
+    return best_model(sc).get("all_runs", sc["all_runs"])
+
+
 def findings(scenarios) -> list[str]:
     """Sentences computed from the figures: decisions, host speed, the diagnostics, first calls after idle."""
     threshold = [sc for sc in scenarios if sc["threshold_only"]]
@@ -442,10 +449,10 @@ def findings(scenarios) -> list[str]:
     lines += [f"- **Interference**: {busy} of {len(runs)} real runs flagged (other processes on the host, steal "
               f"time, or stalls); **host drift**: {len(drift)} more, whose service time per request was "
               + (", ".join(_pct(r["service_drift"]) for r in drift) or "–") + " off the simulated one.",
-              "- **Mean latency error over every run** (flagged ones included; the summary's excludes them where "
-              "enough clean runs remain): " + ", ".join(f"{sc['name']} {_pct(sc['all_runs']['latency_mean_ms']['error'])}"
-                                                          f" (p99 {_pct(sc['all_runs']['latency_p99_ms']['error'])})"
-                                                          for sc in scenarios) + ".", ""]
+              "- **Mean latency error over every run** (the verdict's prediction; flagged runs included; the "
+              "summary's excludes them where enough clean runs remain): "
+              + ", ".join(f"{sc['name']} {_pct(_all_runs(sc)['latency_mean_ms']['error'])}"
+                          f" (p99 {_pct(_all_runs(sc)['latency_p99_ms']['error'])})" for sc in scenarios) + ".", ""]
     return lines
 
 
@@ -482,7 +489,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "over the real runs used. Runs flagged for interference (other processes' CPU time, the hypervisor's steal "
         "time or stalls above the thresholds) are always left out (the timing verdict is undecided where fewer than "
         "two remain); of the others, runs flagged for host drift (their service time per request more than 10% off "
-        "the simulated one: the host ran at another speed than while profiling) are left out when at least half "
+        f"{_drift_reference(scenarios)}) are left out when at least half "
         "remain; the findings give the errors over every run too.",
         "",
         "## Profiles measured by the runner", "",
@@ -550,7 +557,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *member_idle_section(scenarios, profiles),
         *findings(scenarios),
         *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
-        _not_modelled(session_band, verdict_label(scenarios) == "session"), *METHOD_TAIL,
+        _not_modelled(session_band, verdict_label(scenarios) == "session"), _interference_bullet(scenarios),
     ]) + "\n"
 
 
@@ -579,7 +586,7 @@ def _predictions_prose(session_band: bool, calibrated: bool) -> str:
                 "costs beyond the host's drift (below). It is the simulator given the device's speed while the runs "
                 "were served: on this shared host the speed of the same forward pass drifts by tens of percent over "
                 "the minutes between the profiling and the runs, which no model of the served system predicts "
-                "(`validation-history.md`, run X). The fifth is " + fresh)
+                "(`validation-history.md`, runs X and Y). The fifth is " + fresh)
     return ("Four simulations of each scenario, their medians all predictive (from measurements made before the real "
             + ("runs; the verdict's band also uses the bursts spread over the session, below): " if session_band
                else "runs): ") + bare_steady + ": **the verdict uses this one**; and " + fresh)
@@ -661,14 +668,22 @@ METHOD_MIDDLE = [
     "another trace of both, so the band covers slow and fast phases, and with the level uncertainty "
     "(`level_sigma`) another speed level for the whole run.",
 ]
-#: The method section after `_not_modelled`'s bullet.
-METHOD_TAIL = [
-    "- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the hypervisor's "
-    "steal time, preemptions, and stalls (stages over 5x their run's median); a run above the thresholds is "
-    "flagged for interference and never used (its spread is the host's, not the served system's). On this shared "
-    "VM the neighbours often leave no trace in those counters, but they change the speed of the same forward pass "
-    "by up to ~35% from one minute to the next; so a run whose mean service time per request differs by more than "
-    "10% from the simulated one is flagged as host drift (the simulator was given the speed measured while "
-    "profiling), and left out of the errors when at least half of the runs without interference have no drift. "
-    "The errors over every run are in the findings.",
-]
+def _interference_bullet(scenarios) -> str:
+    """The method's last bullet: how runs are flagged for interference and for host drift."""
+    return ("- **Interference**: each run records the CPU time other processes used (from `/proc/stat`), the "
+            "hypervisor's steal time, preemptions, and stalls (stages over 5x their run's median); a run above the "
+            "thresholds is flagged for interference and never used (its spread is the host's, not the served "
+            "system's). On this shared VM the neighbours often leave no trace in those counters, but they change "
+            "the speed of the same forward pass by up to ~35% from one minute to the next; so a run whose mean "
+            f"service time per request differs by more than 10% from {_drift_reference(scenarios)} is flagged as "
+            "host drift, and left out of the errors when at least half of the runs without interference have no "
+            "drift. The errors over every run are in the findings.")
+
+
+def _drift_reference(scenarios) -> str:
+    """What a run's service time is compared with for the host-drift flag: the verdict's simulation at the
+    session's speed level (results since run Z, which record ``drift_reference``), else the profile's."""
+    if scenarios and all(sc.get("drift_reference") == "session" for sc in scenarios):
+        return ("the verdict's simulation (at the host's speed level over the session: the host ran that run at "
+                "another speed than over the rest of the session)")
+    return "the profile's simulation (the host ran at another speed than while profiling)"

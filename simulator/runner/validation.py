@@ -16,7 +16,7 @@ For every scenario (a policy, a workload and a mode):
    (`session_level`); for the band, the spread of the host's level over the whole session, measured by the
    closed-loop bursts before every real run against each scenario's profile (``level_sigma``,
    `session_level_sigma`). The prediction the verdict uses (``session``, since 2026-12-06) is the same profile at
-   the host's speed level over the session, the geometric mean of those bursts (`session_prediction`): the
+   the host's speed level over the session, the geometric mean of those bursts (`session_simulations`): the
    simulator given the device's speed while the runs were served, which on a shared host drifts by tens of percent
    between the profiling and the runs. For comparison, and as a diagnostic: the profile without the host's other
    costs (``bare``: the closed-loop latencies and one decision overhead, what the simulator predicted before those
@@ -222,7 +222,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     ``out_dir/name``. The profile's prediction takes its median from the seeds drawn with the profiling runs' level
     uncertainty (``runs.level``) and its 5-95% band from the same seeds drawn with the level uncertainty
     `session_sigma` measured over the session (`session_level_sigma`); the verdict's (``session``,
-    `session_prediction`) its band with `spread_sigma` (`session_spread_sigma`); the other predictions and the
+    `session_simulations`) its band with `spread_sigma` (`session_spread_sigma`); the other predictions and the
     diagnostics keep the profiling runs'.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
@@ -241,7 +241,8 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
                  for i in range(len(drawn))]
     for i, real in enumerate(reals):
         save_raw(plan.out_dir / scenario.name / f"real-{i}.npz", real)
-    figures = compare(scenario, config, reals, sims, band_sims)
+    session_sims, session_band, session_facts = session_simulations(runs, cache, spread_sigma)
+    figures = compare(scenario, config, reals, sims, band_sims, reference=session_sims)
     for run, started_s in zip(figures["runs"], runs.started_s):
         run["session_s"] = float(started_s)
     figures["profile"] = runs.profile_path.name
@@ -251,8 +252,8 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     figures["bare"] = prediction(figures, bare)
     figures["steady"] = prediction(figures, [run_inputs(replace(x, speed=None), "numba") for x in seeded])
     figures["fresh"] = fresh_prediction(figures, seeded, runs.bursts)
-    session, session_sims = session_prediction(plan, runs, cache, figures, spread_sigma)
-    figures["session"] = session
+    figures["session"] = {**prediction(figures, session_sims, session_band), **session_facts}
+    figures["drift_reference"] = "session"
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in session_sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
@@ -261,12 +262,12 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     return figures, panel
 
 
-def session_prediction(plan: ValidationPlan, runs: ScenarioRuns, cache, figures: dict,
-                       spread_sigma: float) -> tuple[dict, list]:
-    """The prediction the verdict uses: the profile at the host's speed level over the session (`session_speed`)
-    times what open-loop serving costs beyond the drift (`serving_factor_beyond_drift`); its median from the same
-    seeds as the profile's, its 5-95% band from seeds drawn with the level uncertainty around the session level
-    (`session_spread_sigma`). Returns its figures (with ``speed`` and ``serving_factor``) and its simulations."""
+def session_simulations(runs: ScenarioRuns, cache, spread_sigma: float) -> tuple[list, list, dict]:
+    """The simulations of the prediction the verdict uses (``session``): the profile at the host's speed level over
+    the session (`session_speed`) times what open-loop serving costs beyond the drift
+    (`serving_factor_beyond_drift`); for its median the same seeds as the profile's, for its 5-95% band seeds drawn
+    with the level uncertainty around the session level (`session_spread_sigma`). Returns both sets and the facts
+    (``speed``, ``serving_factor``, ``level_sigma``)."""
     from simulator.run import prepare, run_inputs
     from simulator.runner.calibrate import scaled
 
@@ -277,8 +278,7 @@ def session_prediction(plan: ValidationPlan, runs: ScenarioRuns, cache, figures:
     spread = with_level(config, profile, spread_sigma)
     band_sims = [run_inputs(scaled(prepare(replace(spread, seed=config.seed + i), cache), speed * beyond), "numba")
                  for i in range(len(runs.drawn))]
-    return {**prediction(figures, sims, band_sims), "speed": speed, "serving_factor": beyond,
-            "level_sigma": spread_sigma}, sims
+    return sims, band_sims, {"speed": speed, "serving_factor": beyond, "level_sigma": spread_sigma}
 
 
 def with_level(config: RunConfig, profile, level: float) -> RunConfig:
@@ -503,13 +503,17 @@ def spanning(band: dict, median: dict) -> dict:
     return {m: [min(lo, median[m]), max(hi, median[m])] for m, (lo, hi) in band.items()}
 
 
-def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list, band_sims: list | None = None) -> dict:
+def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list, band_sims: list | None = None,
+            reference: list | None = None) -> dict:
     """The scenario's figures: each real run, the simulation (the median of `sims`; the 5-95% band of `band_sims`
-    where given, else of `sims`), errors, spread and band checks."""
+    where given, else of `sims`), errors, spread and band checks. Each run's agreement and its host drift are
+    taken against `reference` (the verdict's simulations, `session_simulations`) where given, else `sims`."""
     sim = sim_figures(sims)
     if band_sims is not None:
         sim["band"] = spanning(sim_figures(band_sims)["band"], sim)
-    runs = [real_figures(r, sims[0], sim["service_ms"]) for r in reals]
+    reference = reference or sims
+    reference_ms = float(np.median([service_ms(s) for s in reference]))
+    runs = [real_figures(r, reference[0], reference_ms) for r in reals]
     used = used_runs(runs)
     out = {"name": scenario.name, "description": scenario.description, "mode": scenario.mode,
            "release": scenario.release, "load": scenario.load, "policy": list(config.policy),
@@ -601,7 +605,8 @@ def prediction(figures: dict, sims: list, band_sims: list | None = None) -> dict
     sim = sim_figures(sims)
     if band_sims is not None:
         sim["band"] = spanning(sim_figures(band_sims)["band"], sim)
-    return {"sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim)}
+    return {"sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim),
+            "all_runs": versus(metric_values(figures["runs"]), sim)}
 
 
 def fresh_prediction(figures: dict, seeded: list, bursts: list) -> dict:
