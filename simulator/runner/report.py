@@ -460,7 +460,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
     """The whole report, from `results` (with its ``generated`` record: command, date, minutes), the scenarios'
     `profiles` and the path of the latency-CDF figure relative to the report."""
     scenarios, plan, generated = results["scenarios"], results["plan"], results["generated"]
-    session_band = session_banded(scenarios)
+    session_band, calibrated = session_banded(scenarios), verdict_label(scenarios) == "session"
     setup = plan["setup"]
     runs = [r for sc in scenarios for r in sc["runs"]]
     flagged = sum(r["flag"] == "interference" for r in runs)
@@ -521,7 +521,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "run and the open-loop ones, which come later, closer to the real runs."
         + (" Closed-loop bursts right before, between and after the open-loop runs measure the host's speed level "
            "during each, and the factor fitted at those levels (what serving costs beyond the drift) is shown "
-           "beside it" + (_LEVELS_USED if verdict_label(scenarios) == "session" else _LEVELS_UNUSED)
+           "beside it" + (_LEVELS_USED if calibrated else _LEVELS_UNUSED)
            if _has_levels(profiles) else "")
         + (" The member idle (a stage whose member last ran that long ago takes factor times its profiled "
            "latency, whatever the worker did meanwhile) is fitted on the same open-loop runs, from the third stage "
@@ -529,7 +529,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
            else ""), "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
-        _predictions_prose(session_band, verdict_label(scenarios) == "session") +
+        _predictions_prose(session_band, calibrated) +
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread (the band is the check above 80% only: it carries the host's speed-level "
         "uncertainty, wide on this host; a verdict met only thanks to the spread says so); stages run and "
@@ -537,7 +537,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
-        *_band_prose(session_band, verdict_label(scenarios) == "session"), "",
+        *_band_prose(session_band, calibrated), "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
@@ -557,7 +557,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *member_idle_section(scenarios, profiles),
         *findings(scenarios),
         *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
-        _not_modelled(session_band, verdict_label(scenarios) == "session"), _interference_bullet(scenarios),
+        _not_modelled(session_band, calibrated), _interference_bullet(scenarios),
     ]) + "\n"
 
 

@@ -228,7 +228,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
     simulated latencies without the host's other costs)``.
     """
-    from simulator.run import prepare, run_inputs
+    from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled, without_host_costs
     from simulator.runner.idle import idle_effect, member_idle_effect
 
@@ -236,9 +236,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     factor = serving_factor(profile, drawn[0])
     seeded = [scaled(x, factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
-    banded = with_level(config, profile, session_sigma)
-    band_sims = [run_inputs(scaled(prepare(replace(banded, seed=config.seed + i), cache), factor), "numba")
-                 for i in range(len(drawn))]
+    band_sims = band_simulations(with_level(config, profile, session_sigma), cache, factor, len(drawn))
     for i, real in enumerate(reals):
         save_raw(plan.out_dir / scenario.name / f"real-{i}.npz", real)
     session_sims, session_band, session_facts = session_simulations(runs, cache, spread_sigma)
@@ -268,17 +266,24 @@ def session_simulations(runs: ScenarioRuns, cache, spread_sigma: float) -> tuple
     (`serving_factor_beyond_drift`); for its median the same seeds as the profile's, for its 5-95% band seeds drawn
     with the level uncertainty around the session level (`session_spread_sigma`). Returns both sets and the facts
     (``speed``, ``serving_factor``, ``level_sigma``)."""
-    from simulator.run import prepare, run_inputs
+    from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled
 
     config, profile = runs.config, runs.profile
     speed = session_speed(runs.bursts, config.models, profile)
     beyond = serving_factor_beyond_drift(profile, runs.drawn[0])
     sims = [run_inputs(scaled(x, speed * beyond), "numba") for x in runs.drawn]
-    spread = with_level(config, profile, spread_sigma)
-    band_sims = [run_inputs(scaled(prepare(replace(spread, seed=config.seed + i), cache), speed * beyond), "numba")
-                 for i in range(len(runs.drawn))]
+    band_sims = band_simulations(with_level(config, profile, spread_sigma), cache, speed * beyond, len(runs.drawn))
     return sims, band_sims, {"speed": speed, "serving_factor": beyond, "level_sigma": spread_sigma}
+
+
+def band_simulations(config: RunConfig, cache, factor: float, seeds: int) -> list:
+    """`seeds` simulations of `config` (seeds ``config.seed`` on), every stage scaled by `factor`: a band's."""
+    from simulator.run import prepare, run_inputs
+    from simulator.runner.calibrate import scaled
+
+    return [run_inputs(scaled(prepare(replace(config, seed=config.seed + i), cache), factor), "numba")
+            for i in range(seeds)]
 
 
 def with_level(config: RunConfig, profile, level: float) -> RunConfig:
@@ -493,6 +498,15 @@ def median_mc_error(per_seed: np.ndarray) -> float | None:
     return float(np.std(np.log(np.median(values[picks], axis=1))))
 
 
+def banded_figures(sims: list, band_sims: list | None) -> dict:
+    """`sim_figures` of `sims`, with the 5-95% band of `band_sims` instead where given (stretched to the median,
+    `spanning`)."""
+    sim = sim_figures(sims)
+    if band_sims is not None:
+        sim["band"] = spanning(sim_figures(band_sims)["band"], sim)
+    return sim
+
+
 def spanning(band: dict, median: dict) -> dict:
     """`band` (per metric ``[low, high]``) widened where needed to include `median`'s value of that metric.
 
@@ -508,9 +522,7 @@ def compare(scenario: Scenario, config: RunConfig, reals: list, sims: list, band
     """The scenario's figures: each real run, the simulation (the median of `sims`; the 5-95% band of `band_sims`
     where given, else of `sims`), errors, spread and band checks. Each run's agreement and its host drift are
     taken against `reference` (the verdict's simulations, `session_simulations`) where given, else `sims`."""
-    sim = sim_figures(sims)
-    if band_sims is not None:
-        sim["band"] = spanning(sim_figures(band_sims)["band"], sim)
+    sim = banded_figures(sims, band_sims)
     reference = reference or sims
     reference_ms = float(np.median([service_ms(s) for s in reference]))
     runs = [real_figures(r, reference[0], reference_ms) for r in reals]
@@ -602,9 +614,7 @@ def prediction(figures: dict, sims: list, band_sims: list | None = None) -> dict
     """Another prediction of the scenario whose figures are `figures`: the simulations `sims` (one per seed), their
     figures and their errors against the real runs used; the 5-95% band of `band_sims` where given (stretched to
     the median, `spanning`)."""
-    sim = sim_figures(sims)
-    if band_sims is not None:
-        sim["band"] = spanning(sim_figures(band_sims)["band"], sim)
+    sim = banded_figures(sims, band_sims)
     return {"sim": sim, **versus(metric_values(used_runs(figures["runs"])), sim),
             "all_runs": versus(metric_values(figures["runs"]), sim)}
 
