@@ -17,8 +17,9 @@ a polling and a thread-released run): profiles its members (the shipped trained 
 real runner (latencies, decision and dispatch overheads, wake-up after idle, members slower after they idled, the
 host's speed process, the serving factor); once every scenario is profiled, serves each one's arrival trace several
 times for real, in rounds interleaved over the scenarios (each run after a short closed-loop burst that measures the
-host's speed), and simulates it over many seeds; writes the raw traces, the profiles, results.json, the latency
-CDFs and the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run).
+host's speed), and simulates it over many seeds, on the profile as measured and, for the verdict, at the host's
+speed level over the session (those bursts' geometric mean); writes the raw traces, the profiles, results.json, the
+latency CDFs and the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run).
 
 Examples:
   flexsim validate                                    # the full report: docs/validation.md + docs/validation/
