@@ -132,6 +132,8 @@ def test_timing_verdict_is_undecided_with_fewer_than_two_quiet_runs():
           "latency_mean_ms": figure, "latency_p99_ms": figure}
     assert verdict(sc) == "timing undecided: host interference in 4 of 5 runs"
     assert verdict({**sc, "quiet_runs": 2}) == "timing target met"
+    alone = {**sc, "runs": [_run("")], "quiet_runs": 1}              # --repeats 1: no spread to compare with
+    assert verdict(alone) == "timing undecided: 1 run, a real-vs-real spread needs 2"
     wide = {"error": 0.3, "spread": 0.4, "inside_band": True}       # off by 30%, but the real runs spread by 40%
     spread = verdict({**sc, "quiet_runs": 2, "latency_mean_ms": wide})
     assert spread == "timing target met within the real-vs-real spread"

@@ -69,8 +69,9 @@ def verdict(sc: dict) -> str:
     fig = best_model(sc)
     if sc["load"] is None or sc["load"] <= TARGET_LOAD:
         if sc["quiet_runs"] < MIN_QUIET_RUNS:
-            notes.append(f"timing undecided: host interference in {len(sc['runs']) - sc['quiet_runs']} of "
-                         f"{len(sc['runs'])} runs")
+            busy = len(sc["runs"]) - sc["quiet_runs"]
+            notes.append(f"timing undecided: host interference in {busy} of {len(sc['runs'])} runs" if busy else
+                         f"timing undecided: {len(sc['runs'])} run, a real-vs-real spread needs {MIN_QUIET_RUNS}")
             return "; ".join(notes)
         ok, outright = (meets_target(fig, "latency_mean_ms", TARGET_MEAN, spread)
                         and meets_target(fig, "latency_p99_ms", TARGET_P99, spread) for spread in (True, False))
