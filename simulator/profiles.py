@@ -404,14 +404,16 @@ def shipped_profiles() -> dict[str, Path]:
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (``h100``) or a profile file by path."""
     key = str(name_or_path)
+    from simulator.io import parsed_file
+
     shipped = shipped_profiles()
     if key in shipped:
-        return _read(shipped[key])
+        return parsed_file(shipped[key], "profile", _read)
     path = Path(key)
     require(path.suffix == ".json" or path.exists(),
             f"profile: unknown profile name {key!r} (shipped: {', '.join(shipped) or 'none'}; or a path to a .json)")
     require(path.exists(), f"profile: file {key} does not exist")
-    return _read(path)
+    return parsed_file(path, "profile", _read)
 
 
 def _read(path: Path) -> Profile:

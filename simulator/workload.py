@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import FlexsimError, require
-from simulator.io import read_text
+from simulator.io import parsed_file, read_text
 
 KINDS = ("poisson", "gamma", "mmpp", "trace", "closed")
 
@@ -234,7 +234,11 @@ class Trace:
 
 def read_trace(path: str | Path) -> Trace:
     """Read a trace CSV: column ``arrival_s`` (sorted, >= 0), optional ``deadline_ms``, ``energy_budget_j``,
-    ``sample``."""
+    ``sample``; parsed once while the file is unchanged (`simulator.io.parsed_file`: its arrays are read-only)."""
+    return parsed_file(path, "trace", _parse_trace)
+
+
+def _parse_trace(path: str | Path) -> Trace:
     path = Path(path)
     reader = csv.DictReader(io.StringIO(read_text(path, "trace"), newline=""), strict=True)
     try:
@@ -263,7 +267,15 @@ def read_trace(path: str | Path) -> Trace:
     sample = columns.get("sample")
     if sample is not None:
         sample = _sample_indices(path, sample)
-    return Trace(arrival, columns.get("deadline_ms"), columns.get("energy_budget_j"), sample)
+    return _read_only(Trace(arrival, columns.get("deadline_ms"), columns.get("energy_budget_j"), sample))
+
+
+def _read_only(trace: Trace) -> Trace:
+    """`trace` with its arrays made read-only (a parsed trace is shared between its readers)."""
+    for column in (trace.arrival_s, trace.deadline_ms, trace.energy_budget_j, trace.sample):
+        if column is not None:
+            column.flags.writeable = False
+    return trace
 
 
 def _column(path: Path, rows: list[dict], name: str) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Profile files: parsing, validation errors, latency distributions, interpolation, shipped profiles."""
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -196,3 +197,12 @@ def test_save_profile_takes_numpy_numbers_and_names_what_json_cannot_hold(tmp_pa
     with pytest.raises(FlexsimError, match="cannot write a value of type object as JSON"):
         save_profile(tmp_path / "odd.json", odd)
     assert not (tmp_path / "odd.json").exists()
+
+
+def test_a_profile_is_parsed_once_while_unchanged_and_again_once_rewritten(tmp_path):
+    path = tmp_path / "p.json"
+    save_profile(path, load_profile("h100"))
+    first = load_profile(path)
+    assert load_profile(path) is first and load_profile("h100") is load_profile("h100")
+    save_profile(path, dataclasses.replace(first, name="renamed"))
+    assert load_profile(path).name == "renamed"

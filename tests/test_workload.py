@@ -167,3 +167,20 @@ def test_ragged_or_ambiguous_trace_files_are_refused(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(FlexsimError, match=message):
         read_trace(path)
+
+
+def test_a_trace_is_parsed_once_while_unchanged_and_again_once_rewritten(tmp_path):
+    from simulator.io import write_text_atomic
+
+    path = tmp_path / "t.csv"
+    write_text_atomic(path, "arrival_s,sample\n0.0,3\n0.5,4\n")
+    first = read_trace(path)
+    assert read_trace(path) is first                                  # shared, so ...
+    with pytest.raises(ValueError):
+        first.arrival_s[0] = 9.0                                      # ... read-only
+    write_text_atomic(path, "arrival_s,sample\n0.0,3\n0.7,4\n")      # the same size, a new file
+    assert read_trace(path).arrival_s.tolist() == [0.0, 0.7]
+    path.write_text("arrival_s\n-1\n")
+    for _ in range(2):                                                # a bad file is named every time
+        with pytest.raises(FlexsimError, match="negative"):
+            read_trace(path)
