@@ -217,21 +217,21 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 #: Parsed files that `parsed_file` keeps (the newest `PARSED_KEEP`), by kind, resolved path, inode, modification
-#: time and size.
+#: and change times and size.
 _PARSED: dict = {}
 PARSED_KEEP = 16
 
 
 def parsed_file(path: str | Path, kind: str, parse):
-    """``parse(path)``, kept while the file is unchanged (same inode, modification time and size; an atomic
-    rewrite gets a new inode), so that loading one profile or trace again, as a simulation per seed does, parses it
+    """``parse(path)``, kept while the file is unchanged (same inode, modification and change times and size; an
+    atomic rewrite gets a new inode and change time), so that loading one profile or trace again, as a simulation per seed does, parses it
     once. The value is shared: it must not be mutated (profiles are frozen, traces' arrays read-only). A file that
     cannot be stat'ed is left to `parse`, which names the error."""
     try:
         stat = os.stat(path)
     except OSError:
         return parse(path)
-    key = (kind, str(Path(path).resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    key = (kind, str(Path(path).resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
     if key not in _PARSED:
         _PARSED[key] = parse(path)
         while len(_PARSED) > PARSED_KEEP:
