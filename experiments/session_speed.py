@@ -14,8 +14,9 @@ verdict at loads <= 80% (within 5% / 10% or the real-vs-real spread):
 - ``session x factor``: the session's level times ``factor`` (the drift counted twice);
 - ``session alone``: the session's level, no serving factor.
 
-The bursts' levels come from ``results.json`` (each burst's stage factors are stored as their mean, so a scenario
-with several models, ``cascade-80``, is approximated). No PyTorch, no GPU.
+The bursts' levels come from ``results.json``: as recorded (``session.burst_levels``, in results written after run AA), or, in older
+folders, from each burst's stage factors, stored as their mean, so that a scenario with several models,
+``cascade-80``, is approximated there. No PyTorch, no GPU.
 
 Usage::
 
@@ -48,7 +49,9 @@ def factors(figures: dict, folder: Path) -> list[float]:
     closed = figures["load"] is None
     used = 1.0 if closed else facts.get("factor", 1.0)
     beyond = 1.0 if closed else facts.get("factor_at_levels", used)
-    speed = session_speed(bursts(figures), tuple(figures["models"]), profile)
+    levels = figures.get("session", {}).get("burst_levels")
+    speed = (float(np.exp(np.mean(np.log(levels)))) if levels else
+             session_speed(bursts(figures), tuple(figures["models"]), profile))
     return [used, speed * beyond, speed * used, speed]
 
 

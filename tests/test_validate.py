@@ -79,6 +79,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     # open-loop serving costs beyond the drift (closed loops: 1)
     sessions = [sc["session"] for sc in results["scenarios"]]
     assert all(s["speed"] > 0 and s["latency_mean_ms"]["sim"] > 0 for s in sessions)
+    assert all(s["speed"] == pytest.approx(np.exp(np.mean(np.log(s["burst_levels"])))) for s in sessions)
     assert all(s["sim"]["band"]["latency_mean_ms"][0] <= s["latency_mean_ms"]["sim"] <= s["sim"]["band"][
         "latency_mean_ms"][1] for s in sessions)
     assert open50["session"]["serving_factor"] == serving_open50["factor_at_levels"]

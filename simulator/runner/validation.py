@@ -265,7 +265,7 @@ def session_simulations(runs: ScenarioRuns, cache, spread_sigma: float) -> tuple
     the session (`session_speed`) times what open-loop serving costs beyond the drift
     (`serving_factor_beyond_drift`); for its median the same seeds as the profile's, for its 5-95% band seeds drawn
     with the level uncertainty around the session level (`session_spread_sigma`). Returns both sets and the facts
-    (``speed``, ``serving_factor``, ``level_sigma``)."""
+    (``speed``, ``serving_factor``, ``level_sigma``, and each burst's level, ``burst_levels``)."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled
 
@@ -274,7 +274,9 @@ def session_simulations(runs: ScenarioRuns, cache, spread_sigma: float) -> tuple
     beyond = serving_factor_beyond_drift(profile, runs.drawn[0])
     sims = [run_inputs(scaled(x, speed * beyond), "numba") for x in runs.drawn]
     band_sims = band_simulations(with_level(config, profile, spread_sigma), cache, speed * beyond, len(runs.drawn))
-    return sims, band_sims, {"speed": speed, "serving_factor": beyond, "level_sigma": spread_sigma}
+    levels = [burst_level(b, config.models, profile) for b in runs.bursts]
+    return sims, band_sims, {"speed": speed, "serving_factor": beyond, "level_sigma": spread_sigma,
+                             "burst_levels": levels}
 
 
 def band_simulations(config: RunConfig, cache, factor: float, seeds: int) -> list:
