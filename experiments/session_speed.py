@@ -40,18 +40,19 @@ VARIANTS = ("profile", "session", "session x factor", "session alone")
 
 
 def factors(figures: dict, folder: Path) -> list[float]:
-    """The stage scale of each of `VARIANTS` for the scenario of `figures` (closed loops: no serving factor)."""
+    """The stage scale of each of `VARIANTS` for the scenario of `figures` (closed loops: no serving factor), the
+    serving factors chosen as `flexsim validate` chooses them."""
+    from types import SimpleNamespace
+
     from simulator.profiles import load_profile
-    from simulator.runner.validation import session_speed
+    from simulator.runner.validation import burst_levels, serving_factor, serving_factor_beyond_drift, session_speed
 
     profile = load_profile(folder / figures["profile"])
-    facts = profile.provenance.get("serving_factor_measured", {})
-    closed = figures["load"] is None
-    used = 1.0 if closed else facts.get("factor", 1.0)
-    beyond = 1.0 if closed else facts.get("factor_at_levels", used)
-    levels = figures.get("session", {}).get("burst_levels")
-    speed = (float(np.exp(np.mean(np.log(levels)))) if levels else
-             session_speed(bursts(figures), tuple(figures["models"]), profile))
+    loop = SimpleNamespace(clients=int(figures["load"] is None))      # what the choice reads of the inputs
+    used, beyond = serving_factor(profile, loop), serving_factor_beyond_drift(profile, loop)
+    levels = (figures.get("session", {}).get("burst_levels")
+              or burst_levels(bursts(figures), tuple(figures["models"]), profile))
+    speed = session_speed(levels)
     return [used, speed * beyond, speed * used, speed]
 
 

@@ -224,9 +224,9 @@ PARSED_KEEP = 16
 
 def parsed_file(path: str | Path, kind: str, parse):
     """``parse(path)``, kept while the file is unchanged (same inode, modification and change times and size; an
-    atomic rewrite gets a new inode and change time), so that loading one profile or trace again, as a simulation per seed does, parses it
-    once. The value is shared: it must not be mutated (profiles are frozen, traces' arrays read-only). A file that
-    cannot be stat'ed is left to `parse`, which names the error."""
+    atomic rewrite gets a new inode and change time), so that loading one profile or trace again, as a simulation
+    per seed does, parses it once. The value is shared: it must not be mutated (profiles are frozen, traces' arrays
+    read-only). A file that cannot be stat'ed is left to `parse`, which names the error."""
     try:
         stat = os.stat(path)
     except OSError:

@@ -402,10 +402,11 @@ def shipped_profiles() -> dict[str, Path]:
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a shipped profile by name (``h100``) or a profile file by path."""
-    key = str(name_or_path)
+    """Load a shipped profile by name (``h100``) or a profile file by path (parsed once while the file is unchanged,
+    `simulator.io.parsed_file`)."""
     from simulator.io import parsed_file
 
+    key = str(name_or_path)
     shipped = shipped_profiles()
     if key in shipped:
         return parsed_file(shipped[key], "profile", _read)

@@ -127,14 +127,16 @@ def test_the_session_level_sigma_pools_every_burst_weighted_by_the_profiled_stag
 def test_the_session_speed_is_the_bursts_geometric_mean_and_its_spread_is_centred_per_scenario():
     import dataclasses
 
-    from simulator.runner.validation import serving_factor_beyond_drift, session_speed, session_spread_sigma
+    from simulator.runner.validation import (burst_levels, serving_factor_beyond_drift, session_speed,
+                                             session_spread_sigma)
     from tests.helpers import constant_profile
 
     profile = constant_profile(latency_ms=0.9, overhead_ms=0.1)
     models = ("m",)
     bursts = [(np.full(1, np.e ** 0.3), np.e ** 0.3), (np.full(1, np.e ** 0.1), np.e ** 0.1)]
-    assert session_speed(bursts, models, profile) == pytest.approx(np.e ** 0.2)
-    assert session_speed([], models, profile) == 1.0
+    assert burst_levels(bursts, models, profile) == pytest.approx([np.e ** 0.3, np.e ** 0.1])
+    assert session_speed(burst_levels(bursts, models, profile)) == pytest.approx(np.e ** 0.2)
+    assert session_speed([]) == 1.0
     states = [SimpleNamespace(config=SimpleNamespace(models=models), profile=profile, bursts=bursts),
               SimpleNamespace(config=SimpleNamespace(models=models), profile=profile,
                               bursts=[(np.full(1, np.e ** -0.5), np.e ** -0.5)])]

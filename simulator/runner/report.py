@@ -390,7 +390,8 @@ def _mc_line(scenarios) -> list[str]:
     before it was computed)."""
     if not all("mc_error" in best_model(sc)["sim"] for sc in scenarios):
         return []
-    cells = ", ".join(f"{sc['name']} ±{_mc(sc, 'latency_mean_ms')} / ±{_mc(sc, 'latency_p99_ms')}" for sc in scenarios)
+    cells = ", ".join(f"{sc['name']} ±{_mc(sc, 'latency_mean_ms')} / ±{_mc(sc, 'latency_p99_ms')}"
+                      for sc in scenarios)
     return ["- **Monte Carlo error of the simulated medians** (the verdict's prediction, mean / p99: the standard "
             "deviation of the log of the median over bootstrap resamples of its seeds, i.e. about how far another "
             f"set of as many seeds would move it): {cells}."]

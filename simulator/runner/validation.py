@@ -270,11 +270,11 @@ def session_simulations(runs: ScenarioRuns, cache, spread_sigma: float) -> tuple
     from simulator.runner.calibrate import scaled
 
     config, profile = runs.config, runs.profile
-    speed = session_speed(runs.bursts, config.models, profile)
+    levels = burst_levels(runs.bursts, config.models, profile)
+    speed = session_speed(levels)
     beyond = serving_factor_beyond_drift(profile, runs.drawn[0])
     sims = [run_inputs(scaled(x, speed * beyond), "numba") for x in runs.drawn]
     band_sims = band_simulations(with_level(config, profile, spread_sigma), cache, speed * beyond, len(runs.drawn))
-    levels = [burst_level(b, config.models, profile) for b in runs.bursts]
     return sims, band_sims, {"speed": speed, "serving_factor": beyond, "level_sigma": spread_sigma,
                              "burst_levels": levels}
 
@@ -327,14 +327,18 @@ def session_level_sigma(states: list) -> float:
     seconds; it includes each profile's own offset from the session's typical level."""
     from simulator.runner.serving import level_sigma
 
-    return level_sigma([burst_level(b, s.config.models, s.profile) for s in states for b in s.bursts])
+    return level_sigma([level for s in states for level in burst_levels(s.bursts, s.config.models, s.profile)])
 
 
-def session_speed(bursts: list, models: tuple, profile) -> float:
-    """The host's speed level over the session against `profile`: the geometric mean of the levels (`burst_level`)
-    of the closed-loop bursts right before each of the scenario's real runs; 1.0 without bursts."""
-    levels = [burst_level(b, models, profile) for b in bursts]
-    return float(np.exp(np.mean(np.log(levels)))) if levels else 1.0
+def burst_levels(bursts: list, models: tuple, profile) -> list[float]:
+    """`burst_level` of each of `bursts`, in order."""
+    return [burst_level(b, models, profile) for b in bursts]
+
+
+def session_speed(levels: list) -> float:
+    """The host's speed level over the session: the geometric mean of the `levels` (`burst_levels`) of the
+    closed-loop bursts right before each of the scenario's real runs; 1.0 without bursts."""
+    return float(np.exp(np.mean(np.log(levels)))) if len(levels) else 1.0
 
 
 def session_spread_sigma(states: list) -> float:
@@ -346,8 +350,8 @@ def session_spread_sigma(states: list) -> float:
 
     ratios = []
     for s in states:
-        speed = session_speed(s.bursts, s.config.models, s.profile)
-        ratios += [burst_level(b, s.config.models, s.profile) / speed for b in s.bursts]
+        levels = burst_levels(s.bursts, s.config.models, s.profile)
+        ratios += [level / session_speed(levels) for level in levels]
     return level_sigma(ratios)
 
 
