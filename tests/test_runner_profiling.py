@@ -256,6 +256,28 @@ def test_speed_process_is_recovered_from_a_closed_loop_run():
     assert facts["total_sd"] > noise.sigma
 
 
+def test_short_disturbances_do_not_pass_for_a_deep_fast_process():
+    """Slow stages that come in pairs (a 0.8 ms disturbance, 1.6x slower, every ~33 ms) on top of a weak process:
+    binned by lag, the pairs whose first stage was slow fall in the bins just above the stage time, and the fit took
+    them for a process of 0.040-0.046 with a correlation of 3-4.5 ms. Grouped by distance it finds the process."""
+    from simulator.runner.speed_fit import fit_speed_noise
+    from simulator.speed import SpeedNoise, speed_trace
+
+    truth = SpeedNoise(0.03, 10.0)
+    slots = speed_trace(truth, 40_000, np.random.default_rng(0))
+    rng = np.random.default_rng(100)
+    hits = np.cumsum(rng.exponential(1 / 0.03, 4000))
+
+    def speed(t_s):
+        since = t_s * 1000.0 - hits[max(np.searchsorted(hits, t_s * 1000.0) - 1, 0)]
+        disturbed = 1.6 if 0.0 <= since < 0.8 else 1.0
+        return slots[int(t_s / truth.step_s) % slots.size] * np.exp(0.05 * rng.standard_normal()) * disturbed
+
+    noise, facts = fit_speed_noise([served(np.zeros(3000), speed=speed)])     # back to back, ~3.4 s
+    assert noise.sigma == pytest.approx(0.03, rel=0.25) and 5.0 < noise.correlation_ms < 20.0
+    assert facts["total_sd"] > 2 * noise.sigma
+
+
 def test_slow_phases_are_recovered_and_not_counted_twice():
     from simulator.runner.speed_fit import fit_speed_noise
     from simulator.speed import SpeedNoise, speed_trace

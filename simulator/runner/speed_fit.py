@@ -5,8 +5,20 @@ its stage, and, early in a busy period (position below `simulator.runner.idle.WA
 the bucket of idle time before the period (so the wake-up after idle, which the profile models apart, is not taken
 for a slow phase). Model: ``y = s(t) + e``, ``s`` an Ornstein-Uhlenbeck process (``sigma``, ``correlation_ms``) in
 time and ``e`` independent noise. The covariance of two residuals of one run ``h`` ms apart is then
-``sigma**2 * exp(-h / correlation_ms)``: it is averaged over every pair of stage runs up to `MAX_LAG_MS` apart,
-in logarithmically spaced bins of the lag, and fitted with SciPy (each bin weighs the same).
+``sigma**2 * exp(-h / correlation_ms)``. The pairs are grouped by their distance ``k`` in stage runs (one run,
+serving order; `DISTANCE_BINS` distances spaced logarithmically up to the stage runs of `MAX_LAG_MS`): per
+distance, the mean product of the two residuals is fitted with SciPy (each distance weighs the same) as
+``sigma**2`` times the mean of ``exp(-h / correlation_ms)`` over that distance's pairs' lags ``h``.
+
+Why by distance, not by lag: the lag from a stage run to the next is that stage run's own duration, so pairs
+binned by their lag are selected by their first residual. A bin just above the typical stage time holds the
+pairs whose first stage was slow, and with any short-range correlation its mean product is a multiple of the
+covariance (run AB's `open-80` real runs: 1.8 times the residuals' variance in the 0.5-0.6 ms bin, against 0.19
+for neighbours in serving order). Fitted with every lag bin weighing the same (until 2026-12-06), the process took
+the whole stage variance with a correlation time of 1-3 ms (7 of run AB's 9 profiles: ``sigma`` equal to the
+stage times' standard deviation), and the simulations served consecutive requests at far more correlated speeds
+than the real runs (`docs/validation-history.md`, "The speed process's fit"). A distance is not chosen by the
+residuals, and the model takes each distance's lags as they are.
 
 Slow phases (`simulator.speed`): the residuals' mean over windows of `SLOW_WINDOW_MS`, or `WINDOW_STAGES` stage
 runs where those are longer (windows of fewer than `MIN_WINDOW_STAGES` stage runs are not used), against the median
@@ -35,11 +47,14 @@ from scipy.optimize import curve_fit
 
 from simulator.speed import SpeedNoise
 
-#: The largest lag (ms) between two stage runs whose covariance is used.
+#: The largest typical lag (ms) between two stage runs whose covariance is used: the farthest distance is the stage
+#: runs of this long at the runs' median stage period.
 MAX_LAG_MS = 1000.0
-#: Edges (ms) of the lag bins (finer at short lags, where the covariance changes fastest).
-LAG_EDGES_MS = np.concatenate([[0.0], np.geomspace(0.5, MAX_LAG_MS, 32)])
-#: Fewest stage runs a fit needs, and pairs a lag bin needs to be used.
+#: Distances (stage runs apart) used, spaced logarithmically from 1 (finer where the covariance changes fastest).
+DISTANCE_BINS = 32
+#: Quantiles of a distance's lags that stand for them in the model's mean of exp(-lag / correlation).
+LAG_QUANTILES = 200
+#: Fewest stage runs a fit needs, and pairs a distance needs to be used.
 MIN_STAGES = 200
 MIN_PAIRS = 50
 #: A fitted sigma below this is no process (speeds within a fraction of a percent).
@@ -54,8 +69,9 @@ SLOW_THRESHOLD = 1.3
 MIN_SLOW_PHASES = 5
 MIN_PHASE_WINDOWS = 2.0
 
-METHOD = ("covariance of log(stage time over its class's typical time) between stage runs of one run, against their "
-          f"distance in time (up to {MAX_LAG_MS:.0f} ms, binned), fitted as sigma^2 exp(-lag / correlation); class = "
+METHOD = ("covariance of log(stage time over its class's typical time) between stage runs of one run, grouped by their "
+          f"distance in stage runs (up to {MAX_LAG_MS:.0f} ms at the median period), fitted as sigma^2 times the mean "
+          "of exp(-lag / correlation) over each distance's pairs; class = "
           "stage, and early in a busy period its position and the idle time before the period; slow phases: "
           f"windows of {SLOW_WINDOW_MS:.0f} ms (or {WINDOW_STAGES} stage runs) more than {SLOW_THRESHOLD}x slower "
           "than the run's median window, their offset taken off before the covariance "
@@ -79,22 +95,33 @@ def log_residuals(run) -> np.ndarray:
     return y - (np.bincount(cls, weights=y) / np.bincount(cls))[cls]
 
 
-def lag_covariance(runs, residuals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per bin of `LAG_EDGES_MS`: the mean lag (ms), the mean product of two residuals (`log_residuals` of each of
-    `runs`, in `residuals`) that far apart in one run, and the number of pairs."""
-    n_bins = LAG_EDGES_MS.size - 1
-    lag_sum, product_sum, pairs = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
-    for run, y in zip(runs, residuals):
-        t_ms = run.stage_times.start_s * 1000.0
-        ends = np.searchsorted(t_ms, t_ms + MAX_LAG_MS, side="right")
-        for i in range(y.size - 1):
-            lag = t_ms[i + 1:ends[i]] - t_ms[i]
-            b = np.searchsorted(LAG_EDGES_MS, lag, side="right") - 1
-            lag_sum += np.bincount(b, weights=lag, minlength=n_bins)[:n_bins]
-            product_sum += np.bincount(b, weights=y[i] * y[i + 1:ends[i]], minlength=n_bins)[:n_bins]
-            pairs += np.bincount(b, minlength=n_bins)[:n_bins]
-    seen = np.maximum(pairs, 1)
-    return lag_sum / seen, product_sum / seen, pairs
+def distances(runs) -> np.ndarray:
+    """The distances (stage runs apart) of `distance_covariance` for `runs`: `DISTANCE_BINS` values spaced
+    logarithmically from 1 to the stage runs of `MAX_LAG_MS` at the runs' median stage period."""
+    periods = np.concatenate([np.diff(run.stage_times.start_s) for run in runs]) * 1000.0
+    period = float(np.median(periods)) if periods.size else MAX_LAG_MS
+    farthest = max(1, int(MAX_LAG_MS / max(period, 1e-6)))
+    return np.unique(np.round(np.geomspace(1, farthest, DISTANCE_BINS)).astype(np.int64))
+
+
+def distance_covariance(runs, residuals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per distance ``k`` of `distances`: the mean product of two residuals (`log_residuals` of each of `runs`, in
+    `residuals`) ``k`` stage runs apart in one run, the `LAG_QUANTILES` quantiles of those pairs' lags (ms; one
+    row per distance) and the number of pairs."""
+    probabilities = (np.arange(LAG_QUANTILES) + 0.5) / LAG_QUANTILES
+    ks = distances(runs)
+    product, lags, pairs = np.zeros(ks.size), np.zeros((ks.size, LAG_QUANTILES)), np.zeros(ks.size)
+    for j, k in enumerate(ks):
+        products, lag_ms = [], []
+        for run, y in zip(runs, residuals):
+            t_ms = run.stage_times.start_s * 1000.0
+            products.append(y[:-k] * y[k:])
+            lag_ms.append(t_ms[k:] - t_ms[:-k])
+        products, lag_ms = np.concatenate(products), np.concatenate(lag_ms)
+        pairs[j] = products.size
+        if products.size:
+            product[j], lags[j] = products.mean(), np.quantile(lag_ms, probabilities)
+    return product, lags, pairs
 
 
 def window_ms(runs) -> float:
@@ -145,22 +172,24 @@ def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:
     raw = [log_residuals(run) for run in runs]
     residuals = np.concatenate(raw)
     slow, per_run = fit_slow_phases(runs, raw)
-    lag_ms, covariance, pairs = lag_covariance(runs, per_run)
+    covariance, lag_ms, pairs = distance_covariance(runs, per_run)
     used = pairs >= MIN_PAIRS
     duration_ms = max(float(np.ptp(run.stage_times.start_s)) * 1000.0 for run in runs)
     stage_ms = duration_ms / max(max(run.stage_times.stage.size for run in runs) - 1, 1)
     facts = {"total_sd": float(residuals.std()), "stage_ms": stage_ms, "stages": int(stages),
              "runs": len(runs), "method": METHOD, **(slow or {})}
     if used.sum() < 3:
-        return None, {**facts, "reason": "too few lags with enough pairs"}
+        return None, {**facts, "reason": "too few distances with enough pairs"}
+    lag_ms = lag_ms[used]
 
-    def model(h, var, corr):
-        return var * np.exp(-h / corr)
+    def model(row, var, corr):
+        return var * np.exp(-lag_ms[row.astype(np.int64)] / corr).mean(axis=1)
 
     try:
         top = max(residuals.var(), 1e-6)
-        (var, corr), _ = curve_fit(model, lag_ms[used], covariance[used], p0=[min(max(covariance[used][0], 0.0), top),
-                                   50.0], bounds=([0.0, 0.1], [top, 10 * MAX_LAG_MS]))
+        (var, corr), _ = curve_fit(model, np.arange(lag_ms.shape[0], dtype=float), covariance[used],
+                                   p0=[min(max(covariance[used][0], 0.0), top), 50.0],
+                                   bounds=([0.0, 0.1], [top, 10 * MAX_LAG_MS]))
     except (RuntimeError, ValueError) as exc:
         return None, {**facts, "reason": f"fit failed: {exc}"}
     facts.update(sigma=float(np.sqrt(var)), correlation_ms=float(corr))
