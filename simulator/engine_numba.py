@@ -51,7 +51,7 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
     member = (member_idle_s, member_factor) if np.isfinite(member_idle_s).any() else None
     device = (inp.stacked("latency_s"), inp.stacked("energy_j"), inp.stacked("est_latency_s"),
               inp.stacked("est_stage_energy_j"), inp.stacked("est_energy_j"), inp.stacked("overhead_s"),
-              inp.stacked("idle_power_w"), inp.stacked("dispatch_overhead_s"), wake_idle_s, wake_factor,
+              inp.stacked("idle_power_w"), inp.stacked("dispatch_s"), wake_idle_s, wake_factor,
               inp.stacked("wakeup_decay"), member, *inp.stacked_speed())
     work = (arrival_padded, inp.clients, inp.sample, inp.draw, inp.deadline_s, inp.energy_budget_j,
             inp.max_batch, inp.edf, cap_w, window_s)
@@ -321,7 +321,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
         spent = 0.0
         if waking and t > free:
             wake_f, first = wakeup_factor(t - free, wake_idle_s[0], wake_factor[0]), True
-        extra_s = dispatch_s[0]
+        extra_s = dispatch_s[0, int(t > free)]        # [device, queued / idle]
         for k in range(n_stages):
             sp = _speed(speed, speed_step_s, 0, t) if noisy else 1.0
             wake = 1.0
@@ -452,7 +452,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
         spent = 0.0
         if waking and t > free[d]:
             wake_f[d], first[d] = wakeup_factor(t - free[d], wake_idle_s[d], wake_factor[d]), True
-        extra_s = dispatch_s[d]
+        extra_s = dispatch_s[d, int(t > free[d])]      # [device, queued / idle]
         for k in range(n_stages):
             scale = cost_scale[k, sample[batch[0]]]
             for i in range(1, m):

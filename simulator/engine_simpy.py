@@ -160,7 +160,7 @@ class _Model:
         idle_s = env.now - self.free_since[d]
         if idle_s > 0:
             self.wake_f[d], self.first[d] = self.tables[d].wakeup(idle_s), True
-        extra_s = self.tables[d].dispatch_overhead_s
+        extra_s = self.tables[d].dispatch_s[int(idle_s > 0)]
         for k in range(inp.n_stages):
             m = len(batch)
             scale = max(inp.cost_scale[k, inp.sample[r]] for r in batch)
@@ -251,7 +251,7 @@ class _Tables:
         self.est_energy_j = tables.est_energy_j
         self.overhead_s = tables.overhead_s
         self.idle_power_w = float(tables.idle_power_w)
-        self.dispatch_overhead_s = float(tables.dispatch_overhead_s)
+        self.dispatch_s = tables.dispatch_s          # a batch taken off the queue, one dispatched to an idle device
         self.wakeup_decay = float(tables.wakeup_decay)
         self.wake_idle_s, self.wake_factor = wakeup
         self.member_idle_s, self.member_factor = member_idle

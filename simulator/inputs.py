@@ -38,6 +38,8 @@ class DeviceTables:
         NaN where not measured.
     dispatch_overhead_s : float
         Host time per dispatched batch, before its first stage.
+    idle_dispatch_s : float or None
+        The same for a batch dispatched to an idle device; None: ``dispatch_overhead_s`` (`dispatch_s`).
     wakeup_idle_s, wakeup_factor : float64 [points]
         The first stage after an idle gap ``g`` takes ``factor(g)`` times as long: piecewise linear through
         (0, 1) and these points, constant beyond the last (padded with (inf, last factor) to stack devices).
@@ -58,6 +60,7 @@ class DeviceTables:
     overhead_s: np.ndarray
     idle_power_w: float
     dispatch_overhead_s: float = 0.0
+    idle_dispatch_s: float | None = None
     wakeup_idle_s: np.ndarray = field(default_factory=lambda: np.array([np.inf]))
     wakeup_factor: np.ndarray = field(default_factory=lambda: np.array([1.0]))
     wakeup_decay: float = 0.0
@@ -71,6 +74,12 @@ class DeviceTables:
     def est_energy_j(self) -> np.ndarray:
         """Estimated energy share of one request in a batch-stage: the stage energy over the batch size."""
         return self.est_stage_energy_j / np.arange(1, self.energy_j.shape[1] + 1)[None, :]
+
+    @property
+    def dispatch_s(self) -> np.ndarray:
+        """The dispatch overhead (s) of a batch taken off the queue and of one dispatched to an idle device."""
+        idle_s = self.dispatch_overhead_s if self.idle_dispatch_s is None else self.idle_dispatch_s
+        return np.array([self.dispatch_overhead_s, idle_s])
 
     @property
     def has_energy(self) -> bool:
@@ -101,6 +110,7 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
     return DeviceTables(latency_s=latency, energy_j=energy, est_latency_s=est_latency,
                         est_stage_energy_j=energy + idle_w * overhead_s[:, None], overhead_s=overhead_s,
                         idle_power_w=idle_w, dispatch_overhead_s=profile.dispatch_overhead_ms / 1000.0,
+                        idle_dispatch_s=None if profile.idle_dispatch_ms is None else profile.idle_dispatch_ms / 1000.0,
                         wakeup_idle_s=np.asarray(wake_idle_ms, dtype=np.float64) / 1000.0,
                         wakeup_factor=np.asarray(wake_factor, dtype=np.float64), speed_noise=profile.speed_noise,
                         wakeup_decay=profile.wakeup_decay,

@@ -119,6 +119,9 @@ class Profile:
         Model used for each stage position when neither the config nor the cache names one.
     dispatch_overhead_ms : float
         Host time per batch taken off the queue, before its first stage (default 0).
+    idle_dispatch_ms : float or None
+        The same for a batch dispatched to an idle device (the server's wake-up: a worker blocked on a queue is
+        woken by the thread that puts the request there). None (default): ``dispatch_overhead_ms``.
     wakeup : (idle_ms, factor) or None
         Slower first stage after idle: the first stage of a batch that starts after the device idled for ``g`` ms
         takes ``factor(g)`` times as long, ``factor`` piecewise linear through (0, 1) and the given points and
@@ -144,6 +147,7 @@ class Profile:
     models: dict[str, ModelEntry]
     default_stage_models: tuple[str, ...] | None = None
     dispatch_overhead_ms: float = 0.0
+    idle_dispatch_ms: float | None = None
     wakeup: tuple | None = None
     wakeup_decay: float = 0.0
     member_idle: tuple | None = None
@@ -187,6 +191,8 @@ class Profile:
             out["default_stage_models"] = list(self.default_stage_models)
         if self.dispatch_overhead_ms:
             out["dispatch_overhead_ms"] = self.dispatch_overhead_ms
+        if self.idle_dispatch_ms is not None:
+            out["idle_dispatch_ms"] = self.idle_dispatch_ms
         if self.wakeup is not None:
             out["wakeup"] = _idle_table_json(self.wakeup)
             if self.wakeup_decay:
@@ -268,11 +274,15 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     dispatch = obj.get("dispatch_overhead_ms", 0.0)
     require(_nonneg(dispatch) and dispatch <= MAX_LATENCY_MS,
             f"{where}: dispatch_overhead_ms = {dispatch!r} must be a number from 0 to {MAX_LATENCY_MS:g}")
+    idle_dispatch = obj.get("idle_dispatch_ms")
+    require(idle_dispatch is None or (_nonneg(idle_dispatch) and idle_dispatch <= MAX_LATENCY_MS),
+            f"{where}: idle_dispatch_ms = {idle_dispatch!r} must be a number from 0 to {MAX_LATENCY_MS:g} or null")
     return Profile(
         name=name, device=device, idle_power_w=None if idle is None else float(idle),
         decision_overhead_ms=float(overhead), provenance=provenance,
         models={m: _parse_model(spec, f"{where}: models.{m}") for m, spec in models.items()},
         default_stage_models=None if defaults is None else tuple(defaults), dispatch_overhead_ms=float(dispatch),
+        idle_dispatch_ms=None if idle_dispatch is None else float(idle_dispatch),
         wakeup=_parse_idle_table(obj.get("wakeup"), where, "wakeup"),
         wakeup_decay=_parse_decay(obj.get("wakeup"), where),
         member_idle=_parse_idle_table(obj.get("member_idle"), where, "member_idle"),

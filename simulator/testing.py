@@ -90,6 +90,7 @@ def profiles(draw, models=("m0", "m1", "m2", "m3"), max_batch: int = 4, energy: 
                    idle_power_w=draw(st.sampled_from([0.0, 5.0, 30.0])) if energy else None,
                    decision_overhead_ms=draw(st.sampled_from([0.0, 0.02, 0.5])), provenance={"source": "derived"},
                    models=entries, dispatch_overhead_ms=draw(st.sampled_from([0.0, 0.0, 0.05])),
+                   idle_dispatch_ms=draw(st.sampled_from([None, None, 0.0, 0.2])),
                    wakeup=draw(st.one_of(st.none(), st.sampled_from([((1.0,), (1.5,)),
                                                                      ((0.5, 2.0, 5.0), (1.2, 1.2, 2.0))]))),
                    wakeup_decay=draw(st.sampled_from([0.0, 0.0, 0.5, 0.9])),

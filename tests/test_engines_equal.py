@@ -91,6 +91,10 @@ def test_first_stage_after_idle_pays_the_wakeup_and_dispatch_overhead():
     # request 0 starts after 2 ms idle (factor 1.5) and pays the dispatch overhead; its second stage does not;
     # request 1 waited in the queue (no idle): only the dispatch overhead; request 2 again after idle
     assert durations == pytest.approx([0.0016, 0.001, 0.0011, 0.001, 0.0016, 0.001])
+    # a worker woken from idle pays its own dispatch overhead: requests 0 and 2, not the queued request 1
+    woken = dataclasses.replace(dev, idle_dispatch_s=0.0003)
+    log = testing.run_both(dataclasses.replace(inputs, devices=(woken,))).batches
+    assert log.end_s - log.start_s == pytest.approx([0.0018, 0.001, 0.0011, 0.001, 0.0018, 0.001])
 
 
 def test_wakeup_fades_over_the_busy_period_by_its_decay():

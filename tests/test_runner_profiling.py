@@ -22,10 +22,11 @@ DECISION_MS = (0.05, 0.08)      # decision time after stages 0 and 1
 
 
 def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, dispatch_ms=0.0,
-           cold=lambda idle_ms: 1.0, n_stages=2) -> RealRun:
+           cold=lambda idle_ms: 1.0, n_stages=2, idle_dispatch_ms=None) -> RealRun:
     """A FIFO worker serving `n_stages` stages per request: stage k takes ``(BASE_MS[k % 2] x cold(ms since stage k
     last ended) + DECISION_MS[k % 2]) x speed(now) x wake(idle gap before its busy period, position in the busy
-    period)``, plus `dispatch_ms` before each request."""
+    period)``, plus `dispatch_ms` before each request (`idle_dispatch_ms` before one that found the worker idle,
+    where given)."""
     arrival_s = np.asarray(arrival_s, dtype=float)
     start, finish, rows = np.empty_like(arrival_s), np.empty_like(arrival_s), []
     free, gap_ms, position = 0.0, np.inf, 0
@@ -33,7 +34,8 @@ def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, 
     for r, arrival in enumerate(arrival_s):
         if r == 0 or arrival > free:
             gap_ms, position = (np.inf if r == 0 else (arrival - free) * 1000.0), 0
-        t = max(arrival, free) + dispatch_ms / 1000.0
+        woken = r == 0 or arrival > free
+        t = max(arrival, free) + (dispatch_ms if idle_dispatch_ms is None or not woken else idle_dispatch_ms) / 1000.0
         start[r] = max(arrival, free)
         for k in range(n_stages):
             factor = speed(t) * wake(gap_ms, position)
@@ -82,6 +84,13 @@ def test_dispatch_overhead_is_the_time_between_finishes_beyond_the_stages():
 
 def test_dispatch_overhead_without_waiting_requests_is_zero():
     assert dispatch_overhead([served([0.0, 1.0, 2.0])]) == {"mean": 0.0, "p50": None, "n": 0}
+
+
+def test_idle_dispatch_is_measured_apart_from_arrival_at_an_idle_worker():
+    run = served(open_loop_arrivals(), dispatch_ms=0.02, idle_dispatch_ms=0.1)
+    queued, idle = dispatch_overhead([run]), dispatch_overhead([run], idle=True)
+    assert queued["n"] > 100 and idle["n"] > 100 and queued["n"] + idle["n"] == run.requests.arrival_s.size
+    np.testing.assert_allclose([queued["mean"], idle["mean"]], [0.02, 0.1], atol=1e-9)
 
 
 # ------------------------------------------------------------------------------------------ wake-up table
@@ -172,14 +181,14 @@ def test_no_warm_reference_gives_no_table():
 def test_host_costs_make_a_valid_profile(tmp_path):
     profile = constant_profile(latency_ms=BASE_MS[0], idle_power_w=None, overhead_ms=DECISION_MS[0])
     closed = (served(np.zeros(100), dispatch_ms=0.01), ("m", "m"))
-    opens = [(served(open_loop_arrivals(seed), wake=double_first_stage_after(1.0), dispatch_ms=0.03), ("m", "m"))
-             for seed in (4, 5)]
+    opens = [(served(open_loop_arrivals(seed), wake=double_first_stage_after(1.0), dispatch_ms=0.03,
+                     idle_dispatch_ms=0.09), ("m", "m")) for seed in (4, 5)]
     measured = with_host_costs(profile, closed, opens)
     save_profile(tmp_path / "p.json", measured)
     loaded = load_profile(tmp_path / "p.json")
     idle_ms, factor = loaded.wakeup
     assert len(idle_ms) >= 2 and max(factor) == pytest.approx(2.0) and min(factor) == pytest.approx(1.0)
-    assert 0.01 < loaded.dispatch_overhead_ms < 0.03
+    assert 0.01 < loaded.dispatch_overhead_ms < 0.03 and loaded.idle_dispatch_ms == pytest.approx(0.09)
     assert loaded.provenance["wakeup_measured"]["points"][0]["idle_ms"] == idle_ms[0]
     assert loaded.provenance["dispatch_overhead_measured"]["n"] > 99
 

@@ -12,7 +12,7 @@ tens of percent from one second to the next, with no trace in the guest's CPU ac
   pays between requests (its loop, waking up), which the profile's dispatch overhead stands for.
 
 A third shows what the host's costs besides the stages change: **bare** (`without_host_costs`), the simulation
-without the profile's wake-up after idle, dispatch overhead, per-model decision overheads and speed process."""
+without the profile's wake-up after idle, dispatch overheads, per-model decision overheads and speed process."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def without_host_costs(inputs: SimulationInputs, overhead_ms: float) -> Simulati
     stay unchanged."""
     tables = inputs.devices[0]
     plain = replace(tables, overhead_s=np.full_like(tables.overhead_s, overhead_ms / 1000.0), dispatch_overhead_s=0.0,
-                    wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]),
+                    idle_dispatch_s=0.0, wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]),
                     member_idle_s=np.array([np.inf]), member_factor=np.array([1.0]), speed_noise=None)
     return replace(inputs, devices=(plain,), speed=None)
 

@@ -119,16 +119,19 @@ def _per_model(runs, column: str) -> dict[str, np.ndarray]:
     return {model: np.concatenate(parts) for model, parts in out.items()}
 
 
-def dispatch_overhead(reals) -> dict:
-    """What the worker spends per request besides its stages, over the requests of `reals` that waited in the
-    queue: time since the previous finish less the request's stage work (`RealRun.stage_work_s`).
+def dispatch_overhead(reals, idle: bool = False) -> dict:
+    """What the worker spends per request besides its stages: over the requests of `reals` that waited in the
+    queue, the time since the previous finish less the request's stage work (`RealRun.stage_work_s`); with `idle`,
+    over the requests that arrived at an idle worker, the time since their arrival less their stage work (what
+    waking the server costs: with a dispatcher thread, the worker blocked on the queue is woken by the put).
 
-    Returns ``mean`` (ms, clamped at 0; 0 where no request waited), ``p50`` and ``n``.
+    Returns ``mean`` (ms, clamped at 0; 0 where no request qualified), ``p50`` and ``n``.
     """
     spent = []
     for real in reals:
-        finish_s, waited = real.requests.finish_s, real.waited
-        spent.append((finish_s[1:] - finish_s[:-1] - real.stage_work_s[1:])[waited[1:]] * 1000.0)
+        req, waited = real.requests, real.waited
+        since_s = req.arrival_s if idle else np.concatenate([[np.nan], req.finish_s[:-1]])
+        spent.append((req.finish_s - since_s - real.stage_work_s)[~waited if idle else waited] * 1000.0)
     spent_ms = np.concatenate(spent) if spent else np.zeros(0)
     if spent_ms.size == 0:
         return {"mean": 0.0, "p50": None, "n": 0}

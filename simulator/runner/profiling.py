@@ -229,8 +229,8 @@ def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:
 
 def with_host_costs(profile: Profile, closed, opens) -> Profile:
     """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
-    the host pays besides: the speed process, the member-idle and wake-up tables and the dispatch overhead (pooled
-    with the closed loop's).
+    the host pays besides: the speed process, the member-idle and wake-up tables, the dispatch overhead (pooled
+    with the closed loop's) and the dispatch overhead of a request that arrives at an idle worker.
     ``closed`` and ``opens`` are ``(RealRun, models)`` pairs; every figure comes from their real records, none
     from a simulation of `profile`."""
     from simulator.runner.idle import member_idle_table, wakeup_table
@@ -243,11 +243,14 @@ def with_host_costs(profile: Profile, closed, opens) -> Profile:
     member = _table(member_points)
     points, decay = wakeup_table(runs, member)
     dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
-    provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "speed_noise_measured": facts,
+    idle = dispatch_overhead(runs, idle=True)
+    provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "idle_dispatch_measured": idle,
+                  "speed_noise_measured": facts,
                   "member_idle_measured": {"points": member_points, "method": MEMBER_METHOD},
                   "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
     return replace(profile, wakeup=_table(points), wakeup_decay=decay, member_idle=member,
-                   dispatch_overhead_ms=dispatch["mean"], speed_noise=noise, provenance=provenance)
+                   dispatch_overhead_ms=dispatch["mean"], idle_dispatch_ms=idle["mean"] if idle["n"] else None,
+                   speed_noise=noise, provenance=provenance)
 
 
 def _table(points: list[dict]) -> tuple | None:

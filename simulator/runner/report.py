@@ -307,10 +307,16 @@ def _short(profile) -> str:
     return profile.name.split("(")[-1].rstrip(")")
 
 
+def _dispatch(profile) -> str:
+    """The profile's dispatch overheads: a request taken off the queue; one that arrived at an idle worker."""
+    idle = profile.idle_dispatch_ms
+    return f"{profile.dispatch_overhead_ms:.4f}; " + ("as queued" if idle is None else f"{idle:.4f}")
+
+
 def _host_costs_table(profiles) -> list[str]:
     member = _has_member(profiles)
     lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
-             "(phases) | dispatch ms / request | "
+             "(phases) | dispatch ms / request: queued; idle | "
              + ("member idle: ms since the member last ran → factor (stage runs) | " if member else "")
              + "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
              "per queued request: real / simulated)"
@@ -318,7 +324,7 @@ def _host_costs_table(profiles) -> list[str]:
              "|---|---|---|---|---|---|" + ("---|" if member else "")]
     for profile in profiles:
         member_cell = f"{_points(profile, 'member_idle_measured', 'runs')} | " if member else ""
-        lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {profile.dispatch_overhead_ms:.4f} | "
+        lines.append(f"| {_short(profile)} | {_speed_noise(profile)} | {_dispatch(profile)} | "
                      f"{member_cell}{_points(profile, 'wakeup_measured', 'requests')} | {profile.wakeup_decay:.2f} | "
                      f"{_serving(profile)} |")
     return lines
@@ -510,7 +516,9 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "the time, their mean length; `simulator/runner/speed_fit.py`); "
         "and, from open-loop runs at 50% and 80% offered load (every stage, with bursts of "
         "simultaneous requests spread over them) and the closed loop, the dispatch overhead (the worker's time per "
-        "request besides its stages, over the requests that waited in the queue) and the wake-up (the first "
+        "request besides its stages, over the requests that waited in the queue; and, from the open-loop runs, over "
+        "those that arrived at an idle worker, from their arrival: what waking the worker costs) and the wake-up "
+        "(the first "
         "stage after that much idle time takes factor times as long, stage j of the busy period "
         "1 + (factor − 1)·decay^j; fitted on the early stages of busy periods against warm stages nearby; "
         "`simulator/runner/idle.py`); and the serving factor, how much slower the worker serves open-loop "
@@ -623,7 +631,10 @@ METHOD = [
     "after a heavy model.",
     "- **Dispatch overhead** = the worker's time per request besides its stages (its loop, the records, taking "
     "the next request), measured over requests that waited in the queue; the profile's `dispatch_overhead_ms`, "
-    "added to a request's first stage.",
+    "added to a request's first stage. A request that arrives at an idle worker pays `idle_dispatch_ms` instead, "
+    "measured from its arrival over such requests of the open-loop profiling runs: with a dispatcher thread the "
+    "worker, blocked on the queue, is woken by the put (~0.1 ms on this host), where a polling worker starts within "
+    "microseconds.",
     "- **Wake-up after idle** = the profile's `wakeup` table: the first stage of a request that found the worker "
     "idle for g ms takes factor(g) times as long (piecewise linear in g), and the slowdown fades over the busy "
     "period: its stage j takes 1 + (factor(g) − 1)·decay^j times as long (`wakeup.decay`). Both are fitted on "
