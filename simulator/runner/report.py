@@ -633,8 +633,8 @@ METHOD = [
     "the next request), measured over requests that waited in the queue; the profile's `dispatch_overhead_ms`, "
     "added to a request's first stage. A request that arrives at an idle worker pays `idle_dispatch_ms` instead, "
     "measured from its arrival over such requests of the open-loop profiling runs: with a dispatcher thread the "
-    "worker, blocked on the queue, is woken by the put (~0.1 ms on this host), where a polling worker starts within "
-    "microseconds.",
+    "worker, blocked on the queue, is woken by the put, where a polling worker starts within microseconds (the "
+    "host-costs table gives both; \"as queued\" in profiles measured before 2026-12-06, which predate it).",
     "- **Wake-up after idle** = the profile's `wakeup` table: the first stage of a request that found the worker "
     "idle for g ms takes factor(g) times as long (piecewise linear in g), and the slowdown fades over the busy "
     "period: its stage j takes 1 + (factor(g) − 1)·decay^j times as long (`wakeup.decay`). Both are fitted on "
