@@ -6,9 +6,12 @@ stage runs (compute + decision) during which a request was released (with a disp
 release time; otherwise at its arrival time) with those during which none was, over the stage runs that are not the
 first of a request that found the worker idle (the wake-up and the idle dispatch are modelled apart), each against
 the stage runs of the same stage position without one (so that a cascade's larger members, which contain more
-arrivals, are not counted as a cost). With poll
-release an arrival during a stage costs the worker nothing but the longer stages' better odds of containing one (a
-stage of twice the duration is twice as likely to contain an arrival), so the poll scenarios are the control.
+arrivals, are not counted as a cost). With poll release an arrival during a stage costs the worker nothing but the
+longer stages' better odds of containing one (a stage twice as long is twice as likely to contain an arrival), so
+the poll scenarios are the control. The last column is the statistic that `flexsim validate`'s profiling measures
+as the profile's ``release_cost_ms`` (`simulator.runner.measure.release_cost`: releases counted within the
+position's median duration from the start, not within the run's own, which takes the longer runs' odds out; 0
+without a dispatcher), on the same runs.
 No PyTorch, no GPU: it reads the raw traces (``<scenario>/real-*.npz``).
 
 Usage::
@@ -58,11 +61,14 @@ def main(argv=None) -> int:
 
 def report(args) -> None:
     """Print the table for the folder and scenarios of `args`."""
+    from simulator.runner.measure import release_cost
+    from simulator.runner.validation import load_raw
+
     _, scenarios = load_results(args)
     print(f"{args.folder}: stage runs (not the first after idle) with and without a release while they ran")
     print("| scenario | release | stage runs | with one or more | mean ms without | with one | with two or more "
-          "| cost of one (ms, against its stage position) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| cost of one (ms, against its stage position) | release cost (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for sc in scenarios:
         paths = sorted((args.folder / sc["name"]).glob("real-*.npz"))
         require(paths, f"no raw traces {sc['name']}/real-*.npz")
@@ -72,7 +78,8 @@ def report(args) -> None:
         means = [work_ms[sel].mean() if sel.any() else np.nan for sel in (during == 0, during == 1, during >= 2)]
         cost = excess_ms[during == 1].mean() if (during == 1).any() else np.nan
         print(f"| {sc['name']} | {sc.get('release', 'poll')} | {work_ms.size} | {np.mean(during > 0):.1%} | "
-              f"{means[0]:.4f} | {means[1]:.4f} | {means[2]:.4f} | {cost:+.4f} |", flush=True)
+              f"{means[0]:.4f} | {means[1]:.4f} | {means[2]:.4f} | {cost:+.4f} | "
+              f"{release_cost([load_raw(p) for p in paths])['mean']:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -49,10 +49,13 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
     member_idle_s, member_factor = inp.stacked_member_idle()
     # None where no device has a table: the kernel is then compiled without the member-idle code (`_cold_scale`)
     member = (member_idle_s, member_factor) if np.isfinite(member_idle_s).any() else None
+    # None in a closed loop or where no device has a release cost: compiled without it (`_with_releases`)
+    release_s = inp.stacked("release_cost_s")
+    release = release_s if (release_s > 0).any() and not inp.clients else None
     device = (inp.stacked("latency_s"), inp.stacked("energy_j"), inp.stacked("est_latency_s"),
               inp.stacked("est_stage_energy_j"), inp.stacked("est_energy_j"), inp.stacked("overhead_s"),
               inp.stacked("idle_power_w"), inp.stacked("dispatch_s"), wake_idle_s, wake_factor,
-              inp.stacked("wakeup_decay"), member, *inp.stacked_speed())
+              inp.stacked("wakeup_decay"), member, release, *inp.stacked_speed())
     work = (arrival_padded, inp.clients, inp.sample, inp.draw, inp.deadline_s, inp.energy_budget_j,
             inp.max_batch, inp.edf, cap_w, window_s)
     records = (out.start_s, out.finish_s, out.stages_run, out.prediction, out.correct, out.energy_j,
@@ -203,6 +206,39 @@ def _member_ended_impl(member, member_end, d, k, t):
     return record
 
 
+@jit_inline
+def released_during(arrival_s, t0, dur, cost):
+    """Open loop: the extra time (s) of a stage run on a busy device from `t0` lasting `dur`, at `cost` per request
+    that arrives in ``(t0, t0 + dur + extra]``, the extra time included: the fixed point, reached in at most one step
+    per such arrival (`arrival_s` sorted; requests arriving at `t0` came before the dispatch)."""
+    before = np.searchsorted(arrival_s, t0, side="right")
+    n = 0
+    while True:
+        during = np.searchsorted(arrival_s, t0 + dur + n * cost, side="right") - before
+        if during == n:
+            return n * cost
+        n = during
+
+
+def _with_releases(release, arrival_s, idle_w, d, t, dur, e, sp):
+    """Duration and energy of a stage run from t lasting `dur` on device d (energy `e`) with the release cost of the
+    requests arriving while it runs (`released_during`, at the host's speed `sp`, at idle power): `release` is the
+    devices' costs (s) [device]; None (a closed loop, or no device has one) leaves them as they are, chosen at
+    compile time."""
+    return dur, e
+
+
+@overload(_with_releases)
+def _with_releases_impl(release, arrival_s, idle_w, d, t, dur, e, sp):
+    if isinstance(release, types.NoneType):
+        return lambda release, arrival_s, idle_w, d, t, dur, e, sp: (dur, e)
+
+    def add(release, arrival_s, idle_w, d, t, dur, e, sp):
+        x = released_during(arrival_s, t, dur, release[d] * sp)
+        return dur + x, e + idle_w[d] * x
+    return add
+
+
 @jit
 def wakeup_factor(idle_s, points_s, factors):
     """Factor of the first stage after `idle_s` seconds idle: piecewise linear through (0, 1) and
@@ -277,7 +313,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
     signal, prediction, correct, cost_scale = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
-     wake_idle_s, wake_factor, wake_decay, member, speed, speed_step_s) = device
+     wake_idle_s, wake_factor, wake_decay, member, release, speed, speed_step_s) = device
     arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
@@ -330,6 +366,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
             scale = _cold_scale(member, member_end, 0, k, t, cost_scale[k, s])
             dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], scale, wake * sp,
                                  extra_s * sp)
+            dur, e = _with_releases(release, arrival_s, idle_w, 0, t, dur, e, sp)
             extra_s = 0.0
             t0 = t
             t = t + dur
@@ -366,7 +403,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
     """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
     signal, prediction, correct, cost_scale = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
-     wake_idle_s, wake_factor, wake_decay, member, speed, speed_step_s) = device
+     wake_idle_s, wake_factor, wake_decay, member, release, speed, speed_step_s) = device
     arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work
     out_start, out_finish, out_stages, out_pred, out_correct, out_energy, out_device, out_qlen = records
     log_start, log_end, log_stage, log_size, log_energy, log_device, dev_busy, dev_energy = log
@@ -464,6 +501,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
                 wake, first[d], power[d] = _warm_step(wake_f[d], first[d], power[d], wake_decay[d])
             dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, d, k, m, draw[lead, k], scale, wake * sp,
                                  extra_s * sp)
+            dur, e = _with_releases(release, arrival_s, idle_w, d, t, dur, e, sp)
             extra_s = 0.0
             t0 = t
             t = t + dur

@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 from simpy.events import Event
 
-from simulator.engine_numba import wakeup_factor
+from simulator.engine_numba import released_during, wakeup_factor
 from simulator.inputs import SimulationInputs
 from simulator.policies import RequestState, should_stop
 from simulator.results import RawOutputs
@@ -84,6 +84,8 @@ class _Model:
         # when each stage's member last ended on each device (0: as if at time 0; see engine_numba._cold_scale)
         self.member_end = np.zeros((inputs.n_devices, inputs.n_stages))
         self.speed, self.speed_step_s = inputs.stacked_speed()
+        # arrivals cost a busy device (open loop; see engine_numba.released_during)
+        self.releasing = not inputs.clients and any(t.release_cost_s > 0 for t in inputs.devices)
         # each device's busy period: wake-up factor, at its first stage, decay**j (see engine_numba._warm_step)
         self.wake_f, self.first, self.power = [1.0] * inputs.n_devices, [True] * inputs.n_devices, \
             [1.0] * inputs.n_devices
@@ -169,6 +171,9 @@ class _Model:
             sp = self.speed[d, int(env.now / self.speed_step_s[d]) % self.speed.shape[1]]
             wake = self._warm_step(d)
             dur, energy = self.tables[d].stage_cost(k, m, inp.draw[lead, k], scale, wake * sp, extra_s * sp)
+            if self.releasing:
+                extra = released_during(inp.arrival_s, env.now, dur, self.tables[d].release_cost_s * sp)
+                dur, energy = dur + extra, energy + self.tables[d].idle_power_w * extra
             extra_s = 0.0
             start = env.now
             yield env.timeout(dur)
@@ -252,6 +257,7 @@ class _Tables:
         self.overhead_s = tables.overhead_s
         self.idle_power_w = float(tables.idle_power_w)
         self.dispatch_s = tables.dispatch_s          # a batch taken off the queue, one dispatched to an idle device
+        self.release_cost_s = float(tables.release_cost_s)
         self.wakeup_decay = float(tables.wakeup_decay)
         self.wake_idle_s, self.wake_factor = wakeup
         self.member_idle_s, self.member_factor = member_idle

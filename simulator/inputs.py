@@ -40,6 +40,8 @@ class DeviceTables:
         Host time per dispatched batch, before its first stage.
     idle_dispatch_s : float or None
         The same for a batch dispatched to an idle device; None: ``dispatch_overhead_s`` (`dispatch_s`).
+    release_cost_s : float
+        Open loop: time a busy device's stage run takes longer per request that arrives while it runs.
     wakeup_idle_s, wakeup_factor : float64 [points]
         The first stage after an idle gap ``g`` takes ``factor(g)`` times as long: piecewise linear through
         (0, 1) and these points, constant beyond the last (padded with (inf, last factor) to stack devices).
@@ -61,6 +63,7 @@ class DeviceTables:
     idle_power_w: float
     dispatch_overhead_s: float = 0.0
     idle_dispatch_s: float | None = None
+    release_cost_s: float = 0.0
     wakeup_idle_s: np.ndarray = field(default_factory=lambda: np.array([np.inf]))
     wakeup_factor: np.ndarray = field(default_factory=lambda: np.array([1.0]))
     wakeup_decay: float = 0.0
@@ -111,6 +114,7 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
                         est_stage_energy_j=energy + idle_w * overhead_s[:, None], overhead_s=overhead_s,
                         idle_power_w=idle_w, dispatch_overhead_s=profile.dispatch_overhead_ms / 1000.0,
                         idle_dispatch_s=None if profile.idle_dispatch_ms is None else profile.idle_dispatch_ms / 1000.0,
+                        release_cost_s=profile.release_cost_ms / 1000.0,
                         wakeup_idle_s=np.asarray(wake_idle_ms, dtype=np.float64) / 1000.0,
                         wakeup_factor=np.asarray(wake_factor, dtype=np.float64), speed_noise=profile.speed_noise,
                         wakeup_decay=profile.wakeup_decay,

@@ -122,6 +122,9 @@ class Profile:
     idle_dispatch_ms : float or None
         The same for a batch dispatched to an idle device (the server's wake-up: a worker blocked on a queue is
         woken by the thread that puts the request there). None (default): ``dispatch_overhead_ms``.
+    release_cost_ms : float
+        Open loop: how much longer a stage run on a busy device takes per request that arrives while it runs (a
+        dispatcher thread in the worker's process wakes to release it). Default 0.
     wakeup : (idle_ms, factor) or None
         Slower first stage after idle: the first stage of a batch that starts after the device idled for ``g`` ms
         takes ``factor(g)`` times as long, ``factor`` piecewise linear through (0, 1) and the given points and
@@ -148,6 +151,7 @@ class Profile:
     default_stage_models: tuple[str, ...] | None = None
     dispatch_overhead_ms: float = 0.0
     idle_dispatch_ms: float | None = None
+    release_cost_ms: float = 0.0
     wakeup: tuple | None = None
     wakeup_decay: float = 0.0
     member_idle: tuple | None = None
@@ -193,6 +197,8 @@ class Profile:
             out["dispatch_overhead_ms"] = self.dispatch_overhead_ms
         if self.idle_dispatch_ms is not None:
             out["idle_dispatch_ms"] = self.idle_dispatch_ms
+        if self.release_cost_ms:
+            out["release_cost_ms"] = self.release_cost_ms
         if self.wakeup is not None:
             out["wakeup"] = _idle_table_json(self.wakeup)
             if self.wakeup_decay:
@@ -277,12 +283,15 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     idle_dispatch = obj.get("idle_dispatch_ms")
     require(idle_dispatch is None or (_nonneg(idle_dispatch) and idle_dispatch <= MAX_LATENCY_MS),
             f"{where}: idle_dispatch_ms = {idle_dispatch!r} must be a number from 0 to {MAX_LATENCY_MS:g} or null")
+    release = obj.get("release_cost_ms", 0.0)
+    require(_nonneg(release) and release <= MAX_LATENCY_MS,
+            f"{where}: release_cost_ms = {release!r} must be a number from 0 to {MAX_LATENCY_MS:g}")
     return Profile(
         name=name, device=device, idle_power_w=None if idle is None else float(idle),
         decision_overhead_ms=float(overhead), provenance=provenance,
         models={m: _parse_model(spec, f"{where}: models.{m}") for m, spec in models.items()},
         default_stage_models=None if defaults is None else tuple(defaults), dispatch_overhead_ms=float(dispatch),
-        idle_dispatch_ms=None if idle_dispatch is None else float(idle_dispatch),
+        idle_dispatch_ms=None if idle_dispatch is None else float(idle_dispatch), release_cost_ms=float(release),
         wakeup=_parse_idle_table(obj.get("wakeup"), where, "wakeup"),
         wakeup_decay=_parse_decay(obj.get("wakeup"), where),
         member_idle=_parse_idle_table(obj.get("member_idle"), where, "member_idle"),

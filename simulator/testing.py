@@ -91,6 +91,7 @@ def profiles(draw, models=("m0", "m1", "m2", "m3"), max_batch: int = 4, energy: 
                    decision_overhead_ms=draw(st.sampled_from([0.0, 0.02, 0.5])), provenance={"source": "derived"},
                    models=entries, dispatch_overhead_ms=draw(st.sampled_from([0.0, 0.0, 0.05])),
                    idle_dispatch_ms=draw(st.sampled_from([None, None, 0.0, 0.2])),
+                   release_cost_ms=draw(st.sampled_from([0.0, 0.0, 0.05, 0.4])),
                    wakeup=draw(st.one_of(st.none(), st.sampled_from([((1.0,), (1.5,)),
                                                                      ((0.5, 2.0, 5.0), (1.2, 1.2, 2.0))]))),
                    wakeup_decay=draw(st.sampled_from([0.0, 0.0, 0.5, 0.9])),

@@ -97,6 +97,28 @@ def test_first_stage_after_idle_pays_the_wakeup_and_dispatch_overhead():
     assert log.end_s - log.start_s == pytest.approx([0.0018, 0.001, 0.0011, 0.001, 0.0018, 0.001])
 
 
+def test_arrivals_during_a_stage_run_cost_the_busy_device_its_release_cost():
+    """Open loop: a stage run takes the release cost longer per request arriving while it runs, the extra time
+    included (a fixed point); a request arriving at its start came before; a closed loop pays nothing."""
+    import dataclasses
+
+    from simulator.policies import StaticK
+    from tests.helpers import tiny_inputs
+
+    inputs = tiny_inputs(arrival_s=[0.002, 0.0029, 0.00305, 0.00318, 0.020], latency_ms=1.0, n_stages=2,
+                         policies=[StaticK(2)], n_samples=5)
+    dev = dataclasses.replace(inputs.devices[0], release_cost_s=0.0001)
+    log = testing.run_both(dataclasses.replace(inputs, devices=(dev,))).batches
+    # request 0's first stage from 2 ms: 2.9 arrives, then (its 0.1 ms pushing the end to 3.1) 3.05, then 3.18
+    assert (log.end_s - log.start_s) * 1000.0 == pytest.approx([1.3] + [1.0] * 9)
+    assert log.energy_j[0] == pytest.approx(log.energy_j[1] + 0.0003 * dev.idle_power_w)
+    closed = tiny_inputs(arrival_s=[], latency_ms=1.0, n_stages=2, policies=[StaticK(2)], clients=2)
+    plain = testing.run_both(closed).batches
+    costly = testing.run_both(dataclasses.replace(closed, devices=(dataclasses.replace(closed.devices[0],
+                                                                                        release_cost_s=0.0001),)))
+    np.testing.assert_array_equal(costly.batches.end_s, plain.end_s)
+
+
 def test_wakeup_fades_over_the_busy_period_by_its_decay():
     """Stage j of a busy period after idle takes 1 + (factor - 1) * decay**j times as long, across requests;
     a new busy period starts over."""

@@ -65,6 +65,7 @@ def _broken(path, value):
     (("decision_overhead_ms",), 1e308, "decision_overhead_ms = 1e\\+308 must be a number from 0 to"),
     (("dispatch_overhead_ms",), 1e308, "dispatch_overhead_ms = 1e\\+308 must be a number from 0 to"),
     (("idle_dispatch_ms",), -0.1, "idle_dispatch_ms = -0.1 must be a number from 0 to .* or null"),
+    (("release_cost_ms",), None, "release_cost_ms = None must be a number from 0 to"),
     (("idle_power_w",), 10 ** 400, "idle_power_w = .* must be a number from 0 to"),
     (("models", "m", "batches", "1", "energy_j"), 1e308, "energy_j = 1e\\+308 must be a number from 0 to"),
     (("wakeup",), {"idle_ms": [1.0], "factor": [1e300]}, r"wakeup.factor\[0\] = 1e\+300 must be"),
@@ -142,12 +143,14 @@ def test_optional_timing_fields_parse_and_round_trip(tmp_path):
     obj = copy.deepcopy(VALID)
     obj["dispatch_overhead_ms"] = 0.01
     obj["idle_dispatch_ms"] = 0.1
+    obj["release_cost_ms"] = 0.07
     obj["wakeup"] = {"idle_ms": [1.0, 5.0], "factor": [1.3, 1.8], "decay": 0.7}
     obj["member_idle"] = {"idle_ms": [2.0, 8.0], "factor": [1.02, 1.15]}
     obj["speed_noise"] = {"sigma": 0.1, "correlation_ms": 40.0}
     obj["models"]["m"]["decision_overhead_ms"] = 0.2
     p = parse_profile(obj)
-    assert p.dispatch_overhead_ms == 0.01 and p.idle_dispatch_ms == 0.1 and p.wakeup == ((1.0, 5.0), (1.3, 1.8)) and p.wakeup_decay == 0.7
+    assert p.dispatch_overhead_ms == 0.01 and p.idle_dispatch_ms == 0.1 and p.release_cost_ms == 0.07
+    assert p.wakeup == ((1.0, 5.0), (1.3, 1.8)) and p.wakeup_decay == 0.7
     assert p.member_idle == ((2.0, 8.0), (1.02, 1.15))
     assert p.speed_noise.sigma == 0.1 and p.speed_noise.correlation_ms == 40.0
     assert p.decision_overhead_for("m") == 0.2 and p.decision_overhead_for("other") == 0.02

@@ -22,12 +22,16 @@ DECISION_MS = (0.05, 0.08)      # decision time after stages 0 and 1
 
 
 def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, dispatch_ms=0.0,
-           cold=lambda idle_ms: 1.0, n_stages=2, idle_dispatch_ms=None) -> RealRun:
+           cold=lambda idle_ms: 1.0, n_stages=2, idle_dispatch_ms=None, release_lag_ms=None,
+           release_ms=0.0) -> RealRun:
     """A FIFO worker serving `n_stages` stages per request: stage k takes ``(BASE_MS[k % 2] x cold(ms since stage k
     last ended) + DECISION_MS[k % 2]) x speed(now) x wake(idle gap before its busy period, position in the busy
     period)``, plus `dispatch_ms` before each request (`idle_dispatch_ms` before one that found the worker idle,
-    where given)."""
+    where given); with `release_lag_ms` (a dispatcher thread), each request is released that long after its
+    arrival, and a stage takes `release_ms` longer per release while it runs (its nominal duration)."""
     arrival_s = np.asarray(arrival_s, dtype=float)
+    lag_s = None if release_lag_ms is None else np.full(arrival_s.size, release_lag_ms / 1000.0)
+    released_s = arrival_s + (0.0 if lag_s is None else lag_s)
     start, finish, rows = np.empty_like(arrival_s), np.empty_like(arrival_s), []
     free, gap_ms, position = 0.0, np.inf, 0
     member_end = np.full(n_stages, np.nan)
@@ -42,6 +46,9 @@ def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, 
             member = cold((t - member_end[k]) * 1000.0) if np.isfinite(member_end[k]) else 1.0
             compute_s = BASE_MS[k % 2] * member * factor / 1000.0
             decision_s = DECISION_MS[k % 2] * factor / 1000.0
+            if release_lag_ms is not None:
+                during = np.count_nonzero((released_s > t) & (released_s <= t + compute_s + decision_s))
+                compute_s += during * release_ms / 1000.0
             rows.append((r, k, t, compute_s, decision_s))
             t += compute_s + decision_s
             member_end[k] = t
@@ -51,7 +58,7 @@ def served(arrival_s, wake=lambda gap_ms, position: 1.0, speed=lambda t_s: 1.0, 
     times = StageTimes(request=request.astype(np.int32), stage=stage.astype(np.int8), start_s=stage_start,
                        compute_s=compute, decision_s=decision)
     return RealRun(requests=SimpleNamespace(arrival_s=arrival_s, start_s=start, finish_s=finish), batches=None,
-                   summary=None, stage_times=times, release_lag_s=None, host=None, measured_energy_j=None)
+                   summary=None, stage_times=times, release_lag_s=lag_s, host=None, measured_energy_j=None)
 
 
 def open_loop_arrivals(seed: int = 0, n: int = 600, mean_gap_ms: float = 5.0) -> np.ndarray:
@@ -84,6 +91,17 @@ def test_dispatch_overhead_is_the_time_between_finishes_beyond_the_stages():
 
 def test_dispatch_overhead_without_waiting_requests_is_zero():
     assert dispatch_overhead([served([0.0, 1.0, 2.0])]) == {"mean": 0.0, "p50": None, "n": 0}
+
+
+def test_release_cost_is_the_busy_workers_slowdown_per_release():
+    from simulator.runner.measure import release_cost
+
+    arrivals = open_loop_arrivals(n=1500, mean_gap_ms=2.0)
+    measured = release_cost([served(arrivals, release_lag_ms=0.05, release_ms=0.07)])
+    assert measured["n"] > 100 and measured["mean"] == pytest.approx(0.07, abs=0.01)
+    # no cost, or no dispatcher thread (poll release: no release times): nothing
+    assert release_cost([served(arrivals, release_lag_ms=0.05)])["mean"] < 0.005
+    assert release_cost([served(arrivals)]) == {"mean": 0.0, "n": 0}
 
 
 def test_idle_dispatch_is_measured_apart_from_arrival_at_an_idle_worker():

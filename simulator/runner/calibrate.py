@@ -64,7 +64,8 @@ def without_host_costs(inputs: SimulationInputs, overhead_ms: float) -> Simulati
     stay unchanged."""
     tables = inputs.devices[0]
     plain = replace(tables, overhead_s=np.full_like(tables.overhead_s, overhead_ms / 1000.0), dispatch_overhead_s=0.0,
-                    idle_dispatch_s=0.0, wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]),
+                    idle_dispatch_s=0.0, release_cost_s=0.0,
+                    wakeup_idle_s=np.array([np.inf]), wakeup_factor=np.array([1.0]),
                     member_idle_s=np.array([np.inf]), member_factor=np.array([1.0]), speed_noise=None)
     return replace(inputs, devices=(plain,), speed=None)
 

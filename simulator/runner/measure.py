@@ -119,6 +119,37 @@ def _per_model(runs, column: str) -> dict[str, np.ndarray]:
     return {model: np.concatenate(parts) for model, parts in out.items()}
 
 
+def release_cost(reals) -> dict:
+    """What a request's release costs the busy worker (a dispatcher thread wakes for it, `RealRun.release_lag_s`):
+    per stage position, the mean compute + decision time of the stage runs with exactly one release within the
+    position's median duration from their start, less that of the runs with none, averaged over the positions
+    (weighted by their runs with one). A window of fixed length, not the run's own duration, so that a longer run is
+    not more likely to be counted (a run twice as long contains twice as many arrivals). Over the stage runs that
+    are not the first of a request that found the worker idle (the wake-up and the idle dispatch are apart).
+
+    Returns ``mean`` (ms, clamped at 0) and ``n`` (stage runs with one release); 0 and 0 without release times
+    (poll release) or without runs of either kind.
+    """
+    excess, count = [], 0
+    timed = [real for real in reals if real.release_lag_s is not None]
+    for real in timed:
+        times, req = real.stage_times, real.requests
+        released_s = np.sort(req.arrival_s + real.release_lag_s)
+        work_ms = (times.compute_s + times.decision_s) * 1000.0
+        used = real.waited[times.request] | (times.stage > 0)
+        for k in np.unique(times.stage[used]):
+            at = used & (times.stage == k)
+            window_s = np.median(work_ms[at]) / 1000.0
+            start_s = times.start_s[at]
+            during = np.searchsorted(released_s, start_s + window_s) - np.searchsorted(released_s, start_s,
+                                                                                      side="right")
+            one, none = work_ms[at][during == 1], work_ms[at][during == 0]
+            if one.size and none.size:
+                excess.append((one.mean() - none.mean()) * one.size)
+                count += one.size
+    return {"mean": max(float(sum(excess) / count), 0.0) if count else 0.0, "n": int(count)}
+
+
 def dispatch_overhead(reals, idle: bool = False) -> dict:
     """What the worker spends per request besides its stages: over the requests of `reals` that waited in the
     queue, the time since the previous finish less the request's stage work (`RealRun.stage_work_s`); with `idle`,

@@ -230,11 +230,12 @@ def closed_loop_profile(name: str, device: dict, closed, idle_w) -> Profile:
 def with_host_costs(profile: Profile, closed, opens) -> Profile:
     """`profile` (from the closed-loop run `closed`) with what the real runs `opens` (open loop, on `profile`) show
     the host pays besides: the speed process, the member-idle and wake-up tables, the dispatch overhead (pooled
-    with the closed loop's) and the dispatch overhead of a request that arrives at an idle worker.
+    with the closed loop's), the dispatch overhead of a request that arrives at an idle worker and, with a dispatcher
+    thread, the release cost (`simulator.runner.measure.release_cost`).
     ``closed`` and ``opens`` are ``(RealRun, models)`` pairs; every figure comes from their real records, none
     from a simulation of `profile`."""
     from simulator.runner.idle import member_idle_table, wakeup_table
-    from simulator.runner.measure import dispatch_overhead
+    from simulator.runner.measure import dispatch_overhead, release_cost
     from simulator.runner.speed_fit import fit_speed_noise
 
     runs = [run for run, _ in opens]
@@ -244,12 +245,15 @@ def with_host_costs(profile: Profile, closed, opens) -> Profile:
     points, decay = wakeup_table(runs, member)
     dispatch = dispatch_overhead([run for run, _ in (closed, *opens)])
     idle = dispatch_overhead(runs, idle=True)
+    release = release_cost(runs)
     provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "idle_dispatch_measured": idle,
+                  "release_cost_measured": release,
                   "speed_noise_measured": facts,
                   "member_idle_measured": {"points": member_points, "method": MEMBER_METHOD},
                   "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
     return replace(profile, wakeup=_table(points), wakeup_decay=decay, member_idle=member,
                    dispatch_overhead_ms=dispatch["mean"], idle_dispatch_ms=idle["mean"] if idle["n"] else None,
+                   release_cost_ms=release["mean"],
                    speed_noise=noise, provenance=provenance)
 
 

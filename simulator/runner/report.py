@@ -308,15 +308,17 @@ def _short(profile) -> str:
 
 
 def _dispatch(profile) -> str:
-    """The profile's dispatch overheads: a request taken off the queue; one that arrived at an idle worker."""
+    """The profile's dispatch overheads (a request taken off the queue; one that arrived at an idle worker) and its
+    release cost."""
     idle = profile.idle_dispatch_ms
-    return f"{profile.dispatch_overhead_ms:.4f}; " + ("as queued" if idle is None else f"{idle:.4f}")
+    return (f"{profile.dispatch_overhead_ms:.4f}; " + ("as queued" if idle is None else f"{idle:.4f}")
+            + f"; {profile.release_cost_ms:.4f}")
 
 
 def _host_costs_table(profiles) -> list[str]:
     member = _has_member(profiles)
     lines = ["| profile | speed process: sigma, correlation ms (stage sd); slow phases: factor, share, mean ms "
-             "(phases) | dispatch ms / request: queued; idle | "
+             "(phases) | dispatch ms / request: queued; idle; per release | "
              + ("member idle: ms since the member last ran → factor (stage runs) | " if member else "")
              + "wake-up: idle ms → factor (woken busy periods) | wake-up decay per stage | serving factor (busy ms "
              "per queued request: real / simulated)"
@@ -634,7 +636,11 @@ METHOD = [
     "added to a request's first stage. A request that arrives at an idle worker pays `idle_dispatch_ms` instead, "
     "measured from its arrival over such requests of the open-loop profiling runs: with a dispatcher thread the "
     "worker, blocked on the queue, is woken by the put, where a polling worker starts within microseconds (the "
-    "host-costs table gives both; \"as queued\" in profiles measured before 2026-12-06, which predate it).",
+    "host-costs table gives both; \"as queued\" in profiles measured before 2026-12-06, which predate it). "
+    "With a dispatcher thread every arrival while the worker serves costs it `release_cost_ms` (the thread wakes "
+    "in the worker's process to release the request): a stage run takes that much longer per request released "
+    "while it runs, measured on the open-loop profiling runs' stage runs with one release against those with none "
+    "(0 with poll release, which has no dispatcher; 0 too in profiles measured before it).",
     "- **Wake-up after idle** = the profile's `wakeup` table: the first stage of a request that found the worker "
     "idle for g ms takes factor(g) times as long (piecewise linear in g), and the slowdown fades over the busy "
     "period: its stage j takes 1 + (factor(g) − 1)·decay^j times as long (`wakeup.decay`). Both are fitted on "

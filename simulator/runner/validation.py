@@ -417,8 +417,8 @@ def save_raw(path: Path, real) -> None:
 
 
 def load_raw(path: Path):
-    """The per-request and per-stage records of `save_raw` as a `RealRun` (requests, stage times; no host report,
-    no batches, no summary), for diagnostics on a committed validation folder."""
+    """The per-request and per-stage records of `save_raw` as a `RealRun` (requests, stage times, release lags where
+    recorded; no host report, no batches, no summary), for diagnostics on a committed validation folder."""
     from types import SimpleNamespace
 
     from simulator.runner.result import RealRun, StageTimes
@@ -430,7 +430,8 @@ def load_raw(path: Path):
                        decision_s=arrays["stage_decision_ms"].astype(np.float64) / 1e3)
     requests = SimpleNamespace(**{k: arrays[k] for k in ("arrival_s", "start_s", "finish_s", "stages_run",
                                                           "prediction", "sample", "queue_len")})
-    return RealRun(requests=requests, batches=None, summary=None, stage_times=times, release_lag_s=None, host=None,
+    lag = arrays["release_lag_ms"].astype(np.float64) / 1e3 if "release_lag_ms" in arrays else None
+    return RealRun(requests=requests, batches=None, summary=None, stage_times=times, release_lag_s=lag, host=None,
                    measured_energy_j=None)
 
 
