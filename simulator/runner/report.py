@@ -671,8 +671,9 @@ METHOD_MIDDLE = [
     "stage latencies and decision overheads in open loops (with poll release it is mostly the host's drift "
     "between the profiling runs: the open-loop runs are the later and longer measurement); closed loops keep the "
     "profile as measured. The engines model it "
-    "as that scaling of the profile, not as a mechanism (per arrival or per thread wake-up): a second dispatcher "
-    "arrangement needs its own profiling runs.",
+    "as that scaling of the profile, not as a mechanism; the dispatcher thread's own mechanisms, the wait of a "
+    "request that finds the worker idle and the cost of each release while it serves, are modelled apart "
+    "(`idle_dispatch_ms`, `release_cost_ms`, above), and the factor is fitted after them.",
     "- **Fresh**: the shared host's speed drifts by tens of percent over minutes (the profiles themselves differ "
     "from one regeneration to the next), so each real run is preceded by a short closed-loop burst of its stage set "
     "whose speed against the profile scales the simulation of that run. A burst of a "
