@@ -257,7 +257,8 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled, device: in
 
     Counts the stages that threshold, static-k, oracle and the first load level would run (deadline, energy
     and custom rules are ignored: this is the load a ``load=X`` rate refers to), plus the dispatch overhead;
-    the wake-up slowdown after idle is not counted (it depends on the load itself).
+    the wake-up slowdown after idle, the idle dispatch, the release cost and members gone cold are not counted
+    (they depend on the load itself).
     """
     params = compiled.params
     n_stages, n_samples = stages.signal.shape
