@@ -9,8 +9,9 @@ drift (``factor``). This script re-simulates every scenario of a validation fold
 verdict at loads <= 80% (within 5% / 10% or the real-vs-real spread):
 
 - ``profile``: ``factor`` alone (the verdict's prediction before run Y);
-- ``session``: the session's level times ``factor_at_levels`` (the verdict's since; ``factor`` where a profile
-  predates the levels);
+- ``session``: the session's level times the verdict's serving factor, as ``results.json`` records it: since run
+  AH a poll-release open loop's ``factor_at_levels`` pooled (median) over the session's poll-release open loops,
+  before each profile's own ``factor_at_levels`` (``factor`` where a profile predates the levels);
 - ``session x factor``: the session's level times ``factor`` (the drift counted twice);
 - ``session alone``: the session's level, no serving factor.
 
@@ -53,7 +54,8 @@ def factors(figures: dict, folder: Path) -> list[float]:
     levels = (figures.get("session", {}).get("burst_levels")
               or burst_levels(bursts(figures), tuple(figures["models"]), profile))
     speed = session_speed(levels)
-    return [used, speed * beyond, speed * used, speed]
+    verdict = figures.get("session", {}).get("serving_factor", beyond)     # pooled over the session since run AH
+    return [used, speed * verdict, speed * used, speed]
 
 
 def main(argv=None) -> int:

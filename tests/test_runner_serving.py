@@ -151,3 +151,26 @@ def test_the_session_speed_is_the_bursts_geometric_mean_and_its_spread_is_centre
     assert serving_factor_beyond_drift(older, open_loop) == 1.2      # measured before the levels were
     assert serving_factor_beyond_drift(measured, closed_loop) == 1.0
     assert serving_factor_beyond_drift(profile, open_loop) == 1.0
+
+
+def test_the_verdicts_serving_factor_is_pooled_over_the_sessions_poll_open_loops():
+    """The median of the poll-release open loops' factors beyond the drift; a dispatcher thread's scenario and a
+    closed loop keep their own (1.0 for the closed loop), and without a poll open loop there is nothing to pool."""
+    import dataclasses
+
+    from simulator.runner.validation import pooled_serving_factor, verdict_serving_factor
+    from tests.helpers import constant_profile
+
+    def state(release: str, factor: float, clients: int = 0):
+        profile = dataclasses.replace(constant_profile(latency_ms=0.9), provenance={
+            "serving_factor_measured": {"factor": 1.5, "factor_at_levels": factor}})
+        return SimpleNamespace(scenario=SimpleNamespace(release=release), profile=profile,
+                               drawn=[SimpleNamespace(clients=clients)])
+
+    states = [state("poll", 0.98), state("poll", 1.09), state("poll", 1.01), state("thread", 1.2),
+              state("poll", 1.3, clients=4)]
+    pooled = pooled_serving_factor(states)
+    assert pooled == pytest.approx(1.01)
+    assert [verdict_serving_factor(s, pooled) for s in states] == pytest.approx([1.01, 1.01, 1.01, 1.2, 1.0])
+    assert pooled_serving_factor(states[3:]) is None
+    assert verdict_serving_factor(states[0], None) == pytest.approx(0.98)

@@ -19,7 +19,8 @@ with a dispatcher thread, its cost per release, wake-up after idle, members slow
 process, the serving factor); once every scenario is profiled, serves each one's arrival trace several
 times for real, in rounds interleaved over the scenarios (each run after a short closed-loop burst that measures the
 host's speed), and simulates it over many seeds, on the profile as measured and, for the verdict, at the host's
-speed level over the session (those bursts' geometric mean); writes the raw traces, the profiles, results.json, the
+speed level over the session (those bursts' geometric mean, with the open-loop serving factor pooled over the
+session's polling scenarios); writes the raw traces, the profiles, results.json, the
 latency CDFs and the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run).
 
 Examples:

@@ -164,10 +164,17 @@ def _band_table(scenarios) -> list[str]:
             session = sc["session"]
             levels += f" / {session['level_sigma']:.3f}"
             factor += f"; {session['speed']:.3f} × {session['serving_factor']:.3f}"
+            own = session.get("serving_factor_own", session["serving_factor"])
+            factor += f" (its own {own:.3f})" if own != session["serving_factor"] else ""
         lines.append(f"| {sc['name']} | {levels} | {factor} | "
                      f"{_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
                      f"{means} | {_ms(band['latency_p99_ms'][0])}–{_ms(band['latency_p99_ms'][1])} | {p99s} |")
     return lines
+
+
+def _pooled(scenarios) -> bool:
+    """Whether the verdict's serving factor was pooled over the session (`pooled_serving_factor`, since run AH)."""
+    return any("serving_factor_own" in sc.get("session", {}) for sc in scenarios)
 
 
 def session_banded(scenarios) -> bool:
@@ -176,9 +183,10 @@ def session_banded(scenarios) -> bool:
     return bool(scenarios) and "level_sigma_profiling" in scenarios[0]
 
 
-def _band_prose(session_band: bool, calibrated: bool = False) -> list[str]:
+def _band_prose(session_band: bool, calibrated: bool = False, pooled: bool = False) -> list[str]:
     """What the band is simulated with: the session's level uncertainty, or (older reports) the profiling runs';
-    with `calibrated` (the verdict's prediction at the session's speed level) also what that one's band is."""
+    with `calibrated` (the verdict's prediction at the session's speed level) also what that one's band is, and with
+    `pooled` how its serving factor is pooled over the session."""
     common = ("Each seed draws the service times, the host's speed process and, with the level uncertainty, one "
               "constant speed level for the whole run (`speed_noise.level_sigma`, the root mean square of the log of "
               "a speed level against the profile's). ")
@@ -189,6 +197,7 @@ def _band_prose(session_band: bool, calibrated: bool = False) -> list[str]:
     if not session_band:
         return [common + "Median and band are simulated with the level uncertainty of the profiling runs: "
                 + profiling + "(This report predates the band's level uncertainty over the session.) " + tail]
+    pooling = _POOLED_FACTOR if pooled else ""
     return [common + ("The profile's median" if calibrated else "The median")
             + " is simulated with the level uncertainty of the profiling runs: " + profiling
             + ("Its band" if calibrated else "The band")
@@ -198,7 +207,7 @@ def _band_prose(session_band: bool, calibrated: bool = False) -> list[str]:
             "profiles, as the runs do, so they measure the drift that moves the runs, which the profiling runs, "
             "seconds apart, under-state. Where the two sets of seeds disagree so that the band misses the median "
             "(few seeds, or a session uncertainty below the profiling runs'), the band is stretched to the median "
-            "(`spanning`). " + (_CALIBRATED_BAND if calibrated else "") + tail]
+            "(`spanning`). " + (_CALIBRATED_BAND + pooling if calibrated else "") + tail]
 
 
 _CALIBRATED_BAND = (
@@ -208,6 +217,12 @@ _CALIBRATED_BAND = (
     "loops: 1): its median comes from the same seeds as the profile's, its band from seeds drawn with the level "
     "uncertainty around each scenario's session level (each burst's level over its scenario's session level, "
     "pooled: `session_spread_sigma`); the table shows both factors and the three uncertainties. ")
+_POOLED_FACTOR = (
+    "For a poll-release open loop that serving factor is pooled over the session: the median of the poll-release "
+    "open-loop profiles' factors beyond the drift (`pooled_serving_factor`; each scenario's own in brackets). "
+    "Those profiles describe one worker serving one way minutes apart, and their own factors spread by several "
+    "percent, mostly the noise of the few seconds each is measured over; a dispatcher thread's scenario keeps its "
+    "own. ")
 
 
 def _idle_table(scenarios) -> list[str]:
@@ -549,7 +564,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
-        *_band_prose(session_band, calibrated), "",
+        *_band_prose(session_band, calibrated, _pooled(scenarios)), "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",
