@@ -30,19 +30,17 @@ from simulator.errors import require
 from validation_folder import guarded, load_results, parser
 
 
-def stage_releases(raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per stage run of a raw trace (``real-*.npz`` arrays) that is not the first of a request that found the
-    worker idle: its stage position, its compute + decision time (ms) and the number of requests released while it
-    ran."""
-    released_s = raw["arrival_s"] + (raw["release_lag_ms"] / 1000.0 if "release_lag_ms" in raw else 0.0)
-    released_s = np.sort(released_s)
-    work_ms = raw["stage_compute_ms"].astype(float) + raw["stage_decision_ms"].astype(float)
-    start_s = raw["stage_start_s"]
-    during = np.searchsorted(released_s, start_s + work_ms / 1000.0) - np.searchsorted(released_s, start_s)
-    finish_s = raw["finish_s"]
-    queued = raw["arrival_s"] <= np.concatenate([[-np.inf], finish_s[:-1]])
-    used = queued[raw["stage_request"]] | (raw["stage"] > 0)
-    return raw["stage"][used], work_ms[used], during[used]
+def stage_releases(real) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per stage run of a real run (`simulator.runner.validation.load_raw`) that is not the first of a request that
+    found the worker idle (`warm_stage_runs`): its stage position, its compute + decision time (ms) and the number
+    of requests released while it ran (`release_times_s`)."""
+    from simulator.runner.measure import release_times_s, warm_stage_runs
+
+    times, released_s, used = real.stage_times, release_times_s(real), warm_stage_runs(real)
+    work_ms = (times.compute_s + times.decision_s) * 1000.0
+    during = (np.searchsorted(released_s, times.start_s + work_ms / 1000.0)
+              - np.searchsorted(released_s, times.start_s))
+    return times.stage[used], work_ms[used], during[used]
 
 
 def _mean_without(stage: np.ndarray, work_ms: np.ndarray, during: np.ndarray) -> np.ndarray:
@@ -72,14 +70,15 @@ def report(args) -> None:
     for sc in scenarios:
         paths = sorted((args.folder / sc["name"]).glob("real-*.npz"))
         require(paths, f"no raw traces {sc['name']}/real-*.npz")
-        parts = [stage_releases(np.load(p)) for p in paths]
+        reals = [load_raw(p) for p in paths]
+        parts = [stage_releases(real) for real in reals]
         stage, work_ms, during = (np.concatenate([part[i] for part in parts]) for i in range(3))
         excess_ms = work_ms - _mean_without(stage, work_ms, during)
         means = [work_ms[sel].mean() if sel.any() else np.nan for sel in (during == 0, during == 1, during >= 2)]
         cost = excess_ms[during == 1].mean() if (during == 1).any() else np.nan
         print(f"| {sc['name']} | {sc.get('release', 'poll')} | {work_ms.size} | {np.mean(during > 0):.1%} | "
               f"{means[0]:.4f} | {means[1]:.4f} | {means[2]:.4f} | {cost:+.4f} | "
-              f"{release_cost([load_raw(p) for p in paths])['mean']:.4f} |", flush=True)
+              f"{release_cost(reals)['mean']:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -174,20 +174,27 @@ def test_session_speed_resimulates_the_four_ways_with_the_bursts_geometric_mean(
 def test_dispatcher_cost_counts_releases_during_each_stage_run(monkeypatch):
     """Releases counted at arrival + release lag; the first stage of a request that found the worker idle left out;
     the script's table on the committed report, and a bad scenario refused."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from simulator.runner.result import RealRun, StageTimes
+
     monkeypatch.syspath_prepend(str(ROOT / "experiments"))
     from dispatcher_cost import stage_releases
 
     ms = 1e-3
-    raw = {"arrival_s": np.array([0.0, 1.95, 10.0]) * ms, "release_lag_ms": np.array([0.0, 0.1, 0.1]),
-           "finish_s": np.array([2.0, 4.0, 12.0]) * ms, "stage_request": np.array([0, 0, 1, 1, 2, 2]),
-           "stage": np.array([0, 1, 0, 1, 0, 1]), "stage_start_s": np.array([0.0, 1.0, 2.0, 3.0, 10.0, 11.0]) * ms,
-           "stage_compute_ms": np.full(6, 0.9), "stage_decision_ms": np.full(6, 0.1)}
-    stage, work_ms, during = stage_releases(raw)
+    times = StageTimes(request=np.array([0, 0, 1, 1, 2, 2]), stage=np.array([0, 1, 0, 1, 0, 1]),
+                       start_s=np.array([0.0, 1.0, 2.0, 3.0, 10.0, 11.0]) * ms, compute_s=np.full(6, 0.9 * ms),
+                       decision_s=np.full(6, 0.1 * ms))
+    requests = SimpleNamespace(arrival_s=np.array([0.0, 1.95, 10.0]) * ms, finish_s=np.array([2.0, 4.0, 12.0]) * ms)
+    real = RealRun(requests=requests, batches=None, summary=None, stage_times=times,
+                   release_lag_s=np.array([0.0, 0.1, 0.1]) * ms, host=None, measured_energy_j=None)
+    stage, work_ms, during = stage_releases(real)
     np.testing.assert_array_equal(stage, [1, 0, 1, 1])         # requests 0 and 2 found the worker idle
     np.testing.assert_allclose(work_ms, 1.0)
     np.testing.assert_array_equal(during, [0, 1, 0, 0])        # released at 2.05 ms: in request 1's first stage
-    del raw["release_lag_ms"]                                   # poll release: at the arrival, in request 0's
-    np.testing.assert_array_equal(stage_releases(raw)[2], [1, 0, 0, 0])
+    poll = dataclasses.replace(real, release_lag_s=None)       # poll release: at the arrival, in request 0's
+    np.testing.assert_array_equal(stage_releases(poll)[2], [1, 0, 0, 0])
     out = _run("dispatcher_cost.py", "docs/validation", "--scenarios", "open-50,thread-50")
     assert "| open-50 | poll |" in out and "| thread-50 | thread |" in out
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "dispatcher_cost.py"), "docs/validation",

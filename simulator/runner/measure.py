@@ -119,6 +119,20 @@ def _per_model(runs, column: str) -> dict[str, np.ndarray]:
     return {model: np.concatenate(parts) for model, parts in out.items()}
 
 
+def release_times_s(real) -> np.ndarray:
+    """When the requests of `real` were released (its dispatcher thread's release times; without one, their arrival
+    times), sorted."""
+    lag_s = 0.0 if real.release_lag_s is None else real.release_lag_s
+    return np.sort(real.requests.arrival_s + lag_s)
+
+
+def warm_stage_runs(real) -> np.ndarray:
+    """Per stage run of `real`: whether it is not the first of a request that found the worker idle (those pay the
+    wake-up and the idle dispatch, modelled apart)."""
+    times = real.stage_times
+    return real.waited[times.request] | (times.stage > 0)
+
+
 def release_cost(reals) -> dict:
     """What a request's release costs the busy worker (a dispatcher thread wakes for it, `RealRun.release_lag_s`):
     per stage position, the mean compute + decision time of the stage runs with exactly one release within the
@@ -133,10 +147,10 @@ def release_cost(reals) -> dict:
     excess, count = [], 0
     timed = [real for real in reals if real.release_lag_s is not None]
     for real in timed:
-        times, req = real.stage_times, real.requests
-        released_s = np.sort(req.arrival_s + real.release_lag_s)
+        times = real.stage_times
+        released_s = release_times_s(real)
         work_ms = (times.compute_s + times.decision_s) * 1000.0
-        used = real.waited[times.request] | (times.stage > 0)
+        used = warm_stage_runs(real)
         for k in np.unique(times.stage[used]):
             at = used & (times.stage == k)
             window_s = np.median(work_ms[at]) / 1000.0

@@ -95,11 +95,17 @@ def log_residuals(run) -> np.ndarray:
     return y - (np.bincount(cls, weights=y) / np.bincount(cls))[cls]
 
 
+def median_period_ms(runs) -> float | None:
+    """The median time (ms) from a stage run's start to the next one's over `runs`; None for none."""
+    periods = np.concatenate([np.diff(run.stage_times.start_s) for run in runs]) * 1000.0
+    return float(np.median(periods)) if periods.size else None
+
+
 def distances(runs) -> np.ndarray:
     """The distances (stage runs apart) of `distance_covariance` for `runs`: `DISTANCE_BINS` values spaced
     logarithmically from 1 to the stage runs of `MAX_LAG_MS` at the runs' median stage period."""
-    periods = np.concatenate([np.diff(run.stage_times.start_s) for run in runs]) * 1000.0
-    period = float(np.median(periods)) if periods.size else MAX_LAG_MS
+    period = median_period_ms(runs)
+    period = MAX_LAG_MS if period is None else period
     farthest = max(1, int(MAX_LAG_MS / max(period, 1e-6)))
     return np.unique(np.round(np.geomspace(1, farthest, DISTANCE_BINS)).astype(np.int64))
 
@@ -126,8 +132,8 @@ def distance_covariance(runs, residuals) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def window_ms(runs) -> float:
     """The slow phases' window (ms) for `runs`: `SLOW_WINDOW_MS`, or `WINDOW_STAGES` median stage periods."""
-    periods = np.concatenate([np.diff(run.stage_times.start_s) for run in runs]) * 1000.0
-    return max(SLOW_WINDOW_MS, WINDOW_STAGES * float(np.median(periods)) if periods.size else 0.0)
+    period = median_period_ms(runs)
+    return max(SLOW_WINDOW_MS, WINDOW_STAGES * period if period is not None else 0.0)
 
 
 def slow_windows(run, y: np.ndarray, width_ms: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

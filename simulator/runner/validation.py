@@ -377,17 +377,20 @@ def pooled_serving_factor(states: list) -> float | None:
     each is measured over. The median keeps what they share (a session-wide slowdown of open-loop serving, run X's
     1.09) and cuts that noise by about the square root of their number. A dispatcher thread's scenario keeps its
     own: that arrangement serves differently."""
-    factors = [serving_factor_beyond_drift(s.profile, s.drawn[0]) for s in states
-               if s.scenario.release == "poll" and not s.drawn[0].clients]
+    factors = [serving_factor_beyond_drift(s.profile, s.drawn[0]) for s in states if _poll_open_loop(s)]
     return float(np.median(factors)) if factors else None
+
+
+def _poll_open_loop(runs) -> bool:
+    """Whether `runs`' scenario is an open loop whose requests the worker polls for (no dispatcher thread)."""
+    return runs.scenario.release == "poll" and not runs.drawn[0].clients
 
 
 def verdict_serving_factor(runs, pooled: float | None) -> float:
     """The serving factor of `runs`' scenario in the verdict's prediction: `pooled` (`pooled_serving_factor`) for a
     poll-release open loop, its own beyond the drift otherwise (1.0 for a closed loop)."""
     own = serving_factor_beyond_drift(runs.profile, runs.drawn[0])
-    poll_open = runs.scenario.release == "poll" and not runs.drawn[0].clients
-    return pooled if poll_open and pooled is not None else own
+    return pooled if _poll_open_loop(runs) and pooled is not None else own
 
 
 def serving_factor(profile, inputs) -> float:
