@@ -13,7 +13,9 @@ from simulator.run import prepare, run_inputs
 from simulator.runner.calibrate import speed_factors, without_host_costs
 from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, member_idle_table, wakeup_table
 from simulator.runner.measure import dispatch_overhead
-from simulator.runner.profiling import with_bursts, with_host_costs
+from simulator.runner.host import HostReport
+from simulator.runner.profiling import (PROFILING_RETRIES, disturbed_runs, last_attempts, screened_run,
+                                         with_bursts, with_host_costs)
 from simulator.runner.result import RealRun, StageTimes
 from tests.helpers import constant_profile
 
@@ -340,3 +342,26 @@ def test_demodulated_samples_keep_means_and_lose_the_slow_phases():
         assert flat.stage_times.compute_s[at].mean() == pytest.approx(run.stage_times.compute_s[at].mean())
         assert flat.stage_times.decision_s[at].mean() == pytest.approx(run.stage_times.decision_s[at].mean())
     assert log_residuals(flat).std() < 0.5 * log_residuals(run).std()
+
+
+def _host_run(other_cpu_cores: float):
+    host = HostReport(wall_s=1.0, other_cpu_cores=other_cpu_cores, steal_fraction=0.0, preemptions_per_s=1.0, cpus=2)
+    return SimpleNamespace(host=host, stall_fraction=0.0), ("model",)
+
+
+@pytest.mark.parametrize("busy, attempts, kept_disturbed", [
+    ([0.0], 1, False),
+    ([0.9, 0.0], 2, False),
+    ([0.9] * (PROFILING_RETRIES + 1), PROFILING_RETRIES + 1, True),
+])
+def test_a_profiling_run_the_host_disturbed_is_measured_again(busy, attempts, kept_disturbed):
+    measured = iter(_host_run(b) for b in busy)
+    record = []
+    run = screened_run(lambda: next(measured), "closed loop", record)
+    assert run[0].host.other_cpu_cores == busy[-1]                 # the last attempt is kept
+    assert [a["attempt"] for a in record] == list(range(attempts))
+    assert [a["interfered"] for a in record] == [b > 0.3 for b in busy]
+    profile = SimpleNamespace(provenance={"profiling_interference": record})
+    assert last_attempts(profile)["closed loop"]["attempt"] == attempts - 1
+    assert disturbed_runs(profile) == (["closed loop"] if kept_disturbed else [])
+    assert disturbed_runs(SimpleNamespace(provenance={})) == []    # measured before the screening

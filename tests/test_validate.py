@@ -53,6 +53,11 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert all(len(sc["member_idle"]["buckets"]) == 4 for sc in results["scenarios"])
     assert "## Members that idled" in text and "member idle: ms since the member last ran" in text
     assert "load_speed" not in profile.provenance
+    # every profiling run screened for interference, and the report says how
+    screened = profile.provenance["profiling_interference"]
+    assert {a["run"] for a in screened} == {"closed loop", "open loop at load 0.5", "open loop at load 0.8"}
+    assert all(isinstance(sc["profile_disturbed"], list) for sc in results["scenarios"])
+    assert "The profiling runs are screened for interference as the real runs are" in text
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]
     assert (profile.speed_noise is None) == ("reason" in profile.provenance["speed_noise_measured"])
@@ -144,6 +149,8 @@ def test_timing_verdict_is_undecided_with_fewer_than_two_quiet_runs():
     spread = verdict({**sc, "quiet_runs": 2, "latency_mean_ms": wide})
     assert spread == "timing target met within the real-vs-real spread"
     assert verdict({**sc, "quiet_runs": 2, "latency_p99_ms": {**wide, "spread": 0.2}}) == "timing target missed"
+    disturbed = verdict({**sc, "quiet_runs": 2, "profile_disturbed": ["closed loop"]})
+    assert disturbed == "timing target met; profile measured under interference (closed loop)"
 
 
 def test_the_verdicts_band_is_stretched_to_its_own_median_only_where_it_misses_it():

@@ -19,6 +19,11 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    before, between and after them: `level_now`);
 5. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
+
+The profiling runs of steps 2 and 3 are screened for interference as the real runs are
+(`simulator.runner.validation.interfered`: other processes' CPU time, the hypervisor's steal time, stalls): one that
+was disturbed is measured again, up to `PROFILING_RETRIES` times, and the profile records every attempt
+(``profiling_interference`` in its provenance), so a profile measured while the host was busy says so in the report.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ LOAD_POINTS = (0.5, 0.8)
 BURST_EVERY = 50
 BURST_REQUESTS = 10
 BURST_ROOM = 1.2
+#: How many times a profiling run that was disturbed (`screened_run`) is measured again before it is kept as it is.
+PROFILING_RETRIES = 2
 #: How the wake-up table is measured (recorded in the profiles' provenance).
 WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.join(map(str, LOAD_POINTS))}, with "
                  f"a burst of {BURST_REQUESTS} simultaneous requests every {BURST_EVERY} requests: the relative "
@@ -162,10 +169,40 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
     return speed_factors(run, models, profile)
 
 
+def screened_run(measure, label: str, attempts: list):
+    """`measure()` (a profiling run: a ``(RealRun, models)`` pair), measured again while the host disturbed it
+    (`simulator.runner.validation.interfered`), at most `PROFILING_RETRIES` times; the last attempt is kept. Every
+    attempt's host report is appended to `attempts` under `label`."""
+    from simulator.runner.validation import interfered
+
+    for attempt in range(PROFILING_RETRIES + 1):
+        run = measure()
+        disturbed = interfered(run[0])
+        attempts.append({"run": label, "attempt": attempt, "interfered": disturbed, "host": run[0].host.to_dict(),
+                         "stall_fraction": run[0].stall_fraction})
+        if not disturbed:
+            break
+    return run
+
+
+def last_attempts(profile: Profile) -> dict:
+    """``{profiling run: its last attempt}`` of `screened_run` as `profile` recorded them (``attempt``: how many
+    times it was measured again); empty for a profile measured before the screening."""
+    return {a["run"]: a for a in profile.provenance.get("profiling_interference", [])}
+
+
+def disturbed_runs(profile: Profile) -> list[str]:
+    """The profiling runs of `profile` kept although the host disturbed them (every attempt of `screened_run` was)."""
+    return [label for label, a in last_attempts(profile).items() if a["interfered"]]
+
+
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
     """Closed-loop profile of one stage set (with the host's speed process), then the host's costs from open-loop
-    runs, each between two closed-loop bursts that measure the host's speed level; written to `path`."""
-    closed = profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed, profiling_requests(plan, scenario))
+    runs, each between two closed-loop bursts that measure the host's speed level; written to `path`. The
+    closed- and open-loop runs are screened for interference (`screened_run`)."""
+    attempts = []
+    closed = screened_run(lambda: profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed,
+                                                profiling_requests(plan, scenario)), "closed loop", attempts)
     save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
     base = load_profile(path)
     opens, traces, bursts = [], [], [level_now(plan, cache, scenario, path, base)]
@@ -173,9 +210,11 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
         for i, load in enumerate(LOAD_POINTS):
             traces.append(open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
                                           path.with_name(f"{path.stem}-load{load}.csv")))
-            opens.append(profiling_run(plan, cache, scenario, path, f"trace:{traces[-1]}", plan.seed, None))
+            opens.append(screened_run(lambda: profiling_run(plan, cache, scenario, path, f"trace:{traces[-1]}",
+                                                            plan.seed, None), f"open loop at load {load}", attempts))
             bursts.append(level_now(plan, cache, scenario, path, base))
         profile = with_host_costs(base, closed, opens)
+        profile = replace(profile, provenance={**profile.provenance, "profiling_interference": attempts})
         save_profile(path, profile)
         save_profile(path, with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts))
     finally:

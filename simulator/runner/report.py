@@ -80,6 +80,8 @@ def verdict(sc: dict) -> str:
     else:
         notes.append("inside band" if fig["latency_mean_ms"]["inside_band"] and fig["latency_p99_ms"]["inside_band"]
                      else "outside band")
+    if sc.get("profile_disturbed"):
+        notes.append(f"profile measured under interference ({', '.join(sc['profile_disturbed'])})")
     return "; ".join(notes)
 
 
@@ -318,6 +320,24 @@ def _profile_table(profiles) -> list[str]:
     return lines
 
 
+def _screening_lines(profiles) -> list[str]:
+    """How the profiling runs were screened for interference (`simulator.runner.profiling.screened_run`); nothing
+    for profiles measured before the screening."""
+    from simulator.runner.profiling import PROFILING_RETRIES, disturbed_runs, last_attempts
+
+    last = {_short(p): last_attempts(p) for p in profiles}
+    if not any(last.values()):
+        return []
+    again = [f"{name}: {run} ({a['attempt']}x)" for name, runs in last.items() for run, a in runs.items()
+             if a["attempt"] > 0]
+    kept = [f"{_short(p)}: {run}" for p in profiles for run in disturbed_runs(p)]
+    return [f"The profiling runs are screened for interference as the real runs are (below): one the host disturbed "
+            f"is measured again, at most {PROFILING_RETRIES} times. Of the {sum(map(len, last.values()))} profiling "
+            "runs, " + (f"{len(again)} were measured again ({', '.join(again)})" if again else "none was disturbed")
+            + (f"; kept although disturbed: {', '.join(kept)} (the scenarios' verdicts say so)." if kept else "."),
+            ""]
+
+
 def _short(profile) -> str:
     return profile.name.split("(")[-1].rstrip(")")
 
@@ -526,6 +546,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         f"({plan['profiling_requests']} requests, every stage), de-modulated by the host's speed process fitted on "
         "the same run (below):", "",
         *_profile_table(profiles), "",
+        *_screening_lines(profiles),
         "What the host pays besides: the speed process (`speed_noise`: the host's speed drifts in phases of tens "
         "of milliseconds; sigma is the standard deviation of its log, fitted on the open-loop profiling runs' "
         "autocovariance of stage times, beside the stage times' whole log standard deviation; and its slow phases, "

@@ -231,6 +231,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled, without_host_costs
     from simulator.runner.idle import idle_effect, member_idle_effect
+    from simulator.runner.profiling import disturbed_runs
 
     scenario, config, drawn, profile, reals = runs.scenario, runs.config, runs.drawn, runs.profile, runs.reals
     factor = serving_factor(profile, drawn[0])
@@ -252,6 +253,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     figures["fresh"] = fresh_prediction(figures, seeded, runs.bursts)
     figures["session"] = {**prediction(figures, session_sims, session_band), **session_facts}
     figures["drift_reference"] = "session"
+    figures["profile_disturbed"] = disturbed_runs(profile)
     panel = (f"{scenario.name} ({scenario.mode}, {scenario.changes['arrivals']})", [r.requests.latency_ms for r in reals],
              [s.requests.latency_ms for s in session_sims], [s.requests.latency_ms for s in bare])
     figures["idle"] = idle_effect(reals)
