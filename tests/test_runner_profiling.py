@@ -365,3 +365,19 @@ def test_a_profiling_run_the_host_disturbed_is_measured_again(busy, attempts, ke
     assert last_attempts(profile)["closed loop"]["attempt"] == attempts - 1
     assert disturbed_runs(profile) == (["closed loop"] if kept_disturbed else [])
     assert disturbed_runs(SimpleNamespace(provenance={})) == []    # measured before the screening
+
+
+def test_window_levels_show_a_slower_phase_of_the_seconds_scale():
+    from simulator.runner.speed_fit import LONG_WINDOW_MS, long_slow_share, window_levels
+
+    rng = np.random.default_rng(3)
+    slow = lambda t_s: 1.25 if 1.0 <= t_s < 1.5 else 1.0             # two windows of 250 ms, 1.25x
+    run = served(np.zeros(3000), speed=lambda t_s: slow(t_s) * np.exp(0.05 * rng.standard_normal()))
+    levels = window_levels(run)
+    seconds = run.stage_times.start_s[-1]                            # back to back, ~3.4 s
+    assert levels.size == int(seconds * 1000.0 // LONG_WINDOW_MS) + 1
+    assert sorted(levels)[-2] == pytest.approx(1.25, rel=0.02) and np.median(levels) == pytest.approx(1.0)
+    share, windows = long_slow_share([levels])
+    assert windows == levels.size and share == pytest.approx(2 / levels.size, abs=1 / levels.size)
+    steady = window_levels(served(np.zeros(3000), speed=lambda t_s: np.exp(0.05 * rng.standard_normal())))
+    assert long_slow_share([steady])[0] == 0.0 and long_slow_share([]) == (None, 0)

@@ -58,6 +58,11 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert {a["run"] for a in screened} == {"closed loop", "open loop at load 0.5", "open loop at load 0.8"}
     assert all(isinstance(sc["profile_disturbed"], list) for sc in results["scenarios"])
     assert "The profiling runs are screened for interference as the real runs are" in text
+    # the slower phases of the seconds scale: recorded for the profiling and the real runs, set side by side
+    windows = profile.provenance["window_levels_measured"]
+    assert set(windows["levels"]) == {a["run"] for a in screened} and windows["window_ms"] == 250.0
+    assert all(isinstance(r["window_levels"], list) for sc in results["scenarios"] for r in sc["runs"])
+    assert "### Slower phases of the seconds scale" in text and "| open-50 | " in text.split("seconds scale")[-1]
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]
     assert (profile.speed_noise is None) == ("reason" in profile.provenance["speed_noise_measured"])

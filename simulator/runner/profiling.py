@@ -169,6 +169,14 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
     return speed_factors(run, models, profile)
 
 
+CLOSED_LABEL = "closed loop"
+
+
+def open_label(load: float) -> str:
+    """How the profile's records name the open-loop profiling run at offered `load`."""
+    return f"open loop at load {load}"
+
+
 def screened_run(measure, label: str, attempts: list):
     """`measure()` (a profiling run: a ``(RealRun, models)`` pair), measured again while the host disturbed it
     (`simulator.runner.validation.interfered`), at most `PROFILING_RETRIES` times; the last attempt is kept. Every
@@ -202,7 +210,7 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
     closed- and open-loop runs are screened for interference (`screened_run`)."""
     attempts = []
     closed = screened_run(lambda: profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed,
-                                                profiling_requests(plan, scenario)), "closed loop", attempts)
+                                                profiling_requests(plan, scenario)), CLOSED_LABEL, attempts)
     save_profile(path, closed_loop_profile(f"{device['name']} ({path.stem})", device, closed, idle_w))
     base = load_profile(path)
     opens, traces, bursts = [], [], [level_now(plan, cache, scenario, path, base)]
@@ -211,7 +219,7 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
             traces.append(open_loop_trace(plan, cache, scenario, path, load, plan.seed + 100 + i,
                                           path.with_name(f"{path.stem}-load{load}.csv")))
             opens.append(screened_run(lambda: profiling_run(plan, cache, scenario, path, f"trace:{traces[-1]}",
-                                                            plan.seed, None), f"open loop at load {load}", attempts))
+                                                            plan.seed, None), open_label(load), attempts))
             bursts.append(level_now(plan, cache, scenario, path, base))
         profile = with_host_costs(base, closed, opens)
         profile = replace(profile, provenance={**profile.provenance, "profiling_interference": attempts})
@@ -286,7 +294,7 @@ def with_host_costs(profile: Profile, closed, opens) -> Profile:
     idle = dispatch_overhead(runs, idle=True)
     release = release_cost(runs)
     provenance = {**profile.provenance, "dispatch_overhead_measured": dispatch, "idle_dispatch_measured": idle,
-                  "release_cost_measured": release,
+                  "release_cost_measured": release, "window_levels_measured": recorded_levels(closed, opens),
                   "speed_noise_measured": facts,
                   "member_idle_measured": {"points": member_points, "method": MEMBER_METHOD},
                   "wakeup_measured": {"points": points, "decay": decay, "method": WAKEUP_METHOD}}
@@ -294,6 +302,22 @@ def with_host_costs(profile: Profile, closed, opens) -> Profile:
                    dispatch_overhead_ms=dispatch["mean"], idle_dispatch_ms=idle["mean"] if idle["n"] else None,
                    release_cost_ms=release["mean"],
                    speed_noise=noise, provenance=provenance)
+
+
+def recorded_levels(closed, opens) -> dict:
+    """The profiling runs' `simulator.runner.speed_fit.window_levels` (a diagnostic of the host's slower phases of
+    the seconds scale), per run: ``{"window_ms", "levels": {run: [level, ...]}}``."""
+    from simulator.runner.speed_fit import LONG_WINDOW_MS, window_levels
+
+    labels = [CLOSED_LABEL, *map(open_label, LOAD_POINTS)]
+    runs = [closed, *opens]
+    return {"window_ms": LONG_WINDOW_MS,
+            "levels": {label: rounded(window_levels(run)) for label, (run, _) in zip(labels, runs)}}
+
+
+def rounded(levels) -> list[float]:
+    """Window levels as stored in a profile or results.json (4 decimals)."""
+    return [round(float(x), 4) for x in levels]
 
 
 def _table(points: list[dict]) -> tuple | None:

@@ -338,6 +338,42 @@ def _screening_lines(profiles) -> list[str]:
             ""]
 
 
+def _long_phases_section(scenarios, profiles) -> list[str]:
+    """The slower phases of the seconds scale (`simulator.runner.speed_fit.window_levels`) in the profiling runs and
+    in the real runs, per scenario; nothing for a folder written before they were recorded."""
+    import numpy as np
+
+    from simulator.runner.speed_fit import LONG_SLOW_THRESHOLD, LONG_WINDOW_MS, long_slow_share
+
+    measured = {f"profile-{sc['name']}": sc for sc in scenarios if all("window_levels" in r for r in sc["runs"])}
+    profiling = {_short(p): p.provenance["window_levels_measured"]["levels"] for p in profiles
+                 if "window_levels_measured" in p.provenance}
+    if not measured or not profiling:
+        return []
+    lines = ["### Slower phases of the seconds scale", "",
+             f"Windows of {LONG_WINDOW_MS:.0f} ms of each run whose stage runs took more than "
+             f"{LONG_SLOW_THRESHOLD}x as long as in the run's median window (against their stages' typical times; "
+             "`simulator/runner/speed_fit.py`): a diagnostic the model does not use. Its slow phases are fitted on "
+             "20 ms windows at 1.3x; phases of a few hundred milliseconds at 1.1-1.3x escape them, and at 80% load "
+             "one raises the load past 1 for as long as it lasts. Mean latency of the real runs with such a window "
+             "and of those without:", "",
+             "| scenario | profiling runs: slow windows (windows) | real runs: slow windows (windows) | "
+             "runs with one | mean ms: runs with one / without |", "|---|---|---|---|---|"]
+    for name, sc in measured.items():
+        own, n_own = long_slow_share(list(profiling.get(name, {}).values()))
+        real, n_real = long_slow_share([r["window_levels"] for r in sc["runs"]])
+        slow = [any(x > LONG_SLOW_THRESHOLD for x in r["window_levels"]) for r in sc["runs"]]
+        means = [np.mean([r["latency_mean_ms"] for r, s in zip(sc["runs"], slow) if s == want]) if want in slow
+                 else None for want in (True, False)]
+        lines.append(f"| {sc['name']} | {_share(own)} ({n_own}) | {_share(real)} ({n_real}) | {sum(slow)} of "
+                     f"{len(slow)} | " + " / ".join("–" if m is None else f"{m:.3f}" for m in means) + " |")
+    return [*lines, ""]
+
+
+def _share(x) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
 def _short(profile) -> str:
     return profile.name.split("(")[-1].rstrip(")")
 
@@ -596,6 +632,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "run's own speed (speed-calibrated, median of the seeds), and when a FIFO server replays the run's own "
         "service times (`simulator/runner/calibrate.py`).", "",
         *_diagnostics_table(scenarios), "",
+        *_long_phases_section(scenarios, profiles),
         "### Every real run, and what the host did meanwhile", "",
         *_runs_table(scenarios), "",
         "## First calls after idle", "",

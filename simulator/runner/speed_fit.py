@@ -29,6 +29,13 @@ or they last fewer than `MIN_PHASE_WINDOWS` windows on average. The stage runs i
 ``log(slow_factor)`` taken off their residuals (centred again) before the covariance is fitted, so the process does
 not count the phases twice.
 
+Slower phases of the seconds scale (a diagnostic, not part of the model): the same residuals' mean over windows of
+`LONG_WINDOW_MS` (`window_levels`), each against the run's median window; a window more than `LONG_SLOW_THRESHOLD`
+times slower counts as slow (`long_slow_share`). The real runs of the validation show such phases (250-1000 ms at
+1.1-1.3x, a few percent of the time) that the slow phases above, of 20 ms windows at 1.3x, do not catch, and at
+80% load one of them doubles a run's mean latency; the profiles record the levels of their profiling runs' windows,
+the report sets them beside the real runs' (`docs/validation-history.md`, run AJ).
+
 `simulator.runner.profiling` fits the profile's process on the open-loop profiling runs: the host's phases are
 longer and deeper when it idles between requests (open loop) than when it runs back to back (closed loop), and
 open loops are what the phases matter for. The profile's latency samples come from the closed-loop run and the
@@ -68,6 +75,10 @@ MIN_WINDOW_STAGES = 3
 SLOW_THRESHOLD = 1.3
 MIN_SLOW_PHASES = 5
 MIN_PHASE_WINDOWS = 2.0
+#: Windows (ms) of the slower phases of the seconds scale (`window_levels`), and how much slower than the run's
+#: median window one is counted slow (`long_slow_share`).
+LONG_WINDOW_MS = 250.0
+LONG_SLOW_THRESHOLD = 1.1
 
 METHOD = ("covariance of log(stage time over its class's typical time) between stage runs of one run, grouped by their "
           f"distance in stage runs (up to {MAX_LAG_MS:.0f} ms at the median period), fitted as sigma^2 times the mean "
@@ -146,6 +157,20 @@ def slow_windows(run, y: np.ndarray, width_ms: float) -> tuple[np.ndarray, np.nd
     valid = counts >= MIN_WINDOW_STAGES
     relative = means - (np.median(means[valid]) if valid.any() else 0.0)
     return window, np.where(valid, relative, 0.0), valid
+
+
+def window_levels(run, width_ms: float = LONG_WINDOW_MS) -> np.ndarray:
+    """Per window of `width_ms` of `run` with at least `MIN_WINDOW_STAGES` stage runs: how many times as long its
+    stage runs took as in the run's median window (the geometric mean of their `log_residuals`' ratio)."""
+    _, relative, valid = slow_windows(run, log_residuals(run), width_ms)
+    return np.exp(relative[valid])
+
+
+def long_slow_share(levels) -> tuple[float | None, int]:
+    """The share of the windows (`window_levels`, pooled) more than `LONG_SLOW_THRESHOLD` times slower than their
+    run's median window, and the number of windows (None for none)."""
+    levels = np.concatenate([np.asarray(x, dtype=float) for x in levels]) if len(levels) else np.zeros(0)
+    return (float(np.mean(levels > LONG_SLOW_THRESHOLD)) if levels.size else None), int(levels.size)
 
 
 def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:

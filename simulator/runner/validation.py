@@ -486,8 +486,12 @@ def service_ms(result) -> float:
 
 
 def real_figures(real, sim0, sim_service_ms: float) -> dict:
-    """One real run's figures, its request-by-request agreement with the simulation `sim0`, and its service time
-    against the simulated one (`sim_service_ms`; flagged as host drift beyond `MAX_HOST_DRIFT`)."""
+    """One real run's figures, its request-by-request agreement with the simulation `sim0`, its service time
+    against the simulated one (`sim_service_ms`; flagged as host drift beyond `MAX_HOST_DRIFT`) and its
+    `simulator.runner.speed_fit.window_levels`."""
+    from simulator.runner.profiling import rounded
+    from simulator.runner.speed_fit import window_levels
+
     req = real.requests
     drift = service_ms(real) / sim_service_ms - 1.0
     disturbed = interfered(real)
@@ -498,6 +502,7 @@ def real_figures(real, sim0, sim_service_ms: float) -> dict:
             "mean_compute_ms": float(real.stage_times.compute_s.mean() * 1e3),
             "mean_decision_ms": float(real.stage_times.decision_s.mean() * 1e3),
             "stall_fraction": real.stall_fraction, "host": real.host.to_dict(), "service_drift": float(drift),
+            "window_levels": rounded(window_levels(real)),
             "interfered": bool(disturbed or abs(drift) > MAX_HOST_DRIFT),
             "flag": "interference" if disturbed else ("host drift" if abs(drift) > MAX_HOST_DRIFT else ""),
             "measured_energy_j": real.measured_energy_j,
@@ -505,10 +510,11 @@ def real_figures(real, sim0, sim_service_ms: float) -> dict:
 
 
 def sim_figures(sims) -> dict:
-    """Median and 5-95% band over the seeded simulations."""
+    """Median, mean and 5-95% band over the seeded simulations."""
     per_seed = {m: np.array([latency_figures(s.requests.latency_ms)[m] for s in sims]) for m in METRICS}
     per_seed["utilisation"] = np.array([s.summary.utilisation for s in sims])
     out = {m: float(np.median(v)) for m, v in per_seed.items()}
+    out["mean_over_seeds"] = {m: float(np.mean(per_seed[m])) for m in METRICS}
     out["band"] = {m: [float(x) for x in np.percentile(v, BAND)] for m, v in per_seed.items()}
     out["mc_error"] = {m: median_mc_error(per_seed[m]) for m in METRICS}
     energy = [s.summary.device_energy_j for s in sims]
