@@ -33,7 +33,8 @@ METRICS = (("latency_mean_ms", 0.05), ("latency_p99_ms", 0.10))
 
 
 def errors(figures: dict, folder: Path, factors: list, seeds: int, plan: dict, cache, scratch: Path) -> list:
-    """Per factor: the mean and p99 errors (real runs used over the simulated median) and the timing verdict."""
+    """Per factor: the mean and p99 errors (real runs used over the simulated median) and the timing verdict; the
+    simulations have the session's long phases where the verdict's had them (since run AK)."""
     from simulator.profiles import load_profile
     from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled
@@ -44,7 +45,8 @@ def errors(figures: dict, folder: Path, factors: list, seeds: int, plan: dict, c
     profile_path = folder / figures["profile"]
     state = prepare_scenario(ValidationPlan(out_dir=scratch, requests=plan["requests"], seeds=seeds, seed=plan["seed"]),
                              scenario, profile_path, load_profile(profile_path), cache,
-                             figures.get("level_sigma_profiling", figures["level_sigma"]))
+                             figures.get("level_sigma_profiling", figures["level_sigma"]),
+                             figures.get("session", {}).get("long_phases"))
     used = used_index(figures["runs"])
     out = []
     for factor in factors:

@@ -15,6 +15,9 @@ verdict at loads <= 80% (within 5% / 10% or the real-vs-real spread):
 - ``session x factor``: the session's level times ``factor`` (the drift counted twice);
 - ``session alone``: the session's level, no serving factor.
 
+Since run AK the verdict's prediction also has the long phases of the session's profiling runs
+(``session.long_phases`` in ``results.json``); every variant here has them too where the folder recorded them.
+
 The bursts' levels come from ``results.json``: as recorded (``session.burst_levels``, in results written after
 run AA), or, in older folders, from each burst's stage factors, stored as their mean, so that a scenario with
 several models, ``cascade-80``, is approximated there. No PyTorch, no GPU.

@@ -108,11 +108,14 @@ class RunConfig:
     batch_size: int = _opt(1, "maximum batch size (1 = batch-1 serving; B > 1 = greedy dynamic batching)", _int)
     queue: str = _opt("fifo", f"queue discipline: {' | '.join(QUEUES)}")
     speed_noise: tuple | None = _opt(None, "the host's speed process on every device, replacing the profiles': "
-                                     "SIGMA,CORRELATION_MS[,LEVEL_SIGMA[,SLOW_FACTOR,SLOW_SHARE,SLOW_MS]] (standard "
+                                     "SIGMA,CORRELATION_MS[,LEVEL_SIGMA[,SLOW_FACTOR,SLOW_SHARE,SLOW_MS[,LONG_FACTOR,"
+                                     "LONG_SHARE,LONG_MS]]] (standard "
                                      "deviation of the log speed factor, correlation time in ms; optionally the "
                                      "standard deviation of the log of a constant level factor per run, and slow "
                                      "phases: stages SLOW_FACTOR times as long for SLOW_SHARE of the time, in "
-                                     "phases of SLOW_MS on average; all sigmas 0 and no slow phases = none); "
+                                     "phases of SLOW_MS on average; and then long phases, LONG_FACTOR,LONG_SHARE,"
+                                     "LONG_MS, a second chain of the same kind; all sigmas 0 and no phases = "
+                                     "none); "
                                      "default: each profile's own (docs/semantics.md)",
                                      _optional(_floats), "SIGMA,MS[,LEVEL[,FACTOR,SHARE,MS]]")
     # run
@@ -173,8 +176,9 @@ _CONSTRAINTS = {
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
     "speed_noise": (lambda v: v is None or usable_speed_noise(v),
-                    "two, three or six numbers SIGMA in [0, 3], CORRELATION_MS > 0, LEVEL_SIGMA in [0, 3], and "
-                    "slow phases SLOW_FACTOR in [1, 1000], 0 <= SLOW_SHARE < 1, SLOW_MS > 0"),
+                    "two, three, six or nine numbers SIGMA in [0, 3], CORRELATION_MS > 0, LEVEL_SIGMA in [0, 3], "
+                    "slow phases SLOW_FACTOR in [1, 1000], 0 <= SLOW_SHARE < 1, SLOW_MS > 0, and long phases by the "
+                    "same rules"),
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),
     "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
     "record_batches": (lambda v: isinstance(v, bool), "true or false"),

@@ -102,7 +102,7 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
                     for p in profiles)
     if config.speed_noise is not None:
         noise = SpeedNoise(*config.speed_noise)
-        noise = noise if noise.sigma > 0 or noise.level_sigma > 0 or noise.has_slow_phases else None
+        noise = noise if noise.has_variation else None
         devices = tuple(replace(d, speed_noise=noise) for d in devices)
     _check_energy(config, devices)
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)

@@ -21,6 +21,11 @@ process on the log of the factor:
   for ``slow_ms`` on average per phase (exponential sojourns), drawn after the level and only where
   ``slow_share > 0``. The chain's factor is normalised to mean 1 too: slow phases change *when* stages are slow
   (long enough for a queue to build up), not the mean service time, which the latency samples carry.
+- ``long_factor``, ``long_share``, ``long_ms`` (optional, default none): *long phases*, a second, independent chain
+  of the same kind drawn after the first: the shallower and longer phases of the seconds scale (on this project's
+  Zen 4 VM 1.1-1.3x for 250-1000 ms, 5-7% of the time: at 80% load one raises the load past 1 for as long as it
+  lasts). `flexsim validate` measures them on its profiling runs, pooled over the session
+  (`simulator.runner.speed_fit.long_phases`).
 
 The engines read a pre-drawn, piecewise-constant trace of it (`speed_trace`): slot ``i`` covers the times
 ``[i, i + 1) * step`` with ``step = correlation_ms / STEPS_PER_CORRELATION``; a stage that starts at time ``t``
@@ -63,6 +68,8 @@ class SpeedNoise:
         Share of the time in slow phases (in [0, 1); 0: none).
     slow_ms : float
         Mean duration of a slow phase (> 0 where ``slow_share > 0``).
+    long_factor, long_share, long_ms : float
+        The same for the long phases (``long_share`` 0: none).
     """
 
     sigma: float
@@ -71,10 +78,22 @@ class SpeedNoise:
     slow_factor: float = 1.0
     slow_share: float = 0.0
     slow_ms: float = 0.0
+    long_factor: float = 1.0
+    long_share: float = 0.0
+    long_ms: float = 0.0
 
     @property
     def has_slow_phases(self) -> bool:
         return self.slow_share > 0 and self.slow_factor > 1
+
+    @property
+    def has_long_phases(self) -> bool:
+        return self.long_share > 0 and self.long_factor > 1
+
+    @property
+    def has_variation(self) -> bool:
+        """Whether the process varies the speed at all (a sigma above 0 or any phases)."""
+        return self.sigma > 0 or self.level_sigma > 0 or self.has_slow_phases or self.has_long_phases
 
     @property
     def step_s(self) -> float:
@@ -87,22 +106,37 @@ class SpeedNoise:
             out["level_sigma"] = self.level_sigma
         if self.has_slow_phases:
             out.update(slow_factor=self.slow_factor, slow_share=self.slow_share, slow_ms=self.slow_ms)
+        if self.has_long_phases:
+            out.update(long_factor=self.long_factor, long_share=self.long_share, long_ms=self.long_ms)
         return out
+
+    def as_tuple(self) -> tuple:
+        """The process as the numbers of `TUPLE_FIELDS` (three, six or nine: as few as carry it; slow phases it
+        has not are `NO_PHASES` before long phases it has)."""
+        slow = (self.slow_factor, self.slow_share, self.slow_ms) if self.has_slow_phases else NO_PHASES
+        long = (self.long_factor, self.long_share, self.long_ms) if self.has_long_phases else ()
+        return (self.sigma, self.correlation_ms, self.level_sigma) + (slow + long if long or self.has_slow_phases
+                                                                         else ())
 
 
 SLOW_FIELDS = ("slow_factor", "slow_share", "slow_ms")
+#: Phases that never come (slow share 0), where a tuple of `TUPLE_FIELDS` must name slow phases before long ones.
+NO_PHASES = (1.0, 0.0, 1.0)
+LONG_FIELDS = ("long_factor", "long_share", "long_ms")
 
 
 def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
     """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c > 0``, and optionally
-    ``"level_sigma": l`` with finite ``l >= 0`` and the slow phases ``"slow_factor": f, "slow_share": p,
-    "slow_ms": d`` (all three or none; ``f >= 1``, ``0 <= p < 1``, ``d > 0``); or None."""
+    ``"level_sigma": l`` with finite ``l >= 0``, the slow phases ``"slow_factor": f, "slow_share": p,
+    "slow_ms": d`` (all three or none; ``f >= 1``, ``0 <= p < 1``, ``d > 0``) and the long phases ``"long_factor",
+    "long_share", "long_ms"`` (the same rules); or None."""
     if spec is None:
         return None
-    allowed = {"sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS}
+    allowed = {"sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS, *LONG_FIELDS}
     require(isinstance(spec, dict) and {"sigma", "correlation_ms"} <= set(spec) and set(spec) <= allowed,
             f"{where}: speed_noise must be an object with 'sigma' and 'correlation_ms' (and optionally "
-            "'level_sigma', and 'slow_factor', 'slow_share', 'slow_ms'), nothing else")
+            "'level_sigma', 'slow_factor', 'slow_share', 'slow_ms', and 'long_factor', 'long_share', "
+            "'long_ms'), nothing else")
     sigma, corr, level = spec["sigma"], spec["correlation_ms"], spec.get("level_sigma", 0.0)
     require(_number(sigma) and 0 <= sigma <= MAX_LOG_SIGMA,
             f"{where}: speed_noise.sigma = {sigma!r} must be a number from 0 to {MAX_LOG_SIGMA:g}")
@@ -110,15 +144,19 @@ def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
             f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number > 0")
     require(_number(level) and 0 <= level <= MAX_LOG_SIGMA,
             f"{where}: speed_noise.level_sigma = {level!r} must be a number from 0 to {MAX_LOG_SIGMA:g}")
-    slow = [spec[k] for k in SLOW_FIELDS if k in spec]
-    require(len(slow) in (0, 3), f"{where}: speed_noise needs all of {', '.join(SLOW_FIELDS)} or none of them")
-    if slow:
-        check_slow_phases(*slow, where=f"{where}: speed_noise")
-    return SpeedNoise(float(sigma), float(corr), float(level), *(float(v) for v in slow))
+    phases = {}
+    for names in (SLOW_FIELDS, LONG_FIELDS):
+        given = [spec[k] for k in names if k in spec]
+        require(len(given) in (0, 3), f"{where}: speed_noise needs all of {', '.join(names)} or none of them")
+        if given:
+            check_slow_phases(*given, where=f"{where}: speed_noise", names=names)
+            phases.update({k: float(v) for k, v in zip(names, given)})
+    return SpeedNoise(float(sigma), float(corr), float(level), **phases)
 
 
-#: The fields of a speed process given as numbers in this order (`flexsim run --speed-noise`): two, three or all six.
-TUPLE_FIELDS = ("sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS)
+#: The fields of a speed process given as numbers in this order (`flexsim run --speed-noise`): two, three, six or
+#: all nine.
+TUPLE_FIELDS = ("sigma", "correlation_ms", "level_sigma", *SLOW_FIELDS, *LONG_FIELDS)
 
 
 #: Largest standard deviation of the log speed (within a run, or of its level): e^3, twenty times slower or faster,
@@ -129,9 +167,9 @@ MAX_SLOW_FACTOR = 1e3
 
 
 def usable_speed_noise(values: tuple) -> bool:
-    """Whether `values` (numbers in `TUPLE_FIELDS` order: two, three or six of them) make a usable speed process,
-    by the bounds of `parse_speed_noise`."""
-    if not isinstance(values, tuple) or len(values) not in (2, 3, 6):
+    """Whether `values` (numbers in `TUPLE_FIELDS` order: two, three, six or nine of them) make a usable speed
+    process, by the bounds of `parse_speed_noise`."""
+    if not isinstance(values, tuple) or len(values) not in (2, 3, 6, 9):
         return False
     try:
         parse_speed_noise(dict(zip(TUPLE_FIELDS, values)), "speed_noise")
@@ -140,13 +178,13 @@ def usable_speed_noise(values: tuple) -> bool:
     return True
 
 
-def check_slow_phases(factor, share, duration_ms, where: str) -> None:
-    """Raise a `FlexsimError` naming the first of the slow phases' figures that is not usable."""
+def check_slow_phases(factor, share, duration_ms, where: str, names=SLOW_FIELDS) -> None:
+    """Raise a `FlexsimError` naming the first of the phases' figures (called `names`) that is not usable."""
     require(_number(factor) and 1 <= factor <= MAX_SLOW_FACTOR,
-            f"{where}.slow_factor = {factor!r} must be a number from 1 to {MAX_SLOW_FACTOR:g}")
-    require(_number(share) and 0 <= share < 1, f"{where}.slow_share = {share!r} must be a number in [0, 1)")
+            f"{where}.{names[0]} = {factor!r} must be a number from 1 to {MAX_SLOW_FACTOR:g}")
+    require(_number(share) and 0 <= share < 1, f"{where}.{names[1]} = {share!r} must be a number in [0, 1)")
     require(_number(duration_ms) and duration_ms > 0,
-            f"{where}.slow_ms = {duration_ms!r} must be a finite number > 0")
+            f"{where}.{names[2]} = {duration_ms!r} must be a finite number > 0")
 
 
 def _number(x) -> bool:
@@ -164,19 +202,22 @@ def speed_trace(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np
     if noise.level_sigma > 0:
         x += rng.standard_normal() * noise.level_sigma - 0.5 * noise.level_sigma ** 2
     factor = np.exp(x)
+    step_ms = noise.step_s * 1000.0
     if noise.has_slow_phases:
-        factor *= slow_phase_factor(noise, n_slots, rng)
+        factor *= phase_factor(noise.slow_factor, noise.slow_share, noise.slow_ms, step_ms, n_slots, rng)
+    if noise.has_long_phases:
+        factor *= phase_factor(noise.long_factor, noise.long_share, noise.long_ms, step_ms, n_slots, rng)
     return factor
 
 
-def slow_phase_factor(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np.ndarray:
-    """Per slot, the slow phases' factor of `noise`: ``slow_factor`` in a slow phase, 1 outside, divided by the
+def phase_factor(slow_factor: float, p: float, slow_ms: float, step_ms: float, n_slots: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Per slot (of `step_ms`), a chain of phases: `slow_factor` in a slow phase, 1 outside, divided by the
     chain's mean ``1 - p + p * slow_factor``. Phases alternate, their lengths in slots drawn geometric (mean
-    ``slow_ms`` for slow phases, ``slow_ms * (1 - p) / p`` for the others), the first state drawn with
-    probability ``p = slow_share``."""
-    p, step_ms = noise.slow_share, noise.step_s * 1000.0
+    `slow_ms` for slow phases, ``slow_ms * (1 - p) / p`` for the others), the first state drawn with
+    probability `p` (the share of the time in slow phases)."""
     tiny = np.finfo(float).tiny            # a phase this unlikely to end lasts the whole trace (lengths are clipped)
-    leave = max(tiny, -math.expm1(-step_ms / noise.slow_ms))    # per slot, from a slow phase
+    leave = max(tiny, -math.expm1(-step_ms / slow_ms))          # per slot, from a slow phase
     enter = max(tiny, min(1.0, leave * p / (1.0 - p)))            # per slot, into one
     slow_first = bool(rng.random() < p)
     lengths, total = [], 0
@@ -191,7 +232,7 @@ def slow_phase_factor(noise: SpeedNoise, n_slots: int, rng: np.random.Generator)
     lengths = np.concatenate(lengths)
     states = np.resize(np.array([slow_first, not slow_first]), lengths.size)
     in_slow = np.repeat(states, lengths)[:n_slots]
-    return np.where(in_slow, noise.slow_factor, 1.0) / (1.0 - p + p * noise.slow_factor)
+    return np.where(in_slow, slow_factor, 1.0) / (1.0 - p + p * slow_factor)
 
 
 def slot_count(horizon_s: float, noises) -> int:

@@ -200,3 +200,14 @@ def test_dispatcher_cost_counts_releases_during_each_stage_run(monkeypatch):
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "dispatcher_cost.py"), "docs/validation",
                            "--scenarios", "nosuch"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "no scenario nosuch" in done.stderr
+
+
+def test_slow_windows_sets_the_profiling_runs_beside_the_real_ones():
+    """On the committed report (measured since run AJ): both columns filled, the pooled phases, a re-simulation
+    (unless the profiling runs had no slow window, which the script says)."""
+    out = _run("slow_windows.py", "docs/validation", "--scenarios", "open-50,closed-4", "--simulate", "--seeds", "3")
+    rows = [line for line in out.splitlines() if line.startswith("| open-50 |")]
+    assert "% (" in rows[0].split("|")[2] and "% (" in rows[0].split("|")[3]
+    assert "pooled, profiling runs:" in out and "pooled, real runs:" in out and " phases: factor " in out
+    if "nothing to add" not in out:
+        assert len(rows) == 2 and rows[1].count("%") == 8   # mean ; p99, median / mean, without and with the phases

@@ -84,7 +84,7 @@ def test_the_session_level_pools_poll_profiles_and_the_config_carries_it():
     import dataclasses
 
     from simulator.config import RunConfig
-    from simulator.runner.validation import session_level, with_level
+    from simulator.runner.validation import LONG_ONLY_MS, session_level, with_level
     from simulator.speed import SpeedNoise
     from tests.helpers import constant_profile
 
@@ -102,6 +102,34 @@ def test_the_session_level_pools_poll_profiles_and_the_config_carries_it():
     assert with_level(config, noisy, 0.2).speed_noise == (0.1, 40.0, 0.2)
     phased = dataclasses.replace(constant_profile(), speed_noise=SpeedNoise(0.1, 40.0, 0.0, 1.5, 0.1, 90.0))
     assert with_level(config, phased, 0.2).speed_noise == (0.1, 40.0, 0.2, 1.5, 0.1, 90.0)
+    # the session's long phases (`session_long_phases`) join the profile's process, or a flat one of their own
+    long = {"slow_factor": 1.2, "slow_share": 0.07, "slow_ms": 360.0}
+    assert with_level(config, phased, 0.2, long).speed_noise == (0.1, 40.0, 0.2, 1.5, 0.1, 90.0, 1.2, 0.07, 360.0)
+    assert with_level(config, constant_profile(), 0.0, long).speed_noise == (0.0, LONG_ONLY_MS, 0.0, 1.0, 0.0, 1.0,
+                                                                             1.2, 0.07, 360.0)
+
+
+def test_the_session_long_phases_pool_every_profiles_windows():
+    import dataclasses
+
+    from simulator.runner.speed_fit import MIN_SLOW_PHASES
+    from simulator.runner.validation import session_long_phases
+    from tests.helpers import constant_profile
+
+    def state(levels):
+        profile = constant_profile()
+        recorded = {"window_ms": 250.0, "levels": {f"run {i}": x for i, x in enumerate(levels)}}
+        return SimpleNamespace(profile=dataclasses.replace(profile, provenance={**profile.provenance,
+                                                                                "window_levels_measured": recorded}))
+
+    one_phase = [1.0] * 9 + [1.2, 1.2]                      # one phase of two windows at 1.2x
+    few = [state([one_phase] * (MIN_SLOW_PHASES - 1))]
+    assert session_long_phases(few) is None                  # too few phases to fit
+    enough = few + [state([one_phase, [1.0] * 11])]          # split over the scenarios: pooled
+    facts = session_long_phases(enough)
+    assert facts["phases"] == MIN_SLOW_PHASES and facts["slow_ms"] == pytest.approx(500.0)
+    assert facts["slow_factor"] == pytest.approx(1.2) and facts["slow_share"] == pytest.approx(10 / 66)
+    assert session_long_phases([SimpleNamespace(profile=constant_profile())]) is None   # profiles before run AJ
 
 
 def test_the_session_level_sigma_pools_every_burst_weighted_by_the_profiled_stage_times():

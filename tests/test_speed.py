@@ -70,6 +70,28 @@ def test_slow_phases_have_the_stated_share_duration_and_factor():
     assert "slow_share" not in plain.to_json()
 
 
+def test_long_phases_are_a_second_chain_on_top_of_the_slow_ones():
+    phased = SpeedNoise(0.05, 8.0, slow_factor=1.8, slow_share=0.2, slow_ms=150.0)
+    both = dataclasses.replace(phased, long_factor=1.2, long_share=0.07, long_ms=400.0)
+    ratio = speed_trace(both, 2_000_000, np.random.default_rng(4)) / speed_trace(phased, 2_000_000,
+                                                                                  np.random.default_rng(4))
+    levels = np.unique(np.round(ratio, 9))
+    assert levels.size == 2 and levels[1] / levels[0] == pytest.approx(1.2)   # the slow chain as drawn, times one more
+    slots, phases = _phases(ratio > levels.mean())
+    assert slots / ratio.size == pytest.approx(0.07, abs=0.01)
+    assert slots / phases * both.step_s * 1000.0 == pytest.approx(400.0, rel=0.1)
+    assert ratio.mean() == pytest.approx(1.0, abs=0.01)
+    assert both.as_tuple() == (0.05, 8.0, 0.0, 1.8, 0.2, 150.0, 1.2, 0.07, 400.0)
+    alone = SpeedNoise(0.05, 8.0, long_factor=1.2, long_share=0.07, long_ms=400.0)
+    assert alone.as_tuple() == (0.05, 8.0, 0.0, 1.0, 0.0, 1.0, 1.2, 0.07, 400.0) and SpeedNoise(*alone.as_tuple()) == \
+        dataclasses.replace(alone, slow_ms=1.0)
+    for noise in (both, alone):
+        again = parse_profile(json.loads(json.dumps(dataclasses.replace(constant_profile(),
+                                                                        speed_noise=noise).to_json())))
+        assert again.speed_noise.as_tuple() == noise.as_tuple()
+    assert "long_share" not in phased.to_json() and phased.as_tuple() == (0.05, 8.0, 0.0, 1.8, 0.2, 150.0)
+
+
 def test_slow_phases_lengthen_queues_more_than_the_process_alone():
     from simulator.run import run_inputs
 
@@ -115,6 +137,9 @@ def test_config_level_alone_makes_a_process():
      "speed_noise.slow_share"),
     ({"sigma": 0.1, "correlation_ms": 5.0, "slow_factor": 1.5, "slow_share": 0.1, "slow_ms": 0.0},
      "speed_noise.slow_ms"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "long_factor": 1.5, "long_share": 0.1}, "all of long_factor, long_share"),
+    ({"sigma": 0.1, "correlation_ms": 5.0, "long_factor": 1.2, "long_share": -0.1, "long_ms": 300.0},
+     "speed_noise.long_share"),
 ])
 def test_bad_speed_noise_is_named(spec, field):
     obj = constant_profile().to_json()
@@ -194,6 +219,9 @@ def test_bad_config_speed_noise_is_named(value):
 
 @pytest.mark.parametrize("values, usable", [
     ((0.1, 20.0), True), ((0.1, 20.0, 0.05), True), ((0.1, 20.0, 0.0, 1.5, 0.1, 100.0), True),
+    ((0.1, 20.0, 0.0, 1.0, 0.0, 1.0, 1.2, 0.05, 300.0), True),
+    ((0.1, 20.0, 0.0, 1.5, 0.1, 100.0, 0.9, 0.05, 300.0), False),
+    ((0.1, 20.0, 0.0, 1.5, 0.1, 100.0, 1.2), False),
     ((0.1, 0.0), False), ((-0.1, 20.0), False), ((0.1, 20.0, -0.1), False), ((0.1, float("inf")), False),
     ((0.1, 20.0, 0.0, 0.9, 0.1, 100.0), False), ((0.1, 20.0, 0.0, 1.5, 1.0, 100.0), False),
     ((0.1, 20.0, 0.0, 1.5, 0.1, 0.0), False), ((0.1, 20.0, 0.0, 1.5), False), ((0.1,), False), ([0.1, 20.0], False),

@@ -62,6 +62,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     windows = profile.provenance["window_levels_measured"]
     assert set(windows["levels"]) == {a["run"] for a in screened} and windows["window_ms"] == 250.0
     assert all(isinstance(r["window_levels"], list) for sc in results["scenarios"] for r in sc["runs"])
+    assert all("long_phases" in sc["session"] for sc in results["scenarios"])     # too few in so short a run
     assert "### Slower phases of the seconds scale" in text and "| open-50 | " in text.split("seconds scale")[-1]
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]

@@ -353,10 +353,10 @@ def _long_phases_section(scenarios, profiles) -> list[str]:
     lines = ["### Slower phases of the seconds scale", "",
              f"Windows of {LONG_WINDOW_MS:.0f} ms of each run whose stage runs took more than "
              f"{LONG_SLOW_THRESHOLD}x as long as in the run's median window (against their stages' typical times; "
-             "`simulator/runner/speed_fit.py`): a diagnostic the model does not use. Its slow phases are fitted on "
-             "20 ms windows at 1.3x; phases of a few hundred milliseconds at 1.1-1.3x escape them, and at 80% load "
-             "one raises the load past 1 for as long as it lasts. Mean latency of the real runs with such a window "
-             "and of those without:", "",
+             "`simulator/runner/speed_fit.py`). The profile's slow phases are fitted on 20 ms windows at 1.3x; "
+             "phases of a few hundred milliseconds at 1.1-1.3x escape them, and at 80% load one raises the load "
+             "past 1 for as long as it lasts. " + _long_phases_use(scenarios)
+             + " Mean latency of the real runs with such a window and of those without:", "",
              "| scenario | profiling runs: slow windows (windows) | real runs: slow windows (windows) | "
              "runs with one | mean ms: runs with one / without |", "|---|---|---|---|---|"]
     for name, sc in measured.items():
@@ -368,6 +368,32 @@ def _long_phases_section(scenarios, profiles) -> list[str]:
         lines.append(f"| {sc['name']} | {_share(own)} ({n_own}) | {_share(real)} ({n_real}) | {sum(slow)} of "
                      f"{len(slow)} | " + " / ".join("–" if m is None else f"{m:.3f}" for m in means) + " |")
     return [*lines, ""]
+
+
+def _long_phases_note(scenarios) -> str:
+    """A sentence for the predictions' paragraph where the verdict's prediction has the session's long phases."""
+    if not any((sc.get("session") or {}).get("long_phases") for sc in scenarios):
+        return ""
+    return ("Since run AK the verdict's prediction also has the long phases of the session's profiling runs, "
+            "phases of a few hundred milliseconds at 1.1-1.3x (\"Slower phases of the seconds scale\", below). ")
+
+
+def _long_phases_use(scenarios) -> str:
+    """What the verdict's prediction made of the long phases pooled over the session's profiling runs."""
+    from simulator.runner.speed_fit import MIN_SLOW_PHASES
+
+    sessions = [sc.get("session", {}) for sc in scenarios]
+    if not all("long_phases" in s for s in sessions):
+        return "A diagnostic: the simulations do not model them (reports before run AK)."
+    long = sessions[0]["long_phases"]
+    if long is None:
+        return (f"Pooled over the session's profiling runs they came in fewer than {MIN_SLOW_PHASES} phases, too few "
+                "to fit: the verdict's prediction has none.")
+    return (f"Pooled over the session's profiling runs, all measured before the real runs: {long['phases']} phases, "
+            f"{long['slow_factor']:.2f}x for {long['slow_share']:.1%} of the time, {long['slow_ms']:.0f} ms on "
+            "average; the verdict's prediction (**session**, its median and its band) has them as its speed "
+            "process's long phases (`session_long_phases` in `simulator/runner/validation.py`), the other "
+            "predictions do not.")
 
 
 def _share(x) -> str:
@@ -613,7 +639,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
            else ""), "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
-        _predictions_prose(session_band, calibrated) +
+        _predictions_prose(session_band, calibrated) + _long_phases_note(scenarios) +
         f"Targets at loads ≤ {TARGET_LOAD:.0%}: mean within {TARGET_MEAN:.0%} and p99 within {TARGET_P99:.0%}, or "
         "within the real-vs-real spread (the band is the check above 80% only: it carries the host's speed-level "
         "uncertainty, wide on this host; a verdict met only thanks to the spread says so); stages run and "

@@ -173,6 +173,30 @@ def long_slow_share(levels) -> tuple[float | None, int]:
     return (float(np.mean(levels > LONG_SLOW_THRESHOLD)) if levels.size else None), int(levels.size)
 
 
+def phase_facts(relative, valid, slow, width_ms: float) -> dict:
+    """Slow phases from windows of `width_ms`, per run: each window's log level against the run's median window
+    (`relative`), whether it counts (`valid`) and whether it is slow (`slow`, valid ones only). ``slow_factor``:
+    the slow windows' mean level over the others' (geometric); ``slow_share``: slow windows / windows;
+    ``slow_ms``: window x slow windows / phases (consecutive slow windows are one phase); ``phases``."""
+    n_slow = sum(int(s.sum()) for s in slow)
+    n_valid = sum(int(v.sum()) for v in valid)
+    phases = sum(int((s & ~np.concatenate([[False], s[:-1]])).sum()) for s in slow)
+    if not phases:
+        return {"slow_factor": 1.0, "slow_share": 0.0, "slow_ms": 0.0, "phases": 0, "window_ms": width_ms}
+    in_slow = np.concatenate([r[s] for r, s in zip(relative, slow)])
+    outside = np.concatenate([r[v & ~s] for r, v, s in zip(relative, valid, slow)])
+    return {"slow_factor": float(np.exp(in_slow.mean() - outside.mean())), "slow_share": n_slow / n_valid,
+            "slow_ms": width_ms * n_slow / phases, "phases": phases, "window_ms": width_ms}
+
+
+def long_phases(levels, width_ms: float = LONG_WINDOW_MS) -> dict:
+    """`phase_facts` of the slower phases of the seconds scale in runs' `window_levels` (one sequence per run):
+    windows more than `LONG_SLOW_THRESHOLD` times slower than their run's median window."""
+    relative = [np.log(np.asarray(x, dtype=float)) for x in levels]
+    return phase_facts(relative, [np.ones(r.size, dtype=bool) for r in relative],
+                       [r > np.log(LONG_SLOW_THRESHOLD) for r in relative], width_ms)
+
+
 def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:
     """The slow phases of `runs` (their `log_residuals` in `residuals`; see the module docstring) as
     ``{"slow_factor", "slow_share", "slow_ms", "phases"}`` or None, and the residuals with the phases' offset taken
@@ -180,16 +204,10 @@ def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:
     width_ms = window_ms(runs)
     per_run = [slow_windows(run, y, width_ms) for run, y in zip(runs, residuals)]
     slow = [valid & (relative > np.log(SLOW_THRESHOLD)) for _, relative, valid in per_run]
-    n_slow = sum(int(s.sum()) for s in slow)
-    n_valid = sum(int(valid.sum()) for _, _, valid in per_run)
-    phases = sum(int((s & ~np.concatenate([[False], s[:-1]])).sum()) for s in slow)
-    if phases < MIN_SLOW_PHASES or n_slow < MIN_PHASE_WINDOWS * phases:
+    facts = phase_facts([r for _, r, _ in per_run], [v for _, _, v in per_run], slow, width_ms)
+    if facts["phases"] < MIN_SLOW_PHASES or facts["slow_ms"] < MIN_PHASE_WINDOWS * width_ms:
         return None, residuals
-    in_slow = np.concatenate([r[s] for (_, r, _), s in zip(per_run, slow)])
-    outside = np.concatenate([r[v & ~s] for (_, r, v), s in zip(per_run, slow)])
-    log_factor = float(in_slow.mean() - outside.mean())
-    facts = {"slow_factor": float(np.exp(log_factor)), "slow_share": n_slow / n_valid,
-             "slow_ms": width_ms * n_slow / phases, "phases": phases, "window_ms": width_ms}
+    log_factor = np.log(facts["slow_factor"])
     adjusted = [y - np.where(s[w], log_factor, 0.0) for y, (w, _, _), s in zip(residuals, per_run, slow)]
     return facts, [a - a.mean() for a in adjusted]        # centred again: the phases' share is no offset
 

@@ -18,9 +18,10 @@ For every scenario (a policy, a workload and a mode):
    `session_level_sigma`). The prediction the verdict uses (``session``, since 2026-12-06) is the same profile at
    the host's speed level over the session, the geometric mean of those bursts (`session_simulations`): the
    simulator given the device's speed while the runs were served, which on a shared host drifts by tens of percent
-   between the profiling and the runs. For comparison, and as a diagnostic: the profile without the host's other
-   costs (``bare``: the closed-loop latencies and one decision overhead, what the simulator predicted before those
-   were measured); without the speed process only (``steady``); and, per real run, the profile scaled by the
+   between the profiling and the runs; since run AK its speed process also has the long phases of the session's
+   profiling runs (`session_long_phases`), phases of a few hundred milliseconds at 1.1-1.3x. For comparison, and
+   as a diagnostic: the profile without the host's other costs (``bare``: the closed-loop latencies and one
+   decision overhead, what the simulator predicted before those were measured); without the speed process only (``steady``); and, per real run, the profile scaled by the
    host's speed measured by the one burst right before that run (``fresh``);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
@@ -66,6 +67,8 @@ MIN_QUIET_RUNS = 2
 #: Correlation time (ms) of the constant speed trace of a profile without a speed process when only the level
 #: uncertainty is simulated (any value: with sigma 0 the trace is flat; a long one keeps it short).
 LEVEL_ONLY_MS = 1000.0
+#: The same where long phases are simulated (`session_long_phases`): slots of 1/8 of it, well within a phase.
+LONG_ONLY_MS = 100.0
 #: Margin thresholds of the flexible ensemble (4 members) and of the cascade (3 members).
 ENSEMBLE = (0, 1, 2, 3)
 ENSEMBLE_THRESHOLDS = (0.6, 0.5, 0.4)
@@ -170,6 +173,19 @@ def base_config(plan: ValidationPlan, scenario: Scenario, profile: str, model_na
 
 # ----------------------------------------------------------------------------------------------- one scenario
 
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the session's measurements pool over its scenarios for the predictions: the level uncertainty over the
+    session (`session_level_sigma`) and around each scenario's session level (`session_spread_sigma`), the poll-
+    release open loops' serving factor (`pooled_serving_factor`) and the long phases of the profiling runs
+    (`session_long_phases`)."""
+
+    level_sigma: float
+    spread_sigma: float = 0.0
+    serving_factor: float | None = None
+    long_phases: dict | None = None
+
+
 @dataclass
 class ScenarioRuns:
     """One scenario across the interleaved rounds of `run_validation`: its measured profile, its config (open-loop
@@ -189,16 +205,16 @@ class ScenarioRuns:
 
 
 def prepare_scenario(plan: ValidationPlan, scenario: Scenario, profile_path: Path, profile, cache,
-                     level: float = 0.0) -> ScenarioRuns:
+                     level: float = 0.0, long: dict | None = None) -> ScenarioRuns:
     """The scenario's config on its measured `profile` (loaded from `profile_path`) and its seeded simulation inputs;
-    the simulations add the speed-level uncertainty `level` (``speed_noise.level_sigma``, `simulator.speed`) to the
-    profile's speed process."""
+    the simulations add the speed-level uncertainty `level` (``speed_noise.level_sigma``, `simulator.speed`) and,
+    where given, the long phases `long` (`with_level`) to the profile's speed process."""
     from simulator.run import prepare
 
     folder = plan.out_dir / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     config = scenario_config(plan, scenario, profile_path, profile, cache, folder)
-    simulated = with_level(config, profile, level)
+    simulated = with_level(config, profile, level, long)
     drawn = [prepare(replace(simulated, seed=config.seed + i), cache) for i in range(plan.seeds)]
     return ScenarioRuns(scenario, profile_path, profile, config, drawn, level)
 
@@ -216,14 +232,12 @@ def serve_once(plan: ValidationPlan, runs: ScenarioRuns, cache, session_start: f
     runs.reals.append(run_real(runs.config, scenario_setup(plan, runs.scenario), inputs=runs.drawn[0], cache=cache))
 
 
-def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sigma: float,
-                    spread_sigma: float = 0.0, pooled: float | None = None) -> tuple[dict, tuple]:
+def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session: SessionFacts) -> tuple[dict, tuple]:
     """Simulate `runs`' scenario over the seeds, compare with its real runs; raw traces written under
     ``out_dir/name``. The profile's prediction takes its median from the seeds drawn with the profiling runs' level
-    uncertainty (``runs.level``) and its 5-95% band from the same seeds drawn with the level uncertainty
-    `session_sigma` measured over the session (`session_level_sigma`); the verdict's (``session``,
-    `session_simulations`, with the session's `pooled` serving factor) its band with `spread_sigma`
-    (`session_spread_sigma`); the other predictions and the diagnostics keep the profiling runs'.
+    uncertainty (``runs.level``) and its 5-95% band from the same seeds drawn with the level uncertainty measured
+    over the session (``session.level_sigma``); the verdict's (``session``, `session_simulations`) pools more of
+    the session's measurements (`SessionFacts`); the other predictions and the diagnostics keep the profiling runs'.
 
     Returns the scenario's figures and its latency CDF panel ``(title, real latencies, simulated latencies,
     simulated latencies without the host's other costs)``.
@@ -237,15 +251,16 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     factor = serving_factor(profile, drawn[0])
     seeded = [scaled(x, factor) for x in drawn]
     sims = [run_inputs(inputs, "numba") for inputs in seeded]
-    band_sims = band_simulations(with_level(config, profile, session_sigma), cache, factor, len(drawn))
+    band_sims = band_simulations(with_level(config, profile, session.level_sigma), cache, factor, len(drawn))
     for i, real in enumerate(reals):
         save_raw(plan.out_dir / scenario.name / f"real-{i}.npz", real)
-    session_sims, session_band, session_facts = session_simulations(runs, cache, spread_sigma, pooled)
+    session_sims, session_band, session_facts = session_simulations(runs, cache, session)
     figures = compare(scenario, config, reals, sims, band_sims, reference=session_sims)
     for run, started_s in zip(figures["runs"], runs.started_s):
         run["session_s"] = float(started_s)
     figures["profile"] = runs.profile_path.name
-    figures["serving_factor"], figures["level_sigma"], figures["level_sigma_profiling"] = factor, session_sigma, runs.level
+    figures["serving_factor"], figures["level_sigma"], figures["level_sigma_profiling"] = (factor, session.level_sigma,
+                                                                                           runs.level)
     plain = [without_host_costs(x, profile.decision_overhead_ms) for x in drawn]
     bare = [run_inputs(x, "numba") for x in plain]
     figures["bare"] = prediction(figures, bare)
@@ -262,26 +277,32 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session_sig
     return figures, panel
 
 
-def session_simulations(runs: ScenarioRuns, cache, spread_sigma: float,
-                        pooled: float | None = None) -> tuple[list, list, dict]:
+def session_simulations(runs: ScenarioRuns, cache, session: SessionFacts) -> tuple[list, list, dict]:
     """The simulations of the prediction the verdict uses (``session``): the profile at the host's speed level over
     the session (`session_speed`) times what open-loop serving costs beyond the drift (`verdict_serving_factor`:
-    `pooled` over the session for a poll-release open loop, its own otherwise); for its median the same seeds as
-    the profile's, for its 5-95% band seeds drawn with the level uncertainty around the session level
-    (`session_spread_sigma`). Returns both sets and the facts (``speed``, ``serving_factor``, its own
-    ``serving_factor_own``, ``level_sigma``, and each burst's level, ``burst_levels``)."""
+    pooled over the session for a poll-release open loop, its own otherwise), its speed process with the session's
+    long phases (``session.long_phases``, where the profiling runs had enough); for its median the seeds of the
+    profile's (drawn again where the long phases are added), for its 5-95% band seeds drawn with the level
+    uncertainty around the session level (``session.spread_sigma``). Returns both sets and the facts (``speed``,
+    ``serving_factor``, its own ``serving_factor_own``, ``level_sigma``, ``long_phases`` and each burst's level,
+    ``burst_levels``)."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled
 
-    config, profile = runs.config, runs.profile
+    config, profile, long = runs.config, runs.profile, session.long_phases
     levels = burst_levels(runs.bursts, config.models, profile)
     speed = session_speed(levels)
-    beyond = verdict_serving_factor(runs, pooled)
-    sims = [run_inputs(scaled(x, speed * beyond), "numba") for x in runs.drawn]
-    band_sims = band_simulations(with_level(config, profile, spread_sigma), cache, speed * beyond, len(runs.drawn))
+    beyond = verdict_serving_factor(runs, session.serving_factor)
+    scale = speed * beyond
+    if long is None:
+        sims = [run_inputs(scaled(x, scale), "numba") for x in runs.drawn]
+    else:
+        sims = band_simulations(with_level(config, profile, runs.level, long), cache, scale, len(runs.drawn))
+    band_sims = band_simulations(with_level(config, profile, session.spread_sigma, long), cache, scale,
+                                 len(runs.drawn))
     return sims, band_sims, {"speed": speed, "serving_factor": beyond,
                              "serving_factor_own": serving_factor_beyond_drift(profile, runs.drawn[0]),
-                             "level_sigma": spread_sigma, "burst_levels": levels}
+                             "level_sigma": session.spread_sigma, "long_phases": long, "burst_levels": levels}
 
 
 def band_simulations(config: RunConfig, cache, factor: float, seeds: int) -> list:
@@ -293,15 +314,21 @@ def band_simulations(config: RunConfig, cache, factor: float, seeds: int) -> lis
             for i in range(seeds)]
 
 
-def with_level(config: RunConfig, profile, level: float) -> RunConfig:
-    """`config` with the profile's speed process plus the level uncertainty `level` (unchanged where 0)."""
-    if level <= 0:
+def with_level(config: RunConfig, profile, level: float, long: dict | None = None) -> RunConfig:
+    """`config` with the profile's speed process plus the level uncertainty `level` and, where given, the long
+    phases `long` (`simulator.runner.speed_fit.phase_facts`); unchanged where neither. A profile without a process
+    gets a flat one of correlation time `LEVEL_ONLY_MS` (`LONG_ONLY_MS` with long phases: the trace's slots must be
+    shorter than the phases)."""
+    from simulator.speed import SpeedNoise
+
+    if level <= 0 and long is None:
         return config
-    noise = profile.speed_noise
-    if noise is None:
-        return replace(config, speed_noise=(0.0, LEVEL_ONLY_MS, level))
-    phases = (noise.slow_factor, noise.slow_share, noise.slow_ms) if noise.has_slow_phases else ()
-    return replace(config, speed_noise=(noise.sigma, noise.correlation_ms, level, *phases))
+    noise = profile.speed_noise or SpeedNoise(0.0, LEVEL_ONLY_MS if long is None else LONG_ONLY_MS)
+    noise = replace(noise, level_sigma=level)
+    if long is not None:
+        noise = replace(noise, long_factor=long["slow_factor"], long_share=long["slow_share"],
+                        long_ms=long["slow_ms"])
+    return replace(config, speed_noise=noise.as_tuple())
 
 
 def session_level(measured: list) -> float:
@@ -381,6 +408,22 @@ def pooled_serving_factor(states: list) -> float | None:
     own: that arrangement serves differently."""
     factors = [serving_factor_beyond_drift(s.profile, s.drawn[0]) for s in states if _poll_open_loop(s)]
     return float(np.median(factors)) if factors else None
+
+
+def session_long_phases(states: list) -> dict | None:
+    """The long phases of the session (`simulator.runner.speed_fit.long_phases`) pooled over the profiling runs of
+    every scenario's profile, all measured before the real runs; None where they show fewer than
+    `simulator.runner.speed_fit.MIN_SLOW_PHASES` phases, or the profiles predate the record (run AJ).
+
+    A scenario's own profiling runs, a few seconds, hold two or three such phases at most, too few to fit; the
+    phases are the host's, not the scenario's (run AJ: 7.2% of the profiling runs' 250 ms windows in 34 phases, at
+    1.20x for 360 ms on average, against 5.4%, 1.16x and 364 ms in the real runs that followed)."""
+    from simulator.runner.speed_fit import MIN_SLOW_PHASES, long_phases
+
+    levels = [x for s in states
+              for x in s.profile.provenance.get("window_levels_measured", {}).get("levels", {}).values()]
+    facts = long_phases(levels)
+    return facts if facts["phases"] >= MIN_SLOW_PHASES else None
 
 
 def _poll_open_loop(runs) -> bool:
@@ -729,8 +772,8 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     session_sigma, spread_sigma = session_level_sigma(states), session_spread_sigma(states)
     progress(f"simulating every scenario ({plan.seeds} seeds; level uncertainty over the session {session_sigma:.3f}, "
              f"around each scenario's session level {spread_sigma:.3f})")
-    pooled = pooled_serving_factor(states)
-    finished = [finish_scenario(plan, state, cache, session_sigma, spread_sigma, pooled) for state in states]
+    session = SessionFacts(session_sigma, spread_sigma, pooled_serving_factor(states), session_long_phases(states))
+    finished = [finish_scenario(plan, state, cache, session) for state in states]
     return ({"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": [f for f, _ in finished]},
             [panel for _, panel in finished])
 
