@@ -437,17 +437,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
 
 
 def _read(path: Path) -> Profile:
-    try:
-        obj = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise FlexsimError(f"profile {path}: malformed JSON ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise FlexsimError(f"profile {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except RecursionError:
-        raise FlexsimError(f"profile {path}: malformed JSON (nested too deeply)") from None
-    except OSError as exc:
-        raise FlexsimError(f"profile {path}: cannot read ({exc.strerror})") from None
-    return parse_profile(obj, origin=str(path))
+    from simulator.io import read_json
+
+    return parse_profile(read_json(path, "profile"), origin=str(path))
 
 
 def save_profile(path: str | Path, profile: Profile) -> None:

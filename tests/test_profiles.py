@@ -78,13 +78,13 @@ def test_invalid_profiles_name_the_field(path, value, message):
 def test_malformed_and_missing_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(FlexsimError, match="malformed JSON"):
+    with pytest.raises(FlexsimError, match="is not valid JSON"):
         load_profile(bad)
     bad.write_text("[" * 100_000)
     with pytest.raises(FlexsimError, match="nested too deeply"):
         load_profile(bad)
     bad.write_bytes(b'{"name": "caf\xe9"}')
-    with pytest.raises(FlexsimError, match="not UTF-8 text"):
+    with pytest.raises(FlexsimError, match="not a UTF-8 text file"):
         load_profile(bad)
     with pytest.raises(FlexsimError, match="unknown profile name 'nope'"):
         load_profile("nope")
