@@ -211,3 +211,4 @@ def test_slow_windows_sets_the_profiling_runs_beside_the_real_ones():
     assert "pooled, profiling runs:" in out and "pooled, real runs:" in out and " phases: factor " in out
     if "nothing to add" not in out:
         assert len(rows) == 2 and rows[1].count("%") == 8   # mean ; p99, median / mean, without and with the phases
+        assert rows[1].count("(met)") + rows[1].count("(missed)") == 2 and "timing targets met at loads" in out
