@@ -117,7 +117,7 @@ class RunConfig:
                                      "LONG_MS, a second chain of the same kind; all sigmas 0 and no phases = "
                                      "none); "
                                      "default: each profile's own (docs/semantics.md)",
-                                     _optional(_floats), "SIGMA,MS[,LEVEL[,FACTOR,SHARE,MS]]")
+                                     _optional(_floats), "SIGMA,MS[,LEVEL[,FACTOR,SHARE,MS[,LFACTOR,LSHARE,LMS]]]")
     # run
     engine: str = _opt("numba", f"simulation engine: {' | '.join(ENGINES)}")
     record_batches: bool = _opt(True, "record every batch-stage (batches.csv)", bool)
