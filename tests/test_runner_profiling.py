@@ -15,7 +15,7 @@ from simulator.runner.idle import MIN_WOKEN, WARM_FROM_STAGE, member_idle_table,
 from simulator.runner.measure import dispatch_overhead
 from simulator.runner.host import HostReport
 from simulator.runner.profiling import (PROFILING_RETRIES, disturbed_runs, last_attempts, screened_run,
-                                         with_bursts, with_host_costs)
+                                         with_bursts, with_host_costs, with_serving_pattern)
 from simulator.runner.result import RealRun, StageTimes
 from tests.helpers import constant_profile
 
@@ -211,6 +211,28 @@ def test_host_costs_make_a_valid_profile(tmp_path):
     assert 0.01 < loaded.dispatch_overhead_ms < 0.03 and loaded.idle_dispatch_ms == pytest.approx(0.09)
     assert loaded.provenance["wakeup_measured"]["points"][0]["idle_ms"] == idle_ms[0]
     assert loaded.provenance["dispatch_overhead_measured"]["n"] > 99
+
+
+def test_the_scenarios_own_run_sets_the_member_table_where_it_has_points(tmp_path):
+    """`with_serving_pattern`: the table of the scenario's own run replaces the every-stage runs' (kept in the
+    provenance); a run without a point leaves the profile's table, and says so."""
+    profile = constant_profile(latency_ms=BASE_MS[0], idle_power_w=None, overhead_ms=DECISION_MS[0])
+    closed = (served(np.zeros(100)), ("m", "m"))
+    opens = [(served(open_loop_arrivals(seed, n=1500), cold=lambda ms: 1.5 if ms > 3.0 else 1.0, n_stages=4),
+              ("m",) * 4) for seed in (4, 5)]
+    every_stage = with_host_costs(profile, closed, opens)
+    assert max(every_stage.member_idle[1]) == pytest.approx(1.5)
+    own = with_serving_pattern(every_stage, served(open_loop_arrivals(6, n=1500), cold=cold_members, n_stages=4))
+    assert max(own.member_idle[1]) == pytest.approx(1.3)          # the scenario's own slowdown, not 1.5
+    member = own.provenance["member_idle_measured"]
+    assert member["every_stage_points"] == every_stage.provenance["member_idle_measured"]["points"]
+    assert member["points"][0]["idle_ms"] == own.member_idle[0][0] and "scenario itself" in member["method"]
+    assert "the scenario's own run" in own.provenance["window_levels_measured"]["levels"]
+    alone = with_serving_pattern(every_stage, served(np.arange(200) * 0.01))    # no warm reference: no point
+    assert alone.member_idle == every_stage.member_idle
+    assert "serving_pattern" in alone.provenance["member_idle_measured"]
+    save_profile(tmp_path / "p.json", own)
+    assert load_profile(tmp_path / "p.json").member_idle == own.member_idle
 
 
 def test_profile_from_runs_has_each_models_decision_overhead():

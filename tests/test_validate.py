@@ -55,7 +55,12 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert "load_speed" not in profile.provenance
     # every profiling run screened for interference, and the report says how
     screened = profile.provenance["profiling_interference"]
-    assert {a["run"] for a in screened} == {"closed loop", "open loop at load 0.5", "open loop at load 0.8"}
+    assert {a["run"] for a in screened} == {"closed loop", "open loop at load 0.5", "open loop at load 0.8",
+                                            "the scenario's own run"}
+    # the member idle from the scenario's own run where it gives points, else the every-stage runs'
+    for name in ("open-50", "closed-4", "cascade-80"):
+        member = load_profile(out / f"profile-{name}.json").provenance["member_idle_measured"]
+        assert ("every_stage_points" in member) != ("serving_pattern" in member)
     assert all(isinstance(sc["profile_disturbed"], list) for sc in results["scenarios"])
     assert "The profiling runs are screened for interference as the real runs are" in text
     # the slower phases of the seconds scale: recorded for the profiling and the real runs, set side by side

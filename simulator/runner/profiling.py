@@ -13,14 +13,21 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    (`simulator.runner.idle.member_idle_table` and `wakeup_table`: the bursts' warm stages are their reference)
    and, pooled with the closed loop, the dispatch overhead (`simulator.runner.measure.dispatch_overhead`). All
    come from the real runs' records; the profile of step 2 only sets the runs' arrival rates;
-4. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
+4. an open-loop run of the scenario itself (its policy, members and arrivals, on the profile of step 3; its own
+   seed: `policy_run`) gives the member-idle table in the pattern the real runs serve in (`with_serving_pattern`):
+   a threshold cascade runs its later members only for hard inputs, so a member comes back after the worker ran
+   other requests' first stages, where in the every-stage runs it comes back after an idle gap (run AL's
+   `cascade-80`: 1.016-1.088 at 2.5-11 ms served so, against 1.106-1.154 fitted on the every-stage runs). Where
+   that run gives no point, the every-stage runs' table stays;
+5. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
    simulation on the profile of step 3, the slowdown of open-loop service that the profile's model leaves out;
    beside it, as a diagnostic, the same fitted at the host's speed level during each run (closed-loop bursts
-   before, between and after them: `level_now`);
-5. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
+   before, between and after them: `level_now`); fitted on the profile of step 3, with the every-stage runs' own
+   member-idle table, which describes those runs;
+6. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 
-The profiling runs of steps 2 and 3 are screened for interference as the real runs are
+The profiling runs of steps 2, 3 and 4 are screened for interference as the real runs are
 (`simulator.runner.validation.interfered`: other processes' CPU time, the hypervisor's steal time, stalls): one that
 was disturbed is measured again, up to `PROFILING_RETRIES` times, and the profile records every attempt
 (``profiling_interference`` in its provenance), so a profile measured while the host was busy says so in the report.
@@ -55,6 +62,11 @@ WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.jo
                  "median idle time (simulator/runner/idle.py)")
 
 #: How the member-idle table is measured (recorded in the profiles' provenance).
+#: How the member-idle table is measured where the scenario's own run gives points (`with_serving_pattern`).
+PATTERN_METHOD = ("an open-loop run of the scenario itself (its policy, members and arrivals, another seed): the "
+                  "relative excess of each stage run's compute time over warm runs of the same stage nearby, from the "
+                  "third stage of a busy period on, averaged per bucket of the time since that stage's member last "
+                  "ended (simulator/runner/profiling.py, with_serving_pattern)")
 MEMBER_METHOD = ("the same open-loop runs: the relative excess of each stage run's compute time over warm runs of "
                  "the same stage nearby, from the third stage of a busy period on (the wake-up faded), averaged "
                  "per bucket of the time since that stage's member last ended; the point is the bucket's median "
@@ -170,6 +182,7 @@ def burst_factors(plan, cache, scenario, profile_path: Path, profile: Profile) -
 
 
 CLOSED_LABEL = "closed loop"
+POLICY_LABEL = "the scenario's own run"
 
 
 def open_label(load: float) -> str:
@@ -222,13 +235,46 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
                                                             plan.seed, None), open_label(load), attempts))
             bursts.append(level_now(plan, cache, scenario, path, base))
         profile = with_host_costs(base, closed, opens)
-        profile = replace(profile, provenance={**profile.provenance, "profiling_interference": attempts})
         save_profile(path, profile)
-        save_profile(path, with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts))
+        own = screened_run(lambda: policy_run(plan, cache, scenario, path, profile), POLICY_LABEL, attempts)
+        profile = with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts)
+        profile = with_serving_pattern(profile, own[0])
+        save_profile(path, replace(profile, provenance={**profile.provenance, "profiling_interference": attempts}))
     finally:
         for trace in traces:
             trace.unlink(missing_ok=True)
     return path
+
+
+def policy_run(plan, cache, scenario, path: Path, profile: Profile):
+    """An open-loop run of `scenario` itself (its policy, members, arrivals and deadline) on `profile` (saved at
+    `path`), `profiling_requests` long, its arrivals drawn from a seed of its own; a ``(RealRun, models)`` pair."""
+    from simulator.runner.real import run_real
+    from simulator.runner.validation import base_config, deadline_change, scenario_setup
+
+    config = base_config(plan, scenario, str(path), cache.model_names, requests=profiling_requests(plan, scenario),
+                         seed=plan.seed + 200, **deadline_change(scenario, profile, cache))
+    return run_real(config, scenario_setup(plan, scenario), cache=cache), config.models
+
+
+def with_serving_pattern(profile: Profile, run) -> Profile:
+    """`profile` with the member-idle table of `run` (the scenario's own run, `policy_run`) where it gives points,
+    the every-stage runs' table kept in the provenance beside it (``every_stage_points``); unchanged otherwise.
+    The run's window levels join the profile's (`recorded_levels`)."""
+    from simulator.runner.idle import member_idle_table
+    from simulator.runner.speed_fit import window_levels
+
+    facts = dict(profile.provenance["member_idle_measured"])
+    levels = profile.provenance["window_levels_measured"]
+    provenance = {**profile.provenance, "window_levels_measured": {
+        **levels, "levels": {**levels["levels"], POLICY_LABEL: rounded(window_levels(run))}}}
+    points = member_idle_table([run])
+    if not points:
+        facts["serving_pattern"] = "no point in the scenario's own run: the every-stage runs' table"
+        return replace(profile, provenance={**provenance, "member_idle_measured": facts})
+    member = {"points": points, "method": PATTERN_METHOD, "every_stage_points": facts["points"],
+              "every_stage_method": facts["method"]}
+    return replace(profile, member_idle=_table(points), provenance={**provenance, "member_idle_measured": member})
 
 
 def level_now(plan, cache, scenario, path: Path, profile: Profile) -> float:

@@ -636,7 +636,8 @@ def markdown(results: dict, profiles, figure: str) -> str:
         + (" The member idle (a stage whose member last ran that long ago takes factor times its profiled "
            "latency, whatever the worker did meanwhile) is fitted on the same open-loop runs, from the third stage "
            "of a busy period on, before the wake-up, which is fitted with it taken out." if _has_member(profiles)
-           else ""), "",
+           else "")
+        + (_SERVING_PATTERN if _has_pattern(profiles) else ""), "",
         *_host_costs_table(profiles), "",
         "## Real against simulated", "",
         _predictions_prose(session_band, calibrated) + _long_phases_note(scenarios) +
@@ -747,6 +748,20 @@ METHOD = [
     "cancels).",
 ]
 #: The method's bullet on the member-idle table, in reports whose profiles have one (since 2026-12-06).
+#: What the report says of the member idle measured in the scenario's own serving pattern (since run AM).
+_SERVING_PATTERN = (" Since run AM the profile's member-idle table comes from a third open-loop run, of the scenario "
+                    "itself (its policy, members and arrivals, another seed), where that gives points: a threshold "
+                    "cascade runs its later members only for hard inputs, so a member comes back after the worker "
+                    "served other requests rather than after an idle gap as in the every-stage runs, and slows "
+                    "less; the every-stage runs' table still sets the wake-up and the serving factor, whose runs it "
+                    "describes (`simulator/runner/profiling.py`, `with_serving_pattern`).")
+
+
+def _has_pattern(profiles) -> bool:
+    """Whether a profile's member-idle table comes from the scenario's own run (`with_serving_pattern`)."""
+    return any("every_stage_points" in p.provenance.get("member_idle_measured", {}) for p in profiles)
+
+
 MEMBER_IDLE_BULLET = (
     "- **Member idle** = the profile's `member_idle` table: a stage whose member last ran t ms ago takes factor(t) "
     "times its profiled latency, whatever the worker did meanwhile (the member's weights and objects went cold "

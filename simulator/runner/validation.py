@@ -453,18 +453,24 @@ def scenario_config(plan: ValidationPlan, scenario: Scenario, profile_path: Path
     from simulator.run import prepare
     from simulator.workload import parse_arrivals
 
-    changes = {}
-    if scenario.deadline_stages is not None:
-        first = stage_models(scenario, cache.model_names)[0]
-        mean_ms = float(np.mean(profile.entry(first, 1).latency.icdf_ms())) + profile.decision_overhead_for(first)
-        changes["deadline_ms"] = scenario.deadline_stages * mean_ms
-    config = base_config(plan, scenario, str(profile_path), cache.model_names, **changes)
+    config = base_config(plan, scenario, str(profile_path), cache.model_names,
+                         **deadline_change(scenario, profile, cache))
     if parse_arrivals(config.arrivals).closed:
         return config
     inputs = prepare(config, cache)
     trace = folder / "trace.csv"
     write_trace(trace, inputs.arrival_s, inputs.sample)
     return replace(config, arrivals=f"trace:{trace}")
+
+
+def deadline_change(scenario: Scenario, profile, cache) -> dict:
+    """``{"deadline_ms": ...}`` for a scenario with a deadline (``deadline_stages`` times the profiled mean time of
+    its first stage, decision included), else nothing."""
+    if scenario.deadline_stages is None:
+        return {}
+    first = stage_models(scenario, cache.model_names)[0]
+    mean_ms = float(np.mean(profile.entry(first, 1).latency.icdf_ms())) + profile.decision_overhead_for(first)
+    return {"deadline_ms": scenario.deadline_stages * mean_ms}
 
 
 def write_trace(path: Path, arrival_s: np.ndarray, sample: np.ndarray) -> None:
