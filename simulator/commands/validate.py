@@ -15,13 +15,14 @@ DESCRIPTION = """Validate the simulator against real runs on this host (PyTorch 
 For every scenario (50/80/95% load, closed loop, a deadline-aware policy, a heterogeneous cascade, a replay-mode run,
 a polling and a thread-released run): profiles its members (the shipped trained Fashion-MNIST members) with the
 real runner (latencies, decision and dispatch overheads, the dispatch of a request that finds the worker idle and,
-with a dispatcher thread, its cost per release, wake-up after idle, members slower after they idled, the host's speed
-process, the serving factor; a profiling run the host disturbed is measured again); once every scenario is profiled, serves each one's arrival trace several
-times for real, in rounds interleaved over the scenarios (each run after a short closed-loop burst that measures the
-host's speed), and simulates it over many seeds, on the profile as measured and, for the verdict, at the host's
-speed level over the session (those bursts' geometric mean, with the open-loop serving factor pooled over the
-session's polling scenarios); writes the raw traces, the profiles, results.json, the
-latency CDFs and the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run).
+with a dispatcher thread, its cost per release, wake-up after idle, members slower after they idled (from a run of
+the scenario itself), the host's speed process, the serving factor; a profiling run the host disturbed is measured
+again); once every scenario is profiled, serves each one's arrival trace several times for real, in rounds
+interleaved over the scenarios (each run after a short closed-loop burst that measures the host's speed), and
+simulates it over many seeds, on the profile as measured and, for the verdict, at the host's speed level over the
+session (those bursts' geometric mean, with the open-loop serving factor pooled over the session's polling scenarios
+and the long phases of every profiling run); writes the raw traces, the profiles, results.json, the latency CDFs and
+the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run).
 
 Examples:
   flexsim validate                                    # the full report: docs/validation.md + docs/validation/
