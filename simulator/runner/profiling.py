@@ -219,8 +219,10 @@ def disturbed_runs(profile: Profile) -> list[str]:
 
 def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path: Path) -> Path:
     """Closed-loop profile of one stage set (with the host's speed process), then the host's costs from open-loop
-    runs, each between two closed-loop bursts that measure the host's speed level; written to `path`. The
-    closed- and open-loop runs are screened for interference (`screened_run`)."""
+    runs of every stage, each between two closed-loop bursts that measure the host's speed level, the serving
+    factor fitted on them, and the member-idle table from a run of the scenario itself (`policy_run`,
+    `with_serving_pattern`); written to `path`. Every run but the bursts is screened for interference
+    (`screened_run`)."""
     attempts = []
     closed = screened_run(lambda: profiling_run(plan, cache, scenario, boot, "closed:1", plan.seed,
                                                 profiling_requests(plan, scenario)), CLOSED_LABEL, attempts)
