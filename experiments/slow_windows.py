@@ -116,22 +116,18 @@ def main(argv=None) -> int:
 def report(args) -> None:
     """Print the tables for the folder and scenarios of `args`."""
     results, scenarios = load_results(args)
+    from simulator.runner.report import LONG_PHASE_HEADER, long_phase_row
     from simulator.runner.speed_fit import LONG_SLOW_THRESHOLD, LONG_WINDOW_MS, long_phases
 
     print(f"{args.folder}: {LONG_WINDOW_MS:.0f} ms windows more than {LONG_SLOW_THRESHOLD}x slower than their "
           "run's median window")
-    print("| scenario | profiling runs: slow windows (windows) | real runs: slow windows (windows) | runs with one | "
-          "mean ms: runs with one / without |")
-    print("|---|---|---|---|---|")
+    print("\n".join(LONG_PHASE_HEADER))
     pooled_profiling, pooled_real = [], []
     for sc in scenarios:
         own, real = profiling_levels(sc, args.folder), real_levels(sc, args.folder)
         pooled_profiling += own
         pooled_real += real
-        slow = [bool(np.any(np.asarray(x) > LONG_SLOW_THRESHOLD)) for x in real]
-        means = [[r["latency_mean_ms"] for r, s in zip(sc["runs"], slow) if s == want] for want in (True, False)]
-        cells = " / ".join(f"{np.mean(m):.3f}" if m else "–" for m in means)
-        print(f"| {sc['name']} | {_share(own)} | {_share(real)} | {sum(slow)} of {len(slow)} | {cells} |")
+        print(long_phase_row(sc["name"], own, real, [r["latency_mean_ms"] for r in sc["runs"]]))
     print(f"pooled, profiling runs: {_share(pooled_profiling)}, {_phases(pooled_profiling)}")
     print(f"pooled, real runs: {_share(pooled_real)}, {_phases(pooled_real)}")
     if not args.simulate:

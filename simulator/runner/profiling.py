@@ -61,12 +61,12 @@ WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.jo
                  "per bucket of the worker's idle time before the period and one decay; the point is the bucket's "
                  "median idle time (simulator/runner/idle.py)")
 
-#: How the member-idle table is measured (recorded in the profiles' provenance).
 #: How the member-idle table is measured where the scenario's own run gives points (`with_serving_pattern`).
 PATTERN_METHOD = ("an open-loop run of the scenario itself (its policy, members and arrivals, another seed): the "
                   "relative excess of each stage run's compute time over warm runs of the same stage nearby, from the "
                   "third stage of a busy period on, averaged per bucket of the time since that stage's member last "
                   "ended (simulator/runner/profiling.py, with_serving_pattern)")
+#: How the member-idle table is measured on the every-stage runs (recorded in the profiles' provenance).
 MEMBER_METHOD = ("the same open-loop runs: the relative excess of each stage run's compute time over warm runs of "
                  "the same stage nearby, from the third stage of a busy period on (the wake-up faded), averaged "
                  "per bucket of the time since that stage's member last ended; the point is the bucket's median "

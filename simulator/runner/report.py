@@ -341,9 +341,7 @@ def _screening_lines(profiles) -> list[str]:
 def _long_phases_section(scenarios, profiles) -> list[str]:
     """The slower phases of the seconds scale (`simulator.runner.speed_fit.window_levels`) in the profiling runs and
     in the real runs, per scenario; nothing for a folder written before they were recorded."""
-    import numpy as np
-
-    from simulator.runner.speed_fit import LONG_SLOW_THRESHOLD, LONG_WINDOW_MS, long_slow_share
+    from simulator.runner.speed_fit import LONG_SLOW_THRESHOLD, LONG_WINDOW_MS
 
     measured = {f"profile-{sc['name']}": sc for sc in scenarios if all("window_levels" in r for r in sc["runs"])}
     profiling = {_short(p): p.provenance["window_levels_measured"]["levels"] for p in profiles
@@ -356,18 +354,34 @@ def _long_phases_section(scenarios, profiles) -> list[str]:
              "`simulator/runner/speed_fit.py`). The profile's slow phases are fitted on 20 ms windows at 1.3x; "
              "phases of a few hundred milliseconds at 1.1-1.3x escape them, and at 80% load one raises the load "
              "past 1 for as long as it lasts. " + _long_phases_use(scenarios)
-             + " Mean latency of the real runs with such a window and of those without:", "",
-             "| scenario | profiling runs: slow windows (windows) | real runs: slow windows (windows) | "
-             "runs with one | mean ms: runs with one / without |", "|---|---|---|---|---|"]
+             + " Mean latency of the real runs with such a window and of those without:", "", *LONG_PHASE_HEADER]
     for name, sc in measured.items():
-        own, n_own = long_slow_share(list(profiling.get(name, {}).values()))
-        real, n_real = long_slow_share([r["window_levels"] for r in sc["runs"]])
-        slow = [any(x > LONG_SLOW_THRESHOLD for x in r["window_levels"]) for r in sc["runs"]]
-        means = [np.mean([r["latency_mean_ms"] for r, s in zip(sc["runs"], slow) if s == want]) if want in slow
-                 else None for want in (True, False)]
-        lines.append(f"| {sc['name']} | {_share(own)} ({n_own}) | {_share(real)} ({n_real}) | {sum(slow)} of "
-                     f"{len(slow)} | " + " / ".join("–" if m is None else f"{m:.3f}" for m in means) + " |")
+        lines.append(long_phase_row(sc["name"], list(profiling.get(name, {}).values()),
+                                    [r["window_levels"] for r in sc["runs"]],
+                                    [r["latency_mean_ms"] for r in sc["runs"]]))
     return [*lines, ""]
+
+
+#: The head of the slower phases' table (`long_phase_row`).
+LONG_PHASE_HEADER = ["| scenario | profiling runs: slow windows (windows) | real runs: slow windows (windows) | "
+                     "runs with one | mean ms: runs with one / without |", "|---|---|---|---|---|"]
+
+
+def long_phase_row(name: str, profiling_levels: list, real_levels: list, mean_ms: list) -> str:
+    """One scenario's row of the slower phases' table: the share of slow windows
+    (`simulator.runner.speed_fit.long_slow_share`) in its profiling runs' and its real runs' window levels (one
+    sequence per run), how many real runs had one, and the mean latency (`mean_ms`, per real run) of those runs and
+    of the others."""
+    import numpy as np
+
+    from simulator.runner.speed_fit import LONG_SLOW_THRESHOLD, long_slow_share
+
+    own, n_own = long_slow_share(profiling_levels)
+    real, n_real = long_slow_share(real_levels)
+    slow = [bool(np.any(np.asarray(x) > LONG_SLOW_THRESHOLD)) for x in real_levels]
+    means = [[m for m, s in zip(mean_ms, slow) if s == want] for want in (True, False)]
+    cells = " / ".join(f"{np.mean(m):.3f}" if m else "–" for m in means)
+    return f"| {name} | {_share(own)} ({n_own}) | {_share(real)} ({n_real}) | {sum(slow)} of {len(slow)} | {cells} |"
 
 
 def _long_phases_note(scenarios) -> str:
