@@ -173,10 +173,29 @@ def test_member_idle_table_recovers_a_known_member_slowdown():
     assert points and all(p["runs"] >= 40 for p in points)
     for p in points:
         lo, hi = p["bucket_ms"][0], p["bucket_ms"][1] or np.inf
-        if lo >= 4.0:
-            assert p["factor"] == pytest.approx(1.3, rel=1e-6)
+        if lo >= 4.0:     # (the windows' levels keep a trace of each window's mix of cold and warm members)
+            assert p["factor"] == pytest.approx(1.3, rel=1e-3)
         elif hi <= 2.0:
-            assert p["factor"] == pytest.approx(1.0, rel=1e-6)
+            assert p["factor"] == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_slower_phase_that_holds_the_warm_runs_does_not_bias_the_member_idle_table():
+    """At a low load the stage runs deep in a busy period, the tables' reference, come in the long busy periods,
+    which a slower phase makes (here the whole host 2x for 0.5 s): divided by their windows' levels
+    (`stage_levels`, a two-way fit), the table still finds the 1.3x of cold members; taken as they are, the slow
+    references make it about 1.08x (run AO's `spin-50`)."""
+    from simulator.runner.speed_fit import stage_levels
+
+    arrival_s = np.cumsum(np.random.default_rng(0).exponential(0.007, 1500))
+    start_s = 0.4 * arrival_s[-1]
+    slow = lambda t_s: 2.0 if start_s <= t_s < start_s + 0.5 else 1.0
+    run = served(arrival_s, cold=cold_members, n_stages=4, speed=slow)
+    in_phase = (run.stage_times.start_s >= start_s + 0.25) & (run.stage_times.start_s < start_s + 0.5)
+    # at 2x more members go cold between two requests, which the level takes in too
+    assert 1.8 < np.median(stage_levels(run)[in_phase]) < 2.6
+    assert np.median(stage_levels(run)[run.stage_times.start_s < start_s]) == pytest.approx(1.0, abs=0.02)
+    cold = [p["factor"] for p in member_idle_table([run]) if p["bucket_ms"][0] >= 4.0]
+    assert cold and all(f == pytest.approx(1.3, abs=0.1) for f in cold)
 
 
 def test_the_wakeup_fitted_with_the_member_table_does_not_count_it_twice():
@@ -221,9 +240,9 @@ def test_the_scenarios_own_run_sets_the_member_table_where_it_has_points(tmp_pat
     opens = [(served(open_loop_arrivals(seed, n=1500), cold=lambda ms: 1.5 if ms > 3.0 else 1.0, n_stages=4),
               ("m",) * 4) for seed in (4, 5)]
     every_stage = with_host_costs(profile, closed, opens)
-    assert max(every_stage.member_idle[1]) == pytest.approx(1.5)
+    assert max(every_stage.member_idle[1]) == pytest.approx(1.5, rel=1e-3)
     own = with_serving_pattern(every_stage, served(open_loop_arrivals(6, n=1500), cold=cold_members, n_stages=4))
-    assert max(own.member_idle[1]) == pytest.approx(1.3)          # the scenario's own slowdown, not 1.5
+    assert max(own.member_idle[1]) == pytest.approx(1.3, rel=1e-3)  # the scenario's own slowdown, not 1.5
     member = own.provenance["member_idle_measured"]
     assert member["every_stage_points"] == every_stage.provenance["member_idle_measured"]["points"]
     assert member["points"][0]["idle_ms"] == own.member_idle[0][0] and "scenario itself" in member["method"]

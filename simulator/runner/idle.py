@@ -12,7 +12,10 @@ views, all from real runs:
   fitted by least squares on the relative excess of each of the period's early stage runs over warm runs of the
   same stages (deep in a busy period) measured nearby in the same run. "Nearby" matters: the shared host's speed
   drifts, and requests queue up when it is slow, so the requests that waited over a whole run are slower than the
-  woken ones for that reason alone.
+  woken ones for that reason alone. For the same reason each stage run's time is first divided by the level of its
+  250 ms window (`simulator.runner.speed_fit.stage_levels`: the host's slower phases of the seconds scale, which
+  the speed model carries): where warm runs are few, the nearest may lie in a slower phase than the run they are
+  the reference of (run AO's `spin-50`, `docs/validation-history.md`).
   The open-loop profiling runs (`simulator.runner.profiling`) interleave bursts of simultaneous requests with
   their Poisson arrivals so that warm runs occur throughout.
 - `member_idle_effect` (the report's table): that slowdown measured directly in real runs, per bucket of the time
@@ -30,6 +33,8 @@ views, all from real runs:
 from __future__ import annotations
 
 import numpy as np
+
+from simulator.runner.speed_fit import stage_levels
 
 #: Edges (ms) of the idle-time buckets; the first bucket holds requests that waited in the queue.
 GAP_EDGES_MS = (0.0, 0.02, 0.2, 1.0, 5.0, np.inf)
@@ -147,13 +152,14 @@ def warmup_excess(real, member=None) -> tuple[np.ndarray, np.ndarray, np.ndarray
     warm-up; positions below `WARM_FROM_STAGE`): per stage run, the idle time (ms) before its period, its position
     in the period and its relative excess over its warm
     reference (`warm_reference_ms`: runs from position `WARM_FROM_STAGE` of a busy period on, nearby, so the
-    host's drift cancels). Runs without a reference are left out. With `member` (the member-idle table's
-    ``(idle_ms, factor)``), each run's compute time is first divided by its member's factor."""
+    host's drift cancels), each run's time first divided by its window's level (`stage_levels`). Runs without a
+    reference are left out. With `member` (the member-idle table's ``(idle_ms, factor)``), each run's compute time
+    is first divided by its member's factor."""
     times = real.stage_times
     compute_ms = times.compute_s * 1000.0
     if member is not None:
         compute_ms = compute_ms / member_factor(member_idle_ms(real), member)
-    spent_ms = compute_ms + times.decision_s * 1000.0
+    spent_ms = (compute_ms + times.decision_s * 1000.0) / stage_levels(real)
     position, gap_ms = busy_periods(real)
     excess = spent_ms / warm_reference_ms(spent_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
     keep = (position < WARM_FROM_STAGE) & np.isfinite(gap_ms) & np.isfinite(excess)
@@ -192,9 +198,9 @@ def member_idle_effect(reals) -> dict:
 def member_excess(real) -> tuple[np.ndarray, np.ndarray]:
     """The stage runs of `real` from position `MEMBER_FROM_STAGE` of a busy period on, stalls left out: per run,
     the time (ms) since its member last ended and the relative excess of its compute time over the warm reference
-    (`warm_reference_ms` on compute times)."""
+    (`warm_reference_ms` on compute times), each first divided by its window's level (`stage_levels`)."""
     times = real.stage_times
-    compute_ms = times.compute_s * 1000.0
+    compute_ms = times.compute_s * 1000.0 / stage_levels(real)
     position, _ = busy_periods(real)
     excess = compute_ms / warm_reference_ms(compute_ms, times.stage, position >= WARM_FROM_STAGE) - 1.0
     idle = member_idle_ms(real)

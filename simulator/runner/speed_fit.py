@@ -29,9 +29,11 @@ or they last fewer than `MIN_PHASE_WINDOWS` windows on average. The stage runs i
 ``log(slow_factor)`` taken off their residuals (centred again) before the covariance is fitted, so the process does
 not count the phases twice.
 
-Slower phases of the seconds scale (a diagnostic, not part of the model): the same residuals' mean over windows of
+Slower phases of the seconds scale (not part of the profile's process): the same residuals' mean over windows of
 `LONG_WINDOW_MS` (`window_levels`), each against the run's median window; a window more than `LONG_SLOW_THRESHOLD`
-times slower counts as slow (`long_slow_share`). The real runs of the validation show such phases (250-1000 ms at
+times slower counts as slow (`long_slow_share`); `flexsim validate` pools them over a session's profiling runs into
+the verdict's long phases (`simulator.runner.validation.session_long_phases`), and the idle tables take them out of
+the stage runs they compare (`stage_levels`, a two-way fit of class and window). The real runs of the validation show such phases (250-1000 ms at
 1.1-1.3x, a few percent of the time) that the slow phases above, of 20 ms windows at 1.3x, do not catch, and at
 80% load one of them doubles a run's mean latency; the profiles record the levels of their profiling runs' windows,
 the report sets them beside the real runs' (`docs/validation-history.md`, run AJ).
@@ -79,6 +81,8 @@ MIN_PHASE_WINDOWS = 2.0
 #: median window one is counted slow (`long_slow_share`).
 LONG_WINDOW_MS = 250.0
 LONG_SLOW_THRESHOLD = 1.1
+#: Rounds of backfitting of `stage_levels`' two-way fit (class means and window levels).
+LEVEL_ROUNDS = 10
 
 METHOD = ("covariance of log(stage time over its class's typical time) between stage runs of one run, grouped by their "
           f"distance in stage runs (up to {MAX_LAG_MS:.0f} ms at the median period), fitted as sigma^2 times the mean "
@@ -89,21 +93,31 @@ METHOD = ("covariance of log(stage time over its class's typical time) between s
           "(simulator/runner/speed_fit.py)")
 
 
-def log_residuals(run) -> np.ndarray:
-    """Per stage run of `run` (serving order): log of its compute + decision time less the mean of its class
-    (see the module docstring)."""
+def log_times(run) -> tuple[np.ndarray, np.ndarray]:
+    """Per stage run of `run` (serving order): the log of its compute + decision time and its class (see the module
+    docstring), an index from 0."""
     from simulator.runner.idle import WAKEUP_EDGES_MS, WARM_FROM_STAGE, busy_periods
 
     times = run.stage_times
-    y = np.log(times.compute_s + times.decision_s)
     position, gap_ms = busy_periods(run)
     gap_ms = np.nan_to_num(gap_ms, nan=np.inf)
     early = position < WARM_FROM_STAGE
     bucket = np.where(early, np.digitize(gap_ms, WAKEUP_EDGES_MS[1:-1], right=True), -1)
     key = (times.stage.astype(np.int64) * (WARM_FROM_STAGE + 1) + np.minimum(position, WARM_FROM_STAGE)) \
         * (len(WAKEUP_EDGES_MS) + 1) + bucket + 1
-    _, cls = np.unique(key, return_inverse=True)
-    return y - (np.bincount(cls, weights=y) / np.bincount(cls))[cls]
+    return np.log(times.compute_s + times.decision_s), np.unique(key, return_inverse=True)[1]
+
+
+def class_means(y: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """Per stage run: the mean of `y` over its class `cls`."""
+    return (np.bincount(cls, weights=y) / np.bincount(cls))[cls]
+
+
+def log_residuals(run) -> np.ndarray:
+    """Per stage run of `run` (serving order): log of its compute + decision time less the mean of its class
+    (see the module docstring)."""
+    y, cls = log_times(run)
+    return y - class_means(y, cls)
 
 
 def median_period_ms(runs) -> float | None:
@@ -164,6 +178,29 @@ def window_levels(run, width_ms: float = LONG_WINDOW_MS) -> np.ndarray:
     stage runs took as in the run's median window (the geometric mean of their `log_residuals`' ratio)."""
     _, relative, valid = slow_windows(run, log_residuals(run), width_ms)
     return np.exp(relative[valid])
+
+
+def stage_levels(run, width_ms: float = LONG_WINDOW_MS) -> np.ndarray:
+    """Per stage run of `run` (serving order): the level of its window of `width_ms` against the run's median
+    window (1 in a window of fewer than `MIN_WINDOW_STAGES` stage runs), from the two-way fit of each log time as
+    its class's mean plus its window's level (`LEVEL_ROUNDS` rounds of backfitting). Dividing a stage run's time by
+    it takes the host's slower phases of the seconds scale out (`simulator.runner.idle`).
+
+    Unlike `window_levels` (one pass: class means first), the class means are taken over the times without their
+    windows' levels: where a class occurs mostly in one phase (at a low load the stage runs deep in a busy period
+    come in the long busy periods, which a slower phase makes), a class mean of the raw times takes the phase in
+    and leaves little of it to the window."""
+    y, cls = log_times(run)
+    t_ms = run.stage_times.start_s * 1000.0
+    window = ((t_ms - t_ms[0]) // width_ms).astype(np.int64)
+    counts = np.bincount(window)
+    valid = counts >= MIN_WINDOW_STAGES
+    level = np.zeros(counts.size)
+    for _ in range(LEVEL_ROUNDS):
+        rest = y - class_means(y - level[window], cls)
+        level = np.where(valid, np.bincount(window, weights=rest) / np.maximum(counts, 1), 0.0)
+        level = np.where(valid, level - np.median(level[valid]), 0.0) if valid.any() else level
+    return np.exp(level[window])
 
 
 def long_slow_share(levels) -> tuple[float | None, int]:
