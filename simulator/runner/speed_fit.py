@@ -31,12 +31,12 @@ not count the phases twice.
 
 Slower phases of the seconds scale (not part of the profile's process): the same residuals' mean over windows of
 `LONG_WINDOW_MS` (`window_levels`), each against the run's median window; a window more than `LONG_SLOW_THRESHOLD`
-times slower counts as slow (`long_slow_share`); `flexsim validate` pools them over a session's profiling runs into
-the verdict's long phases (`simulator.runner.validation.session_long_phases`), and the idle tables take them out of
-the stage runs they compare (`stage_levels`, a two-way fit of class and window). The real runs of the validation show such phases (250-1000 ms at
+times slower counts as slow (`long_slow_share`). The real runs of the validation show such phases (250-1000 ms at
 1.1-1.3x, a few percent of the time) that the slow phases above, of 20 ms windows at 1.3x, do not catch, and at
 80% load one of them doubles a run's mean latency; the profiles record the levels of their profiling runs' windows,
-the report sets them beside the real runs' (`docs/validation-history.md`, run AJ).
+the report sets them beside the real runs' (`docs/validation-history.md`, run AJ), `flexsim validate` pools them over
+a session's profiling runs into the verdict's long phases (`simulator.runner.validation.session_long_phases`), and
+the idle tables take them out of the stage runs they compare (`stage_levels`, a two-way fit of class and window).
 
 `simulator.runner.profiling` fits the profile's process on the open-loop profiling runs: the host's phases are
 longer and deeper when it idles between requests (open loop) than when it runs back to back (closed loop), and
@@ -191,15 +191,9 @@ def stage_levels(run, width_ms: float = LONG_WINDOW_MS) -> np.ndarray:
     come in the long busy periods, which a slower phase makes), a class mean of the raw times takes the phase in
     and leaves little of it to the window."""
     y, cls = log_times(run)
-    t_ms = run.stage_times.start_s * 1000.0
-    window = ((t_ms - t_ms[0]) // width_ms).astype(np.int64)
-    counts = np.bincount(window)
-    valid = counts >= MIN_WINDOW_STAGES
-    level = np.zeros(counts.size)
-    for _ in range(LEVEL_ROUNDS):
-        rest = y - class_means(y - level[window], cls)
-        level = np.where(valid, np.bincount(window, weights=rest) / np.maximum(counts, 1), 0.0)
-        level = np.where(valid, level - np.median(level[valid]), 0.0) if valid.any() else level
+    window, level, _ = slow_windows(run, y - class_means(y, cls), width_ms)      # the first round: one pass
+    for _ in range(LEVEL_ROUNDS - 1):
+        level = slow_windows(run, y - class_means(y - level[window], cls), width_ms)[1]
     return np.exp(level[window])
 
 
