@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -94,6 +95,30 @@ def atomic_path(path: str | Path):
     a FlexsimError naming `path`)."""
     with atomic_paths([path]) as (tmp,):
         yield tmp
+
+
+@contextmanager
+def staged_dir(path: str | Path):
+    """Yield a new empty folder beside directory `path`; on success move each of its entries into `path` (created
+    where missing), replacing an entry of the same name, on error remove it: a command that fails or is stopped
+    leaves `path` as it was. Entries of `path` the block did not write stay. An OSError becomes a FlexsimError
+    naming `path`."""
+    path = Path(path)
+    with naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+        os.chmod(staging, 0o777 & ~_umask())
+    try:
+        yield staging
+        with naming(path):
+            path.mkdir(exist_ok=True)
+            for entry in sorted(staging.iterdir()):
+                target = path / entry.name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -91,7 +91,7 @@ def _custom_policy_named(custom):
 def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInputs:
     """Everything the engines need for `config`, validated, precomputed and drawn."""
     cache = cache or load_cache(config.logits)
-    members = _check_members(config.members, cache)
+    members = check_members(config.members, cache)
     n_stages = len(members)
     spec = parse_arrivals(config.arrivals)
     trace = read_trace(spec.path) if spec.kind == "trace" else None
@@ -136,7 +136,8 @@ def _assignment(config: RunConfig, spec: ArrivalSpec, n: int, rng: np.random.Gen
     return assign_devices(config.dispatch, n, config.devices, rng)
 
 
-def _check_members(members, cache: LogitCache) -> tuple:
+def check_members(members, cache: LogitCache) -> tuple:
+    """`members` as a tuple; FlexsimError naming the first that the cache does not hold."""
     for i, m in enumerate(members):
         require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
                 f"0..{cache.n_members - 1}")

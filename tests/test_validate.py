@@ -31,6 +31,10 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
         band = sc["sim"]["band"]["latency_p99_ms"]
         assert band[0] <= sc["latency_p99_ms"]["sim"] <= band[1]
         assert np.isfinite(sc["latency_mean_ms"]["error"]) and sc["latency_mean_ms"]["spread"] >= 0
+    # written beside --out and moved in at the end: the paths recorded are --out's, nothing staged is left
+    assert results["profiles"][0] == str(out / "profile-open-50.json")
+    assert results["scenarios"][0]["arrivals"] == f"trace:{out / 'open-50' / 'trace.csv'}"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     trace = read_trace(out / "open-50" / "trace.csv")
     assert len(trace.arrival_s) == 30 and trace.sample is not None
     with np.load(out / "open-50" / "real-1.npz") as raw:
@@ -212,6 +216,26 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ar
     assert not out.exists() and not (tmp_path / "r.md").exists()
 
 
+def test_a_validation_that_fails_leaves_its_out_folder_as_it_was(tmp_path, capsys):
+    """A cache of three members for a scenario of six: refused once the cache is read, the earlier output intact
+    and nothing staged left; and scenarios named twice would overwrite each other's outputs."""
+    from simulator.runner.bundle import CACHE_PATH
+
+    with np.load(CACHE_PATH) as full:
+        np.savez(tmp_path / "three.npz", logits=full["logits"][:3], labels=full["labels"],
+                 model_names=full["model_names"][:3])
+    out = tmp_path / "val"
+    out.mkdir()
+    (out / "results.json").write_text("earlier")
+    args = ["validate", "--out", str(out), "--report", str(tmp_path / "r.md"), *SMALL]
+    err = cli_error(capsys, [*args, "--scenarios", "closed-4", "--logits", str(tmp_path / "three.npz")])
+    assert "scenario closed-4: invalid members[3] = 3" in err and "has members 0..2" in err
+    assert cli_error(capsys, [*args, "--scenarios", "closed-4,open-50,closed-4"]).endswith(
+        "invalid scenarios: closed-4 given more than once")
+    assert [p.name for p in out.iterdir()] == ["results.json"] and (out / "results.json").read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["three.npz", "val"]
+
+
 @pytest.mark.parametrize("where, message", [
     ("out", "invalid --out = '{file}': exists and is not a directory"),
     ("report-in-file", "invalid --report's folder = '{file}': exists and is not a directory"),
@@ -234,6 +258,9 @@ def test_unwritable_outputs_are_refused_before_any_real_run(tmp_path, capsys, wh
     ('{"plan": {}, "profiles": [], "scenarios": []}', "predates its 'generated' record"),
     ('{"plan": {}, "profiles": ["x/profile-a.json"], "scenarios": [], "generated": {}}',
      "profiles missing from"),
+    ('{"plan": 1, "profiles": 5, "scenarios": "x", "generated": {}}', "has a field of the wrong form"),
+    ('{"plan": {}, "profiles": [], "scenarios": [{}], "generated": {}}', "lacks the field"),
+    ('{"plan": {}, "profiles": [], "scenarios": [], "generated": "x"}', "lacks the field 'setup'"),
 ])
 def test_render_refuses_a_folder_it_cannot_render_and_writes_nothing(tmp_path, capsys, content, message):
     out = tmp_path / "val"
@@ -242,6 +269,15 @@ def test_render_refuses_a_folder_it_cannot_render_and_writes_nothing(tmp_path, c
         (out / "results.json").write_text(content)
     assert message in cli_error(capsys, ["validate", "--render", "--out", str(out), "--report", str(tmp_path / "r.md")])
     assert not (tmp_path / "r.md").exists()
+
+
+def test_render_refuses_an_existing_report_it_cannot_read(tmp_path, capsys):
+    (tmp_path / "val").mkdir()
+    (tmp_path / "val" / "results.json").write_text('{"plan": {}, "profiles": [], "scenarios": []}')
+    (tmp_path / "r.md").write_bytes(b"\xff\xfe")
+    err = cli_error(capsys, ["validate", "--render", "--out", str(tmp_path / "val"), "--report", str(tmp_path / "r.md")])
+    assert "--render's existing report" in err and "r.md" in err
+    assert (tmp_path / "r.md").read_bytes() == b"\xff\xfe"
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")

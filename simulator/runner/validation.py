@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.config import RunConfig
-from simulator.errors import require
+from simulator.errors import FlexsimError, require
 from simulator.io import atomic_path
 from simulator.logits import load_cache
 from simulator.runner.bundle import CACHE_PATH
@@ -754,6 +754,7 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     from simulator.runner.profiling import measure_scenario_profile, profiling_setup
 
     cache = load_cache(plan.logits)
+    check_scenarios(plan, cache)
     if any(sc.mode == "live" for sc in plan.scenarios):
         load_members(plan.setup.members_path)
         load_samples(plan.setup.samples_path)
@@ -782,6 +783,21 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     finished = [finish_scenario(plan, state, cache, session) for state in states]
     return ({"plan": _plan_dict(plan), "profiles": [str(p) for p in profiles], "scenarios": [f for f, _ in finished]},
             [panel for _, panel in finished])
+
+
+def check_scenarios(plan: ValidationPlan, cache) -> None:
+    """FlexsimError naming the scenario where two share a name (their outputs would overwrite each other's) or one
+    runs a member the cache does not hold."""
+    from simulator.run import check_members
+
+    names = [sc.name for sc in plan.scenarios]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    require(not twice, f"invalid scenarios: {', '.join(twice)} given more than once")
+    for sc in plan.scenarios:
+        try:
+            check_members(sc.changes["members"], cache)
+        except FlexsimError as exc:
+            raise FlexsimError(f"scenario {sc.name}: {exc}") from None
 
 
 def rotated(items: list, r: int) -> list:
