@@ -143,6 +143,39 @@ def test_missing_weights_file(profile_path, tmp_path):
         run_real(config(profile_path), RunnerSetup(members_path=str(tmp_path / "missing.npz")))
 
 
+def _members_with(tmp_path, change):
+    """The shipped members' file with `change(arrays)` applied (a dict of arrays, changed in place)."""
+    with np.load(MEMBERS_PATH) as shipped:
+        arrays = dict(shipped)
+    change(arrays)
+    np.savez(tmp_path / "members.npz", **arrays)
+    return str(tmp_path / "members.npz")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.__setitem__("m0/classifier.1.weight", a["m0/classifier.1.weight"] * np.nan),
+     "member 0's classifier.1.weight has NaN or infinite values"),
+    (lambda a: a.__setitem__("pixel_std", np.float64(0.0)), "invalid pixel_mean = .*, pixel_std = 0.0"),
+    (lambda a: a.__setitem__("pixel_mean", np.float64(np.nan)), "invalid pixel_mean = nan"),
+    (lambda a: a.__setitem__("m1/classifier.1.weight", np.zeros((12, 32), np.float32)),
+     r"member 1 of .* does not fit FashionCNN\(8\): classifier.1.weight has shape \(12, 32\), the model's is"),
+    (lambda a: a.pop("m0/classifier.1.bias"), r"does not fit FashionCNN\(8\): no tensor classifier.1.bias"),
+])
+def test_a_weights_file_that_cannot_serve(profile_path, tmp_path, change, message):
+    path = _members_with(tmp_path, change)
+    with pytest.raises(FlexsimError, match=message):
+        run_real(config(profile_path), RunnerSetup(members_path=path))
+
+
+def test_images_of_another_size_than_the_members(profile_path, tmp_path):
+    with np.load(SAMPLES_PATH) as shipped:
+        arrays = dict(shipped)
+    arrays["images"] = np.pad(arrays["images"], ((0, 0), (2, 2), (2, 2)))
+    np.savez(tmp_path / "samples.npz", **arrays)
+    with pytest.raises(FlexsimError, match="images are 32x32, the members take 28x28"):
+        run_real(config(profile_path), RunnerSetup(samples_path=str(tmp_path / "samples.npz")))
+
+
 def test_model_output_width_differs_from_the_cache(profile_path, tmp_path):
     cache = load_cache(str(CACHE_PATH))
     wide = np.concatenate([cache.logits, np.zeros(cache.logits.shape[:2] + (2,), dtype=np.float32)], axis=2)

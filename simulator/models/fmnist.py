@@ -15,6 +15,10 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
+#: The members' input images, height x width (Fashion-MNIST's).
+INPUT_SIZE = (28, 28)
+
+
 class FashionCNN(nn.Module):
     """The ensemble member of base width `width` (8, 32 or 64 in the shipped ensemble)."""
 

@@ -90,9 +90,12 @@ def load_members(path: str | Path = MEMBERS_PATH) -> TrainedMembers:
     _need(arrays, ("widths", "seeds", "model_names", "pixel_mean", "pixel_std", "test_accuracy"), "weights", path)
     n = arrays["widths"].shape[0]
     states = tuple(_member_state(arrays, i, path) for i in range(n))
+    mean, std = float(arrays["pixel_mean"]), float(arrays["pixel_std"])
+    require(np.isfinite(mean) and np.isfinite(std) and std > 0,
+            f"runner: weights file {path}: invalid pixel_mean = {mean}, pixel_std = {std}: must be finite, std > 0")
     return TrainedMembers(widths=arrays["widths"].astype(np.int64), seeds=arrays["seeds"].astype(np.int64),
                           model_names=tuple(str(s) for s in arrays["model_names"]),
-                          pixel_mean=float(arrays["pixel_mean"]), pixel_std=float(arrays["pixel_std"]),
+                          pixel_mean=mean, pixel_std=std,
                           test_accuracy=arrays["test_accuracy"].astype(np.float64), states=states, source=str(path))
 
 
@@ -100,6 +103,9 @@ def _member_state(arrays: dict, i: int, path) -> dict:
     prefix = f"m{i}/"
     state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
     require(state, f"runner: weights file {path} has no tensors for member {i}")
+    for name, value in state.items():
+        require(not np.issubdtype(value.dtype, np.floating) or np.isfinite(value).all(),
+                f"runner: weights file {path}: member {i}'s {name} has NaN or infinite values")
     return state
 
 

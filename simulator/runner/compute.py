@@ -17,8 +17,8 @@ import re
 import numpy as np
 import torch
 
-from simulator.errors import FlexsimError, require
-from simulator.models.fmnist import FashionCNN
+from simulator.errors import require
+from simulator.models.fmnist import INPUT_SIZE, FashionCNN
 from simulator.runner.bundle import SampleSet, TrainedMembers
 
 EXECUTIONS = ("eager", "graph")
@@ -31,18 +31,34 @@ def member_modules(members: TrainedMembers, device: str) -> list:
     modules = []
     for i, (width, state) in enumerate(zip(members.widths, members.states)):
         module = FashionCNN(int(width))
-        try:
-            module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise FlexsimError(f"runner: member {i} of {members.source} does not fit FashionCNN({width}) "
-                               f"({first})") from None
+        misfit = state_misfit(module.state_dict(), state)
+        require(misfit is None, f"runner: member {i} of {members.source} does not fit FashionCNN({width}): {misfit}")
+        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
         modules.append(module.eval().to(device))
     return modules
 
 
+def state_misfit(expected: dict, given: dict) -> str | None:
+    """What keeps the tensors `given` (name -> array) from loading into a module whose state is `expected` (name ->
+    tensor): the first missing or unexpected name, or the first shape that differs; None where they fit."""
+    missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+    if missing:
+        return f"no tensor {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+    if unexpected:
+        return f"an unexpected tensor {unexpected[0]}" + (f" (and {len(unexpected) - 1} more)"
+                                                          if len(unexpected) > 1 else "")
+    for name, tensor in expected.items():
+        if tuple(tensor.shape) != tuple(np.shape(given[name])):
+            return f"{name} has shape {tuple(np.shape(given[name]))}, the model's is {tuple(tensor.shape)}"
+    return None
+
+
 def normalized_images(samples: SampleSet, pixel_mean: float, pixel_std: float, device: str) -> torch.Tensor:
-    """The samples' images as the members' input ``[n, 1, height, width]`` float32 on `device`."""
+    """The samples' images as the members' input ``[n, 1, height, width]`` float32 on `device`; FlexsimError for
+    images of another size than the members' (`simulator.models.fmnist.INPUT_SIZE`)."""
+    size = tuple(samples.images.shape[1:])
+    require(size == INPUT_SIZE, f"runner: samples file {samples.source}: images are {size[0]}x{size[1]}, the members "
+                                f"take {INPUT_SIZE[0]}x{INPUT_SIZE[1]}")
     x = torch.from_numpy(samples.images.astype(np.float32) / np.float32(255.0))
     return ((x - pixel_mean) / pixel_std).unsqueeze(1).contiguous().to(device)
 
