@@ -368,8 +368,21 @@ def _parse_batch(entry, where: str) -> BatchEntry:
     require(energy is None or (_nonneg(energy) and energy <= MAX_ENERGY_J),
             f"{where}.energy_j = {energy!r} must be a number from 0 to {MAX_ENERGY_J:g} or null")
     extra = {k: v for k, v in entry.items() if k not in ("latency_ms", "energy_j")}
+    _check_summary(extra.get("latency_summary_ms"), f"{where}.latency_summary_ms")
     return BatchEntry(latency=_parse_latency(entry["latency_ms"], f"{where}.latency_ms"),
                       energy_j=None if energy is None else float(energy), extra=extra)
+
+
+def _check_summary(summary, where: str) -> None:
+    """The profiler's summary of a batch's samples (``p10``, ``p50``, ... and ``n``; optional, not simulated, but
+    copied on by ``flexsim profile --update``): every value a number > 0 and within range."""
+    if summary is None:
+        return
+    require(isinstance(summary, dict), f"{where} must be an object")
+    for key, value in summary.items():
+        fits = _positive(value) if key == "n" else _latency(value)
+        require(fits, f"{where}.{key} = {value!r} must be a number > 0" + ("" if key == "n" else
+                                                                           f" and <= {MAX_LATENCY_MS:g}"))
 
 
 def _parse_latency(spec, where: str) -> LatencyDistribution:

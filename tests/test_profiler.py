@@ -14,6 +14,7 @@ from simulator.profiler.energy import energy_per_call_j, find_rapl, idle_power_w
 from simulator.profiler.settings import MeasureSettings
 from simulator.profiler.timing import summary_ms, wall_samples_ms, warm_up
 from simulator.profiles import load_profile
+from tests.helpers import cli_error
 
 torch = pytest.importorskip("torch")
 
@@ -229,6 +230,17 @@ def test_update_refuses_another_device(tmp_path):
         merge_profiles(p, other)
 
 
+def test_update_of_another_devices_profile_is_refused_before_measuring(tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "h100.json"
+    shutil.copy(Path(__file__).resolve().parents[1] / "profiles" / "h100.json", out)
+    before = out.read_bytes()
+    err = cli_error(capsys, ["profile", "fmnist-cnn-w8", "--batch-sizes", "1", "--out", str(out), "--update", *FAST])
+    assert "cannot update profile h100: it was measured on 'NVIDIA H100" in err
+    assert "batch 1" not in capsys.readouterr().out and out.read_bytes() == before
+
+
 @pytest.mark.parametrize("args, message", [
     (["nonet"], "unknown model 'nonet'"),
     (["fmnist-cnn-w8", "--batch-sizes", "0"], "invalid batch size 0"),
@@ -273,6 +285,10 @@ def test_batch_size_ranges_parse(parts):
     (lambda o: o["models"]["m"]["batches"]["1"]["latency_ms"].update(samples=[-2.0]),
      "samples[0] = -2.0 must be a number > 0 and <= 1e+09"),
     (lambda o: o["models"]["m"]["batches"]["1"].update(energy_j=-1), "energy_j = -1 must be a number from 0 to 1e+09"),
+    (lambda o: o["models"]["m"]["batches"]["1"].update(latency_summary_ms={"p50": float("nan"), "n": 5}),
+     "batches.1.latency_summary_ms.p50 = nan must be a number > 0 and <= 1e+09"),
+    (lambda o: o["models"]["m"]["batches"]["1"].update(latency_summary_ms={"p99": -1.0}),
+     "latency_summary_ms.p99 = -1.0 must be a number > 0"),
 ])
 def test_bad_profile_files_are_one_line_errors(tmp_path, capsys, edit, message):
     obj = {"schema_version": 1, "name": "x", "device": {"name": "d", "kind": "cpu"}, "idle_power_w": None,
@@ -383,7 +399,6 @@ def test_update_files_a_members_other_form_under_its_full_name():
     (["fmnist-cnn-w8", "--no-energy", "--warmup-s", "inf"], "invalid warmup_s = inf: must be a number from 0.0"),
 ])
 def test_impossible_measurements_are_refused_before_any(tmp_path, capsys, argv, message):
-    from tests.helpers import cli_error
 
     assert message in cli_error(capsys, ["profile", *argv, "--out", str(tmp_path / "p.json")])
     assert not (tmp_path / "p.json").exists()

@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                                threads=args.threads, allocator=args.allocator)
     out = check_output_file(args.out, "--out")
     old = load_profile(out) if args.update and out.exists() else None
-    profile = profile_models(request, settings, name=args.name or (old.name if old else None), progress=print)
+    profile = profile_models(request, settings, name=args.name or (old.name if old else None), progress=print,
+                             update=old)
     if old is not None:
         profile = merge_profiles(old, profile)
     save_profile(out, profile)

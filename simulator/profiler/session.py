@@ -228,8 +228,9 @@ def energy_counter(device: str, wanted: bool):
 
 
 def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureSettings(), *,
-                   name: str | None = None, progress=None) -> Profile:
-    """Measure every model x dtype x mode of `request` and return the profile (nothing is written)."""
+                   name: str | None = None, progress=None, update: Profile | None = None) -> Profile:
+    """Measure every model x dtype x mode of `request` and return the profile (nothing is written); `update`: the
+    profile the result will update (`merge_profiles`), checked before anything is measured (`check_update`)."""
     from simulator.decision import measure_decision_overhead_ms
     from simulator.models.registry import build_model, input_shape, profile_model_name
     from simulator.profiler.allocator import allocator_facts
@@ -242,6 +243,9 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     device = check_device(torch, request.device)
     for mode in request.modes:
         check_mode(mode, device)
+    facts = device_facts(torch, device, request.kind, settings.threads or torch.get_num_threads())
+    if update is not None:
+        check_update(update, facts)
     counter, energy_note = energy_counter(device, request.energy)
     idle_w = idle_power_w(counter, settings.idle_settle_s, settings.idle_window_s) if counter else None
     forms = []
@@ -254,7 +258,6 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     probes = (lambda t: peak_probes(t, request.dtypes)) if device == "cpu" else None
     batches, best_s = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress, probes)
     models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}
-    facts = device_facts(torch, device, request.kind, settings.threads or torch.get_num_threads())
     if device == "cpu":
         facts["measured_peaks"] = cpu_peaks(best_s, request.dtypes, len(_round_sizes(settings.repeats,
                                                                                       settings.rounds)))
@@ -271,11 +274,17 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     )
 
 
-def merge_profiles(old: Profile, new: Profile) -> Profile:
-    """`new` with the models of `old` that it did not re-measure (same device required)."""
-    require(old.device.get("name") == new.device.get("name") and old.kind == new.kind,
+def check_update(old: Profile, device: dict) -> None:
+    """FlexsimError unless a profile measured on `device` (its facts: name and kind) may update `old`: the same
+    device."""
+    require(old.device.get("name") == device.get("name") and old.kind == device.get("kind"),
             f"cannot update profile {old.name}: it was measured on {old.device.get('name')!r} ({old.kind}), "
-            f"this run on {new.device.get('name')!r} ({new.kind})")
+            f"this run on {device.get('name')!r} ({device.get('kind')})")
+
+
+def merge_profiles(old: Profile, new: Profile) -> Profile:
+    """`new` with the models of `old` that it did not re-measure (same device required: `check_update`)."""
+    check_update(old, new.device)
     earlier = list(old.provenance.get("earlier_runs", [])) + [
         {k: old.provenance.get(k) for k in ("date", "software", "settings", "allocator", "energy")}]
     return Profile(name=new.name, device=new.device, idle_power_w=new.idle_power_w,
