@@ -16,7 +16,7 @@ from pathlib import Path
 from simulator.errors import FlexsimError, require
 from simulator.logits import BUILTIN_CACHES
 from simulator.policies import REGISTRY
-from simulator.signals import COMBINERS, SIGNALS
+from simulator.signals import COMBINERS, SIGNALS, is_threshold
 from simulator.speed import usable_speed_noise
 
 ENGINES = ("numba", "simpy")
@@ -50,7 +50,9 @@ def _ints(text: str) -> tuple:
 
 
 def _strs(text: str) -> tuple:
-    return tuple(x.strip() for x in text.split(",") if x.strip())
+    items = tuple(x.strip() for x in text.split(","))
+    require(all(items), f"{text!r} has an empty item")
+    return items
 
 
 def _optional(parse):
@@ -148,8 +150,8 @@ def _positive_finite(x) -> bool:
 #: field -> (predicate, what the value must be)
 _CONSTRAINTS = {
     "logits": (lambda v: isinstance(v, str) and v != "", "a cache name or path"),
-    "members": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(_is_int(m) and m >= 0 for m in v),
-                "a non-empty list of member indices >= 0"),
+    "members": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(_is_int(m) and m >= 0 for m in v)
+                and len(set(v)) == len(v), "a non-empty list of distinct member indices >= 0"),
     "models": (lambda v: v is None or (isinstance(v, tuple) and len(v) >= 1 and all(isinstance(m, str) for m in v)),
                "a list of profile model names"),
     "combiner": (lambda v: v in COMBINERS, f"one of {', '.join(COMBINERS)}"),
@@ -157,8 +159,8 @@ _CONSTRAINTS = {
     "use_cost_scale": (lambda v: isinstance(v, bool), "true or false"),
     "policy": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(p in REGISTRY for p in v),
                f"a non-empty list of policy names from: {', '.join(REGISTRY)}"),
-    "thresholds": (lambda v: isinstance(v, tuple) and all(_is_number(t) and not math.isnan(t) for t in v),
-                   "a list of numbers"),
+    "thresholds": (lambda v: isinstance(v, tuple) and all(is_threshold(t) for t in v),
+                   "a list of numbers in [0, 1] (inf: never stop there, -inf: always)"),
     "static_k": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
     "deadline_quantile": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "power_cap_w": (lambda v: v is None or _positive_finite(v), "a number > 0"),
@@ -223,9 +225,18 @@ def from_mapping(values: dict, origin: str = "config") -> RunConfig:
         if isinstance(value, list):
             value = tuple(value)
         elif key in ("members", "thresholds", "policy", "profile", "models") and isinstance(value, (str, int, float)):
+            require(not (isinstance(value, str) and "," in value),
+                    f"{origin}: {key} = {value!r} is one string; write a TOML array, e.g. {_toml_array(key, value)}")
             value = (value,)
         clean[key] = value
     return RunConfig(**clean)
+
+
+def _toml_array(key: str, text: str) -> str:
+    """``key = [...]``: comma-separated `text` as the TOML array it was meant to be."""
+    items = [x.strip() for x in text.split(",")]
+    quoted = key in ("policy", "profile", "models")
+    return f"{key} = [{', '.join(f'{chr(34)}{x}{chr(34)}' if quoted else x for x in items)}]"
 
 
 def load_toml(path: str | Path) -> dict:

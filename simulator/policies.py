@@ -26,6 +26,7 @@ import numpy as np
 
 from simulator._jit import jit_inline
 from simulator.errors import FlexsimError, require
+from simulator.signals import is_threshold
 
 RequestState = namedtuple("RequestState", [
     "stage",                # int: the stage just completed (0-based)
@@ -383,6 +384,8 @@ def parse_load_levels(text: str) -> tuple:
             raise FlexsimError(f"invalid load_levels level {i} = {part!r}: not numbers") from None
         require(0 <= qlen <= MAX_QUEUE_LENGTH, f"invalid load_levels level {i} = {part!r}: QLEN must be from 0 to "
                 f"{MAX_QUEUE_LENGTH}")
+        require(thresholds is None or all(is_threshold(t) for t in thresholds),
+                f"invalid load_levels level {i} = {part!r}: thresholds lie in [0, 1] (inf: never stop, -inf: always)")
         levels.append((qlen, max_stages, thresholds))
     return tuple(levels)
 

@@ -26,6 +26,15 @@ from simulator.errors import require
 
 COMBINERS = ("mean", "last")
 SIGNALS = ("margin", "maxprob", "entropy")
+#: How far outside [0, 1] a threshold may lie (a signal's rounding: the entropy signal of a uniform prediction).
+THRESHOLD_SLACK = 1e-9
+
+
+def is_threshold(t) -> bool:
+    """Whether `t` is a threshold a signal can be compared with: a number in [0, 1] (where signals lie, up to
+    `THRESHOLD_SLACK`), inf (never stop there) or -inf (always stop)."""
+    number = isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, bool)
+    return number and (bool(np.isinf(t)) or -THRESHOLD_SLACK <= t <= 1.0 + THRESHOLD_SLACK)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -261,7 +261,15 @@ def test_more_bad_input_is_named(tmp_path, capsys, monkeypatch):
     config = tmp_path / "c.toml"
     config.write_text("seed = 3\n[run]\nrequests = 50\n")
     assert "seed outside the [run] table" in cli_error(capsys, ["run", str(config)])
-    assert "must be a non-empty list of policy names" in cli_error(capsys, ["run", "--policy", ","])
+    assert "',' has an empty item" in cli_error(capsys, ["run", "--policy", ","])
+    assert "'threshold,' has an empty item" in cli_error(capsys, ["run", "--policy", "threshold,"])
+    assert "distinct member indices" in cli_error(capsys, ["run", "--members", "0,0,1", "--thresholds", "0.5,0.5"])
+    assert "numbers in [0, 1]" in cli_error(capsys, ["run", "--thresholds", "1.5,0.8,0.6,0.4,0.2"])
+    assert "thresholds lie in [0, 1]" in cli_error(capsys, ["run", "--policy", "load-adaptive", "--load-levels",
+                                                            "0:6:2/1/1/1/1"])
+    config.write_text('policy = "threshold,deadline"\n')
+    assert cli_error(capsys, ["run", str(config)]).endswith(
+        "policy = 'threshold,deadline' is one string; write a TOML array, e.g. policy = [\"threshold\", \"deadline\"]")
     err = cli_error(capsys, ["run", "--policy", "load-adaptive", "--load-levels", "0:6;99999999999999999999:1"])
     assert "QLEN must be from 0 to 2147483647" in err
     import simulator.profiles

@@ -112,6 +112,7 @@ def test_optimize_command_writes_its_outputs(tmp_path, capsys):
     (["--max-drop", "1.5"], "invalid max_drop"),
     (["--grid-points", "0"], "invalid grid points"),
     (["--grid-values", "a,b"], "invalid --grid-values"),
+    (["--grid-values", "0.5,1.5"], "invalid grid: thresholds lie in [0, 1]"),
     (["--logits", "fmnist-train"], "has no training split"),
     (["--members", "0,1,9"], "invalid members[2] = 9"),
     (["--exit-fractions", "0.5,0.5"], "2 values given for 6 stages"),

@@ -191,9 +191,10 @@ def _trace(args) -> int:
 def _microbench(args) -> int:
     from simulator.costmodel.kernels import kernel_table_path, kernel_table_text
     from simulator.errors import FlexsimError, require
-    from simulator.io import write_text_atomic
+    from simulator.io import check_output_file, write_text_atomic
     from simulator.profiles import load_profile
 
+    require(args.seed >= 0, f"invalid --seed = {args.seed}: must be an integer >= 0")
     try:
         from simulator.costmodel.kernelbench import measure, sample_configs
     except ImportError:
@@ -201,6 +202,7 @@ def _microbench(args) -> int:
     profile = load_profile(args.profile[0]) if args.profile else _cpu_reference()
     require(profile.kind == "cpu", f"microbench: profile {profile.name} is not a CPU profile (the kernel model is "
             "for CPUs measured on this host)")
+    out = check_output_file(args.out or kernel_table_path(profile.name), "--out")   # before minutes of timing
     threads = int(profile.device.get("threads") or 1)
     allocator = profile.provenance.get("allocator", {}).get("allocator", "default")
     configs = sample_configs(args.seed)
@@ -208,7 +210,6 @@ def _microbench(args) -> int:
           f"allocator for {profile.name}")
     table = measure(configs, threads, str(profile.device.get("name")), args.seed, progress=print,
                     allocator=allocator)
-    out = args.out or kernel_table_path(profile.name)
     write_text_atomic(out, kernel_table_text(table))
     print(f"wrote {out}: {table.n_measurements} measurements in {table.provenance['measure_s']:.0f} s")
     return 0

@@ -13,6 +13,7 @@ import numpy as np
 
 from simulator.errors import require
 from simulator.policies import is_number
+from simulator.signals import is_threshold
 from simulator.optimize.problem import COSTS, ThresholdProblem
 
 
@@ -68,6 +69,8 @@ def check_thresholds(thresholds, n_stages: int) -> np.ndarray:
     require(out.size == n_stages - 1,
             f"invalid thresholds: {out.size} values given for {n_stages} stages (need {n_stages - 1})")
     require(not np.isnan(out).any(), "invalid thresholds: NaN is not a threshold")
+    require(all(is_threshold(t) for t in out), "invalid thresholds: they lie in [0, 1] (inf: never stop there, -inf: "
+            "always)")
     return out
 
 

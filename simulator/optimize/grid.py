@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import require
+from simulator.signals import is_threshold
 from simulator.optimize.evaluate import OperatingPoint, check_thresholds, evaluate, flat_numbers
 from simulator.optimize.problem import ThresholdProblem
 
@@ -39,6 +40,8 @@ class ThresholdGrid:
         require(v.ndim == 2 and v.shape[1] >= 1, f"invalid grid: needs at least one value per threshold, "
                 f"got shape {v.shape}")
         require(not np.isnan(v).any(), "invalid grid: NaN is not a threshold")
+        require(all(is_threshold(t) for t in v.ravel()),
+                "invalid grid: thresholds lie in [0, 1] (inf: never stop there, -inf: always)")
         require(bool(np.all(np.diff(v, axis=1) >= 0)), "invalid grid: values must be sorted ascending")
         require(self.n_combinations <= MAX_COMBINATIONS,
                 f"invalid grid: {self.points} values for {self.n_thresholds} thresholds make "
