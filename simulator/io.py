@@ -97,6 +97,15 @@ def atomic_path(path: str | Path):
         yield tmp
 
 
+def remove_stale(path: Path) -> None:
+    """Remove `path`, a file an earlier run left and this one does not write, if it is there (so that a folder never
+    mixes two runs)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise FlexsimError(f"cannot remove the stale {path} of an earlier run: {_reason(exc)}") from None
+
+
 @contextmanager
 def staged_dir(path: str | Path):
     """Yield a new empty folder beside directory `path`; on success move each of its entries into `path` (created

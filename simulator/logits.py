@@ -98,6 +98,8 @@ def _validate(cache: LogitCache) -> None:
     names = cache.model_names
     require(names is None or (isinstance(names, tuple) and all(isinstance(n, str) for n in names)),
             f"logit cache {src}: model_names must be a tuple of names (strings), got {names!r:.80}")
+    empty = [i for i, n in enumerate(names or ()) if not n.strip()]
+    require(not empty, f"logit cache {src}: model_names[{empty[0] if empty else 0}] is empty (a profile model name)")
     require(names is None or len(names) == logits.shape[0],
             f"logit cache {src}: the model names (model_names or widths) have "
             f"{0 if names is None else len(names)} entries for {logits.shape[0]} members")

@@ -286,7 +286,7 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
     failure leaves the folder as it was; a batches.csv of an earlier run that this run does not record
     (``record_batches = false``) is removed, so that the folder never mixes two runs.
     """
-    from simulator.io import atomic_paths, json_text, make_output_dir, naming
+    from simulator.io import atomic_paths, json_text, make_output_dir, naming, remove_stale
 
     out_dir = make_output_dir(out_dir)
     summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": _jsonable(config.to_dict())}
@@ -301,15 +301,7 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
             with naming(out_dir / name):
                 write(tmp)
     if not config.record_batches:
-        _remove_stale(out_dir / "batches.csv")
-
-
-def _remove_stale(path: Path) -> None:
-    """Remove `path`, a file left by an earlier run, if it is there."""
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        raise FlexsimError(f"cannot remove the stale {path} of an earlier run: {exc.strerror or exc}") from None
+        remove_stale(out_dir / "batches.csv")
 
 
 def _jsonable(obj):

@@ -76,6 +76,7 @@ def test_save_and_load_round_trip(tmp_path):
     (dict(cost_scale=np.full((2, 3), 1e308)), r"cost_scale\[0, 0\] = 1e\+308 \(must be > 0 and <= 1e\+06\)"),
     (dict(widths=np.array([1.5, np.nan])), "widths must be a 1-D array of whole numbers >= 1"),
     (dict(model_names=np.array([["a", "b"], ["c", "d"]])), "model_names must be a 1-D array of names"),
+    (dict(model_names=np.array(["a", " "])), r"model_names\[1\] is empty"),
     (dict(labels=np.array([2 ** 63 + 1, 0, 1], dtype=np.uint64)), r"labels\[0\] = 9223372036854775809 is not"),
 ])
 def test_malformed_arrays_of_a_cache_file_are_named(tmp_path, extra, message):

@@ -90,6 +90,28 @@ def test_optimize_out_is_written_as_one_set(tmp_path, capsys):
     assert [p.name for p in out.iterdir()] == ["frontier-latency.png"]
 
 
+def test_a_later_run_without_energy_leaves_no_energy_frontier_behind(tmp_path, capsys):
+    out = tmp_path / "opt"
+    assert main(["optimize", "--grid-points", "3", "--out", str(out)]) == 0
+    assert (out / "frontier-energy.csv").is_file()
+    assert main(["optimize", "--grid-points", "3", "--profile", "rpi5", "--out", str(out)]) == 0   # no energy
+    assert sorted(p.name for p in out.iterdir()) == ["chosen.toml", "frontier-latency.csv", "frontier-latency.png",
+                                                    "summary.json"]
+
+
+def test_training_and_held_out_caches_of_different_ensembles_are_refused(tmp_path, capsys):
+    full = load_cache("fmnist")
+    five = LogitCache(logits=full.logits[:, :, :5], labels=np.minimum(full.labels, 4), model_names=full.model_names)
+    save_cache(tmp_path / "five.npz", five)
+    other = LogitCache(logits=full.logits, labels=full.labels, model_names=("x",) + full.model_names[1:])
+    save_cache(tmp_path / "other.npz", other)
+    args = ["optimize", "--grid-points", "3", "--train-logits", "fmnist-train", "--out", str(tmp_path / "o")]
+    assert cli_error(capsys, [*args, "--logits", str(tmp_path / "five.npz")]).endswith("differ: 10 classes against 5")
+    assert "differ: member 0 is fmnist-cnn-w32 against x" in cli_error(capsys, [*args, "--logits",
+                                                                                 str(tmp_path / "other.npz")])
+    assert not (tmp_path / "o").exists()
+
+
 def test_optimize_command_writes_its_outputs(tmp_path, capsys):
     out = tmp_path / "opt"
     assert main(["optimize", "--lambda", "10", "--compare", "--out", str(out)]) == 0

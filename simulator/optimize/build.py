@@ -72,7 +72,22 @@ def train_and_test(config: RunConfig, train_logits: str | None = None) -> tuple[
     require(train_name != config.logits,
             f"logits {config.logits!r} is the training split itself: give the held-out cache as logits")
     profile = load_profile(config.profile[0])
-    train = build_problem(with_overrides(config, logits=train_name), profile=profile)
-    test = build_problem(config, profile=profile)
+    train_cache, test_cache = load_cache(train_name), load_cache(config.logits)
+    check_same_ensemble(train_cache, test_cache)
+    train = build_problem(with_overrides(config, logits=train_name), train_cache, profile)
+    test = build_problem(config, test_cache, profile)
     require(train.n_stages == test.n_stages, "training and held-out problems differ in their number of stages")
     return train, test
+
+
+def check_same_ensemble(train: LogitCache, test: LogitCache) -> None:
+    """FlexsimError unless the training and held-out caches hold the same ensemble: as many classes and members,
+    and the same member models where both name them (thresholds chosen on one are meant for the other)."""
+    where = f"training cache {train.source} and held-out cache {test.source}"
+    require(train.n_classes == test.n_classes,
+            f"{where} differ: {train.n_classes} classes against {test.n_classes}")
+    require(train.n_members == test.n_members,
+            f"{where} differ: {train.n_members} members against {test.n_members}")
+    if train.model_names is not None and test.model_names is not None:
+        for i, (a, b) in enumerate(zip(train.model_names, test.model_names)):
+            require(a == b, f"{where} differ: member {i} is {a} against {b}")
