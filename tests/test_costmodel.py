@@ -545,3 +545,16 @@ def test_an_option_of_another_action_is_refused(capsys):
 
     assert "devices does not take --device, --json" in cli_error(
         capsys, ["costmodel", "devices", "--device", "nosuch", "--json", "/nonexistent/x.json"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["trace", "--models", ""], "invalid --models = '': an empty name"),
+    (["trace", "--models", "alexnet,"], "invalid --models = 'alexnet,': an empty name"),
+    (["microbench", "--seed", "-1"], "invalid --seed = -1: must be an integer >= 0"),
+    (["microbench", "--out", "{tmp}"], "is a directory, not a file"),         # refused before minutes of timing
+])
+def test_costmodel_bad_input_is_refused_before_any_work(tmp_path, capsys, argv, message):
+    assert main(["costmodel", *[a.format(tmp=tmp_path) for a in argv]]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1
+    assert "timing" not in captured.out

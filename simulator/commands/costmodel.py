@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DESCRIPTION = """The hardware cost model (docs/cost-model.md).
 
@@ -177,13 +178,17 @@ def _derive(args) -> int:
 def _trace(args) -> int:
     from simulator.costmodel.layers import table_path, table_text
     from simulator.costmodel.trace import trace_model
-    from simulator.io import write_text_atomic
+    from simulator.errors import require
+    from simulator.io import atomic_paths
     from simulator.models.registry import known_models
 
-    names = [m.strip() for m in args.models.split(",")] if args.models else known_models()
+    names = known_models() if args.models is None else [m.strip() for m in args.models.split(",")]
+    require(all(names), f"invalid --models = {args.models!r}: an empty name (leave --models out for every model)")
     tables = [trace_model(m) for m in names]
+    with atomic_paths([table_path(t.model) for t in tables]) as tmps:      # every table replaced, or none
+        for tmp, t in zip(tmps, tables):
+            Path(tmp).write_text(table_text(t))
     for t in tables:
-        write_text_atomic(table_path(t.model), table_text(t))
         print(f"{t.model}: {t.n_kernels} kernels, {t.flops.sum() / 1e9:.3f} GFLOP/sample, {t.params:,} parameters")
     return 0
 
