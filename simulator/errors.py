@@ -14,6 +14,16 @@ def require(condition, message):
         raise FlexsimError(message)
 
 
+def malformed(where: str, exc: Exception) -> FlexsimError:
+    """The one-line error for a file `where` whose content had the wrong form, from the `exc` reading it raised: a
+    `FlexsimError` as it is, a missing key named, anything else with its type."""
+    if isinstance(exc, FlexsimError):
+        return exc
+    if isinstance(exc, KeyError):
+        return FlexsimError(f"{where}: lacks the field {exc}")
+    return FlexsimError(f"{where}: malformed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+
+
 def script_exit(main, *args) -> int:
     """The exit status of a script's ``main(*args)`` (``experiments/``): its own, or 2 with ``error: MESSAGE`` on one
     line of standard error for bad input (a `FlexsimError`), as the flexsim command does."""

@@ -193,11 +193,12 @@ def _check_energy(config: RunConfig, devices) -> None:
 BYTES_PER_REQUEST, BYTES_PER_STAGE = 100, 8
 
 
-def check_memory(n_requests: int, n_stages: int) -> None:
-    """Refuse a run whose arrays would not fit in this machine's memory, before allocating them."""
+def check_memory(n_requests: int, n_stages: int, what: str = "requests") -> None:
+    """Refuse a run whose arrays would not fit in this machine's memory, before allocating them (`what`: the
+    setting that asked for `n_requests`, named in the error)."""
     need = n_requests * (BYTES_PER_REQUEST + BYTES_PER_STAGE * n_stages)
     have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
-    require(have is None or need <= 0.8 * have, f"invalid requests = {n_requests}: about {need / 1e9:.3g} GB of "
+    require(have is None or need <= 0.8 * have, f"invalid {what} = {n_requests}: about {need / 1e9:.3g} GB of "
             f"arrays, more than this machine's {have / 1e9 if have else 0:.3g} GB of memory can hold")
 
 

@@ -305,7 +305,7 @@ def test_a_profiles_linear_rates_come_from_its_probes_else_a_microbenchmark_tabl
     # 64 MiB streamed in 4.4 ms: ~15 GB/s, a bit over half the measured copy bandwidth
     assert params["eff_gemv"] * CPU_1T.mem_bw_gbs == pytest.approx(4 * 4096 * 4097 / 4.4e-3 / 1e9, rel=0.1)
     broken = replace(probed, device={**probed.device, "measured_peaks": {"linear": {"rows": [1]}}})
-    with pytest.raises(FlexsimError, match="measured_peaks.linear is malformed"):
+    with pytest.raises(FlexsimError, match="measured_peaks.linear: lacks the field 'features'"):
         measured_linear_params(broken, CPU_1T)
     with pytest.raises(FlexsimError, match="no such file"):
         measured_linear_params(other, CPU_1T, tmp_path / "missing.json")

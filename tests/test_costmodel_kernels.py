@@ -165,7 +165,7 @@ def test_malformed_microbenchmark_tables_are_bad_input(tmp_path):
         kernel_table_from_json(bad, "t")
     bad = json.loads(json.dumps(good))
     bad["families"]["linear"]["rows"][0] = [1, 2]
-    with pytest.raises(FlexsimError, match="malformed"):
+    with pytest.raises(FlexsimError, match="family linear: row 0 must be a list of 4 numbers"):
         kernel_table_from_json(bad, "t")
     with pytest.raises(FlexsimError, match="no microbenchmark table for profile 'nope'"):
         load_kernel_table("nope")

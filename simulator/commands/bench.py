@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
             f"invalid --simpy-requests = {args.simpy_requests}: must be >= 1")
     require(args.memory_requests >= 0, f"invalid --memory-requests = {args.memory_requests}: must be >= 0 (0 skips "
             "the memory run)")
-    for n in (args.requests, args.simpy_requests or 0, args.memory_requests):   # before minutes of measuring
-        check_memory(n, len(RunConfig().members))           # the default flexible ensemble, as `_inputs`
+    for flag, n in (("--requests", args.requests), ("--simpy-requests", args.simpy_requests or 0),
+                    ("--memory-requests", args.memory_requests)):           # before minutes of measuring
+        check_memory(n, len(RunConfig().members), flag)     # the default flexible ensemble, as `_inputs`
     if args.json:
         check_output_file(args.json, "--json")
     n_simpy = args.requests if args.simpy_requests is None else args.simpy_requests

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from simulator.costmodel.layers import KERNEL_TABLE_PREFIX, TABLES_DIR, LayerTable
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, malformed, require
 
 #: family -> configuration fields (integers; the batch size is measured separately).
 FAMILIES = {
@@ -174,17 +174,27 @@ def kernel_table_from_json(obj: dict, origin: str = "<memory>") -> KernelTable:
             require(family in FAMILIES, f"{where}: unknown kernel family {family!r} (known: {', '.join(FAMILIES)})")
             require(tuple(entry["fields"]) == FAMILIES[family],
                     f"{where}: family {family} has fields {entry['fields']}, expected {list(FAMILIES[family])}")
-            rows = np.asarray(entry["rows"], dtype=float).reshape(len(entry["rows"]), len(FAMILIES[family]) + 2)
-            require(len(rows) > 0 and np.all(np.isfinite(rows)) and np.all(rows[:, :-1] >= 0)
-                    and np.all(rows[:, -2:] > 0), f"{where}: family {family} needs rows of non-negative "
-                    "configuration fields, a positive batch size and a positive latency")
+            rows = _family_rows(entry["rows"], len(FAMILIES[family]) + 2, f"{where}: family {family}")
             configs[family], batch[family], latency[family] = rows[:, :-2], rows[:, -2], rows[:, -1]
         table = KernelTable(device=str(obj["device"]), configs=configs, batch=batch, latency_ms=latency,
                             provenance=dict(obj.get("provenance", {})))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise FlexsimError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+        raise malformed(where, exc) from None
     require(configs, f"{where}: no kernel families")
     return table
+
+
+def _family_rows(rows, width: int, where: str) -> np.ndarray:
+    """A family's rows as an array of `width` columns: non-negative configuration fields, a positive batch size and
+    latency; FlexsimError naming the first row that is not."""
+    require(isinstance(rows, list) and rows, f"{where}: rows must be a non-empty list")
+    for i, row in enumerate(rows):
+        require(isinstance(row, list) and len(row) == width, f"{where}: row {i} must be a list of {width} numbers")
+        values = np.asarray(row, dtype=float)
+        require(np.all(np.isfinite(values)) and np.all(values[:-1] >= 0) and np.all(values[-2:] > 0),
+                f"{where}: row {i} = {row} must hold non-negative configuration fields, a positive batch size and "
+                "a positive latency")
+    return np.asarray(rows, dtype=float)
 
 
 def kernel_table_path(profile_name: str) -> Path:

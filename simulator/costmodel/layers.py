@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import malformed, require
 
 KINDS = ("conv", "dwconv", "matmul", "other")
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -111,7 +111,7 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
                            flops=arrays[0], act_elems=arrays[1], param_elems=arrays[2],
                            traced_with=str(obj.get("traced_with", "")), shapes=_shape_columns(cols))
     except (KeyError, TypeError, ValueError) as exc:
-        raise FlexsimError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+        raise malformed(where, exc) from None
     lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays),
                *(len(v) for v in (table.shapes or {}).values())}
     require(len(lengths) == 1 and table.n_kernels > 0, f"{where}: columns must be non-empty and of equal length")

@@ -24,7 +24,7 @@ from scipy.optimize import least_squares
 
 from simulator.costmodel.latency import LatencyParams, roofline_ms
 from simulator.costmodel.layers import KINDS, SHAPE_COLUMNS, LayerTable
-from simulator.errors import FlexsimError, require
+from simulator.errors import malformed, require
 
 #: The latency parameters set by the linear-layer measurements.
 LINEAR_PARAMS = ("eff_gemv", "eff_matmul", "matmul_half_intensity")
@@ -78,7 +78,7 @@ def probe_measurements(linear: dict) -> tuple:
         n, rows = int(linear["features"]), [int(r) for r in linear["rows"]]
         ms = [float(t) for t in linear["best_ms"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise FlexsimError(f"measured_peaks.linear is malformed ({type(exc).__name__}: {exc})") from None
+        raise malformed("measured_peaks.linear", exc) from None
     require(len(rows) == len(ms) > 0, "measured_peaks.linear: rows and best_ms must be non-empty and of equal length")
     return [n] * len(rows), [n] * len(rows), rows, ms
 
