@@ -59,9 +59,11 @@ class StageSignals:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, in float64."""
+    """Softmax over the last axis, in float64. Logits far apart (near the float range's ends) give exact zeros: their
+    difference to the largest overflows to -inf, whose exponential is 0, so that overflow is not warned about."""
     z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):
+        z = z - z.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
     return z

@@ -48,3 +48,12 @@ def test_unknown_combiner_and_signal_are_named():
         combine(np.ones((1, 1, 2)), "median")
     with pytest.raises(FlexsimError, match="signal"):
         confidence(np.ones((1, 2)), "gini")
+
+
+def test_softmax_of_logits_at_the_float_range_ends_is_exact_and_silent():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probs = softmax(np.array([[1.7e308, -1.7e308, 0.0]]))
+    assert probs.tolist() == [[1.0, 0.0, 0.0]]
