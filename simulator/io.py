@@ -289,7 +289,9 @@ def read_npz(path: str | Path, what: str) -> dict:
     is missing or is not an .npz archive."""
     path = Path(path)
     require(path.exists(), f"{what}: file {path} does not exist")
-    require(path.is_file() and zipfile.is_zipfile(path), f"{what}: cannot read {path}: it is not an .npz file (not a zip archive)")
+    require(not path.is_dir(), f"{what}: cannot read {path}: it is a directory")
+    require(path.is_file() and zipfile.is_zipfile(path), f"{what}: cannot read {path}: it is not an .npz file (not a "
+            "zip archive)")
     try:
         import numpy as np
 

@@ -145,7 +145,9 @@ def check_cache_file(key: str) -> Path:
 def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
     arrays = read_npz(path, "logits")
     for key in ("logits", "labels"):
-        require(key in arrays, f"logit cache {source}: the file has no array {key!r} (it has {sorted(arrays)})")
+        names = sorted(arrays)
+        require(key in arrays, f"logit cache {source}: the file has no array {key!r} (it has {names[:5]}"
+                f"{f' and {len(names) - 5} more' if len(names) > 5 else ''})")
     scale, labels = arrays.get("cost_scale"), arrays["labels"]
     real = scale is not None and np.issubdtype(scale.dtype, np.number) and not np.iscomplexobj(scale)
     if np.issubdtype(labels.dtype, np.unsignedinteger) and labels.size and labels.max() > np.iinfo(np.int64).max:
