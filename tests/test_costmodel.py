@@ -514,6 +514,7 @@ def test_report_outputs_are_checked_before_the_computation(tmp_path, capsys):
     (["--device", "t4", "--device", "l4", "--name", "x"], "--name needs exactly one --device"),
     (["--device", "t4", "--name", "../x"], "without a folder"),
     (["--device", "t4", "--name", ""], "not empty"),
+    (["--device", "t4", "--name", "t4x.json"], "or .json (the file is NAME.json)"),
 ])
 def test_derive_names_are_checked(tmp_path, capsys, argv, message):
     assert main(["costmodel", "derive", *argv, "--out-dir", str(tmp_path)]) == 2

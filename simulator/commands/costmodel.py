@@ -158,8 +158,10 @@ def _derive(args) -> int:
 
     if args.name is not None:
         require(len(args.device or ()) == 1, "--name needs exactly one --device")
-        require(args.name not in ("", ".", "..") and Path(args.name).name == args.name,
-                f"invalid --name {args.name!r}: a profile name, not empty and without a folder")
+        require(args.name not in ("", ".", "..") and Path(args.name).name == args.name
+                and not args.name.endswith(".json"),
+                f"invalid --name {args.name!r}: a profile name, not empty, without a folder or .json (the file is "
+                "NAME.json)")
     targets = {args.name or d: d for d in args.device} if args.device else dict(SHIPPED)
     specs = {name: device_spec(d) for name, d in targets.items()}
     out_dir = Path(args.out_dir)

@@ -23,7 +23,9 @@ interleaved over the scenarios (each run after a short closed-loop burst that me
 simulates it over many seeds, on the profile as measured and, for the verdict, at the host's speed level over the
 session (those bursts' geometric mean, with the open-loop serving factor pooled over the session's polling scenarios
 and the long phases of every profiling run); writes the raw traces, the profiles, results.json, the latency CDFs and
-the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run).
+the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run). The folder's
+files are written beside --out first and moved into it at the end: a run that fails or is stopped leaves --out as
+it was.
 
 Examples:
   flexsim validate                                    # the full report: docs/validation.md + docs/validation/
