@@ -214,6 +214,24 @@ def make_output_dir(path: str | Path, what: str = "out") -> Path:
     return path
 
 
+@contextmanager
+def output_dir(path: str | Path, what: str = "out"):
+    """Yield directory `path`, created where missing (`make_output_dir`); where the block fails, the folders this
+    created are removed again while they are empty (a full disk must not leave an empty --out behind)."""
+    path = check_output_dir(path, what)
+    created = [p for p in (path, *path.parents) if not p.exists()]          # deepest first
+    made = make_output_dir(path, what)
+    try:
+        yield made
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def check_output_file(path: str | Path, what: str = "out") -> Path:
     """Check, before any long computation, that file `path` can be written: its folder exists and can be written in,
     and `path` is not a directory."""

@@ -287,9 +287,8 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
     failure leaves the folder as it was; a batches.csv of an earlier run that this run does not record
     (``record_batches = false``) is removed, so that the folder never mixes two runs.
     """
-    from simulator.io import atomic_paths, json_text, make_output_dir, naming, remove_stale
+    from simulator.io import atomic_paths, json_text, naming, output_dir, remove_stale
 
-    out_dir = make_output_dir(out_dir)
     summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": _jsonable(config.to_dict())}
     if stage_models_used is not None:
         summary["stage_models"] = stage_models_used
@@ -297,7 +296,7 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
                "summary.json": lambda path: Path(path).write_text(json_text(summary))}
     if config.record_batches:
         writers["batches.csv"] = result.batches.write_csv
-    with atomic_paths([out_dir / name for name in writers]) as tmps:
+    with output_dir(out_dir) as out_dir, atomic_paths([out_dir / name for name in writers]) as tmps:
         for tmp, (name, write) in zip(tmps, writers.items()):
             with naming(out_dir / name):
                 write(tmp)

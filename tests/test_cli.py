@@ -171,11 +171,14 @@ def test_a_failed_write_is_one_line_and_leaves_no_file(tmp_path, capsys, monkeyp
     def full_disk(self, path):
         raise OSError(28, "No space left on device")
 
-    out_dir = tmp_path / "run"
+    out_dir = tmp_path / "new" / "run"
     monkeypatch.setattr(RequestRecords, "write_csv", full_disk)
     err = cli_error(capsys, ["run", "--requests", "300", "--out", str(out_dir)])
     assert "cannot write" in err and "requests.csv: No space left on device" in err
-    assert list(out_dir.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []                   # nor the folders it made for --out
+    (tmp_path / "kept").mkdir()
+    cli_error(capsys, ["run", "--requests", "300", "--out", str(tmp_path / "kept")])
+    assert (tmp_path / "kept").is_dir()                     # a folder that was there stays
 
 
 def test_run_out_is_replaced_as_one_set(tmp_path, capsys, monkeypatch):

@@ -172,12 +172,11 @@ def _comparison(problem, criterion, first, second, first_name: str, second_name:
 def _write(out: Path, config, criterion, args, found, train, test, held_out) -> None:
     """The chosen thresholds, the summary and the frontiers (CSV and plot per cost), replaced in `out` as one set:
     a failure leaves the folder as it was."""
-    from simulator.io import atomic_paths, make_output_dir, remove_stale, write_json_atomic, write_text_atomic
+    from simulator.io import atomic_paths, output_dir, remove_stale, write_json_atomic, write_text_atomic
     from simulator.optimize import normal_ensembles, toml_snippet
     from simulator.optimize.pareto import write_frontier_csv
     from simulator.optimize.plots import plot_frontier
 
-    make_output_dir(out, "--out")
     comments = [f"chosen by: flexsim optimize ({criterion.describe()}, method {args.method})",
                 f"on {train.description}"]
     summary = {"criterion": criterion.describe(), "method": args.method, "train": found.point.to_dict(),
@@ -190,7 +189,7 @@ def _write(out: Path, config, criterion, args, found, train, test, held_out) -> 
         writers[f"frontier-{cost}.png"] = lambda p, c=cost: plot_frontier(
             p, found.result, c, f"train: {train.description}", found.point, normal_ensembles(train))
     written = list(writers)
-    with atomic_paths([out / name for name in written]) as tmps:
+    with output_dir(out, "--out"), atomic_paths([out / name for name in written]) as tmps:
         for tmp, write in zip(tmps, writers.values()):
             write(tmp)
     for name in (f"frontier-{cost}.{ext}" for cost in ("latency", "energy") for ext in ("csv", "png")):
