@@ -35,6 +35,18 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert results["profiles"][0] == str(out / "profile-open-50.json")
     assert results["scenarios"][0]["arrivals"] == f"trace:{out / 'open-50' / 'trace.csv'}"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # the scenario's own profiling run is kept, and its member-idle table is the profile's
+    from simulator.runner.idle import member_idle_table
+    from simulator.runner.validation import load_raw
+
+    own_run = load_raw(out / "cascade-80" / "own-run.npz")
+    assert own_run.requests.arrival_s.size == 30                        # as long as a real run
+    measured = load_profile(out / "profile-cascade-80.json").provenance["member_idle_measured"]
+    own = member_idle_table([own_run])
+    if own:
+        assert [p["factor"] for p in own] == pytest.approx([p["factor"] for p in measured["points"]], rel=1e-9)
+    else:                                                               # too short here: the every-stage table
+        assert measured["serving_pattern"].startswith("no point in the scenario's own run")
     trace = read_trace(out / "open-50" / "trace.csv")
     assert len(trace.arrival_s) == 30 and trace.sample is not None
     with np.load(out / "open-50" / "real-1.npz") as raw:

@@ -240,6 +240,7 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
         profile = with_host_costs(base, closed, opens)
         save_profile(path, profile)
         own = screened_run(lambda: policy_run(plan, cache, scenario, path, profile), POLICY_LABEL, attempts)
+        keep_own_run(path.parent / scenario.name, own[0])
         profile = with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts)
         profile = with_serving_pattern(profile, own[0])
         save_profile(path, replace(profile, provenance={**profile.provenance, "profiling_interference": attempts}))
@@ -261,6 +262,20 @@ def policy_run(plan, cache, scenario, path: Path, profile: Profile):
     config = base_config(plan, scenario, str(path), cache.model_names, seed=plan.seed + 200,
                          **deadline_change(scenario, profile, cache))
     return run_real(config, scenario_setup(plan, scenario), cache=cache), config.models
+
+
+#: The file, in a scenario's folder of the validation, that keeps the scenario's own profiling run (`policy_run`).
+OWN_RUN_FILE = "own-run.npz"
+
+
+def keep_own_run(folder: Path, run) -> None:
+    """Write the scenario's own profiling run `run` into its `folder` (`OWN_RUN_FILE`, the real runs' format:
+    `simulator.runner.validation.save_raw`): its member-idle table can be checked offline
+    (`simulator.runner.idle.member_idle_table` of `simulator.runner.validation.load_raw`)."""
+    from simulator.runner.validation import save_raw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_raw(folder / OWN_RUN_FILE, run)
 
 
 def with_serving_pattern(profile: Profile, run) -> Profile:
