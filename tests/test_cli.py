@@ -295,3 +295,11 @@ def test_paths_no_file_system_takes_are_named(tmp_path):
         with pytest.raises(FlexsimError, match=message):
             write_outputs(result, out, config)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_profiles_says_when_its_folder_holds_none(tmp_path, capsys, monkeypatch):
+    import simulator.profiles
+
+    monkeypatch.setattr(simulator.profiles, "PROFILES_DIR", tmp_path)
+    assert main(["profiles"]) == 0
+    assert capsys.readouterr().out.startswith(f"no profiles in {tmp_path}")

@@ -12,9 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.profiles import load_profile, shipped_profiles
+    from simulator.profiles import PROFILES_DIR, load_profile, shipped_profiles
 
-    for name, path in shipped_profiles().items():
+    shipped = shipped_profiles()
+    if not shipped:
+        print(f"no profiles in {PROFILES_DIR} (FLEXSIM_PROFILES, where set, names the folder)")
+    for name, path in shipped.items():
         p = load_profile(path)
         energy = "energy" if any(b.energy_j is not None for m in p.models.values() for b in m.batches.values()) \
             else "no energy"
