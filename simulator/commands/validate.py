@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=200, help="simulations (service-time seeds) per scenario "
                         "and prediction; the report gives the Monte Carlo error of their median (default 200)")
     parser.add_argument("--profiling-requests", type=int, default=1500, help="requests of each profiling run "
-                        "(closed and open loop; at most half a scenario's cap on requests, e.g. replay-80's; "
-                        "default 1500)")
+                        "(closed and open loop; at most half a scenario's cap on requests, e.g. replay-80's; the "
+                        "scenario's own run is as long as a real run; default 1500)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrival traces (default 1)")
     parser.add_argument("--logits", default=None, help="logit cache of the members on the served images "
                         "(default: the shipped simulator/data/fmnist_cpu_logits_test.npz)")

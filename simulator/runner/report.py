@@ -769,7 +769,10 @@ _SERVING_PATTERN = (" Since run AM the profile's member-idle table comes from a 
                     "cascade runs its later members only for hard inputs, so a member comes back after the worker "
                     "served other requests rather than after an idle gap as in the every-stage runs, and slows "
                     "less; the every-stage runs' table still sets the wake-up and the serving factor, whose runs it "
-                    "describes (`simulator/runner/profiling.py`, `with_serving_pattern`).")
+                    "describes (`simulator/runner/profiling.py`, `with_serving_pattern`). Since run AP that run is "
+                    "as long as a real run and, in both tables, each stage run's time is first divided by its 250 ms "
+                    "window's level (`simulator/runner/speed_fit.py`, `stage_levels`); since run AR it is kept as "
+                    "`<scenario>/own-run.npz`.")
 
 
 def _has_pattern(profiles) -> bool:
