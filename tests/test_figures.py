@@ -126,6 +126,15 @@ def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
     for cell in cells:
         ratio, profile_factor = float(cell.split(" ")[0]), float(cell.split(" / ")[1])
         assert 0.5 < ratio < 2.0 and min(table[1]) - 1e-3 <= profile_factor <= max(table[1]) + 1e-3
+    # the kept own run's table, beside the real runs': the profile's own points
+    own = {r.split("|")[2].strip(): r.split("|")[3].strip() for r in out.splitlines() if r.startswith("| open-50 | ")
+           and r.count("|") == 6}
+    points = load_profile(ROOT / "docs/validation/profile-open-50.json").provenance["member_idle_measured"]["points"]
+    keys = {f"{p['bucket_ms'][0]:g}-{'inf' if p['bucket_ms'][1] is None else format(p['bucket_ms'][1], 'g')}":
+            p["factor"] for p in points if p["bucket_ms"][0] >= 2.0}
+    assert keys and set(keys) <= set(own)
+    for key, factor in keys.items():
+        assert float(own[key]) == pytest.approx(factor, abs=5e-4)
     # the raw traces read back as they were written
     run = load_raw(ROOT / "docs/validation/open-50/real-0.npz")
     save_raw(tmp_path / "again.npz", run)
