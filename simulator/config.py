@@ -9,9 +9,12 @@ one place and the error names the field and the value.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+import numpy as np
 
 from simulator.errors import FlexsimError, require
 from simulator.logits import BUILTIN_CACHES
@@ -128,10 +131,26 @@ class RunConfig:
                              "is removed)", _optional(str), "DIR")
 
     def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _normalised(getattr(self, f.name)))
         validate(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _normalised(value):
+    """`value` as a field holds it where a user has given it another usual form: a list or a NumPy array as a tuple,
+    a path as its string, a NumPy scalar as the Python number; anything else unchanged (and validated as it is)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalised(v) for v in value)
+    return value
 
 
 def _is_number(x) -> bool:
@@ -140,7 +159,8 @@ def _is_number(x) -> bool:
 
 
 def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    """A Python int (not a bool) that a float holds, as `_is_number`."""
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) < 1e300
 
 
 def _positive_finite(x) -> bool:
@@ -198,10 +218,10 @@ def validate(config: RunConfig) -> None:
             "(give one, or one per device)")
 
 
-def _show(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return repr(value)
+def _show(value, limit: int = 80) -> str:
+    """`value` as an error message shows it, cut at `limit` characters (an object's repr can run to megabytes)."""
+    text = ",".join(str(v) for v in value) if isinstance(value, tuple) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------------------------- sources

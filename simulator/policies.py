@@ -200,8 +200,8 @@ def _threshold_row(values, n_stages: int, field_name: str) -> np.ndarray:
     require(len(values) == n_stages - 1,
             f"invalid {field_name}: {len(values)} values given for {n_stages} stages (need {n_stages - 1})")
     for i, v in enumerate(values):
-        ok = is_number(v) and not math.isnan(v)
-        require(ok, f"invalid {field_name}[{i}] = {v!r}: must be a number (inf and -inf allowed)")
+        ok = is_number(v) and is_threshold(v)
+        require(ok, f"invalid {field_name}[{i}] = {v!r}: must be a number in [0, 1] (inf and -inf allowed)")
     return np.array(list(values) + [np.inf], dtype=np.float64)
 
 
@@ -294,8 +294,10 @@ class LoadAdaptive(Policy):
             require(ok, f"invalid load_levels[{i}] = {level!r:.60}: must be (min_queue_len, max_stages, thresholds "
                         "or None), the first two integers")
         queue_lens = [int(level[0]) for level in self.levels]
-        require(queue_lens[0] == 0 and all(b > a for a, b in zip(queue_lens, queue_lens[1:])),
-                f"invalid load_levels: queue lengths {queue_lens} must start at 0 and increase")
+        require(queue_lens[0] == 0 and all(b > a for a, b in zip(queue_lens, queue_lens[1:]))
+                and queue_lens[-1] <= MAX_QUEUE_LENGTH,
+                f"invalid load_levels: queue lengths {queue_lens} must start at 0 and increase, up to "
+                f"{MAX_QUEUE_LENGTH}")
         builder.set_levels(queue_lens)
         for i, (_, max_stages, thresholds) in enumerate(self.levels):
             require(1 <= int(max_stages) <= builder.n_stages,
@@ -362,6 +364,22 @@ class CustomPolicy(Policy):
                                f"{type(exc).__name__}: {first[:200]}") from None
         require(isinstance(out, (bool, np.bool_)), f"invalid custom policy {self._name()}: it must return a bool "
                 f"(True = stop), returned {type(out).__name__}")
+        self._try_bounds(params, n_stages)
+
+    def _try_bounds(self, params: np.ndarray, n_stages: int) -> None:
+        """Call the function's Python original on the same state: compiled code does not check bounds, so a function
+        that reads past its parameters would run on whatever memory lies there; Python raises IndexError. Other
+        failures of the original (code that only compiles) are not its concern."""
+        original = getattr(self.function, "py_func", None)
+        if original is None:
+            return
+        try:
+            original(make_state(n_stages=max(2, n_stages)), params)
+        except IndexError as exc:
+            raise FlexsimError(f"invalid custom policy {self._name()}: it reads past an array on a neutral state "
+                               f"({exc}; it was given {params.size} parameter(s))") from None
+        except Exception:  # noqa: BLE001 - only the bounds are checked here; compiling and running were checked above
+            return
 
     def _name(self) -> str:
         return getattr(getattr(self.function, "py_func", None), "__name__", repr(self.function))

@@ -136,3 +136,24 @@ def test_parse_flag_reads_booleans_strictly_and_names_unknown_fields():
         parse_flag("use_cost_scale", "maybe")
     with pytest.raises(FlexsimError, match="parse_flag: unknown field"):
         parse_flag("nosuch", "1")
+
+
+def test_lists_arrays_paths_and_numpy_numbers_are_taken_as_the_fields_forms(tmp_path):
+    """What a user passes from Python: normalised to the field's form, then validated as usual."""
+    from pathlib import Path
+
+    config = RunConfig(requests=np.int64(2000), members=[0, 1, 2], thresholds=np.array([0.5, 0.4]),
+                       profile=(Path("profiles") / "h100.json",), deadline_ms=np.float32(5.0))
+    assert config.requests == 2000 and type(config.requests) is int and config.members == (0, 1, 2)
+    assert config.thresholds == (0.5, 0.4) and config.profile == (str(Path("profiles") / "h100.json"),)
+    assert RunConfig(**config.to_dict()) == config
+
+
+def test_an_error_shows_at_most_80_characters_of_the_value():
+    from simulator.profiles import load_profile
+
+    with pytest.raises(FlexsimError) as exc:
+        RunConfig(profile=load_profile("h100"))
+    assert len(str(exc.value)) < 200 and "...: must be" in str(exc.value)
+    with pytest.raises(FlexsimError, match="invalid requests = 1000000.*: must be an integer >= 1"):
+        RunConfig(requests=10 ** 400)

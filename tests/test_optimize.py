@@ -63,6 +63,8 @@ def test_grid_order_and_explicit_values():
     result = evaluate_grid(problem, grid)
     assert result.point(5).thresholds == (0.5, 0.9)
     assert result.point(5).accuracy == evaluate(problem, (0.5, 0.9)).accuracy
+    with pytest.raises(FlexsimError, match="invalid cost = 'foo'"):       # not latency, silently
+        result.cost("foo")
 
 
 def test_single_stage_has_one_combination():

@@ -159,7 +159,9 @@ def test_a_custom_policy_that_cannot_run_is_named_in_one_line():
                                       (half, (), "half: it must return a bool"),
                                       (no_such_field, (), "Unknown attribute 'nope'"),
                                       (fine, None, "params must be a flat sequence of finite numbers"),
-                                      (fine, (float("nan"),), "params must be a flat sequence")):
+                                      (fine, (float("nan"),), "params must be a flat sequence"),
+                                      (fine, (), r"fine: it reads past an array on a neutral state \(index 0 is "
+                                                 r"out of bounds.*given 0 parameter\(s\)\)")):
         with pytest.raises(FlexsimError, match=message):
             compose([CustomPolicy(function, params)], 3)
     assert compose([CustomPolicy(fine, (0.5,))], 3).custom is fine
@@ -179,3 +181,14 @@ def test_policy_objects_with_wrong_arguments_are_named(make, message):
 
     with pytest.raises(FlexsimError, match=message):
         make()
+
+
+def test_a_threshold_outside_the_signals_range_is_refused_from_python_too():
+    from simulator.errors import FlexsimError
+
+    for bad in ((5.0,), (-3,)):
+        with pytest.raises(FlexsimError, match=r"must be a number in \[0, 1\]"):
+            pol.compose([pol.Threshold(bad)], 2)
+    assert pol.compose([pol.Threshold((np.inf,))], 2) is not None
+    with pytest.raises(FlexsimError, match="up to 2147483647"):
+        pol.compose([pol.LoadAdaptive(((0, 3, None), (2 ** 63, 1, None)))], 3)

@@ -113,6 +113,7 @@ def tann_objective(cost, accuracy, problem: ThresholdProblem, lam: float):
 
 def check_lambda(lam: float) -> float:
     """Validate the weight of the relative error increase."""
-    require(isinstance(lam, (int, float, np.floating)) and not isinstance(lam, bool) and math.isfinite(lam)
-            and lam >= 0, f"invalid lambda = {lam!r}: must be a finite number >= 0")
+    require(isinstance(lam, (int, float, np.integer, np.floating)) and not isinstance(lam, bool)
+            and abs(lam) < 1e300 and math.isfinite(lam) and lam >= 0,
+            f"invalid lambda = {lam!r:.40}: must be a finite number >= 0")
     return float(lam)

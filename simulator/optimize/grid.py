@@ -124,6 +124,7 @@ class GridResult:
 
     def cost(self, name: str) -> np.ndarray:
         """``latency_ms`` or ``energy_j`` of every combination."""
+        require(name in ("latency", "energy"), f"invalid cost = {name!r}: must be latency or energy")
         require(name != "energy" or self.energy_j is not None, "cost energy: the profile has no energy figures")
         return self.energy_j if name == "energy" else self.latency_ms
 
