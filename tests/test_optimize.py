@@ -262,3 +262,24 @@ def test_the_optimizer_functions_name_bad_arguments():
                           (lambda: search(problem, "tann"), "invalid criterion 'tann'")):
         with pytest.raises(FlexsimError, match=message):
             call()
+
+
+def test_the_optimize_helpers_refuse_impossible_input():
+    from simulator.config import RunConfig
+    from simulator.optimize import msdnet_fractions, pareto_indices, run_command, toml_snippet
+    from simulator.optimize.curves import static_thresholds
+
+    problem = random_problem(3, 30, seed=1)
+    for call, message in ((lambda: static_thresholds(6, 0), "invalid k = 0 for 6 stages"),
+                          (lambda: static_thresholds(6, 7), "invalid k = 7"),
+                          (lambda: msdnet_fractions(2.0, 3), "invalid exit probability q = 2.0"),
+                          (lambda: msdnet_fractions(0.5, 0), "invalid number of stages 0"),
+                          (lambda: run_command(RunConfig(), (0.5,)), "1 values given for 6 stages"),
+                          (lambda: toml_snippet(RunConfig(), (0.5,) * 5, "hi"), "invalid comments = 'hi'"),
+                          (lambda: pareto_indices(np.array([1.0, np.nan]), np.array([0.5, 0.6])), "NaN or infinite"),
+                          (lambda: search(problem, Tann), "invalid criterion"),
+                          (lambda: search(problem, Tann(1.0), grid=np.zeros(0)), "invalid grid")):
+        with pytest.raises(FlexsimError, match=message):
+            call()
+    assert static_thresholds(3, 1) == (-np.inf, -np.inf) and static_thresholds(3, 3) == (np.inf, np.inf)
+    assert "# a [b]\n[run]" in toml_snippet(RunConfig(), (0.5,) * 5, ["a\n[b]"])      # one line per comment

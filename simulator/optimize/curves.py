@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.errors import require
 from simulator.optimize.criteria import Tann
 from simulator.optimize.evaluate import OperatingPoint, evaluate
 from simulator.optimize.grid import ThresholdGrid
@@ -15,6 +16,9 @@ from simulator.optimize.search import search
 
 def static_thresholds(n_stages: int, k: int) -> tuple:
     """Thresholds that run exactly the first `k` stages: inf before stage k-1, -inf from there on."""
+    integers = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (n_stages, k))
+    require(integers and 1 <= k <= n_stages, f"invalid k = {k!r:.40} for {n_stages!r:.40} stages: need integers, "
+            "1 <= k <= stages")
     return tuple([np.inf] * (k - 1) + [-np.inf] * (n_stages - k))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 
 from simulator.config import RunConfig
-from simulator.optimize.evaluate import format_threshold
+from simulator.errors import require
+from simulator.optimize.evaluate import check_thresholds, format_threshold
 
 
 def thresholds_text(thresholds) -> str:
@@ -27,6 +28,7 @@ def run_command(config: RunConfig, thresholds) -> str:
 
     ``--thresholds=`` is written with an equals sign so that a leading ``-inf`` is not taken for a flag.
     """
+    thresholds = check_thresholds(thresholds, len(config.members))       # as `flexsim run` will check them
     flags = " ".join(f"--{flag} {shlex.quote(value)}" for flag, _, value in _fields(config))
     no_scale = "" if config.use_cost_scale else " --no-use-cost-scale"
     return f"flexsim run {flags}{no_scale} --policy threshold --thresholds={thresholds_text(thresholds)}"
@@ -41,8 +43,12 @@ def _toml_value(key: str, value: str) -> str:
 
 
 def toml_snippet(config: RunConfig, thresholds, comments=()) -> str:
-    """A ``[run]`` table for ``flexsim run CONFIG.toml`` with the threshold policy and `thresholds`."""
-    lines = [f"# {c}" for c in comments] + ["[run]"]
+    """A ``[run]`` table for ``flexsim run CONFIG.toml`` with the threshold policy and `thresholds`; `comments`: a
+    sequence of lines (each kept on its one line)."""
+    thresholds = check_thresholds(thresholds, len(config.members))
+    require(isinstance(comments, (list, tuple)) and all(isinstance(c, str) for c in comments),
+            f"invalid comments = {comments!r:.40}: must be a sequence of strings")
+    lines = [f"# {' '.join(c.splitlines())}" for c in comments] + ["[run]"]
     lines += [f"{key} = {_toml_value(key, value)}" for _, key, value in _fields(config)]
     if not config.use_cost_scale:
         lines.append("use_cost_scale = false")

@@ -99,6 +99,8 @@ def quantile_grid(problem: ThresholdProblem, points: int) -> ThresholdGrid:
 
 def value_grid(n_stages: int, values) -> ThresholdGrid:
     """The same explicit values for every threshold."""
+    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
+            f"invalid number of stages {n_stages!r:.40}: need an integer >= 1")
     row = np.sort(flat_numbers(values, "grid values"))     # NaN: refused by ThresholdGrid
     require(row.size >= 1, "invalid grid: a grid of zero values (give at least one)")
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator.errors import require
 from simulator.io import write_text_atomic
 from simulator.optimize.grid import GridResult
 from simulator.optimize.problem import COST_UNITS
@@ -15,6 +16,11 @@ def pareto_indices(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     A point is dominated when another costs no more and is no less accurate, and is strictly better in one of the
     two. Of several identical points, the lowest index is kept.
     """
+    cost, accuracy = np.asarray(cost, dtype=float), np.asarray(accuracy, dtype=float)
+    require(cost.ndim == 1 and cost.shape == accuracy.shape and cost.size >= 1,
+            f"invalid frontier: {cost.shape} costs and {accuracy.shape} accuracies (need as many, at least one)")
+    require(bool(np.all(np.isfinite(cost)) and np.all(np.isfinite(accuracy))),
+            "invalid frontier: NaN or infinite costs or accuracies")
     order = np.lexsort((np.arange(cost.size), -accuracy, cost))
     best_before = np.maximum.accumulate(accuracy[order])
     keep = np.empty(order.size, dtype=bool)

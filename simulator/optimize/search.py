@@ -23,7 +23,7 @@ class Search:
 
 
 def _on_grid(problem: ThresholdProblem, criterion, grid: ThresholdGrid | None):
-    result = evaluate_grid(problem, grid or make_grid(problem)) if criterion.needs_grid else None
+    result = evaluate_grid(problem, make_grid(problem) if grid is None else grid) if criterion.needs_grid else None
     return criterion.on_grid(result, problem), result
 
 
@@ -37,8 +37,13 @@ _METHODS = {"grid": _on_grid, "descent": _descent}
 def search(problem: ThresholdProblem, criterion, method: str = "grid", grid: ThresholdGrid | None = None) -> Search:
     """Choose thresholds on `problem` by `criterion` (see `simulator.optimize.criteria`) with `method`."""
     require(method in METHODS, f"invalid method = {method!r}: must be one of {', '.join(METHODS)}")
-    require(hasattr(criterion, "needs_grid"), f"invalid criterion {criterion!r:.60}: one of "
-            "simulator.optimize.criteria's (e.g. Tann(lam=10), MaxAccuracy(budget=...))")
+    require(hasattr(criterion, "needs_grid") and not isinstance(criterion, type), f"invalid criterion "
+            f"{criterion!r:.60}: one of simulator.optimize.criteria's, built (e.g. Tann(lam=10), "
+            "MaxAccuracy(budget=...))")
+    require(grid is None or isinstance(grid, ThresholdGrid), f"invalid grid {grid!r:.40}: a ThresholdGrid "
+            "(simulator.optimize.make_grid) or None")
+    require(isinstance(problem, ThresholdProblem), f"invalid problem {problem!r:.40}: a ThresholdProblem "
+            "(simulator.optimize.build_problem)")
     t0 = time.perf_counter()
     point, result = _METHODS[method](problem, criterion, grid)
     return Search(point=point, result=result, seconds=time.perf_counter() - t0)
