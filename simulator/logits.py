@@ -11,6 +11,7 @@ A cache is an ``.npz`` file with
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,16 @@ def load_cache(name_or_path: str | Path) -> LogitCache:
         file, names = BUILTIN_CACHES[key]
         return _load_npz(DATA_DIR / file, source=key, default_names=names)
     return _load_npz(check_cache_file(key), source=key, default_names=None)
+
+
+def as_cache(cache) -> LogitCache:
+    """`cache` itself where it is a `LogitCache`, else the cache it names (`load_cache`: a built-in name or a
+    path)."""
+    if isinstance(cache, LogitCache):
+        return cache
+    require(isinstance(cache, (str, os.PathLike)), f"invalid cache {cache!r:.40}: a LogitCache, or a cache name or "
+            "path")
+    return load_cache(cache)
 
 
 def check_cache_file(key: str) -> Path:

@@ -433,6 +433,15 @@ def shipped_profiles() -> dict[str, Path]:
     return {p.stem: p for p in sorted(PROFILES_DIR.glob("*.json"))}
 
 
+def as_profile(profile) -> Profile:
+    """`profile` itself where it is a `Profile`, else the profile it names (`load_profile`)."""
+    if isinstance(profile, Profile):
+        return profile
+    require(isinstance(profile, (str, os.PathLike)), f"invalid profile {profile!r:.40}: a Profile, or a profile "
+            "name or path")
+    return load_profile(profile)
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (``h100``) or a profile file by path (parsed once while the file is unchanged,
     `simulator.io.parsed_file`)."""

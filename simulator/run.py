@@ -29,7 +29,7 @@ from simulator.engine_numba import simulate_numba
 from simulator.engine_simpy import simulate_simpy
 from simulator.errors import FlexsimError, require
 from simulator.inputs import SimulationInputs, device_tables
-from simulator.logits import LogitCache, load_cache
+from simulator.logits import LogitCache, as_cache, load_cache
 from simulator.profiles import GRID, Profile, load_profile
 from simulator.results import SimulationResult, build_result, with_sentinels
 from simulator.signals import stage_signals
@@ -62,6 +62,8 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
 
 def run_inputs(inputs: SimulationInputs, engine: str = "numba") -> SimulationResult:
     """Run prepared `inputs` on `engine` ("numba" or "simpy")."""
+    require(isinstance(inputs, SimulationInputs), f"run_inputs: inputs must be prepared SimulationInputs "
+            f"(simulator.run.prepare), got {type(inputs).__name__}")
     require(engine in ENGINES, f"invalid engine = {engine!r}: must be one of {', '.join(ENGINES)}")
     with _custom_policy_named(inputs.policy.custom):
         if inputs.assignment is not None:
@@ -89,8 +91,10 @@ def _custom_policy_named(custom):
 
 
 def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInputs:
-    """Everything the engines need for `config`, validated, precomputed and drawn."""
-    cache = cache or load_cache(config.logits)
+    """Everything the engines need for `config`, validated, precomputed and drawn; `cache`: the logit cache (or its
+    name or path) where not `config.logits`."""
+    require(isinstance(config, RunConfig), f"prepare: config must be a RunConfig, got {type(config).__name__}")
+    cache = load_cache(config.logits) if cache is None else as_cache(cache)
     members = check_members(config.members, cache)
     n_stages = len(members)
     spec = parse_arrivals(config.arrivals)

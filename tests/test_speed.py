@@ -224,7 +224,7 @@ def test_bad_config_speed_noise_is_named(value):
     ((0.1, 20.0, 0.0, 1.5, 0.1, 100.0, 1.2), False),
     ((0.1, 0.0), False), ((-0.1, 20.0), False), ((0.1, 20.0, -0.1), False), ((0.1, float("inf")), False),
     ((0.1, 20.0, 0.0, 0.9, 0.1, 100.0), False), ((0.1, 20.0, 0.0, 1.5, 1.0, 100.0), False),
-    ((0.1, 20.0, 0.0, 1.5, 0.1, 0.0), False), ((0.1, 20.0, 0.0, 1.5), False), ((0.1,), False), ([0.1, 20.0], False),
+    ((0.1, 20.0, 0.0, 1.5, 0.1, 0.0), False), ((0.1, 20.0, 0.0, 1.5), False), ((0.1,), False),
 ])
 def test_the_run_options_speed_process_has_the_profile_files_bounds(values, usable):
     """`--speed-noise` (a tuple) and a profile's ``speed_noise`` (an object) are checked by the same rules."""
@@ -234,6 +234,8 @@ def test_the_run_options_speed_process_has_the_profile_files_bounds(values, usab
     assert usable_speed_noise(values) == usable
     if usable:
         validate(RunConfig(speed_noise=values))
+        assert RunConfig(speed_noise=list(values)).speed_noise == values     # a list from Python: its tuple
+        assert not usable_speed_noise(list(values))                          # (the rules themselves take tuples)
     else:
         with pytest.raises(FlexsimError, match="invalid speed_noise"):
             validate(RunConfig(speed_noise=values))

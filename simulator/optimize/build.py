@@ -15,9 +15,9 @@ import numpy as np
 from simulator.config import RunConfig, with_overrides
 from simulator.errors import require
 from simulator.inputs import device_tables
-from simulator.logits import BUILTIN_CACHES, LogitCache, check_cache_file, load_cache
+from simulator.logits import BUILTIN_CACHES, LogitCache, as_cache, check_cache_file, load_cache
 from simulator.optimize.problem import ThresholdProblem, cumulative_problem
-from simulator.profiles import Profile, load_profile
+from simulator.profiles import Profile, as_profile, load_profile
 from simulator.run import stage_models
 from simulator.signals import stage_signals
 
@@ -42,8 +42,9 @@ def training_split(logits: str) -> str:
 def build_problem(config: RunConfig, cache: LogitCache | None = None,
                   profile: Profile | None = None) -> ThresholdProblem:
     """The threshold problem of `config`'s ensemble on its first profile, over the samples of its logit cache."""
-    cache = cache or load_cache(config.logits)
-    profile = profile or load_profile(config.profile[0])
+    require(isinstance(config, RunConfig), f"build_problem: config must be a RunConfig, got {type(config).__name__}")
+    cache = load_cache(config.logits) if cache is None else as_cache(cache)
+    profile = load_profile(config.profile[0]) if profile is None else as_profile(profile)
     members = list(config.members)
     for i, m in enumerate(members):
         require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
