@@ -283,3 +283,16 @@ def test_the_optimize_helpers_refuse_impossible_input():
             call()
     assert static_thresholds(3, 1) == (-np.inf, -np.inf) and static_thresholds(3, 3) == (np.inf, np.inf)
     assert "# a [b]\n[run]" in toml_snippet(RunConfig(), (0.5,) * 5, ["a\n[b]"])      # one line per comment
+
+
+def test_the_optimize_functions_name_an_argument_that_is_not_a_problem():
+    from simulator.optimize import make_grid, normal_ensembles, quantile_grid
+
+    for call in (lambda: evaluate(None, ()), lambda: make_grid(None), lambda: quantile_grid("p", 3),
+                 lambda: coordinate_descent(None, 1.0), lambda: normal_ensembles(None),
+                 lambda: evaluate_grid(None, uniform_grid(2, 3)), lambda: search(None, Tann(1.0))):
+        with pytest.raises(FlexsimError, match="invalid problem: a ThresholdProblem"):
+            call()
+    with pytest.raises(FlexsimError, match="invalid correct: must be booleans"):
+        cumulative_problem(np.zeros((2, 3)), np.full((2, 3), 0.3), np.ones((2, 3)))
+    assert cumulative_problem(np.zeros((2, 3)), np.ones((2, 3), dtype=int), np.ones((2, 3))).correct.dtype == bool

@@ -10,7 +10,7 @@ from simulator.errors import require
 from simulator.optimize.criteria import Tann
 from simulator.optimize.evaluate import OperatingPoint, evaluate
 from simulator.optimize.grid import ThresholdGrid
-from simulator.optimize.problem import ThresholdProblem
+from simulator.optimize.problem import ThresholdProblem, check_problem
 from simulator.optimize.search import search
 
 
@@ -24,6 +24,7 @@ def static_thresholds(n_stages: int, k: int) -> tuple:
 
 def normal_ensembles(problem: ThresholdProblem) -> list[OperatingPoint]:
     """The normal ensembles of the first 1, 2, ..., K members (every member of each run)."""
+    check_problem(problem)
     return [evaluate(problem, static_thresholds(problem.n_stages, k)) for k in range(1, problem.n_stages + 1)]
 
 

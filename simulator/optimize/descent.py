@@ -24,7 +24,7 @@ import numpy as np
 from simulator.optimize.choose import choose_tann
 from simulator.optimize.evaluate import OperatingPoint, check_lambda, evaluate, exit_stages, tann_objective
 from simulator.optimize.grid import evaluate_grid, uniform_grid
-from simulator.optimize.problem import ThresholdProblem
+from simulator.optimize.problem import ThresholdProblem, check_problem
 
 SEED_POINTS = 3
 #: Largest coarse grid (combinations) used as a starting point.
@@ -108,6 +108,7 @@ def starting_points(problem: ThresholdProblem, lam: float, cost: str) -> list[np
 
 def coordinate_descent(problem: ThresholdProblem, lam: float, cost: str = "latency") -> OperatingPoint:
     """Thresholds that (locally) minimise Tann's objective with weight `lam`, over continuous values."""
+    check_problem(problem)
     costs = sample_costs(problem, lam, cost)
     points = [evaluate(problem, descend(problem, costs, s)) for s in starting_points(problem, lam, cost)]
     objective = [float(tann_objective(p.cost(cost), p.accuracy, problem, lam)) for p in points]

@@ -14,7 +14,7 @@ import numpy as np
 from simulator.errors import require
 from simulator.policies import is_number
 from simulator.signals import is_threshold
-from simulator.optimize.problem import COSTS, ThresholdProblem
+from simulator.optimize.problem import COSTS, ThresholdProblem, check_problem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +84,7 @@ def exit_stages(signal: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 def evaluate(problem: ThresholdProblem, thresholds) -> OperatingPoint:
     """Accuracy, mean latency, mean energy and mean stages of `thresholds` on `problem`'s samples."""
+    check_problem(problem)
     t = check_thresholds(thresholds, problem.n_stages)
     stage = exit_stages(problem.signal, t)
     columns = np.arange(problem.n_samples)

@@ -22,7 +22,7 @@ import numpy as np
 from simulator.errors import require
 from simulator.signals import is_threshold
 from simulator.optimize.evaluate import OperatingPoint, check_thresholds, evaluate, flat_numbers
-from simulator.optimize.problem import ThresholdProblem
+from simulator.optimize.problem import ThresholdProblem, check_problem
 
 GRID_KINDS = ("uniform", "quantile")
 #: Largest number of combinations a grid may have (memory: a few float64 arrays of this length).
@@ -91,6 +91,7 @@ def uniform_grid(n_stages: int, points: int) -> ThresholdGrid:
 
 def quantile_grid(problem: ThresholdProblem, points: int) -> ThresholdGrid:
     """Per stage: quantiles of that stage's signal at ``0, 1/(points-1), ...`` and ``inf`` (never stop)."""
+    check_problem(problem)
     points = check_points(points)
     probs = np.linspace(0.0, 1.0, points)[:-1]
     rows = [np.append(np.quantile(problem.signal[k], probs), np.inf) for k in range(problem.n_stages - 1)]
@@ -108,6 +109,7 @@ def value_grid(n_stages: int, values) -> ThresholdGrid:
 
 def make_grid(problem: ThresholdProblem, points: int = 11, kind: str = "uniform", values=None) -> ThresholdGrid:
     """A grid for `problem`: explicit `values`, else `points` values per threshold of `kind`."""
+    check_problem(problem)
     if values is not None:
         return value_grid(problem.n_stages, values)
     require(kind in GRID_KINDS, f"invalid grid kind = {kind!r}: must be one of {', '.join(GRID_KINDS)}")
@@ -151,6 +153,7 @@ def stop_counts(problem: ThresholdProblem, grid: ThresholdGrid) -> np.ndarray:
 
 def evaluate_grid(problem: ThresholdProblem, grid: ThresholdGrid) -> GridResult:
     """Accuracy, mean latency, mean energy and mean stages of every combination of `grid` (exact)."""
+    check_problem(problem)
     counts = stop_counts(problem, grid)
     weights = {"accuracy": problem.correct.astype(np.float64), "latency_ms": problem.latency_ms,
                "energy_j": problem.energy_j,

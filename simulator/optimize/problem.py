@@ -94,11 +94,21 @@ def _validate(problem: ThresholdProblem) -> None:
                 f"threshold problem: {name} must be finite and >= 0")
 
 
+def check_problem(problem, what: str = "problem") -> "ThresholdProblem":
+    """`problem` where it is a `ThresholdProblem`, else FlexsimError naming `what` (an optimize function's argument)."""
+    require(isinstance(problem, ThresholdProblem), f"invalid {what}: a ThresholdProblem (simulator.optimize."
+            f"build_problem or cumulative_problem), got {type(problem).__name__}")
+    return problem
+
+
 def cumulative_problem(signal: np.ndarray, correct: np.ndarray, stage_latency_ms: np.ndarray,
                        stage_energy_j: np.ndarray | None = None, description: str = "<memory>") -> ThresholdProblem:
-    """A problem from per-stage (not yet cumulative) costs ``[stage, sample]``."""
+    """A problem from per-stage (not yet cumulative) costs ``[stage, sample]``; `correct` booleans (or 0 and 1)."""
+    flags = np.asarray(correct)
+    require(flags.dtype == bool or (np.issubdtype(flags.dtype, np.number) and bool(np.isin(flags, (0, 1)).all())),
+            "invalid correct: must be booleans (or 0 and 1), one per stage and sample")
     return ThresholdProblem(
-        signal=np.ascontiguousarray(signal, dtype=np.float64), correct=np.asarray(correct, dtype=bool),
+        signal=np.ascontiguousarray(signal, dtype=np.float64), correct=flags.astype(bool),
         latency_ms=np.cumsum(np.asarray(stage_latency_ms, dtype=np.float64), axis=0),
         energy_j=None if stage_energy_j is None else np.cumsum(np.asarray(stage_energy_j, dtype=np.float64), axis=0),
         description=description)

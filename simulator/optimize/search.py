@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from simulator.errors import require
 from simulator.optimize.evaluate import OperatingPoint
 from simulator.optimize.grid import GridResult, ThresholdGrid, evaluate_grid, make_grid
-from simulator.optimize.problem import ThresholdProblem
+from simulator.optimize.problem import ThresholdProblem, check_problem
 
 METHODS = ("grid", "descent")
 
@@ -42,8 +42,7 @@ def search(problem: ThresholdProblem, criterion, method: str = "grid", grid: Thr
             "MaxAccuracy(budget=...))")
     require(grid is None or isinstance(grid, ThresholdGrid), f"invalid grid {grid!r:.40}: a ThresholdGrid "
             "(simulator.optimize.make_grid) or None")
-    require(isinstance(problem, ThresholdProblem), f"invalid problem {problem!r:.40}: a ThresholdProblem "
-            "(simulator.optimize.build_problem)")
+    check_problem(problem)
     t0 = time.perf_counter()
     point, result = _METHODS[method](problem, criterion, grid)
     return Search(point=point, result=result, seconds=time.perf_counter() - t0)
