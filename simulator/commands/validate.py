@@ -185,6 +185,8 @@ def render_report(out_dir: Path, report_path: Path) -> None:
         missing = [p for p in results["profiles"] if not (out_dir / Path(p).name).is_file()]
         require(not missing, f"--render: profiles missing from {out_dir}: {', '.join(Path(p).name for p in missing)}")
         write_markdown(results, out_dir, report_path, kept_note(existing))
+    except FlexsimError:
+        raise                                   # already one line naming what is wrong (FlexsimError is a ValueError)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         what = f"lacks the field {exc}" if isinstance(exc, KeyError) else f"has a field of the wrong form ({exc})"
         raise FlexsimError(f"--render: {path} {what}") from None
