@@ -255,8 +255,9 @@ def from_mapping(values: dict, origin: str = "config") -> RunConfig:
 def _toml_array(key: str, text: str) -> str:
     """``key = [...]``: comma-separated `text` as the TOML array it was meant to be."""
     items = [x.strip() for x in text.split(",")]
-    quoted = key in ("policy", "profile", "models")
-    return f"{key} = [{', '.join(f'{chr(34)}{x}{chr(34)}' if quoted else x for x in items)}]"
+    if key in ("policy", "profile", "models"):
+        items = [f'"{x}"' for x in items]
+    return f"{key} = [{', '.join(items)}]"
 
 
 def load_toml(path: str | Path) -> dict:

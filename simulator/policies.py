@@ -354,8 +354,9 @@ class CustomPolicy(Policy):
         """Call the function once on a neutral state, so that one that does not compile for
         ``(RequestState, float64[:])``, raises or returns no bool is named here, in one line, rather than deep in
         an engine."""
+        state = make_state(n_stages=max(2, n_stages))
         try:
-            out = self.function(make_state(n_stages=max(2, n_stages)), params)
+            out = self.function(state, params)
         except Exception as exc:  # noqa: BLE001 - any failure of the user's function is reported as bad input
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
             telling = ("Unknown attribute", "No implementation", "Invalid use", "Cannot", "Untyped global")
@@ -364,9 +365,9 @@ class CustomPolicy(Policy):
                                f"{type(exc).__name__}: {first[:200]}") from None
         require(isinstance(out, (bool, np.bool_)), f"invalid custom policy {self._name()}: it must return a bool "
                 f"(True = stop), returned {type(out).__name__}")
-        self._try_bounds(params, n_stages)
+        self._try_bounds(state, params)
 
-    def _try_bounds(self, params: np.ndarray, n_stages: int) -> None:
+    def _try_bounds(self, state, params: np.ndarray) -> None:
         """Call the function's Python original on the same state: compiled code does not check bounds, so a function
         that reads past its parameters would run on whatever memory lies there; Python raises IndexError. Other
         failures of the original (code that only compiles) are not its concern."""
@@ -374,7 +375,7 @@ class CustomPolicy(Policy):
         if original is None:
             return
         try:
-            original(make_state(n_stages=max(2, n_stages)), params)
+            original(state, params)
         except IndexError as exc:
             raise FlexsimError(f"invalid custom policy {self._name()}: it reads past an array on a neutral state "
                                f"({exc}; it was given {params.size} parameter(s))") from None

@@ -29,7 +29,7 @@ from simulator.engine_numba import simulate_numba
 from simulator.engine_simpy import simulate_simpy
 from simulator.errors import FlexsimError, require
 from simulator.inputs import SimulationInputs, device_tables
-from simulator.logits import LogitCache, as_cache, load_cache
+from simulator.logits import LogitCache, as_cache
 from simulator.profiles import GRID, Profile, load_profile
 from simulator.results import SimulationResult, build_result, with_sentinels
 from simulator.signals import stage_signals
@@ -94,7 +94,7 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
     """Everything the engines need for `config`, validated, precomputed and drawn; `cache`: the logit cache (or its
     name or path) where not `config.logits`."""
     require(isinstance(config, RunConfig), f"prepare: config must be a RunConfig, got {type(config).__name__}")
-    cache = load_cache(config.logits) if cache is None else as_cache(cache)
+    cache = as_cache(config.logits if cache is None else cache)
     members = check_members(config.members, cache)
     n_stages = len(members)
     spec = parse_arrivals(config.arrivals)

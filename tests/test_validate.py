@@ -287,7 +287,8 @@ def test_render_refuses_an_existing_report_it_cannot_read(tmp_path, capsys):
     (tmp_path / "val").mkdir()
     (tmp_path / "val" / "results.json").write_text('{"plan": {}, "profiles": [], "scenarios": []}')
     (tmp_path / "r.md").write_bytes(b"\xff\xfe")
-    err = cli_error(capsys, ["validate", "--render", "--out", str(tmp_path / "val"), "--report", str(tmp_path / "r.md")])
+    err = cli_error(capsys, ["validate", "--render", "--out", str(tmp_path / "val"),
+                             "--report", str(tmp_path / "r.md")])
     assert "--render's existing report" in err and "r.md" in err
     assert (tmp_path / "r.md").read_bytes() == b"\xff\xfe"
 

@@ -18,7 +18,7 @@ from simulator.inputs import device_tables
 from simulator.logits import BUILTIN_CACHES, LogitCache, as_cache, check_cache_file, load_cache
 from simulator.optimize.problem import ThresholdProblem, cumulative_problem
 from simulator.profiles import Profile, as_profile, load_profile
-from simulator.run import stage_models
+from simulator.run import check_members, stage_models
 from simulator.signals import stage_signals
 
 #: Held-out cache -> the training split its thresholds are chosen on (built-in caches).
@@ -43,12 +43,9 @@ def build_problem(config: RunConfig, cache: LogitCache | None = None,
                   profile: Profile | None = None) -> ThresholdProblem:
     """The threshold problem of `config`'s ensemble on its first profile, over the samples of its logit cache."""
     require(isinstance(config, RunConfig), f"build_problem: config must be a RunConfig, got {type(config).__name__}")
-    cache = load_cache(config.logits) if cache is None else as_cache(cache)
-    profile = load_profile(config.profile[0]) if profile is None else as_profile(profile)
-    members = list(config.members)
-    for i, m in enumerate(members):
-        require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
-                f"0..{cache.n_members - 1}")
+    cache = as_cache(config.logits if cache is None else cache)
+    profile = as_profile(config.profile[0] if profile is None else profile)
+    members = list(check_members(config.members, cache))       # a list: it indexes the cost scale's rows
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
     tables = device_tables(profile, stage_models(config, cache, profile), 1)
     scale = (cache.cost_scale[members] if cache.cost_scale is not None and config.use_cost_scale

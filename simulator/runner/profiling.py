@@ -57,7 +57,8 @@ PROFILING_RETRIES = 2
 WAKEUP_METHOD = (f"open-loop Poisson runs (every stage) at offered loads {'/'.join(map(str, LOAD_POINTS))}, with "
                  f"a burst of {BURST_REQUESTS} simultaneous requests every {BURST_EVERY} requests: the relative "
                  "excess of each early stage run of a busy period (compute + decision, over its 250 ms window's "
-                 "level) over warm runs of the same stages nearby (deep in a busy period), fitted as (factor - 1) * decay**position with one factor "
+                 "level) over warm runs of the same stages nearby (deep in a busy period), fitted as "
+                 "(factor - 1) * decay**position with one factor "
                  "per bucket of the worker's idle time before the period and one decay; the point is the bucket's "
                  "median idle time (simulator/runner/idle.py)")
 
@@ -69,7 +70,8 @@ PATTERN_METHOD = ("an open-loop run of the scenario itself (its policy, members 
                   "(simulator/runner/profiling.py, with_serving_pattern)")
 #: How the member-idle table is measured on the every-stage runs (recorded in the profiles' provenance).
 MEMBER_METHOD = ("the same open-loop runs: the relative excess of each stage run's compute time (over its 250 "
-                 "ms window's level) over warm runs of the same stage nearby, from the third stage of a busy period on (the wake-up faded), averaged "
+                 "ms window's level) over warm runs of the same stage nearby, from the third stage of a busy "
+                 "period on (the wake-up faded), averaged "
                  "per bucket of the time since that stage's member last ended; the point is the bucket's median "
                  "time; the wake-up table is fitted after this factor is taken out (simulator/runner/idle.py)")
 
