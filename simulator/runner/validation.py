@@ -21,8 +21,9 @@ For every scenario (a policy, a workload and a mode):
    between the profiling and the runs; since run AK its speed process also has the long phases of the session's
    profiling runs (`session_long_phases`), phases of a few hundred milliseconds at 1.1-1.3x. For comparison, and
    as a diagnostic: the profile without the host's other costs (``bare``: the closed-loop latencies and one
-   decision overhead, what the simulator predicted before those were measured); without the speed process only (``steady``); and, per real run, the profile scaled by the
-   host's speed measured by the one burst right before that run (``fresh``);
+   decision overhead, what the simulator predicted before those were measured); without the speed process only
+   (``steady``); and, per real run, the profile scaled by the host's speed measured by the one burst right before
+   that run (``fresh``);
 5. per run: latency (mean, p50, p99) real vs simulated, stages run and predictions request by request, the
    utilisation, the host's interference; per scenario: the spread between the real repeats.
 
