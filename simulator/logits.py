@@ -49,6 +49,8 @@ class LogitCache:
         The profile model name of each member, where the cache knows it.
     source : str
         Where the cache came from (a path or a built-in name).
+
+    The arrays are held as read-only views of the ones given (no copy): write to a new cache, not to these.
     """
 
     logits: np.ndarray
@@ -59,6 +61,8 @@ class LogitCache:
 
     def __post_init__(self):
         _validate(self)
+        for name in ("logits", "labels", "cost_scale"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
 
     @property
     def n_members(self) -> int:
@@ -71,6 +75,16 @@ class LogitCache:
     @property
     def n_classes(self) -> int:
         return self.logits.shape[2]
+
+
+def _read_only(array: np.ndarray | None) -> np.ndarray | None:
+    """A read-only view of `array`: what was checked cannot be changed through the cache (the caller's own
+    array, which the view shares, stays writeable)."""
+    if array is None:
+        return None
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _validate(cache: LogitCache) -> None:

@@ -477,6 +477,16 @@ def make_state(**fields) -> RequestState:
     if unknown:
         raise FlexsimError(f"RequestState has no field(s) {', '.join(sorted(unknown))}")
     defaults.update(fields)
-    typed = {k: (int(v) if k in ("stage", "n_stages", "prediction", "queue_len", "batch_size")
-                 else bool(v) if k == "correct" else float(v)) for k, v in defaults.items()}
-    return RequestState(**typed)
+    return RequestState(**{k: _state_field(k, v) for k, v in defaults.items()})
+
+
+def _state_field(name: str, value):
+    """`value` as the type of RequestState's field `name`; FlexsimError naming the field otherwise."""
+    if name == "correct":
+        require(isinstance(value, (bool, np.bool_)) or (is_number(value) and value in (0, 1)),
+                f"RequestState field correct = {value!r:.40}: must be a bool")
+        return bool(value)
+    integer = name in ("stage", "n_stages", "prediction", "queue_len", "batch_size")
+    require(is_number(value) and (not integer or float(value).is_integer()),
+            f"RequestState field {name} = {value!r:.40}: must be {'an integer' if integer else 'a number'}")
+    return int(value) if integer else float(value)

@@ -84,3 +84,11 @@ def test_malformed_arrays_of_a_cache_file_are_named(tmp_path, extra, message):
     np.savez(tmp_path / "c.npz", **arrays)
     with pytest.raises(FlexsimError, match=message):
         load_cache(tmp_path / "c.npz")
+
+
+def test_a_cache_holds_its_checked_arrays_read_only():
+    logits = np.zeros((2, 3, 4), dtype=np.float32)
+    cache = LogitCache(logits=logits, labels=np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="read-only"):
+        cache.logits[0, 0, 0] = np.nan                  # the NaN check cannot be bypassed through the cache
+    assert logits.flags.writeable                       # the caller's array is left as it was

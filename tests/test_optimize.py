@@ -296,3 +296,28 @@ def test_the_optimize_functions_name_an_argument_that_is_not_a_problem():
     with pytest.raises(FlexsimError, match="invalid correct: must be booleans"):
         cumulative_problem(np.zeros((2, 3)), np.full((2, 3), 0.3), np.ones((2, 3)))
     assert cumulative_problem(np.zeros((2, 3)), np.ones((2, 3), dtype=int), np.ones((2, 3))).correct.dtype == bool
+
+
+def test_the_lower_level_optimize_helpers_name_arguments_of_the_wrong_type():
+    from simulator.optimize.build import training_split
+    from simulator.optimize.curves import lambda_sweep
+    from simulator.optimize.export import thresholds_text
+    from simulator.optimize.grid import ThresholdGrid
+
+    problem = random_problem(3, 30, seed=2)
+    for call, message in ((lambda: lambda_sweep(problem, problem, "10"), "invalid lambdas = '10': must be a seq"),
+                          (lambda: lambda_sweep(problem, problem, 10.0), "invalid lambdas = 10.0"),
+                          (lambda: lambda_sweep(problem, problem, ["a"]), "invalid lambdas.*must be numbers"),
+                          (lambda: lambda_sweep(None, problem, [1.0]), "invalid problem"),
+                          (lambda: ThresholdGrid(values=[["a", "b"]]), "values must be a 2-D array of numbers"),
+                          (lambda: ThresholdGrid(values=None), "values must be a 2-D array of numbers"),
+                          (lambda: ExitFractions(("a", 1)), "invalid exit fractions.*must be numbers"),
+                          (lambda: ExitFractions(0.5), "invalid exit fractions = 0.5"),
+                          (lambda: thresholds_text(["x"]), "invalid thresholds.*must be numbers"),
+                          (lambda: training_split(None), "training_split: logits must be a cache name or path")):
+        with pytest.raises(FlexsimError, match=message):
+            call()
+    sweep = lambda_sweep(problem, problem, range(2))                    # a range is a sequence of lambdas
+    assert [p.lam for p in sweep] == [0.0, 1.0]
+    assert ThresholdGrid(values=[[0.1, 0.5], [0, 1]]).values.dtype == np.float64
+    assert thresholds_text(np.array([0.5, np.inf])) == "0.5,inf"

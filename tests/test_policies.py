@@ -192,3 +192,15 @@ def test_a_threshold_outside_the_signals_range_is_refused_from_python_too():
     assert pol.compose([pol.Threshold((np.inf,))], 2) is not None
     with pytest.raises(FlexsimError, match="up to 2147483647"):
         pol.compose([pol.LoadAdaptive(((0, 3, None), (2 ** 63, 1, None)))], 3)
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(stage="x"), "field stage = 'x': must be an integer"),
+    (dict(stage=1.5), "field stage = 1.5: must be an integer"),
+    (dict(signal=None), "field signal = None: must be a number"),
+    (dict(correct=0.3), "field correct = 0.3: must be a bool"),
+    (dict(queue=1), "no field"),
+])
+def test_make_state_names_a_field_of_the_wrong_type(fields, message):
+    with pytest.raises(FlexsimError, match=message):
+        make_state(**fields)

@@ -27,6 +27,9 @@ TRAINING_SPLITS = {"fmnist": "fmnist-train", "fmnist-test": "fmnist-train"}
 
 def training_split(logits: str) -> str:
     """The training cache of the held-out cache `logits`: a built-in pairing, or ``X_test.npz`` -> ``X_train.npz``."""
+    require(isinstance(logits, (str, Path)), f"training_split: logits must be a cache name or path, got "
+            f"{type(logits).__name__}")
+    logits = str(logits)
     if logits in TRAINING_SPLITS:
         return TRAINING_SPLITS[logits]
     # an unknown name or a missing file is said as such, not as a missing split

@@ -17,7 +17,7 @@ from simulator.optimize.budget import budgeted_exits, check_fractions, fraction_
 from simulator.optimize.choose import (check_budget, check_max_drop, choose_max_accuracy, choose_min_cost,
                                        choose_tann)
 from simulator.optimize.descent import coordinate_descent
-from simulator.optimize.evaluate import OperatingPoint, check_lambda, evaluate
+from simulator.optimize.evaluate import OperatingPoint, check_lambda, evaluate, flat_numbers
 from simulator.optimize.grid import GridResult
 from simulator.optimize.problem import COST_UNITS, COSTS, ThresholdProblem
 
@@ -98,6 +98,9 @@ class ExitFractions:
 
     fractions: tuple
     needs_grid: ClassVar[bool] = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "fractions", tuple(flat_numbers(self.fractions, "exit fractions").tolist()))
 
     def describe(self) -> str:
         return f"exit fractions {','.join(f'{f:g}' for f in self.fractions)}"

@@ -8,7 +8,7 @@ import numpy as np
 
 from simulator.errors import require
 from simulator.optimize.criteria import Tann
-from simulator.optimize.evaluate import OperatingPoint, evaluate
+from simulator.optimize.evaluate import OperatingPoint, evaluate, flat_numbers
 from simulator.optimize.grid import ThresholdGrid
 from simulator.optimize.problem import ThresholdProblem, check_problem
 from simulator.optimize.search import search
@@ -39,7 +39,15 @@ class SweepPoint:
 
 def lambda_sweep(train: ThresholdProblem, test: ThresholdProblem, lams, cost: str = "latency",
                  method: str = "grid", grid: ThresholdGrid | None = None) -> list[SweepPoint]:
-    """For each lambda: choose on `train`, evaluate on `test`. The grid is evaluated once for all lambdas."""
+    """For each lambda: choose on `train`, evaluate on `test`. The grid is evaluated once for all lambdas.
+
+    `lams` is a sequence of numbers (a list, tuple, range or 1-D array), not one number or a string.
+    """
+    check_problem(train)
+    check_problem(test)
+    require(isinstance(lams, (tuple, list, range, np.ndarray)),
+            f"invalid lambdas = {lams!r:.60}: must be a sequence of numbers (a list, tuple, range or array)")
+    lams = flat_numbers(list(lams), "lambdas")
     out = []
     result = None
     for lam in lams:

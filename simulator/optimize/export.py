@@ -6,12 +6,12 @@ import shlex
 
 from simulator.config import RunConfig
 from simulator.errors import require
-from simulator.optimize.evaluate import check_thresholds, format_threshold
+from simulator.optimize.evaluate import check_thresholds, flat_numbers, format_threshold
 
 
 def thresholds_text(thresholds) -> str:
     """``T0,T1,...`` exactly as ``--thresholds`` parses them back."""
-    return ",".join(format_threshold(t) for t in thresholds)
+    return ",".join(format_threshold(t) for t in flat_numbers(thresholds, "thresholds"))
 
 
 def _fields(config: RunConfig) -> list[tuple[str, str, str]]:

@@ -36,7 +36,11 @@ class ThresholdGrid:
     values: np.ndarray
 
     def __post_init__(self):
-        v = self.values
+        v = np.asarray(self.values) if isinstance(self.values, (list, tuple, np.ndarray)) else None
+        require(v is not None and v.dtype.kind in "iuf",
+                f"invalid grid: values must be a 2-D array of numbers [threshold, value], got {self.values!r:.60}")
+        v = v.astype(np.float64)
+        object.__setattr__(self, "values", v)
         require(v.ndim == 2 and v.shape[1] >= 1, f"invalid grid: needs at least one value per threshold, "
                 f"got shape {v.shape}")
         require(not np.isnan(v).any(), "invalid grid: NaN is not a threshold")
