@@ -152,12 +152,14 @@ class SimulationInputs:
         Earliest-deadline-first queue instead of FIFO.
     policy : CompiledPolicy
     record_batches : bool
-        Record every batch-stage (start, end, stage, batch size, energy, device).
+        Record every batch-stage (start, end, stage, member, batch size, energy, device).
     assignment : int16 [n_requests] or None
         With per-device queues, the device each request is assigned to; None = one shared queue.
     speed : (float64 [n_devices, slots], float64 [n_devices]) or None
         The devices' speed traces and slot widths (s) (`simulator.speed.device_speed`): a stage starting at ``t``
         on device ``d`` lasts ``factor[d, int(t / step_s[d]) % slots]`` times as long. None: no device has one.
+    members : tuple of int or None
+        The cache member each stage runs (the batch records' ``member``); None: stage k runs member k.
     """
 
     stages: StageSignals
@@ -175,6 +177,7 @@ class SimulationInputs:
     record_batches: bool = True
     assignment: np.ndarray | None = None
     speed: tuple | None = None
+    members: tuple | None = None
 
     def __post_init__(self):
         n = self.n_requests
@@ -189,6 +192,7 @@ class SimulationInputs:
         require(self.speed is None or (self.speed[0].ndim == 2 and self.speed[0].shape[0] == self.n_devices
                                        and self.speed[1].shape == (self.n_devices,)),
                 "speed must be (factor [n_devices, slots], step_s [n_devices])")
+        require(self.members is None or len(self.members) == k, f"members must name the member of each of {k} stages")
         self._check_values(n, k)
 
     def _check_values(self, n: int, k: int) -> None:

@@ -7,8 +7,8 @@ Latency distributions come in two forms:
 
 - ``samples``: raw measured latencies (ms); the distribution is their empirical distribution.
 - ``quantiles``: ``{probability: ms}`` pairs (e.g. p10, p50, p90, p99); the inverse CDF is piecewise linear
-  through them, extended linearly to probability 0 and 1 with the slopes of the nearest two points
-  (never below 0).
+  through them and two end points at probability 0 and 1, on the lines through the nearest two points (an end
+  point below 0 is raised to 0).
 
 Every distribution is sampled through its inverse CDF evaluated on a fixed grid of `GRID` probabilities
 ``(g + 0.5) / GRID``: a draw is an index ``g`` in ``[0, GRID)``.

@@ -148,6 +148,7 @@ class BatchRecords(_Columns):
     start_s: np.ndarray
     end_s: np.ndarray
     stage: np.ndarray
+    member: np.ndarray
     batch_size: np.ndarray
     energy_j: np.ndarray
     device: np.ndarray
@@ -226,16 +227,18 @@ def build_result(raw: RawOutputs, inputs, engine: str) -> SimulationResult:
         stages_run=raw.stages_run, prediction=raw.prediction, correct=raw.correct,
         deadline_met=latency_s <= deadline, energy_j=raw.energy_j, sample=inputs.sample, device=raw.device,
         queue_len=raw.queue_len)
-    batches = _batches_in_start_order(raw, inputs.n_devices)
+    batches = _batches_in_start_order(raw, inputs.n_devices, inputs.members)
     idle_w = np.array([d.idle_power_w for d in inputs.devices])
     summary = summarize(requests, raw.device_busy_s, raw.device_energy_j, idle_w)
     return SimulationResult(requests=requests, batches=batches, summary=summary,
                             device_busy_s=raw.device_busy_s, device_energy_j=raw.device_energy_j, engine=engine)
 
 
-def _batches_in_start_order(raw: RawOutputs, n_devices: int) -> BatchRecords:
-    """Batch-stage records ordered by start time, ties by device (one device's log is in that order already)."""
-    columns = dict(start_s=raw.batch_start_s, end_s=raw.batch_end_s, stage=raw.batch_stage,
+def _batches_in_start_order(raw: RawOutputs, n_devices: int, members=None) -> BatchRecords:
+    """Batch-stage records ordered by start time, ties by device (one device's log is in that order already);
+    ``member`` is the cache member of each record's stage (`members[stage]`; the stage itself where None)."""
+    member = raw.batch_stage if members is None else np.asarray(members, dtype=raw.batch_stage.dtype)[raw.batch_stage]
+    columns = dict(start_s=raw.batch_start_s, end_s=raw.batch_end_s, stage=raw.batch_stage, member=member,
                    batch_size=raw.batch_size, energy_j=raw.batch_energy_j, device=raw.batch_device)
     if n_devices > 1:
         order = np.lexsort((raw.batch_device, raw.batch_start_s))

@@ -130,7 +130,7 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
         energy_budget_j=_per_request(trace, "energy_budget_j", config.energy_budget_j, n),
         max_batch=config.batch_size, edf=config.queue == "edf", policy=compiled,
         record_batches=config.record_batches, assignment=_assignment(config, spec, n, dispatch_rng),
-        speed=device_speed(devices, horizon_bound_s(arrival_s, n, devices), speed_rng),
+        speed=device_speed(devices, horizon_bound_s(arrival_s, n, devices), speed_rng), members=tuple(members),
     )
 
 

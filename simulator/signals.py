@@ -26,7 +26,7 @@ from simulator.errors import require
 
 COMBINERS = ("mean", "last")
 SIGNALS = ("margin", "maxprob", "entropy")
-#: How far outside [0, 1] a threshold may lie (a signal's rounding: the entropy signal of a uniform prediction).
+#: How far outside [0, 1] a threshold may lie (arithmetic on signals, e.g. a midpoint of two, may round past the ends).
 THRESHOLD_SLACK = 1e-9
 
 
@@ -79,16 +79,20 @@ def combine(probs: np.ndarray, combiner: str) -> np.ndarray:
 
 
 def confidence(combined: np.ndarray, signal: str) -> np.ndarray:
-    """Confidence signal of combined probability vectors (last axis = classes)."""
+    """Confidence signal of combined probability vectors (last axis = classes), clipped to [0, 1]: the entropy
+    signal of a uniform prediction rounds to about -2e-16 for some class counts, which a threshold of 0 ("always
+    stop") must still stop."""
     require(signal in SIGNALS, f"invalid signal = {signal!r}: must be one of {', '.join(SIGNALS)}")
     if signal == "maxprob":
-        return combined.max(axis=-1)
-    if signal == "margin":
+        value = combined.max(axis=-1)
+    elif signal == "margin":
         top2 = np.partition(combined, combined.shape[-1] - 2, axis=-1)[..., -2:]
-        return top2[..., 1] - top2[..., 0]
-    p = np.clip(combined, 1e-300, 1.0)
-    entropy = -(combined * np.log(p)).sum(axis=-1)
-    return 1.0 - entropy / np.log(combined.shape[-1])
+        value = top2[..., 1] - top2[..., 0]
+    else:
+        p = np.clip(combined, 1e-300, 1.0)
+        entropy = -(combined * np.log(p)).sum(axis=-1)
+        value = 1.0 - entropy / np.log(combined.shape[-1])
+    return np.clip(value, 0.0, 1.0)
 
 
 def stage_signals(logits: np.ndarray, labels: np.ndarray, members, combiner: str = "mean",

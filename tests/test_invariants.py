@@ -202,3 +202,12 @@ def test_strategies_name_impossible_sizes_when_made(make, message):
 
     with pytest.raises(FlexsimError, match=message):
         make()
+
+
+def test_batch_records_name_the_member_each_stage_runs():
+    """The contract's per batch-stage `member`: the cache member, not the stage's position."""
+    from simulator import simulate
+
+    result = simulate(members=(3, 1), thresholds=(np.inf,), requests=5, arrivals="poisson:load=0.3")
+    assert list(result.batches.stage[:2]) == [0, 1] and list(result.batches.member[:2]) == [3, 1]
+    assert set(result.batches.member) == {1, 3}

@@ -39,7 +39,7 @@ def test_signals_lie_in_unit_interval(n_stages, n_samples, n_classes, signal, co
     rng = np.random.default_rng(seed)
     logits = rng.normal(0, 3, size=(n_stages, n_samples, n_classes)).astype(np.float32)
     s = stage_signals(logits, rng.integers(0, n_classes, n_samples), list(range(n_stages)), combiner, signal)
-    assert np.all((s.signal >= -1e-12) & (s.signal <= 1 + 1e-12))
+    assert np.all((s.signal >= 0.0) & (s.signal <= 1.0))
     assert s.signal.shape == s.prediction.shape == s.correct.shape == (n_stages, n_samples)
 
 
@@ -57,3 +57,16 @@ def test_softmax_of_logits_at_the_float_range_ends_is_exact_and_silent():
         warnings.simplefilter("error")
         probs = softmax(np.array([[1.7e308, -1.7e308, 0.0]]))
     assert probs.tolist() == [[1.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("n_classes", [5, 12, 13, 18])
+def test_a_uniform_prediction_stops_at_a_threshold_of_zero(n_classes, tmp_path):
+    """1 - H/ln C of a uniform vector rounds to -2.2e-16 for these class counts: T = 0 must still stop."""
+    from simulator import simulate
+    from simulator.logits import LogitCache, save_cache
+
+    save_cache(tmp_path / "u.npz", LogitCache(logits=np.zeros((2, 1, n_classes), dtype=np.float32),
+                                              labels=np.array([0])))
+    result = simulate(logits=str(tmp_path / "u.npz"), members=(0, 1), signal="entropy", thresholds=(0.0,),
+                      requests=3)
+    assert list(result.requests.to_dict()["stages_run"]) == [1, 1, 1]
