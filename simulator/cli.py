@@ -17,6 +17,7 @@ from simulator.errors import FlexsimError
 #: subcommand -> (module under simulator.commands, one-line help)
 COMMANDS = {
     "run": ("run", "simulate a policy on a device profile and a workload"),
+    "sweep": ("sweep", "simulate every combination of some fields' values (deadline x energy budget, load, ...)"),
     "bench": ("bench", "benchmark the Numba engine against SimPy and a bare Lindley loop"),
     "profiles": ("profiles", "list the shipped device profiles"),
     "profile": ("profile", "measure models on this host (CPU or CUDA) and write a device profile"),

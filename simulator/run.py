@@ -32,7 +32,7 @@ from simulator.inputs import SimulationInputs, device_tables
 from simulator.logits import LogitCache, as_cache
 from simulator.profiles import GRID, Profile, load_profile
 from simulator.results import SimulationResult, build_result, with_sentinels
-from simulator.signals import stage_signals
+from simulator.signals import StageSignals, stage_signals
 from simulator.workload import ArrivalSpec, generate_arrivals, parse_arrivals, read_trace
 from simulator.speed import SpeedNoise, device_speed, horizon_bound_s
 
@@ -90,9 +90,10 @@ def _custom_policy_named(custom):
             from None
 
 
-def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInputs:
+def prepare(config: RunConfig, cache: LogitCache | None = None, *, signals=None) -> SimulationInputs:
     """Everything the engines need for `config`, validated, precomputed and drawn; `cache`: the logit cache (or its
-    name or path) where not `config.logits`."""
+    name or path) where not `config.logits`; `signals`: the `simulator.signals.stage_signals` of that cache with
+    `config`'s members, combiner and signal, where already computed (a sweep reuses them across its runs)."""
     require(isinstance(config, RunConfig), f"prepare: config must be a RunConfig, got {type(config).__name__}")
     cache = as_cache(config.logits if cache is None else cache)
     members = check_members(config.members, cache)
@@ -109,7 +110,9 @@ def prepare(config: RunConfig, cache: LogitCache | None = None) -> SimulationInp
         noise = noise if noise.has_variation else None
         devices = tuple(replace(d, speed_noise=noise) for d in devices)
     _check_energy(config, devices)
-    stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
+    stages = signals or stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
+    require(isinstance(stages, StageSignals) and stages.signal.shape == (n_stages, cache.n_samples),
+            f"prepare: signals must be the StageSignals of {n_stages} stages and {cache.n_samples} samples")
     cost_scale = (cache.cost_scale[list(members)] if cache.cost_scale is not None and config.use_cost_scale
                   else np.ones(stages.signal.shape))
     arrivals_rng, sample_rng, draw_rng, dispatch_rng, speed_rng = (
@@ -293,7 +296,7 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
     """
     from simulator.io import atomic_paths, json_text, naming, output_dir, remove_stale
 
-    summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": _jsonable(config.to_dict())}
+    summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": jsonable(config.to_dict())}
     if stage_models_used is not None:
         summary["stage_models"] = stage_models_used
     writers = {"requests.csv": result.requests.write_csv,
@@ -308,11 +311,12 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
         remove_stale(out_dir / "batches.csv")
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """`obj` (dicts, lists, tuples, numbers) with non-finite floats as strings ("inf"), for JSON."""
     if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+        return {k: jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
     return obj

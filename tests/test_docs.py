@@ -33,3 +33,9 @@ def test_the_profiles_the_docs_name_exist():
     for doc in (ROOT / "docs").glob("*.md"):
         for path in set(re.findall(r"`(profiles/[\w./-]+\.json)`", doc.read_text())):
             assert (ROOT / path).is_file(), f"{doc.name} names {path}, which does not exist"
+
+
+def test_sweep_example_runs():
+    namespace = {}
+    exec(compile(python_blocks(ROOT / "docs" / "sweeps.md"), "sweeps.md", "exec"), namespace)
+    assert namespace["best"]["deadline_miss_rate"] <= 0.01 and len(namespace["rows"]) == 6

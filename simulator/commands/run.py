@@ -21,8 +21,16 @@ Examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, skip=()) -> None:
+    """The optional TOML file and a flag per config field (but the fields in `skip`)."""
     parser.add_argument("config", nargs="?", help="TOML configuration file")
     for f in config_fields():
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         help_text = _help(f.metadata["help"], default_of(f))
         if f.metadata["parse"] is bool:
@@ -31,7 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar=f.metadata["metavar"] or
                                 f.name.upper(), help=help_text)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
 
 
 def _help(text: str, default) -> str:
@@ -49,10 +56,11 @@ def _show_default(value) -> str:
     return str(value).replace("%", "%%")
 
 
-def config_from_args(args: argparse.Namespace):
-    """The RunConfig of the TOML file (if any) overridden by the flags given."""
-    values = load_toml(args.config) if args.config else {}
-    names = {f.name for f in config_fields()}
+def config_from_args(args: argparse.Namespace, skip=()):
+    """The RunConfig of the TOML file (if any) overridden by the flags given; the fields in `skip` (flags the command
+    does not have) at their defaults, whatever the file says."""
+    values = {k: v for k, v in (load_toml(args.config) if args.config else {}).items() if k not in skip}
+    names = {f.name for f in config_fields()} - set(skip)
     for name, value in vars(args).items():
         if name in names:
             values[name] = value if isinstance(value, bool) else parse_flag(name, value)

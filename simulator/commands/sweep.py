@@ -1,0 +1,111 @@
+"""``flexsim sweep [CONFIG.toml] [--flags] --vary FIELD=V1|V2|... [--vary ...]``: one simulation per combination."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from simulator.commands.run import add_config_arguments, config_from_args
+
+DESCRIPTION = """Simulate every combination of the values of some configuration fields (and several seeds each),
+and tabulate what each gives: accuracy, latency, deadline misses, energy. The what-if study of a deadline and an
+energy budget on a device: does the policy meet them, and at what accuracy?
+
+The base configuration is `flexsim run`'s (a TOML file and a flag per field); each --vary FIELD=V1|V2|... gives one
+field's values, written as its flag takes them and separated by '|' (quote the argument in a shell). The
+combinations are the Cartesian product, the first --vary varying slowest; each runs with seeds SEED, SEED+1, ...
+(--seeds). Every combination is checked before the first run. Any field may vary but seed, out and
+record_batches (a configuration file's out and record_batches are ignored: a sweep writes only into --out).
+
+Prints the mean over seeds of each combination's figures. With --out DIR, writes as one set: runs.csv (every run,
+every summary figure), sweep.csv (the means per combination, with the p99 latency's and the miss rate's range over
+seeds), sweep.json (the base configuration, the varied values and the means) and, where one or two fields vary,
+sweep.png (figures against the field, or heatmaps over the two).
+
+Examples:
+  flexsim sweep --policy threshold,deadline --vary 'deadline-ms=2|4|8|16' --seeds 5
+  flexsim sweep --policy threshold,deadline,energy --vary 'deadline-ms=3|6|12' --vary 'energy-budget-j=0.2|0.3|0.5' --out runs/sweep
+  flexsim sweep --vary 'arrivals=poisson:load=0.5|poisson:load=0.8|poisson:load=0.95' --vary 'profile=h100|a100'
+  flexsim sweep --vary 'thresholds=0.9,0.8,0.6,0.4,0.2|inf,inf,inf,inf,inf' --requests 20000
+"""
+
+#: Config fields a sweep has no flag for: its own --out replaces out; its runs never record batch-stages.
+NO_FLAG = ("out", "record_batches")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, skip=NO_FLAG)
+    parser.add_argument("--vary", action="append", metavar="FIELD=V1|V2|...", required=True,
+                        help="a field and its values, separated by '|' (repeat for more fields)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="runs per combination, with seeds SEED, SEED+1, ... (default: 1)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write runs.csv, sweep.csv, sweep.json and sweep.png into DIR (replaced as one set)")
+    parser.add_argument("--json", action="store_true", help="print the means per combination as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.errors import require
+    from simulator.io import check_output_dir
+    from simulator.sweep import check_seeds, parse_vary, sweep
+
+    config = config_from_args(args, skip=NO_FLAG)
+    vary = dict(parse_vary(text) for text in args.vary)
+    require(len(vary) == len(args.vary), "vary: a field is given twice (give its values in one --vary)")
+    seeds = check_seeds(args.seeds)
+    if args.out:
+        check_output_dir(args.out)
+    result = sweep(config, vary=vary, seeds=seeds, progress=_progress if sys.stderr.isatty() else None)
+    if args.out:
+        write_sweep(result, args.out)
+    if args.json:
+        print(json.dumps(_jsonable(result.means()), indent=2))
+    else:
+        print(f"flexsim sweep: {len(result.summaries)} runs ({result.seeds} seed(s) each), policy "
+              f"{'+'.join(config.policy)}, profile {','.join(config.profile)}, arrivals {config.arrivals}, "
+              f"{config.requests or 'default'} requests")
+        print(result.text())
+        if args.out:
+            print(f"wrote {args.out}/runs.csv, sweep.csv, sweep.json" + (", sweep.png" if _plots(result) else ""))
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\rrun {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+def _plots(result) -> bool:
+    from simulator.sweep_plot import can_plot
+
+    return can_plot(result)
+
+
+def write_sweep(result, out_dir) -> None:
+    """Write runs.csv, sweep.csv, sweep.json and (one or two fields varied) sweep.png into `out_dir` as one set; a
+    sweep.png of an earlier sweep that this one does not draw is removed."""
+    from pathlib import Path
+
+    from simulator.io import atomic_paths, json_text, naming, output_dir, remove_stale
+    from simulator.sweep_plot import plot_sweep
+
+    means = result.means()
+    record = {"config": _jsonable(result.base.to_dict()), "vary": _jsonable(result.vary), "seeds": result.seeds,
+              "means": _jsonable(means)}
+    writers = {"runs.csv": lambda path: Path(path).write_text(result.csv_text(result.rows())),
+               "sweep.csv": lambda path: Path(path).write_text(result.csv_text(means)),
+               "sweep.json": lambda path: Path(path).write_text(json_text(record))}
+    if _plots(result):
+        writers["sweep.png"] = lambda path: plot_sweep(result, path)
+    with output_dir(out_dir) as folder, atomic_paths([folder / name for name in writers]) as tmps:
+        for tmp, (name, write) in zip(tmps, writers.items()):
+            with naming(folder / name):
+                write(tmp)
+    if not _plots(result):
+        remove_stale(Path(out_dir) / "sweep.png")
+
+
+def _jsonable(obj):
+    from simulator.run import jsonable
+
+    return jsonable(obj)

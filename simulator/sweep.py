@@ -1,0 +1,231 @@
+"""Sweeps: one simulation per combination of the values of some configuration fields, and per seed.
+
+The question a sweep answers is the product's: on this device, at these loads, does the policy meet a deadline and
+an energy budget, and at what accuracy? ``sweep(vary={"deadline_ms": (2, 4, 8), "energy_budget_j": (0.2, inf)})``
+simulates every combination (the Cartesian product, the first field varying slowest) on the base configuration,
+``seeds`` times each with seeds ``seed, seed + 1, ...``, and keeps each run's `Summary`. Every combination's
+configuration is built and checked before the first run, so that a bad value fails at once, naming its field.
+
+Any field of `RunConfig` may vary but ``seed`` (use `seeds`), ``out`` (a sweep writes its own folder:
+``flexsim sweep --out``) and ``record_batches`` (the runs record no batch-stages: a sweep keeps summaries only).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from simulator.config import RunConfig, check_field_names, parse_flag, with_overrides
+from simulator.errors import FlexsimError, require
+from simulator.results import Summary
+
+#: Most simulations one sweep runs (combinations x seeds).
+MAX_RUNS = 10_000
+#: Most seeds per combination.
+MAX_SEEDS = 1_000
+#: Separator of a field's values in the text form ``FIELD=V1|V2|...`` (`parse_vary`): a character that no field's
+#: own text uses (lists take commas, load levels semicolons, arrival specifications colons).
+VALUE_SEPARATOR = "|"
+#: Fields a sweep does not vary.
+NOT_VARIED = {"seed": "give the number of seeds instead (seeds: runs use seed, seed + 1, ...)",
+              "out": "a sweep writes its own folder", "record_batches": "a sweep keeps each run's summary only"}
+#: Summary figures printed by `SweepResult.text` (the CSV has every one): (field, heading, scale, format).
+TEXT_FIGURES = (("accuracy", "accuracy", 1.0, ".4f"), ("latency_mean_ms", "mean ms", 1.0, ".3f"),
+                ("latency_p99_ms", "p99 ms", 1.0, ".3f"), ("deadline_miss_rate", "miss %", 100.0, ".2f"),
+                ("mean_stages", "stages", 1.0, ".3f"), ("utilisation", "util %", 100.0, ".1f"),
+                ("energy_per_request_j", "J/request", 1.0, ".4g"))
+
+
+def value_text(value) -> str:
+    """A field's value as its command-line text (lists joined by commas, None as ``none``)."""
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(value_text(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def parse_vary(text: str) -> tuple[str, tuple]:
+    """``FIELD=V1|V2|...`` (field in snake_case or kebab-case) as the field's name and its parsed values."""
+    name, sep, values = str(text).partition("=")
+    name = name.strip().replace("-", "_")
+    require(sep and name, f"invalid vary = {text!r}: must be FIELD=V1{VALUE_SEPARATOR}V2{VALUE_SEPARATOR}... "
+            "(e.g. 'deadline-ms=2|4|8')")
+    check_field_names({name: None}, "vary")
+    items = values.split(VALUE_SEPARATOR)
+    require(all(item.strip() for item in items), f"invalid vary = {text!r}: has an empty value (values are "
+            f"separated by '{VALUE_SEPARATOR}')")
+    return name, tuple(parse_flag(name, item.strip()) for item in items)
+
+
+def check_vary(vary) -> dict:
+    """`vary` ({field: values}) checked: known fields that may vary, each with at least one value and none twice."""
+    require(isinstance(vary, dict) and vary, f"invalid vary = {vary!r:.60}: must be a non-empty dict "
+            "{field: values}")
+    check_field_names(vary, "vary")
+    checked = {}
+    for name, values in vary.items():
+        require(name not in NOT_VARIED, f"vary: {name} cannot vary: {NOT_VARIED.get(name)}")
+        require(isinstance(values, (list, tuple, range, np.ndarray)) and len(values) > 0,
+                f"vary: {name} = {values!r:.60} must be a non-empty list of values")
+        checked[name] = tuple(values)
+    return checked
+
+
+def check_seeds(seeds) -> int:
+    require(isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool) and 1 <= seeds <= MAX_SEEDS,
+            f"invalid seeds = {seeds!r:.40}: need an integer from 1 to {MAX_SEEDS}")
+    return int(seeds)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """The runs of a sweep: `configs[i]` ran with `summaries[i]`; combinations in `vary`'s order (the first field
+    slowest), each run for every seed in turn. Values are reported as the configurations hold them (normalised:
+    lists as tuples)."""
+
+    base: RunConfig
+    vary: dict
+    seeds: int
+    configs: tuple
+    summaries: tuple
+
+    def rows(self) -> list[dict]:
+        """One dict per run: the varied fields' values, ``seed``, and every `Summary` figure."""
+        return [{**{name: getattr(c, name) for name in self.vary}, "seed": c.seed, **s.to_dict()}
+                for c, s in zip(self.configs, self.summaries)]
+
+    def means(self) -> list[dict]:
+        """One dict per combination: the varied fields' values, ``runs``, and every numeric `Summary` figure's
+        mean over the seeds (None where a run has none, e.g. energy without energy figures), with ``_min`` and
+        ``_max`` over the seeds of the p99 latency and the deadline-miss rate."""
+        out = []
+        for i in range(0, len(self.summaries), self.seeds):
+            runs = [s.to_dict() for s in self.summaries[i:i + self.seeds]]
+            row = {name: getattr(self.configs[i], name) for name in self.vary}
+            row["runs"] = len(runs)
+            for f in fields(Summary):
+                values = [r[f.name] for r in runs]
+                row[f.name] = (None if any(v is None for v in values) else values[0] if len(set(values)) == 1
+                               else float(np.mean(values)))
+            for name in ("latency_p99_ms", "deadline_miss_rate"):
+                values = [r[name] for r in runs]
+                row[f"{name}_min"], row[f"{name}_max"] = (None, None) if None in values else (min(values), max(values))
+            out.append(row)
+        return out
+
+    def csv_text(self, rows: list[dict]) -> str:
+        """`rows` (`rows()` or `means()`) as CSV: values in their command-line form, None as empty."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(rows[0].keys())
+        for row in rows:
+            writer.writerow("" if v is None else value_text(v) if isinstance(v, tuple) else
+                            repr(float(v)) if isinstance(v, float) else v for v in row.values())
+        return buffer.getvalue()
+
+    def text(self) -> str:
+        """The per-combination means as an aligned table (the p99 latency's range over seeds where > 1)."""
+        means = self.means()
+        figures = [f for f in TEXT_FIGURES if any(row[f[0]] is not None for row in means)]
+        head = [*self.vary, *(h for _, h, _, _ in figures)] + (["p99 range ms"] if self.seeds > 1 else [])
+        body = []
+        for row in means:
+            cells = [value_text(row[name]) for name in self.vary]
+            cells += ["-" if row[f] is None else format(row[f] * scale, spec) for f, _, scale, spec in figures]
+            if self.seeds > 1:
+                cells.append(f"{row['latency_p99_ms_min']:.3f}-{row['latency_p99_ms_max']:.3f}")
+            body.append(cells)
+        widths = [max(len(str(x)) for x in column) for column in zip(head, *body)]
+        return "\n".join("  ".join(str(x).rjust(w) for x, w in zip(line, widths)) for line in [head, *body])
+
+
+def sweep_configs(base: RunConfig, vary: dict, seeds: int) -> list[RunConfig]:
+    """Every run's configuration (combinations in order, the first field slowest; seeds fastest), each checked."""
+    n_runs = math.prod(len(v) for v in vary.values()) * seeds
+    require(n_runs <= MAX_RUNS, f"invalid sweep: {n_runs} runs ({' x '.join(str(len(v)) for v in vary.values())} "
+            f"values x {seeds} seeds); at most {MAX_RUNS}")
+    configs = []
+    for combination in itertools.product(*vary.values()):
+        changes = dict(zip(vary, combination))
+        for k in range(seeds):
+            configs.append(with_overrides(base, **changes, seed=base.seed + k, out=None, record_batches=False))
+    return configs
+
+
+def sweep(config: RunConfig | None = None, *, vary: dict, seeds: int = 1, progress=None,
+          **changes) -> SweepResult:
+    """Simulate every combination of `vary`'s values ({field: values}) on `config` (default: the embedded default)
+    with fields overridden by keyword, `seeds` times each.
+
+    `progress`, where given, is called with (runs done, runs) after each run.
+
+    Examples
+    --------
+    >>> from simulator.sweep import sweep
+    >>> result = sweep(vary={"deadline_ms": (3.0, 8.0)}, policy=("threshold", "deadline"), requests=2000)
+    >>> [row["deadline_ms"] for row in result.means()]
+    [3.0, 8.0]
+    >>> result.means()[0]["deadline_miss_rate"] > result.means()[1]["deadline_miss_rate"]
+    True
+    """
+    require(config is None or isinstance(config, RunConfig),
+            f"sweep: config must be a RunConfig (or None), got {type(config).__name__}")
+    check_field_names(changes, "sweep")
+    base = with_overrides(config or RunConfig(), **changes)
+    vary, seeds = check_vary(vary), check_seeds(seeds)
+    configs = sweep_configs(base, vary, seeds)
+    runs = _Runs()
+    for run_config in configs[::seeds]:             # every combination checked before the first run
+        runs.prepare(run_config, vary)
+    summaries = []
+    for i, run_config in enumerate(configs):
+        summaries.append(runs.summary(run_config, vary))
+        if progress is not None:
+            progress(i + 1, len(configs))
+    return SweepResult(base=base, vary=vary, seeds=seeds, configs=tuple(configs), summaries=tuple(summaries))
+
+
+class _Runs:
+    """Prepares and runs a sweep's configurations, each logit cache loaded once and each cache's stage signals
+    computed once per (members, combiner, signal): they are most of a run's preparation."""
+
+    def __init__(self):
+        self.caches, self.signals = {}, {}
+
+    def prepare(self, config: RunConfig, vary: dict):
+        from simulator.logits import load_cache
+        from simulator.run import check_members, prepare
+        from simulator.signals import stage_signals
+
+        try:
+            if config.logits not in self.caches:
+                self.caches[config.logits] = load_cache(config.logits)
+            cache = self.caches[config.logits]
+            key = (config.logits, config.members, config.combiner, config.signal)
+            if key not in self.signals:
+                members = check_members(config.members, cache)
+                self.signals[key] = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
+            return prepare(config, cache, signals=self.signals[key])
+        except FlexsimError as exc:
+            raise FlexsimError(f"sweep run {_combination_text(config, vary)}: {exc}") from None
+
+    def summary(self, config: RunConfig, vary: dict) -> Summary:
+        from simulator.run import run_inputs
+
+        inputs = self.prepare(config, vary)
+        try:
+            return run_inputs(inputs, config.engine).summary
+        except FlexsimError as exc:
+            raise FlexsimError(f"sweep run {_combination_text(config, vary)}: {exc}") from None
+
+
+def _combination_text(config: RunConfig, vary: dict) -> str:
+    return ", ".join(f"{name}={value_text(getattr(config, name))}" for name in vary) + f", seed={config.seed}"

@@ -1,0 +1,112 @@
+"""Sweeps: each combination's run is the simulation of that configuration; bad input fails before any run."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from simulator import RunConfig, simulate
+from simulator.errors import FlexsimError
+from simulator.sweep import parse_vary, sweep
+from tests.helpers import cli_error
+
+BASE = dict(policy=("threshold", "deadline", "energy"), requests=1500, arrivals="poisson:load=0.9")
+
+
+def test_every_run_is_the_simulation_of_its_combination_and_seed():
+    result = sweep(vary={"deadline_ms": (3.0, 12.0), "energy_budget_j": (0.3, 0.6)}, seeds=2, seed=5, **BASE)
+    combinations = [(d, e) for d in (3.0, 12.0) for e in (0.3, 0.6)]           # the first field varies slowest
+    expected = [(d, e, s) for d, e in combinations for s in (5, 6)]
+    assert [(r["deadline_ms"], r["energy_budget_j"], r["seed"]) for r in result.rows()] == expected
+    for row in result.rows():
+        alone = simulate(deadline_ms=row["deadline_ms"], energy_budget_j=row["energy_budget_j"], seed=row["seed"],
+                         **BASE).summary.to_dict()
+        assert {k: row[k] for k in alone} == alone
+    means = result.means()
+    assert [(m["deadline_ms"], m["energy_budget_j"], m["runs"]) for m in means] == [(*c, 2) for c in combinations]
+    first = [r["latency_p99_ms"] for r in result.rows()[:2]]
+    assert means[0]["latency_p99_ms"] == pytest.approx(sum(first) / 2)
+    assert (means[0]["latency_p99_ms_min"], means[0]["latency_p99_ms_max"]) == (min(first), max(first))
+    assert means[0]["deadline_miss_rate"] > means[2]["deadline_miss_rate"]    # a tighter deadline misses more
+
+
+def test_values_of_list_fields_and_their_text_form():
+    assert parse_vary("thresholds=inf,inf|-inf,-inf") == ("thresholds", ((math.inf, math.inf), (-math.inf, -math.inf)))
+    assert parse_vary("load-levels=0:2;4:1|0:1") == ("load_levels", ("0:2;4:1", "0:1"))
+    result = sweep(vary={"members": ((0, 1), (1, 0))}, thresholds=(0.5,), requests=200)
+    assert result.csv_text(result.rows()).splitlines()[1].startswith('"0,1",0,200,')
+
+
+@pytest.mark.parametrize("vary, extra, message", [
+    ({"foo": (1,)}, {}, "vary: unknown field"),
+    ({"seed": (1, 2)}, {}, "seed cannot vary"),
+    ({"record_batches": (True,)}, {}, "record_batches cannot vary"),
+    ({"deadline_ms": ()}, {}, "must be a non-empty list"),
+    ({"deadline_ms": 3.0}, {}, "must be a non-empty list"),
+    ({"deadline_ms": (3.0, -1.0)}, {}, "invalid deadline_ms = -1.0"),
+    ({"members": ((0, 1),)}, {}, r"sweep run members=0,1, seed=0: invalid thresholds: 5 values given for 2 stages"),
+    ({"deadline_ms": (1.0,)}, {"seeds": 0}, "invalid seeds = 0"),
+    ({"deadline_ms": tuple(range(1, 102))}, {"seeds": 100}, "10100 runs .* at most 10000"),
+])
+def test_bad_sweeps_are_refused_before_any_run(vary, extra, message):
+    done = []
+    with pytest.raises(FlexsimError, match=message):
+        sweep(vary=vary, progress=lambda i, n: done.append(i), **extra)
+    assert not done
+
+
+def test_a_combination_that_cannot_run_is_found_before_the_first_run():
+    done = []
+    with pytest.raises(FlexsimError, match="sweep run profile=nope, seed=0: profile: unknown profile name 'nope'"):
+        sweep(vary={"profile": (("h100",), ("nope",))}, progress=lambda i, n: done.append(i), requests=100)
+    assert not done
+
+
+def test_the_command_writes_its_files_as_one_set(tmp_path, capsys):
+    from simulator.cli import main
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--policy", "threshold,deadline", "--requests", "500", "--vary", "deadline-ms=2|8",
+                 "--vary", "arrivals=poisson:load=0.5|poisson:load=0.9", "--seeds", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "8 runs (2 seed(s) each)" in printed and "poisson:load=0.9" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["runs.csv", "sweep.csv", "sweep.json", "sweep.png"]
+    with open(out / "sweep.csv") as fh:
+        means = list(csv.DictReader(fh))
+    assert [(m["deadline_ms"], m["arrivals"]) for m in means] == [
+        ("2.0", "poisson:load=0.5"), ("2.0", "poisson:load=0.9"), ("8.0", "poisson:load=0.5"), ("8.0", "poisson:load=0.9")]
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["seeds"] == 2 and record["vary"]["deadline_ms"] == [2.0, 8.0]
+    with open(out / "runs.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 8
+    # three fields: no figure, and the earlier one is removed with the rest replaced
+    assert main(["sweep", "--requests", "300", "--vary", "deadline-ms=2", "--vary", "batch-size=1",
+                 "--vary", "devices=1|2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["runs.csv", "sweep.csv", "sweep.json"]
+
+
+def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
+    from simulator.cli import main
+
+    out = tmp_path / "sweep"
+    for argv, message in ((["--vary", "deadline-ms=1||2"], "has an empty value"),
+                          (["--vary", "deadline-ms=1|2", "--vary", "deadline_ms=3"], "a field is given twice"),
+                          (["--vary", "deadline-ms=a"], "invalid deadline_ms = 'a'"),
+                          (["--vary", "profile=h100|nope"], "unknown profile name 'nope'")):
+        assert message in cli_error(capsys, ["sweep", "--requests", "100", *argv, "--out", str(out)])
+    assert not out.exists()
+    with pytest.raises(SystemExit) as exit_:                 # argparse's own one-line error
+        main(["sweep", "--requests", "100"])
+    assert exit_.value.code == 2 and "the following arguments are required: --vary" in capsys.readouterr().err
+
+
+def test_prepare_refuses_signals_of_another_shape():
+    from simulator.logits import load_cache
+    from simulator.run import prepare
+    from simulator.signals import stage_signals
+
+    cache = load_cache("fmnist")
+    signals = stage_signals(cache.logits, cache.labels, (0, 1))
+    with pytest.raises(FlexsimError, match="signals must be the StageSignals of 6 stages"):
+        prepare(RunConfig(), cache, signals=signals)
