@@ -260,15 +260,11 @@ def _toml_array(key: str, text: str) -> str:
     return f"{key} = [{', '.join(items)}]"
 
 
-def load_toml(path: str | Path) -> dict:
-    """Read a TOML config file into a mapping (the ``[run]`` table if there is one)."""
-    from simulator.io import read_text
-
-    path = Path(path)
-    try:
-        data = tomllib.loads(read_text(path, "config"))
-    except tomllib.TOMLDecodeError as exc:
-        raise FlexsimError(f"config {path}: malformed TOML ({exc})") from None
+def load_toml(path: str | Path, others: tuple = ()) -> dict:
+    """Read a TOML config file into a mapping (the ``[run]`` table if there is one); tables named in `others` (e.g.
+    ``sweep``, which `load_toml_table` reads) may stand beside it and are left out."""
+    data = _toml_data(path)
+    data = {k: v for k, v in data.items() if k not in others or not isinstance(v, dict)}
     table = data.get("run", data)
     require(isinstance(table, dict), f"config {path}: run must be a table ([run] followed by key = value lines), "
             f"not {table!r}")
@@ -276,6 +272,24 @@ def load_toml(path: str | Path) -> dict:
     require(not outside, f"config {path}: {', '.join(outside)} outside the [run] table (keys before [run] belong to "
             "no table: put them under it)")
     return table
+
+
+def load_toml_table(path: str | Path, name: str) -> dict:
+    """The table `name` of TOML file `path` (``[name]``); empty where the file has none."""
+    table = _toml_data(path).get(name, {})
+    require(isinstance(table, dict), f"config {path}: {name} must be a table ([{name}] followed by key = value "
+            f"lines), not {table!r:.60}")
+    return table
+
+
+def _toml_data(path: str | Path) -> dict:
+    from simulator.io import read_text
+
+    path = Path(path)
+    try:
+        return tomllib.loads(read_text(path, "config"))
+    except tomllib.TOMLDecodeError as exc:
+        raise FlexsimError(f"config {path}: malformed TOML ({exc})") from None
 
 
 #: The strings a boolean field takes (the command line uses --flag / --no-flag; these are for the Python API).

@@ -65,6 +65,22 @@ def parse_vary(text: str) -> tuple[str, tuple]:
     return name, tuple(parse_flag(name, item.strip()) for item in items)
 
 
+def vary_from_table(table: dict, origin: str) -> tuple[dict, int | None]:
+    """A TOML ``[sweep]`` table as (vary, seeds): each key a field (snake_case or kebab-case) with an array of
+    values, a string value read as the field's flag reads it (``"inf"``, ``"h100"``, ``"0.9,0.8"``); the key
+    ``seeds`` the number of seeds (None where absent)."""
+    table = dict(table)
+    seeds = table.pop("seeds", None)
+    vary = {}
+    for key, values in table.items():
+        name = str(key).replace("-", "_")
+        check_field_names({name: None}, f"{origin} [sweep]")
+        require(isinstance(values, list), f"{origin} [sweep]: {key} = {values!r:.60} must be an array of values "
+                f"(e.g. {key} = [2, 4, 8])")
+        vary[name] = tuple(parse_flag(name, v) if isinstance(v, str) else v for v in values)
+    return vary, seeds
+
+
 def check_vary(vary) -> dict:
     """`vary` ({field: values}) checked: known fields that may vary, each with at least one value and none twice."""
     require(isinstance(vary, dict) and vary, f"invalid vary = {vary!r:.60}: must be a non-empty dict "

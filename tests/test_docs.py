@@ -39,3 +39,16 @@ def test_sweep_example_runs():
     namespace = {}
     exec(compile(python_blocks(ROOT / "docs" / "sweeps.md"), "sweeps.md", "exec"), namespace)
     assert namespace["best"]["deadline_miss_rate"] <= 0.01 and len(namespace["rows"]) == 6
+
+
+def test_the_sweep_study_prints_the_table_the_doc_shows(tmp_path, capsys):
+    import re
+
+    from simulator.cli import main
+
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    study = tmp_path / "study.toml"
+    study.write_text(re.search(r"```toml\n(.*?)```", text, flags=re.S).group(1))
+    assert main(["sweep", str(study)]) == 0
+    shown = re.search(r"```text\n(.*?)```", text, flags=re.S).group(1)
+    assert shown in capsys.readouterr().out

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import pytest
 
@@ -87,8 +88,6 @@ def test_the_command_writes_its_files_as_one_set(tmp_path, capsys):
 
 
 def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
-    from simulator.cli import main
-
     out = tmp_path / "sweep"
     for argv, message in ((["--vary", "deadline-ms=1||2"], "has an empty value"),
                           (["--vary", "deadline-ms=1|2", "--vary", "deadline_ms=3"], "a field is given twice"),
@@ -96,9 +95,7 @@ def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
                           (["--vary", "profile=h100|nope"], "unknown profile name 'nope'")):
         assert message in cli_error(capsys, ["sweep", "--requests", "100", *argv, "--out", str(out)])
     assert not out.exists()
-    with pytest.raises(SystemExit) as exit_:                 # argparse's own one-line error
-        main(["sweep", "--requests", "100"])
-    assert exit_.value.code == 2 and "the following arguments are required: --vary" in capsys.readouterr().err
+    assert "nothing to vary: give --vary" in cli_error(capsys, ["sweep", "--requests", "100"])
 
 
 def test_prepare_refuses_signals_of_another_shape():
@@ -110,3 +107,26 @@ def test_prepare_refuses_signals_of_another_shape():
     signals = stage_signals(cache.logits, cache.labels, (0, 1))
     with pytest.raises(FlexsimError, match="signals must be the StageSignals of 6 stages"):
         prepare(RunConfig(), cache, signals=signals)
+
+
+def test_a_study_file_holds_the_sweep_and_flags_replace_its_values(tmp_path, capsys):
+    from simulator.cli import main
+
+    study = tmp_path / "study.toml"
+    study.write_text('[run]\npolicy = ["threshold", "deadline"]\nrequests = 300\n\n'
+                     '[sweep]\ndeadline-ms = [2, "8"]\nprofile = ["h100", "a100"]\nseeds = 2\n')
+    assert main(["sweep", str(study), "--json"]) == 0
+    means = json.loads(capsys.readouterr().out)
+    assert [(m["deadline_ms"], m["profile"], m["runs"]) for m in means] == [
+        (2, ["h100"], 2), (2, ["a100"], 2), (8.0, ["h100"], 2), (8.0, ["a100"], 2)]
+    assert main(["sweep", str(study), "--vary", "profile=a100", "--seeds", "1", "--json"]) == 0
+    assert [(m["deadline_ms"], m["profile"], m["runs"]) for m in json.loads(capsys.readouterr().out)] == [
+        (2, ["a100"], 1), (8.0, ["a100"], 1)]
+    assert main(["run", str(study), "--deadline-ms", "5", "--json"]) == 0    # run reads [run] alone
+    capsys.readouterr()
+    for text, message in (("[sweep]\ndeadline_ms = 3\n", r"\[sweep\]: deadline_ms = 3 must be an array"),
+                          ("[sweep]\nfoo = [1]\n", r"\[sweep\]: unknown field\(s\) foo"),
+                          ("requests = 5\n[sweep]\nseeds = 2\n", "nothing to vary"),
+                          ("sweep = 3\n", r"unknown field\(s\) sweep")):
+        study.write_text(text)
+        assert re.search(message, cli_error(capsys, ["sweep", str(study)]))

@@ -56,10 +56,15 @@ def _show_default(value) -> str:
     return str(value).replace("%", "%%")
 
 
-def config_from_args(args: argparse.Namespace, skip=()):
+#: Tables a configuration file may hold beside [run], for other commands (`flexsim run` reads [run] alone).
+OTHER_TABLES = ("sweep",)
+
+
+def config_from_args(args: argparse.Namespace, skip=(), others: tuple = OTHER_TABLES):
     """The RunConfig of the TOML file (if any) overridden by the flags given; the fields in `skip` (flags the command
-    does not have) at their defaults, whatever the file says."""
-    values = {k: v for k, v in (load_toml(args.config) if args.config else {}).items() if k not in skip}
+    does not have) at their defaults, whatever the file says; the file's tables `others` are left to their
+    commands (a study file's [sweep] table: `flexsim run study.toml` runs its base configuration)."""
+    values = {k: v for k, v in (load_toml(args.config, others) if args.config else {}).items() if k not in skip}
     names = {f.name for f in config_fields()} - set(skip)
     for name, value in vars(args).items():
         if name in names:

@@ -17,6 +17,14 @@ field's values, written as its flag takes them and separated by '|' (quote the a
 combinations are the Cartesian product, the first --vary varying slowest; each runs with seeds SEED, SEED+1, ...
 (--seeds). Every combination is checked before the first run. Any field may vary but seed, out and
 record_batches (a configuration file's out and record_batches are ignored: a sweep writes only into --out).
+A configuration file may hold the sweep too, as a [sweep] table of arrays beside [run] (and seeds = N):
+  [run]
+  policy = ["threshold", "deadline", "energy"]
+  [sweep]
+  deadline_ms = [3, 6, 12]
+  energy_budget_j = [0.2, 0.3, 0.5]
+  seeds = 3
+--vary replaces a field's values from the table; --seeds its seeds.
 
 Prints the mean over seeds of each combination's figures. With --out DIR, writes as one set: runs.csv (every run,
 every summary figure), sweep.csv (the means per combination, with the p99 latency's and the miss rate's range over
@@ -36,24 +44,30 @@ NO_FLAG = ("out", "record_batches")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, skip=NO_FLAG)
-    parser.add_argument("--vary", action="append", metavar="FIELD=V1|V2|...", required=True,
-                        help="a field and its values, separated by '|' (repeat for more fields)")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
-                        help="runs per combination, with seeds SEED, SEED+1, ... (default: 1)")
+    parser.add_argument("--vary", action="append", metavar="FIELD=V1|V2|...",
+                        help="a field and its values, separated by '|' (repeat for more fields; replaces the "
+                             "field's values of the file's [sweep] table)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="runs per combination, with seeds SEED, SEED+1, ... (default: the [sweep] table's "
+                             "seeds, else 1)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write runs.csv, sweep.csv, sweep.json and sweep.png into DIR (replaced as one set)")
     parser.add_argument("--json", action="store_true", help="print the means per combination as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.config import load_toml_table
     from simulator.errors import require
     from simulator.io import check_output_dir
-    from simulator.sweep import check_seeds, parse_vary, sweep
+    from simulator.sweep import check_seeds, parse_vary, sweep, vary_from_table
 
     config = config_from_args(args, skip=NO_FLAG)
-    vary = dict(parse_vary(text) for text in args.vary)
-    require(len(vary) == len(args.vary), "vary: a field is given twice (give its values in one --vary)")
-    seeds = check_seeds(args.seeds)
+    vary, seeds = vary_from_table(load_toml_table(args.config, "sweep"), args.config) if args.config else ({}, None)
+    flags = dict(parse_vary(text) for text in args.vary or ())
+    require(len(flags) == len(args.vary or ()), "vary: a field is given twice (give its values in one --vary)")
+    vary.update(flags)
+    require(vary, "nothing to vary: give --vary FIELD=V1|V2|... or a [sweep] table in the configuration file")
+    seeds = check_seeds(args.seeds if args.seeds is not None else seeds if seeds is not None else 1)
     if args.out:
         check_output_dir(args.out)
     result = sweep(config, vary=vary, seeds=seeds, progress=_progress if sys.stderr.isatty() else None)
