@@ -5,8 +5,8 @@ The public API::
     from simulator import simulate, sweep, RunConfig, prepare, run_inputs
     from simulator import load_cache, load_profile, policies
 
-`simulate` runs a configuration end to end, `sweep` every combination of some fields' values; `prepare` builds the arrays both engines consume and `run_inputs`
-runs them on the Numba engine or the SimPy reference engine.
+`simulate` runs a configuration end to end, `sweep` every combination of some fields' values; `prepare` builds the
+arrays both engines consume and `run_inputs` runs them on the Numba engine or the SimPy reference engine.
 """
 
 from simulator import policies

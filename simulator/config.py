@@ -132,14 +132,14 @@ class RunConfig:
 
     def __post_init__(self):
         for f in fields(self):
-            object.__setattr__(self, f.name, _normalised(getattr(self, f.name)))
+            object.__setattr__(self, f.name, normalised_value(getattr(self, f.name)))
         validate(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _normalised(value):
+def normalised_value(value):
     """`value` as a field holds it where a user has given it another usual form: a list or a NumPy array as a tuple,
     a path as its string, a NumPy scalar as the Python number; anything else unchanged (and validated as it is)."""
     if isinstance(value, os.PathLike):
@@ -149,7 +149,7 @@ def _normalised(value):
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
-        return tuple(_normalised(v) for v in value)
+        return tuple(normalised_value(v) for v in value)
     return value
 
 
@@ -191,7 +191,7 @@ _CONSTRAINTS = {
     "deadline_ms": (lambda v: _is_number(v) and v > 0, "a number > 0 (inf = no deadline)"),
     "energy_budget_j": (lambda v: _is_number(v) and v > 0, "a number > 0 (inf = no budget)"),
     "sample_order": (lambda v: v in SAMPLE_ORDERS, f"one of {', '.join(SAMPLE_ORDERS)}"),
-    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (below 1e300)"),
     "profile": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(isinstance(p, str) and p for p in v),
                 "a list of profile names or paths"),
     "devices": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer in [1, 1024]"),
@@ -240,16 +240,24 @@ def from_mapping(values: dict, origin: str = "config") -> RunConfig:
     require(isinstance(values, dict), f"{origin}: expected a mapping of field names to values, got "
             f"{type(values).__name__}")
     check_field_names(values, origin)
-    clean = {}
-    for key, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        elif key in ("members", "thresholds", "policy", "profile", "models") and isinstance(value, (str, int, float)):
-            require(not (isinstance(value, str) and "," in value),
-                    f"{origin}: {key} = {value!r} is one string; write a TOML array, e.g. {_toml_array(key, value)}")
-            value = (value,)
-        clean[key] = value
-    return RunConfig(**clean)
+    return RunConfig(**{key: toml_value(key, value, origin) for key, value in values.items()})
+
+
+#: Fields that hold a list, where a TOML file may give one item alone.
+LIST_FIELDS = ("members", "thresholds", "policy", "profile", "models")
+
+
+def toml_value(key: str, value, origin: str = "config"):
+    """The TOML value `value` of field `key` as the field holds it: an array as a tuple, one item of a list field as
+    a list of one (a comma-separated string is refused: it was meant as an array)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if key in LIST_FIELDS and isinstance(value, (str, int, float)):
+        if isinstance(value, str) and "," in value:
+            raise FlexsimError(f"{origin}: {key} = {value!r:.80} is one string; write a TOML array, e.g. "
+                               f"{_toml_array(key, value)[:80]}")
+        return (value,)
+    return value
 
 
 def _toml_array(key: str, text: str) -> str:

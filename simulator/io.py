@@ -45,13 +45,16 @@ def _temp_beside(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_paths(paths):
-    """Yield temporary paths beside each of `paths` (a list); on success rename them all, on error remove them all,
-    so that either every file is replaced or none is. An OSError becomes a FlexsimError naming the path (the folder
-    for one raised by the block while it writes several files: name them with `naming` there)."""
+def atomic_paths(paths, stale=()):
+    """Yield temporary paths beside each of `paths` (a list); on success rename them all and remove the files of
+    `stale` (an earlier run's that this one does not write), on error remove the temporary ones, so that either every
+    file is replaced (and every stale one gone) or none is. An OSError becomes a FlexsimError naming the path (the
+    folder for one raised by the block while it writes several files: name them with `naming` there)."""
     paths = [Path(p) for p in paths]
     if not paths:  # nothing to write (e.g. a report printed only)
         yield []
+        for path in stale:
+            remove_stale(Path(path))
         return
     tmps = []
     try:
@@ -59,15 +62,16 @@ def atomic_paths(paths):
             tmps.append(_temp_beside(path))
         with naming(paths[0] if len(paths) == 1 else paths[0].parent):
             yield tmps
-        _replace_all(tmps, paths)
+        _replace_all(tmps, paths, [Path(p) for p in stale])
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
 
 
-def _replace_all(tmps: list[Path], paths: list[Path]) -> None:
-    """Rename every temporary file onto its path, or (a rename failing part-way: a directory in the way, a full
-    disk) none: the files already replaced get their earlier content back and the new ones are removed."""
+def _replace_all(tmps: list[Path], paths: list[Path], stale: list[Path] = ()) -> None:
+    """Rename every temporary file onto its path and move every `stale` file away, or (a rename failing part-way: a
+    directory in the way, a full disk) none: the files already replaced or moved get their earlier content back and
+    the new ones are removed."""
     done = []                                   # (path, its earlier content moved aside, or None)
     try:
         for tmp, path in zip(tmps, paths):
@@ -77,6 +81,16 @@ def _replace_all(tmps: list[Path], paths: list[Path]) -> None:
                     os.replace(path, earlier)
                 done.append((path, earlier))
                 os.replace(tmp, path)
+        for path in stale:
+            if path.exists() or path.is_symlink():
+                with naming(path):
+                    aside = _temp_beside(path)
+                    try:
+                        os.replace(path, aside)
+                    except BaseException:
+                        aside.unlink()
+                        raise
+                    done.append((path, aside))           # restored on failure, as an earlier content
     except BaseException:
         for path, earlier in reversed(done):
             if earlier is not None:

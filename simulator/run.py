@@ -294,7 +294,7 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
     failure leaves the folder as it was; a batches.csv of an earlier run that this run does not record
     (``record_batches = false``) is removed, so that the folder never mixes two runs.
     """
-    from simulator.io import atomic_paths, json_text, naming, output_dir, remove_stale
+    from simulator.io import atomic_paths, json_text, naming, output_dir
 
     summary = {"summary": result.summary.to_dict(), "engine": result.engine, "config": jsonable(config.to_dict())}
     if stage_models_used is not None:
@@ -303,12 +303,12 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
                "summary.json": lambda path: Path(path).write_text(json_text(summary))}
     if config.record_batches:
         writers["batches.csv"] = result.batches.write_csv
-    with output_dir(out_dir) as out_dir, atomic_paths([out_dir / name for name in writers]) as tmps:
+    stale = [] if config.record_batches else ["batches.csv"]
+    with output_dir(out_dir) as out_dir, atomic_paths([out_dir / name for name in writers],
+                                                      [out_dir / name for name in stale]) as tmps:
         for tmp, (name, write) in zip(tmps, writers.items()):
             with naming(out_dir / name):
                 write(tmp)
-    if not config.record_batches:
-        remove_stale(out_dir / "batches.csv")
 
 
 def jsonable(obj):

@@ -16,11 +16,12 @@ import csv
 import io
 import itertools
 import math
+import re
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from simulator.config import RunConfig, check_field_names, parse_flag, with_overrides
+from simulator.config import RunConfig, check_field_names, normalised_value, parse_flag, toml_value, with_overrides
 from simulator.errors import FlexsimError, require
 from simulator.results import Summary
 
@@ -33,7 +34,8 @@ MAX_SEEDS = 1_000
 VALUE_SEPARATOR = "|"
 #: Fields a sweep does not vary.
 NOT_VARIED = {"seed": "give the number of seeds instead (seeds: runs use seed, seed + 1, ...)",
-              "out": "a sweep writes its own folder", "record_batches": "a sweep keeps each run's summary only"}
+              "out": "a sweep writes its own folder (simulator.sweep.write_sweep, flexsim sweep --out)",
+              "record_batches": "a sweep keeps each run's summary only"}
 #: Summary figures printed by `SweepResult.text` (the CSV has every one): (field, heading, scale, format).
 TEXT_FIGURES = (("accuracy", "accuracy", 1.0, ".4f"), ("latency_mean_ms", "mean ms", 1.0, ".3f"),
                 ("latency_p99_ms", "p99 ms", 1.0, ".3f"), ("deadline_miss_rate", "miss %", 100.0, ".2f"),
@@ -42,9 +44,11 @@ TEXT_FIGURES = (("accuracy", "accuracy", 1.0, ".4f"), ("latency_mean_ms", "mean 
 
 
 def value_text(value) -> str:
-    """A field's value as its command-line text (lists joined by commas, None as ``none``)."""
+    """A field's value as its command-line text (lists joined by commas, None as ``none``, bools as ``true``)."""
     if value is None:
         return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, tuple):
         return ",".join(value_text(v) for v in value)
     if isinstance(value, float):
@@ -52,52 +56,77 @@ def value_text(value) -> str:
     return str(value)
 
 
+def _field_name(key, origin: str) -> str:
+    """`key` (snake_case or kebab-case) as a config field's name; FlexsimError where it names none."""
+    name = str(key).strip().replace("-", "_")
+    require(re.fullmatch(r"[a-z_]+", name), f"{origin}: {str(key)!r:.80} is not a field name")
+    check_field_names({name: None}, origin)
+    return name
+
+
 def parse_vary(text: str) -> tuple[str, tuple]:
     """``FIELD=V1|V2|...`` (field in snake_case or kebab-case) as the field's name and its parsed values."""
-    name, sep, values = str(text).partition("=")
-    name = name.strip().replace("-", "_")
-    require(sep and name, f"invalid vary = {text!r}: must be FIELD=V1{VALUE_SEPARATOR}V2{VALUE_SEPARATOR}... "
-            "(e.g. 'deadline-ms=2|4|8')")
-    check_field_names({name: None}, "vary")
+    key, sep, values = str(text).partition("=")
+    require(sep and key.strip(), f"invalid vary = {text!r:.80}: must be FIELD=V1{VALUE_SEPARATOR}V2"
+            f"{VALUE_SEPARATOR}... (e.g. 'deadline-ms=2|4|8')")
+    name = _field_name(key, "vary")
     items = values.split(VALUE_SEPARATOR)
-    require(all(item.strip() for item in items), f"invalid vary = {text!r}: has an empty value (values are "
+    require(all(item.strip() for item in items), f"invalid vary = {text!r:.80}: has an empty value (values are "
             f"separated by '{VALUE_SEPARATOR}')")
     return name, tuple(parse_flag(name, item.strip()) for item in items)
 
 
 def vary_from_table(table: dict, origin: str) -> tuple[dict, int | None]:
     """A TOML ``[sweep]`` table as (vary, seeds): each key a field (snake_case or kebab-case) with an array of
-    values, a string value read as the field's flag reads it (``"inf"``, ``"h100"``, ``"0.9,0.8"``); the key
-    ``seeds`` the number of seeds (None where absent)."""
+    values, each value read as ``[run]`` reads the field's value (`simulator.config.toml_value`: one item of a list
+    field is a list of one), a string read as the field's flag reads it (``"h100"``, ``"0.9,0.8"``); the key
+    ``seeds`` the number of seeds (checked; None where absent)."""
     table = dict(table)
     seeds = table.pop("seeds", None)
+    if seeds is not None:
+        check_seeds(seeds, f"{origin} [sweep]: seeds")
     vary = {}
     for key, values in table.items():
-        name = str(key).replace("-", "_")
-        check_field_names({name: None}, f"{origin} [sweep]")
+        name = _field_name(key, f"{origin} [sweep]")
+        require(name not in vary, f"{origin} [sweep]: {name} is given twice (as {key!r} and another spelling)")
         require(isinstance(values, list), f"{origin} [sweep]: {key} = {values!r:.60} must be an array of values "
                 f"(e.g. {key} = [2, 4, 8])")
-        vary[name] = tuple(parse_flag(name, v) if isinstance(v, str) else v for v in values)
+        vary[name] = tuple(parse_flag(name, v) if isinstance(v, str) else toml_value(name, v, origin) for v in values)
     return vary, seeds
 
 
 def check_vary(vary) -> dict:
-    """`vary` ({field: values}) checked: known fields that may vary, each with at least one value and none twice."""
+    """`vary` ({field: values}) checked: known fields that may vary, each with at least one value and none twice
+    (values as the configuration holds them: 1 and 1.0 are the same deadline)."""
     require(isinstance(vary, dict) and vary, f"invalid vary = {vary!r:.60}: must be a non-empty dict "
             "{field: values}")
     check_field_names(vary, "vary")
     checked = {}
     for name, values in vary.items():
         require(name not in NOT_VARIED, f"vary: {name} cannot vary: {NOT_VARIED.get(name)}")
-        require(isinstance(values, (list, tuple, range, np.ndarray)) and len(values) > 0,
+        listed = isinstance(values, (list, tuple, range)) or (isinstance(values, np.ndarray) and values.ndim >= 1)
+        require(listed and len(values) > 0,
                 f"vary: {name} = {values!r:.60} must be a non-empty list of values")
-        checked[name] = tuple(values)
+        values = tuple(normalised_value(v) for v in values)
+        for i, value in enumerate(values):
+            repeated = [j for j in range(i) if _same(values[j], value)]
+            require(not repeated, f"vary: {name} has the value {value_text(value)!r:.60} twice (values "
+                    f"{repeated[0] + 1 if repeated else 0} and {i + 1})")
+        checked[name] = values
     return checked
 
 
-def check_seeds(seeds) -> int:
+def _same(a, b) -> bool:
+    """Whether two field values are equal (numbers by value: 1 == 1.0; anything incomparable differs)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_seeds(seeds, what: str = "seeds") -> int:
     require(isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool) and 1 <= seeds <= MAX_SEEDS,
-            f"invalid seeds = {seeds!r:.40}: need an integer from 1 to {MAX_SEEDS}")
+            f"invalid {what} = {seeds!r:.40}: need an integer from 1 to {MAX_SEEDS}")
     return int(seeds)
 
 
@@ -168,11 +197,20 @@ def sweep_configs(base: RunConfig, vary: dict, seeds: int) -> list[RunConfig]:
     n_runs = math.prod(len(v) for v in vary.values()) * seeds
     require(n_runs <= MAX_RUNS, f"invalid sweep: {n_runs} runs ({' x '.join(str(len(v)) for v in vary.values())} "
             f"values x {seeds} seeds); at most {MAX_RUNS}")
+    last = base.seed + seeds - 1
+    try:
+        with_overrides(base, seed=last)
+    except FlexsimError as exc:
+        raise FlexsimError(f"invalid seeds = {seeds} from seed = {base.seed}: the last run's seed {last} is not a "
+                           f"seed ({exc})") from None
     configs = []
     for combination in itertools.product(*vary.values()):
         changes = dict(zip(vary, combination))
-        for k in range(seeds):
-            configs.append(with_overrides(base, **changes, seed=base.seed + k, out=None, record_batches=False))
+        try:
+            first = with_overrides(base, **changes)
+        except FlexsimError as exc:
+            raise FlexsimError(f"sweep run {_changes_text(changes)}: {exc}") from None
+        configs += [with_overrides(first, seed=base.seed + k) for k in range(seeds)]
     return configs
 
 
@@ -195,7 +233,11 @@ def sweep(config: RunConfig | None = None, *, vary: dict, seeds: int = 1, progre
     require(config is None or isinstance(config, RunConfig),
             f"sweep: config must be a RunConfig (or None), got {type(config).__name__}")
     check_field_names(changes, "sweep")
-    base = with_overrides(config or RunConfig(), **changes)
+    kept = sorted(set(changes) & {"out", "record_batches"})          # the seed is the first run's
+    require(not kept, f"sweep: {', '.join(kept)} cannot be set: {'; '.join(NOT_VARIED[k] for k in kept)}")
+    require(progress is None or callable(progress), f"sweep: progress must be a function (done, total), got "
+            f"{type(progress).__name__}")
+    base = with_overrides(config or RunConfig(), **changes, out=None, record_batches=False)
     vary, seeds = check_vary(vary), check_seeds(seeds)
     configs = sweep_configs(base, vary, seeds)
     runs = _Runs()
@@ -244,4 +286,50 @@ class _Runs:
 
 
 def _combination_text(config: RunConfig, vary: dict) -> str:
-    return ", ".join(f"{name}={value_text(getattr(config, name))}" for name in vary) + f", seed={config.seed}"
+    return _changes_text({name: getattr(config, name) for name in vary}) + f", seed={config.seed}"
+
+
+def _changes_text(changes: dict) -> str:
+    return ", ".join(f"{name}={value_text(value)}"[:80] for name, value in changes.items())
+
+
+#: The files a sweep writes into its folder (`write_sweep`); the figure only where one or two fields vary.
+SWEEP_FILES = ("runs.csv", "sweep.csv", "sweep.json", "sweep.png")
+
+
+def check_sweep_folder(folder) -> None:
+    """Check, before a sweep runs, that `write_sweep` can write into `folder`: it can be created or written in, and
+    none of `SWEEP_FILES` there is a directory."""
+    from pathlib import Path
+
+    from simulator.io import check_output_dir
+
+    folder = check_output_dir(folder)
+    blocked = [name for name in SWEEP_FILES if (Path(folder) / name).is_dir()]
+    require(not blocked, f"invalid out = {str(folder)!r}: {blocked[0] if blocked else ''} there is a directory")
+
+
+def write_sweep(result: SweepResult, folder) -> None:
+    """Write runs.csv (`rows`), sweep.csv (`means`), sweep.json (the base configuration, the varied values, the
+    seeds and the means) and, where one or two fields vary, sweep.png (`simulator.sweep_plot.plot_sweep`) into
+    `folder`, as one set: either every file is replaced (and an earlier sweep.png that this sweep does not draw is
+    removed) or, on failure, none. Other files in the folder are left as they are."""
+    from pathlib import Path
+
+    from simulator.io import atomic_paths, json_text, naming, output_dir
+    from simulator.run import jsonable
+    from simulator.sweep_plot import can_plot, plot_sweep
+
+    means = result.means()
+    record = {"config": jsonable(result.base.to_dict()), "vary": jsonable(result.vary), "seeds": result.seeds,
+              "means": jsonable(means)}
+    writers = {"runs.csv": lambda path: Path(path).write_text(result.csv_text(result.rows())),
+               "sweep.csv": lambda path: Path(path).write_text(result.csv_text(means)),
+               "sweep.json": lambda path: Path(path).write_text(json_text(record))}
+    if can_plot(result):
+        writers["sweep.png"] = lambda path: plot_sweep(result, path)
+    with output_dir(folder) as out, atomic_paths([out / name for name in writers],
+                                                 [out / name for name in SWEEP_FILES if name not in writers]) as tmps:
+        for tmp, (name, write) in zip(tmps, writers.items()):
+            with naming(out / name):
+                write(tmp)

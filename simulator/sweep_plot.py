@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.errors import require
 from simulator.io import atomic_path
 from simulator.sweep import SweepResult, value_text
 
@@ -23,6 +24,7 @@ def plot_sweep(result: SweepResult, path: str | Path) -> None:
     """Write `result`'s figure to `path` (PNG): per panel, the mean over seeds of a summary figure, against the values
     of the one varied field (each seed's value as a dot where there are several), or as a heatmap over two (the first
     field down, the second across)."""
+    require(can_plot(result), f"plot_sweep: a figure needs one or two varied fields, not {len(result.vary)}")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

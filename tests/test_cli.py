@@ -303,3 +303,15 @@ def test_profiles_says_when_its_folder_holds_none(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(simulator.profiles, "PROFILES_DIR", tmp_path)
     assert main(["profiles"]) == 0
     assert capsys.readouterr().out.startswith(f"no profiles in {tmp_path}")
+
+
+def test_a_stale_file_that_cannot_go_leaves_the_earlier_run_in_place(tmp_path, capsys):
+    # --no-record-batches removes an earlier batches.csv in the same step as the renames: a directory there makes the
+    # step fail, and the files it had replaced get their earlier content back
+    out_dir = tmp_path / "run"
+    assert main(["run", "--requests", "300", "--out", str(out_dir), "--no-record-batches"]) == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    (out_dir / "batches.csv").mkdir()
+    assert "batches.csv" in cli_error(capsys, ["run", "--requests", "200", "--seed", "2", "--out", str(out_dir),
+                                               "--no-record-batches"])
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before

@@ -130,3 +130,57 @@ def test_a_study_file_holds_the_sweep_and_flags_replace_its_values(tmp_path, cap
                           ("sweep = 3\n", r"unknown field\(s\) sweep")):
         study.write_text(text)
         assert re.search(message, cli_error(capsys, ["sweep", str(study)]))
+
+
+def test_the_audit_cases_are_refused_in_one_line(tmp_path, capsys):
+    import numpy as np
+
+    from simulator.sweep_plot import plot_sweep
+
+    for call, message in ((lambda: sweep(vary={"deadline_ms": (1, 1.0)}), "deadline_ms has the value '1.0' twice"),
+                          (lambda: sweep(vary={"deadline_ms": np.array(2.0)}), "must be a non-empty list"),
+                          (lambda: sweep(vary={"thresholds": ((0.5,), (0.5, 0.6))}), "sweep run thresholds=0.5, seed=0: invalid thr"),
+                          (lambda: sweep(vary={"deadline_ms": (1.0,)}, progress=3), "progress must be a function"),
+                          (lambda: sweep(vary={"deadline_ms": (1.0,)}, out="x"), "out cannot be set"),
+                          (lambda: sweep(vary={"devices": (1,), "profile": (("h100", "a100"),)}),
+                           r"sweep run devices=1, profile=h100,a100: invalid profile: 2 profiles"),
+                          (lambda: sweep(vary={"deadline_ms": (1.0,)}, seed=int(1e300) - 1, seeds=2),
+                           "invalid seeds = 2 from seed = .*: the last run's seed .* is not a seed")):
+        with pytest.raises(FlexsimError, match=message):
+            call()
+    three = sweep(vary={"deadline_ms": (1.0,), "queue": ("fifo",), "devices": (1,)}, requests=50)
+    with pytest.raises(FlexsimError, match="needs one or two varied fields, not 3"):
+        plot_sweep(three, tmp_path / "p.png")
+    study = tmp_path / "s.toml"
+    for text, message in (("[sweep]\ndeadline_ms = [2]\ndeadline-ms = [8]\n", "deadline_ms is given twice"),
+                          ('[sweep]\nseeds = "2"\ndeadline_ms = [1]\n', "seeds = '2': need an integer")):
+        study.write_text(text)
+        assert re.search(message, cli_error(capsys, ["sweep", str(study), "--seeds", "2"]))
+    assert "is not a field name" in cli_error(capsys, ["sweep", "--vary", "dead\nline=1"])
+    assert len(cli_error(capsys, ["sweep", "--vary", "deadline-ms=" + "1|" * 3000])) < 200
+    assert "invalid out = ''" in cli_error(capsys, ["sweep", "--vary", "deadline-ms=1", "--out", ""])
+
+
+def test_a_list_field_takes_one_item_per_value_in_a_study_file(tmp_path, capsys):
+    from simulator.cli import main
+
+    study = tmp_path / "s.toml"
+    study.write_text("[run]\nmembers = [0, 1]\nrequests = 200\n[sweep]\nthresholds = [0.5, [0.6], \"0.7\"]\n")
+    assert main(["sweep", str(study), "--json"]) == 0
+    assert [m["thresholds"] for m in json.loads(capsys.readouterr().out)] == [[0.5], [0.6], [0.7]]
+    study.write_text("[run]\nmembers = [0, 1]\nthresholds = 0.5\nrequests = 200\n")    # crashed in [run] before
+    assert main(["run", str(study), "--json"]) == 0
+
+
+def test_a_folder_whose_figure_is_a_directory_is_refused_before_running(tmp_path, capsys):
+    from simulator.cli import main
+
+    out = tmp_path / "s"
+    assert main(["sweep", "--requests", "100", "--vary", "deadline-ms=2|4", "--out", str(out)]) == 0
+    (out / "sweep.png").unlink()
+    (out / "sweep.png").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    message = cli_error(capsys, ["sweep", "--requests", "100", "--vary", "deadline-ms=2|4", "--vary", "queue=fifo|edf",
+                                 "--vary", "devices=1|2", "--out", str(out)])
+    assert "sweep.png there is a directory" in message
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

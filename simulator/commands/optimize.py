@@ -172,7 +172,7 @@ def _comparison(problem, criterion, first, second, first_name: str, second_name:
 def _write(out: Path, config, criterion, args, found, train, test, held_out) -> None:
     """The chosen thresholds, the summary and the frontiers (CSV and plot per cost), replaced in `out` as one set:
     a failure leaves the folder as it was."""
-    from simulator.io import atomic_paths, output_dir, remove_stale, write_json_atomic, write_text_atomic
+    from simulator.io import atomic_paths, output_dir, write_json_atomic, write_text_atomic
     from simulator.optimize import normal_ensembles, toml_snippet
     from simulator.optimize.pareto import write_frontier_csv
     from simulator.optimize.plots import plot_frontier
@@ -189,10 +189,9 @@ def _write(out: Path, config, criterion, args, found, train, test, held_out) -> 
         writers[f"frontier-{cost}.png"] = lambda p, c=cost: plot_frontier(
             p, found.result, c, f"train: {train.description}", found.point, normal_ensembles(train))
     written = list(writers)
-    with output_dir(out, "--out"), atomic_paths([out / name for name in written]) as tmps:
+    frontiers = (f"frontier-{cost}.{ext}" for cost in ("latency", "energy") for ext in ("csv", "png"))
+    stale = [out / name for name in frontiers if name not in writers]   # an earlier run's (with energy, or a grid)
+    with output_dir(out, "--out"), atomic_paths([out / name for name in written], stale) as tmps:
         for tmp, write in zip(tmps, writers.values()):
             write(tmp)
-    for name in (f"frontier-{cost}.{ext}" for cost in ("latency", "energy") for ext in ("csv", "png")):
-        if name not in writers:          # an earlier run's (one with energy figures, or with a grid)
-            remove_stale(out / name)
     print(f"wrote {', '.join(str(out / name) for name in written)}")

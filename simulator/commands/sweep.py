@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a field and its values, separated by '|' (repeat for more fields; replaces the "
                              "field's values of the file's [sweep] table)")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
-                        help="runs per combination, with seeds SEED, SEED+1, ... (default: the [sweep] table's "
-                             "seeds, else 1)")
+                        help="runs per combination, with seeds SEED, SEED+1, ..., at most 1000 (default: the "
+                             "[sweep] table's seeds, else 1)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write runs.csv, sweep.csv, sweep.json and sweep.png into DIR (replaced as one set)")
     parser.add_argument("--json", action="store_true", help="print the means per combination as JSON")
@@ -58,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.config import load_toml_table
     from simulator.errors import require
-    from simulator.io import check_output_dir
-    from simulator.sweep import check_seeds, parse_vary, sweep, vary_from_table
+    from simulator.sweep import check_seeds, check_sweep_folder, parse_vary, sweep, vary_from_table, write_sweep
+    from simulator.sweep_plot import can_plot
 
     config = config_from_args(args, skip=NO_FLAG)
     vary, seeds = vary_from_table(load_toml_table(args.config, "sweep"), args.config) if args.config else ({}, None)
@@ -68,55 +68,36 @@ def run(args: argparse.Namespace) -> int:
     vary.update(flags)
     require(vary, "nothing to vary: give --vary FIELD=V1|V2|... or a [sweep] table in the configuration file")
     seeds = check_seeds(args.seeds if args.seeds is not None else seeds if seeds is not None else 1)
+    require(args.out is None or args.out.strip(), "invalid out = '': give a folder (or leave --out out)")
     if args.out:
-        check_output_dir(args.out)
+        check_sweep_folder(args.out)
     result = sweep(config, vary=vary, seeds=seeds, progress=_progress if sys.stderr.isatty() else None)
     if args.out:
         write_sweep(result, args.out)
     if args.json:
         print(json.dumps(_jsonable(result.means()), indent=2))
     else:
-        print(f"flexsim sweep: {len(result.summaries)} runs ({result.seeds} seed(s) each), policy "
-              f"{'+'.join(config.policy)}, profile {','.join(config.profile)}, arrivals {config.arrivals}, "
-              f"{config.requests or 'default'} requests")
+        print(_header(config, result))
         print(result.text())
         if args.out:
-            print(f"wrote {args.out}/runs.csv, sweep.csv, sweep.json" + (", sweep.png" if _plots(result) else ""))
+            print(f"wrote {args.out}/runs.csv, sweep.csv, sweep.json" + (", sweep.png" if can_plot(result) else ""))
     return 0
+
+
+def _header(config, result) -> str:
+    """The sweep's first line: its runs and the base configuration's policy, profile, arrivals and requests (the
+    fields that vary shown as such)."""
+    def shown(name: str, text: str) -> str:
+        return "(varied)" if name in result.vary else text
+
+    return (f"flexsim sweep: {len(result.summaries)} runs ({result.seeds} seed(s) each), policy "
+            f"{shown('policy', '+'.join(config.policy))}, profile {shown('profile', ','.join(config.profile))}, "
+            f"arrivals {shown('arrivals', config.arrivals)}, requests "
+            f"{shown('requests', str(config.requests or 'default'))}")
 
 
 def _progress(done: int, total: int) -> None:
     print(f"\rrun {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-
-def _plots(result) -> bool:
-    from simulator.sweep_plot import can_plot
-
-    return can_plot(result)
-
-
-def write_sweep(result, out_dir) -> None:
-    """Write runs.csv, sweep.csv, sweep.json and (one or two fields varied) sweep.png into `out_dir` as one set; a
-    sweep.png of an earlier sweep that this one does not draw is removed."""
-    from pathlib import Path
-
-    from simulator.io import atomic_paths, json_text, naming, output_dir, remove_stale
-    from simulator.sweep_plot import plot_sweep
-
-    means = result.means()
-    record = {"config": _jsonable(result.base.to_dict()), "vary": _jsonable(result.vary), "seeds": result.seeds,
-              "means": _jsonable(means)}
-    writers = {"runs.csv": lambda path: Path(path).write_text(result.csv_text(result.rows())),
-               "sweep.csv": lambda path: Path(path).write_text(result.csv_text(means)),
-               "sweep.json": lambda path: Path(path).write_text(json_text(record))}
-    if _plots(result):
-        writers["sweep.png"] = lambda path: plot_sweep(result, path)
-    with output_dir(out_dir) as folder, atomic_paths([folder / name for name in writers]) as tmps:
-        for tmp, (name, write) in zip(tmps, writers.items()):
-            with naming(folder / name):
-                write(tmp)
-    if not _plots(result):
-        remove_stale(Path(out_dir) / "sweep.png")
 
 
 def _jsonable(obj):
