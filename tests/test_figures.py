@@ -56,6 +56,18 @@ def test_heterogeneous_cascade_figure_skips_profiles_without_the_models(tmp_path
     assert not list(tmp_path.glob("*h100*"))
 
 
+def test_deadline_study_figure(tmp_path, fmnist_profile):
+    _run("fig5_deadline_study.py", "--profile", fmnist_profile, "--out", str(tmp_path))
+    rows = _rows(tmp_path / "fig5-deadline-study.csv")
+    assert (tmp_path / "fig5-deadline-study.png").stat().st_size > 0
+    assert len(rows) == 11 and {r["profile"] for r in rows} == {"tiny-cpu"}
+    misses = [float(r["deadline_miss_rate"]) for r in rows]
+    assert misses[0] == 1.0 and misses == sorted(misses, reverse=True)  # 0.5 ms < every stage; longer: fewer misses
+    from simulator import simulate
+    unbounded = simulate(profile=(fmnist_profile,), requests=20_000).summary.accuracy
+    assert float(rows[-1]["accuracy"]) == pytest.approx(unbounded)     # 50 ms: as without a deadline
+
+
 def _write_run(path: Path, stage_ms: list, queue: list) -> None:
     n = len(stage_ms)
     np.savez_compressed(path, stage_request=np.arange(n, dtype=np.int32), queue_len=np.array(queue, dtype=np.int32),
@@ -151,6 +163,7 @@ def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
 
 @pytest.mark.parametrize("script, args, message", [
     ("fig1_normal_ensembles.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
+    ("fig5_deadline_study.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
     ("fig3_margin_histograms.py", ["--member", "99"], "invalid --member = 99"),
     ("optimizer_tables.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
     ("run_speed_levels.py", ["{out}/missing"], "is not a folder"),
