@@ -431,12 +431,21 @@ class CompiledPolicy:
         return self.custom is not None and bool(self.custom(state, self.custom_params))
 
 
+#: Fields that only a policy reads, with that policy: set without it, they would change nothing.
+POLICY_FIELDS = {"static_k": "static", "power_cap_w": "power-cap", "load_levels": "load-adaptive"}
+
+
 def from_config(config, per_request: tuple = ()) -> list[Policy]:
     """The policies named by ``config.policy``, built from the config's fields.
 
     A policy with a ``needs_finite`` field (deadline: ``deadline_ms``, energy: ``energy_budget_j``) needs that field
     finite, unless `per_request` names it: a trace then gives every request its own value, which the policy uses.
+    A field of `POLICY_FIELDS` set without its policy is refused: it would be ignored.
     """
+    for field_name, policy in POLICY_FIELDS.items():
+        require(getattr(config, field_name) is None or policy in config.policy,
+                f"{field_name} is set but the policy has no {policy} (it would change nothing): add {policy} to "
+                f"policy ({','.join(config.policy)}), or leave {field_name} out")
     for name in config.policy:
         needed, unit = getattr(REGISTRY[name], "needs_finite", (None, None))
         if needed is not None and needed not in per_request:

@@ -204,3 +204,15 @@ def test_a_threshold_outside_the_signals_range_is_refused_from_python_too():
 def test_make_state_names_a_field_of_the_wrong_type(fields, message):
     with pytest.raises(FlexsimError, match=message):
         make_state(**fields)
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(static_k=2), "static_k is set but the policy has no static"),
+    (dict(power_cap_w=100.0), "power_cap_w is set but the policy has no power-cap"),
+    (dict(load_levels="0:6;4:3"), "load_levels is set but the policy has no load-adaptive"),
+])
+def test_a_policy_field_without_its_policy_is_refused(fields, message):
+    from simulator import simulate
+
+    with pytest.raises(FlexsimError, match=message):
+        simulate(requests=10, **fields)
