@@ -1,7 +1,7 @@
 """Sweeps: one simulation per combination of the values of some configuration fields, and per seed.
 
 The question a sweep answers is the product's: on this device, at these loads, does the policy meet a deadline and
-an energy budget, and at what accuracy? ``sweep(vary={"deadline_ms": (2, 4, 8), "energy_budget_j": (0.2, inf)})``
+an energy budget, and at what accuracy? ``sweep(vary={"deadline_ms": (2, 4, 8), "energy_budget_j": (0.2, 0.5)})``
 simulates every combination (the Cartesian product, the first field varying slowest) on the base configuration,
 ``seeds`` times each with seeds ``seed, seed + 1, ...``, and keeps each run's `Summary`. Every combination's
 configuration is built and checked before the first run, so that a bad value fails at once, naming its field.
