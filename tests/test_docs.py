@@ -7,6 +7,7 @@ def test_readme_example_runs():
     namespace = {}
     exec(compile(python_blocks(ROOT / "README.md"), "README.md", "exec"), namespace)
     assert 0.9 < namespace["result"].summary.accuracy < 0.95
+    assert len(namespace["study"].means()) == 6
 
 
 def test_custom_policy_example_runs():
