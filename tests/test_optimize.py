@@ -321,3 +321,53 @@ def test_the_lower_level_optimize_helpers_name_arguments_of_the_wrong_type():
     assert [p.lam for p in sweep] == [0.0, 1.0]
     assert ThresholdGrid(values=[[0.1, 0.5], [0, 1]]).values.dtype == np.float64
     assert thresholds_text(np.array([0.5, np.inf])) == "0.5,inf"
+
+
+def test_a_budget_equal_to_a_combinations_cost_admits_it():
+    """The grid's mean cost of a combination differs from `evaluate`'s in its last bits; a budget equal to it (as a
+    user copies it from a report) must still admit the combination, and an MSDNet budget equal to the first stage's
+    mean cost must not be refused as below it."""
+    problem = cumulative_problem(np.array([[0.9, 0.1, 0.5], [0.0, 0.0, 0.0]]), np.ones((2, 3), bool),
+                                 np.full((2, 3), 0.1 + 0.2))            # 0.30000000000000004, summed in two orders
+    grid = evaluate_grid(problem, uniform_grid(2, 11))
+    cheapest = float(grid.cost("latency").min())
+    for budget in (cheapest, cheapest * (1 - 1e-15), float(np.mean(problem.latency_ms[0]))):
+        assert grid.cost("latency")[choose_max_accuracy(grid, budget)] <= budget * (1 + 1e-9)
+        MsdnetBudget(budget).fast(problem)
+    with pytest.raises(FlexsimError, match="no combination meets the latency budget 0.299 ms: the cheapest costs 0.3 ms"):
+        choose_max_accuracy(grid, 0.299)
+
+
+def test_tann_ties_of_rounding_go_to_the_higher_accuracy():
+    # stop at stage 0 (T = 0): cost 0.1, accuracy 0.5; run both (T = 0.5): cost 0.15, accuracy 1.0, which lam = 0.05
+    # makes exactly as good (0.15 - 0.05 = 0.1), in floats 0.15000000000000002
+    problem = cumulative_problem(np.array([[0.8, 0.2], [0.0, 0.0]]), np.array([[1, 0], [0, 1]], bool),
+                                 np.array([[0.1, 0.1], [0.1, 0.1]]))
+    found = search(problem, Tann(0.05), grid=value_grid(2, [0.0, 0.5, np.inf]))
+    assert found.point.accuracy == 1.0
+
+
+def test_the_dispatch_overhead_is_a_cost_of_every_request(tmp_path):
+    """A profile's dispatch overhead is paid once per request, with its first stage (at idle power): the optimizer's
+    costs are `mean_service_s` and the attributed energy the engines give."""
+    import json
+
+    from simulator import prepare, run_inputs
+    from simulator.profiles import load_profile
+    from simulator.run import mean_service_s
+    from tests.helpers import ROOT
+
+    data = json.loads((ROOT / "profiles" / "h100.json").read_text())
+    data["dispatch_overhead_ms"], data["name"] = 0.5, "h100-dispatch"
+    path = tmp_path / "h100-dispatch.json"
+    path.write_text(json.dumps(data))
+    config = RunConfig(members=(0, 1, 2), thresholds=(0.4, 0.2), profile=(str(path),), requests=10_000,
+                       arrivals="poisson:load=0.01")
+    point = evaluate(build_problem(config), (0.4, 0.2))
+    inputs = prepare(config)
+    assert point.latency_ms == pytest.approx(mean_service_s(inputs.stages, inputs.cost_scale, inputs.devices,
+                                                            inputs.policy) * 1000.0, rel=1e-12)
+    attributed = run_inputs(inputs).summary.attributed_energy_per_request_j
+    assert point.energy_j == pytest.approx(attributed, rel=1e-9)
+    assert point.energy_j - evaluate(build_problem(config, profile=load_profile("h100")), (0.4, 0.2)).energy_j == \
+        pytest.approx(load_profile("h100").idle_power_w * 0.5e-3)

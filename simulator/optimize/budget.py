@@ -15,7 +15,7 @@ import numpy as np
 
 from simulator.errors import require
 from simulator.policies import is_number
-from simulator.optimize.choose import check_budget
+from simulator.optimize.choose import check_budget, within_budget
 from simulator.optimize.descent import shortest_between
 from simulator.optimize.evaluate import OperatingPoint, evaluate
 from simulator.optimize.problem import COST_UNITS, ThresholdProblem
@@ -71,12 +71,12 @@ def budget_exit_probability(problem: ThresholdProblem, budget: float, cost: str 
     uniform fractions' cost is met)."""
     stage_cost = problem.cost(cost).mean(axis=1)
     check_budget(budget, cost)
-    require(budget >= stage_cost[0], f"invalid budget = {budget:g} {COST_UNITS[cost]}: below the first stage's "
-            f"mean cost {stage_cost[0]:.4g} {COST_UNITS[cost]}")
+    require(within_budget(stage_cost[0], budget), f"invalid budget = {budget:.6g} {COST_UNITS[cost]}: below the first "
+            f"stage's mean cost {stage_cost[0]:.6g} {COST_UNITS[cost]}")
     low, high = 0.0, 1.0                    # expected cost falls from low (uniform) to high (all at stage 0)
     if msdnet_fractions(low, problem.n_stages) @ stage_cost <= budget:
         return low
-    for _ in range(100):
+    for _ in range(100):                    # a budget within rounding of the first stage's cost ends at q = 1
         mid = (low + high) / 2.0
         low, high = (low, mid) if msdnet_fractions(mid, problem.n_stages) @ stage_cost <= budget else (mid, high)
     return high

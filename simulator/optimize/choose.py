@@ -7,7 +7,9 @@
 
 Ties are broken the same way everywhere: higher accuracy, then lower cost, then the lower combination index.
 Accuracies are compared with a tolerance of `ACCURACY_TOL` (they are sample counts over n; the tolerance only
-absorbs rounding).
+absorbs rounding), and so are the objective's values (`TIE_RTOL`, relative) and a cost against a budget
+(`BUDGET_RTOL`): a mean of n costs summed in another order differs in its last bits, and a budget equal to a
+combination's cost must admit it.
 """
 
 from __future__ import annotations
@@ -22,12 +24,22 @@ from simulator.optimize.grid import GridResult
 from simulator.optimize.problem import COST_UNITS, ThresholdProblem
 
 ACCURACY_TOL = 1e-12
+#: Relative difference of two objective values below which they tie (then the higher accuracy wins).
+TIE_RTOL = 1e-12
+#: Relative excess of a mean cost over a budget that still meets it (rounding of the cost's sum).
+BUDGET_RTOL = 1e-9
+
+
+def within_budget(values, budget: float):
+    """Whether mean costs `values` meet `budget` (up to `BUDGET_RTOL`, the rounding of their sums)."""
+    return values <= budget * (1.0 + BUDGET_RTOL)
 
 
 def _best(primary: np.ndarray, result: GridResult, cost: np.ndarray, feasible=None) -> int:
     """Index of the smallest `primary` (then highest accuracy, lowest cost, lowest index) among `feasible`."""
     values = primary if feasible is None else np.where(feasible, primary, np.inf)
-    ties = np.flatnonzero(values == values.min())
+    best = values.min()
+    ties = np.flatnonzero(values <= best + TIE_RTOL * max(1.0, abs(best)))
     return int(ties[np.lexsort((ties, cost[ties], -result.accuracy[ties]))[0]])
 
 
@@ -65,7 +77,7 @@ def check_budget(budget: float, cost: str) -> float:
 def choose_max_accuracy(result: GridResult, budget: float, cost: str = "latency") -> int:
     """The most accurate combination whose mean cost is at most `budget` (ms or J)."""
     values = result.cost(cost)
-    feasible = values <= check_budget(budget, cost)
-    require(feasible.any(), f"no combination meets the {cost} budget {budget:g} {COST_UNITS[cost]}: the cheapest "
-            f"costs {values.min():.4g} {COST_UNITS[cost]}")
+    feasible = within_budget(values, check_budget(budget, cost))
+    require(feasible.any(), f"no combination meets the {cost} budget {budget:.6g} {COST_UNITS[cost]}: the cheapest "
+            f"costs {values.min():.6g} {COST_UNITS[cost]}")
     return _best(-result.accuracy, result, values, feasible)
