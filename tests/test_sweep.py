@@ -76,7 +76,8 @@ def test_the_command_writes_its_files_as_one_set(tmp_path, capsys):
     with open(out / "sweep.csv") as fh:
         means = list(csv.DictReader(fh))
     assert [(m["deadline_ms"], m["arrivals"]) for m in means] == [
-        ("2.0", "poisson:load=0.5"), ("2.0", "poisson:load=0.9"), ("8.0", "poisson:load=0.5"), ("8.0", "poisson:load=0.9")]
+        ("2.0", "poisson:load=0.5"), ("2.0", "poisson:load=0.9"),
+        ("8.0", "poisson:load=0.5"), ("8.0", "poisson:load=0.9")]
     record = json.loads((out / "sweep.json").read_text())
     assert record["seeds"] == 2 and record["vary"]["deadline_ms"] == [2.0, 8.0]
     with open(out / "runs.csv") as fh:
@@ -139,7 +140,8 @@ def test_the_audit_cases_are_refused_in_one_line(tmp_path, capsys):
 
     for call, message in ((lambda: sweep(vary={"deadline_ms": (1, 1.0)}), "deadline_ms has the value '1.0' twice"),
                           (lambda: sweep(vary={"deadline_ms": np.array(2.0)}), "must be a non-empty list"),
-                          (lambda: sweep(vary={"thresholds": ((0.5,), (0.5, 0.6))}), "sweep run thresholds=0.5, seed=0: invalid thr"),
+                          (lambda: sweep(vary={"thresholds": ((0.5,), (0.5, 0.6))}),
+                           "sweep run thresholds=0.5, seed=0: invalid thr"),
                           (lambda: sweep(vary={"deadline_ms": (1.0,)}, progress=3), "progress must be a function"),
                           (lambda: sweep(vary={"deadline_ms": (1.0,)}, out="x"), "out cannot be set"),
                           (lambda: sweep(vary={"devices": (1,), "profile": (("h100", "a100"),)}),
