@@ -33,7 +33,7 @@ sweep.png (figures against the field, or heatmaps over the two).
 
 Examples:
   flexsim sweep --policy threshold,deadline --vary 'deadline-ms=2|4|8|16' --seeds 5
-  flexsim sweep --policy threshold,deadline,energy --vary 'deadline-ms=3|6|12' \
+  flexsim sweep --policy threshold,deadline,energy --vary 'deadline-ms=3|6|12' \\
       --vary 'energy-budget-j=0.2|0.3|0.5' --out runs/sweep
   flexsim sweep --vary 'arrivals=poisson:load=0.5|poisson:load=0.8|poisson:load=0.95' --vary 'profile=h100|a100'
   flexsim sweep --vary 'thresholds=0.9,0.8,0.6,0.4,0.2|inf,inf,inf,inf,inf' --requests 20000
