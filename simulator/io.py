@@ -53,8 +53,7 @@ def atomic_paths(paths, stale=()):
     paths = [Path(p) for p in paths]
     if not paths:  # nothing to write (e.g. a report printed only)
         yield []
-        for path in stale:
-            remove_stale(Path(path))
+        _replace_all([], [], [Path(p) for p in stale])
         return
     tmps = []
     try:
@@ -109,15 +108,6 @@ def atomic_path(path: str | Path):
     a FlexsimError naming `path`)."""
     with atomic_paths([path]) as (tmp,):
         yield tmp
-
-
-def remove_stale(path: Path) -> None:
-    """Remove `path`, a file an earlier run left and this one does not write, if it is there (so that a folder never
-    mixes two runs)."""
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        raise FlexsimError(f"cannot remove the stale {path} of an earlier run: {_reason(exc)}") from None
 
 
 @contextmanager

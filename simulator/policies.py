@@ -454,10 +454,16 @@ def from_config(config, per_request: tuple = ()) -> list[Policy]:
     return [REGISTRY[name].from_config(config) for name in config.policy]
 
 
+def check_n_stages(n_stages) -> int:
+    """`n_stages` as an int; FlexsimError unless it is an integer >= 1 (a number of stages)."""
+    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
+            f"invalid number of stages {n_stages!r:.40}: need an integer >= 1")
+    return int(n_stages)
+
+
 def compose(policies, n_stages: int) -> CompiledPolicy:
     """Compile policies (stop when any says stop) for `n_stages` stages."""
-    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
-            f"invalid number of stages {n_stages!r}: need an integer >= 1")
+    check_n_stages(n_stages)
     require(isinstance(policies, (tuple, list)), f"invalid policies {policies!r:.60}: a list of Policy objects")
     builder = _Builder(n_stages)
     Composite(tuple(p for policy in policies for p in _parts(policy))).apply(builder)

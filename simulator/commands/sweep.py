@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.config import load_toml_table
     from simulator.errors import require
+    from simulator.run import jsonable
     from simulator.sweep import check_seeds, check_sweep_folder, parse_vary, sweep, vary_from_table, write_sweep
     from simulator.sweep_plot import can_plot
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_sweep(result, args.out)
     if args.json:
-        print(json.dumps(_jsonable(result.means()), indent=2))
+        print(json.dumps(jsonable(result.means()), indent=2))
     else:
         print(_header(config, result))
         print(result.text())
@@ -99,9 +100,3 @@ def _header(config, result) -> str:
 
 def _progress(done: int, total: int) -> None:
     print(f"\rrun {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-
-def _jsonable(obj):
-    from simulator.run import jsonable
-
-    return jsonable(obj)

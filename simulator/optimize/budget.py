@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from simulator.errors import require
-from simulator.policies import is_number
+from simulator.policies import check_n_stages, is_number
 from simulator.optimize.choose import check_budget, within_budget
 from simulator.optimize.descent import shortest_between
 from simulator.optimize.evaluate import OperatingPoint, evaluate
@@ -60,8 +60,7 @@ def fraction_thresholds(problem: ThresholdProblem, fractions) -> tuple:
 def msdnet_fractions(q: float, n_stages: int) -> np.ndarray:
     """MSDNet's exit fractions ``z * (1 - q) ** k * q`` for a per-stage exit probability `q` in [0, 1]."""
     require(is_number(q) and 0.0 <= q <= 1.0, f"invalid exit probability q = {q!r:.40}: must be a number in [0, 1]")
-    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
-            f"invalid number of stages {n_stages!r:.40}: need an integer >= 1")
+    check_n_stages(n_stages)
     f = (1.0 - q) ** np.arange(n_stages)
     return f / f.sum()
 

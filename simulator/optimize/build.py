@@ -53,20 +53,13 @@ def build_problem(config: RunConfig, cache: LogitCache | None = None,
     tables = device_tables(profile, stage_models(config, cache, profile), 1)
     scale = (cache.cost_scale[members] if cache.cost_scale is not None and config.use_cost_scale
              else np.ones(stages.signal.shape))
-    overhead_s = tables.overhead_s[:, None] + _first_stage(tables.dispatch_overhead_s, stages.n_stages)
+    overhead_s = tables.overhead_s[:, None].copy()
+    overhead_s[0] += tables.dispatch_overhead_s       # paid once per request, with its first stage, at idle power
     latency_ms = (tables.latency_s[:, 0, :].mean(axis=1)[:, None] * scale + overhead_s) * 1000.0
     energy_j = tables.energy_j[:, 0][:, None] * scale + tables.idle_power_w * overhead_s
     return cumulative_problem(stages.signal, stages.correct, latency_ms,
                               energy_j if np.isfinite(energy_j).all() else None,
                               description=describe(config, cache, profile))
-
-
-def _first_stage(value: float, n_stages: int) -> np.ndarray:
-    """`value` on the first of `n_stages` rows, 0 on the others, as a column: the dispatch overhead is paid once per
-    request, with its first stage (`docs/semantics.md`), at idle power."""
-    column = np.zeros((n_stages, 1))
-    column[0] = value
-    return column
 
 
 def describe(config: RunConfig, cache: LogitCache, profile: Profile) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import require
+from simulator.policies import check_n_stages
 from simulator.signals import is_threshold
 from simulator.optimize.evaluate import OperatingPoint, check_thresholds, evaluate, flat_numbers
 from simulator.optimize.problem import ThresholdProblem, check_problem
@@ -87,8 +88,7 @@ def uniform_grid(n_stages: int, points: int) -> ThresholdGrid:
     For signals in [0, 1], 0 stops every sample (the single model) and inf none (the full ensemble).
     """
     points = check_points(points)
-    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
-            f"invalid number of stages {n_stages!r}: need an integer >= 1")
+    check_n_stages(n_stages)
     row = np.append(np.arange(points - 1) / max(points - 1, 1), np.inf)
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))
 
@@ -104,8 +104,7 @@ def quantile_grid(problem: ThresholdProblem, points: int) -> ThresholdGrid:
 
 def value_grid(n_stages: int, values) -> ThresholdGrid:
     """The same explicit values for every threshold."""
-    require(isinstance(n_stages, (int, np.integer)) and not isinstance(n_stages, bool) and n_stages >= 1,
-            f"invalid number of stages {n_stages!r:.40}: need an integer >= 1")
+    check_n_stages(n_stages)
     row = np.sort(flat_numbers(values, "grid values"))     # NaN: refused by ThresholdGrid
     require(row.size >= 1, "invalid grid: a grid of zero values (give at least one)")
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))
