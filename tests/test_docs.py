@@ -53,3 +53,46 @@ def test_the_sweep_study_prints_the_table_the_doc_shows(tmp_path, capsys):
     assert main(["sweep", str(study)]) == 0
     shown = re.search(r"```text\n(.*?)```", text, flags=re.S).group(1)
     assert shown in capsys.readouterr().out
+
+
+YOUR_MODELS_PY = '''
+import torch
+
+def build():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(4),
+                               torch.nn.Flatten(), torch.nn.Linear(8 * 16, 10))
+'''
+
+
+def flexsim_commands(path) -> list[list[str]]:
+    """The ``flexsim`` command lines of a Markdown file's ```bash blocks, continuation lines joined, comments cut."""
+    import re
+    import shlex
+
+    blocks = re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("flexsim ")]
+
+
+def test_your_models_workflow_runs_as_written(tmp_path, monkeypatch):
+    """docs/your-models.md: its Python block makes the caches, then every flexsim command of its bash blocks runs as
+    written (but the CUDA one), in a folder holding a models.py with a `build`."""
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from simulator.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models.py").write_text(YOUR_MODELS_PY)
+    models = {}
+    exec(YOUR_MODELS_PY, models)
+    torch.manual_seed(0)
+    loader = [(torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))) for _ in range(3)]
+    namespace = {"members": [models["build"]() for _ in range(3)], "test_loader": loader, "train_loader": loader}
+    exec(compile(python_blocks(ROOT / "docs" / "your-models.md"), "your-models.md", "exec"), namespace)
+    commands = flexsim_commands(ROOT / "docs" / "your-models.md")
+    assert len(commands) == 9
+    for argv in commands:
+        if "cuda" not in argv:
+            assert main(argv) == 0, argv
+    assert {p.name for p in tmp_path.glob("*.json")} == {"my-cpu.json", "orin-nano-mynet.json"}

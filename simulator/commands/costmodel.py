@@ -10,8 +10,10 @@ DESCRIPTION = """The hardware cost model (docs/cost-model.md).
   accuracy  leave-one-architecture-out accuracy on every measured shipped profile (or --profile), and the derived
             ResNet-50 batch-1 latency of AGX Orin and Orin NX against MLPerf; --update-doc rewrites the report
             block in docs/cost-model.md
-  derive    derive profiles for devices of the device table (default: every shipped derived profile)
-  trace     trace models (PyTorch needed) into the committed layer tables
+  derive    derive profiles for devices of the device table (default: every shipped derived profile); --table
+            adds your own models' layer tables (then only they are derived, unless --models names committed ones)
+  trace     trace models (PyTorch needed) into layer tables: built-in models into the committed tables (or
+            --out-dir), your own as NAME=SOURCE:CALLABLE with --input-shape into --out-dir (docs/your-models.md)
   microbench  time synthetic kernels on this host (PyTorch needed) for the kernel model of a measured CPU profile
             (--profile, default: cpu-amd-epyc-2c), with that profile's thread count and allocator; writes
             simulator/costmodel/tables/kernels-<profile>.json (or --out); takes ~10 minutes on the 2-core host
@@ -21,6 +23,8 @@ Examples:
   flexsim costmodel accuracy --update-doc docs/cost-model.md
   flexsim costmodel derive --out-dir profiles
   flexsim costmodel derive --device agx-orin-50w --name my-orin --out-dir /tmp
+  flexsim costmodel trace --models mynet=models.py:build --input-shape 3,32,32 --out-dir tables
+  flexsim costmodel derive --device orin-nano-8gb --table tables/mynet.json --name orin-nano-mynet --out-dir .
   flexsim costmodel microbench --profile cpu-amd-epyc-2c
 """
 
@@ -34,8 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: h100 for GPUs, cpu-amd-epyc-2c for CPUs)")
     parser.add_argument("--device", action="append", help="derive: device table entries (default: the shipped set)")
     parser.add_argument("--name", help="derive: profile name (only with one --device)")
-    parser.add_argument("--out-dir", default="profiles", help="derive: folder for the profiles (default profiles)")
-    parser.add_argument("--models", help="trace: comma-separated models (default: every known model)")
+    parser.add_argument("--out-dir", help="derive: folder for the profiles (default profiles); trace: folder for the "
+                        "layer tables (default: the committed tables; needed for your own models)")
+    parser.add_argument("--models", help="trace: comma-separated models, built-in names or your own as "
+                        "NAME=SOURCE:CALLABLE (default: every built-in model); derive: committed models to derive "
+                        "(default: every one, or none where --table is given)")
+    parser.add_argument("--input-shape", metavar="SHAPE", help="trace: per-sample input shape of your own models "
+                        "(e.g. 3,32,32)")
+    parser.add_argument("--table", action="append", metavar="PATH", help="derive: a layer table file of your own "
+                        "model (from trace); repeat for several")
     parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
                         "CPU profile's linear-layer rates from where the profile has no linear probes, in place of "
                         "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")
@@ -47,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: The options each action reads (with the value that means "not given"); another action's option is refused.
 OPTIONS = {"profile": ({"accuracy", "derive", "microbench"}, None), "device": ({"derive"}, None),
-           "name": ({"derive"}, None), "out_dir": ({"derive"}, "profiles"), "models": ({"trace"}, None),
+           "name": ({"derive"}, None), "out_dir": ({"derive", "trace"}, None), "models": ({"trace", "derive"}, None),
+           "input_shape": ({"trace"}, None), "table": ({"derive"}, None),
            "kernels": ({"accuracy"}, None), "update_doc": ({"accuracy"}, None), "json": ({"accuracy"}, None),
            "seed": ({"microbench"}, 0), "out": ({"microbench"}, None)}
 
@@ -150,8 +162,9 @@ def _report_doc(path: str) -> tuple[str, str]:
 def _derive(args) -> int:
     from pathlib import Path
 
-    from simulator.costmodel.derive import SHIPPED, derive_profile
+    from simulator.costmodel.derive import MODELS, SHIPPED, derive_profile
     from simulator.costmodel.devices import device_spec
+    from simulator.costmodel.layers import read_table
     from simulator.errors import require
     from simulator.io import atomic_paths
     from simulator.profiles import load_profile, save_profile
@@ -164,10 +177,13 @@ def _derive(args) -> int:
                 "NAME.json)")
     targets = {args.name or d: d for d in args.device} if args.device else dict(SHIPPED)
     specs = {name: device_spec(d) for name, d in targets.items()}
-    out_dir = Path(args.out_dir)
-    require(out_dir.is_dir(), f"invalid --out-dir {args.out_dir}: not a folder")
+    out_dir = Path(args.out_dir or "profiles")
+    require(out_dir.is_dir(), f"invalid --out-dir {out_dir}: not a folder")
+    tables = [read_table(t) for t in args.table or ()]
+    models = _model_list(args.models) if args.models is not None else (() if tables else MODELS)
     given = [load_profile(p) for p in args.profile or ()]
-    profiles = [derive_profile(name, spec, _reference(spec, given)) for name, spec in specs.items()]
+    profiles = [derive_profile(name, spec, _reference(spec, given), models=models, tables=tables)
+                for name, spec in specs.items()]
     with atomic_paths([out_dir / f"{p.name}.json" for p in profiles]) as tmps:   # every profile, or none
         for tmp, p in zip(tmps, profiles):
             save_profile(tmp, p)
@@ -177,21 +193,38 @@ def _derive(args) -> int:
     return 0
 
 
-def _trace(args) -> int:
-    from simulator.costmodel.layers import table_path, table_text
-    from simulator.costmodel.trace import trace_model
+def _model_list(text: str) -> list[str]:
+    """The names of a ``--models`` list; FlexsimError for an empty one."""
     from simulator.errors import require
-    from simulator.io import atomic_paths
-    from simulator.models.registry import known_models
 
-    names = known_models() if args.models is None else [m.strip() for m in args.models.split(",")]
-    require(all(names), f"invalid --models = {args.models!r}: an empty name (leave --models out for every model)")
-    tables = [trace_model(m) for m in names]
-    with atomic_paths([table_path(t.model) for t in tables]) as tmps:      # every table replaced, or none
-        for tmp, t in zip(tmps, tables):
+    names = [m.strip() for m in text.split(",")]
+    require(all(names), f"invalid --models = {text!r}: an empty name (leave --models out for the default)")
+    return names
+
+
+def _trace(args) -> int:
+    from simulator.costmodel.layers import TABLES_DIR, table_text
+    from simulator.errors import FlexsimError, require
+    from simulator.io import atomic_paths, check_output_dir, output_dir
+    from simulator.models.registry import known_models, parse_models
+    from simulator.models.user import UserModel, parse_input_shape
+
+    shape = None if args.input_shape is None else parse_input_shape(args.input_shape)
+    models = parse_models(known_models() if args.models is None else _model_list(args.models), shape)
+    require(args.out_dir is not None or not any(isinstance(m, UserModel) for m in models),
+            "trace: give --out-dir for your own models' tables (the committed tables are flexsim's)")
+    out_dir = TABLES_DIR if args.out_dir is None else check_output_dir(args.out_dir, "--out-dir")
+    try:
+        from simulator.costmodel.trace import trace_model
+    except ImportError:
+        raise FlexsimError("trace needs PyTorch: pip install 'flexsim[torch]'") from None
+    tables = [trace_model(m) for m in models]
+    with output_dir(out_dir, "--out-dir"), atomic_paths([out_dir / f"{t.model}.json" for t in tables]) as tmps:
+        for tmp, t in zip(tmps, tables):       # every table written, or none (nor a folder made for them)
             Path(tmp).write_text(table_text(t))
     for t in tables:
-        print(f"{t.model}: {t.n_kernels} kernels, {t.flops.sum() / 1e9:.3f} GFLOP/sample, {t.params:,} parameters")
+        print(f"wrote {out_dir / (t.model + '.json')}: {t.n_kernels} kernels, {t.flops.sum() / 1e9:.4g} GFLOP/sample, "
+              f"{t.params:,} parameters")
     return 0
 
 

@@ -13,17 +13,22 @@ power and the per-stage decision overhead measured on this host. Nothing is writ
 succeeds; the file is written atomically.
 
 Models: alexnet, resnet18, resnet50, vgg16, mobilenet-v3-large, efficientnet-b0 (torchvision's architectures,
-random weights) and fmnist-cnn-w<width> (the Fashion-MNIST ensemble's members).
+random weights), fmnist-cnn-w<width> (the Fashion-MNIST ensemble's members), and your own as NAME=SOURCE:CALLABLE
+with --input-shape (SOURCE a .py file or an importable module, CALLABLE returning a torch.nn.Module; its first
+dtype and mode are named NAME in the profile: docs/your-models.md).
 
 Examples:
   flexsim profile fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64 --batch-sizes 1-16 --out profiles/cpu-mine.json
   flexsim profile resnet50 --device cuda --dtypes fp16,fp32 --modes eager,graph --batch-sizes 1-64 \\
       --kind datacenter --out h100.json
+  flexsim profile mynet=models.py:build --input-shape 3,32,32 --batch-sizes 1-8 --out my-cpu.json
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("models", help="comma-separated model names")
+    parser.add_argument("models", help="comma-separated model names; your own as NAME=SOURCE:CALLABLE")
+    parser.add_argument("--input-shape", metavar="SHAPE", help="per-sample input shape of your own models (e.g. "
+                        "3,32,32)")
     parser.add_argument("--batch-sizes", default="1", help="e.g. 1-16 or 1,2,4,8 (default 1)")
     parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, fp16, bf16 (default fp32)")
     parser.add_argument("--modes", default="eager", help="comma-separated: eager, graph (CUDA graph; GPU only)")
@@ -71,13 +76,15 @@ def _split(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.io import check_output_file
+    from simulator.models.user import parse_input_shape
     from simulator.profiler import MeasureSettings, ProfileRequest, profile_models
     from simulator.profiler.session import merge_profiles
     from simulator.profiles import load_profile, save_profile
 
     request = ProfileRequest(models=_split(args.models), batch_sizes=parse_batch_sizes(args.batch_sizes),
                              dtypes=_split(args.dtypes), modes=_split(args.modes), device=args.device,
-                             kind=args.kind, energy=not args.no_energy)
+                             kind=args.kind, energy=not args.no_energy,
+                             input_shape=None if args.input_shape is None else parse_input_shape(args.input_shape))
     settings = MeasureSettings(warmup=args.warmup, warmup_s=args.warmup_s, repeats=args.repeats,
                                rounds=args.rounds, energy_window_s=args.energy_window_s,
                                idle_settle_s=args.idle_settle_s,

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import argparse
 
-DESCRIPTION = "List the shipped device profiles with kind, source and the models and batch sizes they cover."
+DESCRIPTION = """List device profiles with kind, source and the models and batch sizes they cover: the shipped ones,
+or those named (shipped names or profile files, e.g. one you measured or derived).
+
+Examples:
+  flexsim profiles
+  flexsim profiles orin-nano-mynet.json --models   # each model: batch sizes, median latency and energy per call
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", action="store_true", help="list every model with its batch sizes")
+    parser.add_argument("profiles", nargs="*", help="profiles to list: shipped names or files (default: every shipped "
+                        "profile)")
+    parser.add_argument("--models", action="store_true", help="list every model with its batch sizes, and its median "
+                        "latency (ms) and energy (J) per call at the smallest")
 
 
 def run(args: argparse.Namespace) -> int:
     from simulator.profiles import PROFILES_DIR, load_profile, shipped_profiles
 
-    shipped = shipped_profiles()
+    shipped = {name: name for name in args.profiles} if args.profiles else shipped_profiles()
     if not shipped:
         print(f"no profiles in {PROFILES_DIR} (FLEXSIM_PROFILES, where set, names the folder)")
-    for name, path in shipped.items():
-        p = load_profile(path)
+    profiles = {name: load_profile(path) for name, path in shipped.items()}    # every one checked before printing
+    for name, p in profiles.items():
         energy = "energy" if any(b.energy_j is not None for m in p.models.values() for b in m.batches.values()) \
             else "no energy"
         print(f"{name:<24} {p.kind:<10} {p.provenance['source']:<8} {p.device.get('name', '')}  "
@@ -31,8 +40,17 @@ def run(args: argparse.Namespace) -> int:
         if args.models:
             for model, entry in p.models.items():
                 sizes = sorted(entry.batches)
-                print(f"    {model:<32} batch {_ranges(sizes)}")
+                print(f"    {model:<32} batch {_ranges(sizes):<16} {_smallest(entry.batches[sizes[0]], sizes[0])}")
     return 0
+
+
+def _smallest(entry, batch: int) -> str:
+    """The median latency and energy per call of a profile's entry at batch size `batch`."""
+    import numpy as np
+
+    median_ms = float(entry.latency.icdf_ms(np.array([0.5]))[0])
+    energy = "energy not measured" if entry.energy_j is None else f"{entry.energy_j:.4g} J"
+    return f"batch {batch}: p50 {median_ms:.4g} ms, {energy}"
 
 
 def _coverage(profile) -> str:

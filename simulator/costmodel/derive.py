@@ -84,8 +84,23 @@ def variants(spec) -> tuple[tuple[str, str], ...]:
     return (("fp16", "graph"), ("fp16", "eager"), ("fp32", "graph"), ("fp32", "eager"))
 
 
-def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, models=MODELS) -> Profile:
-    """A profile `name` for device spec `target`, from the parameters fitted on the measured profile `reference`."""
+def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, models=MODELS,
+                   tables=()) -> Profile:
+    """A profile `name` for device spec `target`, from the parameters fitted on the measured profile `reference`.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Models with a committed layer table (`layers.committed_tables`).
+    tables : sequence of LayerTable
+        Other models' layer tables (a user's model traced by `flexsim costmodel trace`); each one's first form
+        (fp16 CUDA graph on a GPU, fp32 eager on a CPU) carries its name alone, as a Fashion-MNIST member's does.
+    """
+    named = [(load_table(m), m.startswith("fmnist-")) for m in models] + [(t, True) for t in tables]
+    names = [t.model for t, _ in named]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    require(named, "derive: no model to derive (give committed models or layer tables)")
+    require(not twice, f"derive: model {', '.join(twice)} given twice (a layer table's model named as another's)")
     ref_spec = reference_spec(reference)
     require(ref_spec.executes == target.executes, f"cannot derive {target.name} ({target.executes}) from "
             f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
@@ -96,14 +111,12 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     energy = None if energy is None or target.power_w is None else energy.scaled(ref_spec, target)
     spreads = {mode: relative_spread(reference, mode) for _, mode in variants(target)}
     entries = {}
-    for model in models:
-        table = load_table(model)
+    for table, bare in named:
         for i, (dtype, mode) in enumerate(variants(target)):
             batches = {b: _entry(table, b, dtype, mode, target, params, energy, spreads[mode]) for b in batch_sizes}
-            entries[profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))] = \
-                ModelEntry(batches=batches, info={
-                    "arch": model, "dtype": dtype, "mode": "cuda-graph" if mode == "graph" else mode,
-                    "params": table.params})
+            entries[profile_model_name(table.model, dtype, mode, bare=i == 0 and bare)] = ModelEntry(
+                batches=batches, info={"arch": table.model, "dtype": dtype,
+                                       "mode": "cuda-graph" if mode == "graph" else mode, "params": table.params})
     idle = None if energy is None or reference.idle_power_w is None else \
         reference.idle_power_w * target.power_w / ref_spec.power_w
     return Profile(
@@ -120,6 +133,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                 "reference_profile": reference.name, "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
                 **({"linear_params_from": linear_source} if linear else {}),
+                **({"given_layer_tables": {t.model: t.traced_with for t in tables}} if tables else {}),
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
                 "decision_overhead": f"measured on the reference profile's host ({reference.name})"},

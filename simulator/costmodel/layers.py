@@ -143,6 +143,23 @@ def load_table(model: str) -> LayerTable:
     return table_from_json(json.loads(path.read_text()), origin=str(path))
 
 
+def read_table(path: str | Path) -> LayerTable:
+    """A layer table file (``flexsim costmodel trace``'s output, e.g. of a user's model); FlexsimError naming the file
+    and what is wrong with it."""
+    from simulator.io import read_json
+
+    obj = read_json(path, "layer table")
+    require(isinstance(obj, dict), f"layer table {path}: malformed (a JSON object expected)")
+    return table_from_json(obj, origin=str(path))
+
+
+def save_table(path: str | Path, table: LayerTable) -> None:
+    """Write `table` to `path` atomically (`table_text`)."""
+    from simulator.io import write_text_atomic
+
+    write_text_atomic(path, table_text(table))
+
+
 def committed_tables() -> tuple[str, ...]:
     """Models that have a committed layer table (the microbenchmark tables ``kernels-*.json`` beside them are not)."""
     return tuple(sorted(p.stem for p in TABLES_DIR.glob("*.json") if not p.stem.startswith(KERNEL_TABLE_PREFIX)))

@@ -15,6 +15,8 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from simulator.costmodel.layers import KINDS, SHAPE_COLUMNS, LayerTable
+from simulator.errors import FlexsimError, require
+from simulator.models.user import UserModel
 
 _ALLOCATIONS = {"empty", "empty_like", "empty_strided", "zeros", "ones", "full"}
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "linear"}
@@ -97,9 +99,15 @@ def trace_module(module, input_shape, name: str, traced_with: str = "") -> Layer
     ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())}
     recorder = _KernelRecorder(ptrs)
     x = torch.randn(1, *input_shape)
-    with torch.no_grad(), recorder:
-        module(x)
+    try:
+        with torch.no_grad(), recorder:
+            module(x)
+    except Exception as exc:  # noqa: BLE001 -- a model's own failure, named on one line
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise FlexsimError(f"model {name}: failed to run on a float32 input of shape {[1, *input_shape]} "
+                           f"({type(exc).__name__}: {text})") from None
     rows = recorder.rows
+    require(rows, f"model {name}: its forward pass ran no kernel (nothing to cost)")
     return LayerTable(
         model=name, input_shape=tuple(input_shape), params=sum(p.numel() for p in module.parameters()),
         op=tuple(r[0] for r in rows), kind=np.array([r[1] for r in rows], dtype=np.int64),
@@ -110,10 +118,10 @@ def trace_module(module, input_shape, name: str, traced_with: str = "") -> Layer
         traced_with=traced_with or f"torch {torch.__version__}")
 
 
-def trace_model(name: str) -> LayerTable:
-    """Trace a model known to `simulator.models.registry` by name."""
-    from simulator.models.registry import build_model, canonical_name, input_shape
+def trace_model(model) -> LayerTable:
+    """Trace a model: a name known to `simulator.models.registry`, or a `simulator.models.user.UserModel`."""
+    from simulator.models.registry import build_model, input_shape, model_name, parse_models
 
-    key = canonical_name(name)
-    module, implementation = build_model(key)
-    return trace_module(module, input_shape(key), key, f"torch {torch.__version__}, {implementation}")
+    model = model if isinstance(model, UserModel) else parse_models([model])[0]
+    module, implementation = build_model(model)
+    return trace_module(module, input_shape(model), model_name(model), f"torch {torch.__version__}, {implementation}")

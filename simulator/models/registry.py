@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from simulator.errors import FlexsimError, require
+from simulator.models.user import UserModel, is_user_model, parse_user_model
 
 FMNIST_PATTERN = re.compile(r"fmnist-cnn-w([1-9][0-9]*)")
 
@@ -57,6 +58,38 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def _is_builtin(name: str) -> bool:
+    key = str(name).strip().lower().replace("_", "-")
+    return key in ARCHITECTURES or FMNIST_PATTERN.fullmatch(key) is not None
+
+
+def parse_models(tokens, input_shape=None) -> tuple[str | UserModel, ...]:
+    """Models named on the command line or through the API: built-in names (made canonical) and users' models
+    (``NAME=SOURCE:CALLABLE``, taking per-sample `input_shape`, `simulator.models.user`); FlexsimError for an unknown
+    name, a user's model named as a built-in one, a name given twice, or an `input_shape` without a user's model."""
+    models = tuple(parse_user_model(t, input_shape) if is_user_model(t) else canonical_name(t) for t in tokens)
+    names = [model_name(m) for m in models]
+    for m in (m for m in models if isinstance(m, UserModel)):
+        require(not _is_builtin(m.name),
+                f"invalid model {m.name}={m.implementation}: {m.name!r} is a built-in model's name; choose another")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    require(not twice, f"invalid models: {', '.join(twice)} given twice")
+    require(input_shape is None or any(isinstance(m, UserModel) for m in models),
+            "the input shape is for users' models (NAME=SOURCE:CALLABLE); the built-in models have their own")
+    return models
+
+
+def model_name(model: str | UserModel) -> str:
+    """The name of a built-in model (canonical) or of a user's model."""
+    return model.name if isinstance(model, UserModel) else model
+
+
+def bare_named(model: str | UserModel) -> bool:
+    """Whether a model's first form in a profile carries its name alone (`profile_model_name`): a Fashion-MNIST
+    member's or a user's model, whose logit caches look their cost up by that name."""
+    return isinstance(model, UserModel) or model.startswith("fmnist-")
+
+
 def known_models() -> tuple[str, ...]:
     """Names of the models that `build_model` knows."""
     return tuple(ARCHITECTURES) + tuple(f"fmnist-cnn-w{w}" for w in FMNIST_WIDTHS)
@@ -68,14 +101,19 @@ def profile_model_name(model: str, dtype: str, mode: str, bare: bool = False) ->
     return model if bare else f"{model}-{dtype}-{mode}"
 
 
-def input_shape(name: str) -> tuple[int, ...]:
-    """Per-sample input shape ``(channels, height, width)`` of model `name`."""
+def input_shape(name: str | UserModel) -> tuple[int, ...]:
+    """Per-sample input shape ``(channels, height, width)`` of model `name` (a user's model: the one it was given)."""
+    if isinstance(name, UserModel):
+        return name.input_shape
     key = canonical_name(name)
     return FMNIST_INPUT if key.startswith("fmnist-") else ARCHITECTURES[key].input_shape
 
 
-def build_model(name: str):
-    """A freshly initialised model `name` (random weights) in eval mode, and the implementation used."""
+def build_model(name: str | UserModel):
+    """A freshly initialised model `name` (random weights; a user's model as its code builds it) in eval mode, and
+    the implementation used."""
+    if isinstance(name, UserModel):
+        return name.build(), name.implementation
     key = canonical_name(name)
     match = FMNIST_PATTERN.fullmatch(key)
     if match:

@@ -22,22 +22,27 @@ METHOD = ("latency: wall time of one call (forward pass on an input already on t
 
 @dataclass(frozen=True, kw_only=True)
 class ProfileRequest:
-    """What to measure: models by name, batch sizes, dtypes and modes on one device."""
+    """What to measure: models by name, batch sizes, dtypes and modes on one device.
 
-    models: tuple[str, ...]
+    `models`: built-in names, or users' models as ``NAME=SOURCE:CALLABLE`` (`simulator.models.user`) with their
+    per-sample `input_shape`; after construction, canonical names and `UserModel` objects.
+    """
+
+    models: tuple
     batch_sizes: tuple[int, ...]
     dtypes: tuple[str, ...] = ("fp32",)
     modes: tuple[str, ...] = ("eager",)
     device: str = "cpu"
     kind: str | None = None
     energy: bool = True
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self):
-        from simulator.models.registry import canonical_name
+        from simulator.models.registry import parse_models
         from simulator.profiler.targets import DTYPES, MODES
 
         require(self.models, "invalid models: give at least one model")
-        object.__setattr__(self, "models", tuple(canonical_name(m) for m in self.models))
+        object.__setattr__(self, "models", parse_models(self.models, self.input_shape))
         object.__setattr__(self, "batch_sizes", check_batch_sizes(self.batch_sizes))
         for name, allowed in (("dtypes", DTYPES), ("modes", MODES)):
             values = getattr(self, name)
@@ -232,7 +237,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     """Measure every model x dtype x mode of `request` and return the profile (nothing is written); `update`: the
     profile the result will update (`merge_profiles`), checked before anything is measured (`check_update`)."""
     from simulator.decision import measure_decision_overhead_ms
-    from simulator.models.registry import build_model, input_shape, profile_model_name
+    from simulator.models.registry import bare_named, build_model, input_shape, model_name, profile_model_name
     from simulator.profiler.allocator import allocator_facts
     from simulator.profiler.energy import idle_power_w
     from simulator.profiler.microbench import cpu_peaks, peak_probes
@@ -252,9 +257,9 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     for model in request.models:
         for i, (dtype, mode) in enumerate((d, m) for d in request.dtypes for m in request.modes):
             module, implementation = build_model(model)  # one instance per form: .to(dtype) changes it in place
-            key = profile_model_name(model, dtype, mode, bare=i == 0 and model.startswith("fmnist-"))
+            key = profile_model_name(model_name(model), dtype, mode, bare=i == 0 and bare_named(model))
             forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
-                               source={"arch": model, "implementation": implementation}))
+                               source={"arch": model_name(model), "implementation": implementation}))
     probes = (lambda t: peak_probes(t, request.dtypes)) if device == "cpu" else None
     batches, best_s = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress, probes)
     models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}

@@ -1,0 +1,133 @@
+"""Users' own models, named as ``NAME=SOURCE:CALLABLE`` where a command takes model names.
+
+``SOURCE`` is a Python file (``models.py``, ``path/to/models.py``) or an importable module (``mypkg.models``);
+``CALLABLE`` is a name in it: a function or class that, called without arguments, returns a ``torch.nn.Module``
+(or a module instance itself, which is copied). ``NAME`` is what the model is called in profiles and layer tables,
+and so what a logit cache's ``model_names`` must say. The per-sample input shape is given apart
+(``--input-shape``), as models do not say it. Building a model imports and runs the user's code.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.errors import FlexsimError, require
+
+#: A user model's name: letters, digits and ``._-``, starting with a letter or digit (it becomes a file name).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: Longest per-sample input shape (dimensions).
+MAX_DIMS = 8
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A user's model: its name, where its builder lives and the per-sample input shape it takes."""
+
+    name: str
+    source: str
+    attribute: str
+    input_shape: tuple[int, ...]
+
+    @property
+    def implementation(self) -> str:
+        return f"{self.source}:{self.attribute}"
+
+    def build(self):
+        """A fresh instance of the model in eval mode (FlexsimError naming the model where its code fails)."""
+        import torch
+
+        builder = getattr(_import(self), self.attribute, None)
+        require(builder is not None, f"model {self.name}: {self.source} has no {self.attribute!r}")
+        if isinstance(builder, torch.nn.Module):
+            module = copy.deepcopy(builder)
+        else:
+            require(callable(builder), f"model {self.name}: {self.implementation} is neither a torch.nn.Module nor "
+                    "callable")
+            try:
+                module = builder()
+            except Exception as exc:  # noqa: BLE001 -- the user's code: any failure is named, on one line
+                raise FlexsimError(f"model {self.name}: {self.implementation}() failed ({_one_line(exc)})") from None
+        require(isinstance(module, torch.nn.Module), f"model {self.name}: {self.implementation}() returned "
+                f"{type(module).__name__}, not a torch.nn.Module")
+        return module.eval()
+
+
+def is_user_model(token: str) -> bool:
+    """Whether a model name on the command line names a user's model (``NAME=SOURCE:CALLABLE``)."""
+    return "=" in str(token)
+
+
+def parse_user_model(token: str, input_shape) -> UserModel:
+    """The `UserModel` of ``NAME=SOURCE:CALLABLE`` with per-sample `input_shape`; FlexsimError naming what is wrong
+    (nothing is imported yet)."""
+    name, _, spec = str(token).strip().partition("=")
+    source, _, attribute = spec.rpartition(":")
+    require(NAME_PATTERN.fullmatch(name), f"invalid model {token!r}: NAME in NAME=SOURCE:CALLABLE must be letters, "
+            "digits and ._- (starting with a letter or digit)")
+    require(source and attribute.isidentifier(), f"invalid model {token!r}: write NAME=SOURCE:CALLABLE, e.g. "
+            "mynet=models.py:build or mynet=mypkg.models:MyNet")
+    require(input_shape is not None, f"model {name}: give its per-sample input shape (--input-shape, e.g. 3,32,32)")
+    return UserModel(name=name, source=source, attribute=attribute, input_shape=check_input_shape(input_shape))
+
+
+def check_input_shape(shape) -> tuple[int, ...]:
+    """A per-sample input shape as a tuple of positive ints; FlexsimError otherwise."""
+    ok = (isinstance(shape, (tuple, list)) and 1 <= len(shape) <= MAX_DIMS
+          and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1 << 20 for s in shape))
+    require(ok, f"invalid input shape {shape!r}: 1 to {MAX_DIMS} positive integers per sample (no batch "
+            "dimension), e.g. 3,32,32")
+    return tuple(shape)
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``"3,32,32"`` (or ``3x32x32``) -> ``(3, 32, 32)``; FlexsimError naming a malformed text."""
+    try:
+        shape = tuple(int(p) for p in str(text).replace("x", ",").split(","))
+    except ValueError:
+        raise FlexsimError(f"invalid --input-shape {text!r}: comma-separated positive integers, e.g. 3,32,32") \
+            from None
+    return check_input_shape(shape)
+
+
+def _import(model: UserModel):
+    """The Python module `model.source` names: a file (``*.py`` or a path) or an importable module."""
+    source = model.source
+    as_file = source.endswith(".py") or "/" in source or "\\" in source
+    try:
+        if not as_file:
+            return importlib.import_module(source)
+        path = Path(source)
+        require(path.is_file(), f"model {model.name}: file {source} does not exist")
+        return _exec_file(path)
+    except FlexsimError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- the user's code: any failure is named, on one line
+        raise FlexsimError(f"model {model.name}: cannot import {source} ({_one_line(exc)})") from None
+
+
+def _exec_file(path: Path):
+    """Import the Python file `path` as a module (its folder on the import path while it runs, for its siblings)."""
+    folder = str(path.resolve().parent)
+    key = f"flexsim_user_{abs(hash(str(path.resolve())))}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    sys.modules[key] = module
+    return module
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

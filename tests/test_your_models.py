@@ -1,0 +1,202 @@
+"""Users' own models (docs/your-models.md): NAME=SOURCE:CALLABLE in flexsim profile and costmodel trace, layer
+table files in costmodel derive, and a run on a cache that names them; bad input (one line, exit 2, nothing
+written)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from simulator.cli import main
+from simulator.costmodel.layers import read_table, save_table
+from simulator.errors import FlexsimError
+from simulator.logits import LogitCache, load_cache, save_cache
+from simulator.models.registry import parse_models
+from simulator.models.user import UserModel, parse_input_shape
+from simulator.profiles import load_profile
+from tests.helpers import cli_error
+
+torch = pytest.importorskip("torch")
+
+MODELS_PY = '''
+import torch
+
+class Net(torch.nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, width, 3, padding=1)
+        self.head = torch.nn.Linear(width * 8 * 8, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+def build():
+    return Net(4)
+
+def wide():
+    return Net(16)
+
+INSTANCE = Net(2)
+NOT_A_MODULE = 3
+
+def broken():
+    raise RuntimeError("no weights here")
+
+def returns_list():
+    return [1, 2]
+'''
+SHAPE = ["--input-shape", "1,8,8"]
+FAST = ["--repeats", "3", "--warmup", "1", "--warmup-s", "0", "--idle-settle-s", "0", "--rounds", "1"]
+
+
+@pytest.fixture
+def models_py(tmp_path):
+    path = tmp_path / "models.py"
+    path.write_text(MODELS_PY)
+    return path
+
+
+def _cache(tmp_path, names=("mynet", "mynet", "wide")):
+    rng = np.random.default_rng(0)
+    cache = LogitCache(logits=rng.normal(size=(len(names), 50, 3)).astype(np.float32),
+                       labels=rng.integers(0, 3, 50), model_names=tuple(names))
+    save_cache(tmp_path / "my_test.npz", cache)
+    return tmp_path / "my_test.npz"
+
+
+def test_profile_trace_derive_and_run_a_users_models(tmp_path, models_py, capsys):
+    """The workflow of docs/your-models.md end to end: measured and derived profiles of two of a user's models, and
+    runs of a cache naming them on both."""
+    spec = f"mynet={models_py}:build,wide={models_py}:wide"
+    measured = tmp_path / "my-cpu.json"
+    assert main(["profile", spec, *SHAPE, "--batch-sizes", "1-2", "--out", str(measured), *FAST]) == 0
+    profile = load_profile(measured)
+    assert {"mynet", "wide"} <= set(profile.models)       # first form bare: the cache finds it by name
+    assert profile.models["mynet"].info["implementation"] == f"{models_py}:build"
+    assert profile.models["mynet"].info["input_shape"] == [1, 8, 8]
+
+    assert main(["costmodel", "trace", "--models", spec, *SHAPE, "--out-dir", str(tmp_path / "tables")]) == 0
+    table = read_table(tmp_path / "tables" / "mynet.json")
+    assert table.model == "mynet" and table.params == 4 * 9 + 4 + 4 * 64 * 3 + 3
+    assert sorted(table.op) == sorted(["convolution", "relu", "addmm"])
+    assert main(["costmodel", "derive", "--device", "orin-nano-8gb", "--name", "orin-nano-mynet",
+                 "--table", str(tmp_path / "tables" / "mynet.json"), "--table", str(tmp_path / "tables" / "wide.json"),
+                 "--out-dir", str(tmp_path)]) == 0
+    derived = load_profile(tmp_path / "orin-nano-mynet.json")
+    assert derived.provenance["source"] == "derived"
+    assert set(derived.provenance["derived_from"]["given_layer_tables"]) == {"mynet", "wide"}
+    assert derived.models["mynet"].info == {"arch": "mynet", "dtype": "fp16", "mode": "cuda-graph", "params": 811}
+    assert {"mynet", "mynet-fp32-eager", "wide-fp16-eager"} <= set(derived.models)
+    assert not any(m.startswith("resnet") for m in derived.models)      # only the tables unless --models
+    median = {m: derived.models[m].batches[1].latency.icdf_ms(np.array([0.5]))[0] for m in ("mynet", "wide")}
+    assert median["wide"] > median["mynet"] > 0                       # four times the channels costs more
+
+    cache = _cache(tmp_path)
+    for prof in (measured, tmp_path / "orin-nano-mynet.json"):
+        out = tmp_path / f"run-{prof.stem}"
+        capsys.readouterr()
+        assert main(["run", "--logits", str(cache), "--profile", str(prof), "--members", "0,1,2",
+                     "--thresholds", "0.5,0.3", "--requests", "200", "--out", str(out)]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert list(summary["stage_models"].values()) == [["mynet", "mynet", "wide"]]
+
+
+def test_derive_with_committed_models_beside_a_table(tmp_path, models_py):
+    assert main(["costmodel", "trace", "--models", f"mynet={models_py}:INSTANCE", *SHAPE,
+                 "--out-dir", str(tmp_path)]) == 0
+    assert main(["costmodel", "derive", "--device", "rpi5", "--table", str(tmp_path / "mynet.json"),
+                 "--models", "fmnist-cnn-w8", "--out-dir", str(tmp_path)]) == 0
+    derived = load_profile(tmp_path / "rpi5.json")
+    assert set(derived.models) == {"mynet", "fmnist-cnn-w8"}          # a CPU: fp32 eager, first form bare
+    assert derived.models["mynet"].info["params"] == 2 * 9 + 2 + 2 * 64 * 3 + 3
+
+
+def test_a_users_model_is_built_fresh_each_time(models_py):
+    (model,) = parse_models([f"mynet={models_py}:INSTANCE"], (1, 8, 8))
+    assert isinstance(model, UserModel) and model.input_shape == (1, 8, 8)
+    a, b = model.build(), model.build()
+    assert a is not b and not a.training
+
+
+def test_a_table_round_trips_through_its_file(tmp_path, models_py):
+    from simulator.costmodel.trace import trace_model
+
+    table = trace_model(parse_models([f"mynet={models_py}:build"], (1, 8, 8))[0])
+    save_table(tmp_path / "t.json", table)
+    again = read_table(tmp_path / "t.json")
+    assert again.model == table.model and np.array_equal(again.flops, table.flops)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["profile", "mynet={py}:build", "--batch-sizes", "1"], "model mynet: give its per-sample input shape"),
+    (["profile", "resnet18=m.py:build", *SHAPE], "'resnet18' is a built-in model's name"),
+    (["profile", "fmnist-cnn-w8", *SHAPE], "the input shape is for users' models"),
+    (["profile", "mynet={py}", *SHAPE], "write NAME=SOURCE:CALLABLE"),
+    (["profile", "my net={py}:build", *SHAPE], "NAME in NAME=SOURCE:CALLABLE must be"),
+    (["profile", "mynet={py}:build,mynet={py}:wide", *SHAPE], "mynet given twice"),
+    (["profile", "mynet={py}:build", "--input-shape", "1,x"], "invalid --input-shape '1,x'"),
+    (["profile", "mynet={py}:build", "--input-shape", "0,8"], "invalid input shape (0, 8)"),
+    (["profile", "mynet=nowhere.py:build", *SHAPE], "model mynet: file nowhere.py does not exist"),
+    (["profile", "mynet=no_such_module_xyz:build", *SHAPE], "model mynet: cannot import no_such_module_xyz "
+                                                             "(ModuleNotFoundError"),
+    (["profile", "mynet={py}:missing", *SHAPE], "has no 'missing'"),
+    (["profile", "mynet={py}:NOT_A_MODULE", *SHAPE], "is neither a torch.nn.Module nor callable"),
+    (["profile", "mynet={py}:broken", *SHAPE], "broken() failed (RuntimeError: no weights here)"),
+    (["profile", "mynet={py}:returns_list", *SHAPE], "returned list, not a torch.nn.Module"),
+    (["profile", "mynet={py}:build", "--input-shape", "3,8,8"], "model mynet: failed to run at batch 1"),
+    (["costmodel", "trace", "--models", "mynet={py}:build", *SHAPE], "give --out-dir for your own models"),
+    (["costmodel", "trace", "--models", "mynet={py}:build", "--input-shape", "3,8,8", "--out-dir", "{tmp}/t"],
+     "model mynet: failed to run on a float32 input of shape [1, 3, 8, 8] (RuntimeError"),
+    (["costmodel", "derive", "--input-shape", "1,8,8"], "derive does not take --input-shape"),
+    (["costmodel", "accuracy", "--table", "t.json"], "accuracy does not take --table"),
+    (["costmodel", "derive", "--device", "rpi5", "--table", "{tmp}/none.json", "--out-dir", "{tmp}"],
+     "layer table: file"),
+    (["costmodel", "derive", "--device", "rpi5", "--table", "{py}", "--out-dir", "{tmp}"], "is not valid JSON"),
+    (["costmodel", "derive", "--device", "rpi5", "--models", "nope", "--out-dir", "{tmp}"],
+     "no layer table for model 'nope'"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, models_py, capsys, argv, message):
+    argv = [a.format(py=models_py, tmp=tmp_path) for a in argv]
+    if argv[0] == "profile":
+        argv += ["--out", str(tmp_path / "p.json"), *FAST]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert message in cli_error(capsys, argv)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.name != "__pycache__") == \
+        [n for n in before if n != "__pycache__"]
+
+
+def test_a_table_named_as_a_derived_model_is_refused(tmp_path, models_py, capsys):
+    assert main(["costmodel", "trace", "--models", "resnet18", "--out-dir", str(tmp_path)]) == 0
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--table", str(tmp_path / "resnet18.json"),
+                             "--models", "resnet18", "--out-dir", str(tmp_path)])
+    assert "derive: model resnet18 given twice" in err
+    assert not (tmp_path / "rpi5.json").exists()
+
+
+def test_parse_input_shape():
+    assert parse_input_shape("3,32,32") == parse_input_shape("3x32x32") == (3, 32, 32)
+    with pytest.raises(FlexsimError, match="1 to 8 positive integers"):
+        parse_input_shape("1,1,1,1,1,1,1,1,1")
+
+
+def test_a_saved_cache_names_its_models(tmp_path):
+    cache = load_cache(_cache(tmp_path, ("a", "b")))
+    assert cache.model_names == ("a", "b") and cache.logits.shape == (2, 50, 3)
+
+
+def test_profiles_lists_a_profile_file_with_each_models_cost(tmp_path, models_py, capsys):
+    assert main(["costmodel", "trace", "--models", f"mynet={models_py}:build", *SHAPE,
+                 "--out-dir", str(tmp_path)]) == 0
+    assert main(["costmodel", "derive", "--device", "rpi5", "--table", str(tmp_path / "mynet.json"),
+                 "--out-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["profiles", str(tmp_path / "rpi5.json"), "h100", "--models"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "rpi5.json") in out and "h100" in out
+    median = load_profile(tmp_path / "rpi5.json").models["mynet"].batches[1].latency.icdf_ms(np.array([0.5]))[0]
+    line = next(x for x in out.splitlines() if x.strip().startswith("mynet "))
+    assert f"batch 1: p50 {median:.4g} ms, energy not measured" in line
+    assert main(["profiles", "h100", str(tmp_path / "nope.json")]) == 2
+    captured = capsys.readouterr()
+    assert f"file {tmp_path / 'nope.json'} does not exist" in captured.err
+    assert captured.out == ""                           # every profile is checked before any is listed
