@@ -71,6 +71,7 @@ def test_profile_trace_derive_and_run_a_users_models(tmp_path, models_py, capsys
     measured = tmp_path / "my-cpu.json"
     assert main(["profile", spec, *SHAPE, "--batch-sizes", "1-2", "--out", str(measured), *FAST]) == 0
     profile = load_profile(measured)
+    assert profile.name == "my-cpu"                       # named after its file, not the shipped CPU profile
     assert {"mynet", "wide"} <= set(profile.models)       # first form bare: the cache finds it by name
     assert profile.models["mynet"].info["implementation"] == f"{models_py}:build"
     assert profile.models["mynet"].info["input_shape"] == [1, 8, 8]

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<index> (default cpu)")
     parser.add_argument("--kind", default=None, help="device kind: datacenter, embedded or cpu "
                         "(default: cpu for the CPU, datacenter for a GPU)")
-    parser.add_argument("--name", default=None, help="profile name (default: from the device, e.g. cpu-amd-epyc-2c)")
+    parser.add_argument("--name", default=None, help="profile name (default: the --out file's name without .json, "
+                        "or with --update the existing file's profile name)")
     parser.add_argument("--out", required=True, help="profile file to write (JSON)")
     parser.add_argument("--update", action="store_true", help="keep the models of an existing --out file that "
                         "this run does not measure (same device required)")
@@ -91,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
                                threads=args.threads, allocator=args.allocator)
     out = check_output_file(args.out, "--out")
     old = load_profile(out) if args.update and out.exists() else None
-    profile = profile_models(request, settings, name=args.name or (old.name if old else None), progress=print,
-                             update=old)
+    name = args.name or (old.name if old else out.stem)
+    profile = profile_models(request, settings, name=name, progress=print, update=old)
     if old is not None:
         profile = merge_profiles(old, profile)
     save_profile(out, profile)
