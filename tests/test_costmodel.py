@@ -72,7 +72,7 @@ def test_tables_match_a_fresh_trace_and_scale_with_batch(model):
     assert fresh.shapes == committed.shapes
     module, _ = build_model(model)
     ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())}
-    recorder, x = _KernelRecorder(ptrs), torch.randn(3, *input_shape(model))
+    recorder, x = _KernelRecorder(ptrs, 3), torch.randn(3, *input_shape(model))
     with torch.no_grad(), recorder:
         module(x)
     rows = recorder.rows

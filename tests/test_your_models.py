@@ -42,6 +42,30 @@ NOT_A_MODULE = 3
 def broken():
     raise RuntimeError("no weights here")
 
+def exits():
+    import sys
+    sys.exit(3)
+
+class Locked(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        import threading
+        self.lock = threading.Lock()
+
+LOCKED = Locked()
+
+class Folds(torch.nn.Module):
+    """Folds the batch into its features: batch 1 runs, batch 2 does not (or does other work)."""
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.head(x.flatten()[:64].unsqueeze(0))
+
+def folds():
+    return Folds()
+
 def returns_list():
     return [1, 2]
 '''
@@ -138,16 +162,24 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
     (["profile", "mynet={py}:build", "--input-shape", "1,x"], "invalid --input-shape '1,x'"),
     (["profile", "mynet={py}:build", "--input-shape", "0,8"], "invalid input shape (0, 8)"),
     (["profile", "mynet=nowhere.py:build", *SHAPE], "model mynet: file nowhere.py does not exist"),
-    (["profile", "mynet=no_such_module_xyz:build", *SHAPE], "model mynet: cannot import no_such_module_xyz "
+    (["profile", "mynet=no_such_module_xyz:build", *SHAPE], "model mynet: importing no_such_module_xyz failed "
                                                              "(ModuleNotFoundError"),
     (["profile", "mynet={py}:missing", *SHAPE], "has no 'missing'"),
     (["profile", "mynet={py}:NOT_A_MODULE", *SHAPE], "is neither a torch.nn.Module nor callable"),
-    (["profile", "mynet={py}:broken", *SHAPE], "broken() failed (RuntimeError: no weights here)"),
+    (["profile", "mynet={py}:broken", *SHAPE], "models.py:broken() failed (RuntimeError: no weights here)"),
+    (["profile", "mynet={py}:exits", *SHAPE], "models.py:exits() exited (SystemExit: 3)"),
+    (["profile", "mynet={py}:LOCKED", *SHAPE], "model mynet: copying it failed (TypeError"),
     (["profile", "mynet={py}:returns_list", *SHAPE], "returned list, not a torch.nn.Module"),
     (["profile", "mynet={py}:build", "--input-shape", "3,8,8"], "model mynet: failed to run at batch 1"),
     (["costmodel", "trace", "--models", "mynet={py}:build", *SHAPE], "give --out-dir for your own models"),
     (["costmodel", "trace", "--models", "mynet={py}:build", "--input-shape", "3,8,8", "--out-dir", "{tmp}/t"],
      "model mynet: failed to run on a float32 input of shape [1, 3, 8, 8] (RuntimeError"),
+    (["costmodel", "trace", "--models", "mynet={py}:build", "--input-shape", "1048576,1048576", "--out-dir",
+      "{tmp}/t"], "model mynet: failed to run on a float32 input of shape [1, 1048576, 1048576]"),
+    (["costmodel", "trace", "--models", "mynet={py}:folds", *SHAPE, "--out-dir", "{tmp}/t"],
+     "model mynet: 192 FLOPs per sample at batch 2 against 384 at batch 1"),
+    (["costmodel", "derive", "--table", "{tmp}/t.json"], "derive: give --device with --table or --models"),
+    (["costmodel", "derive", "--device", "rpi5", "--models", "a={py}:build"], "is a model of yours: trace it first"),
     (["costmodel", "derive", "--input-shape", "1,8,8"], "derive does not take --input-shape"),
     (["costmodel", "accuracy", "--table", "t.json"], "accuracy does not take --table"),
     (["costmodel", "derive", "--device", "rpi5", "--table", "{tmp}/none.json", "--out-dir", "{tmp}"],
@@ -201,3 +233,125 @@ def test_profiles_lists_a_profile_file_with_each_models_cost(tmp_path, models_py
     captured = capsys.readouterr()
     assert f"file {tmp_path / 'nope.json'} does not exist" in captured.err
     assert captured.out == ""                           # every profile is checked before any is listed
+
+
+# ------------------------------------------------------------------------------------- what a first user ran into
+
+def _trace(tmp_path, code: str, attribute: str, shape):
+    from simulator.costmodel.trace import trace_model
+
+    path = tmp_path / f"m_{attribute.lower()}.py"
+    path.write_text(code)
+    return trace_model(parse_models([f"m={path}:{attribute}"], shape)[0])
+
+
+def test_attention_is_counted_as_matrix_products(tmp_path):
+    """PyTorch's fused transformer fast path and the CPU's fused attention kernel were counted as one operation per
+    output element: a transformer layer came out 10-500x too cheap."""
+    code = ("import torch\n"
+            "def layer():\n"
+            "    return torch.nn.TransformerEncoderLayer(32, 4, dim_feedforward=64, batch_first=True, dropout=0.0)\n")
+    table = _trace(tmp_path, code, "layer", (16, 32))
+    tokens, d, ff = 16, 32, 64
+    expected = 2 * tokens * d * 4 * d + 2 * 2 * tokens * tokens * d + 2 * 2 * tokens * d * ff
+    assert table.flops[table.kind_mask("matmul")].sum() == pytest.approx(expected, rel=0.01)
+    assert torch.backends.mha.get_fastpath_enabled()          # switched back on after tracing
+
+
+def test_a_linear_layer_over_tokens_is_a_gemm_on_a_cpu(tmp_path):
+    """A linear layer on [tokens, features] folds the batch into its rows: 128 rows per sample, not one."""
+    from simulator.costmodel.devices import device_spec
+    from simulator.costmodel.latency import gemv_rows
+
+    code = "import torch\ndef lin():\n    return torch.nn.Linear(64, 64)\n"
+    table = _trace(tmp_path, code, "lin", (128, 64))
+    assert table.shapes["in_shape"] == [[128, 64]] and table.shapes["out_shape"] == [[128, 64]]
+    assert gemv_rows(table, 1, device_spec("rpi5")).tolist() == [0.0]
+    flat = _trace(tmp_path, code, "lin", (64,))
+    assert flat.shapes["in_shape"] == [[64]] and gemv_rows(flat, 2, device_spec("rpi5")).tolist() == [2.0]
+
+
+def test_a_grouped_convolution_is_not_depthwise(tmp_path):
+    code = ("import torch\n"
+            "def grouped():\n    return torch.nn.Conv2d(8, 8, 3, groups=2)\n"
+            "def depthwise():\n    return torch.nn.Conv2d(8, 8, 3, groups=8)\n")
+    assert _trace(tmp_path, code, "grouped", (8, 8, 8)).kind_mask("conv").all()
+    assert _trace(tmp_path, code, "depthwise", (8, 8, 8)).kind_mask("dwconv").all()
+
+
+def test_model_files_import_as_scripts_do(tmp_path, monkeypatch):
+    """A dataclass under `from __future__ import annotations`, a module-level argparse, siblings of the same name in
+    two folders (each file gets its own), a sibling imported inside the builder, a module in the current folder."""
+    for folder, width in (("a", 3), ("b", 5)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "blocks.py").write_text(f"import torch\nWIDTH = {width}\n")
+        (tmp_path / folder / "net.py").write_text(
+            "from __future__ import annotations\nimport argparse\nfrom dataclasses import dataclass\nimport torch\n"
+            "from blocks import WIDTH\n"
+            "args = argparse.ArgumentParser().add_argument('--lr', type=float, default=0.1) and None\n"
+            "options = argparse.ArgumentParser().parse_args()\n"
+            "@dataclass\nclass Config:\n    width: int = WIDTH\n"
+            "def build():\n    import blocks\n    return torch.nn.Linear(4, blocks.WIDTH + Config().width - WIDTH)\n")
+    a, b = parse_models([f"a={tmp_path / 'a' / 'net.py'}:build", f"b={tmp_path / 'b' / 'net.py'}:build"], (4,))
+    assert a.build().out_features == 3 and b.build().out_features == 5
+    assert not any(k.startswith("flexsim_user_model_") or k == "blocks" for k in __import__("sys").modules)
+    monkeypatch.chdir(tmp_path / "b")
+    (model,) = parse_models(["c=blocks:WIDTH"], (4,))
+    with pytest.raises(FlexsimError, match="model c: blocks:WIDTH is neither a torch.nn.Module nor callable"):
+        model.build()                                   # found in the current folder, as `python -m` would
+
+
+def test_profile_model_names_may_not_collide(tmp_path, models_py, capsys):
+    err = cli_error(capsys, ["profile", f"a={models_py}:build,a-fp32-eager={models_py}:wide", *SHAPE,
+                             "--dtypes", "bf16,fp32", "--out", str(tmp_path / "p.json"), *FAST])
+    assert "profile: models a and a-fp32-eager would both give the profile model 'a-fp32-eager'" in err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_derive_refuses_names_that_collide_and_replacing_its_input(tmp_path, models_py, capsys):
+    mine = _trace(tmp_path, MODELS_PY, "build", (1, 8, 8))
+    save_table(tmp_path / "mlp.json", mine.__class__(**{**mine.__dict__, "model": "mlp"}))
+    save_table(tmp_path / "mlp2.json", mine.__class__(**{**mine.__dict__, "model": "mlp-fp16-eager"}))
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "orin-nano-8gb", "--table", str(tmp_path / "mlp.json"),
+                             "--table", str(tmp_path / "mlp2.json"), "--out-dir", str(tmp_path)])
+    assert "derive: models mlp and mlp-fp16-eager would both give the profile model 'mlp-fp16-eager'" in err
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--table", str(tmp_path / "mlp.json"),
+                             "--name", "mlp", "--out-dir", str(tmp_path)])
+    assert f"derive: {tmp_path / 'mlp.json'} is an input of this command" in err
+    assert read_table(tmp_path / "mlp.json").model == "mlp"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model": ""}, "model name '' must be letters"),
+    ({"model": "../evil"}, "model name '../evil' must be letters"),
+    ({"model": None}, "model must be a name, got None"),
+    ({"params": -1}, "shape entries must be whole numbers >= 0, got -1"),
+    ({"input_shape": [0]}, "input_shape positive integers"),
+    ({"kernel": [2.5]}, "got 2.5"),
+    ({"flops": [1e300]}, "counts must be finite, >= 0 and <= 1e+18"),
+])
+def test_a_layer_table_file_is_checked(tmp_path, models_py, change, message):
+    obj = _trace(tmp_path, "import torch\ndef lin():\n    return torch.nn.Linear(4, 4)\n", "lin", (4,)).to_json()
+    for key, value in change.items():
+        (obj["columns"] if key in obj["columns"] else obj)[key] = value
+    (tmp_path / "t.json").write_text(json.dumps(obj))
+    with pytest.raises(FlexsimError, match=f"layer table {tmp_path / 't.json'}: .*" + __import__("re").escape(message)):
+        read_table(tmp_path / "t.json")
+
+
+def test_unseen_kernels_are_named_in_the_derived_profiles_caveats(tmp_path):
+    from simulator.costmodel.derive import derive_profile
+    from simulator.costmodel.devices import device_spec
+
+    code = "import torch\ndef act():\n    return torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU())\n"
+    profile = derive_profile("p", device_spec("a100-sxm"), load_profile("h100"), batch_sizes=(1,),
+                             models=(), tables=[_trace(tmp_path, code, "act", (4,))])
+    assert profile.provenance["caveats"][-1].endswith("(unchecked): gelu")
+
+
+def test_outputs_of_several_tensors_are_copied_to_the_host():
+    from simulator.profiler.targets import _to_host
+
+    t = torch.ones(2)
+    out = _to_host((t, {"a": t, "b": [t, 3]}))
+    assert out[0].device.type == "cpu" and out[1]["b"][1] == 3 and torch.equal(out[1]["a"], t)

@@ -175,16 +175,23 @@ def _derive(args) -> int:
                 and not args.name.endswith(".json"),
                 f"invalid --name {args.name!r}: a profile name, not empty, without a folder or .json (the file is "
                 "NAME.json)")
+    require(args.device or not (args.table or args.models), "derive: give --device with --table or --models (without "
+            "it, derive re-makes the shipped derived profiles)")
     targets = {args.name or d: d for d in args.device} if args.device else dict(SHIPPED)
     specs = {name: device_spec(d) for name, d in targets.items()}
     out_dir = Path(args.out_dir or "profiles")
     require(out_dir.is_dir(), f"invalid --out-dir {out_dir}: not a folder")
+    outputs = [out_dir / f"{name}.json" for name in specs]
+    inputs = {Path(f).resolve() for f in (args.table or []) + (args.profile or []) if Path(f).exists()}
+    clash = [str(o) for o in outputs if o.resolve() in inputs]
+    require(not clash, f"derive: {', '.join(clash)} is an input of this command; the profile would replace it "
+            "(choose another --name or --out-dir)")
     tables = [read_table(t) for t in args.table or ()]
-    models = _model_list(args.models) if args.models is not None else (() if tables else MODELS)
+    models = _committed_models(args.models) if args.models is not None else (() if tables else MODELS)
     given = [load_profile(p) for p in args.profile or ()]
     profiles = [derive_profile(name, spec, _reference(spec, given), models=models, tables=tables)
                 for name, spec in specs.items()]
-    with atomic_paths([out_dir / f"{p.name}.json" for p in profiles]) as tmps:   # every profile, or none
+    with atomic_paths(outputs) as tmps:   # every profile, or none
         for tmp, p in zip(tmps, profiles):
             save_profile(tmp, p)
     for p in profiles:
@@ -200,6 +207,21 @@ def _model_list(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",")]
     require(all(names), f"invalid --models = {text!r}: an empty name (leave --models out for the default)")
     return names
+
+
+def _committed_models(text: str) -> list[str]:
+    """The models of ``derive --models``: committed tables by name (a built-in model's name as the registry spells
+    it); FlexsimError for a model of yours, which derive takes as a traced table (--table)."""
+    from simulator.errors import require
+    from simulator.models.registry import canonical_name, is_builtin
+    from simulator.models.user import is_user_model
+
+    names = _model_list(text)
+    mine = [n for n in names if is_user_model(n)]
+    require(not mine, f"derive: --models {mine[0] if mine else ''} is a model of yours: trace it first (flexsim "
+            "costmodel trace --models NAME=SOURCE:CALLABLE --input-shape ... --out-dir DIR), then give --table "
+            "DIR/NAME.json")
+    return [canonical_name(n) if is_builtin(n) else n for n in names]
 
 
 def _trace(args) -> int:

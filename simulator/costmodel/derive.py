@@ -17,11 +17,12 @@ import numpy as np
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
-from simulator.costmodel.layers import load_table
+from simulator.costmodel.layers import committed_tables, load_table
 from simulator.costmodel.linear import measured_linear_params
 from simulator.costmodel.points import POINT_QUANTILE, entry_mode, profile_points
 from simulator.errors import require
-from simulator.models.registry import ARCHITECTURES, FMNIST_WIDTHS, profile_model_name
+from simulator.models.registry import (ARCHITECTURES, FMNIST_WIDTHS, bare_named, check_entry_names,
+                                       profile_model_name)
 from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
 
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -93,14 +94,18 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     models : sequence of str
         Models with a committed layer table (`layers.committed_tables`).
     tables : sequence of LayerTable
-        Other models' layer tables (a user's model traced by `flexsim costmodel trace`); each one's first form
-        (fp16 CUDA graph on a GPU, fp32 eager on a CPU) carries its name alone, as a Fashion-MNIST member's does.
+        Other models' layer tables (a user's model traced by `flexsim costmodel trace`). The first form of every
+        model but the ImageNet architectures (fp16 CUDA graph on a GPU, fp32 eager on a CPU) carries its name
+        alone (`registry.bare_named`), the name a logit cache looks up.
     """
-    named = [(load_table(m), m.startswith("fmnist-")) for m in models] + [(t, True) for t in tables]
-    names = [t.model for t, _ in named]
+    named = [load_table(m) for m in models] + list(tables)
+    names = [t.model for t in named]
     twice = sorted({n for n in names if names.count(n) > 1})
     require(named, "derive: no model to derive (give committed models or layer tables)")
     require(not twice, f"derive: model {', '.join(twice)} given twice (a layer table's model named as another's)")
+    keys = {(t.model, dtype, mode): profile_model_name(t.model, dtype, mode, bare=i == 0 and bare_named(t.model))
+            for t in named for i, (dtype, mode) in enumerate(variants(target))}
+    check_entry_names(list(keys.values()), [model for model, _, _ in keys], "derive")
     ref_spec = reference_spec(reference)
     require(ref_spec.executes == target.executes, f"cannot derive {target.name} ({target.executes}) from "
             f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
@@ -111,10 +116,10 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     energy = None if energy is None or target.power_w is None else energy.scaled(ref_spec, target)
     spreads = {mode: relative_spread(reference, mode) for _, mode in variants(target)}
     entries = {}
-    for table, bare in named:
-        for i, (dtype, mode) in enumerate(variants(target)):
+    for table in named:
+        for dtype, mode in variants(target):
             batches = {b: _entry(table, b, dtype, mode, target, params, energy, spreads[mode]) for b in batch_sizes}
-            entries[profile_model_name(table.model, dtype, mode, bare=i == 0 and bare)] = ModelEntry(
+            entries[keys[table.model, dtype, mode]] = ModelEntry(
                 batches=batches, info={"arch": table.model, "dtype": dtype,
                                        "mode": "cuda-graph" if mode == "graph" else mode, "params": table.params})
     idle = None if energy is None or reference.idle_power_w is None else \
@@ -137,10 +142,19 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
                 "decision_overhead": f"measured on the reference profile's host ({reference.name})"},
-            "caveats": CAVEATS[target.executes],
+            "caveats": CAVEATS[target.executes] + _unseen_ops_caveat(tables),
             "built_by": "flexsim costmodel derive"},
         models=entries,
     )
+
+
+def _unseen_ops_caveat(tables) -> list[str]:
+    """A caveat naming the kernels of `tables` that no committed architecture runs (the cost model was fitted and
+    checked on those architectures only: other kernels are costed by the same rules, unchecked)."""
+    seen = {op for m in committed_tables() for op in load_table(m).op}
+    unseen = sorted({op for t in tables for op in t.op} - seen)
+    return [f"kernels that none of the architectures the cost model was fitted on runs, costed by the same rules "
+            f"(unchecked): {', '.join(unseen)}"] if unseen else []
 
 
 def _entry(table, batch, dtype, mode, spec, params, energy, spread) -> BatchEntry:

@@ -115,13 +115,13 @@ GEMV_MAX_ROWS = 3
 
 def gemv_rows(table: LayerTable, batch: int, spec) -> np.ndarray:
     """Rows of each linear layer that a CPU multiplies as matrix-vector products, each streaming the weights: all
-    of its rows when there are at most `GEMV_MAX_ROWS`, else 0 (a GEMM); 0 for other kernels, on a GPU, and for a
-    table without shapes."""
+    of its rows when there are at most `GEMV_MAX_ROWS`, else 0 (a GEMM); 0 for other kernels (a product of two
+    activations, as in attention, has no weights to stream), on a GPU, and for a table without shapes."""
     if spec.executes != "cpu" or table.shapes is None:
         return np.zeros(table.n_kernels)
     features = np.array([s[-1] if s else 1 for s in table.shapes["in_shape"]], dtype=float)
     rows = batch * table.in_elems / np.maximum(features, 1.0)
-    return np.where(table.kind_mask("matmul") & (rows <= GEMV_MAX_ROWS), rows, 0.0)
+    return np.where(table.kind_mask("matmul") & (table.param_elems > 0) & (rows <= GEMV_MAX_ROWS), rows, 0.0)
 
 
 def _peaks(table: LayerTable, native: np.ndarray, dtype: str, spec, p: LatencyParams) -> np.ndarray:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import malformed, require
+from simulator.models.user import NAME_PATTERN
 
 KINDS = ("conv", "dwconv", "matmul", "other")
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -106,8 +107,10 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
         cols = obj["columns"]
         kinds = [KINDS.index(k) for k in cols["kind"]]
         arrays = [np.asarray(cols[c], dtype=np.float64) for c in ("flops", "act_elems", "param_elems")]
-        table = LayerTable(model=str(obj["model"]), input_shape=tuple(int(s) for s in obj["input_shape"]),
-                           params=int(obj["params"]), op=tuple(cols["op"]), kind=np.asarray(kinds, dtype=np.int64),
+        if not isinstance(obj["model"], str):
+            raise ValueError(f"model must be a name, got {obj['model']!r}")
+        table = LayerTable(model=obj["model"], input_shape=tuple(_count(s) for s in obj["input_shape"]),
+                           params=_count(obj["params"]), op=tuple(cols["op"]), kind=np.asarray(kinds, dtype=np.int64),
                            flops=arrays[0], act_elems=arrays[1], param_elems=arrays[2],
                            traced_with=str(obj.get("traced_with", "")), shapes=_shape_columns(cols))
     except (KeyError, TypeError, ValueError) as exc:
@@ -115,8 +118,17 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
     lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays),
                *(len(v) for v in (table.shapes or {}).values())}
     require(len(lengths) == 1 and table.n_kernels > 0, f"{where}: columns must be non-empty and of equal length")
-    require(all(np.all(np.isfinite(a) & (a >= 0)) for a in arrays), f"{where}: counts must be finite and >= 0")
+    require(all(np.all(np.isfinite(a) & (a >= 0) & (a <= MAX_COUNT)) for a in arrays),
+            f"{where}: counts must be finite, >= 0 and <= {MAX_COUNT:g}")
+    require(NAME_PATTERN.fullmatch(table.model), f"{where}: model name {table.model!r} must be letters, digits and "
+            "._- (starting with a letter or digit): it names a profile model and a file")
+    require(table.params >= 0 and table.input_shape and min(table.input_shape) >= 1,
+            f"{where}: params must be >= 0 and input_shape positive integers")
     return table
+
+
+#: Largest count (FLOPs or elements per sample) a layer table may hold: 10^18, far beyond any model.
+MAX_COUNT = 1e18
 
 
 def _shape_columns(cols: dict) -> dict | None:
@@ -127,8 +139,15 @@ def _shape_columns(cols: dict) -> dict | None:
     missing = sorted(set(SHAPE_COLUMNS) - set(present))
     if missing:
         raise ValueError(f"shape columns missing: {', '.join(missing)}")
-    shapes = {c: [[int(d) for d in s] for s in cols[c]] for c in SHAPE_COLUMNS[:3]}
-    return {**shapes, **{c: [int(v) for v in cols[c]] for c in SHAPE_COLUMNS[3:]}}
+    shapes = {c: [[_count(d) for d in s] for s in cols[c]] for c in SHAPE_COLUMNS[:3]}
+    return {**shapes, **{c: [_count(v) for v in cols[c]] for c in SHAPE_COLUMNS[3:]}}
+
+
+def _count(value) -> int:
+    """A whole number >= 0 of a table's shape columns (ValueError otherwise: a float is not truncated)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"shape entries must be whole numbers >= 0, got {value!r}")
+    return value
 
 
 def table_path(model: str) -> Path:

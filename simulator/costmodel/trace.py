@@ -12,14 +12,17 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
-from torch.utils.flop_counter import flop_registry
+from torch.utils.flop_counter import flop_registry, sdpa_flop_count
 
 from simulator.costmodel.layers import KINDS, SHAPE_COLUMNS, LayerTable
 from simulator.errors import FlexsimError, require
 from simulator.models.user import UserModel
 
-_ALLOCATIONS = {"empty", "empty_like", "empty_strided", "zeros", "ones", "full"}
+#: Not kernels: allocations, and ``_unsafe_view`` (a view whose schema does not say so).
+_ALLOCATIONS = {"empty", "empty_like", "empty_strided", "zeros", "ones", "full", "_unsafe_view"}
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "linear"}
+#: Fused attention (``scaled_dot_product_attention``'s kernels): matrix products, counted as ``sdpa_flop_count``.
+_ATTENTION = "_scaled_dot_product_"
 _CONV = {"convolution", "_convolution", "conv2d", "cudnn_convolution", "mkldnn_convolution"}
 
 
@@ -30,11 +33,13 @@ def _is_view(func) -> bool:
 
 
 def _kind(name: str, args) -> str:
-    if name in _MATMUL:
+    """``matmul`` (linear layers, batched products, attention), ``dwconv`` (depthwise: a group per input channel),
+    ``conv`` (dense or grouped) or ``other``."""
+    if name in _MATMUL or name.startswith(_ATTENTION):
         return "matmul"
     if name in _CONV:
         groups = args[8] if len(args) > 8 else 1
-        return "dwconv" if groups > 1 else "conv"
+        return "dwconv" if groups > 1 and groups == args[0].shape[1] else "conv"
     return "other"
 
 
@@ -42,15 +47,18 @@ def _flops(func, args, kwargs, out) -> float:
     packet = func.overloadpacket
     if packet in flop_registry:
         return float(flop_registry[packet](*args, **kwargs, out_val=out))
+    if packet.__name__.startswith(_ATTENTION):       # the CPU's fused attention, which the registry lacks
+        return float(sdpa_flop_count(args[0].shape, args[1].shape, args[2].shape))
     return float(sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor)))
 
 
 class _KernelRecorder(TorchDispatchMode):
     """Records (op, kind, flops, activation elements, parameter elements, shapes) of every kernel dispatched."""
 
-    def __init__(self, parameter_ptrs: set[int]):
+    def __init__(self, parameter_ptrs: set[int], batch: int = 1):
         super().__init__()
         self.parameter_ptrs = parameter_ptrs
+        self.batch = batch
         self.rows = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -66,7 +74,7 @@ class _KernelRecorder(TorchDispatchMode):
         params = sum(t.numel() for t in inputs if t.data_ptr() in self.parameter_ptrs)
         acts = sum(t.numel() for t in inputs if t.data_ptr() not in self.parameter_ptrs)
         acts += sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
-        shapes = _shapes(name, [t for t in inputs if t.data_ptr() not in self.parameter_ptrs], args, out)
+        shapes = _shapes(name, [t for t in inputs if t.data_ptr() not in self.parameter_ptrs], args, out, self.batch)
         return name, KINDS.index(_kind(name, args)), _flops(func, args, kwargs, out), acts, params, shapes
 
 
@@ -77,9 +85,9 @@ def _ints(value, n: int = 1) -> int:
     return int(value)
 
 
-def _shapes(name: str, activations, args, out) -> dict:
-    """Per-sample shapes (batch dimension dropped) of a kernel's first two activation inputs and its first output,
-    and the window of a convolution or pooling kernel (kernel size, stride, padding, groups; 0 where none)."""
+def _shapes(name: str, activations, args, out, batch: int = 1) -> dict:
+    """Per-sample shapes (`_per_sample`) of a kernel's first two activation inputs and its first output, and the
+    window of a convolution or pooling kernel (kernel size, stride, padding, groups; 0 where none)."""
     outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
     window = {"kernel": 0, "stride": 0, "padding": 0, "groups": 0}
     if name in _CONV:
@@ -88,26 +96,39 @@ def _shapes(name: str, activations, args, out) -> dict:
     elif name.startswith("max_pool2d"):
         window = {"kernel": _ints(args[1]), "stride": _ints(args[2] if len(args) > 2 and args[2] else args[1]),
                   "padding": _ints(args[3]) if len(args) > 3 else 0, "groups": 0}
-    return {"in_shape": list(activations[0].shape[1:]) if activations else [],
-            "in2_shape": list(activations[1].shape[1:]) if len(activations) > 1 else [],
-            "out_shape": list(outputs[0].shape[1:]) if outputs else [], **window}
+    return {"in_shape": _per_sample(activations[0], batch) if activations else [],
+            "in2_shape": _per_sample(activations[1], batch) if len(activations) > 1 else [],
+            "out_shape": _per_sample(outputs[0], batch) if outputs else [], **window}
+
+
+def _per_sample(tensor, batch: int) -> list[int]:
+    """A tensor's shape for one of the `batch` samples it was traced with: the leading dimension dropped where it is
+    the batch; otherwise (the samples folded into another dimension: a linear layer on ``[batch * tokens,
+    features]``, a sequence-first ``[tokens, batch, features]`` layout) ``[rows, last dimension]`` holding one
+    sample's elements."""
+    shape = list(tensor.shape)
+    if not shape or shape[0] == batch:
+        return shape[1:]
+    elements, last = tensor.numel() // batch, max(shape[-1], 1)
+    return [elements // last, last] if len(shape) > 1 and elements % last == 0 else [elements]
+
+
+#: The batch size at which a trace is checked: its FLOPs per sample must be within `CHECK_RTOL` of batch 1's.
+CHECK_BATCH = 2
+CHECK_RTOL = 0.05
 
 
 def trace_module(module, input_shape, name: str, traced_with: str = "") -> LayerTable:
-    """The layer table of `module` (in eval mode) for one sample of `input_shape` (float32, on the CPU)."""
+    """The layer table of `module` (in eval mode) for one sample of `input_shape` (float32, on the CPU).
+
+    The module runs at batch 1 and again at `CHECK_BATCH`; FlexsimError unless both do the same FLOPs per sample
+    (what the table's scaling to any batch size assumes). PyTorch's fused fast path of
+    transformer layers is switched off while tracing, so that their matrix products are counted."""
     module = module.eval()
     ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())}
-    recorder = _KernelRecorder(ptrs)
-    x = torch.randn(1, *input_shape)
-    try:
-        with torch.no_grad(), recorder:
-            module(x)
-    except Exception as exc:  # noqa: BLE001 -- a model's own failure, named on one line
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        raise FlexsimError(f"model {name}: failed to run on a float32 input of shape {[1, *input_shape]} "
-                           f"({type(exc).__name__}: {text})") from None
-    rows = recorder.rows
+    rows, check = (_trace_rows(module, ptrs, input_shape, name, b) for b in (1, CHECK_BATCH))
     require(rows, f"model {name}: its forward pass ran no kernel (nothing to cost)")
+    _check_per_sample(rows, check, name)
     return LayerTable(
         model=name, input_shape=tuple(input_shape), params=sum(p.numel() for p in module.parameters()),
         op=tuple(r[0] for r in rows), kind=np.array([r[1] for r in rows], dtype=np.int64),
@@ -116,6 +137,34 @@ def trace_module(module, input_shape, name: str, traced_with: str = "") -> Layer
         param_elems=np.array([r[4] for r in rows], dtype=np.float64),
         shapes={k: [r[5][k] for r in rows] for k in SHAPE_COLUMNS},
         traced_with=traced_with or f"torch {torch.__version__}")
+
+
+def _trace_rows(module, ptrs, input_shape, name: str, batch: int) -> list:
+    """The recorder's rows of one forward pass at `batch`, counts per sample; FlexsimError where the model fails."""
+    recorder = _KernelRecorder(ptrs, batch)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        x = torch.randn(batch, *input_shape)
+        with torch.no_grad(), recorder:
+            module(x)
+    except Exception as exc:  # noqa: BLE001 -- a model's own failure, named on one line
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise FlexsimError(f"model {name}: failed to run on a float32 input of shape {[batch, *input_shape]} "
+                           f"({type(exc).__name__}: {text[:200]})") from None
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return [(op, kind, flops / batch, acts / batch, params, shapes)
+            for op, kind, flops, acts, params, shapes in recorder.rows]
+
+
+def _check_per_sample(rows: list, check: list, name: str) -> None:
+    """FlexsimError where the FLOPs per sample at `CHECK_BATCH` differ from batch 1's by more than `CHECK_RTOL`
+    (layout copies that come and go with the batch size, as in attention, are allowed)."""
+    one, other = sum(r[2] for r in rows), sum(r[2] for r in check)
+    require(abs(other - one) <= CHECK_RTOL * one, f"model {name}: {other:.4g} FLOPs per sample at batch {CHECK_BATCH} "
+            f"against {one:.4g} at batch 1 (does the model fold the batch into another dimension, e.g. "
+            "x.flatten()?): its cost cannot be scaled from one sample")
 
 
 def trace_model(model) -> LayerTable:

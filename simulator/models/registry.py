@@ -58,7 +58,8 @@ def canonical_name(name: str) -> str:
     return key
 
 
-def _is_builtin(name: str) -> bool:
+def is_builtin(name: str) -> bool:
+    """Whether `name` (any spelling `canonical_name` takes) is a built-in model's."""
     key = str(name).strip().lower().replace("_", "-")
     return key in ARCHITECTURES or FMNIST_PATTERN.fullmatch(key) is not None
 
@@ -70,7 +71,7 @@ def parse_models(tokens, input_shape=None) -> tuple[str | UserModel, ...]:
     models = tuple(parse_user_model(t, input_shape) if is_user_model(t) else canonical_name(t) for t in tokens)
     names = [model_name(m) for m in models]
     for m in (m for m in models if isinstance(m, UserModel)):
-        require(not _is_builtin(m.name),
+        require(not is_builtin(m.name),
                 f"invalid model {m.name}={m.implementation}: {m.name!r} is a built-in model's name; choose another")
     twice = sorted({n for n in names if names.count(n) > 1})
     require(not twice, f"invalid models: {', '.join(twice)} given twice")
@@ -85,9 +86,10 @@ def model_name(model: str | UserModel) -> str:
 
 
 def bare_named(model: str | UserModel) -> bool:
-    """Whether a model's first form in a profile carries its name alone (`profile_model_name`): a Fashion-MNIST
-    member's or a user's model, whose logit caches look their cost up by that name."""
-    return isinstance(model, UserModel) or model.startswith("fmnist-")
+    """Whether a model's first form in a profile carries its name alone (`profile_model_name`): every model's but
+    the ImageNet architectures' (a Fashion-MNIST member's, a user's), whose logit caches look their cost up by that
+    name."""
+    return model_name(model) not in ARCHITECTURES
 
 
 def known_models() -> tuple[str, ...]:
@@ -99,6 +101,16 @@ def profile_model_name(model: str, dtype: str, mode: str, bare: bool = False) ->
     """The name of `model` measured (or derived) in `dtype` and `mode` in a profile: ``{model}-{dtype}-{mode}``,
     or `model` alone when `bare` (a Fashion-MNIST member's first form, the name its logit cache looks up)."""
     return model if bare else f"{model}-{dtype}-{mode}"
+
+
+def check_entry_names(names: list[str], models: list[str], what: str) -> None:
+    """FlexsimError where two forms of `models` (one per name, in the same order) would take the same profile model
+    name (a model named like another's form, e.g. ``a`` and ``a-fp32-eager``)."""
+    seen = {}
+    for name, model in zip(names, models):
+        other = seen.setdefault(name, model)
+        require(other == model, f"{what}: models {other} and {model} would both give the profile model {name!r}; "
+                "rename one")
 
 
 def input_shape(name: str | UserModel) -> tuple[int, ...]:

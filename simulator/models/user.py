@@ -12,8 +12,10 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
+import os
 import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,20 +41,22 @@ class UserModel:
         return f"{self.source}:{self.attribute}"
 
     def build(self):
-        """A fresh instance of the model in eval mode (FlexsimError naming the model where its code fails)."""
+        """A fresh instance of the model in eval mode (FlexsimError naming the model where its code fails).
+
+        The source is loaded anew each time, with its folder (a file's) or the current folder (a module's) on the
+        import path while it loads and the builder runs; the modules of a file's folder that it imported are then
+        forgotten, so that two files importing siblings of the same name each get their own."""
         import torch
 
-        builder = getattr(_import(self), self.attribute, None)
-        require(builder is not None, f"model {self.name}: {self.source} has no {self.attribute!r}")
-        if isinstance(builder, torch.nn.Module):
-            module = copy.deepcopy(builder)
-        else:
-            require(callable(builder), f"model {self.name}: {self.implementation} is neither a torch.nn.Module nor "
-                    "callable")
-            try:
-                module = builder()
-            except Exception as exc:  # noqa: BLE001 -- the user's code: any failure is named, on one line
-                raise FlexsimError(f"model {self.name}: {self.implementation}() failed ({_one_line(exc)})") from None
+        with _loaded(self) as source:
+            builder = getattr(source, self.attribute, None)
+            require(builder is not None, f"model {self.name}: {self.source} has no {self.attribute!r}")
+            if isinstance(builder, torch.nn.Module):
+                module = _guarded(self, "copying it", copy.deepcopy, builder)
+            else:
+                require(callable(builder), f"model {self.name}: {self.implementation} is neither a torch.nn.Module "
+                        "nor callable")
+                module = _guarded(self, f"{self.implementation}()", builder)
         require(isinstance(module, torch.nn.Module), f"model {self.name}: {self.implementation}() returned "
                 f"{type(module).__name__}, not a torch.nn.Module")
         return module.eval()
@@ -73,7 +77,14 @@ def parse_user_model(token: str, input_shape) -> UserModel:
     require(source and attribute.isidentifier(), f"invalid model {token!r}: write NAME=SOURCE:CALLABLE, e.g. "
             "mynet=models.py:build or mynet=mypkg.models:MyNet")
     require(input_shape is not None, f"model {name}: give its per-sample input shape (--input-shape, e.g. 3,32,32)")
+    if _is_file(source) and Path(source).is_file():
+        source = str(Path(source).resolve())            # recorded in profiles as it is: where the code was
     return UserModel(name=name, source=source, attribute=attribute, input_shape=check_input_shape(input_shape))
+
+
+def _is_file(source: str) -> bool:
+    """Whether a model's SOURCE names a Python file (``*.py`` or a path) rather than an importable module."""
+    return source.endswith(".py") or "/" in source or "\\" in source
 
 
 def check_input_shape(shape) -> tuple[int, ...]:
@@ -95,37 +106,58 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return check_input_shape(shape)
 
 
-def _import(model: UserModel):
-    """The Python module `model.source` names: a file (``*.py`` or a path) or an importable module."""
+@contextmanager
+def _loaded(model: UserModel):
+    """The Python module `model.source` names, loaded anew: a file (``*.py`` or a path) or an importable module.
+    Its folder (a file's; the current folder for a module) is on the import path until the block ends; then the
+    modules imported from a file's folder are removed from ``sys.modules``."""
     source = model.source
-    as_file = source.endswith(".py") or "/" in source or "\\" in source
+    as_file = _is_file(source)
+    path = Path(source)
+    require(not as_file or path.is_file(), f"model {model.name}: file {source} does not exist")
+    folder = str(path.resolve().parent) if as_file else os.getcwd()
+    before, argv = set(sys.modules), sys.argv
+    sys.path.insert(0, folder)
+    sys.argv = [source]             # as `python models.py` would see it: a module-level argparse gets no flexsim flags
     try:
-        if not as_file:
-            return importlib.import_module(source)
-        path = Path(source)
-        require(path.is_file(), f"model {model.name}: file {source} does not exist")
-        return _exec_file(path)
-    except FlexsimError:
-        raise
-    except Exception as exc:  # noqa: BLE001 -- the user's code: any failure is named, on one line
-        raise FlexsimError(f"model {model.name}: cannot import {source} ({_one_line(exc)})") from None
+        yield _guarded(model, f"importing {source}", _exec_file if as_file else importlib.import_module,
+                       path if as_file else source)
+    finally:
+        sys.argv = argv
+        if folder in sys.path:
+            sys.path.remove(folder)
+        if as_file:
+            for key in set(sys.modules) - before:
+                origin = getattr(sys.modules[key], "__file__", None) or ""
+                if key.startswith(_FILE_MODULE) or origin.startswith(folder + os.sep):
+                    del sys.modules[key]
+
+
+#: The prefix of the module names under which users' model files are loaded.
+_FILE_MODULE = "flexsim_user_model_"
 
 
 def _exec_file(path: Path):
-    """Import the Python file `path` as a module (its folder on the import path while it runs, for its siblings)."""
-    folder = str(path.resolve().parent)
-    key = f"flexsim_user_{abs(hash(str(path.resolve())))}"
-    if key in sys.modules:
-        return sys.modules[key]
+    """Import the Python file `path` as a module (registered in ``sys.modules`` while it runs, as an import would:
+    dataclasses and pickling look their module up there)."""
+    key = f"{_FILE_MODULE}{len(sys.modules)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(folder)
     sys.modules[key] = module
+    spec.loader.exec_module(module)
     return module
+
+
+def _guarded(model: UserModel, what: str, call, *args):
+    """``call(*args)``, the user's code: any failure (an exception, or the code exiting) is a FlexsimError naming the
+    model and `what` was being done."""
+    try:
+        return call(*args)
+    except FlexsimError:
+        raise
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- the user's code: any failure is named, on one line
+        verb = "exited" if isinstance(exc, SystemExit) else "failed"
+        raise FlexsimError(f"model {model.name}: {what} {verb} ({_one_line(exc)})") from None
 
 
 def _one_line(exc: Exception) -> str:

@@ -237,7 +237,8 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     """Measure every model x dtype x mode of `request` and return the profile (nothing is written); `update`: the
     profile the result will update (`merge_profiles`), checked before anything is measured (`check_update`)."""
     from simulator.decision import measure_decision_overhead_ms
-    from simulator.models.registry import bare_named, build_model, input_shape, model_name, profile_model_name
+    from simulator.models.registry import (bare_named, build_model, check_entry_names, input_shape, model_name,
+                                           profile_model_name)
     from simulator.profiler.allocator import allocator_facts
     from simulator.profiler.energy import idle_power_w
     from simulator.profiler.microbench import cpu_peaks, peak_probes
@@ -260,6 +261,7 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
             key = profile_model_name(model_name(model), dtype, mode, bare=i == 0 and bare_named(model))
             forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
                                source={"arch": model_name(model), "implementation": implementation}))
+    check_entry_names([f.name for f in forms], [f.source["arch"] for f in forms], "profile")
     probes = (lambda t: peak_probes(t, request.dtypes)) if device == "cpu" else None
     batches, best_s = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress, probes)
     models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}

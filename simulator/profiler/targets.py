@@ -74,7 +74,11 @@ def _with_copy(forward):
 
 
 def _to_host(out):
-    return out.to("cpu") if hasattr(out, "to") else out
+    """The output copied to the host (which waits for the device): a tensor, or each tensor of a tuple, list or dict
+    output (a model of yours may return several)."""
+    from torch.utils._pytree import tree_map
+
+    return tree_map(lambda t: t.to("cpu") if hasattr(t, "to") else t, out)
 
 
 def _graph(torch, module, x):
