@@ -46,6 +46,12 @@ def exits():
     import sys
     sys.exit(3)
 
+class Odd(BaseException):
+    pass
+
+def odd():
+    raise Odd("not an Exception")
+
 class Locked(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -168,6 +174,7 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
     (["profile", "mynet={py}:NOT_A_MODULE", *SHAPE], "is neither a torch.nn.Module nor callable"),
     (["profile", "mynet={py}:broken", *SHAPE], "models.py:broken() failed (RuntimeError: no weights here)"),
     (["profile", "mynet={py}:exits", *SHAPE], "models.py:exits() exited (SystemExit: 3)"),
+    (["profile", "mynet={py}:odd", *SHAPE], "models.py:odd() failed (Odd: not an Exception)"),
     (["profile", "mynet={py}:LOCKED", *SHAPE], "model mynet: copying it failed (TypeError"),
     (["profile", "mynet={py}:returns_list", *SHAPE], "returned list, not a torch.nn.Module"),
     (["profile", "mynet={py}:build", "--input-shape", "3,8,8"], "model mynet: failed to run at batch 1"),
@@ -324,11 +331,15 @@ def test_derive_refuses_names_that_collide_and_replacing_its_input(tmp_path, mod
 @pytest.mark.parametrize("change, message", [
     ({"model": ""}, "model name '' must be letters"),
     ({"model": "../evil"}, "model name '../evil' must be letters"),
-    ({"model": None}, "model must be a name, got None"),
-    ({"params": -1}, "shape entries must be whole numbers >= 0, got -1"),
+    ({"model": None}, "the model and each op must be a name"),
+    ({"params": -1}, "whole numbers from 0 to 1e+18, got -1"),
     ({"input_shape": [0]}, "input_shape positive integers"),
     ({"kernel": [2.5]}, "got 2.5"),
     ({"flops": [1e300]}, "counts must be finite, >= 0 and <= 1e+18"),
+    ({"flops": [[1]]}, "flops must be a list of numbers"),
+    ({"flops": ["1"]}, "flops must be a list of numbers"),
+    ({"op": [5]}, "each op must be a name"),
+    ({"params": 10 ** 40}, "from 0 to 1e+18"),
 ])
 def test_a_layer_table_file_is_checked(tmp_path, models_py, change, message):
     obj = _trace(tmp_path, "import torch\ndef lin():\n    return torch.nn.Linear(4, 4)\n", "lin", (4,)).to_json()
@@ -349,9 +360,53 @@ def test_unseen_kernels_are_named_in_the_derived_profiles_caveats(tmp_path):
     assert profile.provenance["caveats"][-1].endswith("(unchecked): gelu")
 
 
-def test_outputs_of_several_tensors_are_copied_to_the_host():
+def test_outputs_of_several_tensors_are_copied_to_the_host(monkeypatch):
+    from dataclasses import dataclass
+
     from simulator.profiler.targets import _to_host
 
+    @dataclass
+    class Out:
+        logits: object
+        extra: object
+
+    copied = []
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, device: copied.append(device) or self)
     t = torch.ones(2)
-    out = _to_host((t, {"a": t, "b": [t, 3]}))
-    assert out[0].device.type == "cpu" and out[1]["b"][1] == 3 and torch.equal(out[1]["a"], t)
+    out = _to_host((t, {"a": t, "b": [t, 3]}, Out(t, (t, None))))
+    assert copied == ["cpu"] * 5 and out[1]["b"][1] == 3 and out[2]["extra"][1] is None
+
+
+def test_siblings_of_a_module_in_the_current_folder_do_not_leak_and_packages_below_it_stay(tmp_path, monkeypatch):
+    """The siblings of a module source are forgotten after it is built, as a file's are; a package that merely lies
+    below the folder (a virtual environment there) is left loaded."""
+    import sys
+
+    for folder, width in (("here", 3), ("there", 5)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "blocks.py").write_text(f"WIDTH = {width}\n")
+        (tmp_path / folder / "nets.py").write_text("import torch\nimport blocks\n"
+                                                   "def build():\n    return torch.nn.Linear(4, blocks.WIDTH)\n")
+    site = tmp_path / "here" / ".venv" / "site"
+    (site / "deeppkg").mkdir(parents=True)
+    (site / "deeppkg" / "__init__.py").write_text("LOADS = []\nLOADS.append(1)\n")
+    (tmp_path / "here" / "nets.py").write_text("import torch\nimport blocks\nimport deeppkg\n"
+                                               "def build():\n    return torch.nn.Linear(4, blocks.WIDTH)\n")
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.syspath_prepend(str(site))
+    a, b = parse_models(["a=nets:build", f"b={tmp_path / 'there' / 'nets.py'}:build"], (4,))
+    assert a.build().out_features == 3 and b.build().out_features == 5 and a.build().out_features == 3
+    assert sys.modules["deeppkg"].LOADS == [1] and "blocks" not in sys.modules and "nets" not in sys.modules
+
+
+def test_update_refuses_to_replace_another_models_entry(tmp_path, models_py, capsys):
+    out = tmp_path / "p.json"
+    assert main(["profile", f"b={models_py}:build", *SHAPE, "--dtypes", "fp32,bf16", "--out", str(out), *FAST]) == 0
+    before = out.read_bytes()
+    err = cli_error(capsys, ["profile", f"b-bf16-eager={models_py}:wide", *SHAPE, "--dtypes", "bf16", "--update",
+                             "--out", str(out), *FAST])
+    assert "profile --update: p's model 'b-bf16-eager' is b's; this run's b-bf16-eager would replace it" in err
+    assert out.read_bytes() == before
+    assert main(["profile", f"b={models_py}:wide", *SHAPE, "--dtypes", "bf16", "--update", "--out", str(out),
+                 *FAST]) == 0                           # b's own bf16 form measured again: allowed
+    assert set(load_profile(out).models) == {"b", "b-bf16-eager"}

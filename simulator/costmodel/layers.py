@@ -106,9 +106,9 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
     try:
         cols = obj["columns"]
         kinds = [KINDS.index(k) for k in cols["kind"]]
-        arrays = [np.asarray(cols[c], dtype=np.float64) for c in ("flops", "act_elems", "param_elems")]
-        if not isinstance(obj["model"], str):
-            raise ValueError(f"model must be a name, got {obj['model']!r}")
+        arrays = [_numbers(cols[c], c) for c in ("flops", "act_elems", "param_elems")]
+        if not isinstance(obj["model"], str) or not all(isinstance(op, str) for op in cols["op"]):
+            raise ValueError("the model and each op must be a name (a string)")
         table = LayerTable(model=obj["model"], input_shape=tuple(_count(s) for s in obj["input_shape"]),
                            params=_count(obj["params"]), op=tuple(cols["op"]), kind=np.asarray(kinds, dtype=np.int64),
                            flops=arrays[0], act_elems=arrays[1], param_elems=arrays[2],
@@ -144,10 +144,17 @@ def _shape_columns(cols: dict) -> dict | None:
 
 
 def _count(value) -> int:
-    """A whole number >= 0 of a table's shape columns (ValueError otherwise: a float is not truncated)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"shape entries must be whole numbers >= 0, got {value!r}")
+    """A whole number from 0 to `MAX_COUNT` (params, shapes; ValueError otherwise: a float is not truncated)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"params and shape entries must be whole numbers from 0 to {MAX_COUNT:g}, got {value!r}")
     return value
+
+
+def _numbers(values, column: str) -> np.ndarray:
+    """A count column as a 1-D float array (ValueError unless a list of numbers)."""
+    if not isinstance(values, list) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        raise ValueError(f"{column} must be a list of numbers")
+    return np.asarray(values, dtype=np.float64)
 
 
 def table_path(model: str) -> Path:

@@ -110,7 +110,8 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 def _loaded(model: UserModel):
     """The Python module `model.source` names, loaded anew: a file (``*.py`` or a path) or an importable module.
     Its folder (a file's; the current folder for a module) is on the import path until the block ends; then the
-    modules imported from a file's folder are removed from ``sys.modules``."""
+    modules it imported from that folder (`_is_sibling`) are removed from ``sys.modules``, so that the next model's
+    siblings of the same name are its own."""
     source = model.source
     as_file = _is_file(source)
     path = Path(source)
@@ -126,11 +127,17 @@ def _loaded(model: UserModel):
         sys.argv = argv
         if folder in sys.path:
             sys.path.remove(folder)
-        if as_file:
-            for key in set(sys.modules) - before:
-                origin = getattr(sys.modules[key], "__file__", None) or ""
-                if key.startswith(_FILE_MODULE) or origin.startswith(folder + os.sep):
-                    del sys.modules[key]
+        for key in set(sys.modules) - before:
+            if key.startswith(_FILE_MODULE) or _is_sibling(key, folder):
+                del sys.modules[key]
+
+
+def _is_sibling(key: str, folder: str) -> bool:
+    """Whether module `key` was loaded from `folder` itself: a ``.py`` file or a package directly in it (not a package
+    that merely lies below it, as in a virtual environment's site-packages there)."""
+    top = key.split(".")[0]
+    return os.path.isfile(os.path.join(folder, f"{top}.py")) or os.path.isfile(os.path.join(folder, top,
+                                                                                             "__init__.py"))
 
 
 #: The prefix of the module names under which users' model files are loaded.
@@ -155,7 +162,9 @@ def _guarded(model: UserModel, what: str, call, *args):
         return call(*args)
     except FlexsimError:
         raise
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- the user's code: any failure is named, on one line
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 -- the user's code: any failure (or exit) is named, on one line
         verb = "exited" if isinstance(exc, SystemExit) else "failed"
         raise FlexsimError(f"model {model.name}: {what} {verb} ({_one_line(exc)})") from None
 

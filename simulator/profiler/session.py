@@ -262,6 +262,8 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
             forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
                                source={"arch": model_name(model), "implementation": implementation}))
     check_entry_names([f.name for f in forms], [f.source["arch"] for f in forms], "profile")
+    if update is not None:
+        check_merge(update, [(f.name, f.source["arch"], (f.dtype, f.mode)) for f in forms])
     probes = (lambda t: peak_probes(t, request.dtypes)) if device == "cpu" else None
     batches, best_s = _measure_forms(torch, forms, request.batch_sizes, device, settings, counter, progress, probes)
     models = {f.name: ModelEntry(batches=batches[f.name], info=f.info(settings)) for f in forms}
@@ -305,15 +307,26 @@ def _renamed_forms(old_models: dict, new_models: dict) -> dict:
     """`new_models`, where an entry takes a bare name (a Fashion-MNIST member's) that `old_models` holds in another
     dtype or mode, under its full name instead (``{model}-{dtype}-{mode}``): an update never replaces one form of a
     member by another under the name its logit cache looks up."""
+    return {_merged_name(old_models, name, _form(entry)): entry for name, entry in new_models.items()}
+
+
+def _merged_name(old_models: dict, name: str, form: tuple[str, str]) -> str:
+    """The name under which an entry `name` of `form` (dtype, mode) is merged into `old_models`."""
     from simulator.models.registry import profile_model_name
 
-    renamed = {}
-    for name, entry in new_models.items():
-        before = old_models.get(name)
-        if before is not None and _form(before) != _form(entry):
-            name = profile_model_name(name, *_form(entry))
-        renamed[name] = entry
-    return renamed
+    before = old_models.get(name)
+    return profile_model_name(name, *form) if before is not None and _form(before) != form else name
+
+
+def check_merge(old: Profile, entries) -> None:
+    """FlexsimError where an entry of this run, ``(name, arch, (dtype, mode))``, would replace another model's entry
+    of `old` (a model of yours named like another's form, e.g. ``b-bf16-eager`` beside ``b``); checked before
+    anything is measured."""
+    for name, arch, form in entries:
+        merged = _merged_name(old.models, name, form)
+        other = old.models[merged].info.get("arch") if merged in old.models else None
+        require(other is None or other == arch, f"profile --update: {old.name}'s model {merged!r} is {other}'s; "
+                f"this run's {arch} would replace it (rename one)")
 
 
 def _form(entry: ModelEntry) -> tuple[str, str]:

@@ -74,11 +74,17 @@ def _with_copy(forward):
 
 
 def _to_host(out):
-    """The output copied to the host (which waits for the device): a tensor, or each tensor of a tuple, list or dict
-    output (a model of yours may return several)."""
+    """The output copied to the host (which waits for the device): a tensor, or each tensor of a tuple, list, dict
+    or dataclass output (a model of yours may return several; a dataclass comes back as a dict of its fields)."""
+    import dataclasses
+
     from torch.utils._pytree import tree_map
 
-    return tree_map(lambda t: t.to("cpu") if hasattr(t, "to") else t, out)
+    def copy(leaf):
+        if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+            return {f.name: _to_host(getattr(leaf, f.name)) for f in dataclasses.fields(leaf)}
+        return leaf.to("cpu") if hasattr(leaf, "to") else leaf
+    return tree_map(copy, out)
 
 
 def _graph(torch, module, x):
