@@ -30,7 +30,7 @@ def plot_sweep(result: SweepResult, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     means = result.means()
-    panels = [p for p in PANELS if all(row[p[0]] is not None for row in means)]
+    panels = [p for p in PANELS if all(row[p[0]] is not None for row in means) and not _never(result, means, p[0])]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
     for ax, (name, title, scale) in zip(axes.flat, panels):
         if len(result.vary) == 1:
@@ -38,8 +38,10 @@ def plot_sweep(result: SweepResult, path: str | Path) -> None:
         else:
             _heatmap(ax, result, means, name, scale)
         ax.set_title(title, fontsize=9)
-    fig.suptitle(f"flexsim sweep: policy {'+'.join(result.base.policy)} on {','.join(result.base.profile)}, "
-                 f"arrivals {result.base.arrivals}, {result.seeds} seed(s)", fontsize=9)
+    fixed = {"policy": f"policy {'+'.join(result.base.policy)}", "profile": f"on {','.join(result.base.profile)}",
+             "arrivals": f"arrivals {result.base.arrivals}"}
+    fig.suptitle(", ".join(["flexsim sweep"] + [text for field, text in fixed.items() if field not in result.vary]
+                           + [f"{result.seeds} seed(s)"]), fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -58,6 +60,8 @@ def _line(ax, result: SweepResult, name: str, scale: float) -> None:
     ax.plot(x, runs.mean(axis=1) * scale, marker="o", color="tab:blue")
     if result.seeds > 1:
         ax.plot(np.repeat(x, result.seeds), runs.ravel() * scale, ".", color="tab:blue", alpha=0.3)
+    if _logarithmic(name, runs):
+        ax.set_yscale("log")
     ax.set_xticks(x, _labels(values), rotation=30 if len(values) > 5 else 0, fontsize=8)
     ax.set_xlabel(field)
     ax.grid(alpha=0.3)
@@ -67,13 +71,34 @@ def _heatmap(ax, result: SweepResult, means: list, name: str, scale: float) -> N
     first, second = result.vary
     rows, cols = len(result.vary[first]), len(result.vary[second])
     grid = np.array([row[name] for row in means], dtype=float).reshape(rows, cols) * scale
-    image = ax.imshow(grid, aspect="auto", cmap="viridis")
-    low, high = np.nanmin(grid), np.nanmax(grid)
+    log = _logarithmic(name, grid)
+    image = ax.imshow(grid, aspect="auto", cmap="viridis", norm="log" if log else None)
+    shade = np.log(grid) if log else grid
+    low, high = np.nanmin(shade), np.nanmax(shade)
     for (i, j), value in np.ndenumerate(grid):
-        light = high > low and (value - low) / (high - low) > 0.6          # viridis turns yellow: dark text
+        light = high > low and (shade[i, j] - low) / (high - low) > 0.6    # viridis turns yellow: dark text
         ax.text(j, i, f"{value:.4g}", ha="center", va="center", fontsize=7, color="black" if light else "white")
     ax.set_yticks(range(rows), _labels(row[first] for row in means[::cols]), fontsize=8)
     ax.set_xticks(range(cols), _labels(row[second] for row in means[:cols]), fontsize=8)
     ax.set_ylabel(first)
     ax.set_xlabel(second)
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
+
+
+def _never(result: SweepResult, means: list, name: str) -> bool:
+    """Whether panel `name` says nothing: deadline misses where no run has a deadline (none set, none varied, none
+    missed, as a trace's own deadlines could be)."""
+    return name == "deadline_miss_rate" and result.base.deadline_ms == float("inf") and \
+        "deadline_ms" not in result.vary and all(row[name] == 0 for row in means)
+
+
+#: A latency panel whose values span more than this ratio is drawn on a logarithmic scale (a saturated queue's p99
+#: is hundreds of times the others', which a linear scale would flatten).
+LOG_RATIO = 20.0
+
+
+def _logarithmic(name: str, values: np.ndarray) -> bool:
+    """Whether panel `name` with `values` is drawn on a logarithmic scale: a latency spanning over `LOG_RATIO`."""
+    finite = values[np.isfinite(values)]
+    return name.startswith("latency") and finite.size > 0 and finite.min() > 0 and \
+        finite.max() > LOG_RATIO * finite.min()

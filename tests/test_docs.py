@@ -42,17 +42,22 @@ def test_sweep_example_runs():
     assert namespace["best"]["deadline_miss_rate"] <= 0.01 and len(namespace["rows"]) == 6
 
 
-def test_the_sweep_study_prints_the_table_the_doc_shows(tmp_path, capsys):
+def test_the_sweep_studies_print_the_tables_the_doc_shows(tmp_path, capsys):
+    """Each study file of docs/sweeps.md prints the table shown after it."""
     import re
 
     from simulator.cli import main
 
     text = (ROOT / "docs" / "sweeps.md").read_text()
-    study = tmp_path / "study.toml"
-    study.write_text(re.search(r"```toml\n(.*?)```", text, flags=re.S).group(1))
-    assert main(["sweep", str(study)]) == 0
-    shown = re.search(r"```text\n(.*?)```", text, flags=re.S).group(1)
-    assert shown in capsys.readouterr().out
+    studies = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    tables = re.findall(r"```text\n(.*?)```", text, flags=re.S)
+    assert len(studies) == len(tables) == 2
+    for toml, shown in zip(studies, tables):
+        study = tmp_path / "study.toml"
+        study.write_text(toml)
+        capsys.readouterr()
+        assert main(["sweep", str(study)]) == 0
+        assert shown in capsys.readouterr().out
 
 
 YOUR_MODELS_PY = '''

@@ -186,3 +186,18 @@ def test_a_folder_whose_figure_is_a_directory_is_refused_before_running(tmp_path
                                  "--vary", "devices=1|2", "--out", str(out)])
     assert "sweep.png there is a directory" in message
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_the_figure_leaves_out_what_says_nothing_and_logs_wide_latencies():
+    import numpy as np
+
+    from simulator.sweep_plot import _logarithmic, _never
+
+    assert _logarithmic("latency_p99_ms", np.array([[1.0, 30.0]])) and not _logarithmic("latency_p99_ms",
+                                                                                        np.array([1.0, 19.0]))
+    assert not _logarithmic("accuracy", np.array([0.01, 0.9])) and not _logarithmic("latency_p99_ms",
+                                                                                   np.array([0.0, 9.0]))
+    free = sweep(vary={"load_levels": ("0:6", "0:6;4:3")}, policy=("threshold", "load-adaptive"), requests=200)
+    assert _never(free, free.means(), "deadline_miss_rate") and not _never(free, free.means(), "accuracy")
+    timed = sweep(vary={"deadline_ms": (0.5, 5.0)}, policy=("threshold", "deadline"), requests=200)
+    assert not _never(timed, timed.means(), "deadline_miss_rate")
