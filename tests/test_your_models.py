@@ -188,7 +188,7 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
     (["costmodel", "derive", "--table", "{tmp}/t.json"], "derive: give --device with --table or --models"),
     (["costmodel", "derive", "--device", "rpi5", "--models", "a={py}:build"], "is a model of yours: trace it first"),
     (["costmodel", "derive", "--input-shape", "1,8,8"], "derive does not take --input-shape"),
-    (["costmodel", "accuracy", "--table", "t.json"], "accuracy does not take --table"),
+    (["costmodel", "devices", "--table", "t.json"], "devices does not take --table"),
     (["costmodel", "derive", "--device", "rpi5", "--table", "{tmp}/none.json", "--out-dir", "{tmp}"],
      "layer table: file"),
     (["costmodel", "derive", "--device", "rpi5", "--table", "{py}", "--out-dir", "{tmp}"], "is not valid JSON"),
@@ -410,3 +410,25 @@ def test_update_refuses_to_replace_another_models_entry(tmp_path, models_py, cap
     assert main(["profile", f"b={models_py}:wide", *SHAPE, "--dtypes", "bf16", "--update", "--out", str(out),
                  *FAST]) == 0                           # b's own bf16 form measured again: allowed
     assert set(load_profile(out).models) == {"b", "b-bf16-eager"}
+
+
+def test_accuracy_leaves_a_users_model_out_like_the_built_in_ones(tmp_path, models_py, capsys):
+    measured = tmp_path / "mine.json"
+    assert main(["profile", f"fmnist-cnn-w8,mynet={models_py}:build", *SHAPE, "--batch-sizes", "1-2", "--threads", "1",
+                 "--out", str(measured), *FAST]) == 0
+    assert main(["costmodel", "trace", "--models", f"mynet={models_py}:build", *SHAPE,
+                 "--out-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["costmodel", "accuracy", "--profile", str(measured), "--table", str(tmp_path / "mynet.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| latency, mynet | 2 |" in out and "| latency, fmnist-cnn-w8 | 2 |" in out
+    err = cli_error(capsys, ["costmodel", "accuracy", "--profile", str(measured)])
+    assert "accuracy: profile mine measured 1 model(s) with a layer table (fmnist-cnn-w8); leaving one out" in err
+    assert "--table needs --profile" in cli_error(capsys, ["costmodel", "accuracy", "--table", "t.json"])
+    from simulator.costmodel.layers import given_tables, known_tables
+
+    with pytest.raises(FlexsimError, match="resnet18 given twice or named as a committed table"):
+        with given_tables([read_table(tmp_path / "mynet.json").__class__(
+                **{**read_table(tmp_path / "mynet.json").__dict__, "model": "resnet18"})]):
+            pass
+    assert "mynet" not in known_tables()

@@ -7,9 +7,10 @@ from pathlib import Path
 
 DESCRIPTION = """The hardware cost model (docs/cost-model.md).
 
-  accuracy  leave-one-architecture-out accuracy on every measured shipped profile (or --profile), and the derived
-            ResNet-50 batch-1 latency of AGX Orin and Orin NX against MLPerf; --update-doc rewrites the report
-            block in docs/cost-model.md
+  accuracy  leave-one-architecture-out accuracy on every measured shipped profile (or --profile; with --table, your
+            models' tables, for a profile that measured them beside built-in ones), and the derived ResNet-50
+            batch-1 latency of AGX Orin and Orin NX against MLPerf; --update-doc rewrites the report block in
+            docs/cost-model.md
   derive    derive profiles for devices of the device table (default: every shipped derived profile); --table
             adds your own models' layer tables (then only they are derived, unless --models names committed ones)
   trace     trace models (PyTorch needed) into layer tables: built-in models into the committed tables (or
@@ -46,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-shape", metavar="SHAPE", help="trace: per-sample input shape of your own models "
                         "(e.g. 3,32,32)")
     parser.add_argument("--table", action="append", metavar="PATH", help="derive: a layer table file of your own "
-                        "model (from trace); repeat for several")
+                        "model (from trace), repeat for several; accuracy: the tables of your models that --profile "
+                        "measured (each is then left out in turn like the built-in ones)")
     parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
                         "CPU profile's linear-layer rates from where the profile has no linear probes, in place of "
                         "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 #: The options each action reads (with the value that means "not given"); another action's option is refused.
 OPTIONS = {"profile": ({"accuracy", "derive", "microbench"}, None), "device": ({"derive"}, None),
            "name": ({"derive"}, None), "out_dir": ({"derive", "trace"}, None), "models": ({"trace", "derive"}, None),
-           "input_shape": ({"trace"}, None), "table": ({"derive"}, None),
+           "input_shape": ({"trace"}, None), "table": ({"derive", "accuracy"}, None),
            "kernels": ({"accuracy"}, None), "update_doc": ({"accuracy"}, None), "json": ({"accuracy"}, None),
            "seed": ({"microbench"}, 0), "out": ({"microbench"}, None)}
 
@@ -108,7 +110,9 @@ def _cpu_reference():
 
 
 def _accuracy(args) -> int:
+    from simulator.costmodel.layers import given_tables, read_table
     from simulator.costmodel.report import markdown, mlperf_comparison, profile_accuracy
+    from simulator.errors import require
     from simulator.profiles import load_profile
 
     from simulator.io import atomic_paths, check_output_file, json_text
@@ -121,7 +125,10 @@ def _accuracy(args) -> int:
         from simulator.costmodel.kernels import load_kernel_table_file
 
         load_kernel_table_file(args.kernels)
-    results = [profile_accuracy(p, args.kernels) for p in _measured_profiles(args.profile)]
+    require(args.profile or not args.table, "accuracy: --table needs --profile (a profile that measured those "
+            "models)")
+    with given_tables([read_table(t) for t in args.table or ()]):
+        results = [profile_accuracy(p, args.kernels) for p in _measured_profiles(args.profile)]
     text = markdown(results, mlperf_comparison(load_profile("h100")))
     print(text)
     outputs = {}

@@ -21,6 +21,7 @@ with the batch size (checked by the tests against a trace at batch 2).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -161,8 +162,37 @@ def table_path(model: str) -> Path:
     return TABLES_DIR / f"{model}.json"
 
 
+#: Layer tables given for models without a committed one, while `given_tables` is active.
+_GIVEN: dict[str, LayerTable] = {}
+
+
+@contextmanager
+def given_tables(tables):
+    """Within the block, `load_table` and `known_tables` also know `tables` (a user's traced models: the accuracy
+    check of a profile that measured them); a committed model's name is refused."""
+    tables = list(tables)
+    names = [t.model for t in tables]
+    clash = sorted((set(names) & set(committed_tables())) | {n for n in names if names.count(n) > 1})
+    require(not clash, f"layer tables: {', '.join(clash)} given twice or named as a committed table")
+    before = dict(_GIVEN)
+    _GIVEN.update({t.model: t for t in tables})
+    try:
+        yield
+    finally:
+        _GIVEN.clear()
+        _GIVEN.update(before)
+
+
+def known_tables() -> tuple[str, ...]:
+    """Models with a layer table: the committed ones and those given (`given_tables`)."""
+    return tuple(sorted({*committed_tables(), *_GIVEN}))
+
+
 def load_table(model: str) -> LayerTable:
-    """The committed layer table of `model` (hyphenated name, e.g. ``resnet50``, ``fmnist-cnn-w32``)."""
+    """The committed layer table of `model` (hyphenated name, e.g. ``resnet50``, ``fmnist-cnn-w32``), or one given
+    with `given_tables`."""
+    if model in _GIVEN:
+        return _GIVEN[model]
     path = table_path(model)
     require(path.exists(), f"cost model: no layer table for model {model!r} "
             f"(have: {', '.join(committed_tables()) or 'none'}; trace one with `flexsim costmodel trace`)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.costmodel.layers import committed_tables
+from simulator.costmodel.layers import known_tables
 
 #: The latency quantile a point stands for (see the module's docstring).
 POINT_QUANTILE = 0.1
@@ -63,7 +63,7 @@ def point_statistics(entry) -> tuple[float, float]:
 def profile_points(profile) -> list[Point]:
     """Every (architecture with a layer table, dtype, mode, batch) of `profile` with its latency statistics;
     energies that were interpolated rather than measured are left out (None)."""
-    known = set(committed_tables())
+    known = set(known_tables())
     groups = defaultdict(lambda: ([], [], []))
     for model in profile.models.values():
         arch = _arch(model.info)

@@ -28,6 +28,10 @@ def profile_accuracy(profile, kernels_path=None) -> dict:
     linear-layer rates come from its own measurements (`linear.measured_linear_params`; `kernels_path`: a
     microbenchmark table of the same device, for a profile without linear probes or a table of its own)."""
     points, spec = profile_points(profile), reference_spec(profile)
+    archs = sorted({p.arch for p in points})
+    require(len(archs) >= 2, f"accuracy: profile {profile.name} measured {len(archs)} model(s) with a layer table "
+            f"({', '.join(archs) or 'none'}); leaving one out needs two or more (measure built-in models beside "
+            "yours, and give your models' tables with --table)")
     linear, linear_source = measured_linear_params(profile, spec, kernels_path)
     predictions = leave_one_architecture_out(points, spec, fixed=linear)
     out = {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
