@@ -44,8 +44,8 @@ class UserModel:
         """A fresh instance of the model in eval mode (FlexsimError naming the model where its code fails).
 
         The source is loaded anew each time, with its folder (a file's) or the current folder (a module's) on the
-        import path while it loads and the builder runs; the modules of a file's folder that it imported are then
-        forgotten, so that two files importing siblings of the same name each get their own."""
+        import path while it loads and the builder runs; the modules it imported from that folder are then
+        forgotten, so that two sources importing siblings of the same name each get their own."""
         import torch
 
         with _loaded(self) as source:
