@@ -127,7 +127,9 @@ MAX_COST_SCALE = 1e6
 def _validate_cost_scale(scale, shape, src) -> None:
     if scale is None:
         return
-    require(isinstance(scale, np.ndarray) and scale.shape == tuple(shape),
+    require(isinstance(scale, np.ndarray), f"logit cache {src}: cost_scale must be a NumPy array [member, sample], "
+            f"got {type(scale).__name__}")
+    require(scale.shape == tuple(shape),
             f"logit cache {src}: cost_scale must have shape {tuple(shape)} [member, sample], got {np.shape(scale)}")
     require(np.issubdtype(scale.dtype, np.number) and not np.iscomplexobj(scale),
             f"logit cache {src}: cost_scale must be real numbers, got {scale.dtype}")
@@ -145,6 +147,12 @@ def load_cache(name_or_path: str | Path) -> LogitCache:
         file, names = BUILTIN_CACHES[key]
         return _load_npz(DATA_DIR / file, source=key, default_names=names)
     return _load_npz(check_cache_file(key), source=key, default_names=None)
+
+
+def cache_file(name_or_path: str | Path) -> Path:
+    """The file a cache name or path stands for, resolved (a built-in name's file in the package's data)."""
+    key = str(name_or_path)
+    return (DATA_DIR / BUILTIN_CACHES[key][0] if key in BUILTIN_CACHES else Path(key)).resolve()
 
 
 def as_cache(cache) -> LogitCache:
@@ -190,8 +198,9 @@ def _load_npz(path: Path, *, source: str, default_names) -> LogitCache:
 def _model_names(arrays: dict, default_names) -> tuple[str, ...] | None:
     if "model_names" in arrays:
         names = arrays["model_names"]
-        require(names.ndim == 1, f"logits: model_names must be a 1-D array of names, got shape {names.shape}")
-        return tuple(str(n) for n in names)
+        require(names.ndim == 1 and names.dtype.kind in "US", f"logits: model_names must be a 1-D array of names "
+                f"(strings), got {names.dtype} of shape {names.shape}")
+        return tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names)
     if "widths" in arrays:
         widths = arrays["widths"]
         ok = (widths.ndim == 1 and np.issubdtype(widths.dtype, np.number) and not np.iscomplexobj(widths)

@@ -98,6 +98,7 @@ def prepare(config: RunConfig, cache: LogitCache | None = None, *, signals=None)
     cache = as_cache(config.logits if cache is None else cache)
     members = check_members(config.members, cache)
     n_stages = len(members)
+    _check_default_thresholds(config, n_stages)
     spec = parse_arrivals(config.arrivals)
     trace = read_trace(spec.path) if spec.kind == "trace" else None
     compiled = policy_lib.compose(policy_lib.from_config(config, _trace_columns(trace)), n_stages)
@@ -145,10 +146,21 @@ def _assignment(config: RunConfig, spec: ArrivalSpec, n: int, rng: np.random.Gen
 
 def check_members(members, cache: LogitCache) -> tuple:
     """`members` as a tuple; FlexsimError naming the first that the cache does not hold."""
+    default = " (the default members, the shipped ensemble's: give --members)" if \
+        tuple(members) == RunConfig().members else ""
     for i, m in enumerate(members):
         require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
-                f"0..{cache.n_members - 1}")
+                f"0..{cache.n_members - 1}{default}")
     return tuple(members)
+
+
+def _check_default_thresholds(config: RunConfig, n_stages: int) -> None:
+    """FlexsimError where the threshold policy would read the default thresholds (the shipped ensemble's five) for
+    another number of stages: said as the default, which the user did not give."""
+    default = RunConfig().thresholds
+    require("threshold" not in config.policy or tuple(config.thresholds) != default or len(default) == n_stages - 1,
+            f"invalid thresholds: the default {','.join(map(str, default))} (for the shipped 6-member ensemble) has "
+            f"{len(default)} values for {n_stages} stages: give --thresholds with {n_stages - 1}")
 
 
 def stage_models(config: RunConfig, cache: LogitCache, profile: Profile) -> tuple[str, ...]:
@@ -165,6 +177,12 @@ def stage_models(config: RunConfig, cache: LogitCache, profile: Profile) -> tupl
         missing = tuple(dict.fromkeys(name for name in names if name not in profile.models))
         if not missing:
             return names
+        # stand-ins replace the cache's models where the profile measured none of them (another ensemble's
+        # profile, as the shipped h100 is for the Fashion-MNIST members); a profile with some of them lacks the
+        # others by mistake (a typo, a model not measured), which stand-ins would hide
+        found = sorted(set(names) - set(missing))
+        require(not found, f"profile {profile.name} has the cache's member model(s) {', '.join(found)} but not "
+                f"{', '.join(missing)}: measure or derive them too, or choose every stage's model with --models")
     defaults = profile.default_stage_models
     lacks = f"it has no {', '.join(missing)} (the cache's member models) and " if missing else ""
     require(defaults is not None and len(defaults) >= n,

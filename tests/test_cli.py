@@ -33,7 +33,10 @@ def test_run_names_the_model_of_each_stage_and_says_where_the_profile_stands_in(
     line = capsys.readouterr().out.splitlines()[1]
     assert "(chosen with --models for the cache's fmnist-cnn-w32)" in line and "stand-ins" not in line
     err = cli_error(capsys, ["run", "--logits", "fmnist-cpu", "--profile", "cpu-amd-epyc-2c"])
-    assert "it has no fmnist-cnn-w16 (the cache's member models) and no default_stage_models for 6 stages" in err
+    assert "profile cpu-amd-epyc-2c has the cache's member model(s) fmnist-cnn-w32, fmnist-cnn-w8 but not " \
+        "fmnist-cnn-w16: measure or derive them too" in err
+    assert main(["run", "--logits", "fmnist-cpu", "--profile", "h100", "--requests", "100"]) == 0   # none: stand-ins
+    assert "(the profile's stand-ins for the cache's fmnist-cnn-w8" in capsys.readouterr().out.splitlines()[1]
 
 
 def test_run_writes_outputs_and_json(tmp_path, capsys):

@@ -46,7 +46,10 @@ def test_values_of_list_fields_and_their_text_form():
     ({"deadline_ms": ()}, {}, "must be a non-empty list"),
     ({"deadline_ms": 3.0}, {}, "must be a non-empty list"),
     ({"deadline_ms": (3.0, -1.0)}, {}, "invalid deadline_ms = -1.0"),
-    ({"members": ((0, 1),)}, {}, r"sweep run members=0,1, seed=0: invalid thresholds: 5 values given for 2 stages"),
+    ({"members": ((0, 1),)}, {}, r"sweep run members=0,1, seed=0: invalid thresholds: the default 0.4,0.5,0.2,0.2,0.2 "
+                                 r"\(for the shipped 6-member ensemble\) has 5 values for 2 stages: give --thresholds "
+                                 "with 1"),
+    ({"members": ((0, 1),)}, {"thresholds": (0.5, 0.5)}, r"invalid thresholds: 2 values given for 2 stages"),
     ({"deadline_ms": (1.0,)}, {"seeds": 0}, "invalid seeds = 0"),
     ({"deadline_ms": tuple(range(1, 102))}, {"seeds": 100}, "10100 runs .* at most 10000"),
 ])

@@ -432,3 +432,73 @@ def test_accuracy_leaves_a_users_model_out_like_the_built_in_ones(tmp_path, mode
                 **{**read_table(tmp_path / "mynet.json").__dict__, "model": "resnet18"})]):
             pass
     assert "mynet" not in known_tables()
+
+
+# --------------------------------------------------------------------------------------------- your own caches
+
+def _named_cache(path, n_members, names=None, n_samples=60, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {"logits": rng.normal(size=(n_members, n_samples, 4)).astype(np.float32),
+              "labels": rng.integers(0, 4, n_samples)}
+    if names is not None:
+        arrays["model_names"] = np.array(names)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_descent_chooses_thresholds_for_an_ensemble_the_grid_cannot_hold(tmp_path, capsys):
+    """Descent never enumerates the grid: 9 stages at 11 values (2e8 combinations) is over the grid's limit."""
+    names = ["resnet18-fp16-graph"] * 9
+    test = _named_cache(tmp_path / "e_test.npz", 9, names)
+    _named_cache(tmp_path / "e_train.npz", 9, names, seed=1)
+    members = ["--members", "0,1,2,3,4,5,6,7,8", "--profile", "a100"]
+    assert main(["optimize", "--logits", test, *members, "--method", "descent"]) == 0
+    assert "invalid grid" in cli_error(capsys, ["optimize", "--logits", test, *members])
+
+
+def test_training_and_held_out_caches_are_costed_alike(tmp_path, capsys):
+    test = _named_cache(tmp_path / "n_test.npz", 4, ["resnet18-fp16-eager"] * 4)
+    train = _named_cache(tmp_path / "plain.npz", 4, seed=1)
+    args = ["optimize", "--logits", test, "--train-logits", train, "--members", "0,1,2,3"]
+    err = cli_error(capsys, args)
+    assert "the training and held-out caches would be costed on different stage models, resnet50-fp16-graph-m0," in err
+    assert main([*args, "--models", "resnet18-fp16-eager"]) == 0
+    assert "(stage models resnet18-fp16-eager x4)" in capsys.readouterr().out
+    same = ["optimize", "--logits", test, "--train-logits", str(tmp_path / "." / "n_test.npz"), "--members", "0,1,2,3"]
+    assert "is the training split" in cli_error(capsys, same)
+    assert "is the training split 'fmnist-test' itself" in cli_error(
+        capsys, ["optimize", "--logits", "fmnist", "--train-logits", "fmnist-test"])
+
+
+def test_a_cache_naming_some_models_the_profile_lacks_is_refused(tmp_path, capsys):
+    partly = _named_cache(tmp_path / "p.npz", 2, ["resnet18-fp16-eager", "nosuchnet"])
+    err = cli_error(capsys, ["run", "--logits", partly, "--members", "0,1", "--thresholds", "0.5", "--requests", "50"])
+    assert "profile h100 has the cache's member model(s) resnet18-fp16-eager but not nosuchnet" in err
+    raw = _named_cache(tmp_path / "b.npz", 2, [b"resnet18-fp16-eager", b"resnet18-fp32-eager"])
+    assert load_cache(raw).model_names == ("resnet18-fp16-eager", "resnet18-fp32-eager")
+    numbers = _named_cache(tmp_path / "n.npz", 2, [0, 1])
+    with pytest.raises(FlexsimError, match="model_names must be a 1-D array of names \\(strings\\), got int64"):
+        load_cache(numbers)
+    with pytest.raises(FlexsimError, match="cost_scale must be a NumPy array \\[member, sample\\], got list"):
+        LogitCache(logits=np.zeros((1, 2, 3), np.float32), labels=np.zeros(2, np.int64), cost_scale=[[1.0, 1.0]])
+
+
+def test_the_defaults_are_named_as_such_for_a_cache_of_yours(tmp_path, capsys):
+    small = _named_cache(tmp_path / "s.npz", 4, ["resnet18-fp16-eager"] * 4)
+    err = cli_error(capsys, ["run", "--logits", small, "--requests", "50"])
+    assert "invalid members[4] = 4: the cache" in err and "(the default members, the shipped ensemble's" in err
+    err = cli_error(capsys, ["run", "--logits", small, "--members", "0,1,2,3", "--requests", "50"])
+    assert "the default 0.4,0.5,0.2,0.2,0.2 (for the shipped 6-member ensemble) has 5 values for 4 stages: give " \
+        "--thresholds with 3" in err
+
+
+def test_chosen_toml_runs_from_another_folder(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    _named_cache(folder / "c_test.npz", 3, ["resnet18-fp16-eager"] * 3)
+    _named_cache(folder / "c_train.npz", 3, ["resnet18-fp16-eager"] * 3, seed=1)
+    assert main(["optimize", "--logits", "c_test.npz", "--members", "0,1,2", "--out", "opt"]) == 0
+    assert f'logits = "{folder / "c_test.npz"}"' in (folder / "opt" / "chosen.toml").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(folder / "opt" / "chosen.toml"), "--requests", "50"]) == 0

@@ -115,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(args.out, "--out")
     require(not args.compare or isinstance(criterion, Tann), "--compare needs the --lambda criterion")
     train, test = train_and_test(config, args.train_logits)
-    grid = _grid(args, train)
+    # the grid is built only where it is searched: descent never enumerates it (12 stages at 11 values would be
+    # 2.9e11 combinations, far over the grid's limit)
+    needs = criterion.needs_grid and (args.method == "grid" or args.compare)
+    grid = _grid(args, train) if needs else None
     found = search(train, criterion, args.method, grid)
     held_out = evaluate(test, found.point.thresholds)
     print(_report(config, criterion, args, found, grid, train, test, held_out))

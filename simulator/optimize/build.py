@@ -15,7 +15,7 @@ import numpy as np
 from simulator.config import RunConfig, with_overrides
 from simulator.errors import require
 from simulator.inputs import device_tables
-from simulator.logits import BUILTIN_CACHES, LogitCache, as_cache, check_cache_file, load_cache
+from simulator.logits import BUILTIN_CACHES, LogitCache, as_cache, cache_file, check_cache_file, load_cache
 from simulator.optimize.problem import ThresholdProblem, cumulative_problem
 from simulator.profiles import Profile, as_profile, load_profile
 from simulator.run import check_members, stage_models
@@ -65,18 +65,37 @@ def build_problem(config: RunConfig, cache: LogitCache | None = None,
 def describe(config: RunConfig, cache: LogitCache, profile: Profile) -> str:
     """One line naming the cache, the members, the combiner, the signal and the profile."""
     return (f"{cache.source} ({cache.n_samples} samples), members {','.join(map(str, config.members))} "
-            f"({config.combiner}, {config.signal}), profile {profile.name}")
+            f"({config.combiner}, {config.signal}), profile {profile.name} "
+            f"(stage models {_runs_text(stage_models(config, cache, profile))})")
+
+
+def _runs_text(names) -> str:
+    """Names with runs of one name written once with their count: ``a x3,b``."""
+    runs = []
+    for name in names:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    return ",".join(name if n == 1 else f"{name} x{n}" for name, n in runs)
 
 
 def train_and_test(config: RunConfig, train_logits: str | None = None) -> tuple[ThresholdProblem, ThresholdProblem]:
     """The problems on the training split (thresholds are chosen there) and on `config.logits` (held out)."""
     train_name = train_logits or training_split(config.logits)
-    require(train_name != config.logits,
-            f"logits {config.logits!r} is the training split itself: give the held-out cache as logits")
+    require(cache_file(train_name) != cache_file(config.logits),
+            f"logits {config.logits!r} is the training split {train_name!r} itself (the same file): give the "
+            "held-out cache as logits")
     profile = load_profile(config.profile[0])
     train_cache, test_cache = load_cache(train_name), load_cache(config.logits)
     check_same_ensemble(train_cache, test_cache)
-    train = build_problem(with_overrides(config, logits=train_name), train_cache, profile)
+    train_config = with_overrides(config, logits=train_name)
+    check_members(config.members, test_cache)
+    models = stage_models(train_config, train_cache, profile), stage_models(config, test_cache, profile)
+    require(models[0] == models[1], f"the training and held-out caches would be costed on different stage models, "
+            f"{','.join(models[0])} against {','.join(models[1])} (one names its members' models, the other does "
+            "not): choose them with --models")
+    train = build_problem(train_config, train_cache, profile)
     test = build_problem(config, test_cache, profile)
     require(train.n_stages == test.n_stages, "training and held-out problems differ in their number of stages")
     return train, test
