@@ -164,8 +164,9 @@ def _check_default_thresholds(config: RunConfig, n_stages: int) -> None:
 
 
 def stage_models(config: RunConfig, cache: LogitCache, profile: Profile) -> tuple[str, ...]:
-    """The profile model of each stage: the config's, else the cache's member names, else the profile's
-    default_stage_models."""
+    """The profile model of each stage: the config's, else the cache's member names, else (where the profile has
+    none of those) the profile's default_stage_models; FlexsimError where the profile has some of the cache's
+    member models but not all."""
     n = len(config.members)
     if config.models is not None:
         require(len(config.models) in (1, n),
