@@ -24,6 +24,14 @@ def malformed(where: str, exc: Exception) -> FlexsimError:
     return FlexsimError(f"{where}: malformed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
 
 
+def exception_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception on one line, for a message naming what failed: ``Type: the first line of its message`` (at most
+    `limit` characters of it), or ``Type`` where it has none."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:limit] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def script_exit(main, *args) -> int:
     """The exit status of a script's ``main(*args)`` (``experiments/``): its own, or 2 with ``error: MESSAGE`` on one
     line of standard error for bad input (a `FlexsimError`), as the flexsim command does."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator import policies as policy_lib
-from simulator.config import RunConfig, check_field_names
+from simulator.config import RunConfig, check_field_names, config_fields, default_of
 from simulator.dispatch import assign_devices, simulate_split
 from simulator.engine_numba import simulate_numba
 from simulator.engine_simpy import simulate_simpy
@@ -147,17 +147,22 @@ def _assignment(config: RunConfig, spec: ArrivalSpec, n: int, rng: np.random.Gen
 def check_members(members, cache: LogitCache) -> tuple:
     """`members` as a tuple; FlexsimError naming the first that the cache does not hold."""
     default = " (the default members, the shipped ensemble's: give --members)" if \
-        tuple(members) == RunConfig().members else ""
+        tuple(members) == _default("members") else ""
     for i, m in enumerate(members):
         require(0 <= m < cache.n_members, f"invalid members[{i}] = {m}: the cache {cache.source} has members "
                 f"0..{cache.n_members - 1}{default}")
     return tuple(members)
 
 
+def _default(name: str):
+    """The default value of `RunConfig` field `name`."""
+    return default_of(next(f for f in config_fields() if f.name == name))
+
+
 def _check_default_thresholds(config: RunConfig, n_stages: int) -> None:
     """FlexsimError where the threshold policy would read the default thresholds (the shipped ensemble's five) for
     another number of stages: said as the default, which the user did not give."""
-    default = RunConfig().thresholds
+    default = _default("thresholds")
     require("threshold" not in config.policy or tuple(config.thresholds) != default or len(default) == n_stages - 1,
             f"invalid thresholds: the default {','.join(map(str, default))} (for the shipped 6-member ensemble) has "
             f"{len(default)} values for {n_stages} stages: give --thresholds with {n_stages - 1}")

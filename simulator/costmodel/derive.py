@@ -151,6 +151,8 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
 def _unseen_ops_caveat(tables) -> list[str]:
     """A caveat naming the kernels of `tables` that no committed architecture runs (the cost model was fitted and
     checked on those architectures only: other kernels are costed by the same rules, unchecked)."""
+    if not tables:
+        return []
     seen = {op for m in committed_tables() for op in load_table(m).op}
     unseen = sorted({op for t in tables for op in t.op} - seen)
     return [f"kernels that none of the architectures the cost model was fitted on runs, costed by the same rules "

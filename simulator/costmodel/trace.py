@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry, sdpa_flop_count
 
 from simulator.costmodel.layers import KINDS, SHAPE_COLUMNS, LayerTable
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, exception_line, require
 from simulator.models.user import UserModel
 
 #: Not kernels: allocations, and ``_unsafe_view`` (a view whose schema does not say so).
@@ -149,9 +149,8 @@ def _trace_rows(module, ptrs, input_shape, name: str, batch: int) -> list:
         with torch.no_grad(), recorder:
             module(x)
     except Exception as exc:  # noqa: BLE001 -- a model's own failure, named on one line
-        text = str(exc).splitlines()[0] if str(exc) else ""
         raise FlexsimError(f"model {name}: failed to run on a float32 input of shape {[batch, *input_shape]} "
-                           f"({type(exc).__name__}: {text[:200]})") from None
+                           f"({exception_line(exc, 200)})") from None
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     return [(op, kind, flops / batch, acts / batch, params, shapes)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, exception_line, require
 
 #: A user model's name: letters, digits and ``._-``, starting with a letter or digit (it becomes a file name).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -166,9 +166,4 @@ def _guarded(model: UserModel, what: str, call, *args):
         raise
     except BaseException as exc:  # noqa: BLE001 -- the user's code: any failure (or exit) is named, on one line
         verb = "exited" if isinstance(exc, SystemExit) else "failed"
-        raise FlexsimError(f"model {model.name}: {what} {verb} ({_one_line(exc)})") from None
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        raise FlexsimError(f"model {model.name}: {what} {verb} ({exception_line(exc)})") from None

@@ -8,6 +8,7 @@ The fields of `simulator.config.RunConfig` that matter here are ``logits``, ``me
 
 from __future__ import annotations
 
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,8 @@ def build_problem(config: RunConfig, cache: LogitCache | None = None,
     profile = as_profile(config.profile[0] if profile is None else profile)
     members = list(check_members(config.members, cache))       # a list: it indexes the cost scale's rows
     stages = stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
-    tables = device_tables(profile, stage_models(config, cache, profile), 1)
+    models = stage_models(config, cache, profile)
+    tables = device_tables(profile, models, 1)
     scale = (cache.cost_scale[members] if cache.cost_scale is not None and config.use_cost_scale
              else np.ones(stages.signal.shape))
     overhead_s = tables.overhead_s[:, None].copy()
@@ -59,24 +61,18 @@ def build_problem(config: RunConfig, cache: LogitCache | None = None,
     energy_j = tables.energy_j[:, 0][:, None] * scale + tables.idle_power_w * overhead_s
     return cumulative_problem(stages.signal, stages.correct, latency_ms,
                               energy_j if np.isfinite(energy_j).all() else None,
-                              description=describe(config, cache, profile))
+                              description=describe(config, cache, profile, models))
 
 
-def describe(config: RunConfig, cache: LogitCache, profile: Profile) -> str:
-    """One line naming the cache, the members, the combiner, the signal and the profile."""
+def describe(config: RunConfig, cache: LogitCache, profile: Profile, models) -> str:
+    """One line naming the cache, the members, the combiner, the signal, the profile and the stage `models`."""
     return (f"{cache.source} ({cache.n_samples} samples), members {','.join(map(str, config.members))} "
-            f"({config.combiner}, {config.signal}), profile {profile.name} "
-            f"(stage models {_runs_text(stage_models(config, cache, profile))})")
+            f"({config.combiner}, {config.signal}), profile {profile.name} (stage models {_runs_text(models)})")
 
 
 def _runs_text(names) -> str:
     """Names with runs of one name written once with their count: ``a x3,b``."""
-    runs = []
-    for name in names:
-        if runs and runs[-1][0] == name:
-            runs[-1][1] += 1
-        else:
-            runs.append([name, 1])
+    runs = ((name, sum(1 for _ in run)) for name, run in groupby(names))
     return ",".join(name if n == 1 else f"{name} x{n}" for name, n in runs)
 
 

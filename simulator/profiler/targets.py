@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, exception_line, require
 
 DTYPES = ("fp32", "fp16", "bf16")
 MODES = ("eager", "graph")
@@ -61,9 +61,8 @@ def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mod
     except FlexsimError:
         raise
     except Exception as exc:  # noqa: BLE001 -- any failure of the user's model is bad input
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise FlexsimError(f"{what}: failed to run at batch {batch} ({dtype}, {device}, {mode}): "
-                           f"{type(exc).__name__}: {first_line[:200]}") from None
+                           f"{exception_line(exc, 200)}") from None
     return Target(run=run, forward=forward, module=module, batch=batch, cuda=device != "cpu")
 
 
