@@ -50,7 +50,7 @@ def atomic_paths(paths, stale=()):
     `stale` (an earlier run's that this one does not write), on error remove the temporary ones, so that either every
     file is replaced (and every stale one gone) or none is. An OSError becomes a FlexsimError naming the path (the
     folder for one raised by the block while it writes several files: name them with `naming` there)."""
-    paths = [Path(p) for p in paths]
+    paths = [_write_target(Path(p)) for p in paths]
     if not paths:  # nothing to write (e.g. a report printed only)
         yield []
         _replace_all([], [], [Path(p) for p in stale])
@@ -65,6 +65,19 @@ def atomic_paths(paths, stale=()):
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
+
+
+def _write_target(path: Path) -> Path:
+    """The file that writing `path` replaces: the one a symbolic link points to (the link stays a link), else `path`
+    itself; FlexsimError where that exists and is neither a regular file nor a directory (a device such as
+    /dev/null, a FIFO, a socket: a file would be put in its place)."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    require(not target.exists() or target.is_file() or target.is_dir(),
+            f"cannot write {path}: {'it' if target == path else target} {NOT_REGULAR}")
+    return target
+
+
+NOT_REGULAR = "is not a regular file (a device, a FIFO or a socket)"
 
 
 def _replace_all(tmps: list[Path], paths: list[Path], stale: list[Path] = ()) -> None:
@@ -241,6 +254,7 @@ def check_output_file(path: str | Path, what: str = "out") -> Path:
     and `path` is not a directory."""
     path = _usable_path(path, what)
     require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
+    require(not path.exists() or path.is_file(), f"invalid {what} = {str(path)!r}: {NOT_REGULAR}")
     folder = path.absolute().parent
     require(folder.is_dir(), f"invalid {what} = {str(path)!r}: folder {path.parent} "
             + ("is not a directory" if folder.exists() else "does not exist"))
@@ -252,6 +266,7 @@ def check_report_file(path: str | Path, what: str = "report") -> Path:
     """As `check_output_file`, for a file whose folder is created where it is missing (`check_output_dir`)."""
     path = Path(path)
     require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
+    require(not path.exists() or path.is_file(), f"invalid {what} = {str(path)!r}: {NOT_REGULAR}")
     check_output_dir(path.absolute().parent, f"{what}'s folder")
     return path
 
@@ -295,13 +310,30 @@ def parsed_file(path: str | Path, kind: str, parse):
     return _PARSED[key]
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs) -> dict:
+    """An object's members as a dict; _DuplicateKey where a key appears twice (Python's json keeps the last)."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
 def read_json(path: str | Path, what: str):
-    """The JSON value of file `path` (`read_text`); FlexsimError naming `what` and `path` where it is not JSON."""
+    """The JSON value of file `path` (`read_text`); FlexsimError naming `what` and `path` where it is not JSON, or
+    where one object holds a key twice (which JSON parsers read differently: Python's keeps the last)."""
     text = read_text(path, what)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise FlexsimError(f"{what}: {path} is not valid JSON ({exc})") from None
+    except _DuplicateKey as exc:
+        raise FlexsimError(f"{what}: {path} holds the key {exc.args[0]!r} twice in one object") from None
     except RecursionError:
         raise FlexsimError(f"{what}: {path} is not valid JSON (nested too deeply)") from None
 

@@ -350,10 +350,13 @@ def _latency(x) -> bool:
 def _parse_model(spec, where: str) -> ModelEntry:
     require(isinstance(spec, dict) and isinstance(spec.get("batches"), dict) and spec["batches"],
             f"{where}: must have a non-empty object 'batches'")
-    batches = {}
+    batches, keys = {}, {}
     for key, entry in spec["batches"].items():
         require(isinstance(key, str) and key.isascii() and key.isdigit() and int(key) >= 1,
                 f"{where}.batches: batch size {key!r} must be an integer >= 1")
+        require(int(key) not in keys, f"{where}.batches: batch size {int(key)} appears twice "
+                f"({keys.get(int(key))!r} and {key!r})")
+        keys[int(key)] = key
         batches[int(key)] = _parse_batch(entry, f"{where}.batches.{key}")
     own = spec.get("decision_overhead_ms")
     require(own is None or (_nonneg(own) and own <= MAX_LATENCY_MS),

@@ -307,7 +307,7 @@ def test_a_profiles_linear_rates_come_from_its_probes_else_a_microbenchmark_tabl
     broken = replace(probed, device={**probed.device, "measured_peaks": {"linear": {"rows": [1]}}})
     with pytest.raises(FlexsimError, match="measured_peaks.linear: lacks the field 'features'"):
         measured_linear_params(broken, CPU_1T)
-    with pytest.raises(FlexsimError, match="no such file"):
+    with pytest.raises(FlexsimError, match="does not exist"):
         measured_linear_params(other, CPU_1T, tmp_path / "missing.json")
 
 
@@ -438,11 +438,20 @@ def test_repeatability_compares_each_statistic_of_two_measurements():
 
 # ------------------------------------------------------------------------------------------ derived profiles
 
+def test_a_reference_of_yours_is_named_by_its_file(tmp_path):
+    mine = tmp_path / "h100.json"                   # a shipped profile's name, another file
+    mine.write_text((PROFILES_DIR / "h100.json").read_text())
+    p = derive_profile("orin-test", device_spec("agx-orin-30w"), load_profile(mine), batch_sizes=(1,),
+                       models=("fmnist-cnn-w32",))
+    assert p.provenance["derived_from"]["reference_file"] == str(mine.resolve())
+
+
 def test_derived_profile_is_valid_and_marked_derived():
     p = derive_profile("orin-test", device_spec("agx-orin-30w"), load_profile("h100"), batch_sizes=(1, 2, 8),
                        models=("resnet50", "fmnist-cnn-w32"))
     parse_profile(json.loads(json.dumps(p.to_json())))
     assert p.provenance["source"] == "derived" and p.provenance["derived_from"]["reference_profile"] == "h100"
+    assert "reference_file" not in p.provenance["derived_from"]          # shipped: its name says which
     assert p.kind == "embedded" and p.device["datasheet"]["power_w"] == 30.0
     assert set(p.models) == {"resnet50-fp16-graph", "resnet50-fp16-eager", "resnet50-fp32-graph",
                              "resnet50-fp32-eager", "fmnist-cnn-w32", "fmnist-cnn-w32-fp16-eager",
@@ -477,7 +486,7 @@ def test_a_missing_microbenchmark_table_is_bad_input(tmp_path, capsys):
     out = tmp_path / "a.json"
     assert main(["costmodel", "accuracy", "--profile", "cpu-amd-epyc-2c", "--kernels", str(missing),
                  "--json", str(out)]) == 2
-    assert f"kernel table {missing}: no such file" in capsys.readouterr().err and not out.exists()
+    assert f"kernel table: file {missing} does not exist" in capsys.readouterr().err and not out.exists()
 
 
 def test_accuracy_prints_the_report_without_writing_anything(tmp_path, capsys, monkeypatch):
@@ -553,6 +562,11 @@ def test_an_option_of_another_action_is_refused(capsys):
     (["trace", "--models", "alexnet,"], "invalid --models = 'alexnet,': an empty name"),
     (["microbench", "--seed", "-1"], "invalid --seed = -1: must be an integer >= 0"),
     (["microbench", "--out", "{tmp}"], "is a directory, not a file"),         # refused before minutes of timing
+    (["accuracy", "--profile", "l4"], "profile l4 was derived by the cost model, not measured"),
+    (["derive", "--device", "rpi5", "--profile", "orin-nx", "--out-dir", "{tmp}"],
+     "profile orin-nx was derived by the cost model, not measured"),
+    (["derive", "--device", "rpi5", "--profile", "h100", "--out-dir", "{tmp}"],
+     "derive: --profile h100 is a GPU profile, but no target device is a GPU"),
 ])
 def test_costmodel_bad_input_is_refused_before_any_work(tmp_path, capsys, argv, message):
     assert main(["costmodel", *[a.format(tmp=tmp_path) for a in argv]]) == 2

@@ -1,5 +1,6 @@
 """The profiler: measuring real models, energy windows, settings, and bad input (one line, exit 2, no file)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from simulator.profiler.energy import energy_per_call_j, find_rapl, idle_power_w
 from simulator.profiler.settings import MeasureSettings
 from simulator.profiler.timing import summary_ms, wall_samples_ms, warm_up
 from simulator.profiles import load_profile
+from simulator.speed import SpeedNoise
 from tests.helpers import cli_error
 
 torch = pytest.importorskip("torch")
@@ -230,6 +232,33 @@ def test_update_refuses_another_device(tmp_path):
         merge_profiles(p, other)
 
 
+@pytest.mark.parametrize("fact, value", [("cpu_model", "999"), ("threads", 7)])
+def test_update_refuses_another_cpu_of_the_same_name_or_other_threads(tmp_path, fact, value):
+    from simulator.profiler.session import merge_profiles
+
+    out = tmp_path / "p.json"
+    assert main(["profile", "fmnist-cnn-w8", "--batch-sizes", "1", "--out", str(out), *FAST]) == 0
+    p = load_profile(out)
+    other = dataclasses.replace(p, device={**p.device, fact: value})
+    with pytest.raises(FlexsimError, match=f"they differ in {fact} "):
+        merge_profiles(p, other)
+
+
+def test_update_keeps_the_hosts_costs_and_the_idle_power_it_did_not_measure(tmp_path):
+    from simulator.profiler.session import HOST_FIELDS, merge_profiles
+
+    out = tmp_path / "p.json"
+    assert main(["profile", "fmnist-cnn-w8", "--batch-sizes", "1", "--out", str(out), *FAST]) == 0
+    new = load_profile(out)
+    old = dataclasses.replace(new, idle_power_w=12.5, dispatch_overhead_ms=0.05, idle_dispatch_ms=0.07,
+                              release_cost_ms=0.01, wakeup=((1.0, 4.0), (1.2, 1.5)), wakeup_decay=0.3,
+                              member_idle=((2.0,), (1.1,)), speed_noise=SpeedNoise(sigma=0.1, correlation_ms=30.0))
+    merged = merge_profiles(old, dataclasses.replace(new, idle_power_w=None))
+    assert merged.idle_power_w == 12.5
+    assert all(getattr(merged, k) == getattr(old, k) for k in HOST_FIELDS)
+    assert merge_profiles(old, dataclasses.replace(new, idle_power_w=30.0)).idle_power_w == 30.0
+
+
 def test_update_of_another_devices_profile_is_refused_before_measuring(tmp_path, capsys):
     import shutil
 
@@ -289,6 +318,9 @@ def test_batch_size_ranges_parse(parts):
      "batches.1.latency_summary_ms.p50 = nan must be a number > 0 and <= 1e+09"),
     (lambda o: o["models"]["m"]["batches"]["1"].update(latency_summary_ms={"p99": -1.0}),
      "latency_summary_ms.p99 = -1.0 must be a number > 0"),
+    (lambda o: o["models"]["m"]["batches"].update({"01": {"latency_ms": {"samples": [1000.0]}}}),
+     "models.m.batches: batch size 1 appears twice ('1' and '01')"),
+    (lambda o: o["models"]["m"].update(dtype="fp64"), "profile x: model m's dtype = 'fp64' must be one of"),
 ])
 def test_bad_profile_files_are_one_line_errors(tmp_path, capsys, edit, message):
     obj = {"schema_version": 1, "name": "x", "device": {"name": "d", "kind": "cpu"}, "idle_power_w": None,
@@ -300,6 +332,14 @@ def test_bad_profile_files_are_one_line_errors(tmp_path, capsys, edit, message):
     assert main(["costmodel", "accuracy", "--profile", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_key_twice_in_one_object_is_refused(tmp_path, capsys):
+    path = tmp_path / "twice.json"
+    path.write_text((Path(__file__).resolve().parents[1] / "profiles" / "h100.json").read_text()
+                    .replace('"batches": {', '"batches": {"1": {"latency_ms": {"samples": [1000.0]}}, ', 1))
+    assert main(["profiles", str(path)]) == 2
+    assert f"profile: {path} holds the key '1' twice in one object" in capsys.readouterr().err
 
 
 def test_corrupt_profile_file(tmp_path, capsys):

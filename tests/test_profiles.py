@@ -211,3 +211,11 @@ def test_a_profile_is_parsed_once_while_unchanged_and_again_once_rewritten(tmp_p
     assert load_profile(path) is first and load_profile("h100") is load_profile("h100")
     save_profile(path, dataclasses.replace(first, name="renamed"))
     assert load_profile(path).name == "renamed"
+
+
+def test_profiles_says_which_profiles_have_energy_for_a_simulation(capsys):
+    from simulator.cli import main
+
+    assert main(["profiles", "h200", "h100", "cpu-amd-epyc-2c"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "models, " in line]
+    assert [line.split("models, ")[1] for line in lines] == ["energy]", "energy for some models]", "no energy]"]

@@ -74,6 +74,34 @@ def folds():
 
 def returns_list():
     return [1, 2]
+
+class Flaky(Net):
+    """Runs its first `calls` calls, then fails (or exits)."""
+    def __init__(self, calls, exits=False):
+        super().__init__(4)
+        self.calls, self.exits = calls, exits
+
+    def forward(self, x):
+        self.calls -= 1
+        if self.calls < 0:
+            if self.exits:
+                import sys
+                sys.exit(5)
+            raise RuntimeError("worn out")
+        return super().forward(x)
+
+def flaky():
+    return Flaky(calls=2)
+
+def exits_in_forward():
+    return Flaky(calls=1, exits=True)
+
+class Nothing(torch.nn.Module):
+    def forward(self, x):
+        return None
+
+def returns_nothing():
+    return Nothing()
 '''
 SHAPE = ["--input-shape", "1,8,8"]
 FAST = ["--repeats", "3", "--warmup", "1", "--warmup-s", "0", "--idle-settle-s", "0", "--rounds", "1"]
@@ -178,6 +206,11 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
     (["profile", "mynet={py}:LOCKED", *SHAPE], "model mynet: copying it failed (TypeError"),
     (["profile", "mynet={py}:returns_list", *SHAPE], "returned list, not a torch.nn.Module"),
     (["profile", "mynet={py}:build", "--input-shape", "3,8,8"], "model mynet: failed to run at batch 1"),
+    (["profile", "mynet={py}:flaky", *SHAPE, "--batch-sizes", "1,2"],        # fails in the warm-up, not at first
+     "model mynet: failed to run at batch 1 (fp32, cpu, eager): RuntimeError: worn out"),
+    (["profile", "mynet={py}:returns_nothing", *SHAPE], "it returned NoneType, which holds no tensor"),
+    (["profile", "mynet={py}:exits_in_forward", *SHAPE], "model mynet: failed to run at batch 1 (fp32, cpu, eager): "
+                                                         "SystemExit: 5"),
     (["costmodel", "trace", "--models", "mynet={py}:build", *SHAPE], "give --out-dir for your own models"),
     (["costmodel", "trace", "--models", "mynet={py}:build", "--input-shape", "3,8,8", "--out-dir", "{tmp}/t"],
      "model mynet: failed to run on a float32 input of shape [1, 3, 8, 8] (RuntimeError"),

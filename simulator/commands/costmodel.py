@@ -196,6 +196,7 @@ def _derive(args) -> int:
     tables = [read_table(t) for t in args.table or ()]
     models = _committed_models(args.models) if args.models is not None else (() if tables else MODELS)
     given = [load_profile(p) for p in args.profile or ()]
+    _check_references(given, specs.values())
     profiles = [derive_profile(name, spec, _reference(spec, given), models=models, tables=tables)
                 for name, spec in specs.items()]
     with atomic_paths(outputs) as tmps:   # every profile, or none
@@ -205,6 +206,20 @@ def _derive(args) -> int:
         print(f"wrote {out_dir / (p.name + '.json')}: {p.device['name']}, {len(p.models)} models, derived from "
               f"{p.provenance['derived_from']['reference_profile']}")
     return 0
+
+
+def _check_references(given, specs) -> None:
+    """FlexsimError for a given reference profile that is not measured, or that no target would use (a CPU's for
+    GPU targets only, or the other way round): `_reference` would pass it over in silence."""
+    from simulator.costmodel.derive import reference_spec
+    from simulator.errors import require
+
+    for profile in given:
+        reference_spec(profile)
+        cpu = profile.kind == "cpu"
+        require(any((spec.executes == "cpu") == cpu for spec in specs),
+                f"derive: --profile {profile.name} is a {'CPU' if cpu else 'GPU'} profile, but no target device is "
+                f"a {'CPU' if cpu else 'GPU'}: a reference serves targets of its own kind only")
 
 
 def _model_list(text: str) -> list[str]:

@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or with --update the existing file's profile name)")
     parser.add_argument("--out", required=True, help="profile file to write (JSON)")
     parser.add_argument("--update", action="store_true", help="keep the models of an existing --out file that "
-                        "this run does not measure (same device required)")
+                        "this run does not measure (same device and threads required); without it --out is "
+                        "replaced whole")
     parser.add_argument("--no-energy", action="store_true", help="do not read energy counters")
     for name, default, help_text in (("warmup", 10, "warm-up calls"), ("repeats", 50, "timed calls (samples)"),
                                      ("rounds", 5, "rounds interleaved over every model and batch size")):

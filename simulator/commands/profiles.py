@@ -28,10 +28,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"no profiles in {PROFILES_DIR} (FLEXSIM_PROFILES, where set, names the folder)")
     profiles = {name: load_profile(path) for name, path in shipped.items()}    # every one checked before printing
     for name, p in profiles.items():
-        energy = "energy" if any(b.energy_j is not None for m in p.models.values() for b in m.batches.values()) \
-            else "no energy"
         print(f"{name:<24} {p.kind:<10} {p.provenance['source']:<8} {p.device.get('name', '')}  "
-              f"[{len(p.models)} models, {energy}]")
+              f"[{len(p.models)} models, {_energy_label(p)}]")
         print(f"    covers: {_coverage(p)}")
         if p.provenance.get("source") == "derived":
             origin = p.provenance.get("derived_from", {})
@@ -51,6 +49,15 @@ def _smallest(entry, batch: int) -> str:
     median_ms = float(entry.latency.icdf_ms(np.array([0.5]))[0])
     energy = "energy not measured" if entry.energy_j is None else f"{entry.energy_j:.4g} J"
     return f"batch {batch}: p50 {median_ms:.4g} ms, {energy}"
+
+
+def _energy_label(profile) -> str:
+    """Whether a simulation on `profile` has energy: every entry's and the idle power (``energy``), some entries'
+    and the idle power (``energy for some models``: only runs on those have it), or none."""
+    measured = [b.energy_j is not None for m in profile.models.values() for b in m.batches.values()]
+    if profile.idle_power_w is None or not any(measured):
+        return "no energy"
+    return "energy" if all(measured) else "energy for some models"
 
 
 def _coverage(profile) -> str:

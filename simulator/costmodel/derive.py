@@ -11,6 +11,7 @@ median.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from simulator.costmodel.points import POINT_QUANTILE, entry_mode, profile_point
 from simulator.errors import require
 from simulator.models.registry import (ARCHITECTURES, FMNIST_WIDTHS, bare_named, check_entry_names,
                                        profile_model_name)
-from simulator.profiles import BatchEntry, LatencyDistribution, ModelEntry, Profile
+from simulator.profiles import PROFILES_DIR, BatchEntry, LatencyDistribution, ModelEntry, Profile
 
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 BATCH_SIZES = tuple(range(1, 17)) + (24, 32, 48, 64)
@@ -57,6 +58,9 @@ CAVEATS = {
 
 def reference_spec(profile):
     """The device spec of a measured profile: datasheet figures for a known GPU, measured peaks for a CPU."""
+    require(profile.provenance.get("source") != "derived", f"profile {profile.name} was derived by the cost model, "
+            "not measured: fitting or checking the cost model needs a measured profile (`flexsim profiles` says "
+            "which are)")
     if profile.kind == "cpu":
         return measured_cpu_spec(profile)
     name = profile.device.get("name")
@@ -135,7 +139,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                       "energy of a call lasting the derived median = static power x time + energy per FLOP (counted "
                       "at the FP16 tensor rate: a kernel on a unit with a lower peak counts more) and per byte",
             "derived_from": {
-                "reference_profile": reference.name, "reference_device": ref_spec.name,
+                "reference_profile": reference.name, **_reference_file(reference), "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
                 **({"linear_params_from": linear_source} if linear else {}),
                 **({"given_layer_tables": {t.model: t.traced_with for t in tables}} if tables else {}),
@@ -170,3 +174,11 @@ def _entry(table, batch, dtype, mode, spec, params, energy, spread) -> BatchEntr
 
 def known_targets() -> tuple[str, ...]:
     return tuple(DEVICES)
+
+
+def _reference_file(reference: Profile) -> dict:
+    """``{"reference_file": path}`` for a reference read from a file that is not a shipped profile (a profile of
+    yours may carry a shipped one's name); nothing for a shipped one, whose name says which it is."""
+    if reference.origin == "<memory>" or Path(reference.origin).resolve().parent == Path(PROFILES_DIR).resolve():
+        return {}
+    return {"reference_file": str(Path(reference.origin).resolve())}

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from simulator.costmodel.layers import KERNEL_TABLE_PREFIX, TABLES_DIR, LayerTable
-from simulator.errors import FlexsimError, malformed, require
+from simulator.errors import malformed, require
 
 #: family -> configuration fields (integers; the batch size is measured separately).
 FAMILIES = {
@@ -211,13 +211,9 @@ def load_kernel_table(profile_name: str) -> KernelTable:
 
 def load_kernel_table_file(path) -> KernelTable:
     """The microbenchmark table in file `path`."""
-    path = Path(path)
-    require(path.is_file(), f"kernel table {path}: no such file")
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FlexsimError(f"kernel table {path}: not JSON ({exc})") from None
-    return kernel_table_from_json(obj, origin=str(path))
+    from simulator.io import read_json
+
+    return kernel_table_from_json(read_json(path, "kernel table"), origin=str(path))
 
 
 def has_kernel_table(profile_name: str) -> bool:

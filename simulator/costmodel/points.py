@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.costmodel.layers import known_tables
+from simulator.costmodel.layers import DTYPE_BYTES, known_tables
+from simulator.errors import require
 
 #: The latency quantile a point stands for (see the module's docstring).
 POINT_QUANTILE = 0.1
@@ -65,11 +66,14 @@ def profile_points(profile) -> list[Point]:
     energies that were interpolated rather than measured are left out (None)."""
     known = set(known_tables())
     groups = defaultdict(lambda: ([], [], []))
-    for model in profile.models.values():
+    for name, model in profile.models.items():
         arch = _arch(model.info)
         if arch not in known:
             continue
-        key = (arch, model.info.get("dtype", "fp32"), entry_mode(model.info))
+        dtype = model.info.get("dtype", "fp32")
+        require(dtype in DTYPE_BYTES, f"profile {profile.name}: model {name}'s dtype = {dtype!r} must be one of "
+                f"{', '.join(DTYPE_BYTES)}")
+        key = (arch, dtype, entry_mode(model.info))
         for batch, entry in model.batches.items():
             low, median, energies = groups[key + (batch,)]
             stats = point_statistics(entry)

@@ -8,7 +8,7 @@ the shipped logit caches look its cost up. Everything is measured in memory firs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from simulator.errors import require
 from simulator.profiler.settings import MeasureSettings
@@ -283,24 +283,37 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     )
 
 
+#: The device facts that a profile updating another must share with it, where both record them: what the device is
+#: (two CPUs may report one name: the Zen 4 and Zen 5 hosts are both "AMD EPYC") and the threads it ran on.
+UPDATE_IDENTITY = ("name", "kind", "machine", "cpu_family", "cpu_model", "threads", "multiprocessors",
+                   "compute_capability", "memory_gb")
+
+
 def check_update(old: Profile, device: dict) -> None:
-    """FlexsimError unless a profile measured on `device` (its facts: name and kind) may update `old`: the same
-    device."""
-    require(old.device.get("name") == device.get("name") and old.kind == device.get("kind"),
-            f"cannot update profile {old.name}: it was measured on {old.device.get('name')!r} ({old.kind}), "
-            f"this run on {device.get('name')!r} ({device.get('kind')})")
+    """FlexsimError unless a profile measured on `device` (its facts) may update `old`: the same device, as far as
+    both record it (`UPDATE_IDENTITY`), measured on as many threads."""
+    differ = [k for k in UPDATE_IDENTITY if k in old.device and k in device and old.device[k] != device[k]]
+    require(not differ, f"cannot update profile {old.name}: it was measured on {old.device.get('name')!r} "
+            f"({old.kind}), this run on {device.get('name')!r} ({device.get('kind')}); they differ in "
+            + ", ".join(f"{k} ({old.device[k]!r} there, {device[k]!r} in this run)" for k in differ))
+
+
+#: Profile fields that `flexsim profile` does not measure (the real runner's fits of the host: `validation.md`);
+#: an update keeps those of the profile it updates.
+HOST_FIELDS = ("dispatch_overhead_ms", "idle_dispatch_ms", "release_cost_ms", "wakeup", "wakeup_decay",
+               "member_idle", "speed_noise")
 
 
 def merge_profiles(old: Profile, new: Profile) -> Profile:
-    """`new` with the models of `old` that it did not re-measure (same device required: `check_update`)."""
+    """`new` with the models of `old` that it did not re-measure (same device required: `check_update`), and what
+    it did not measure: the host's costs (`HOST_FIELDS`), the idle power where this run measured none."""
     check_update(old, new.device)
     earlier = list(old.provenance.get("earlier_runs", [])) + [
         {k: old.provenance.get(k) for k in ("date", "software", "settings", "allocator", "energy")}]
-    return Profile(name=new.name, device=new.device, idle_power_w=new.idle_power_w,
-                   decision_overhead_ms=new.decision_overhead_ms,
-                   provenance={**new.provenance, "earlier_runs": earlier},
+    idle_w = old.idle_power_w if new.idle_power_w is None else new.idle_power_w
+    return replace(new, idle_power_w=idle_w, provenance={**new.provenance, "earlier_runs": earlier},
                    models={**old.models, **_renamed_forms(old.models, new.models)},
-                   default_stage_models=old.default_stage_models)
+                   default_stage_models=old.default_stage_models, **{k: getattr(old, k) for k in HOST_FIELDS})
 
 
 def _renamed_forms(old_models: dict, new_models: dict) -> dict:

@@ -4,6 +4,7 @@ replay. Needs PyTorch (imported by the caller and passed in)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from simulator.errors import FlexsimError, exception_line, require
@@ -51,25 +52,59 @@ class Target:
 def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str) -> Target:
     """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked (with its own
     memory pool: the profiler replays graphs in any order), run once."""
-    try:
+    failed = f"{what}: failed to run at batch {batch} ({dtype}, {device}, {mode})"
+    with _failure_named(failed):
         module = module.to(device=device, dtype=torch_dtype(torch, dtype)).eval()
         x = torch.randn(batch, *input_shape, device=device).to(torch_dtype(torch, dtype))
-        forward = _graph(torch, module, x) if mode == "graph" else (lambda: module(x))
+        forward = _every_failure_named(_graph(torch, module, x) if mode == "graph" else (lambda: module(x)), failed)
         run = _with_copy(forward)
         with torch.inference_mode():
-            run()
+            out = run()
+    require(_holds_tensor(torch, out), f"{failed}: it returned {type(out).__name__}, which holds no tensor: the "
+            "profiler times a call until its output is on the host, and there would be nothing to wait for")
+    return Target(run=run, forward=forward, module=module, batch=batch, cuda=device != "cpu")
+
+
+#: What a model's failure can be: an exception, or its code exiting (KeyboardInterrupt still stops the profiler).
+MODEL_FAILURES = (Exception, SystemExit)
+
+
+@contextmanager
+def _failure_named(message: str):
+    """Any failure of the model inside the block becomes a FlexsimError of `message` and the exception, on one
+    line: it is bad input."""
+    try:
+        yield
     except FlexsimError:
         raise
-    except Exception as exc:  # noqa: BLE001 -- any failure of the user's model is bad input
-        raise FlexsimError(f"{what}: failed to run at batch {batch} ({dtype}, {device}, {mode}): "
-                           f"{exception_line(exc, 200)}") from None
-    return Target(run=run, forward=forward, module=module, batch=batch, cuda=device != "cpu")
+    except MODEL_FAILURES as exc:  # noqa: BLE001 -- any failure of the user's model is bad input
+        raise FlexsimError(f"{message}: {exception_line(exc, 200)}") from None
+
+
+def _every_failure_named(forward, message: str):
+    """`forward`, its failures named as `_failure_named` does, at every call: a model may fail only after some
+    calls (in the warm-up, the timed rounds or the energy windows). A bare ``try`` costs a call nothing."""
+    def call():
+        try:
+            return forward()
+        except MODEL_FAILURES as exc:  # noqa: BLE001 -- as _failure_named
+            if isinstance(exc, FlexsimError):
+                raise
+            raise FlexsimError(f"{message}: {exception_line(exc, 200)}") from None
+    return call
 
 
 def _with_copy(forward):
     def run():
         return _to_host(forward())
     return run
+
+
+def _holds_tensor(torch, out) -> bool:
+    """Whether a model's output (copied to the host: `_to_host`) holds a tensor anywhere."""
+    from torch.utils._pytree import tree_leaves
+
+    return any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(out))
 
 
 def _to_host(out):
