@@ -44,7 +44,9 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
     """The kernel's inputs and outputs, grouped into five tuples of arrays and scalars."""
     cap_w, window_s = inp.power_cap
     arrival_padded = out.arrival_s.base     # RawOutputs keeps arrival times followed by +inf sentinels
-    stage = (inp.stages.signal, inp.stages.prediction, inp.stages.correct, inp.cost_scale)
+    # per sample [sample, stage]: a request's stages lie side by side in memory (one or two cache lines per array
+    # rather than one per stage; the samples are drawn at random, so these reads miss the caches)
+    stage = per_sample_table(inp)
     wake_idle_s, wake_factor = inp.stacked_wakeup()
     member_idle_s, member_factor = inp.stacked_member_idle()
     # None where no device has a table: the kernel is then compiled without the member-idle code (`_cold_scale`)
@@ -251,22 +253,55 @@ def wakeup_factor(idle_s, points_s, factors):
     return f0
 
 
+#: The fields of `per_sample_table`'s last axis.
+SIGNAL, SCALE, PREDICTION, CORRECT = range(4)
+
+
+def per_sample_table(inp: SimulationInputs) -> np.ndarray:
+    """What the kernels read of each sample after each stage, as one float64 array ``[sample, stage, field]``
+    (fields: the stage's signal, its member's cost scale, the prediction and whether it is correct, both exact as
+    floats), 64-byte aligned: a request's first two stages lie in one cache line. Its samples are drawn at random
+    from the cache, so these reads miss the caches; as four ``[stage, sample]`` arrays they took a line each per
+    stage."""
+    stages = inp.stages
+    fields_ = (stages.signal, inp.cost_scale, stages.prediction, stages.correct)
+    shape = stages.signal.shape[::-1] + (len(fields_),)
+    memory = np.empty(int(np.prod(shape)) + 8)              # rows of 32 bytes a stage, 64-byte aligned
+    start = (-memory.ctypes.data % 64) // 8
+    table = memory[start:start + int(np.prod(shape))].reshape(shape)
+    for i, values in enumerate(fields_):
+        table[:, :, i] = values.T
+    return table
+
+
 @jit_inline
-def _quick_stop(signal, thresholds, max_stages, level, k, s):
+def _prediction(table, s, k):
+    """The prediction after stage k of sample s (`per_sample_table`), as the cache's int32."""
+    return np.int32(table[s, k, PREDICTION])
+
+
+@jit_inline
+def _correct(table, s, k):
+    """Whether the prediction after stage k of sample s is correct (`per_sample_table`)."""
+    return table[s, k, CORRECT] != 0.0
+
+
+@jit_inline
+def _quick_stop(table, thresholds, max_stages, level, k, s):
     """The rules that need no request state, checked first: last stage, the level's maximum number of stages,
     the level's threshold. A subset of `policies.stop_rule`: whenever it says stop, so would `stop_rule`."""
-    n_stages = signal.shape[0]
+    n_stages = table.shape[1]
     # bitwise `|`, not `or`: straight-line code, so that passing the arrays costs no reference counting
-    return (k == n_stages - 1) | (k + 1 >= max_stages[level]) | (signal[k, s] >= thresholds[level, k])
+    return (k == n_stages - 1) | (k + 1 >= max_stages[level]) | (table[s, k, SIGNAL] >= thresholds[level, k])
 
 
 @jit_inline
-def _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j, d, k, m, s, elapsed_s,
-           deadline_s, energy_j, budget_j, qlen, tokens_j):
-    """The `RequestState` after stage k (< n_stages - 1) of a request served with sample s."""
-    return RequestState(k, signal.shape[0], signal[k, s], prediction[k, s], correct[k, s], elapsed_s, deadline_s,
-                        est_latency_s[d, k + 1, m - 1], energy_j, est_energy_j[d, k + 1, m - 1],
-                        budget_j, qlen, m, tokens_j, est_stage_energy_j[d, k + 1, m - 1])
+def _state(table, est_latency_s, est_stage_energy_j, est_energy_j, d, k, m, s, elapsed_s, deadline_s, energy_j,
+           budget_j, qlen, tokens_j):
+    """The `RequestState` after stage k (< n_stages - 1) of a request served with sample s (`per_sample_table`)."""
+    return RequestState(k, table.shape[1], table[s, k, SIGNAL], _prediction(table, s, k), _correct(table, s, k),
+                        elapsed_s, deadline_s, est_latency_s[d, k + 1, m - 1], energy_j,
+                        est_energy_j[d, k + 1, m - 1], budget_j, qlen, m, tokens_j, est_stage_energy_j[d, k + 1, m - 1])
 
 
 @jit_inline
@@ -288,12 +323,12 @@ def _log_stage(log_start, log_end, log_stage, log_size, log_energy, log_device, 
 
 
 @jit_inline
-def _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k, s, energy_r):
+def _finish(out_finish, out_stages, out_pred, out_correct, out_energy, table, r, t, k, s, energy_r):
     """Record that request r, served with sample s, stopped after stage k at time t."""
     out_finish[r] = t
     out_stages[r] = k + 1
-    out_pred[r] = prediction[k, s]
-    out_correct[r] = correct[k, s]
+    out_pred[r] = _prediction(table, s, k)
+    out_correct[r] = _correct(table, s, k)
     out_energy[r] = energy_r
 
 
@@ -311,7 +346,7 @@ def _kernel(custom, custom_params, params, stage, device, work, records, log):
 @jit
 def _single_server(custom, custom_params, params, stage, device, work, records, log):
     """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
-    signal, prediction, correct, cost_scale = stage
+    table = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
      wake_idle_s, wake_factor, wake_decay, member, release, speed, speed_step_s) = device
     arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
@@ -321,7 +356,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
     noisy = np.isfinite(speed_step_s).any()     # some device has a speed process
-    n, n_stages, log_cap = sample.shape[0], signal.shape[0], log_start.shape[0]
+    n, n_stages, log_cap = sample.shape[0], table.shape[1], log_start.shape[0]
     member_end = np.zeros((1, n_stages))        # when each stage's member last ended (0: as if at time 0)
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -363,7 +398,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
             wake = 1.0
             if waking:
                 wake, first, power = _warm_step(wake_f, first, power, wake_decay[0])
-            scale = _cold_scale(member, member_end, 0, k, t, cost_scale[k, s])
+            scale = _cold_scale(member, member_end, 0, k, t, table[s, k, SCALE])
             dur, e = _stage_cost(latency_s, energy_j, overhead_s, idle_w, 0, k, 1, draw[r, k], scale, wake * sp,
                                  extra_s * sp)
             dur, e = _with_releases(release, arrival_s, idle_w, 0, t, dur, e, sp)
@@ -379,16 +414,15 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
                 _log_stage(log_start, log_end, log_stage, log_size, log_energy, log_device, n_log, t0, t, k, 1, e, 0)
                 n_log += 1
             energy_r = energy_r + e / 1
-            stop = _quick_stop(signal, thresholds, max_stages, level, k, s)
+            stop = _quick_stop(table, thresholds, max_stages, level, k, s)
             if not stop and stateful:
-                state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j, 0, k, 1, s,
+                state = _state(table, est_latency_s, est_stage_energy_j, est_energy_j, 0, k, 1, s,
                                t - arrival_s[r], deadline_s[r * deadline_step], energy_r, budget_j[r * budget_step],
                                qlen, tokens[0])
                 stop = stop_rule(state, thresholds[level, k], max_stages[level], deadline_aware, energy_aware,
                                  power_capped, oracle) or _custom_stop(custom, state, custom_params)
             if stop:
-                _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k, s,
-                        energy_r)
+                _finish(out_finish, out_stages, out_pred, out_correct, out_energy, table, r, t, k, s, energy_r)
                 break
         busy_total += busy
         energy_total += spent
@@ -401,7 +435,7 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
 @jit
 def _general(custom, custom_params, params, stage, device, work, records, log):
     """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
-    signal, prediction, correct, cost_scale = stage
+    table = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
      wake_idle_s, wake_factor, wake_decay, member, release, speed, speed_step_s) = device
     arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work
@@ -411,7 +445,7 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
     stateful = deadline_aware or energy_aware or power_capped or oracle or _has_custom(custom)
     waking = np.isfinite(wake_idle_s).any()     # some device slows down after idle
     noisy = np.isfinite(speed_step_s).any()     # some device has a speed process
-    n, n_stages, n_dev, log_cap = sample.shape[0], signal.shape[0], latency_s.shape[0], log_start.shape[0]
+    n, n_stages, n_dev, log_cap = sample.shape[0], table.shape[1], latency_s.shape[0], log_start.shape[0]
     member_end = np.zeros((n_dev, n_stages))    # see _single_server
     deadline_step, budget_step = int(deadline_s.shape[0] > 1), int(budget_j.shape[0] > 1)
     capped = cap_w < np.inf
@@ -491,9 +525,9 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
             wake_f[d], first[d] = wakeup_factor(t - free[d], wake_idle_s[d], wake_factor[d]), True
         extra_s = dispatch_s[d, int(t > free[d])]      # [device, queued / idle]
         for k in range(n_stages):
-            scale = cost_scale[k, sample[batch[0]]]
+            scale = table[sample[batch[0]], k, SCALE]
             for i in range(1, m):
-                scale = max(scale, cost_scale[k, sample[batch[i]]])
+                scale = max(scale, table[sample[batch[i]], k, SCALE])
             scale = _cold_scale(member, member_end, d, k, t, scale)
             sp = _speed(speed, speed_step_s, d, t) if noisy else 1.0
             wake = 1.0
@@ -519,16 +553,15 @@ def _general(custom, custom_params, params, stage, device, work, records, log):
                 r = batch[i]
                 s = sample[r]
                 energy_r = acc_energy[i] + share
-                stop = _quick_stop(signal, thresholds, max_stages, level, k, s)
+                stop = _quick_stop(table, thresholds, max_stages, level, k, s)
                 if not stop and stateful:
-                    state = _state(signal, prediction, correct, est_latency_s, est_stage_energy_j, est_energy_j,
+                    state = _state(table, est_latency_s, est_stage_energy_j, est_energy_j,
                                    d, k, m, s, t - arrival_s[r], deadline_s[r * deadline_step], energy_r,
                                    budget_j[r * budget_step], qlen, tokens[d])
                     stop = stop_rule(state, thresholds[level, k], max_stages[level], deadline_aware, energy_aware,
                                      power_capped, oracle) or _custom_stop(custom, state, custom_params)
                 if stop:
-                    _finish(out_finish, out_stages, out_pred, out_correct, out_energy, prediction, correct, r, t, k,
-                            s, energy_r)
+                    _finish(out_finish, out_stages, out_pred, out_correct, out_energy, table, r, t, k, s, energy_r)
                     if closed:
                         n_pend = _heap_push(pend_key, pend_tie, pend_val, n_pend, t, r, 0)
                 else:
