@@ -39,9 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from simulator.errors import FlexsimError, require, script_exit  # noqa: E402
-from simulator.io import write_text_atomic  # noqa: E402
+from simulator.io import atomic_paths, check_output_dir, naming  # noqa: E402
 from simulator.logits import LogitCache, save_cache  # noqa: E402
 from simulator.models.fmnist import FashionCNN, model_name  # noqa: E402
+from simulator.profiler.targets import check_device  # noqa: E402
 from simulator.runner import bundle  # noqa: E402
 from simulator.runner.compute import EagerStage, member_modules, normalized_images, set_threads, stage_logits  # noqa: E402
 from simulator.runner.fmnist_data import PIXEL_MEAN, PIXEL_STD, load_split  # noqa: E402
@@ -61,6 +62,8 @@ CONFIGS = {
             Member(32, 101, 2)),
     "gpu": tuple(Member(32, s, 8) for s in range(6)) + (Member(8, 100, 8), Member(64, 101, 8)),
 }
+#: Images in Fashion-MNIST's test split: the most --samples can serve.
+TEST_IMAGES = 10_000
 BATCH = 128
 MAX_LR = 0.1
 SHIFT_PX = 2
@@ -120,14 +123,24 @@ def trained_states(members, work: Path, x, y, device: str, only) -> list:
                 continue
             print(f"member {i}: training width {member.width}, seed {member.seed}, {member.epochs} epochs", flush=True)
             bundle._write_npz(path, train_member(member, x, y, device))
-        with np.load(path) as data:
-            states.append({k: data[k] for k in data.files})
+        states.append(_member_file(path))
     return states
+
+
+def _member_file(path: Path) -> dict:
+    """The state dict in a trained member's file; FlexsimError where it is not one (remove it to train again)."""
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise FlexsimError(f"trained member {path} cannot be read ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}); remove it to train it again") from None
 
 
 def write_ensemble(config: str, members, states, out: Path, n_samples: int, device: str, threads: int) -> None:
     """Write the members, the served samples, the logit cache and the provenance note into `out`."""
     x_test, y_test = load_split("test")
+    require(n_samples <= len(y_test), f"invalid --samples = {n_samples}: the test split has {len(y_test)} images")
     trained = bundle.TrainedMembers(
         widths=np.array([m.width for m in members]), seeds=np.array([m.seed for m in members]),
         model_names=tuple(model_name(m.width) for m in members), pixel_mean=PIXEL_MEAN, pixel_std=PIXEL_STD,
@@ -141,12 +154,14 @@ def write_ensemble(config: str, members, states, out: Path, n_samples: int, devi
     set_threads(threads)
     x_served = normalized_images(served, PIXEL_MEAN, PIXEL_STD, device)
     logits = np.stack([stage_logits(EagerStage(m, x_served), n_samples, 10) for m in modules])
-    out.mkdir(parents=True, exist_ok=True)
-    bundle.save_members(out / f"fmnist_{config}_members.npz", trained)
-    bundle.save_samples(out / f"fmnist_{config}_samples.npz", served)
-    save_cache(out / f"fmnist_{config}_logits_test.npz",
-               LogitCache(logits=logits, labels=served.labels, model_names=trained.model_names))
-    write_text_atomic(out / f"fmnist_{config}.md", provenance(config, members, acc, logits, served, device, threads))
+    names = [f"fmnist_{config}_{part}.npz" for part in ("members", "samples", "logits_test")] + [f"fmnist_{config}.md"]
+    with naming(out):
+        out.mkdir(parents=True, exist_ok=True)
+    with atomic_paths([out / name for name in names]) as (members_tmp, samples_tmp, cache_tmp, note_tmp):
+        bundle.save_members(members_tmp, trained)        # the four files replace the earlier ones together, or none
+        bundle.save_samples(samples_tmp, served)
+        save_cache(cache_tmp, LogitCache(logits=logits, labels=served.labels, model_names=trained.model_names))
+        Path(note_tmp).write_text(provenance(config, members, acc, logits, served, device, threads))
     print(f"wrote {out}/fmnist_{config}_{{members,samples,logits_test}}.npz and fmnist_{config}.md")
 
 
@@ -208,6 +223,11 @@ def main(argv=None) -> int:
     out = args.out or (ROOT / "simulator" / "data" if args.config == "cpu" else ROOT / "runs" / f"train-{args.config}")
     work = args.work or ROOT / "runs" / f"train-{args.config}" / "members"
     only = None if args.members is None else member_indices(args.members, len(members))
+    require(1 <= args.samples <= TEST_IMAGES, f"invalid --samples = {args.samples}: must be 1 to {TEST_IMAGES} "
+            "(the test split's images)")
+    check_device(torch, args.device)
+    check_output_dir(out, "--out")                          # before minutes of training, not after them
+    check_output_dir(work, "--work")
     set_threads(args.threads)
     x, y = load_split("train")
     x = normalized_images(bundle.SampleSet(images=x, labels=y, test_index=np.arange(len(y))), PIXEL_MEAN, PIXEL_STD,

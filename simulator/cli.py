@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from simulator.errors import FlexsimError
 
@@ -105,17 +108,43 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(join_negative_values(argv, _value_options(parser)))
     try:
-        status = int(args._run(args) or 0)
+        with _terminate_as_interrupt():
+            status = int(args._run(args) or 0)
         sys.stdout.flush()
         return status
     except FlexsimError as exc:
         print(f"flexsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         _silence_stdout()
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``) received: raised like Ctrl-C's KeyboardInterrupt, so that a command stopped
+    either way cleans up what it had half written (a staged output folder, temporary files) before it exits."""
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """While the block runs (in the main thread), SIGTERM raises `Terminated` instead of ending the process at once;
+    the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _silence_stdout() -> None:

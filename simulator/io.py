@@ -128,7 +128,7 @@ def staged_dir(path: str | Path):
     """Yield a new empty folder beside directory `path`; on success move each of its entries into `path` (created
     where missing), replacing an entry of the same name, on error remove it: a command that fails or is stopped
     leaves `path` as it was. Entries of `path` the block did not write stay. An OSError becomes a FlexsimError
-    naming `path`."""
+    naming `path` (or the entry that could not be replaced: the entries are replaced all or none)."""
     path = Path(path)
     with naming(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,13 +138,36 @@ def staged_dir(path: str | Path):
         yield staging
         with naming(path):
             path.mkdir(exist_ok=True)
-            for entry in sorted(staging.iterdir()):
-                target = path / entry.name
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                os.replace(entry, target)
+        _move_all_in(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_all_in(staging: Path, path: Path) -> None:
+    """Move every entry of `staging` into `path`, replacing entries of the same names, or (a move failing part-way:
+    a file where a folder goes, a full disk) none: the entries replaced so far are put back."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".replaced", dir=path))
+    done = []                                   # (target, its earlier entry moved aside, or None)
+    try:
+        for entry in sorted(staging.iterdir()):
+            target = path / entry.name
+            with naming(target):
+                earlier = aside / entry.name if target.exists() or target.is_symlink() else None
+                if earlier is not None:
+                    os.replace(target, earlier)
+                done.append((target, earlier))
+                os.replace(entry, target)
+    except BaseException:
+        for target, earlier in reversed(done):
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            if earlier is not None:
+                os.replace(earlier, target)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -186,6 +209,7 @@ def _usable_path(path, what: str) -> Path:
     require(isinstance(path, (str, os.PathLike)), f"invalid {what} = {path!r}: not a path")
     text = os.fspath(path)
     require(isinstance(text, str) and "\0" not in text, f"invalid {what} = {text!r}: a path cannot hold a NUL")
+    require(text != "", f"invalid {what} = '': an empty path (write . for the current folder)")
     for part in Path(text).parts:
         require(len(part.encode()) <= NAME_MAX, f"invalid {what}: the name {part[:40]!r}... is longer than "
                 f"{NAME_MAX} bytes")

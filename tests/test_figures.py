@@ -168,10 +168,15 @@ def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
     ("optimizer_tables.py", ["--profile", "nosuch"], "unknown profile name 'nosuch'"),
     ("run_speed_levels.py", ["{out}/missing"], "is not a folder"),
     ("train_fmnist.py", ["--members", "a"], "invalid --members = 'a'"),
+    ("train_fmnist.py", ["--samples", "0", "--out", "{out}"], "invalid --samples = 0: must be 1 to 10000"),
+    ("train_fmnist.py", ["--samples", "20000", "--out", "{out}"], "invalid --samples = 20000"),
+    ("train_fmnist.py", ["--device", "tpu", "--out", "{out}"], "invalid device 'tpu'"),
+    ("train_fmnist.py", ["--out", "{afile}/sub"], "invalid --out"),
 ])
 def test_experiment_scripts_refuse_bad_input_in_one_line_and_make_nothing(tmp_path, script, args, message):
     out = tmp_path / "out"
-    argv = [a.format(out=out) for a in args] + (["--out", str(out)] if script.startswith(("fig", "opt")) else [])
+    (tmp_path / "afile").write_text("")
+    argv = [a.format(out=out, afile=tmp_path / "afile") for a in args] + (["--out", str(out)] if script.startswith(("fig", "opt")) else [])
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / script), *argv], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr

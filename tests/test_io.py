@@ -1,12 +1,15 @@
 """Writing files: through a symbolic link, and never over a device or a FIFO (`simulator.io`)."""
 
 import os
+import signal
 import stat
+import time
 
 import pytest
 
+import simulator.io
 from simulator.errors import FlexsimError
-from simulator.io import check_output_file, write_json_atomic, write_text_atomic
+from simulator.io import check_output_file, staged_dir, write_json_atomic, write_text_atomic
 from tests.helpers import cli_error
 
 
@@ -45,3 +48,52 @@ def test_the_cli_refuses_a_device_as_an_output_file(tmp_path, capsys):
     err = cli_error(capsys, ["costmodel", "accuracy", "--profile", "cpu-amd-epyc-zen5-2c", "--json", str(link)])
     assert "is not a regular file" in err
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_staged_folder_replaces_its_entries_all_or_none(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("old a")
+    (out / "b").write_text("old b")
+    (out / "mine").write_text("kept")
+    replace = os.replace
+
+    def failing(src, dst):
+        if os.path.basename(src) == "b" and ".partial" in str(src):
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(simulator.io.os, "replace", failing)
+    with pytest.raises(FlexsimError, match=f"cannot write {out / 'b'}: No space left on device"):
+        with staged_dir(out) as staging:
+            for name in "abc":
+                (staging / name).write_text(f"new {name}")
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a": "old a", "b": "old b", "mine": "kept"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_staged_folder_takes_a_folder_where_a_file_of_that_name_was(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "scenario").write_text("a file in the way")
+    with staged_dir(out) as staging:
+        (staging / "scenario").mkdir()
+        (staging / "scenario" / "trace.csv").write_text("x")
+    assert (out / "scenario" / "trace.csv").read_text() == "x" and sorted(os.listdir(out)) == ["scenario"]
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_and_cleans_up(tmp_path, monkeypatch, capsys):
+    import simulator.commands.profiles as command
+    from simulator.cli import main
+
+    def stopped(args):
+        with staged_dir(tmp_path / "out") as staging:
+            (staging / "half").write_text("half written")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)                              # the handler raises before this ends
+        return 0
+
+    monkeypatch.setattr(command, "run", stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["profiles"]) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before

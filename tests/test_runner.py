@@ -2,6 +2,7 @@
 predictions), closed loop, the dispatcher thread, and bad input (one line). Timing is not asserted: it is the
 subject of docs/validation.md."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +240,44 @@ def test_graph_execution_needs_cuda(profile_path):
 def test_shipped_files_exist():
     for path in (MEMBERS_PATH, SAMPLES_PATH, CACHE_PATH):
         assert Path(path).exists() and Path(path).stat().st_size < 2_000_000
+
+
+def _train_script(monkeypatch):
+    """experiments/train_fmnist.py as a module, its test split the shipped 1,000 served images (no dataset here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_fmnist", Path(__file__).resolve().parents[1] / "experiments"
+                                                  / "train_fmnist.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_fmnist", script)          # its dataclasses look their module up there
+    spec.loader.exec_module(script)
+    samples = load_samples()
+    monkeypatch.setattr(script, "load_split", lambda split, root=None: (samples.images.copy(), samples.labels.copy()))
+    return script
+
+
+def test_training_writes_the_ensembles_four_files_together_or_none(tmp_path, monkeypatch):
+    script = _train_script(monkeypatch)
+    members = load_members()
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("fmnist_cpu_members.npz", "fmnist_cpu_samples.npz", "fmnist_cpu_logits_test.npz"):
+        (out / name).write_text("earlier")
+    (out / "fmnist_cpu.md").mkdir()                          # the last file cannot be written
+    with pytest.raises(FlexsimError, match="fmnist_cpu.md"):
+        script.write_ensemble("cpu", script.CONFIGS["cpu"], members.states, out, 100, "cpu", 1)
+    assert sorted(p.name for p in out.iterdir()) == ["fmnist_cpu.md", "fmnist_cpu_logits_test.npz",
+                                                     "fmnist_cpu_members.npz", "fmnist_cpu_samples.npz"]
+    assert (out / "fmnist_cpu_samples.npz").read_text() == "earlier"
+    (out / "fmnist_cpu.md").rmdir()
+    script.write_ensemble("cpu", script.CONFIGS["cpu"], members.states, out, 100, "cpu", 1)
+    cache = load_cache(out / "fmnist_cpu_logits_test.npz")
+    np.testing.assert_array_equal(cache.logits, load_cache(CACHE_PATH).logits[:, :100])
+    assert load_samples(out / "fmnist_cpu_samples.npz").n_samples == 100
+
+
+def test_training_refuses_a_trained_member_file_it_cannot_read(tmp_path, monkeypatch):
+    script = _train_script(monkeypatch)
+    (tmp_path / "member-0-w8-s0-e3.npz").write_text("not a member")
+    with pytest.raises(FlexsimError, match="trained member .*member-0-w8-s0-e3.npz cannot be read"):
+        script.trained_states(script.CONFIGS["cpu"], tmp_path, None, None, "cpu", None)

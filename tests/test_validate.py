@@ -248,6 +248,58 @@ def test_a_validation_that_fails_leaves_its_out_folder_as_it_was(tmp_path, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["three.npz", "val"]
 
 
+@pytest.mark.parametrize("report, message", [
+    ("val/results.json", "it is {out}/results.json, which the run writes in --out"),
+    ("val/open-50", "it is {out}/open-50, which the run writes in --out"),
+    ("val/closed-4/r.md", "it is in {out}/closed-4, which the run writes in --out"),
+    ("val/profile-open-50.json", "it is {out}/profile-open-50.json, which the run writes in --out"),
+])
+@pytest.mark.parametrize("render", [False, True])
+def test_a_report_that_would_replace_what_the_run_writes_is_refused(tmp_path, capsys, report, message, render):
+    out = tmp_path / "val"
+    out.mkdir()
+    (out / "results.json").write_text("earlier")
+    args = ["validate", "--scenarios", "open-50", "--out", str(out), "--report", str(tmp_path / report)]
+    assert message.format(out=out) in cli_error(capsys, args + (["--render"] if render else []))
+    assert [p.name for p in out.iterdir()] == ["results.json"] and (out / "results.json").read_text() == "earlier"
+
+
+def _cache_variant(tmp_path, name, **arrays):
+    """The shipped CPU cache with some arrays replaced (None: left out)."""
+    from simulator.runner.bundle import CACHE_PATH
+
+    with np.load(CACHE_PATH) as full:
+        merged = {**dict(full), **arrays}
+    np.savez(tmp_path / name, **{k: v for k, v in merged.items() if v is not None})
+    return tmp_path / name
+
+
+def test_the_cache_must_be_the_trained_members_and_their_samples(tmp_path, capsys):
+    from simulator.runner.bundle import SAMPLES_PATH
+
+    renamed = _cache_variant(tmp_path, "renamed.npz", model_names=np.array(["fmnist-cnn-w8"] * 6))
+    args = ["validate", "--out", str(tmp_path / "val"), "--report", str(tmp_path / "r.md"), *SMALL]
+    err = cli_error(capsys, [*args, "--scenarios", "cascade-80", "--logits", str(renamed)])
+    assert f"member 4 is 'fmnist-cnn-w8' in the logit cache {renamed} but 'fmnist-cnn-w16' in" in err
+    with np.load(SAMPLES_PATH) as full:
+        np.savez(tmp_path / "few.npz", **{k: full[k][:50] for k in full.files})
+    err = cli_error(capsys, [*args, "--scenarios", "open-50", "--samples", str(tmp_path / "few.npz")])
+    assert "has 1000 samples, but the samples file" in err and "holds 50 images" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["few.npz", "renamed.npz"]
+
+
+def test_a_cache_naming_no_models_takes_the_weights_names(tmp_path):
+    from simulator.logits import load_cache
+    from simulator.runner.bundle import load_members, load_samples
+    from simulator.runner.validation import SCENARIOS, ValidationPlan, live_ensemble
+
+    cache = load_cache(_cache_variant(tmp_path, "nameless.npz", model_names=None))
+    members = load_members()
+    plan = ValidationPlan(out_dir=tmp_path, scenarios=SCENARIOS[:1])
+    assert cache.model_names is None
+    assert live_ensemble(plan, cache, members, load_samples()).model_names == members.model_names
+
+
 @pytest.mark.parametrize("where, message", [
     ("out", "invalid --out = '{file}': exists and is not a directory"),
     ("report-in-file", "invalid --report's folder = '{file}': exists and is not a directory"),

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in by_name]
     require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
     check_report_file(args.report, "--report")
+    check_report_apart(Path(args.report), Path(args.out), [sc.name for sc in SCENARIOS])
     if args.render:
         render_report(Path(args.out), Path(args.report))
         return 0
@@ -107,23 +108,44 @@ def _command(args: argparse.Namespace, names: list) -> str:
                       if getattr(args, name)))
 
 
+def check_report_apart(report: Path, out: Path, scenarios) -> None:
+    """FlexsimError where the report would be one of the files or folders that a run writes in `out` (results.json,
+    the figure, a scenario's profile or folder, or anything in one): the report would replace it, or it the
+    report."""
+    from simulator.errors import require
+
+    try:
+        inside = report.resolve().relative_to(out.resolve())
+    except ValueError:
+        return
+    first = inside.parts[0] if inside.parts else ""
+    written = {"results.json", "latency-cdf.png", *scenarios, *(f"profile-{name}.json" for name in scenarios)}
+    require(len(inside.parts) == 1 and first not in written, f"invalid --report = {str(report)!r}: it is "
+            f"{'in ' if len(inside.parts) > 1 else ''}{out / first}, which the run writes in --out "
+            "(give the report another name, or put it beside --out)")
+
+
 def write_report(plan, report_path: Path, command: str) -> dict:
-    """Run `plan`; write results.json, the CDF figure and the report; return the results."""
-    from simulator.io import staged_dir, write_json_atomic
+    """Run `plan`; write results.json, the CDF figure and the report (all of them, or none where anything fails);
+    return the results."""
+    from simulator.io import atomic_path, staged_dir, write_json_atomic
     from simulator.runner.plots import latency_cdfs
     from simulator.runner.report import best_model, verdict
     from simulator.runner.validation import run_validation
 
     t0 = time.perf_counter()
-    with staged_dir(plan.out_dir) as staging:          # a run that fails or is stopped leaves --out as it was
-        results, panels = run_validation(replace(plan, out_dir=staging), progress=lambda line: print(line, flush=True))
-        results = relocated(results, staging, plan.out_dir)
-        results["generated"] = {"command": command, "date": str(datetime.date.today()),
-                                "elapsed_s": time.perf_counter() - t0}
-        latency_cdfs(staging / "latency-cdf.png", panels)
-        write_json_atomic(staging / "results.json", results)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(report_path) as report_tmp:        # renamed last, once --out is in place
+        with staged_dir(plan.out_dir) as staging:       # a run that fails or is stopped leaves --out as it was
+            results, panels = run_validation(replace(plan, out_dir=staging),
+                                             progress=lambda line: print(line, flush=True))
+            results = relocated(results, staging, plan.out_dir)
+            results["generated"] = {"command": command, "date": str(datetime.date.today()),
+                                    "elapsed_s": time.perf_counter() - t0}
+            latency_cdfs(staging / "latency-cdf.png", panels)
+            write_json_atomic(staging / "results.json", results)
+            Path(report_tmp).write_text(report_text(results, staging, plan.out_dir, report_path))
     figure = plan.out_dir / "latency-cdf.png"
-    write_markdown(results, plan.out_dir, report_path)
     for sc in results["scenarios"]:
         figures = best_model(sc)
         print(f"{sc['name']:<12} " + "  ".join(
@@ -145,18 +167,16 @@ def relocated(results: dict, staging: Path, out_dir: Path) -> dict:
     return {**results, "profiles": [moved(p) for p in results["profiles"]], "scenarios": scenarios}
 
 
-def write_markdown(results: dict, out_dir: Path, report_path: Path, note: list[str] = ()) -> None:
-    """The report of `results` (their profiles and figure in `out_dir`) written atomically to `report_path`; `note`:
-    blockquote lines to put under its title."""
-    from simulator.io import write_text_atomic
+def report_text(results: dict, found_in: Path, out_dir: Path, report_path: Path, note: list[str] = ()) -> str:
+    """The report of `results`, whose profiles are in folder `found_in` and whose figure will be in `out_dir`, for
+    `report_path`; `note`: blockquote lines to put under its title."""
     from simulator.profiles import load_profile
     from simulator.runner.report import markdown
 
-    profiles = [load_profile(out_dir / Path(path).name) for path in results["profiles"]]
-    report_path.parent.mkdir(parents=True, exist_ok=True)
+    profiles = [load_profile(found_in / Path(path).name) for path in results["profiles"]]
     figure = os.path.relpath(out_dir / "latency-cdf.png", report_path.parent)
     title, rest = markdown(results, profiles, figure).split("\n", 1)
-    write_text_atomic(report_path, "\n".join([title, "", *note, "", rest.lstrip("\n")] if note else [title, rest]))
+    return "\n".join([title, "", *note, "", rest.lstrip("\n")] if note else [title, rest])
 
 
 #: The first line of a report's text after its title: its command, date and duration.
@@ -167,7 +187,7 @@ GENERATED = re.compile(r"^Generated by `(?P<command>[^`]+)` on (?P<date>\d{4}-\d
 def render_report(out_dir: Path, report_path: Path) -> None:
     """Re-write `report_path` from `out_dir`'s results.json and profiles, running nothing."""
     from simulator.errors import FlexsimError, require
-    from simulator.io import read_json, read_text
+    from simulator.io import read_json, read_text, write_text_atomic
 
     path = out_dir / "results.json"
     require(path.is_file(), f"--render: no results.json in {out_dir}")
@@ -184,7 +204,9 @@ def render_report(out_dir: Path, report_path: Path) -> None:
     try:
         missing = [p for p in results["profiles"] if not (out_dir / Path(p).name).is_file()]
         require(not missing, f"--render: profiles missing from {out_dir}: {', '.join(Path(p).name for p in missing)}")
-        write_markdown(results, out_dir, report_path, kept_note(existing))
+        text = report_text(results, out_dir, out_dir, report_path, kept_note(existing))
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(report_path, text)
     except FlexsimError:
         raise                                   # already one line naming what is wrong (FlexsimError is a ValueError)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:

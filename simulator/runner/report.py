@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from simulator.logits import DATA_DIR
+from simulator.runner.bundle import CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH
 from simulator.runner.validation import MIN_QUIET_RUNS
+
+#: The project's folder: files inside it are named from there in a report.
+PROJECT = DATA_DIR.parent.parent.resolve()
 
 #: Targets on a CPU at loads <= 80% (issue 5): relative error of the mean and of the p99 latency.
 TARGET_MEAN = 0.05
@@ -603,10 +608,14 @@ def markdown(results: dict, profiles, figure: str) -> str:
         f"({_allocator(setup)}). Energy: "
         f"{'measured' if any(r['measured_energy_j'] is not None for r in runs) else 'not measured (no counter on this host)'}.",
         f"- Each scenario: one arrival trace and sample mapping (seed {plan['seed']}), served {plan['repeats']} times "
-        f"by the real runner ({plan['requests']} requests per run) and simulated by the Numba engine with "
+        f"by the real runner ({plan['requests']} requests per run{_capped(scenarios, plan)}) and simulated by the "
+        "Numba engine with "
         f"{plan['seeds']} seeds of the service-time draws (median and 5–95% band"
         + ("; the findings give the medians' Monte Carlo error)." if _mc_line(scenarios) else ")."),
-        f"- Ensemble: `{plan['logits']}` and the trained members beside it (`simulator/data/fmnist_cpu.md`).",
+        f"- Ensemble: the logit cache `{_shown(plan['logits'])}`, the trained members "
+        f"`{_shown(setup.get('members_path', MEMBERS_PATH))}` and the images they serve "
+        f"`{_shown(setup.get('samples_path', SAMPLES_PATH))}`"
+        + (" (`simulator/data/fmnist_cpu.md`)." if _shipped_ensemble(plan, setup) else "."),
         "- Error = real (mean over the runs used) / simulated (median over seeds) − 1; spread = (max − min) / mean "
         "over the real runs used. Runs flagged for interference (other processes' CPU time, the hypervisor's steal "
         "time or stalls above the thresholds) are always left out (the timing verdict is undecided where fewer than "
@@ -839,3 +848,23 @@ def _drift_reference(scenarios) -> str:
         return ("the verdict's simulation (at the host's speed level over the session: the host ran that run at "
                 "another speed than over the rest of the session)")
     return "the profile's simulation (the host ran at another speed than while profiling)"
+
+
+def _shown(path) -> str:
+    """A file's path as the report names it: from the project's folder where it is inside, else as given."""
+    resolved = Path(path).resolve()
+    return resolved.relative_to(PROJECT).as_posix() if resolved.is_relative_to(PROJECT) else str(path)
+
+
+def _shipped_ensemble(plan: dict, setup: dict) -> bool:
+    """Whether a run served the shipped trained ensemble (its cache, members and images), which its note describes."""
+    shipped = (CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH)
+    given = (plan["logits"], setup.get("members_path", MEMBERS_PATH), setup.get("samples_path", SAMPLES_PATH))
+    return all(Path(g).resolve() == Path(s).resolve() for g, s in zip(given, shipped))
+
+
+def _capped(scenarios: list, plan: dict) -> str:
+    """The scenarios served fewer requests per run than the plan's (a costly model's cap), as ``; NAME: N``."""
+    fewer = [f"{sc['name']}: {sc['requests']}" for sc in scenarios if sc.get("requests", plan["requests"])
+             < plan["requests"]]
+    return "".join(f"; {text}" for text in fewer)

@@ -757,8 +757,8 @@ def run_validation(plan: ValidationPlan, progress=print) -> tuple[dict, list]:
     cache = load_cache(plan.logits)
     check_scenarios(plan, cache)
     if any(sc.mode == "live" for sc in plan.scenarios):
-        load_members(plan.setup.members_path)
-        load_samples(plan.setup.samples_path)
+        cache = live_ensemble(plan, cache, load_members(plan.setup.members_path),
+                              load_samples(plan.setup.samples_path))
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     setup = profiling_setup(plan, cache)
     profiles, measured = [], []
@@ -799,6 +799,31 @@ def check_scenarios(plan: ValidationPlan, cache) -> None:
             check_members(sc.changes["members"], cache)
         except FlexsimError as exc:
             raise FlexsimError(f"scenario {sc.name}: {exc}") from None
+
+
+def live_ensemble(plan: ValidationPlan, cache, members, samples):
+    """`cache`, checked against the trained `members` and the `samples` they run on (live scenarios): the members
+    the live scenarios run are the same models in both (a cache naming none takes the weights file's names), and
+    the samples file holds an image for every sample of the cache (its sample i is image i: every one is served
+    while the profiles are measured)."""
+    live = sorted({m for sc in plan.scenarios if sc.mode == "live" for m in sc.changes["members"]})
+    beyond = [m for m in live if m >= members.n_members]
+    require(not beyond, f"runner: the live scenarios run member {beyond[0] if beyond else 0}, but {members.source} "
+            f"has {members.n_members} members")
+    require(samples.n_samples >= cache.n_samples, f"runner: the logit cache {cache.source} has {cache.n_samples} "
+            f"samples, but the samples file {samples.source} holds {samples.n_samples} images: the cache's sample i "
+            "is image i, so the samples file must hold every sample of the cache (were they made together?)")
+    if cache.model_names is None:
+        require(cache.n_members == members.n_members, f"runner: the logit cache {cache.source} names no models and "
+                f"has {cache.n_members} members, the weights file {members.source} {members.n_members}: give a "
+                "cache whose model_names say which member is which")
+        return replace(cache, model_names=members.model_names)
+    differ = [m for m in live if cache.model_names[m] != members.model_names[m]]
+    m = differ[0] if differ else 0
+    require(not differ, f"runner: member {m} is {cache.model_names[m]!r} in the logit cache {cache.source} but "
+            f"{members.model_names[m]!r} in {members.source}" + (f" (and {len(differ) - 1} more)" if differ[1:] else "")
+            + ": not the same ensemble")
+    return cache
 
 
 def rotated(items: list, r: int) -> list:
