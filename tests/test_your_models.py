@@ -2,6 +2,7 @@
 table files in costmodel derive, and a run on a cache that names them; bad input (one line, exit 2, nothing
 written)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -298,6 +299,61 @@ def test_attention_is_counted_as_matrix_products(tmp_path):
     assert torch.backends.mha.get_fastpath_enabled()          # switched back on after tracing
 
 
+CROSS_ATTENTION = """
+import torch
+class Cross(torch.nn.Module):
+    def __init__(self, learned_queries):
+        super().__init__()
+        self.norm = None if learned_queries else torch.nn.LayerNorm(32)
+        self.attn = torch.nn.MultiheadAttention(32, 4, batch_first=True)
+        self.queries = torch.nn.Parameter(torch.randn(1, 4, 32)) if learned_queries else None
+
+    def forward(self, x):
+        q = self.norm(x) if self.queries is None else self.queries.expand(x.shape[0], -1, -1)
+        return self.attn(q, x, x, need_weights=False)[0]
+
+def tokens():
+    return Cross(False)
+
+def pooled():
+    return Cross(True)
+"""
+
+
+@pytest.mark.parametrize("attribute", ["tokens", "pooled"])
+def test_slices_and_expansions_of_a_weight_are_weights(tmp_path, attribute):
+    """With queries other than the keys, MultiheadAttention splits its packed weight and multiplies by the key and
+    value slice, which starts inside the weight's memory; learned queries are a weight expanded over the batch.
+    Both were counted as activations: half the weights, their bytes growing with the batch."""
+    table = _trace(tmp_path, CROSS_ATTENTION, attribute, (16, 32))
+    assert table.param_elems.sum() == table.params
+    assert table.at(2).param_elems.sum() == table.params
+
+
+def test_a_model_whose_kernels_change_with_the_batch_holds_its_batched_kernels(tmp_path):
+    """At batch 1 PyTorch takes the transposed query of attention as contiguous; from batch 2 it copies it first
+    (and a linear layer on it becomes mm + add): the batch-2 kernels cost batch sizes from 2 on."""
+    from simulator.costmodel.devices import device_spec
+    from simulator.costmodel.latency import LatencyParams, predict_latency_ms
+
+    table = _trace(tmp_path, CROSS_ATTENTION, "tokens", (16, 32))
+    batched = table.batched
+    assert batched is not None and batched.n_kernels > table.n_kernels and "clone" in batched.op
+    assert batched.act_elems.sum() > 1.2 * table.act_elems.sum()
+    assert batched.flops.sum() == pytest.approx(table.flops.sum(), rel=0.03)        # the copies' elements
+    spec, params = device_spec("orin-nano-8gb"), LatencyParams()
+    scaled = dataclasses.replace(table, batched=None)
+    assert predict_latency_ms(table, 1, "fp16", "graph", spec, params) == \
+        predict_latency_ms(scaled, 1, "fp16", "graph", spec, params)
+    assert predict_latency_ms(table, 8, "fp16", "graph", spec, params) > \
+        predict_latency_ms(scaled, 8, "fp16", "graph", spec, params)
+    save_table(tmp_path / "t.json", table)
+    again = read_table(tmp_path / "t.json")
+    assert again.batched.op == batched.op and np.array_equal(again.batched.act_elems, batched.act_elems)
+    cnn = _trace(tmp_path, MODELS_PY, "build", (1, 8, 8))
+    assert cnn.batched is None
+
+
 def test_a_linear_layer_over_tokens_is_a_gemm_on_a_cpu(tmp_path):
     """A linear layer on [tokens, features] folds the batch into its rows: 128 rows per sample, not one."""
     from simulator.costmodel.devices import device_spec
@@ -373,13 +429,21 @@ def test_derive_refuses_names_that_collide_and_replacing_its_input(tmp_path, mod
     ({"flops": ["1"]}, "flops must be a list of numbers"),
     ({"op": [5]}, "each op must be a name"),
     ({"params": 10 ** 40}, "from 0 to 1e+18"),
+    ({"batched": 3}, "batched must be a layer table (an object)"),
+    ({"batched": ("model", "other")}, "batched must be a table of the same model, input shape and params"),
+    ({"batched": ("flops", ["x"])}, "flops must be a list of numbers"),
 ])
 def test_a_layer_table_file_is_checked(tmp_path, models_py, change, message):
     obj = _trace(tmp_path, "import torch\ndef lin():\n    return torch.nn.Linear(4, 4)\n", "lin", (4,)).to_json()
     for key, value in change.items():
+        if key == "batched" and isinstance(value, tuple):        # a copy of the table itself with one field spoilt
+            inner, (field, spoilt) = json.loads(json.dumps(obj)), value
+            (inner["columns"] if field in inner["columns"] else inner)[field] = spoilt
+            value = inner
         (obj["columns"] if key in obj["columns"] else obj)[key] = value
     (tmp_path / "t.json").write_text(json.dumps(obj))
-    with pytest.raises(FlexsimError, match=f"layer table {tmp_path / 't.json'}: .*" + __import__("re").escape(message)):
+    with pytest.raises(FlexsimError, match=f"layer table {tmp_path / 't.json'}( \\(batched\\))?: .*"
+                       + __import__("re").escape(message)):
         read_table(tmp_path / "t.json")
 
 

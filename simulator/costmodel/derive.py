@@ -158,7 +158,7 @@ def _unseen_ops_caveat(tables) -> list[str]:
     if not tables:
         return []
     seen = {op for m in committed_tables() for op in load_table(m).op}
-    unseen = sorted({op for t in tables for op in t.op} - seen)
+    unseen = sorted({op for t in tables for op in t.op + (t.batched.op if t.batched else ())} - seen)
     return [f"kernels that none of the architectures the cost model was fitted on runs, costed by the same rules "
             f"(unchecked): {', '.join(unseen)}"] if unseen else []
 

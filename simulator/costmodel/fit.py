@@ -119,13 +119,14 @@ def reference_flops(table, batch: int, dtype: str, spec) -> float:
         Sum over kernels of FLOPs times ``peak(FP16 tensor) / peak(unit running the kernel)``: a TF32 convolution
         counts twice, an FP32 linear layer on CUDA cores ~15 times on an H100; on a CPU with one peak, the FLOPs.
     """
+    table = table.at(batch)
     unit_peak = np.array([spec.peak_flops(kind, dtype) for kind in KINDS])
     return float((table.flops_at(batch) * (spec.peak_flops("conv", "fp16") / unit_peak)[table.kind]).sum())
 
 
 def predict_energy_j(table, batch: int, dtype: str, spec, latency_ms: float, e: EnergyParams) -> float:
     """Energy (J) of one call lasting `latency_ms`; never more than the device's power envelope over that time."""
-    flops, moved = reference_flops(table, batch, dtype, spec), table.bytes_at(batch, dtype).sum()
+    flops, moved = reference_flops(table, batch, dtype, spec), table.at(batch).bytes_at(batch, dtype).sum()
     dynamic_j = 1e-12 * (e.pj_per_flop * flops + e.pj_per_byte * moved)
     energy_j = e.static_w * latency_ms / 1e3 + dynamic_j
     return energy_j if spec.power_w is None else min(energy_j, spec.power_w * latency_ms / 1e3)

@@ -274,7 +274,7 @@ class KernelPredictor:
 
     def kernels_ms(self, table: LayerTable, batch: int) -> float:
         """Sum of the predicted latencies (ms) of every kernel of a layer table at `batch`."""
-        return float(sum(self.predict_ms(f, c, batch).sum() for f, c in table_kernels(table).items()))
+        return float(sum(self.predict_ms(f, c, batch).sum() for f, c in table_kernels(table.at(batch)).items()))
 
 
 # ------------------------------------------------------------------------------------------ calls

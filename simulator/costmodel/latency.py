@@ -162,7 +162,9 @@ def launch_ms(table: LayerTable, p: LatencyParams, native=None) -> np.ndarray:
 
 
 def predict_latency_ms(table: LayerTable, batch: int, dtype: str, mode: str, spec, p: LatencyParams) -> float:
-    """Predicted wall time (ms) of one call of the model of `table` at `batch` in `dtype` and `mode`."""
+    """Predicted wall time (ms) of one call of the model of `table` at `batch` in `dtype` and `mode` (the table's
+    kernels at that batch size: `LayerTable.at`)."""
+    table = table.at(batch)
     device_ms = roofline_ms(table, batch, dtype, spec, p) + p.kernel_ms
     host_ms = launch_ms(table, p, native_conv_mask(table, batch, spec))
     if spec.executes == "cpu":

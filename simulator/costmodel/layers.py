@@ -16,13 +16,18 @@ A table is traced once at batch 1 (``simulator.costmodel.trace``) and committed 
 For a batch of ``b`` samples in a dtype of ``s`` bytes: FLOPs ``b * flops`` and bytes
 ``s * (b * act_elems + param_elems)``. Both are exact for the kernels of these architectures, which scale linearly
 with the batch size (checked by the tests against a trace at batch 2).
+
+A model whose kernels at batch 2 are not those of batch 1 scaled (attention: at batch 1 PyTorch takes a transposed
+tensor whose batch dimension is 1 as contiguous, while from batch 2 it copies it first, and a linear layer on it runs
+as ``mm`` plus a bias ``add`` instead of one ``addmm``) also holds its batch-2 kernels, per sample, as ``batched``:
+a table of its own, which costs every batch size from 2 on (`LayerTable.at`).
 """
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -52,6 +57,11 @@ class LayerTable:
     param_elems: np.ndarray
     traced_with: str = ""
     shapes: dict | None = None  # SHAPE_COLUMNS -> one value per kernel; None for tables traced without shapes
+    batched: "LayerTable | None" = None  # the kernels from batch 2 on, where they are not batch 1's scaled
+
+    def at(self, batch: int) -> "LayerTable":
+        """The table that costs a call of `batch` samples: `batched` from batch 2 on where there is one, else this."""
+        return self if batch < 2 or self.batched is None else self.batched
 
     @property
     def n_kernels(self) -> int:
@@ -85,7 +95,8 @@ class LayerTable:
                 "total_gflops_per_sample": round(float(self.flops.sum()) / 1e9, 6),
                 "columns": {"op": list(self.op), "kind": [KINDS[k] for k in self.kind],
                             "flops": self.flops.tolist(), "act_elems": self.act_elems.tolist(),
-                            "param_elems": self.param_elems.tolist(), **(self.shapes or {})}}
+                            "param_elems": self.param_elems.tolist(), **(self.shapes or {})},
+                **({"batched": self.batched.to_json()} if self.batched is not None else {})}
 
 
 def _elements(shapes) -> np.ndarray:
@@ -96,9 +107,13 @@ def table_text(table: LayerTable) -> str:
     """The JSON text of a table, one line per column (diff-friendly, compact)."""
     obj = table.to_json()
     columns = obj.pop("columns")
+    obj.pop("batched", None)
     head = json.dumps(obj, indent=2)[:-2]
     body = ",\n".join(f'    "{k}": {json.dumps(v)}' for k, v in columns.items())
-    return f'{head},\n  "columns": {{\n{body}\n  }}\n}}\n'
+    text = f'{head},\n  "columns": {{\n{body}\n  }}'
+    if table.batched is not None:               # the batch-2 kernels' table, written the same way, inside this one
+        text += ',\n  "batched": ' + table_text(table.batched).rstrip("\n").replace("\n", "\n  ")
+    return text + "\n}\n"
 
 
 def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
@@ -116,6 +131,14 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
                            traced_with=str(obj.get("traced_with", "")), shapes=_shape_columns(cols))
     except (KeyError, TypeError, ValueError) as exc:
         raise malformed(where, exc) from None
+    if obj.get("batched") is not None:
+        batched = obj["batched"]
+        require(isinstance(batched, dict), f"{where}: batched must be a layer table (an object)")
+        inner = table_from_json(batched, f"{origin} (batched)")
+        require(inner.batched is None and (inner.model, inner.input_shape, inner.params)
+                == (table.model, table.input_shape, table.params),
+                f"{where}: batched must be a table of the same model, input shape and params, without its own")
+        table = replace(table, batched=inner)
     lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays),
                *(len(v) for v in (table.shapes or {}).values())}
     require(len(lengths) == 1 and table.n_kernels > 0, f"{where}: columns must be non-empty and of equal length")

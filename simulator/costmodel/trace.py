@@ -1,12 +1,15 @@
 """Trace a PyTorch model into a `LayerTable`: every ATen kernel of one forward pass with its FLOPs and elements.
 
-Runs the model once at batch 1 under a ``TorchDispatchMode`` (needs PyTorch, imported lazily by callers). View
+Runs the model at batch 1 and 2 under a ``TorchDispatchMode`` (needs PyTorch, imported lazily by callers); where the
+kernels of batch 2 are not those of batch 1 scaled, the table also holds them (`LayerTable.batched`). View
 operations (outputs that alias an input without writing it) and allocations are not kernels and are skipped.
 FLOPs of convolutions and matrix products come from ``torch.utils.flop_counter``; every other kernel counts one
 operation per output element.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -71,11 +74,26 @@ class _KernelRecorder(TorchDispatchMode):
 
     def _row(self, func, name, args, kwargs, out):
         inputs = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-        params = sum(t.numel() for t in inputs if t.data_ptr() in self.parameter_ptrs)
-        acts = sum(t.numel() for t in inputs if t.data_ptr() not in self.parameter_ptrs)
+        weights = [_storage(t) in self.parameter_ptrs for t in inputs]
+        params = sum(_stored_elements(t) for t, w in zip(inputs, weights) if w)
+        activations = [t for t, w in zip(inputs, weights) if not w]
+        acts = sum(t.numel() for t in activations)
         acts += sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
-        shapes = _shapes(name, [t for t in inputs if t.data_ptr() not in self.parameter_ptrs], args, out, self.batch)
+        shapes = _shapes(name, activations, args, out, self.batch)
         return name, KINDS.index(_kind(name, args)), _flops(func, args, kwargs, out), acts, params, shapes
+
+
+def _storage(tensor) -> int:
+    """The address of the memory a tensor lives in: a parameter's views (a slice of a packed attention weight, as
+    ``MultiheadAttention`` makes for its keys and values, or a parameter expanded over the batch) share it, where
+    their own first elements (``data_ptr``) may lie elsewhere in it."""
+    return tensor.untyped_storage().data_ptr()
+
+
+def _stored_elements(tensor) -> int:
+    """The elements a kernel reads of a parameter's view: its own, at most those stored (a parameter expanded over
+    the batch is read once, not once a sample)."""
+    return min(tensor.numel(), tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1))
 
 
 def _ints(value, n: int = 1) -> int:
@@ -125,18 +143,33 @@ def trace_module(module, input_shape, name: str, traced_with: str = "") -> Layer
     (what the table's scaling to any batch size assumes). PyTorch's fused fast path of
     transformer layers is switched off while tracing, so that their matrix products are counted."""
     module = module.eval()
-    ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())}
+    ptrs = {_storage(t) for t in list(module.parameters()) + list(module.buffers())}
     rows, check = (_trace_rows(module, ptrs, input_shape, name, b) for b in (1, CHECK_BATCH))
     require(rows, f"model {name}: its forward pass ran no kernel (nothing to cost)")
     _check_per_sample(rows, check, name)
+    params = sum(p.numel() for p in module.parameters())
+    table, batched = (_table(r, name, input_shape, params, traced_with) for r in (rows, check))
+    return table if _same_kernels(table, batched) else replace(table, batched=batched)
+
+
+def _table(rows: list, name: str, input_shape, params: int, traced_with: str) -> LayerTable:
     return LayerTable(
-        model=name, input_shape=tuple(input_shape), params=sum(p.numel() for p in module.parameters()),
+        model=name, input_shape=tuple(input_shape), params=params,
         op=tuple(r[0] for r in rows), kind=np.array([r[1] for r in rows], dtype=np.int64),
         flops=np.array([r[2] for r in rows], dtype=np.float64),
         act_elems=np.array([r[3] for r in rows], dtype=np.float64),
         param_elems=np.array([r[4] for r in rows], dtype=np.float64),
         shapes={k: [r[5][k] for r in rows] for k in SHAPE_COLUMNS},
         traced_with=traced_with or f"torch {torch.__version__}")
+
+
+def _same_kernels(one: LayerTable, other: LayerTable) -> bool:
+    """Whether `other` (traced at `CHECK_BATCH`) runs the kernels of `one` (batch 1) with the same counts per
+    sample: then `one` scaled costs every batch size. Not so where PyTorch lays the batch out differently (attention:
+    a transposed tensor with a batch of 1 counts as contiguous, so batch 1 skips the copies that batch 2 makes)."""
+    return (one.op == other.op and one.shapes == other.shapes
+            and all(np.allclose(getattr(one, c), getattr(other, c), rtol=1e-9, atol=0)
+                    for c in ("flops", "act_elems", "param_elems")))
 
 
 def _trace_rows(module, ptrs, input_shape, name: str, batch: int) -> list:
