@@ -209,9 +209,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
     parser.add_argument("--device", default="cpu", help="training and cache device (cpu, cuda)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: simulator/data for cpu, "
+    parser.add_argument("--out", default=None, help="output folder (default: simulator/data for cpu, "
                         "runs/train-CONFIG otherwise)")
-    parser.add_argument("--work", type=Path, default=None, help="folder of the trained members (default: "
+    parser.add_argument("--work", default=None, help="folder of the trained members (default: "
                         "runs/train-CONFIG/members)")
     parser.add_argument("--members", default=None, help="train only these members (comma-separated indices); "
                         "the ensemble is written once every member is trained")
@@ -220,9 +220,12 @@ def main(argv=None) -> int:
     parser.add_argument("--runner-threads", type=int, default=1, help="intra-op threads of the runner (default 1)")
     args = parser.parse_args(argv)
     members = CONFIGS[args.config]
-    out = args.out or (ROOT / "simulator" / "data" if args.config == "cpu" else ROOT / "runs" / f"train-{args.config}")
-    work = args.work or ROOT / "runs" / f"train-{args.config}" / "members"
+    out = Path(check_output_dir(args.out, "--out")) if args.out is not None else (
+        ROOT / "simulator" / "data" if args.config == "cpu" else ROOT / "runs" / f"train-{args.config}")
+    work = Path(check_output_dir(args.work, "--work")) if args.work is not None else (
+        ROOT / "runs" / f"train-{args.config}" / "members")
     only = None if args.members is None else member_indices(args.members, len(members))
+    require(args.runner_threads >= 1, f"invalid --runner-threads = {args.runner_threads}: must be >= 1")
     require(1 <= args.samples <= TEST_IMAGES, f"invalid --samples = {args.samples}: must be 1 to {TEST_IMAGES} "
             "(the test split's images)")
     check_device(torch, args.device)

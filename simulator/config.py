@@ -204,7 +204,8 @@ _CONSTRAINTS = {
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),
     "engine": (lambda v: v in ENGINES, f"one of {', '.join(ENGINES)}"),
     "record_batches": (lambda v: isinstance(v, bool), "true or false"),
-    "out": (lambda v: v is None or isinstance(v, str), "a directory path"),
+    "out": (lambda v: v is None or (isinstance(v, str) and v != ""), "a directory path, not empty (. for the "
+            "current folder; leave it out to write nothing)"),
 }
 
 

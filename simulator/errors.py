@@ -24,6 +24,13 @@ def malformed(where: str, exc: Exception) -> FlexsimError:
     return FlexsimError(f"{where}: malformed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
 
 
+def is_model_failure(exc: BaseException) -> bool:
+    """Whether `exc`, raised by a user's model (its forward pass, its builder), is the model's failure, to be named
+    on one line as bad input: anything (an exception, the code exiting) but a FlexsimError of ours and a stop asked
+    for from outside (KeyboardInterrupt: Ctrl-C, and SIGTERM while a command runs)."""
+    return not isinstance(exc, (FlexsimError, KeyboardInterrupt))
+
+
 def exception_line(exc: BaseException, limit: int | None = None) -> str:
     """An exception on one line, for a message naming what failed: ``Type: the first line of its message`` (at most
     `limit` characters of it), or ``Type`` where it has none."""

@@ -51,6 +51,9 @@ def atomic_paths(paths, stale=()):
     file is replaced (and every stale one gone) or none is. An OSError becomes a FlexsimError naming the path (the
     folder for one raised by the block while it writes several files: name them with `naming` there)."""
     paths = [_write_target(Path(p)) for p in paths]
+    for path in map(Path, stale):
+        require(not path.exists() or path.is_symlink() or path.is_file(),
+                f"cannot remove {path}, left by an earlier run: it {NOT_REGULAR}")
     if not paths:  # nothing to write (e.g. a report printed only)
         yield []
         _replace_all([], [], [Path(p) for p in stale])
@@ -129,7 +132,7 @@ def staged_dir(path: str | Path):
     where missing), replacing an entry of the same name, on error remove it: a command that fails or is stopped
     leaves `path` as it was. Entries of `path` the block did not write stay. An OSError becomes a FlexsimError
     naming `path` (or the entry that could not be replaced: the entries are replaced all or none)."""
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)    # staged beside its target
     with naming(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
@@ -145,7 +148,14 @@ def staged_dir(path: str | Path):
 
 def _move_all_in(staging: Path, path: Path) -> None:
     """Move every entry of `staging` into `path`, replacing entries of the same names, or (a move failing part-way:
-    a file where a folder goes, a full disk) none: the entries replaced so far are put back."""
+    a file where a folder goes, a full disk) none: the entries replaced so far are put back. An entry of `path` to
+    be replaced that is a symbolic link, a device, a FIFO or a socket is refused first (replaced, it would be gone,
+    not written through)."""
+    for entry in staging.iterdir():
+        target = path / entry.name
+        require(not target.is_symlink() and (not target.exists() or target.is_file() or target.is_dir()),
+                f"cannot write {target}: it is a symbolic link, a device, a FIFO or a socket, which this command "
+                "replaces with its own file or folder rather than writing through (remove it)")
     aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".replaced", dir=path))
     done = []                                   # (target, its earlier entry moved aside, or None)
     try:
@@ -284,6 +294,16 @@ def check_output_file(path: str | Path, what: str = "out") -> Path:
             + ("is not a directory" if folder.exists() else "does not exist"))
     _check_can_create_in(folder, path, what)
     return path
+
+
+def check_replaceable(folder: Path, names, what: str = "out") -> None:
+    """Check, before a long computation, that the entries `names` of `folder` that a staged write
+    (`staged_dir`) will replace are not symbolic links, devices, FIFOs or sockets (see `_move_all_in`)."""
+    for name in names:
+        target = Path(folder) / name
+        require(not target.is_symlink() and (not target.exists() or target.is_file() or target.is_dir()),
+                f"invalid {what} = {str(folder)!r}: its {name} is a symbolic link, a device, a FIFO or a socket, "
+                "which the run would replace with its own file rather than write through (remove it)")
 
 
 def check_report_file(path: str | Path, what: str = "report") -> Path:

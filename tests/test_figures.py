@@ -172,6 +172,8 @@ def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
     ("train_fmnist.py", ["--samples", "20000", "--out", "{out}"], "invalid --samples = 20000"),
     ("train_fmnist.py", ["--device", "tpu", "--out", "{out}"], "invalid device 'tpu'"),
     ("train_fmnist.py", ["--out", "{afile}/sub"], "invalid --out"),
+    ("train_fmnist.py", ["--out", ""], "invalid --out = '': an empty path"),
+    ("train_fmnist.py", ["--runner-threads", "0", "--out", "{out}"], "invalid --runner-threads = 0"),
 ])
 def test_experiment_scripts_refuse_bad_input_in_one_line_and_make_nothing(tmp_path, script, args, message):
     out = tmp_path / "out"

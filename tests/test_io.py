@@ -97,3 +97,39 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_cleans_up(tmp_path, monkeypa
     before = signal.getsignal(signal.SIGTERM)
     assert main(["profiles"]) == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_staged_entries_that_are_links_or_fifos_are_refused_and_left(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "elsewhere.json").write_text("theirs")
+    (out / "results.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(FlexsimError, match="results.json: it is a symbolic link, a device, a FIFO or a socket"):
+        with staged_dir(out) as staging:
+            (staging / "results.json").write_text("ours")
+    assert (out / "results.json").is_symlink() and (tmp_path / "elsewhere.json").read_text() == "theirs"
+
+
+def test_a_staged_folder_given_as_a_link_is_staged_beside_its_target(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with staged_dir(tmp_path / "link") as staging:
+        assert staging.parent == tmp_path                   # beside the target, on its file system
+        (staging / "a").write_text("x")
+    assert (tmp_path / "real" / "a").read_text() == "x" and (tmp_path / "link").is_symlink()
+
+
+def test_a_stale_file_that_is_a_fifo_is_refused_not_removed(tmp_path):
+    from simulator.io import atomic_paths
+
+    os.mkfifo(tmp_path / "batches.csv")
+    with pytest.raises(FlexsimError, match="cannot remove .*batches.csv, left by an earlier run"):
+        with atomic_paths([tmp_path / "requests.csv"], stale=[tmp_path / "batches.csv"]) as (tmp,):
+            tmp.write_text("x")
+    assert stat.S_ISFIFO(os.stat(tmp_path / "batches.csv").st_mode) and not (tmp_path / "requests.csv").exists()
+
+
+def test_update_doc_refuses_a_fifo_without_waiting_on_it(tmp_path, capsys):
+    os.mkfifo(tmp_path / "doc.md")
+    assert "is not a regular file" in cli_error(capsys, ["costmodel", "accuracy", "--update-doc",
+                                                         str(tmp_path / "doc.md")])

@@ -264,6 +264,16 @@ def test_a_report_that_would_replace_what_the_run_writes_is_refused(tmp_path, ca
     assert [p.name for p in out.iterdir()] == ["results.json"] and (out / "results.json").read_text() == "earlier"
 
 
+def test_an_entry_of_out_that_is_a_link_is_refused_before_any_real_run(tmp_path, capsys):
+    out = tmp_path / "val"
+    out.mkdir()
+    (tmp_path / "kept.json").write_text("theirs")
+    (out / "results.json").symlink_to(tmp_path / "kept.json")
+    err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--out", str(out), "--report", str(tmp_path / "r.md")])
+    assert "its results.json is a symbolic link, a device, a FIFO or a socket" in err
+    assert "profile" not in capsys.readouterr().out and (out / "results.json").is_symlink()
+
+
 def _cache_variant(tmp_path, name, **arrays):
     """The shipped CPU cache with some arrays replaced (None: left out)."""
     from simulator.runner.bundle import CACHE_PATH

@@ -103,6 +103,13 @@ class Nothing(torch.nn.Module):
 
 def returns_nothing():
     return Nothing()
+
+class Stops(Net):
+    def forward(self, x):
+        raise Odd("stops in forward")
+
+def stops():
+    return Stops()
 '''
 SHAPE = ["--input-shape", "1,8,8"]
 FAST = ["--repeats", "3", "--warmup", "1", "--warmup-s", "0", "--idle-settle-s", "0", "--rounds", "1"]
@@ -210,6 +217,9 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
     (["profile", "mynet={py}:flaky", *SHAPE, "--batch-sizes", "1,2"],        # fails in the warm-up, not at first
      "model mynet: failed to run at batch 1 (fp32, cpu, eager): RuntimeError: worn out"),
     (["profile", "mynet={py}:returns_nothing", *SHAPE], "it returned NoneType, which holds no tensor"),
+    (["profile", "mynet={py}:stops", *SHAPE], "model mynet: failed to run at batch 1 (fp32, cpu, eager): Odd: stops"),
+    (["costmodel", "trace", "--models", "mynet={py}:exits_in_forward", *SHAPE, "--out-dir", "{tmp}/t"],
+     "model mynet: failed to run on a float32 input of shape [2, 1, 8, 8] (SystemExit: 5)"),    # its 2nd call
     (["profile", "mynet={py}:exits_in_forward", *SHAPE], "model mynet: failed to run at batch 1 (fp32, cpu, eager): "
                                                          "SystemExit: 5"),
     (["costmodel", "trace", "--models", "mynet={py}:build", *SHAPE], "give --out-dir for your own models"),

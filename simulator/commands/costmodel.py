@@ -158,8 +158,8 @@ def _report_doc(path: str) -> tuple[str, str]:
     from simulator.errors import require
     from simulator.io import check_output_file, read_text
 
+    check_output_file(path, "--update-doc")                 # a FIFO would block the read
     doc = read_text(path, "--update-doc")
-    check_output_file(path, "--update-doc")
     require(BEGIN in doc and END in doc.split(BEGIN, 1)[1],
             f"--update-doc {path}: the file has no {BEGIN} ... {END} block")
     head, rest = doc.split(BEGIN, 1)

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     criterion = _criterion(args)
-    if args.out:
+    if args.out is not None:
         check_output_dir(args.out, "--out")
     require(not args.compare or isinstance(criterion, Tann), "--compare needs the --lambda criterion")
     train, test = train_and_test(config, args.train_logits)

@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
-    from simulator.io import check_output_dir, check_report_file
+    from simulator.io import check_output_dir, check_replaceable, check_report_file
     from simulator.runner.bundle import CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH
     from simulator.runner.real import RunnerSetup
     from simulator.runner.validation import SCENARIOS, ValidationPlan
@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         render_report(Path(args.out), Path(args.report))
         return 0
     check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
+    check_replaceable(Path(args.out), ["results.json", "latency-cdf.png", *names,
+                                       *(f"profile-{name}.json" for name in names)], "--out")
     setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads, allocator=args.allocator,
                         members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
@@ -174,7 +176,8 @@ def report_text(results: dict, found_in: Path, out_dir: Path, report_path: Path,
     from simulator.runner.report import markdown
 
     profiles = [load_profile(found_in / Path(path).name) for path in results["profiles"]]
-    figure = os.path.relpath(out_dir / "latency-cdf.png", report_path.parent)
+    figure = os.path.relpath(Path(os.path.realpath(out_dir)) / "latency-cdf.png",
+                             Path(os.path.realpath(report_path)).parent)           # from where the report lands
     title, rest = markdown(results, profiles, figure).split("\n", 1)
     return "\n".join([title, "", *note, "", rest.lstrip("\n")] if note else [title, rest])
 

@@ -18,7 +18,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry, sdpa_flop_count
 
 from simulator.costmodel.layers import KINDS, SHAPE_COLUMNS, LayerTable
-from simulator.errors import FlexsimError, exception_line, require
+from simulator.errors import FlexsimError, exception_line, is_model_failure, require
 from simulator.models.user import UserModel
 
 #: Not kernels: allocations, and ``_unsafe_view`` (a view whose schema does not say so).
@@ -181,7 +181,9 @@ def _trace_rows(module, ptrs, input_shape, name: str, batch: int) -> list:
         x = torch.randn(batch, *input_shape)
         with torch.no_grad(), recorder:
             module(x)
-    except Exception as exc:  # noqa: BLE001 -- a model's own failure, named on one line
+    except BaseException as exc:  # noqa: BLE001 -- a model's own failure (or exit), named on one line
+        if not is_model_failure(exc):
+            raise
         raise FlexsimError(f"model {name}: failed to run on a float32 input of shape {[batch, *input_shape]} "
                            f"({exception_line(exc, 200)})") from None
     finally:

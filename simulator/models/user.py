@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import FlexsimError, exception_line, require
+from simulator.errors import FlexsimError, exception_line, is_model_failure, require
 
 #: A user model's name: letters, digits and ``._-``, starting with a letter or digit (it becomes a file name).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -160,10 +160,8 @@ def _guarded(model: UserModel, what: str, call, *args):
     model and `what` was being done."""
     try:
         return call(*args)
-    except FlexsimError:
-        raise
-    except KeyboardInterrupt:
-        raise
     except BaseException as exc:  # noqa: BLE001 -- the user's code: any failure (or exit) is named, on one line
+        if not is_model_failure(exc):
+            raise
         verb = "exited" if isinstance(exc, SystemExit) else "failed"
         raise FlexsimError(f"model {model.name}: {what} {verb} ({exception_line(exc)})") from None

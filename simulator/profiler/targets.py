@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from simulator.errors import FlexsimError, exception_line, require
+from simulator.errors import FlexsimError, exception_line, is_model_failure, require
 
 DTYPES = ("fp32", "fp16", "bf16")
 MODES = ("eager", "graph")
@@ -65,19 +65,15 @@ def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mod
     return Target(run=run, forward=forward, module=module, batch=batch, cuda=device != "cpu")
 
 
-#: What a model's failure can be: an exception, or its code exiting (KeyboardInterrupt still stops the profiler).
-MODEL_FAILURES = (Exception, SystemExit)
-
-
 @contextmanager
 def _failure_named(message: str):
     """Any failure of the model inside the block becomes a FlexsimError of `message` and the exception, on one
     line: it is bad input."""
     try:
         yield
-    except FlexsimError:
-        raise
-    except MODEL_FAILURES as exc:  # noqa: BLE001 -- any failure of the user's model is bad input
+    except BaseException as exc:  # noqa: BLE001 -- any failure of the user's model is bad input
+        if not is_model_failure(exc):
+            raise
         raise FlexsimError(f"{message}: {exception_line(exc, 200)}") from None
 
 
@@ -87,8 +83,8 @@ def _every_failure_named(forward, message: str):
     def call():
         try:
             return forward()
-        except MODEL_FAILURES as exc:  # noqa: BLE001 -- as _failure_named
-            if isinstance(exc, FlexsimError):
+        except BaseException as exc:  # noqa: BLE001 -- as _failure_named
+            if not is_model_failure(exc):
                 raise
             raise FlexsimError(f"{message}: {exception_line(exc, 200)}") from None
     return call
