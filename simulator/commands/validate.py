@@ -24,8 +24,9 @@ simulates it over many seeds, on the profile as measured and, for the verdict, a
 session (those bursts' geometric mean, with the open-loop serving factor pooled over the session's polling scenarios
 and the long phases of every profiling run); writes the raw traces, the profiles, results.json, the latency CDFs and
 the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run). The folder's
-files are written beside --out first and moved into it at the end: a run that fails or is stopped leaves --out as
-it was.
+files are written beside --out first and moved into it at the end, with the report: a run that fails or is stopped
+(Ctrl-C, SIGTERM) leaves --out and the report as they were. The entries it replaces in --out must not be symbolic
+links, devices or FIFOs, and the report must not be one of them (both refused before anything runs).
 
 Examples:
   flexsim validate                                    # the full report: docs/validation.md + docs/validation/
