@@ -53,6 +53,8 @@ class DeviceTables:
         energy): its member's weights went cold. Piecewise linear as the wake-up (padded likewise).
     speed_noise : SpeedNoise or None
         The host's speed process (`simulator.speed`); its trace is drawn with the workload (`SimulationInputs`).
+    deadline_quantile : float
+        The latency quantile of `est_latency_s`: the deadline-aware policy's, which the tables were built for.
     """
 
     latency_s: np.ndarray
@@ -72,6 +74,7 @@ class DeviceTables:
     speed_noise: SpeedNoise | None = None
     profile: str = ""
     models: tuple = ()
+    deadline_quantile: float = 0.5
 
     @property
     def est_energy_j(self) -> np.ndarray:
@@ -120,7 +123,7 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
                         wakeup_decay=profile.wakeup_decay,
                         member_idle_s=np.asarray(member_idle_ms, dtype=np.float64) / 1000.0,
                         member_factor=np.asarray(member_factor, dtype=np.float64),
-                        profile=profile.name, models=tuple(models))
+                        profile=profile.name, models=tuple(models), deadline_quantile=float(deadline_quantile))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -193,6 +196,11 @@ class SimulationInputs:
                                        and self.speed[1].shape == (self.n_devices,)),
                 "speed must be (factor [n_devices, slots], step_s [n_devices])")
         require(self.members is None or len(self.members) == k, f"members must name the member of each of {k} stages")
+        built = sorted({d.deadline_quantile for d in self.devices} - {self.policy.deadline_quantile})
+        require(not (built and self.policy.params.deadline_aware), f"the deadline-aware policy estimates the next "
+                f"stage's latency at quantile {self.policy.deadline_quantile:g}, but the device tables were built "
+                f"for quantile {built[0] if built else 0:g}: prepare the inputs with a config whose policy includes "
+                "deadline, at the same deadline_quantile (docs/custom-policies.md)")
         self._check_values(n, k)
 
     def _check_values(self, n: int, k: int) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
+from numba.core.types import unliteral
 
 from simulator._jit import jit_inline
 from simulator.errors import FlexsimError, require
@@ -351,12 +352,12 @@ class CustomPolicy(Policy):
         return params
 
     def _try(self, params: np.ndarray, n_stages: int) -> None:
-        """Call the function once on a neutral state, so that one that does not compile for
-        ``(RequestState, float64[:])``, raises or returns no bool is named here, in one line, rather than deep in
-        an engine."""
+        """Call the function on neutral states (on a copy of the parameters: the user's array is left as it was),
+        so that one that does not compile for ``(RequestState, float64[:])``, raises, can return something other
+        than a bool or reads past its parameters is named here, in one line, rather than deep in an engine."""
         state = make_state(n_stages=max(2, n_stages))
         try:
-            out = self.function(state, params)
+            out = self.function(state, params.copy())
         except Exception as exc:  # noqa: BLE001 - any failure of the user's function is reported as bad input
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
             telling = ("Unknown attribute", "No implementation", "Invalid use", "Cannot", "Untyped global")
@@ -365,12 +366,16 @@ class CustomPolicy(Policy):
                                f"{type(exc).__name__}: {first[:200]}") from None
         require(isinstance(out, (bool, np.bool_)), f"invalid custom policy {self._name()}: it must return a bool "
                 f"(True = stop), returned {type(out).__name__}")
-        self._try_bounds(state, params)
+        returns = {str(t) for t in (unliteral(sig.return_type) for sig in self.function.nopython_signatures)} - {"bool"}
+        require(not returns, f"invalid custom policy {self._name()}: it must return a bool (True = stop) on every "
+                f"path, but compiled to return {', '.join(sorted(returns))} (a path without a return gives None)")
+        for stage in range(max(1, n_stages - 1)):               # the stages after which a policy is asked
+            self._try_bounds(make_state(n_stages=max(2, n_stages), stage=stage), params.copy())
 
     def _try_bounds(self, state, params: np.ndarray) -> None:
-        """Call the function's Python original on the same state: compiled code does not check bounds, so a function
-        that reads past its parameters would run on whatever memory lies there; Python raises IndexError. Other
-        failures of the original (code that only compiles) are not its concern."""
+        """Call the function's Python original on `state`: compiled code does not check bounds, so a function that
+        reads past its parameters (e.g. one per stage, fewer given) would run on whatever memory lies there;
+        Python raises IndexError. Other failures of the original (code that only compiles) are not its concern."""
         original = getattr(self.function, "py_func", None)
         if original is None:
             return
@@ -378,7 +383,7 @@ class CustomPolicy(Policy):
             original(state, params)
         except IndexError as exc:
             raise FlexsimError(f"invalid custom policy {self._name()}: it reads past an array on a neutral state "
-                               f"({exc}; it was given {params.size} parameter(s))") from None
+                               f"after stage {state.stage} ({exc}; it was given {params.size} parameter(s))") from None
         except Exception:  # noqa: BLE001 - only the bounds are checked here; compiling and running were checked above
             return
 

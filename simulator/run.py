@@ -27,7 +27,7 @@ from simulator.config import RunConfig, check_field_names, config_fields, defaul
 from simulator.dispatch import assign_devices, simulate_split
 from simulator.engine_numba import simulate_numba
 from simulator.engine_simpy import simulate_simpy
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, exception_line, require
 from simulator.inputs import SimulationInputs, device_tables
 from simulator.logits import LogitCache, as_cache
 from simulator.profiles import GRID, Profile, load_profile
@@ -85,9 +85,7 @@ def _custom_policy_named(custom):
         if custom is None:
             raise
         name = getattr(getattr(custom, "py_func", None), "__name__", repr(custom))
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise FlexsimError(f"custom policy {name} failed during the simulation: {type(exc).__name__}: {first}") \
-            from None
+        raise FlexsimError(f"custom policy {name} failed during the simulation: {exception_line(exc, 200)}") from None
 
 
 def prepare(config: RunConfig, cache: LogitCache | None = None, *, signals=None) -> SimulationInputs:

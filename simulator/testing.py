@@ -257,7 +257,11 @@ def check_invariants(result: SimulationResult, inputs: SimulationInputs) -> None
     assert 0.0 <= s.utilisation <= 1.0 + 1e-12, f"utilisation {s.utilisation} outside [0, 1]"
     assert np.all(result.device_busy_s <= s.horizon_s * (1 + 1e-9) + 1e-12), "a device was busy beyond the horizon"
     params = inputs.policy.params
-    assert np.all(req.stages_run <= params.max_stages.max()), "ran more stages than max_stages allows"
+    levels = np.zeros(n, dtype=np.int64)             # `policies.load_level` of each request's queue length
+    for level in range(1, params.level_queue_len.shape[0]):
+        levels[req.queue_len >= params.level_queue_len[level]] = level
+    assert np.all(req.stages_run <= params.max_stages[levels]), \
+        "ran more stages than max_stages allows at the load level of its queue length"
     if len(result.batches) and np.isfinite(result.batches.energy_j).all():
         assert np.isclose(req.energy_j.sum(), result.batches.energy_j.sum(), rtol=1e-9), "energy does not add up"
     check_deadline_rule(result, inputs)

@@ -211,3 +211,20 @@ def test_batch_records_name_the_member_each_stage_runs():
     result = simulate(members=(3, 1), thresholds=(np.inf,), requests=5, arrivals="poisson:load=0.3")
     assert list(result.batches.stage[:2]) == [0, 1] and list(result.batches.member[:2]) == [3, 1]
     assert set(result.batches.member) == {1, 3}
+
+
+def test_check_invariants_catches_more_stages_than_the_load_level_allows():
+    """The checks must be able to fail: a request that ran three stages at a load level allowing one."""
+    import numpy as np
+    import pytest
+
+    from simulator import RunConfig, prepare, run_inputs
+    from simulator.testing import check_invariants
+
+    inputs = prepare(RunConfig(requests=2000, policy=("threshold", "load-adaptive"), load_levels="0:6;2:1",
+                               arrivals="poisson:load=1.2"))
+    result = run_inputs(inputs)
+    check_invariants(result, inputs)
+    result.requests.stages_run[np.flatnonzero(result.requests.queue_len >= 2)[0]] = 3
+    with pytest.raises(AssertionError, match="at the load level of its queue length"):
+        check_invariants(result, inputs)

@@ -160,11 +160,69 @@ def test_a_custom_policy_that_cannot_run_is_named_in_one_line():
                                       (no_such_field, (), "Unknown attribute 'nope'"),
                                       (fine, None, "params must be a flat sequence of finite numbers"),
                                       (fine, (float("nan"),), "params must be a flat sequence"),
-                                      (fine, (), r"fine: it reads past an array on a neutral state \(index 0 is "
-                                                 r"out of bounds.*given 0 parameter\(s\)\)")):
+                                      (fine, (), r"fine: it reads past an array on a neutral state after stage 0 "
+                                                 r"\(index 0 is out of bounds.*given 0 parameter\(s\)\)")):
         with pytest.raises(FlexsimError, match=message):
             compose([CustomPolicy(function, params)], 3)
     assert compose([CustomPolicy(fine, (0.5,))], 3).custom is fine
+
+
+def test_a_custom_policy_that_can_return_none_or_reads_past_its_params_later_is_refused():
+    from simulator.policies import CustomPolicy, compose
+
+    @njit
+    def late_only(state, params):
+        if state.stage == 0:
+            return False
+        if state.signal >= 0.5:
+            return True                                   # no return on the other path: None
+
+    @njit
+    def per_stage(state, params):
+        return state.signal >= params[state.stage]        # one threshold per stage
+
+    with pytest.raises(FlexsimError, match=r"late_only: it must return a bool \(True = stop\) on every path, but "
+                                           r"compiled to return OptionalType\(bool\)"):
+        compose([CustomPolicy(late_only)], 6)
+    with pytest.raises(FlexsimError, match="per_stage: it reads past an array on a neutral state after stage 1"):
+        compose([CustomPolicy(per_stage, (0.7,))], 6)
+    assert compose([CustomPolicy(per_stage, (0.7,) * 5)], 6).custom is per_stage
+
+
+def test_composing_leaves_the_users_params_as_they_were():
+    from simulator.policies import CustomPolicy, compose
+
+    @njit
+    def counts(state, params):
+        params[0] += 1.0
+        return False
+
+    params = np.zeros(1)
+    compose([CustomPolicy(counts, params)], 6)
+    assert params[0] == 0.0
+
+
+def test_a_deadline_aware_policy_needs_tables_built_at_its_quantile():
+    import dataclasses
+
+    from simulator import RunConfig, prepare
+    from simulator.policies import DeadlineAware, Threshold, compose
+
+    thresholds = (0.4, 0.5, 0.2, 0.2, 0.2)
+    inputs = prepare(RunConfig(requests=200, deadline_ms=3.0))
+    with pytest.raises(FlexsimError, match="at quantile 0.99, but the device tables were built for quantile 0.5"):
+        dataclasses.replace(inputs, policy=compose([Threshold(thresholds), DeadlineAware(0.99)], 6))
+    inputs = prepare(RunConfig(requests=200, deadline_ms=3.0, policy=("threshold", "deadline"), deadline_quantile=0.99))
+    assert dataclasses.replace(inputs, policy=compose([Threshold(thresholds), DeadlineAware(0.99)], 6))
+
+
+def test_the_engine_for_a_custom_policy_is_not_written_to_the_disk_cache():
+    from simulator.engine_numba import _custom_kernel, _kernel_builtin
+
+    kernel = _custom_kernel()
+    callees = [kernel.py_func.__globals__[name] for name in ("_single_server", "_general")]
+    assert all(type(k._cache).__name__ == "NullCache" for k in (kernel, *callees))
+    assert type(_kernel_builtin._cache).__name__ != "NullCache"
 
 
 @pytest.mark.parametrize("make, message", [
