@@ -197,12 +197,17 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
 @pytest.mark.parametrize("argv, message", [
     (["profile", "mynet={py}:build", "--batch-sizes", "1"], "model mynet: give its per-sample input shape"),
     (["profile", "resnet18=m.py:build", *SHAPE], "'resnet18' is a built-in model's name"),
-    (["profile", "fmnist-cnn-w8", *SHAPE], "the input shape is for users' models"),
+    (["profile", "fmnist-cnn-w8", *SHAPE], "the input shape and tokens are for users' models"),
     (["profile", "mynet={py}", *SHAPE], "write NAME=SOURCE:CALLABLE"),
     (["profile", "my net={py}:build", *SHAPE], "NAME in NAME=SOURCE:CALLABLE must be"),
     (["profile", "mynet={py}:build,mynet={py}:wide", *SHAPE], "mynet given twice"),
     (["profile", "mynet={py}:build", "--input-shape", "1,x"], "invalid --input-shape '1,x'"),
     (["profile", "mynet={py}:build", "--input-shape", "0,8"], "invalid input shape (0, 8)"),
+    (["profile", "mynet={py}:build", *SHAPE, "--input-tokens", "1"], "invalid --input-tokens 1: the vocabulary size"),
+    (["profile", "mynet={py}:build", *SHAPE, "--input-tokens", "x"], "invalid --input-tokens 'x'"),
+    (["profile", "fmnist-cnn-w8", "--input-tokens", "9"], "the input shape and tokens are for users' models"),
+    (["profile", "mynet={py}:build", *SHAPE, "--input-tokens", "9"],          # a model of floats given ids
+     "model mynet: failed to run at batch 1 (fp32, cpu, eager): RuntimeError"),
     (["profile", "mynet=nowhere.py:build", *SHAPE], "model mynet: file nowhere.py does not exist"),
     (["profile", "mynet=no_such_module_xyz:build", *SHAPE], "model mynet: importing no_such_module_xyz failed "
                                                              "(ModuleNotFoundError"),
@@ -219,14 +224,14 @@ def test_a_table_round_trips_through_its_file(tmp_path, models_py):
     (["profile", "mynet={py}:returns_nothing", *SHAPE], "it returned NoneType, which holds no tensor"),
     (["profile", "mynet={py}:stops", *SHAPE], "model mynet: failed to run at batch 1 (fp32, cpu, eager): Odd: stops"),
     (["costmodel", "trace", "--models", "mynet={py}:exits_in_forward", *SHAPE, "--out-dir", "{tmp}/t"],
-     "model mynet: failed to run on a float32 input of shape [2, 1, 8, 8] (SystemExit: 5)"),    # its 2nd call
+     "model mynet: failed to run on an input of float32 values of shape [2, 1, 8, 8] (SystemExit: 5)"),    # its 2nd call
     (["profile", "mynet={py}:exits_in_forward", *SHAPE], "model mynet: failed to run at batch 1 (fp32, cpu, eager): "
                                                          "SystemExit: 5"),
     (["costmodel", "trace", "--models", "mynet={py}:build", *SHAPE], "give --out-dir for your own models"),
     (["costmodel", "trace", "--models", "mynet={py}:build", "--input-shape", "3,8,8", "--out-dir", "{tmp}/t"],
-     "model mynet: failed to run on a float32 input of shape [1, 3, 8, 8] (RuntimeError"),
+     "model mynet: failed to run on an input of float32 values of shape [1, 3, 8, 8] (RuntimeError"),
     (["costmodel", "trace", "--models", "mynet={py}:build", "--input-shape", "1048576,1048576", "--out-dir",
-      "{tmp}/t"], "model mynet: failed to run on a float32 input of shape [1, 1048576, 1048576]"),
+      "{tmp}/t"], "model mynet: failed to run on an input of float32 values of shape [1, 1048576, 1048576]"),
     (["costmodel", "trace", "--models", "mynet={py}:folds", *SHAPE, "--out-dir", "{tmp}/t"],
      "model mynet: 192 FLOPs per sample at batch 2 against 384 at batch 1"),
     (["costmodel", "derive", "--table", "{tmp}/t.json"], "derive: give --device with --table or --models"),
@@ -362,6 +367,42 @@ def test_a_model_whose_kernels_change_with_the_batch_holds_its_batched_kernels(t
     assert again.batched.op == batched.op and np.array_equal(again.batched.act_elems, batched.act_elems)
     cnn = _trace(tmp_path, MODELS_PY, "build", (1, 8, 8))
     assert cnn.batched is None
+
+
+TOKENS = """
+import torch
+
+class Tagger(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(500, 16)
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).mean(1))
+
+def build():
+    return Tagger()
+"""
+
+
+def test_a_model_of_token_ids_is_traced_and_profiled_on_ids(tmp_path, capsys):
+    """--input-tokens: the inputs are token ids below the vocabulary size; an embedding reads the rows it gathers,
+    not its whole weight."""
+    from simulator.costmodel.trace import trace_model
+
+    (tmp_path / "tok.py").write_text(TOKENS)
+    table = trace_model(parse_models([f"tok={tmp_path / 'tok.py'}:build"], (12,), 500)[0])
+    row = table.op.index("embedding")
+    assert table.param_elems[row] == 0 and table.act_elems[row] == 12 + 2 * 12 * 16
+    assert table.param_elems.sum() == table.params - 500 * 16 and "token ids below 500" in table.traced_with
+    out = tmp_path / "p.json"
+    assert main(["profile", f"tok={tmp_path / 'tok.py'}:build", "--input-shape", "12", "--input-tokens", "500",
+                 "--batch-sizes", "1,2", "--out", str(out), *FAST]) == 0
+    assert load_profile(out).models["tok"].info["input_tokens"] == 500
+    assert "on an input of float32 values of shape [1, 12]" in cli_error(capsys, [
+        "costmodel", "trace", "--models", f"tok={tmp_path / 'tok.py'}:build", "--input-shape", "12",
+        "--out-dir", str(tmp_path / "t")])
 
 
 def test_a_linear_layer_over_tokens_is_a_gemm_on_a_cpu(tmp_path):

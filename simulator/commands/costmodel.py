@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: every one, or none where --table is given)")
     parser.add_argument("--input-shape", metavar="SHAPE", help="trace: per-sample input shape of your own models "
                         "(e.g. 3,32,32)")
+    parser.add_argument("--input-tokens", metavar="VOCAB", help="trace: your own models take token ids below VOCAB "
+                        "(an embedding first), of --input-shape")
     parser.add_argument("--table", action="append", metavar="PATH", help="derive: a layer table file of your own "
                         "model (from trace), repeat for several; accuracy: the tables of your models that --profile "
                         "measured (each is then left out in turn like the built-in ones)")
@@ -61,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 #: The options each action reads (with the value that means "not given"); another action's option is refused.
 OPTIONS = {"profile": ({"accuracy", "derive", "microbench"}, None), "device": ({"derive"}, None),
            "name": ({"derive"}, None), "out_dir": ({"derive", "trace"}, None), "models": ({"trace", "derive"}, None),
-           "input_shape": ({"trace"}, None), "table": ({"derive", "accuracy"}, None),
+           "input_shape": ({"trace"}, None), "input_tokens": ({"trace"}, None), "table": ({"derive", "accuracy"}, None),
            "kernels": ({"accuracy"}, None), "update_doc": ({"accuracy"}, None), "json": ({"accuracy"}, None),
            "seed": ({"microbench"}, 0), "out": ({"microbench"}, None)}
 
@@ -251,10 +253,11 @@ def _trace(args) -> int:
     from simulator.errors import FlexsimError, require
     from simulator.io import atomic_paths, check_output_dir, output_dir
     from simulator.models.registry import known_models, parse_models
-    from simulator.models.user import UserModel, parse_input_shape
+    from simulator.models.user import UserModel, parse_input_shape, parse_input_tokens
 
     shape = None if args.input_shape is None else parse_input_shape(args.input_shape)
-    models = parse_models(known_models() if args.models is None else _model_list(args.models), shape)
+    tokens = None if args.input_tokens is None else parse_input_tokens(args.input_tokens)
+    models = parse_models(known_models() if args.models is None else _model_list(args.models), shape, tokens)
     require(args.out_dir is not None or not any(isinstance(m, UserModel) for m in models),
             "trace: give --out-dir for your own models' tables (the committed tables are flexsim's)")
     out_dir = TABLES_DIR if args.out_dir is None else check_output_dir(args.out_dir, "--out-dir")

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", help="comma-separated model names; your own as NAME=SOURCE:CALLABLE")
     parser.add_argument("--input-shape", metavar="SHAPE", help="per-sample input shape of your own models (e.g. "
                         "3,32,32)")
+    parser.add_argument("--input-tokens", metavar="VOCAB", help="your own models take token ids (an embedding "
+                        "first): their vocabulary size; inputs are ids drawn below it, of --input-shape (e.g. 128)")
     parser.add_argument("--batch-sizes", default="1", help="e.g. 1-16 or 1,2,4,8 (default 1)")
     parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, fp16, bf16 (default fp32)")
     parser.add_argument("--modes", default="eager", help="comma-separated: eager, graph (CUDA graph; GPU only)")
@@ -78,7 +80,7 @@ def _split(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.io import check_output_file
-    from simulator.models.user import parse_input_shape
+    from simulator.models.user import parse_input_shape, parse_input_tokens
     from simulator.profiler import MeasureSettings, ProfileRequest, profile_models
     from simulator.profiler.session import merge_profiles
     from simulator.profiles import load_profile, save_profile
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     request = ProfileRequest(models=_split(args.models), batch_sizes=parse_batch_sizes(args.batch_sizes),
                              dtypes=_split(args.dtypes), modes=_split(args.modes), device=args.device,
                              kind=args.kind, energy=not args.no_energy,
-                             input_shape=None if args.input_shape is None else parse_input_shape(args.input_shape))
+                             input_shape=None if args.input_shape is None else parse_input_shape(args.input_shape),
+                             input_tokens=None if args.input_tokens is None else parse_input_tokens(args.input_tokens))
     settings = MeasureSettings(warmup=args.warmup, warmup_s=args.warmup_s, repeats=args.repeats,
                                rounds=args.rounds, energy_window_s=args.energy_window_s,
                                idle_settle_s=args.idle_settle_s,

@@ -27,6 +27,8 @@ _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "linear"}
 #: Fused attention (``scaled_dot_product_attention``'s kernels): matrix products, counted as ``sdpa_flop_count``.
 _ATTENTION = "_scaled_dot_product_"
 _CONV = {"convolution", "_convolution", "conv2d", "cudnn_convolution", "mkldnn_convolution"}
+#: Lookups that read only the rows of a weight they gather (an embedding of token ids), not the whole weight.
+_GATHERS = {"embedding"}
 
 
 def _is_view(func) -> bool:
@@ -79,6 +81,8 @@ class _KernelRecorder(TorchDispatchMode):
         activations = [t for t, w in zip(inputs, weights) if not w]
         acts = sum(t.numel() for t in activations)
         acts += sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        if name in _GATHERS:            # the rows gathered (as many as it writes), per sample, not the weight
+            params, acts = 0, acts + out.numel()
         shapes = _shapes(name, activations, args, out, self.batch)
         return name, KINDS.index(_kind(name, args)), _flops(func, args, kwargs, out), acts, params, shapes
 
@@ -136,15 +140,16 @@ CHECK_BATCH = 2
 CHECK_RTOL = 0.05
 
 
-def trace_module(module, input_shape, name: str, traced_with: str = "") -> LayerTable:
-    """The layer table of `module` (in eval mode) for one sample of `input_shape` (float32, on the CPU).
+def trace_module(module, input_shape, name: str, traced_with: str = "", input_tokens: int | None = None) -> LayerTable:
+    """The layer table of `module` (in eval mode) for one sample of `input_shape` (float32, on the CPU; token ids
+    below `input_tokens` where given).
 
     The module runs at batch 1 and again at `CHECK_BATCH`; FlexsimError unless both do the same FLOPs per sample
     (what the table's scaling to any batch size assumes). PyTorch's fused fast path of
     transformer layers is switched off while tracing, so that their matrix products are counted."""
     module = module.eval()
     ptrs = {_storage(t) for t in list(module.parameters()) + list(module.buffers())}
-    rows, check = (_trace_rows(module, ptrs, input_shape, name, b) for b in (1, CHECK_BATCH))
+    rows, check = (_trace_rows(module, ptrs, input_shape, name, b, input_tokens) for b in (1, CHECK_BATCH))
     require(rows, f"model {name}: its forward pass ran no kernel (nothing to cost)")
     _check_per_sample(rows, check, name)
     params = sum(p.numel() for p in module.parameters())
@@ -172,19 +177,21 @@ def _same_kernels(one: LayerTable, other: LayerTable) -> bool:
                     for c in ("flops", "act_elems", "param_elems")))
 
 
-def _trace_rows(module, ptrs, input_shape, name: str, batch: int) -> list:
+def _trace_rows(module, ptrs, input_shape, name: str, batch: int, input_tokens: int | None = None) -> list:
     """The recorder's rows of one forward pass at `batch`, counts per sample; FlexsimError where the model fails."""
+    from simulator.models.user import input_text, model_input
+
     recorder = _KernelRecorder(ptrs, batch)
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        x = torch.randn(batch, *input_shape)
+        x = model_input(torch, batch, input_shape, input_tokens)
         with torch.no_grad(), recorder:
             module(x)
     except BaseException as exc:  # noqa: BLE001 -- a model's own failure (or exit), named on one line
         if not is_model_failure(exc):
             raise
-        raise FlexsimError(f"model {name}: failed to run on a float32 input of shape {[batch, *input_shape]} "
+        raise FlexsimError(f"model {name}: failed to run on {input_text(batch, input_shape, input_tokens)} "
                            f"({exception_line(exc, 200)})") from None
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -203,8 +210,11 @@ def _check_per_sample(rows: list, check: list, name: str) -> None:
 
 def trace_model(model) -> LayerTable:
     """Trace a model: a name known to `simulator.models.registry`, or a `simulator.models.user.UserModel`."""
-    from simulator.models.registry import build_model, input_shape, model_name, parse_models
+    from simulator.models.registry import build_model, input_shape, input_tokens, model_name, parse_models
 
     model = model if isinstance(model, UserModel) else parse_models([model])[0]
     module, implementation = build_model(model)
-    return trace_module(module, input_shape(model), model_name(model), f"torch {torch.__version__}, {implementation}")
+    tokens = input_tokens(model)
+    inputs = "" if tokens is None else f", input: token ids below {tokens}"
+    return trace_module(module, input_shape(model), model_name(model),
+                        f"torch {torch.__version__}, {implementation}{inputs}", tokens)

@@ -64,19 +64,22 @@ def is_builtin(name: str) -> bool:
     return key in ARCHITECTURES or FMNIST_PATTERN.fullmatch(key) is not None
 
 
-def parse_models(tokens, input_shape=None) -> tuple[str | UserModel, ...]:
+def parse_models(tokens, input_shape=None, input_tokens=None) -> tuple[str | UserModel, ...]:
     """Models named on the command line or through the API: built-in names (made canonical) and users' models
     (``NAME=SOURCE:CALLABLE``, taking per-sample `input_shape`, `simulator.models.user`); FlexsimError for an unknown
-    name, a user's model named as a built-in one, a name given twice, or an `input_shape` without a user's model."""
-    models = tuple(parse_user_model(t, input_shape) if is_user_model(t) else canonical_name(t) for t in tokens)
+    name, a user's model named as a built-in one, a name given twice, or an `input_shape` without a user's model.
+    `input_tokens`: the users' models take token ids below it (`simulator.models.user.model_input`)."""
+    models = tuple(parse_user_model(t, input_shape, input_tokens) if is_user_model(t) else canonical_name(t)
+                   for t in tokens)
     names = [model_name(m) for m in models]
     for m in (m for m in models if isinstance(m, UserModel)):
         require(not is_builtin(m.name),
                 f"invalid model {m.name}={m.implementation}: {m.name!r} is a built-in model's name; choose another")
     twice = sorted({n for n in names if names.count(n) > 1})
     require(not twice, f"invalid models: {', '.join(twice)} given twice")
-    require(input_shape is None or any(isinstance(m, UserModel) for m in models),
-            "the input shape is for users' models (NAME=SOURCE:CALLABLE); the built-in models have their own")
+    require((input_shape is None and input_tokens is None) or any(isinstance(m, UserModel) for m in models),
+            "the input shape and tokens are for users' models (NAME=SOURCE:CALLABLE); the built-in models have "
+            "their own")
     return models
 
 
@@ -119,6 +122,11 @@ def input_shape(name: str | UserModel) -> tuple[int, ...]:
         return name.input_shape
     key = canonical_name(name)
     return FMNIST_INPUT if key.startswith("fmnist-") else ARCHITECTURES[key].input_shape
+
+
+def input_tokens(name: str | UserModel) -> int | None:
+    """The vocabulary of a model's token-id inputs (a user's model given ``--input-tokens``), else None (floats)."""
+    return name.input_tokens if isinstance(name, UserModel) else None
 
 
 def build_model(name: str | UserModel):

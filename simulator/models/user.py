@@ -27,14 +27,20 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_DIMS = 8
 
 
+#: Largest vocabulary of token-id inputs (``--input-tokens``).
+MAX_TOKENS = 1 << 31
+
+
 @dataclass(frozen=True)
 class UserModel:
-    """A user's model: its name, where its builder lives and the per-sample input shape it takes."""
+    """A user's model: its name, where its builder lives, the per-sample input shape it takes and, for a model of
+    token ids (an embedding first), their vocabulary size (`input_tokens`: ids drawn from 0 to that minus one)."""
 
     name: str
     source: str
     attribute: str
     input_shape: tuple[int, ...]
+    input_tokens: int | None = None
 
     @property
     def implementation(self) -> str:
@@ -67,9 +73,9 @@ def is_user_model(token: str) -> bool:
     return "=" in str(token)
 
 
-def parse_user_model(token: str, input_shape) -> UserModel:
-    """The `UserModel` of ``NAME=SOURCE:CALLABLE`` with per-sample `input_shape`; FlexsimError naming what is wrong
-    (nothing is imported yet)."""
+def parse_user_model(token: str, input_shape, input_tokens: int | None = None) -> UserModel:
+    """The `UserModel` of ``NAME=SOURCE:CALLABLE`` with per-sample `input_shape` (of token ids below `input_tokens`
+    where given); FlexsimError naming what is wrong (nothing is imported yet)."""
     name, _, spec = str(token).strip().partition("=")
     source, _, attribute = spec.rpartition(":")
     require(NAME_PATTERN.fullmatch(name), f"invalid model {token!r}: NAME in NAME=SOURCE:CALLABLE must be letters, "
@@ -79,7 +85,40 @@ def parse_user_model(token: str, input_shape) -> UserModel:
     require(input_shape is not None, f"model {name}: give its per-sample input shape (--input-shape, e.g. 3,32,32)")
     if _is_file(source) and Path(source).is_file():
         source = str(Path(source).resolve())            # recorded in profiles as it is: where the code was
-    return UserModel(name=name, source=source, attribute=attribute, input_shape=check_input_shape(input_shape))
+    return UserModel(name=name, source=source, attribute=attribute, input_shape=check_input_shape(input_shape),
+                     input_tokens=check_input_tokens(input_tokens))
+
+
+def check_input_tokens(tokens) -> int | None:
+    """A vocabulary size of token-id inputs (an integer from 2 to `MAX_TOKENS`), or None; FlexsimError otherwise."""
+    require(tokens is None or (isinstance(tokens, int) and not isinstance(tokens, bool) and 2 <= tokens <= MAX_TOKENS),
+            f"invalid --input-tokens {tokens!r}: the vocabulary size of token-id inputs, an integer from 2 to "
+            f"{MAX_TOKENS}")
+    return tokens
+
+
+def parse_input_tokens(text: str) -> int:
+    """``"30522"`` -> 30522; FlexsimError naming a malformed text."""
+    try:
+        tokens = int(str(text).strip())
+    except ValueError:
+        raise FlexsimError(f"invalid --input-tokens {text!r}: the vocabulary size, an integer (e.g. 30522)") from None
+    return check_input_tokens(tokens)
+
+
+def model_input(torch, batch: int, input_shape, input_tokens: int | None = None, device: str = "cpu", dtype=None):
+    """A random input of `batch` samples of `input_shape`: token ids drawn uniformly below `input_tokens` (int64),
+    else standard normal values (in `dtype` where given)."""
+    if input_tokens is not None:
+        return torch.randint(0, input_tokens, (batch, *input_shape), device=device)
+    x = torch.randn(batch, *input_shape, device=device)
+    return x if dtype is None else x.to(dtype)
+
+
+def input_text(batch: int, input_shape, input_tokens: int | None = None) -> str:
+    """How an input of `model_input` is named in messages."""
+    what = f"token ids below {input_tokens}" if input_tokens is not None else "float32 values"
+    return f"an input of {what} of shape {[batch, *input_shape]}"
 
 
 def _is_file(source: str) -> bool:

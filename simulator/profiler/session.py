@@ -25,7 +25,8 @@ class ProfileRequest:
     """What to measure: models by name, batch sizes, dtypes and modes on one device.
 
     `models`: built-in names, or users' models as ``NAME=SOURCE:CALLABLE`` (`simulator.models.user`) with their
-    per-sample `input_shape`; after construction, canonical names and `UserModel` objects.
+    per-sample `input_shape` (of token ids below `input_tokens` where given); after construction, canonical names
+    and `UserModel` objects.
     """
 
     models: tuple
@@ -36,13 +37,14 @@ class ProfileRequest:
     kind: str | None = None
     energy: bool = True
     input_shape: tuple[int, ...] | None = None
+    input_tokens: int | None = None
 
     def __post_init__(self):
         from simulator.models.registry import parse_models
         from simulator.profiler.targets import DTYPES, MODES
 
         require(self.models, "invalid models: give at least one model")
-        object.__setattr__(self, "models", parse_models(self.models, self.input_shape))
+        object.__setattr__(self, "models", parse_models(self.models, self.input_shape, self.input_tokens))
         object.__setattr__(self, "batch_sizes", check_batch_sizes(self.batch_sizes))
         for name, allowed in (("dtypes", DTYPES), ("modes", MODES)):
             values = getattr(self, name)
@@ -89,18 +91,22 @@ class _Form:
     dtype: str
     mode: str
     source: dict = field(default_factory=dict)  # a named model's architecture and implementation
+    input_tokens: int | None = None             # token-id inputs below this (`simulator.models.user.model_input`)
 
     def info(self, settings: MeasureSettings) -> dict:
         """What the profile records about this form (its ``info``)."""
+        tokens = {} if self.input_tokens is None else {"input_tokens": self.input_tokens}
         return {"dtype": self.dtype, "mode": INFO_MODES[self.mode],
                 "params": sum(p.numel() for p in self.module.parameters()), "input_shape": list(self.input_shape),
-                "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": settings.to_json(), **self.source}
+                **tokens, "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": settings.to_json(),
+                **self.source}
 
 
 def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", device: str = "cpu",
                    mode: str = "eager", settings: MeasureSettings = MeasureSettings(), energy_counter=None,
-                   name: str = "module", progress=None) -> ModelEntry:
-    """Measure a `torch.nn.Module` at each batch size; inputs are ``[batch, *input_shape]`` random tensors.
+                   name: str = "module", progress=None, input_tokens: int | None = None) -> ModelEntry:
+    """Measure a `torch.nn.Module` at each batch size; inputs are ``[batch, *input_shape]`` random tensors (token ids
+    below `input_tokens` where given).
 
     Returns
     -------
@@ -108,13 +114,14 @@ def profile_module(module, input_shape, *, batch_sizes, dtype: str = "fp32", dev
         Per batch size: latency samples (ms), energy per call (J, None without `energy_counter`) and, in
         ``extra``, the latency quantiles and (on a GPU) the CUDA-event device time.
     """
+    from simulator.models.user import check_input_tokens
     from simulator.profiler.targets import check_device, check_mode
 
     torch = _torch()
     check_mode(mode, check_device(torch, device))
     require(all(isinstance(s, int) and s >= 1 for s in input_shape),
             f"invalid input_shape = {tuple(input_shape)!r}: must be positive integers (per sample, no batch)")
-    form = _Form(name, module, tuple(input_shape), dtype, mode)
+    form = _Form(name, module, tuple(input_shape), dtype, mode, input_tokens=check_input_tokens(input_tokens))
     batches, _ = _measure_forms(torch, [form], check_batch_sizes(batch_sizes), device, settings, energy_counter,
                                 progress)
     return ModelEntry(batches=batches[name], info=form.info(settings))
@@ -154,7 +161,7 @@ def _measure_targets(torch, forms, batch_sizes, device, settings, counter, probe
     for form in forms:
         for b in batch_sizes:
             targets[form.name, b] = prepare(torch, form.module, form.input_shape, b, form.dtype, device, form.mode,
-                                            f"model {form.name}")
+                                            f"model {form.name}", form.input_tokens)
     for target in targets.values():
         warm_up(target.run, settings.warmup, settings.warmup_s)
     samples, best = {key: ([], []) for key in targets}, {}
@@ -237,8 +244,8 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
     """Measure every model x dtype x mode of `request` and return the profile (nothing is written); `update`: the
     profile the result will update (`merge_profiles`), checked before anything is measured (`check_update`)."""
     from simulator.decision import measure_decision_overhead_ms
-    from simulator.models.registry import (bare_named, build_model, check_entry_names, input_shape, model_name,
-                                           profile_model_name)
+    from simulator.models.registry import (bare_named, build_model, check_entry_names, input_shape, input_tokens,
+                                           model_name, profile_model_name)
     from simulator.profiler.allocator import allocator_facts
     from simulator.profiler.energy import idle_power_w
     from simulator.profiler.microbench import cpu_peaks, peak_probes
@@ -260,7 +267,8 @@ def profile_models(request: ProfileRequest, settings: MeasureSettings = MeasureS
             module, implementation = build_model(model)  # one instance per form: .to(dtype) changes it in place
             key = profile_model_name(model_name(model), dtype, mode, bare=i == 0 and bare_named(model))
             forms.append(_Form(key, module, tuple(input_shape(model)), dtype, mode,
-                               source={"arch": model_name(model), "implementation": implementation}))
+                               source={"arch": model_name(model), "implementation": implementation},
+                               input_tokens=input_tokens(model)))
     check_entry_names([f.name for f in forms], [f.source["arch"] for f in forms], "profile")
     if update is not None:
         check_merge(update, [(f.name, f.source["arch"], (f.dtype, f.mode)) for f in forms])

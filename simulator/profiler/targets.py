@@ -49,13 +49,17 @@ class Target:
     cuda: bool
 
 
-def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str) -> Target:
-    """Move `module` to `device`/`dtype`, make an input of `batch` samples, capture a graph if asked (with its own
-    memory pool: the profiler replays graphs in any order), run once."""
+def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mode: str, what: str,
+            input_tokens: int | None = None) -> Target:
+    """Move `module` to `device`/`dtype`, make an input of `batch` samples (token ids below `input_tokens` where
+    given: `simulator.models.user.model_input`), capture a graph if asked (with its own memory pool: the profiler
+    replays graphs in any order), run once."""
+    from simulator.models.user import model_input
+
     failed = f"{what}: failed to run at batch {batch} ({dtype}, {device}, {mode})"
     with _failure_named(failed):
         module = module.to(device=device, dtype=torch_dtype(torch, dtype)).eval()
-        x = torch.randn(batch, *input_shape, device=device).to(torch_dtype(torch, dtype))
+        x = model_input(torch, batch, input_shape, input_tokens, device, torch_dtype(torch, dtype))
         forward = _every_failure_named(_graph(torch, module, x) if mode == "graph" else (lambda: module(x)), failed)
         run = _with_copy(forward)
         with torch.inference_mode():
