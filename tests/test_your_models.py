@@ -400,6 +400,15 @@ def test_a_model_of_token_ids_is_traced_and_profiled_on_ids(tmp_path, capsys):
     assert main(["profile", f"tok={tmp_path / 'tok.py'}:build", "--input-shape", "12", "--input-tokens", "500",
                  "--batch-sizes", "1,2", "--out", str(out), *FAST]) == 0
     assert load_profile(out).models["tok"].info["input_tokens"] == 500
+    save_table(tmp_path / "tok.json", table)
+    assert read_table(tmp_path / "tok.json").input_tokens == 500
+    other = trace_model(parse_models([f"tok={tmp_path / 'tok.py'}:build"], (24,), 500)[0])
+    save_table(tmp_path / "tok24.json", other)
+    assert ("the table of tok was traced on shape [24] of token ids below 500, but profile p measured tok on "
+            "shape [12] of token ids below 500") in cli_error(capsys, [
+                "costmodel", "accuracy", "--profile", str(out), "--table", str(tmp_path / "tok24.json")])
+    with pytest.raises(FlexsimError, match="invalid --input-tokens 1"):
+        trace_model(parse_models([f"tok={tmp_path / 'tok.py'}:build"], (12,), 1)[0])
     assert "on an input of float32 values of shape [1, 12]" in cli_error(capsys, [
         "costmodel", "trace", "--models", f"tok={tmp_path / 'tok.py'}:build", "--input-shape", "12",
         "--out-dir", str(tmp_path / "t")])
@@ -481,6 +490,7 @@ def test_derive_refuses_names_that_collide_and_replacing_its_input(tmp_path, mod
     ({"op": [5]}, "each op must be a name"),
     ({"params": 10 ** 40}, "from 0 to 1e+18"),
     ({"batched": 3}, "batched must be a layer table (an object)"),
+    ({"kind": ["nope"]}, "kind 'nope' must be one of conv, dwconv, matmul, other"),
     ({"batched": ("model", "other")}, "batched must be a table of the same model, input shape and params"),
     ({"batched": ("flops", ["x"])}, "flops must be a list of numbers"),
 ])

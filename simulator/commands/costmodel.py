@@ -129,8 +129,10 @@ def _accuracy(args) -> int:
         load_kernel_table_file(args.kernels)
     require(args.profile or not args.table, "accuracy: --table needs --profile (a profile that measured those "
             "models)")
-    with given_tables([read_table(t) for t in args.table or ()]):
-        results = [profile_accuracy(p, args.kernels) for p in _measured_profiles(args.profile)]
+    tables, profiles = [read_table(t) for t in args.table or ()], _measured_profiles(args.profile)
+    _check_tables_fit(tables, profiles)
+    with given_tables(tables):
+        results = [profile_accuracy(p, args.kernels) for p in profiles]
     text = markdown(results, mlperf_comparison(load_profile("h100")))
     print(text)
     outputs = {}
@@ -208,6 +210,28 @@ def _derive(args) -> int:
         print(f"wrote {out_dir / (p.name + '.json')}: {p.device['name']}, {len(p.models)} models, derived from "
               f"{p.provenance['derived_from']['reference_profile']}")
     return 0
+
+
+def _check_tables_fit(tables, profiles) -> None:
+    """FlexsimError where a table of yours was traced on another input than a profile measured its model on (its
+    shape, or token ids against floats): the comparison would be of two different calls."""
+    from simulator.errors import require
+
+    for table in tables:
+        for profile in profiles:
+            for name, model in profile.models.items():
+                info = model.info
+                if str(info.get("arch", "")).replace("_", "-") != table.model or "input_shape" not in info:
+                    continue
+                measured = (tuple(info["input_shape"]), info.get("input_tokens"))
+                require(measured == (table.input_shape, table.input_tokens), f"accuracy: the table of {table.model} "
+                        f"was traced on {_input_words(table.input_shape, table.input_tokens)}, but profile "
+                        f"{profile.name} measured {name} on {_input_words(*measured)}: trace it again with the "
+                        "profile's --input-shape (and --input-tokens)")
+
+
+def _input_words(shape, tokens) -> str:
+    return f"shape {list(shape)}" + ("" if tokens is None else f" of token ids below {tokens}")
 
 
 def _check_references(given, specs) -> None:

@@ -58,6 +58,7 @@ class LayerTable:
     traced_with: str = ""
     shapes: dict | None = None  # SHAPE_COLUMNS -> one value per kernel; None for tables traced without shapes
     batched: "LayerTable | None" = None  # the kernels from batch 2 on, where they are not batch 1's scaled
+    input_tokens: int | None = None  # traced on token ids below this (a user's model of tokens), else floats
 
     def at(self, batch: int) -> "LayerTable":
         """The table that costs a call of `batch` samples: `batched` from batch 2 on where there is one, else this."""
@@ -90,7 +91,8 @@ class LayerTable:
         return self.kind == KINDS.index(kind)
 
     def to_json(self) -> dict:
-        return {"model": self.model, "input_shape": list(self.input_shape), "params": self.params,
+        return {"model": self.model, "input_shape": list(self.input_shape),
+                **({"input_tokens": self.input_tokens} if self.input_tokens is not None else {}), "params": self.params,
                 "traced_with": self.traced_with, "n_kernels": self.n_kernels,
                 "total_gflops_per_sample": round(float(self.flops.sum()) / 1e9, 6),
                 "columns": {"op": list(self.op), "kind": [KINDS[k] for k in self.kind],
@@ -121,6 +123,9 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
     where = f"layer table {origin}"
     try:
         cols = obj["columns"]
+        unknown = [k for k in cols["kind"] if k not in KINDS]
+        if unknown:
+            raise ValueError(f"kind {unknown[0]!r} must be one of {', '.join(KINDS)}")
         kinds = [KINDS.index(k) for k in cols["kind"]]
         arrays = [_numbers(cols[c], c) for c in ("flops", "act_elems", "param_elems")]
         if not isinstance(obj["model"], str) or not all(isinstance(op, str) for op in cols["op"]):
@@ -128,15 +133,16 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
         table = LayerTable(model=obj["model"], input_shape=tuple(_count(s) for s in obj["input_shape"]),
                            params=_count(obj["params"]), op=tuple(cols["op"]), kind=np.asarray(kinds, dtype=np.int64),
                            flops=arrays[0], act_elems=arrays[1], param_elems=arrays[2],
-                           traced_with=str(obj.get("traced_with", "")), shapes=_shape_columns(cols))
+                           traced_with=str(obj.get("traced_with", "")), shapes=_shape_columns(cols),
+                           input_tokens=None if obj.get("input_tokens") is None else _count(obj["input_tokens"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise malformed(where, exc) from None
     if obj.get("batched") is not None:
         batched = obj["batched"]
         require(isinstance(batched, dict), f"{where}: batched must be a layer table (an object)")
         inner = table_from_json(batched, f"{origin} (batched)")
-        require(inner.batched is None and (inner.model, inner.input_shape, inner.params)
-                == (table.model, table.input_shape, table.params),
+        require(inner.batched is None and (inner.model, inner.input_shape, inner.params, inner.input_tokens)
+                == (table.model, table.input_shape, table.params, table.input_tokens),
                 f"{where}: batched must be a table of the same model, input shape and params, without its own")
         table = replace(table, batched=inner)
     lengths = {len(table.op), len(table.kind), *(len(a) for a in arrays),

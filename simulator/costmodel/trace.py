@@ -147,18 +147,21 @@ def trace_module(module, input_shape, name: str, traced_with: str = "", input_to
     The module runs at batch 1 and again at `CHECK_BATCH`; FlexsimError unless both do the same FLOPs per sample
     (what the table's scaling to any batch size assumes). PyTorch's fused fast path of
     transformer layers is switched off while tracing, so that their matrix products are counted."""
+    from simulator.models.user import check_input_tokens
+
+    input_tokens = check_input_tokens(input_tokens)
     module = module.eval()
     ptrs = {_storage(t) for t in list(module.parameters()) + list(module.buffers())}
     rows, check = (_trace_rows(module, ptrs, input_shape, name, b, input_tokens) for b in (1, CHECK_BATCH))
     require(rows, f"model {name}: its forward pass ran no kernel (nothing to cost)")
     _check_per_sample(rows, check, name)
     params = sum(p.numel() for p in module.parameters())
-    table, batched = (_table(r, name, input_shape, params, traced_with) for r in (rows, check))
+    table, batched = (_table(r, name, input_shape, params, traced_with, input_tokens) for r in (rows, check))
     return table if _same_kernels(table, batched) else replace(table, batched=batched)
 
 
-def _table(rows: list, name: str, input_shape, params: int, traced_with: str) -> LayerTable:
-    return LayerTable(
+def _table(rows: list, name: str, input_shape, params: int, traced_with: str, input_tokens=None) -> LayerTable:
+    return LayerTable(input_tokens=input_tokens,
         model=name, input_shape=tuple(input_shape), params=params,
         op=tuple(r[0] for r in rows), kind=np.array([r[1] for r in rows], dtype=np.int64),
         flops=np.array([r[2] for r in rows], dtype=np.float64),
