@@ -57,7 +57,7 @@ def _uncached(dispatcher, **callees):
     `callees` in its code bound to the given dispatchers instead."""
     function = dispatcher.py_func
     copy = FunctionType(function.__code__, {**function.__globals__, **callees}, function.__name__,
-                               function.__defaults__, function.__closure__)
+                        function.__defaults__, function.__closure__)
     return njit(**{**JIT_OPTIONS, "cache": False})(copy)
 
 
@@ -65,9 +65,7 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
     """The kernel's inputs and outputs, grouped into five tuples of arrays and scalars."""
     cap_w, window_s = inp.power_cap
     arrival_padded = out.arrival_s.base     # RawOutputs keeps arrival times followed by +inf sentinels
-    # per sample [sample, stage]: a request's stages lie side by side in memory (one or two cache lines per array
-    # rather than one per stage; the samples are drawn at random, so these reads miss the caches)
-    stage = per_sample_table(inp)
+    table = per_sample_table(inp)
     wake_idle_s, wake_factor = inp.stacked_wakeup()
     member_idle_s, member_factor = inp.stacked_member_idle()
     # None where no device has a table: the kernel is then compiled without the member-idle code (`_cold_scale`)
@@ -85,13 +83,13 @@ def _kernel_args(inp: SimulationInputs, out: RawOutputs) -> tuple:
                out.device, out.queue_len)
     log = (out.batch_start_s, out.batch_end_s, out.batch_stage, out.batch_size, out.batch_energy_j,
            out.batch_device, out.device_busy_s, out.device_energy_j)
-    return stage, device, work, records, log
+    return table, device, work, records, log
 
 
 @jit
-def _kernel_builtin(params, stage, device, work, records, log):
+def _kernel_builtin(params, table, device, work, records, log):
     """The kernel with the built-in policies only (cached on disk across processes)."""
-    return _kernel(None, np.zeros(0), params, stage, device, work, records, log)
+    return _kernel(None, np.zeros(0), params, table, device, work, records, log)
 
 
 def _custom_stop(custom, state, custom_params):
@@ -356,18 +354,17 @@ def _finish(out_finish, out_stages, out_pred, out_correct, out_energy, table, r,
 # ----------------------------------------------------------------------------------------------- kernels
 
 @jit
-def _kernel(custom, custom_params, params, stage, device, work, records, log):
+def _kernel(custom, custom_params, params, table, device, work, records, log):
     """Choose the kernel: the single-server one for 1 device, batch 1, FIFO, open loop; else the general one."""
     _, clients, _, _, _, _, max_batch, edf, _, _ = work
     if device[0].shape[0] == 1 and max_batch == 1 and not edf and clients == 0:
-        return _single_server(custom, custom_params, params, stage, device, work, records, log)
-    return _general(custom, custom_params, params, stage, device, work, records, log)
+        return _single_server(custom, custom_params, params, table, device, work, records, log)
+    return _general(custom, custom_params, params, table, device, work, records, log)
 
 
 @jit
-def _single_server(custom, custom_params, params, stage, device, work, records, log):
+def _single_server(custom, custom_params, params, table, device, work, records, log):
     """One device, batch 1, FIFO, open loop: a Lindley recursion with the stage loop inside."""
-    table = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
      wake_idle_s, wake_factor, wake_decay, member, release, speed, speed_step_s) = device
     arrival_s, _, sample, draw, deadline_s, budget_j, _, _, cap_w, window_s = work
@@ -454,9 +451,8 @@ def _single_server(custom, custom_params, params, stage, device, work, records, 
 
 
 @jit
-def _general(custom, custom_params, params, stage, device, work, records, log):
+def _general(custom, custom_params, params, table, device, work, records, log):
     """Any number of devices sharing one queue, greedy batching, FIFO or EDF, open or closed loop."""
-    table = stage
     (latency_s, energy_j, est_latency_s, est_stage_energy_j, est_energy_j, overhead_s, idle_w, dispatch_s,
      wake_idle_s, wake_factor, wake_decay, member, release, speed, speed_step_s) = device
     arrival_s, clients, sample, draw, deadline_s, budget_j, max_batch, edf, cap_w, window_s = work

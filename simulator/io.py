@@ -50,13 +50,13 @@ def atomic_paths(paths, stale=()):
     `stale` (an earlier run's that this one does not write), on error remove the temporary ones, so that either every
     file is replaced (and every stale one gone) or none is. An OSError becomes a FlexsimError naming the path (the
     folder for one raised by the block while it writes several files: name them with `naming` there)."""
-    paths = [_write_target(Path(p)) for p in paths]
-    for path in map(Path, stale):
+    paths, stale = [_write_target(Path(p)) for p in paths], [Path(p) for p in stale]
+    for path in stale:
         require(not path.exists() or path.is_symlink() or path.is_file(),
                 f"cannot remove {path}, left by an earlier run: it {NOT_REGULAR}")
     if not paths:  # nothing to write (e.g. a report printed only)
         yield []
-        _replace_all([], [], [Path(p) for p in stale])
+        _replace_all([], [], stale)
         return
     tmps = []
     try:
@@ -64,7 +64,7 @@ def atomic_paths(paths, stale=()):
             tmps.append(_temp_beside(path))
         with naming(paths[0] if len(paths) == 1 else paths[0].parent):
             yield tmps
-        _replace_all(tmps, paths, [Path(p) for p in stale])
+        _replace_all(tmps, paths, stale)
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
@@ -75,12 +75,23 @@ def _write_target(path: Path) -> Path:
     itself; FlexsimError where that exists and is neither a regular file nor a directory (a device such as
     /dev/null, a FIFO, a socket: a file would be put in its place)."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    require(not target.exists() or target.is_file() or target.is_dir(),
-            f"cannot write {path}: {'it' if target == path else target} {NOT_REGULAR}")
+    require(not _special(target), f"cannot write {path}: {'it' if target == path else target} {NOT_REGULAR}")
     return target
 
 
 NOT_REGULAR = "is not a regular file (a device, a FIFO or a socket)"
+
+
+def _special(path: Path) -> bool:
+    """Whether `path` (a link followed) exists and is neither a regular file nor a directory: a device, a FIFO, a
+    socket, which a write must not replace."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether a staged entry may replace `path` (`_move_all_in`): not a symbolic link (replaced, the link would be
+    gone rather than written through) and not `_special`."""
+    return not path.is_symlink() and not _special(path)
 
 
 def _replace_all(tmps: list[Path], paths: list[Path], stale: list[Path] = ()) -> None:
@@ -153,9 +164,8 @@ def _move_all_in(staging: Path, path: Path) -> None:
     not written through)."""
     for entry in staging.iterdir():
         target = path / entry.name
-        require(not target.is_symlink() and (not target.exists() or target.is_file() or target.is_dir()),
-                f"cannot write {target}: it is a symbolic link, a device, a FIFO or a socket, which this command "
-                "replaces with its own file or folder rather than writing through (remove it)")
+        require(_replaceable(target), f"cannot write {target}: it is a symbolic link, a device, a FIFO or a socket, "
+                "which this command replaces with its own file or folder rather than writing through (remove it)")
     aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".replaced", dir=path))
     done = []                                   # (target, its earlier entry moved aside, or None)
     try:
@@ -287,8 +297,7 @@ def check_output_file(path: str | Path, what: str = "out") -> Path:
     """Check, before any long computation, that file `path` can be written: its folder exists and can be written in,
     and `path` is not a directory."""
     path = _usable_path(path, what)
-    require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
-    require(not path.exists() or path.is_file(), f"invalid {what} = {str(path)!r}: {NOT_REGULAR}")
+    _check_file_in_place(path, what)
     folder = path.absolute().parent
     require(folder.is_dir(), f"invalid {what} = {str(path)!r}: folder {path.parent} "
             + ("is not a directory" if folder.exists() else "does not exist"))
@@ -300,19 +309,23 @@ def check_replaceable(folder: Path, names, what: str = "out") -> None:
     """Check, before a long computation, that the entries `names` of `folder` that a staged write
     (`staged_dir`) will replace are not symbolic links, devices, FIFOs or sockets (see `_move_all_in`)."""
     for name in names:
-        target = Path(folder) / name
-        require(not target.is_symlink() and (not target.exists() or target.is_file() or target.is_dir()),
-                f"invalid {what} = {str(folder)!r}: its {name} is a symbolic link, a device, a FIFO or a socket, "
-                "which the run would replace with its own file rather than write through (remove it)")
+        require(_replaceable(Path(folder) / name), f"invalid {what} = {str(folder)!r}: its {name} is a symbolic "
+                "link, a device, a FIFO or a socket, which the run would replace with its own file rather than write "
+                "through (remove it)")
 
 
 def check_report_file(path: str | Path, what: str = "report") -> Path:
     """As `check_output_file`, for a file whose folder is created where it is missing (`check_output_dir`)."""
     path = Path(path)
-    require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
-    require(not path.exists() or path.is_file(), f"invalid {what} = {str(path)!r}: {NOT_REGULAR}")
+    _check_file_in_place(path, what)
     check_output_dir(path.absolute().parent, f"{what}'s folder")
     return path
+
+
+def _check_file_in_place(path: Path, what: str) -> None:
+    """FlexsimError where the output file `path` exists and is not a regular file (a directory, a device, ...)."""
+    require(not path.is_dir(), f"invalid {what} = {str(path)!r}: is a directory, not a file")
+    require(not path.exists() or path.is_file(), f"invalid {what} = {str(path)!r}: {NOT_REGULAR}")
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -355,7 +368,7 @@ def parsed_file(path: str | Path, kind: str, parse):
 
 
 class _DuplicateKey(ValueError):
-    pass
+    """A JSON object holds a key twice (`_unique_keys`); its argument is the key."""
 
 
 def _unique_keys(pairs) -> dict:

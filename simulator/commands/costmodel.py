@@ -215,13 +215,14 @@ def _derive(args) -> int:
 def _check_tables_fit(tables, profiles) -> None:
     """FlexsimError where a table of yours was traced on another input than a profile measured its model on (its
     shape, or token ids against floats): the comparison would be of two different calls."""
+    from simulator.costmodel.points import entry_arch
     from simulator.errors import require
 
     for table in tables:
         for profile in profiles:
             for name, model in profile.models.items():
                 info = model.info
-                if str(info.get("arch", "")).replace("_", "-") != table.model or "input_shape" not in info:
+                if entry_arch(info) != table.model or "input_shape" not in info:
                     continue
                 measured = (tuple(info["input_shape"]), info.get("input_tokens"))
                 require(measured == (table.input_shape, table.input_tokens), f"accuracy: the table of {table.model} "

@@ -126,7 +126,8 @@ def reference_flops(table, batch: int, dtype: str, spec) -> float:
 
 def predict_energy_j(table, batch: int, dtype: str, spec, latency_ms: float, e: EnergyParams) -> float:
     """Energy (J) of one call lasting `latency_ms`; never more than the device's power envelope over that time."""
-    flops, moved = reference_flops(table, batch, dtype, spec), table.at(batch).bytes_at(batch, dtype).sum()
+    table = table.at(batch)
+    flops, moved = reference_flops(table, batch, dtype, spec), table.bytes_at(batch, dtype).sum()
     dynamic_j = 1e-12 * (e.pj_per_flop * flops + e.pj_per_byte * moved)
     energy_j = e.static_w * latency_ms / 1e3 + dynamic_j
     return energy_j if spec.power_w is None else min(energy_j, spec.power_w * latency_ms / 1e3)

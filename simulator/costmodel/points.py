@@ -45,7 +45,8 @@ class Point:
         return self.latency_ms if self.median_ms is None else self.median_ms
 
 
-def _arch(info: dict) -> str | None:
+def entry_arch(info: dict) -> str | None:
+    """The architecture of a profile entry from its ``info`` (hyphenated, as layer tables name it), or None."""
     arch = info.get("arch")
     return None if arch is None else str(arch).replace("_", "-")
 
@@ -67,7 +68,7 @@ def profile_points(profile) -> list[Point]:
     known = set(known_tables())
     groups = defaultdict(lambda: ([], [], []))
     for name, model in profile.models.items():
-        arch = _arch(model.info)
+        arch = entry_arch(model.info)
         if arch not in known:
             continue
         dtype = model.info.get("dtype", "fp32")

@@ -161,8 +161,8 @@ def trace_module(module, input_shape, name: str, traced_with: str = "", input_to
 
 
 def _table(rows: list, name: str, input_shape, params: int, traced_with: str, input_tokens=None) -> LayerTable:
-    return LayerTable(input_tokens=input_tokens,
-        model=name, input_shape=tuple(input_shape), params=params,
+    return LayerTable(
+        model=name, input_shape=tuple(input_shape), params=params, input_tokens=input_tokens,
         op=tuple(r[0] for r in rows), kind=np.array([r[1] for r in rows], dtype=np.int64),
         flops=np.array([r[2] for r in rows], dtype=np.float64),
         act_elems=np.array([r[3] for r in rows], dtype=np.float64),
