@@ -193,7 +193,7 @@ def simulation_inputs(draw, max_requests: int = 40, max_stages: int = 4, max_dev
         deadline_s=_per_request(draw, rng, n, [0.001, 0.003, 0.01, np.inf]),
         energy_budget_j=_per_request(draw, rng, n, [0.005, 0.02, 0.1, np.inf]),
         max_batch=batch, edf=draw(st.booleans()), policy=compiled,
-        speed=device_speed(devices, horizon_s, rng),
+        speed=device_speed(devices, horizon_s, rng), record_batches=draw(st.booleans()),
     )
 
 

@@ -177,3 +177,41 @@ def test_a_custom_policy_raising_inside_an_engine_is_named_in_one_line():
         with pytest.raises(FlexsimError, match="custom policy refuse_long_queues failed during the simulation: "
                                                "ValueError: queue too long"):
             run_inputs(inputs, engine)
+
+
+@pytest.mark.parametrize("changes", [{}, {"devices": 2}, {"record_batches": False}])
+def test_a_run_without_dynamic_features_compiles_their_tests_out_and_gives_the_same_results(changes):
+    """`engine_numba._variant` compiles the tests of absent features (speed process, wake-up, power cap, load
+    levels, stateful policies, the log) out of the kernels; the kernels with those tests compiled in, on the same
+    inputs, give the same outputs to the bit."""
+    from simulator.config import RunConfig
+    from simulator.engine_numba import _kernel_args, _kernel_builtin
+    from simulator.results import RawOutputs
+    from simulator.run import prepare
+
+    inputs = prepare(RunConfig(requests=3000, arrivals="poisson:load=0.9", **changes))
+    logging = True if inputs.record_batches else None
+    outputs = []
+    for variant in ((None, logging), (True, True)):
+        out = RawOutputs.allocate(inputs)
+        *args, chosen = _kernel_args(inputs, out)
+        assert chosen == (None, logging)
+        outputs.append(out.trimmed(_kernel_builtin(inputs.policy.params, *args, variant)))
+    plain, full = outputs
+    for name in ("start_s", "finish_s", "stages_run", "prediction", "energy_j", "device", "batch_end_s",
+                 "device_busy_s", "device_energy_j"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(full, name), err_msg=name)
+    assert len(plain.batch_end_s) == (plain.stages_run.sum() if inputs.record_batches else 0)
+
+
+def test_a_deadline_policy_or_a_speed_process_makes_the_run_dynamic():
+    from simulator.config import RunConfig
+    from simulator.engine_numba import _kernel_args
+    from simulator.results import RawOutputs
+    from simulator.run import prepare
+
+    for changes in ({"policy": ("threshold", "deadline"), "deadline_ms": 5.0}, {"speed_noise": (0.1, 2.0)},
+                    {"policy": ("power-cap",), "power_cap_w": 300.0}, {"policy": ("load-adaptive",),
+                                                                        "load_levels": "0:6;4:2"}):
+        inputs = prepare(RunConfig(requests=100, **changes))
+        assert _kernel_args(inputs, RawOutputs.allocate(inputs))[-1][0] is True, changes
