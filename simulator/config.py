@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -18,9 +19,10 @@ import numpy as np
 
 from simulator.errors import FlexsimError, require
 from simulator.logits import BUILTIN_CACHES
-from simulator.policies import REGISTRY
+from simulator.policies import REGISTRY, is_compiled_function
 from simulator.signals import COMBINERS, SIGNALS, is_threshold
 from simulator.speed import usable_speed_noise
+from simulator.usercode import split_spec
 
 ENGINES = ("numba", "simpy")
 QUEUES = ("fifo", "edf")
@@ -92,6 +94,11 @@ class RunConfig:
     power_window_s: float = _opt(1.0, "power-cap: the averaging window (s)", _float, "S")
     load_levels: str | None = _opt(None, "load-adaptive: QLEN:MAX_STAGES[:T0/T1/...] levels separated by ';', "
                                    "e.g. '0:6;4:3;16:1'", _optional(str), "SPEC")
+    custom_policy: str | Callable | None = _opt(
+        None, "custom: your policy, a Numba @njit function policy(state, params) -> bool (True = stop): "
+        "FILE.py:FUNCTION (a Python file) or package.module:FUNCTION (an importable module); in Python also the "
+        "function itself (docs/custom-policies.md)", _optional(str), "FILE.py:FUNCTION")
+    custom_params: tuple = _opt((), "custom: the float parameters your policy gets as params", _floats, "P0,P1,...")
     # workload
     arrivals: str = _opt("poisson:load=0.8", "poisson:RATE | gamma:RATE:CV | mmpp:RATE_LOW:RATE_HIGH:DWELL_S | "
                          "trace:PATH | closed[:CLIENTS]; RATE may be load=X (X of the devices' combined capacity)",
@@ -186,6 +193,10 @@ _CONSTRAINTS = {
     "power_cap_w": (lambda v: v is None or _positive_finite(v), "a number > 0"),
     "power_window_s": (_positive_finite, "a number > 0"),
     "load_levels": (lambda v: v is None or isinstance(v, str), "a level specification string"),
+    "custom_policy": (lambda v: v is None or split_spec(v) is not None or is_compiled_function(v),
+                      "FILE.py:FUNCTION or package.module:FUNCTION (in Python also a numba.njit function)"),
+    "custom_params": (lambda v: isinstance(v, tuple) and all(_is_number(x) and math.isfinite(x) for x in v),
+                      "a list of finite numbers"),
     "arrivals": (lambda v: isinstance(v, str) and v != "", "an arrival specification"),
     "requests": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
     "deadline_ms": (lambda v: _is_number(v) and v > 0, "a number > 0 (inf = no deadline)"),
@@ -245,7 +256,7 @@ def from_mapping(values: dict, origin: str = "config") -> RunConfig:
 
 
 #: Fields that hold a list, where a TOML file may give one item alone.
-LIST_FIELDS = ("members", "thresholds", "policy", "profile", "models")
+LIST_FIELDS = ("members", "thresholds", "policy", "profile", "models", "custom_params")
 
 
 def toml_value(key: str, value, origin: str = "config"):

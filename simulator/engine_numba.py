@@ -39,7 +39,8 @@ def simulate_numba(inputs: SimulationInputs) -> RawOutputs:
     if policy.custom is None:
         n_log = _kernel_builtin(policy.params, *args)
     else:
-        n_log = _custom_kernel()(policy.custom, policy.custom_params, policy.params, *args)
+        # a copy per run: a policy that writes into its params must not change the next run
+        n_log = _custom_kernel()(policy.custom, policy.custom_params.copy(), policy.params, *args)
     return out.trimmed(n_log)
 
 

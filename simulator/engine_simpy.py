@@ -67,6 +67,7 @@ class _Model:
 
     def __init__(self, env: simpy.Environment, inputs: SimulationInputs):
         self.env, self.inp = env, inputs
+        self.custom_params = inputs.policy.custom_params.copy()    # per run, as the Numba engine's
         self.out = RawOutputs.allocate(inputs)
         self.n_log = 0
         self.n_admitted = 0
@@ -209,7 +210,7 @@ class _Model:
                 out.energy_j[r], tab.est_energy_j[k + 1, m - 1], _per_request(inp.energy_budget_j, r),
                 out.queue_len[r], m, self.tokens[d], tab.est_stage_energy_j[k + 1, m - 1])
             stop = bool(should_stop(state, inp.policy.params)) or (
-                inp.policy.custom is not None and bool(inp.policy.custom(state, inp.policy.custom_params)))
+                inp.policy.custom is not None and bool(inp.policy.custom(state, self.custom_params)))
         if stop:
             self._finish(r, k, s)
         return stop

@@ -8,7 +8,9 @@ function, so their decisions are identical.
 
 A user's policy is a Numba ``@njit`` function with the signature ``policy(state, params) -> bool`` (True =
 stop), where ``state`` is a `RequestState` and ``params`` a float64 array of the user's parameters.
-Wrap it in `CustomPolicy`; it composes with the built-in ones like any other policy.
+Wrap it in `CustomPolicy`; it composes with the built-in ones like any other policy. A configuration names it
+as policy ``custom`` with ``custom_policy`` (``FILE.py:FUNCTION``, ``package.module:FUNCTION`` or, in Python, the
+function itself; `custom_function` loads it once per process) and ``custom_params``.
 
 Timing and energy fields of the state are *estimates made before the next stage*: the next stage's latency
 estimate is a configured quantile of the profile's latency at the batch size of the stage just run, plus the
@@ -18,16 +20,20 @@ decision overhead (see ``docs/semantics.md``).
 from __future__ import annotations
 
 import math
+import os
 from collections import namedtuple
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, ClassVar
 
 import numpy as np
+from numba.core.registry import CPUDispatcher
 from numba.core.types import unliteral
 
 from simulator._jit import jit_inline
 from simulator.errors import FlexsimError, require
 from simulator.signals import is_threshold
+from simulator.usercode import is_file, loaded, split_spec
 
 RequestState = namedtuple("RequestState", [
     "stage",                # int: the stage just completed (0-based)
@@ -331,8 +337,14 @@ class CustomPolicy(Policy):
     params: tuple = ()
     name: ClassVar[str] = "custom"
 
+    @classmethod
+    def from_config(cls, config) -> "CustomPolicy":
+        require(config.custom_policy is not None,
+                "policy custom needs custom_policy (--custom-policy FILE.py:FUNCTION)")
+        return cls(custom_function(config.custom_policy), tuple(config.custom_params))
+
     def apply(self, builder: _Builder) -> None:
-        require(hasattr(self.function, "py_func"),
+        require(is_compiled_function(self.function),
                 "invalid custom policy: the function must be compiled with numba.njit")
         require("custom" not in builder.flags, "policy: only one custom policy may be composed")
         params = self._params()
@@ -343,7 +355,7 @@ class CustomPolicy(Policy):
         """The parameters as float64 [n]; FlexsimError unless they are a flat sequence of finite numbers."""
         ok = isinstance(self.params, (tuple, list, np.ndarray))
         try:
-            params = np.asarray(self.params, dtype=np.float64).reshape(-1) if ok else None
+            params = np.array(self.params, dtype=np.float64).reshape(-1) if ok else None     # a copy: yours stay
         except (TypeError, ValueError):
             params = None
         require(params is not None and np.ndim(self.params) == 1 and bool(np.all(np.isfinite(params))),
@@ -366,6 +378,8 @@ class CustomPolicy(Policy):
                                f"{type(exc).__name__}: {first[:200]}") from None
         require(isinstance(out, (bool, np.bool_)), f"invalid custom policy {self._name()}: it must return a bool "
                 f"(True = stop), returned {type(out).__name__}")
+        require(self.function.nopython_signatures, f"invalid custom policy {self._name()}: it must compile in "
+                "nopython mode (@numba.njit), not in object mode (forceobj=True)")
         returns = {str(t) for t in (unliteral(sig.return_type) for sig in self.function.nopython_signatures)} - {"bool"}
         require(not returns, f"invalid custom policy {self._name()}: it must return a bool (True = stop) on every "
                 f"path, but compiled to return {', '.join(sorted(returns))} (a path without a return gives None)")
@@ -391,6 +405,59 @@ class CustomPolicy(Policy):
         return getattr(getattr(self.function, "py_func", None), "__name__", repr(self.function))
 
 
+def is_compiled_function(obj) -> bool:
+    """Whether `obj` is a Numba-compiled function (what ``numba.njit`` returns)."""
+    return isinstance(obj, CPUDispatcher)
+
+
+def function_text(function) -> str:
+    """``module:qualname`` of a compiled `function`: how a configuration given the function itself (not a
+    ``SOURCE:NAME`` text) records it in outputs (summary.json, a sweep's files). It names the function; it loads it
+    again only where that module is importable and holds it under that name."""
+    original = getattr(function, "py_func", function)
+    return f"{getattr(original, '__module__', None) or '__main__'}:{getattr(original, '__qualname__', '?')}"
+
+
+#: Users' policy functions loaded from ``SOURCE:NAME`` texts, by (resolved file or module name, name): each is loaded
+#: once per process, so that every run of a sweep gets the same function object and the engine compiled for it (once
+#: per function object) is reused. A file edited after it was loaded is not read again in the same process.
+_LOADED: dict = {}
+
+
+def custom_function(spec) -> Callable:
+    """The Numba function a custom policy runs: `spec` itself where it is one, else the function that ``FILE.py:NAME``
+    (a Python file) or ``package.module:NAME`` (an importable module) names, loaded once per process (`_LOADED`).
+
+    Raises
+    ------
+    FlexsimError
+        On one line: `spec` not of that form, the file missing, the module not importable or raising while it
+        loads (the exception named), the name missing, or the object not a Numba-compiled function.
+    """
+    if is_compiled_function(spec):
+        return spec
+    parts = split_spec(spec)
+    require(parts is not None, f"invalid custom_policy = {spec!r:.80}: must be FILE.py:FUNCTION or "
+            "package.module:FUNCTION")
+    source, name = parts
+    # a module is found on the import path, which begins with the current folder
+    key = (str(Path(source).resolve()), name) if is_file(source) else (source, name, os.getcwd())
+    if key not in _LOADED:
+        _LOADED[key] = _load_function(spec, source, name)
+    return _LOADED[key]
+
+
+def _load_function(spec: str, source: str, name: str) -> Callable:
+    """Load `name` from `source` (`simulator.usercode.loaded`); FlexsimError unless it is a compiled function."""
+    label = f"custom policy {spec}"
+    with loaded(source, label) as module:
+        function = getattr(module, name, None)
+    require(function is not None, f"{label}: {source} has no {name!r}")
+    require(is_compiled_function(function), f"{label}: {name} is a {type(function).__name__}, not a Numba-compiled "
+            "function (decorate it with @numba.njit)")
+    return function
+
+
 #: Largest queue length a load level may start at (the engines count the queue in 32-bit integers).
 MAX_QUEUE_LENGTH = 2 ** 31 - 1
 
@@ -414,9 +481,10 @@ def parse_load_levels(text: str) -> tuple:
     return tuple(levels)
 
 
-#: Built-in policies by name (the names that ``--policy`` accepts).
+#: Policies by name (the names that ``--policy`` accepts): the built-in ones, and ``custom``, the configuration's
+#: ``custom_policy`` with its ``custom_params``.
 REGISTRY = {cls.name: cls for cls in (StaticK, Threshold, DeadlineAware, EnergyBudget, PowerCap,
-                                       LoadAdaptive, Oracle)}
+                                       LoadAdaptive, Oracle, CustomPolicy)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -436,8 +504,9 @@ class CompiledPolicy:
         return self.custom is not None and bool(self.custom(state, self.custom_params))
 
 
-#: Fields that only a policy reads, with that policy: set without it, they would change nothing.
-POLICY_FIELDS = {"static_k": "static", "power_cap_w": "power-cap", "load_levels": "load-adaptive"}
+#: Fields that only a policy reads, with that policy: set (not None, not empty) without it, they would change nothing.
+POLICY_FIELDS = {"static_k": "static", "power_cap_w": "power-cap", "load_levels": "load-adaptive",
+                 "custom_policy": "custom", "custom_params": "custom"}
 
 
 def from_config(config, per_request: tuple = ()) -> list[Policy]:
@@ -448,7 +517,7 @@ def from_config(config, per_request: tuple = ()) -> list[Policy]:
     A field of `POLICY_FIELDS` set without its policy is refused: it would be ignored.
     """
     for field_name, policy in POLICY_FIELDS.items():
-        require(getattr(config, field_name) is None or policy in config.policy,
+        require(is_unset(getattr(config, field_name)) or policy in config.policy,
                 f"{field_name} is set but the policy has no {policy} (it would change nothing): add {policy} to "
                 f"policy ({','.join(config.policy)}), or leave {field_name} out")
     for name in config.policy:
@@ -457,6 +526,11 @@ def from_config(config, per_request: tuple = ()) -> list[Policy]:
             require(math.isfinite(getattr(config, needed)), f"policy {name} needs a finite {needed} "
                     f"(--{needed.replace('_', '-')} {unit}, or a trace column {needed})")
     return [REGISTRY[name].from_config(config) for name in config.policy]
+
+
+def is_unset(value) -> bool:
+    """Whether a field of `POLICY_FIELDS` is left at its unset default (None, or no values)."""
+    return value is None or (isinstance(value, tuple) and not value)
 
 
 def check_n_stages(n_stages) -> int:

@@ -334,7 +334,10 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConf
 
 
 def jsonable(obj):
-    """`obj` (dicts, lists, tuples, numbers) with non-finite floats as strings ("inf"), for JSON."""
+    """`obj` (dicts, lists, tuples, numbers) with non-finite floats as strings ("inf") and a compiled function (a
+    configuration's ``custom_policy`` given as the function itself) as its ``module:qualname``, for JSON."""
+    if policy_lib.is_compiled_function(obj):
+        return policy_lib.function_text(obj)
     if isinstance(obj, dict):
         return {k: jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

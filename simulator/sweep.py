@@ -21,8 +21,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from simulator.config import RunConfig, check_field_names, normalised_value, parse_flag, toml_value, with_overrides
+from simulator.config import (RunConfig, check_field_names, default_of, normalised_value, parse_flag, toml_value,
+                              with_overrides)
 from simulator.errors import FlexsimError, require
+from simulator.policies import POLICY_FIELDS, function_text, is_compiled_function, is_unset
 from simulator.results import Summary
 
 #: Most simulations one sweep runs (combinations x seeds).
@@ -44,7 +46,10 @@ TEXT_FIGURES = (("accuracy", "accuracy", 1.0, ".4f"), ("latency_mean_ms", "mean 
 
 
 def value_text(value) -> str:
-    """A field's value as its command-line text (lists joined by commas, None as ``none``, bools as ``true``)."""
+    """A field's value as its command-line text (lists joined by commas, None as ``none``, bools as ``true``, a
+    compiled function given as ``custom_policy`` as its ``module:qualname``)."""
+    if is_compiled_function(value):
+        return function_text(value)
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -172,8 +177,8 @@ class SweepResult:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(rows[0].keys())
         for row in rows:
-            writer.writerow("" if v is None else value_text(v) if isinstance(v, tuple) else
-                            repr(float(v)) if isinstance(v, float) else v for v in row.values())
+            writer.writerow("" if v is None else value_text(v) if isinstance(v, tuple) or is_compiled_function(v)
+                            else repr(float(v)) if isinstance(v, float) else v for v in row.values())
         return buffer.getvalue()
 
     def text(self) -> str:
@@ -203,15 +208,35 @@ def sweep_configs(base: RunConfig, vary: dict, seeds: int) -> list[RunConfig]:
     except FlexsimError as exc:
         raise FlexsimError(f"invalid seeds = {seeds} from seed = {base.seed}: the last run's seed {last} is not a "
                            f"seed ({exc})") from None
+    _check_policy_fields_used(base, vary)
     configs = []
     for combination in itertools.product(*vary.values()):
         changes = dict(zip(vary, combination))
         try:
-            first = with_overrides(base, **changes)
+            first = with_overrides(base, **{**_unread_policy_fields(changes, vary), **changes})
         except FlexsimError as exc:
             raise FlexsimError(f"sweep run {_changes_text(changes)}: {exc}") from None
         configs += [with_overrides(first, seed=base.seed + k) for k in range(seeds)]
     return configs
+
+
+def _unread_policy_fields(changes: dict, vary: dict) -> dict:
+    """Where `policy` varies, the fields that only a policy reads (`policies.POLICY_FIELDS`: custom_policy,
+    static_k, ...) back at their defaults in the runs whose policy lacks that policy, so that one sweep compares
+    e.g. ``threshold`` with ``threshold,custom``; a single run with such a field set and unread is refused."""
+    if "policy" not in vary:
+        return {}
+    defaults = {f.name: default_of(f) for f in fields(RunConfig)}
+    return {name: defaults[name] for name, owner in POLICY_FIELDS.items()
+            if owner not in changes["policy"] and name not in changes}
+
+
+def _check_policy_fields_used(base: RunConfig, vary: dict) -> None:
+    """FlexsimError where `policy` varies and a field that only a policy reads is set but no value of `policy`
+    has that policy (every run would clear it: `_unread_policy_fields`)."""
+    for name, owner in POLICY_FIELDS.items() if "policy" in vary else ():
+        require(is_unset(getattr(base, name)) or name in vary or any(owner in p for p in vary["policy"]),
+                f"invalid sweep: {name} is set but no value of policy has {owner} (it would change nothing)")
 
 
 def sweep(config: RunConfig | None = None, *, vary: dict, seeds: int = 1, progress=None,

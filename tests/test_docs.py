@@ -17,6 +17,8 @@ def test_custom_policy_example_runs():
     exec(compile(code, "custom-policies.md", "exec"), namespace)
     fast, reference = namespace["fast"], namespace["reference"]
     assert (fast.requests.stages_run == reference.requests.stages_run).all()
+    assert (namespace["result"].requests.finish_s == fast.requests.finish_s).all()    # simulate = built by hand
+    assert [row["deadline_ms"] for row in namespace["study"].means()] == [5.0, 5.0, 10.0, 10.0]
     namespace["test_slack_threshold"]()
 
 

@@ -15,6 +15,7 @@ from simulator.logits import LogitCache, load_cache, save_cache
 from simulator.models.registry import parse_models
 from simulator.models.user import UserModel, parse_input_shape
 from simulator.profiles import load_profile
+from simulator.usercode import FILE_MODULE
 from tests.helpers import cli_error
 
 torch = pytest.importorskip("torch")
@@ -450,7 +451,7 @@ def test_model_files_import_as_scripts_do(tmp_path, monkeypatch):
             "def build():\n    import blocks\n    return torch.nn.Linear(4, blocks.WIDTH + Config().width - WIDTH)\n")
     a, b = parse_models([f"a={tmp_path / 'a' / 'net.py'}:build", f"b={tmp_path / 'b' / 'net.py'}:build"], (4,))
     assert a.build().out_features == 3 and b.build().out_features == 5
-    assert not any(k.startswith("flexsim_user_model_") or k == "blocks" for k in __import__("sys").modules)
+    assert not any(k.startswith(FILE_MODULE) or k == "blocks" for k in __import__("sys").modules)
     monkeypatch.chdir(tmp_path / "b")
     (model,) = parse_models(["c=blocks:WIDTH"], (4,))
     with pytest.raises(FlexsimError, match="model c: blocks:WIDTH is neither a torch.nn.Module nor callable"):

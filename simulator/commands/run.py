@@ -17,6 +17,8 @@ Examples:
   flexsim run
   flexsim run --thresholds 0.9,0.8,0.6,0.4,0.2 --deadline-ms 5 --policy threshold,deadline
   flexsim run study.toml --arrivals gamma:load=0.9:2 --out runs/gamma
+  flexsim run --policy threshold,custom --custom-policy my_policy.py:slack_threshold \\
+      --custom-params 0.8,0.004,0.3 --deadline-ms 10      # your own policy: docs/custom-policies.md
 """
 
 
@@ -52,7 +54,7 @@ def _help(text: str, default) -> str:
 
 def _show_default(value) -> str:
     if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
+        return ",".join(str(v) for v in value) or "none"
     return str(value).replace("%", "%%")
 
 

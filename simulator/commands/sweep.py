@@ -37,6 +37,8 @@ Examples:
       --vary 'energy-budget-j=0.2|0.3|0.5' --out runs/sweep
   flexsim sweep --vary 'arrivals=poisson:load=0.5|poisson:load=0.8|poisson:load=0.95' --vary 'profile=h100|a100'
   flexsim sweep --vary 'thresholds=0.9,0.8,0.6,0.4,0.2|inf,inf,inf,inf,inf' --requests 20000
+  flexsim sweep --policy threshold,custom --custom-policy my_policy.py:slack_threshold \\
+      --custom-params 0.8,0.004,0.3 --vary 'deadline-ms=5|10' --vary 'custom-params=0.8,0.004,0.3|0.9,0.002,0.2'
 """
 
 #: Config fields a sweep has no flag for: its own --out replaces out; its runs never record batch-stages.

@@ -4,22 +4,18 @@
 ``CALLABLE`` is a name in it: a function or class that, called without arguments, returns a ``torch.nn.Module``
 (or a module instance itself, which is copied). ``NAME`` is what the model is called in profiles and layer tables,
 and so what a logit cache's ``model_names`` must say. The per-sample input shape is given apart
-(``--input-shape``), as models do not say it. Building a model imports and runs the user's code.
+(``--input-shape``), as models do not say it. Building a model imports and runs the user's code (`simulator.usercode`).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.util
-import os
 import re
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import FlexsimError, exception_line, is_model_failure, require
+from simulator.errors import FlexsimError, require
+from simulator.usercode import guarded, is_file, loaded, split_spec
 
 #: A user model's name: letters, digits and ``._-``, starting with a letter or digit (it becomes a file name).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -46,6 +42,11 @@ class UserModel:
     def implementation(self) -> str:
         return f"{self.source}:{self.attribute}"
 
+    @property
+    def _label(self) -> str:
+        """How the model's errors begin."""
+        return f"model {self.name}"
+
     def build(self):
         """A fresh instance of the model in eval mode (FlexsimError naming the model where its code fails).
 
@@ -54,15 +55,15 @@ class UserModel:
         forgotten, so that two sources importing siblings of the same name each get their own."""
         import torch
 
-        with _loaded(self) as source:
+        with loaded(self.source, self._label) as source:
             builder = getattr(source, self.attribute, None)
             require(builder is not None, f"model {self.name}: {self.source} has no {self.attribute!r}")
             if isinstance(builder, torch.nn.Module):
-                module = _guarded(self, "copying it", copy.deepcopy, builder)
+                module = guarded(self._label, "copying it", copy.deepcopy, builder)
             else:
                 require(callable(builder), f"model {self.name}: {self.implementation} is neither a torch.nn.Module "
                         "nor callable")
-                module = _guarded(self, f"{self.implementation}()", builder)
+                module = guarded(self._label, f"{self.implementation}()", builder)
         require(isinstance(module, torch.nn.Module), f"model {self.name}: {self.implementation}() returned "
                 f"{type(module).__name__}, not a torch.nn.Module")
         return module.eval()
@@ -77,13 +78,14 @@ def parse_user_model(token: str, input_shape, input_tokens: int | None = None) -
     """The `UserModel` of ``NAME=SOURCE:CALLABLE`` with per-sample `input_shape` (of token ids below `input_tokens`
     where given); FlexsimError naming what is wrong (nothing is imported yet)."""
     name, _, spec = str(token).strip().partition("=")
-    source, _, attribute = spec.rpartition(":")
+    parts = split_spec(spec)
     require(NAME_PATTERN.fullmatch(name), f"invalid model {token!r}: NAME in NAME=SOURCE:CALLABLE must be letters, "
             "digits and ._- (starting with a letter or digit)")
-    require(source and attribute.isidentifier(), f"invalid model {token!r}: write NAME=SOURCE:CALLABLE, e.g. "
+    require(parts is not None, f"invalid model {token!r}: write NAME=SOURCE:CALLABLE, e.g. "
             "mynet=models.py:build or mynet=mypkg.models:MyNet")
+    source, attribute = parts
     require(input_shape is not None, f"model {name}: give its per-sample input shape (--input-shape, e.g. 3,32,32)")
-    if _is_file(source) and Path(source).is_file():
+    if is_file(source) and Path(source).is_file():
         source = str(Path(source).resolve())            # recorded in profiles as it is: where the code was
     return UserModel(name=name, source=source, attribute=attribute, input_shape=check_input_shape(input_shape),
                      input_tokens=check_input_tokens(input_tokens))
@@ -121,11 +123,6 @@ def input_text(batch: int, input_shape, input_tokens: int | None = None) -> str:
     return f"an input of {what} of shape {[batch, *input_shape]}"
 
 
-def _is_file(source: str) -> bool:
-    """Whether a model's SOURCE names a Python file (``*.py`` or a path) rather than an importable module."""
-    return source.endswith(".py") or "/" in source or "\\" in source
-
-
 def check_input_shape(shape) -> tuple[int, ...]:
     """A per-sample input shape as a tuple of positive ints; FlexsimError otherwise."""
     ok = (isinstance(shape, (tuple, list)) and 1 <= len(shape) <= MAX_DIMS
@@ -143,64 +140,3 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
         raise FlexsimError(f"invalid --input-shape {text!r}: comma-separated positive integers, e.g. 3,32,32") \
             from None
     return check_input_shape(shape)
-
-
-@contextmanager
-def _loaded(model: UserModel):
-    """The Python module `model.source` names, loaded anew: a file (``*.py`` or a path) or an importable module.
-    Its folder (a file's; the current folder for a module) is on the import path until the block ends; then the
-    modules it imported from that folder (`_is_sibling`) are removed from ``sys.modules``, so that the next model's
-    siblings of the same name are its own."""
-    source = model.source
-    as_file = _is_file(source)
-    path = Path(source)
-    require(not as_file or path.is_file(), f"model {model.name}: file {source} does not exist")
-    folder = str(path.resolve().parent) if as_file else os.getcwd()
-    before, argv = set(sys.modules), sys.argv
-    sys.path.insert(0, folder)
-    sys.argv = [source]             # as `python models.py` would see it: a module-level argparse gets no flexsim flags
-    try:
-        yield _guarded(model, f"importing {source}", _exec_file if as_file else importlib.import_module,
-                       path if as_file else source)
-    finally:
-        sys.argv = argv
-        if folder in sys.path:
-            sys.path.remove(folder)
-        for key in set(sys.modules) - before:
-            if key.startswith(_FILE_MODULE) or _is_sibling(key, folder):
-                del sys.modules[key]
-
-
-def _is_sibling(key: str, folder: str) -> bool:
-    """Whether module `key` was loaded from `folder` itself: a ``.py`` file or a package directly in it (not a package
-    that merely lies below it, as in a virtual environment's site-packages there)."""
-    top = key.split(".")[0]
-    return os.path.isfile(os.path.join(folder, f"{top}.py")) or os.path.isfile(os.path.join(folder, top,
-                                                                                             "__init__.py"))
-
-
-#: The prefix of the module names under which users' model files are loaded.
-_FILE_MODULE = "flexsim_user_model_"
-
-
-def _exec_file(path: Path):
-    """Import the Python file `path` as a module (registered in ``sys.modules`` while it runs, as an import would:
-    dataclasses and pickling look their module up there)."""
-    key = f"{_FILE_MODULE}{len(sys.modules)}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(key, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _guarded(model: UserModel, what: str, call, *args):
-    """``call(*args)``, the user's code: any failure (an exception, or the code exiting) is a FlexsimError naming the
-    model and `what` was being done."""
-    try:
-        return call(*args)
-    except BaseException as exc:  # noqa: BLE001 -- the user's code: any failure (or exit) is named, on one line
-        if not is_model_failure(exc):
-            raise
-        verb = "exited" if isinstance(exc, SystemExit) else "failed"
-        raise FlexsimError(f"model {model.name}: {what} {verb} ({exception_line(exc)})") from None
