@@ -272,7 +272,8 @@ def test_training_writes_the_ensembles_four_files_together_or_none(tmp_path, mon
     (out / "fmnist_cpu.md").rmdir()
     script.write_ensemble("cpu", script.CONFIGS["cpu"], members.states, out, 100, "cpu", 1)
     cache = load_cache(out / "fmnist_cpu_logits_test.npz")
-    np.testing.assert_array_equal(cache.logits, load_cache(CACHE_PATH).logits[:, :100])
+    # the shipped logits were computed on an AVX-512 host; another CPU's kernels round the last bits otherwise
+    np.testing.assert_allclose(cache.logits, load_cache(CACHE_PATH).logits[:, :100], rtol=0, atol=1e-4)
     assert load_samples(out / "fmnist_cpu_samples.npz").n_samples == 100
 
 
