@@ -33,7 +33,7 @@ from numba.core.types import unliteral
 from simulator._jit import jit_inline
 from simulator.errors import FlexsimError, require
 from simulator.signals import is_threshold
-from simulator.usercode import is_file, loaded, split_spec
+from simulator.usercode import attribute, is_file, loaded, split_spec
 
 RequestState = namedtuple("RequestState", [
     "stage",                # int: the stage just completed (0-based)
@@ -451,8 +451,7 @@ def _load_function(spec: str, source: str, name: str) -> Callable:
     """Load `name` from `source` (`simulator.usercode.loaded`); FlexsimError unless it is a compiled function."""
     label = f"custom policy {spec}"
     with loaded(source, label) as module:
-        function = getattr(module, name, None)
-    require(function is not None, f"{label}: {source} has no {name!r}")
+        function = attribute(module, source, name, label)
     require(is_compiled_function(function), f"{label}: {name} is a {type(function).__name__}, not a Numba-compiled "
             "function (decorate it with @numba.njit)")
     return function

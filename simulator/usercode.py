@@ -62,6 +62,13 @@ def loaded(source: str, label: str):
                 _without_disk_cache(sys.modules.pop(key))
 
 
+def attribute(module, source: str, name: str, label: str):
+    """`name` of the loaded `module` (`loaded`); FlexsimError beginning with `label` where `source` has none."""
+    value = getattr(module, name, None)
+    require(value is not None, f"{label}: {source} has no {name!r}")
+    return value
+
+
 def _without_disk_cache(module) -> None:
     """Compile the Numba functions of `module`, which is leaving ``sys.modules``, without Numba's disk cache: cached
     code records its module's name, which no later process can import (a file's is new in every process), so the

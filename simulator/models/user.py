@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.errors import FlexsimError, require
-from simulator.usercode import guarded, is_file, loaded, split_spec
+from simulator.usercode import attribute, guarded, is_file, loaded, split_spec
 
 #: A user model's name: letters, digits and ``._-``, starting with a letter or digit (it becomes a file name).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -56,8 +56,7 @@ class UserModel:
         import torch
 
         with loaded(self.source, self._label) as source:
-            builder = getattr(source, self.attribute, None)
-            require(builder is not None, f"model {self.name}: {self.source} has no {self.attribute!r}")
+            builder = attribute(source, self.source, self.attribute, self._label)
             if isinstance(builder, torch.nn.Module):
                 module = guarded(self._label, "copying it", copy.deepcopy, builder)
             else:
