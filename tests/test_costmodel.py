@@ -13,8 +13,9 @@ from simulator.cli import main
 from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
 from simulator.costmodel.derive import QUANTILES, SHIPPED, derive_profile, relative_spread
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
-from simulator.costmodel.fit import (EnergyParams, architecture_weights, fit_energy, fit_latency, predict_energy_j,
-                                    reference_flops)
+from simulator.costmodel.fit import (START_SPREAD, EnergyParams, architecture_weights, fit_energy, fit_latency,
+                                    latency_residuals, lowest_minimum, point_works, predict_energy_j, reference_flops,
+                                    start_points)
 from simulator.costmodel.kernels import load_kernel_table
 from simulator.costmodel.latency import (GEMV_MAX_ROWS, LatencyParams, _pipeline_ms, gemv_rows, native_conv_mask,
                                         pool_window_elems, predict_latency_ms, roofline_ms)
@@ -105,10 +106,14 @@ def test_malformed_tables_are_bad_input():
 @settings(deadline=None)
 def test_pipeline_closed_form_equals_the_event_recursion(d, data):
     h = data.draw(st.lists(st.floats(0, 5), min_size=len(d), max_size=len(d)))
-    finish, issue = 0.0, np.cumsum(h)
-    for i, di in enumerate(d):
-        finish = max(finish, issue[i]) + di
-    assert _pipeline_ms(np.array(d), np.array(h)) == pytest.approx(finish, abs=1e-9)
+    first = sorted({0} | set(data.draw(st.lists(st.integers(0, len(d) - 1), max_size=4))))   # calls end to end
+    expected = []
+    for lo, hi in zip(first, first[1:] + [len(d)]):
+        finish, issue = 0.0, np.cumsum(h[lo:hi])
+        for i, di in enumerate(d[lo:hi]):
+            finish = max(finish, issue[i]) + di
+        expected.append(finish)
+    assert _pipeline_ms(np.array(d), np.array(h), np.array(first)) == pytest.approx(expected, abs=1e-9)
 
 
 @given(arch=st.sampled_from(ARCHS + ("fmnist-cnn-w32",)), device=st.sampled_from(sorted(DEVICES)),
@@ -334,6 +339,32 @@ def test_fit_recovers_the_latency_of_synthetic_points():
     errors = [predict_latency_ms(tables[p.arch], p.batch, p.dtype, p.mode, H100, fitted) / p.latency_ms - 1
               for p in points]
     assert np.max(np.abs(errors)) < 0.03
+
+
+def test_fit_residuals_price_each_call_as_the_latency_model_does():
+    points = synthetic_points()[::3]
+    measured = [replace(p, latency_ms=p.latency_ms * 1.25) for p in points]   # every point 25% slower than TRUE
+    works = point_works(measured, {a: load_table(a) for a in ARCHS}, H100)   # eager and graph calls, joined
+    assert {p.mode for p in points} == {"eager", "graph"}
+    assert np.allclose(latency_residuals(TRUE.to_log(), measured, works), -np.log(1.25), atol=1e-12)
+
+
+def test_fit_keeps_the_lowest_minimum_over_its_starts():
+    def residuals(x):   # minima at x = 1 (zero) and near x = -1 (0.6 left over)
+        return np.array([x[0] ** 2 - 1, 0.3 * (x[0] - 1)])
+
+    assert lowest_minimum(residuals, [np.array([-1.2])])[0] < 0
+    assert lowest_minimum(residuals, [np.array([-1.2]), np.array([0.5])])[0] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_fit_starts_are_seeded_draws_around_the_first():
+    x0 = np.array([0.0, 1.0, -2.0])
+    starts = start_points(x0, 5)
+    assert len(starts) == 5 and np.array_equal(starts[0], x0)
+    assert all(np.all(np.abs(s - x0) <= np.log(START_SPREAD)) for s in starts)
+    assert len({tuple(s) for s in starts}) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(starts, start_points(x0, 5)))
+    assert fit_latency(synthetic_points()[::3], H100, starts=2) == fit_latency(synthetic_points()[::3], H100, starts=2)
 
 
 def test_leave_one_architecture_out_on_synthetic_points_is_accurate():

@@ -6,6 +6,9 @@ parameters the data cannot identify, e.g. the CUDA-graph call cost of a profile 
 architecture weighs the same in the fit, however many points it has (`architecture_weights`): the model is meant to
 carry over to architectures it was not fitted on, so one architecture measured at many batch sizes (the
 Fashion-MNIST members at 16, ResNet-50's members in two modes) must not decide the parameters alone.
+The objective has local minima, and a host whose costs lie far from the defaults (a slow CPU) sends one run of
+`least_squares` to different ones for nearly equal data: the fit starts from the defaults and from `FIT_STARTS` - 1
+seeded points around them, and keeps the lowest minimum (`start_points`; `docs/cost-model.md`, "Accuracy").
 
 Energy: ``static_w * latency + pj_per_flop * FLOPs + pj_per_byte * bytes`` (capped at the power envelope times the
 latency), fitted on measured energies per call given their measured median latencies (the energy was measured over
@@ -23,23 +26,30 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from scipy.optimize import least_squares
 
-from simulator.costmodel.latency import LatencyParams, predict_latency_ms
+from simulator.costmodel.latency import CallWork, LatencyParams, call_work, join_calls, work_latency_ms
 from simulator.costmodel.layers import KINDS, load_table
 from simulator.errors import require
 
 PRIOR_WEIGHT = 0.05
 SOFT_L1_SCALE = 0.05
+FIT_STARTS = 8        # least-squares runs per fit: the defaults and 7 drawn starts
+START_SPREAD = 4.0    # each drawn start's parameters lie within this factor of the defaults'
+START_SEED = 0        # the draws are seeded: a fit is repeatable
 
 
 def _tables(points) -> dict:
     return {a: load_table(a) for a in {p.arch for p in points}}
 
 
-def latency_residuals(theta, points, tables, spec) -> np.ndarray:
-    """log(predicted / measured) of each point."""
-    params = LatencyParams.from_log(theta)
-    return np.array([np.log(predict_latency_ms(tables[p.arch], p.batch, p.dtype, p.mode, spec, params)
-                            / p.latency_ms) for p in points])
+def point_works(points, tables, spec) -> CallWork:
+    """The parameter-free costs of the points' calls (`latency.call_work`), joined and prepared once for a fit."""
+    return join_calls([call_work(tables[p.arch].at(p.batch), p.batch, p.dtype, p.mode, spec) for p in points])
+
+
+def latency_residuals(theta, points, works: CallWork) -> np.ndarray:
+    """log(predicted / measured) of each point; `works`: their calls (`point_works`)."""
+    measured_ms = np.array([p.latency_ms for p in points])
+    return np.log(work_latency_ms(works, LatencyParams.from_log(theta)) / measured_ms)
 
 
 def architecture_weights(points) -> np.ndarray:
@@ -50,10 +60,12 @@ def architecture_weights(points) -> np.ndarray:
     return w / np.sqrt(np.mean(w ** 2))
 
 
-def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dict | None = None) -> LatencyParams:
+def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dict | None = None,
+                starts: int = FIT_STARTS) -> LatencyParams:
     """The latency parameters of device `spec` that best predict the measured `points`; those named in `fixed`
     (``{field: value}``, e.g. a CPU's linear-layer rates measured on the device, `linear.measured_linear_params`)
-    are held at their values."""
+    are held at their values. The objective has local minima: it is minimised from `start` and from ``starts - 1``
+    points drawn around it (`start_points`), and the lowest minimum found wins."""
     require(points, f"cost model: no measured points to fit device {spec.name} on")
     fixed = fixed or {}
     names = [f.name for f in fields(LatencyParams)]
@@ -61,7 +73,7 @@ def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dic
     require(not unknown, f"cost model: unknown latency parameter(s) to hold fixed: {', '.join(unknown)}")
     held = np.array([names.index(k) for k in fixed], dtype=int)
     start = replace(start, **fixed)
-    tables, theta0, weights = _tables(points), start.to_log(), architecture_weights(points)
+    works, theta0, weights = point_works(points, _tables(points), spec), start.to_log(), architecture_weights(points)
     free = np.setdiff1d(np.arange(theta0.size), held)
 
     def full(x):
@@ -70,11 +82,24 @@ def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dic
         return theta
 
     def residuals(x):
-        return np.concatenate([weights * latency_residuals(full(x), points, tables, spec),
+        return np.concatenate([weights * latency_residuals(full(x), points, works),
                                PRIOR_WEIGHT * (x - theta0[free])])
 
-    result = least_squares(residuals, theta0[free], loss="soft_l1", f_scale=SOFT_L1_SCALE, diff_step=1e-3)
-    return LatencyParams.from_log(full(result.x))
+    return LatencyParams.from_log(full(lowest_minimum(residuals, start_points(theta0[free], starts))))
+
+
+def lowest_minimum(residuals, starts: list[np.ndarray]) -> np.ndarray:
+    """The parameters of the lowest of the minima that robust least squares (soft-L1 loss) reaches from each of
+    `starts`; ties go to the earlier start."""
+    results = [least_squares(residuals, x0, loss="soft_l1", f_scale=SOFT_L1_SCALE, diff_step=1e-3) for x0 in starts]
+    return min(results, key=lambda r: r.cost).x
+
+
+def start_points(x0: np.ndarray, n: int) -> list[np.ndarray]:
+    """`x0` and ``n - 1`` points drawn around it (log parameters, each within a factor of `START_SPREAD`; seeded,
+    so a fit is repeatable)."""
+    rng = np.random.default_rng(START_SEED)
+    return [x0] + [x0 + rng.uniform(-np.log(START_SPREAD), np.log(START_SPREAD), x0.size) for _ in range(n - 1)]
 
 
 @dataclass(frozen=True)

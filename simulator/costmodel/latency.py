@@ -46,6 +46,7 @@ from dataclasses import astuple, dataclass, fields
 import numpy as np
 
 from simulator.costmodel.layers import DTYPE_BYTES, KINDS, LayerTable
+from simulator.errors import require
 
 
 @dataclass(frozen=True)
@@ -124,58 +125,116 @@ def gemv_rows(table: LayerTable, batch: int, spec) -> np.ndarray:
     return np.where(table.kind_mask("matmul") & (table.param_elems > 0) & (rows <= GEMV_MAX_ROWS), rows, 0.0)
 
 
-def _peaks(table: LayerTable, native: np.ndarray, dtype: str, spec, p: LatencyParams) -> np.ndarray:
-    """Asymptotic attainable FLOP/s of each kernel (infinite for kernels costed by bytes only); `native`: the
-    convolutions on PyTorch's native CPU path (`native_conv_mask`)."""
-    effective = {"conv": p.eff_conv, "dwconv": p.eff_dwconv, "matmul": p.eff_matmul}
-    per_kind = np.array([effective[k] * spec.peak_flops(k, dtype) if k in effective else np.inf for k in KINDS])
-    return np.where(native, p.eff_conv_native * spec.peak_flops("conv", dtype), per_kind[table.kind])
+#: The efficiency that applies to each kind of kernel with a compute roof (others are costed by bytes only).
+_EFFICIENCY = {"conv": "eff_conv", "dwconv": "eff_dwconv", "matmul": "eff_matmul"}
+
+
+@dataclass(frozen=True, eq=False)
+class CallWork:
+    """What calls of a model cost before any fitted parameter: per kernel, the work and the unit it runs on
+    (`call_work`); the kernels of several calls of one device end to end (`join_calls`). A fit prices the same
+    calls under many parameter sets, so it prepares them once and prices them all in one pass (`work_latency_ms`)."""
+
+    flops: np.ndarray  # FLOPs of each kernel at the call's batch size
+    moved: np.ndarray  # bytes each kernel moves
+    reorder: np.ndarray  # oneDNN's dense convolutions: conv_half_intensity FLOP-times per byte moved
+    gemm: np.ndarray  # a CPU's linear layers multiplied as a GEMM: matmul_half_intensity FLOP-times per byte moved
+    native: np.ndarray  # dense convolutions on PyTorch's native CPU path (`native_conv_mask`)
+    kind: np.ndarray  # index into KINDS
+    peak: np.ndarray  # datasheet FLOP/s of the unit that runs each kernel (the kind's; native: dense convolutions')
+    streamed: np.ndarray  # bytes a CPU's row-by-row linear layer streams (rows x weights; 0 elsewhere)
+    pool_work: np.ndarray  # a CPU's max-pooling window comparisons over the FP32 dense-convolution peak (s at eff 1)
+    first: np.ndarray  # index of each call's first kernel
+    graph: np.ndarray  # each call runs as a CUDA graph (a GPU's; a CPU runs every call eagerly)
+    bandwidth: float  # bytes/s of the device's memory
+    on_cpu: bool
+
+
+def call_work(table: LayerTable, batch: int, dtype: str, mode: str, spec) -> CallWork:
+    """The parameter-free costs of one call of `table` (already at `batch`: `LayerTable.at`) in `mode` on device
+    `spec`."""
+    moved = table.bytes_at(batch, dtype)
+    native = native_conv_mask(table, batch, spec)
+    rows = gemv_rows(table, batch, spec)
+    on_cpu = spec.executes == "cpu"
+    conv_peak = spec.peak_flops("conv", dtype)
+    per_kind = np.array([spec.peak_flops(k, dtype) if k in _EFFICIENCY else np.inf for k in KINDS])
+    return CallWork(flops=table.flops_at(batch), moved=moved, reorder=table.kind_mask("conv") & ~native,
+                    gemm=table.kind_mask("matmul") & (rows == 0) & on_cpu, native=native, kind=table.kind,
+                    peak=np.where(native, conv_peak, per_kind[table.kind]),
+                    streamed=rows * DTYPE_BYTES[dtype] * table.param_elems,
+                    pool_work=batch * pool_window_elems(table, spec) / conv_peak,
+                    first=np.zeros(1, dtype=int), graph=np.array([mode == "graph"]),
+                    bandwidth=spec.mem_bw_gbs * 1e9, on_cpu=on_cpu)
+
+
+def join_calls(works: list[CallWork]) -> CallWork:
+    """Calls of one device (`call_work`) as one: their kernels end to end, each call's first kernel recorded."""
+    require(works, "cost model: no calls to join")
+    require(len({(w.bandwidth, w.on_cpu) for w in works}) == 1, "cost model: calls of different devices to join")
+    sizes = np.array([w.flops.size for w in works])
+    per_kernel = {f.name: np.concatenate([getattr(w, f.name) for w in works]) for f in fields(CallWork)
+                  if f.name not in ("first", "bandwidth", "on_cpu")}
+    return CallWork(**per_kernel, first=np.concatenate([[0], np.cumsum(sizes)[:-1]]),
+                    bandwidth=works[0].bandwidth, on_cpu=works[0].on_cpu)
+
+
+def _efficiency(work: CallWork, p: LatencyParams) -> np.ndarray:
+    """The share of its unit's peak that each kernel reaches (1 for kernels without a compute roof)."""
+    per_kind = np.array([getattr(p, _EFFICIENCY[k]) if k in _EFFICIENCY else 1.0 for k in KINDS])
+    return np.where(work.native, p.eff_conv_native, per_kind[work.kind])
+
+
+def work_roofline_ms(work: CallWork, p: LatencyParams) -> np.ndarray:
+    """Roofline time (ms) of each kernel of prepared calls at the fitted efficiencies (no fixed costs)."""
+    # oneDNN's dense convolutions: F / (eff_conv * I / (I + half) * peak) = (F + half * B) / (eff_conv * peak);
+    # the native path's are a GEMM without oneDNN's layout reorders: F / (eff_conv_native * peak)
+    # a CPU's linear layers: a GEMM packs its weights first (a cost per byte, as oneDNN's reorders), while at most
+    # GEMV_MAX_ROWS rows are multiplied row by row, each streaming the weights at eff_gemv x the bandwidth
+    flops = (work.flops + np.where(work.reorder, p.conv_half_intensity * work.moved, 0.0)
+             + np.where(work.gemm, p.matmul_half_intensity * work.moved, 0.0))
+    compute_s = flops / (_efficiency(work, p) * work.peak)
+    compute_s = np.where(work.streamed > 0, work.streamed / (p.eff_gemv * work.bandwidth), compute_s)
+    # a CPU's max pooling (``max_pool2d_with_indices``) compares window by window, far below the memory's rate
+    compute_s = compute_s + work.pool_work / p.eff_pool
+    memory_s = work.moved / (p.eff_memory * work.bandwidth)
+    return np.maximum(compute_s, memory_s) * 1e3
 
 
 def roofline_ms(table: LayerTable, batch: int, dtype: str, spec, p: LatencyParams) -> np.ndarray:
     """Roofline time (ms) of each kernel at the fitted efficiencies (no fixed costs)."""
-    flops, moved = table.flops_at(batch), table.bytes_at(batch, dtype)
-    # oneDNN's dense convolutions: F / (eff_conv * I / (I + half) * peak) = (F + half * B) / (eff_conv * peak);
-    # the native path's are a GEMM without oneDNN's layout reorders: F / (eff_conv_native * peak)
-    native = native_conv_mask(table, batch, spec)
-    work = flops + np.where(table.kind_mask("conv") & ~native, p.conv_half_intensity * moved, 0.0)
-    # a CPU's linear layers: a GEMM packs its weights first (a cost per byte, as oneDNN's reorders), while at most
-    # GEMV_MAX_ROWS rows are multiplied row by row, each streaming the weights at eff_gemv x the bandwidth
-    rows = gemv_rows(table, batch, spec)
-    cpu_gemm = table.kind_mask("matmul") & (rows == 0) & (spec.executes == "cpu")
-    work = work + np.where(cpu_gemm, p.matmul_half_intensity * moved, 0.0)
-    compute_s = work / _peaks(table, native, dtype, spec, p)
-    streamed_s = rows * DTYPE_BYTES[dtype] * table.param_elems / (p.eff_gemv * spec.mem_bw_gbs * 1e9)
-    compute_s = np.where(rows > 0, streamed_s, compute_s)
-    # a CPU's max pooling (``max_pool2d_with_indices``) compares window by window, far below the memory's rate
-    compute_s = compute_s + batch * pool_window_elems(table, spec) / (p.eff_pool * spec.peak_flops("conv", dtype))
-    memory_s = moved / (p.eff_memory * spec.mem_bw_gbs * 1e9)
-    return np.maximum(compute_s, memory_s) * 1e3
+    return work_roofline_ms(call_work(table, batch, dtype, "eager", spec), p)   # the mode adds fixed costs only
 
 
-def launch_ms(table: LayerTable, p: LatencyParams, native=None) -> np.ndarray:
-    """Host time (ms) spent issuing each kernel; `native`: the convolutions on PyTorch's native CPU path
-    (`native_conv_mask`), which cost ``launch_native_ms`` instead of ``launch_conv_ms``."""
-    is_conv = table.kind <= KINDS.index("dwconv")
-    ms = np.where(is_conv, p.launch_conv_ms, p.launch_other_ms)
+def launch_ms(kind: np.ndarray, p: LatencyParams, native=None) -> np.ndarray:
+    """Host time (ms) spent issuing each kernel of kind `kind` (index into KINDS); `native`: the convolutions on
+    PyTorch's native CPU path (`native_conv_mask`), which cost ``launch_native_ms`` instead of ``launch_conv_ms``."""
+    ms = np.where(kind <= KINDS.index("dwconv"), p.launch_conv_ms, p.launch_other_ms)
     return ms if native is None else np.where(native, p.launch_native_ms, ms)
 
 
 def predict_latency_ms(table: LayerTable, batch: int, dtype: str, mode: str, spec, p: LatencyParams) -> float:
     """Predicted wall time (ms) of one call of the model of `table` at `batch` in `dtype` and `mode` (the table's
     kernels at that batch size: `LayerTable.at`)."""
-    table = table.at(batch)
-    device_ms = roofline_ms(table, batch, dtype, spec, p) + p.kernel_ms
-    host_ms = launch_ms(table, p, native_conv_mask(table, batch, spec))
-    if spec.executes == "cpu":
-        return float(device_ms.sum() + host_ms.sum() + p.call_eager_ms)
-    if mode == "graph":
-        return float(device_ms.sum() + p.call_graph_ms)
-    return float(_pipeline_ms(device_ms, host_ms) + p.call_eager_ms)
+    return float(work_latency_ms(call_work(table.at(batch), batch, dtype, mode, spec), p)[0])
 
 
-def _pipeline_ms(device_ms: np.ndarray, host_ms: np.ndarray) -> float:
-    """Finish time of in-order kernels on a device fed by a host that issues kernel ``i`` at ``sum(host[:i+1])``."""
-    issue = np.cumsum(host_ms)
-    done_before = np.concatenate([[0.0], np.cumsum(device_ms)[:-1]])
-    return float(device_ms.sum() + np.max(issue - done_before))
+def work_latency_ms(work: CallWork, p: LatencyParams) -> np.ndarray:
+    """Predicted wall time (ms) of each prepared call (`call_work`, `join_calls`)."""
+    device_ms = work_roofline_ms(work, p) + p.kernel_ms
+    host_ms = launch_ms(work.kind, p, work.native)
+    if work.on_cpu:
+        return np.add.reduceat(device_ms + host_ms, work.first) + p.call_eager_ms
+    return np.where(work.graph, np.add.reduceat(device_ms, work.first) + p.call_graph_ms,
+                    _pipeline_ms(device_ms, host_ms, work.first) + p.call_eager_ms)
+
+
+def _pipeline_ms(device_ms: np.ndarray, host_ms: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Finish time of each call's in-order kernels (those from ``first[c]`` on) on a device fed by a host that
+    issues a call's kernel ``i`` once it has spent ``host_ms`` on every kernel of the call up to ``i``."""
+    host_done = np.concatenate([[0.0], np.cumsum(host_ms)])
+    device_done = np.concatenate([[0.0], np.cumsum(device_ms)])
+    # kernel j's issue time minus the device time of its call's kernels before it, counted from the first call
+    lead = host_done[1:] - device_done[:-1]
+    return (np.add.reduceat(device_ms, first) + np.maximum.reduceat(lead, first)
+            - (host_done[first] - device_done[first]))
