@@ -4,6 +4,7 @@ one-line `FlexsimError` naming it instead of an OSError traceback."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -197,9 +198,24 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def json_text(obj) -> str:
-    """`obj` as indented JSON text (NaN and infinities allowed; NumPy numbers and arrays as their Python values),
-    ending in a newline; FlexsimError naming the type of a value that JSON cannot hold."""
-    return json.dumps(obj, indent=2, allow_nan=True, default=json_value) + "\n"
+    """`obj` as indented standard JSON text (RFC 8259, which every parser reads), ending in a newline: NumPy numbers
+    and arrays as their Python values, a number that is not finite as null (JSON has none: an open-ended bucket's
+    upper edge, the throughput of a run that took no time); FlexsimError naming the type of a value that JSON
+    cannot hold."""
+    return json.dumps(finite_json(obj), indent=2, allow_nan=False, default=json_value) + "\n"
+
+
+def finite_json(value):
+    """`value` with every NaN or infinite float, in its dicts, lists, tuples and NumPy arrays, replaced by None."""
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return finite_json(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def json_value(value):

@@ -5,11 +5,15 @@ import signal
 import stat
 import time
 
+import json
+import math
+
+import numpy as np
 import pytest
 
 import simulator.io
 from simulator.errors import FlexsimError
-from simulator.io import check_output_file, staged_dir, write_json_atomic, write_text_atomic
+from simulator.io import check_output_file, json_text, staged_dir, write_json_atomic, write_text_atomic
 from tests.helpers import cli_error
 
 
@@ -133,3 +137,17 @@ def test_update_doc_refuses_a_fifo_without_waiting_on_it(tmp_path, capsys):
     os.mkfifo(tmp_path / "doc.md")
     assert "is not a regular file" in cli_error(capsys, ["costmodel", "accuracy", "--update-doc",
                                                          str(tmp_path / "doc.md")])
+
+
+def test_json_outputs_are_standard_json_with_null_for_numbers_that_are_not_finite(tmp_path):
+    obj = {"edges": (5.0, math.inf), "rate": np.float64("nan"), "array": np.array([1.0, -np.inf]),
+           "nested": [{"x": np.int64(3), "ok": np.bool_(True)}]}
+    text = json_text(obj)
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    assert json.loads(text, parse_constant=refuse) == {"edges": [5.0, None], "rate": None, "array": [1.0, None],
+                                                       "nested": [{"x": 3, "ok": True}]}
+    with pytest.raises(FlexsimError, match="cannot write a value of type object"):
+        json_text({"x": object()})

@@ -89,7 +89,7 @@ def idle_effect(reals) -> dict:
     rows = []
     for b in range(len(GAP_EDGES_MS) - 1):
         at = bucket == b
-        rows.append({"idle_ms": [GAP_EDGES_MS[b], GAP_EDGES_MS[b + 1]], "requests": int(at.sum()),
+        rows.append({"idle_ms": [GAP_EDGES_MS[b], _finite_or_none(GAP_EDGES_MS[b + 1])], "requests": int(at.sum()),
                      "compute_ms": float(compute[at].mean()) if at.any() else None,
                      "decision_ms": float(decision[at].mean()) if at.any() else None})
     waited = rows[0]["compute_ms"]

@@ -234,7 +234,7 @@ _POOLED_FACTOR = (
 
 def _idle_table(scenarios) -> list[str]:
     edges = [b["idle_ms"] for b in scenarios[0]["idle"]["buckets"]]
-    head = " | ".join("waited in queue" if i == 0 else f"idle {lo:g}–{hi:g} ms" for i, (lo, hi) in enumerate(edges))
+    head = " | ".join("waited in queue" if i == 0 else f"idle {_range_text(lo, hi)}" for i, (lo, hi) in enumerate(edges))
     lines = [f"| scenario | {head} |", "|---" * (len(edges) + 1) + "|"]
     for sc in scenarios:
         cells = []
@@ -245,6 +245,11 @@ def _idle_table(scenarios) -> list[str]:
     return lines
 
 
+def _range_text(lo: float, hi: float | None) -> str:
+    """A bucket of times in ms; `hi` None (or infinite, in results before 2026-12-07): open-ended."""
+    return f"over {lo:g} ms" if hi is None or hi == float("inf") else f"{lo:g}–{hi:g} ms"
+
+
 def member_idle_section(scenarios, profiles) -> list[str]:
     """The real runs' member-idle slowdown beside the profile's table (`idle.member_idle_effect`), where the results
     have it (since 2026-12-06): a section of the report, or nothing."""
@@ -253,7 +258,7 @@ def member_idle_section(scenarios, profiles) -> list[str]:
         return []
     by_file = {Path(p.origin).name: p for p in profiles}
     edges = [b["idle_ms"] for b in measured[0]["member_idle"]["buckets"]]
-    head = " | ".join(f"{lo:g}–{hi:g} ms" if hi is not None else f"over {lo:g} ms" for lo, hi in edges)
+    head = " | ".join(_range_text(lo, hi) for lo, hi in edges)
     lines = ["## Members that idled", "",
              "Median compute time of the stage runs that were not the first of their busy period (no wake-up), by the "
              "time since the same member last ran, over the same members' runs within 2 ms of their previous run "
