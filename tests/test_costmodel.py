@@ -346,7 +346,7 @@ def test_fit_residuals_price_each_call_as_the_latency_model_does():
     measured = [replace(p, latency_ms=p.latency_ms * 1.25) for p in points]   # every point 25% slower than TRUE
     works = point_works(measured, {a: load_table(a) for a in ARCHS}, H100)   # eager and graph calls, joined
     assert {p.mode for p in points} == {"eager", "graph"}
-    assert np.allclose(latency_residuals(TRUE.to_log(), measured, works), -np.log(1.25), atol=1e-12)
+    assert np.allclose(latency_residuals(TRUE.to_log(), works, np.array([p.latency_ms for p in measured])), -np.log(1.25), atol=1e-12)
 
 
 def test_fit_keeps_the_lowest_minimum_over_its_starts():

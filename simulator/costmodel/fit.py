@@ -46,9 +46,9 @@ def point_works(points, tables, spec) -> CallWork:
     return join_calls([call_work(tables[p.arch].at(p.batch), p.batch, p.dtype, p.mode, spec) for p in points])
 
 
-def latency_residuals(theta, points, works: CallWork) -> np.ndarray:
-    """log(predicted / measured) of each point; `works`: their calls (`point_works`)."""
-    measured_ms = np.array([p.latency_ms for p in points])
+def latency_residuals(theta, works: CallWork, measured_ms: np.ndarray) -> np.ndarray:
+    """log(predicted / measured) of each point; `works`: their calls (`point_works`), `measured_ms`: their
+    measured latencies."""
     return np.log(work_latency_ms(works, LatencyParams.from_log(theta)) / measured_ms)
 
 
@@ -74,6 +74,7 @@ def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dic
     held = np.array([names.index(k) for k in fixed], dtype=int)
     start = replace(start, **fixed)
     works, theta0, weights = point_works(points, _tables(points), spec), start.to_log(), architecture_weights(points)
+    measured_ms = np.array([p.latency_ms for p in points])
     free = np.setdiff1d(np.arange(theta0.size), held)
 
     def full(x):
@@ -82,7 +83,7 @@ def fit_latency(points, spec, start: LatencyParams = LatencyParams(), fixed: dic
         return theta
 
     def residuals(x):
-        return np.concatenate([weights * latency_residuals(full(x), points, works),
+        return np.concatenate([weights * latency_residuals(full(x), works, measured_ms),
                                PRIOR_WEIGHT * (x - theta0[free])])
 
     return LatencyParams.from_log(full(lowest_minimum(residuals, start_points(theta0[free], starts))))
