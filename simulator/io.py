@@ -202,7 +202,7 @@ def json_text(obj) -> str:
     and arrays as their Python values, a number that is not finite as null (JSON has none: an open-ended bucket's
     upper edge, the throughput of a run that took no time); FlexsimError naming the type of a value that JSON
     cannot hold."""
-    return json.dumps(finite_json(obj), indent=2, allow_nan=False, default=json_value) + "\n"
+    return json.dumps(finite_json(obj), indent=2, allow_nan=False, default=_unwritable) + "\n"
 
 
 def finite_json(value):
@@ -218,13 +218,9 @@ def finite_json(value):
     return value
 
 
-def json_value(value):
-    """The JSON form of a value `json` does not know: a NumPy scalar's Python value, an array's list; anything
-    else is refused by name (``default`` of `json.dumps`)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+def _unwritable(value):
+    """Refuse, by its type, a value that JSON cannot hold (``default`` of `json.dumps`: NumPy values are already
+    Python ones, `finite_json`)."""
     raise FlexsimError(f"cannot write a value of type {type(value).__name__} as JSON: {value!r:.60}")
 
 

@@ -469,8 +469,8 @@ def _read(path: Path) -> Profile:
 
 def save_profile(path: str | Path, profile: Profile) -> None:
     """Validate `profile` by re-parsing its JSON form, then write it atomically."""
-    from simulator.io import json_text, write_json_atomic
+    from simulator.io import json_text, write_text_atomic
 
-    obj = profile.to_json()
-    parse_profile(json.loads(json_text(obj)), origin=str(path))
-    write_json_atomic(path, obj)
+    text = json_text(profile.to_json())
+    parse_profile(json.loads(text), origin=str(path))
+    write_text_atomic(path, text)
