@@ -1,12 +1,11 @@
 """Writing files: through a symbolic link, and never over a device or a FIFO (`simulator.io`)."""
 
+import json
+import math
 import os
 import signal
 import stat
 import time
-
-import json
-import math
 
 import numpy as np
 import pytest

@@ -234,7 +234,8 @@ _POOLED_FACTOR = (
 
 def _idle_table(scenarios) -> list[str]:
     edges = [b["idle_ms"] for b in scenarios[0]["idle"]["buckets"]]
-    head = " | ".join("waited in queue" if i == 0 else f"idle {_range_text(lo, hi)}" for i, (lo, hi) in enumerate(edges))
+    head = " | ".join("waited in queue" if i == 0 else f"idle {_range_text(lo, hi)}"
+                      for i, (lo, hi) in enumerate(edges))
     lines = [f"| scenario | {head} |", "|---" * (len(edges) + 1) + "|"]
     for sc in scenarios:
         cells = []
