@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from simulator.cli import main
 from simulator.costmodel.accuracy import accuracy_report, leave_one_architecture_out
-from simulator.costmodel.convhost import CONV_HOST_PARAMS, KERNEL_MS, conv_host_params, measured_conv_host_params
 from simulator.costmodel.derive import QUANTILES, SHIPPED, derive_profile, relative_spread
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import (START_SPREAD, EnergyParams, architecture_weights, fit_energy, fit_latency,
@@ -162,52 +161,6 @@ def test_native_convolution_rule_equals_pytorchs_selection(threads):
                 assert list(ours) == theirs, f"{model} at batch {batch}, {threads} thread(s)"
     finally:
         torch.set_num_threads(before)
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_convolution_probes_take_the_paths_they_stand_for(threads):
-    """The profiler's convolution chains run on PyTorch's native path at their native batch size and through
-    oneDNN at the other, on one thread and on two (`convhost` reads their slopes as those paths' fixed costs)."""
-    torch = pytest.importorskip("torch")
-    from simulator.profiler.microbench import CONV_CHAIN_LENGTHS, CONV_PROBE_BATCH, conv_probes
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        for path, batch in CONV_PROBE_BATCH.items():
-            backend = str(torch._C._select_conv_backend(torch.empty(batch, 1, 4, 4), torch.empty(1, 1, 3, 3), None,
-                                                        [1, 1], [1, 1], [1, 1], False, [0, 0], 1, None))
-            assert backend.endswith("Slow2d") if path == "native" else "Mkldnn" in backend, (path, backend)
-    finally:
-        torch.set_num_threads(before)
-    probes = conv_probes(torch)
-    assert sorted(probes) == sorted(f"conv-{p}-{n}" for p in CONV_PROBE_BATCH for n in CONV_CHAIN_LENGTHS)
-    assert tuple(probes["conv-onednn-16"]().shape) == (CONV_PROBE_BATCH["onednn"], 1, 4, 4)
-
-
-def test_convolutions_fixed_costs_come_from_the_profiles_probes():
-    """The slope of each path's chain over its length, less the held kernel_ms; none without probes or on a GPU;
-    a malformed or unusable record is a one-line error."""
-    chains = {"lengths": [1, 16], "native_best_ms": [0.012, 0.012 + 15 * 0.007],
-              "onednn_best_ms": [0.049, 0.049 + 15 * 0.042]}
-    params = conv_host_params(chains)
-    assert set(params) == set(CONV_HOST_PARAMS) and params["kernel_ms"] == KERNEL_MS
-    assert params["launch_native_ms"] + KERNEL_MS == pytest.approx(0.007)
-    assert params["launch_conv_ms"] + KERNEL_MS == pytest.approx(0.042)
-    shipped = load_profile(PROFILES_DIR / "raw" / "cpu-amd-epyc-2c-2026-11-25.json")     # measured before probes
-    assert measured_conv_host_params(shipped, CPU_1T) == (None, "no convolution probes: fitted with the "
-                                                                 "architectures")
-    assert measured_conv_host_params(load_profile("h100"), H100) == (None, "not a CPU")
-    probed = replace(shipped, device={**shipped.device, "measured_peaks": {**shipped.device["measured_peaks"],
-                                                                         "conv_chains": chains}})
-    assert measured_conv_host_params(probed, CPU_1T) == (params, "the profile's convolution probes")
-    for broken, message in (({"lengths": [1, 16]}, "lacks the field 'native_best_ms'"),
-                            ({**chains, "lengths": [16, 16]}, "two or more distinct lengths"),
-                            ({**chains, "onednn_best_ms": [0.05]}, "one best time per length"),
-                            ({**chains, "native_best_ms": [0.01, float("nan")]}, "positive and finite"),
-                            ({**chains, "native_best_ms": [0.012, 0.0125]}, "native_best_ms grows by 3.333e-05 ms")):
-        with pytest.raises(FlexsimError, match=message):
-            conv_host_params(broken)
 
 
 def _pytorch_native(torch, table, i: int, batch: int) -> bool:

@@ -163,8 +163,7 @@ def test_rounds_interleave_every_model_and_batch_size():
 
 
 def test_peak_probes_are_timed_in_every_round():
-    from simulator.profiler.microbench import (CONV_CHAIN_LENGTHS, CONV_PROBE_BATCH, COPY_BYTES, LINEAR_ROWS,
-                                               MATMUL_N, cpu_peaks)
+    from simulator.profiler.microbench import COPY_BYTES, LINEAR_ROWS, MATMUL_N, cpu_peaks
     from simulator.profiler.session import _Form, _measure_forms
 
     calls = []
@@ -180,11 +179,6 @@ def test_peak_probes_are_timed_in_every_round():
     peaks = cpu_peaks({"matmul-fp32": 1.0, "copy": 1.0, **linear}, rounds=3)
     assert peaks["linear"]["rows"] == list(LINEAR_ROWS) and peaks["linear"]["best_ms"] == [float(r) for r in
                                                                                            LINEAR_ROWS]
-    assert "conv_chains" not in peaks  # no convolution probes timed
-    chains = {f"conv-{p}-{n}": 1e-3 * n * (1 + (p == "onednn")) for p in CONV_PROBE_BATCH for n in CONV_CHAIN_LENGTHS}
-    peaks = cpu_peaks({"matmul-fp32": 1.0, "copy": 1.0, **chains}, rounds=3)
-    assert peaks["conv_chains"]["lengths"] == list(CONV_CHAIN_LENGTHS) and "3 windows" in peaks["conv_chains"]["method"]
-    assert peaks["conv_chains"]["onednn_best_ms"] == [2.0 * n for n in CONV_CHAIN_LENGTHS]
 
 
 def test_a_model_that_fails_to_run_is_bad_input():
@@ -210,8 +204,6 @@ def test_cli_profiles_a_fashion_mnist_member(tmp_path, capsys):
     assert p.device["measured_peaks"]["peak_gflops"]["fp32"] > 0 and p.device["measured_peaks"]["mem_bw_gbs"] > 0
     linear = p.device["measured_peaks"]["linear"]
     assert len(linear["best_ms"]) == len(linear["rows"]) and all(t > 0 for t in linear["best_ms"])
-    chains = p.device["measured_peaks"]["conv_chains"]
-    assert all(len(chains[k]) == len(chains["lengths"]) for k in ("native_best_ms", "onednn_best_ms"))
     assert "torch" in p.provenance["software"] and p.provenance["settings"]["allocator"] == "steady"
     assert p.provenance["allocator"]["allocator"] == "steady"
     if p.idle_power_w is None:  # no readable RAPL: energy recorded as not measured, never invented

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.costmodel.convhost import measured_conv_host_params
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
 from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
@@ -116,8 +115,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
             f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
     points = profile_points(reference)
     linear, linear_source = measured_linear_params(reference, ref_spec)
-    conv, conv_source = measured_conv_host_params(reference, ref_spec)
-    params = fit_latency(points, ref_spec, fixed={**(linear or {}), **(conv or {})})
+    params = fit_latency(points, ref_spec, fixed=linear)
     energy = fit_energy(points, ref_spec)
     energy = None if energy is None or target.power_w is None else energy.scaled(ref_spec, target)
     spreads = {mode: relative_spread(reference, mode) for _, mode in variants(target)}
@@ -144,7 +142,6 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                 "reference_profile": reference.name, **_reference_file(reference), "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
                 **({"linear_params_from": linear_source} if linear else {}),
-                **({"conv_host_params_from": conv_source} if conv else {}),
                 **({"given_layer_tables": {t.model: t.traced_with for t in tables}} if tables else {}),
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",

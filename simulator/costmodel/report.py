@@ -9,7 +9,6 @@ import numpy as np
 
 from simulator.costmodel.accuracy import (accuracy_report, leave_one_architecture_out,
                                           leave_one_architecture_out_kernels, summarise)
-from simulator.costmodel.convhost import measured_conv_host_params
 from simulator.costmodel.derive import derive_profile, reference_spec
 from simulator.costmodel.devices import device_spec
 from simulator.costmodel.kernels import KernelPredictor, cross_validate, has_kernel_table, load_kernel_table
@@ -27,19 +26,16 @@ def profile_accuracy(profile, kernels_path=None) -> dict:
     """Leave-one-architecture-out summary of one measured profile, with its noise indicators: batch doublings
     that got faster, and the agreement with a re-measurement where one is committed (`repeatability`). A CPU's
     linear-layer rates come from its own measurements (`linear.measured_linear_params`; `kernels_path`: a
-    microbenchmark table of the same device, for a profile without linear probes or a table of its own), and so do
-    its convolutions' fixed costs where its profile has convolution probes (`convhost.measured_conv_host_params`)."""
+    microbenchmark table of the same device, for a profile without linear probes or a table of its own)."""
     points, spec = profile_points(profile), reference_spec(profile)
     archs = sorted({p.arch for p in points})
     require(len(archs) >= 2, f"accuracy: profile {profile.name} measured {len(archs)} model(s) with a layer table "
             f"({', '.join(archs) or 'none'}); leaving one out needs two or more (measure built-in models beside "
             "yours, and give your models' tables with --table)")
     linear, linear_source = measured_linear_params(profile, spec, kernels_path)
-    conv, conv_source = measured_conv_host_params(profile, spec)
-    predictions = leave_one_architecture_out(points, spec, fixed={**(linear or {}), **(conv or {})})
+    predictions = leave_one_architecture_out(points, spec, fixed=linear)
     out = {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
            "linear_rates": {"source": linear_source, **(linear or {})},
-           "conv_host": {"source": conv_source, **(conv or {})},
            "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
     retest = retest_path(profile.name)
     if retest.exists():
@@ -153,13 +149,6 @@ def _linear_line(rates: dict) -> str:
             f"plus {rates['matmul_half_intensity']:.1f} FLOP-times per byte moved.")
 
 
-def _conv_host_line(costs: dict) -> str:
-    """The convolutions' fixed costs a CPU profile was predicted with, and their source."""
-    return (f"Convolutions' fixed cost (held fixed in every fold, from {costs['source']}): "
-            f"{1e3 * (costs['kernel_ms'] + costs['launch_conv_ms']):.1f} us through oneDNN, "
-            f"{1e3 * (costs['kernel_ms'] + costs['launch_native_ms']):.1f} us on PyTorch's native path.")
-
-
 def markdown(results: list[dict], mlperf: list[dict]) -> str:
     """The report as Markdown (tables per profile, then the MLPerf comparison)."""
     lines = []
@@ -175,8 +164,6 @@ def markdown(results: list[dict], mlperf: list[dict]) -> str:
                   f"measured latency ({_quantile_name()}) fell by more than 10%.", ""]
         if "eff_gemv" in r["linear_rates"]:
             lines += [_linear_line(r["linear_rates"]), ""]
-        if "launch_conv_ms" in r["conv_host"]:
-            lines += [_conv_host_line(r["conv_host"]), ""]
         if "repeatability" in r:
             lines += _repeatability_lines(r["repeatability"])
         if "kernel_model" in r:

@@ -1,8 +1,7 @@
 """Attainable peaks of this host's CPU, measured (the cost model's roof for a CPU without datasheet figures):
-a large matrix product (GFLOP/s) and a large tensor copy (GB/s read + written); a linear layer too large for
+a large matrix product (GFLOP/s) and a large tensor copy (GB/s read + written); and a linear layer too large for
 the caches at a few row counts, from which the cost model takes the CPU's linear-layer rates
-(`simulator.costmodel.linear`); and chains of tiny convolutions on each of PyTorch's two CPU paths, from which it
-takes the fixed cost of a dense convolution (`simulator.costmodel.convhost`).
+(`simulator.costmodel.linear`).
 
 Each is a probe, timed for a short window in every round of a profile's measurement (`simulator.profiler.session`),
 and its peak is the best time over all the rounds: a shared host runs slow for stretches of up to ten seconds or
@@ -21,11 +20,6 @@ COPY_BYTES = 256 * 2**20
 #: row up to three rows on this project's host, a GEMM from four.
 LINEAR_FEATURES = 4096
 LINEAR_ROWS = (1, 2, 4, 32)
-#: The convolution probes: chains of this many 3x3 convolutions, 1 channel to 1, on a 4x4 input (no bias), whose
-#: work is negligible, so the difference per convolution is the fixed cost. At batch 1 PyTorch runs them on its
-#: native path (``Slow2d``), at batch 2 through oneDNN (`simulator.costmodel.latency.native_conv_mask`).
-CONV_CHAIN_LENGTHS = (1, 16)
-CONV_PROBE_BATCH = {"native": 1, "onednn": 2}
 
 
 def peak_probes(torch, dtypes=("fp32",)) -> dict:
@@ -43,21 +37,8 @@ def peak_probes(torch, dtypes=("fp32",)) -> dict:
     layer = torch.nn.Linear(LINEAR_FEATURES, LINEAR_FEATURES)
     for rows in LINEAR_ROWS:
         probes[f"linear-{rows}"] = functools.partial(_no_grad_call, torch, layer, torch.randn(rows, LINEAR_FEATURES))
-    probes.update(conv_probes(torch))
     for call in probes.values():
         call()
-    return probes
-
-
-def conv_probes(torch) -> dict:
-    """The convolution probes: ``{conv-<path>-<length>: call}`` for each path of `CONV_PROBE_BATCH` and each
-    length of `CONV_CHAIN_LENGTHS` (modules called as a model's are, each convolution one ``nn.Conv2d``)."""
-    probes = {}
-    for path, batch in CONV_PROBE_BATCH.items():
-        x = torch.randn(batch, 1, 4, 4)
-        for n in CONV_CHAIN_LENGTHS:
-            chain = torch.nn.Sequential(*(torch.nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(n))).eval()
-            probes[f"conv-{path}-{n}"] = functools.partial(_no_grad_call, torch, chain, x)
     return probes
 
 
@@ -78,9 +59,8 @@ def _no_grad_call(torch, layer, x):
 
 def cpu_peaks(best_times_s: dict, dtypes=("fp32",), rounds: int = 1) -> dict:
     """Measured attainable peaks from the probes' best times (s) over `rounds` rounds:
-    ``{"peak_gflops": {dtype: x}, "mem_bw_gbs": y, "method": ..., "linear": {...}, "conv_chains": {...}}``
-    (``linear``: the linear probe's best time per row count; ``conv_chains``: each convolution probe's best time
-    per chain length; each where it was timed)."""
+    ``{"peak_gflops": {dtype: x}, "mem_bw_gbs": y, "method": ..., "linear": {...}}`` (``linear``: the linear
+    probe's best time per row count, where it was timed)."""
     peaks = {"peak_gflops": {d: round(2.0 * MATMUL_N**3 / best_times_s[f"matmul-{d}"] / 1e9, 1) for d in dtypes},
              "mem_bw_gbs": round(2.0 * COPY_BYTES / best_times_s["copy"] / 1e9, 1),
              "method": f"simulator.profiler.microbench: best {MATMUL_N}^3 matmul and {COPY_BYTES // 2**20} MiB "
@@ -90,12 +70,4 @@ def cpu_peaks(best_times_s: dict, dtypes=("fp32",), rounds: int = 1) -> dict:
                            "best_ms": [round(1e3 * best_times_s[f"linear-{r}"], 4) for r in LINEAR_ROWS],
                            "method": f"fp32 {LINEAR_FEATURES} x {LINEAR_FEATURES} linear layer with bias, weights "
                                      f"from DRAM (64 MiB), best time over the same {rounds} windows"}
-    if all(f"conv-{p}-{n}" in best_times_s for p in CONV_PROBE_BATCH for n in CONV_CHAIN_LENGTHS):
-        peaks["conv_chains"] = {
-            "lengths": list(CONV_CHAIN_LENGTHS),
-            **{f"{p}_best_ms": [round(1e3 * best_times_s[f"conv-{p}-{n}"], 4) for n in CONV_CHAIN_LENGTHS]
-               for p in CONV_PROBE_BATCH},
-            "method": "chains of fp32 3x3 convolutions, 1 channel to 1, no bias, on a 4x4 input: batch "
-                      f"{CONV_PROBE_BATCH['native']} on PyTorch's native path, batch {CONV_PROBE_BATCH['onednn']} "
-                      f"through oneDNN; best time over the same {rounds} windows"}
     return peaks
