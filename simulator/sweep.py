@@ -4,7 +4,9 @@ The question a sweep answers is the product's: on this device, at these loads, d
 an energy budget, and at what accuracy? ``sweep(vary={"deadline_ms": (2, 4, 8), "energy_budget_j": (0.2, 0.5)})``
 simulates every combination (the Cartesian product, the first field varying slowest) on the base configuration,
 ``seeds`` times each with seeds ``seed, seed + 1, ...``, and keeps each run's `Summary`. Every combination's
-configuration is built and checked before the first run, so that a bad value fails at once, naming its field.
+configuration is built and checked before the first run, so that a bad value fails at once, naming its field; the
+inputs that check prepares for a combination's first seed are kept for its run, as long as they fit in
+`KEEP_BYTES` (beyond it they are prepared again when their turn comes).
 
 Any field of `RunConfig` may vary but ``seed`` (use `seeds`), ``out`` (a sweep writes its own folder:
 ``flexsim sweep --out``) and ``record_batches`` (the runs record no batch-stages: a sweep keeps summaries only).
@@ -17,7 +19,7 @@ import io
 import itertools
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 
 import numpy as np
 
@@ -31,6 +33,8 @@ from simulator.results import Summary
 MAX_RUNS = 10_000
 #: Most seeds per combination.
 MAX_SEEDS = 1_000
+#: Most bytes of prepared inputs the check pass keeps for the runs (about 55 bytes a request with 8 stages).
+KEEP_BYTES = 256 * 2**20
 #: Separator of a field's values in the text form ``FIELD=V1|V2|...`` (`parse_vary`): a character that no field's
 #: own text uses (lists take commas, load levels semicolons, arrival specifications colons).
 VALUE_SEPARATOR = "|"
@@ -266,11 +270,11 @@ def sweep(config: RunConfig | None = None, *, vary: dict, seeds: int = 1, progre
     vary, seeds = check_vary(vary), check_seeds(seeds)
     configs = sweep_configs(base, vary, seeds)
     runs = _Runs()
-    for run_config in configs[::seeds]:             # every combination checked before the first run
-        runs.prepare(run_config, vary)
+    for i in range(0, len(configs), seeds):         # every combination checked before the first run
+        runs.check(i, configs[i], vary)
     summaries = []
     for i, run_config in enumerate(configs):
-        summaries.append(runs.summary(run_config, vary))
+        summaries.append(runs.summary(i, run_config, vary))
         if progress is not None:
             progress(i + 1, len(configs))
     return SweepResult(base=base, vary=vary, seeds=seeds, configs=tuple(configs), summaries=tuple(summaries))
@@ -278,10 +282,20 @@ def sweep(config: RunConfig | None = None, *, vary: dict, seeds: int = 1, progre
 
 class _Runs:
     """Prepares and runs a sweep's configurations, each logit cache loaded once and each cache's stage signals
-    computed once per (members, combiner, signal): they are most of a run's preparation."""
+    computed once per (members, combiner, signal): they are most of a run's preparation. The inputs prepared to
+    check a configuration are kept for its run while they fit in `KEEP_BYTES`."""
 
     def __init__(self):
         self.caches, self.signals = {}, {}
+        self.kept, self.kept_bytes = {}, 0
+
+    def check(self, index: int, config: RunConfig, vary: dict) -> None:
+        """Prepare run `index` (raising its error, named), keeping its inputs where they fit."""
+        inputs = self.prepare(config, vary)
+        size = _own_bytes(inputs)
+        if self.kept_bytes + size <= KEEP_BYTES:
+            self.kept[index] = inputs
+            self.kept_bytes += size
 
     def prepare(self, config: RunConfig, vary: dict):
         from simulator.logits import load_cache
@@ -300,14 +314,29 @@ class _Runs:
         except FlexsimError as exc:
             raise FlexsimError(f"sweep run {_combination_text(config, vary)}: {exc}") from None
 
-    def summary(self, config: RunConfig, vary: dict) -> Summary:
+    def summary(self, index: int, config: RunConfig, vary: dict) -> Summary:
         from simulator.run import run_inputs
 
-        inputs = self.prepare(config, vary)
+        inputs = self.kept.pop(index, None) or self.prepare(config, vary)
         try:
             return run_inputs(inputs, config.engine).summary
         except FlexsimError as exc:
             raise FlexsimError(f"sweep run {_combination_text(config, vary)}: {exc}") from None
+
+
+def _own_bytes(inputs) -> int:
+    """Bytes of the arrays a run's prepared inputs hold of their own (not the stage signals, which the sweep's runs
+    share): its arrivals, samples, draws, per-request limits, device tables and speed traces."""
+    def size(value) -> int:
+        if isinstance(value, np.ndarray):
+            return value.nbytes
+        if isinstance(value, (tuple, list)):
+            return sum(size(v) for v in value)
+        if is_dataclass(value) and not isinstance(value, type):
+            return sum(size(getattr(value, f.name)) for f in fields(value))
+        return 0
+
+    return sum(size(getattr(inputs, f.name)) for f in fields(inputs) if f.name != "stages")
 
 
 def _combination_text(config: RunConfig, vary: dict) -> str:

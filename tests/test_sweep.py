@@ -32,6 +32,27 @@ def test_every_run_is_the_simulation_of_its_combination_and_seed():
     assert means[0]["deadline_miss_rate"] > means[2]["deadline_miss_rate"]    # a tighter deadline misses more
 
 
+@pytest.mark.parametrize("keep_bytes, prepared", [(None, 2 + 2), (0, 2 + 4), (1, 2 + 4)])
+def test_the_check_pass_hands_its_inputs_to_the_runs_while_they_fit(monkeypatch, keep_bytes, prepared):
+    """Each combination's first seed runs on the inputs its check prepared (none kept where they do not fit in
+    KEEP_BYTES: then they are prepared again); the summaries are the same either way."""
+    import importlib
+
+    import simulator.run
+
+    sweep_module = importlib.import_module("simulator.sweep")    # the package's `sweep` is the function
+    calls, prepare = [], simulator.run.prepare
+    monkeypatch.setattr(simulator.run, "prepare", lambda *a, **k: calls.append(1) or prepare(*a, **k))
+    if keep_bytes is not None:
+        monkeypatch.setattr(sweep_module, "KEEP_BYTES", keep_bytes)
+    vary = {"deadline_ms": (3.0, 12.0)}
+    result = sweep(vary=vary, seeds=2, seed=5, energy_budget_j=0.4, **BASE)
+    assert len(calls) == prepared
+    monkeypatch.setattr(sweep_module, "KEEP_BYTES", 0)
+    again = sweep(vary=vary, seeds=2, seed=5, energy_budget_j=0.4, **BASE)
+    assert result.rows() == again.rows()
+
+
 def test_values_of_list_fields_and_their_text_form():
     assert parse_vary("thresholds=inf,inf|-inf,-inf") == ("thresholds", ((math.inf, math.inf), (-math.inf, -math.inf)))
     assert parse_vary("load-levels=0:2;4:1|0:1") == ("load_levels", ("0:2;4:1", "0:1"))
