@@ -33,7 +33,8 @@ from simulator.results import Summary
 MAX_RUNS = 10_000
 #: Most seeds per combination.
 MAX_SEEDS = 1_000
-#: Most bytes of prepared inputs the check pass keeps for the runs (about 30 bytes a request with 8 stages, 16 more with per-request limits from a trace).
+#: Most bytes of prepared inputs the check pass keeps for the runs (about 30 bytes a request with 8 stages, 16 more
+#: with per-request limits from a trace).
 KEEP_BYTES = 256 * 2**20
 #: Separator of a field's values in the text form ``FIELD=V1|V2|...`` (`parse_vary`): a character that no field's
 #: own text uses (lists take commas, load levels semicolons, arrival specifications colons).
