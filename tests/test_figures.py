@@ -124,6 +124,23 @@ def test_serving_levels_resimulates_with_both_factors_and_refuses_a_report_witho
     assert done.returncode == 2 and "no open-loop scenario closed-4" in done.stderr
 
 
+def test_own_run_factor_refits_the_serving_factor_on_the_scenarios_own_run():
+    out = _run("own_run_factor.py", "docs/validation", "--scenarios", "thread-50", "--seeds", "3")
+    results = json.loads((ROOT / "docs/validation/results.json").read_text())
+    session = next(sc for sc in results["scenarios"] if sc["name"] == "thread-50")["session"]
+    row = next(line for line in out.splitlines() if line.startswith("| thread-50 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    own = float(cells[3])
+    assert cells[2] == f"{session['serving_factor']:.3f}" and 0.5 < own < 2.0
+    assert cells[4].startswith(f"{session['speed'] * session['serving_factor']:.3f}: ")
+    assert cells[5].startswith(f"{session['speed'] * own:.3f}: ")
+    assert all(("(met)" in c) != ("(missed)" in c) for c in cells[4:])
+    assert "timing targets met" in out.splitlines()[-1]
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "own_run_factor.py"), "docs/validation-cuda",
+                           "--scenarios", "open-50"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "open-50 has no own-run.npz" in done.stderr
+
+
 def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
     """On the committed report: every bucket's profile factor is the profile's table at that bucket, the real runs'
     ratios come from the raw traces; a folder without them is refused with one line."""
