@@ -202,3 +202,38 @@ def test_the_verdicts_serving_factor_is_pooled_over_the_sessions_poll_open_loops
     assert [verdict_serving_factor(s, pooled) for s in states] == pytest.approx([1.01, 1.01, 1.01, 1.2, 1.0])
     assert pooled_serving_factor(states[3:]) is None
     assert verdict_serving_factor(states[0], None) == pytest.approx(0.98)
+
+
+def test_the_own_runs_factor_leaves_the_level_out_and_the_verdict_takes_it():
+    """A run served 1.15x slower than the profile while the host ran 1.1x slow gives 1.15 beyond the drift; the
+    verdict takes it for an open loop (poll or thread) over the every-stage runs' factors, 1.0 for a closed loop,
+    and keeps the earlier rule for a profile measured without it."""
+    import dataclasses
+
+    from simulator.errors import FlexsimError
+    from simulator.runner.serving import fit_own_run_factor
+    from simulator.runner.validation import own_run_factor, verdict_serving_factor
+    from tests.helpers import constant_profile
+
+    arrival_s = np.sort(np.random.default_rng(7).uniform(0.0, 1.0, 400))
+    inputs = tiny_inputs(arrival_s, latency_ms=2.0, n_stages=2)
+    real = SimpleNamespace(requests=_records(inputs, 1.15 * 1.1))
+    facts = fit_own_run_factor(real, lambda seed, scale: _records(inputs, scale), level=1.1)
+    assert facts["factor_at_level"] == pytest.approx(1.15, rel=0.02) and facts["level"] == 1.1
+    assert facts["queued_requests"] > 300 and facts["real_ms"] > facts["simulated_ms"] > 0
+    with pytest.raises(FlexsimError, match="need a positive level"):
+        fit_own_run_factor(real, lambda seed, scale: _records(inputs, scale), level=float("nan"))
+
+    def state(release: str, clients: int = 0, own=None):
+        measured = {"factor": 1.5, "factor_at_levels": 1.2, **({} if own is None else {"own_run": own})}
+        profile = dataclasses.replace(constant_profile(latency_ms=0.9),
+                                      provenance={"serving_factor_measured": measured})
+        return SimpleNamespace(scenario=SimpleNamespace(release=release), profile=profile,
+                               drawn=[SimpleNamespace(clients=clients)])
+
+    poll, thread, closed = (state("poll", own=facts), state("thread", own=facts),
+                            state("poll", clients=4, own=facts))
+    assert verdict_serving_factor(poll, 1.01) == verdict_serving_factor(thread, None) == facts["factor_at_level"]
+    assert verdict_serving_factor(closed, 1.01) == own_run_factor(closed.profile, closed.drawn[0]) == 1.0
+    assert own_run_factor(state("poll").profile, poll.drawn[0]) is None
+    assert verdict_serving_factor(state("poll"), 1.01) == 1.01 and verdict_serving_factor(state("thread"), 1.01) == 1.2

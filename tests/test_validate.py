@@ -114,13 +114,14 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert all(s["speed"] == pytest.approx(np.exp(np.mean(np.log(s["burst_levels"])))) for s in sessions)
     assert all(s["sim"]["band"]["latency_mean_ms"][0] <= s["latency_mean_ms"]["sim"] <= s["sim"]["band"][
         "latency_mean_ms"][1] for s in sessions)
-    # ... pooled (the median) over the session's poll-release open loops, open-50 and cascade-80
-    own = [load_profile(out / f"profile-{n}.json").provenance["serving_factor_measured"]["factor_at_levels"]
-           for n in ("open-50", "cascade-80")]
-    assert open50["session"]["serving_factor"] == pytest.approx(np.median(own))
-    assert open50["session"]["serving_factor_own"] == serving_open50["factor_at_levels"]
+    # ... the scenario's own profiling run's, fitted at the level of the burst right before it
+    own_run = serving_open50["own_run"]
+    assert own_run["level"] == serving_open50["burst_levels"][-1] and own_run["queued_requests"] >= 0
+    assert open50["session"]["serving_factor"] == own_run["factor_at_level"] > 0
+    assert open50["session"]["serving_factor_source"] == "own run"
+    assert open50["session"]["serving_factor_own"] == serving_open50["factor_at_levels"]   # the every-stage runs'
     assert closed4["session"]["serving_factor"] == 1.0
-    assert "that serving factor is pooled over the session" in text
+    assert "that serving factor is the scenario's own profiling run's" in text and "(own run; every-stage runs" in text
     assert len({s["level_sigma"] for s in sessions}) == 1
     # each run's host drift is taken against the verdict's simulation, and its errors are given over every run too
     assert all(sc["drift_reference"] == "session" and "all_runs" in sc["session"] for sc in results["scenarios"])

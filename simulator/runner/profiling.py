@@ -21,9 +21,10 @@ Each profile covers the scenario's stage set (its mode, members and compute mode
    that run gives no point, the every-stage runs' table stays;
 5. the serving factor (`simulator.runner.serving`): the open-loop runs' busy time per queued request over their
    simulation on the profile of step 3, the slowdown of open-loop service that the profile's model leaves out;
-   beside it, as a diagnostic, the same fitted at the host's speed level during each run (closed-loop bursts
-   before, between and after them: `level_now`); fitted on the profile of step 3, with the every-stage runs' own
-   member-idle table, which describes those runs;
+   beside it the same fitted at the host's speed level during each run (closed-loop bursts before, between and
+   after them: `level_now`); fitted on the profile of step 3, with the every-stage runs' own member-idle table,
+   which describes those runs; and the factor of the scenario's own run of step 4 at the level of the burst right
+   before it, on the final profile (`with_own_run_factor`), which the verdict's prediction takes;
 6. right before each real run, a short closed-loop burst measures the host's speed at that moment against the
    profile (`burst_factors`): the shared host's speed drifts by tens of percent over minutes.
 
@@ -142,6 +143,31 @@ def profiling_run(plan, cache, scenario, profile_path: Path, arrivals: str, seed
     return run_real(config, scenario_setup(plan, scenario), cache=cache), config.models
 
 
+def with_own_run_factor(profile: Profile, plan, cache, scenario, path: Path, run, level: float) -> Profile:
+    """`profile` (saved at `path`, final but for this) with the serving factor beyond the drift of the scenario's
+    own run `run` (`policy_run`) in its provenance (``serving_factor_measured.own_run``,
+    `simulator.runner.serving.fit_own_run_factor`), simulated on its own arrivals and samples; `level`: the host's
+    speed level of the burst right before it (`level_now`)."""
+    from simulator.run import prepare, run_inputs
+    from simulator.runner.calibrate import scaled
+    from simulator.runner.serving import SEEDS, fit_own_run_factor
+    from simulator.runner.validation import base_config, deadline_change, write_trace
+
+    trace = path.with_name(f"{path.stem}-own.csv")
+    try:
+        arrival_s = run.requests.arrival_s
+        write_trace(trace, arrival_s - arrival_s[0], run.requests.sample)
+        config = base_config(plan, scenario, str(path), cache.model_names, arrivals=f"trace:{trace}",
+                             **deadline_change(scenario, profile, cache))
+        drawn = [prepare(replace(config, seed=config.seed + 200 + k), cache) for k in range(SEEDS)]
+    finally:
+        trace.unlink(missing_ok=True)
+    facts = fit_own_run_factor(run, lambda seed, scale: run_inputs(scaled(drawn[seed], scale), "numba").requests,
+                               level)
+    measured = {**profile.provenance["serving_factor_measured"], "own_run": facts}
+    return replace(profile, provenance={**profile.provenance, "serving_factor_measured": measured})
+
+
 def profiling_config(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int, requests: int | None):
     """The `RunConfig` of a profiling run (see `profiling_run`)."""
     from simulator.runner.validation import base_config
@@ -245,6 +271,8 @@ def measure_group(plan, cache, scenario, boot: Path, device: dict, idle_w, path:
         keep_own_run(path.parent / scenario.name, own[0])
         profile = with_serving_factor(profile, plan, cache, scenario, path, opens, traces, bursts)
         profile = with_serving_pattern(profile, own[0])
+        save_profile(path, profile)
+        profile = with_own_run_factor(profile, plan, cache, scenario, path, own[0], bursts[-1])
         save_profile(path, replace(profile, provenance={**profile.provenance, "profiling_interference": attempts}))
     finally:
         for trace in traces:

@@ -172,7 +172,10 @@ def _band_table(scenarios) -> list[str]:
             levels += f" / {session['level_sigma']:.3f}"
             factor += f"; {session['speed']:.3f} × {session['serving_factor']:.3f}"
             own = session.get("serving_factor_own", session["serving_factor"])
-            factor += f" (its own {own:.3f})" if own != session["serving_factor"] else ""
+            if _own_run_factor(scenarios):
+                factor += f" (own run; every-stage runs {own:.3f})" if sc["load"] is not None else ""
+            else:
+                factor += f" (its own {own:.3f})" if own != session["serving_factor"] else ""
         lines.append(f"| {sc['name']} | {levels} | {factor} | "
                      f"{_ms(band['latency_mean_ms'][0])}–{_ms(band['latency_mean_ms'][1])} | "
                      f"{means} | {_ms(band['latency_p99_ms'][0])}–{_ms(band['latency_p99_ms'][1])} | {p99s} |")
@@ -180,8 +183,14 @@ def _band_table(scenarios) -> list[str]:
 
 
 def _pooled(scenarios) -> bool:
-    """Whether the verdict's serving factor was pooled over the session (`pooled_serving_factor`, since run AH)."""
-    return any("serving_factor_own" in sc.get("session", {}) for sc in scenarios)
+    """Whether the verdict's serving factor was pooled over the session (`pooled_serving_factor`, runs AH-AW)."""
+    return not _own_run_factor(scenarios) and any("serving_factor_own" in sc.get("session", {}) for sc in scenarios)
+
+
+def _own_run_factor(scenarios) -> bool:
+    """Whether the verdict's serving factor is the scenario's own profiling run's (`own_run_factor`, since run
+    AX)."""
+    return any(sc.get("session", {}).get("serving_factor_source") == "own run" for sc in scenarios)
 
 
 def session_banded(scenarios) -> bool:
@@ -190,10 +199,11 @@ def session_banded(scenarios) -> bool:
     return bool(scenarios) and "level_sigma_profiling" in scenarios[0]
 
 
-def _band_prose(session_band: bool, calibrated: bool = False, pooled: bool = False) -> list[str]:
+def _band_prose(session_band: bool, calibrated: bool = False, pooled: bool = False,
+                own_run: bool = False) -> list[str]:
     """What the band is simulated with: the session's level uncertainty, or (older reports) the profiling runs';
-    with `calibrated` (the verdict's prediction at the session's speed level) also what that one's band is, and with
-    `pooled` how its serving factor is pooled over the session."""
+    with `calibrated` (the verdict's prediction at the session's speed level) also what that one's band is, with
+    `pooled` how its serving factor is pooled over the session, with `own_run` that it is the own run's."""
     common = ("Each seed draws the service times, the host's speed process and, with the level uncertainty, one "
               "constant speed level for the whole run (`speed_noise.level_sigma`, the root mean square of the log of "
               "a speed level against the profile's). ")
@@ -204,7 +214,7 @@ def _band_prose(session_band: bool, calibrated: bool = False, pooled: bool = Fal
     if not session_band:
         return [common + "Median and band are simulated with the level uncertainty of the profiling runs: "
                 + profiling + "(This report predates the band's level uncertainty over the session.) " + tail]
-    pooling = _POOLED_FACTOR if pooled else ""
+    pooling = _POOLED_FACTOR if pooled else _OWN_RUN_FACTOR if own_run else ""
     return [common + ("The profile's median" if calibrated else "The median")
             + " is simulated with the level uncertainty of the profiling runs: " + profiling
             + ("Its band" if calibrated else "The band")
@@ -214,16 +224,23 @@ def _band_prose(session_band: bool, calibrated: bool = False, pooled: bool = Fal
             "profiles, as the runs do, so they measure the drift that moves the runs, which the profiling runs, "
             "seconds apart, under-state. Where the two sets of seeds disagree so that the band misses the median "
             "(few seeds, or a session uncertainty below the profiling runs'), the band is stretched to the median "
-            "(`spanning`). " + (_CALIBRATED_BAND + pooling if calibrated else "") + tail]
+            "(`spanning`). " + (_CALIBRATED_BAND.format(factor=_OWN_RUN_FITTED if own_run else _LEVELS_FITTED)
+                                + pooling if calibrated else "") + tail]
 
 
 _CALIBRATED_BAND = (
     "The verdict's prediction (**session**) is that profile at the host's speed level over the session, the "
     "geometric mean of the same bursts' levels (`session_speed`), times what open-loop serving costs beyond the "
-    "drift (the serving factor fitted at the levels of the bursts around the open-loop profiling runs; closed "
-    "loops: 1): its median comes from the same seeds as the profile's, its band from seeds drawn with the level "
-    "uncertainty around each scenario's session level (each burst's level over its scenario's session level, "
-    "pooled: `session_spread_sigma`); the table shows both factors and the three uncertainties. ")
+    "drift ({factor}; closed loops: 1): its median comes from the same seeds as the profile's, its band from seeds "
+    "drawn with the level uncertainty around each scenario's session level (each burst's level over its scenario's "
+    "session level, pooled: `session_spread_sigma`); the table shows both factors and the three uncertainties. ")
+_LEVELS_FITTED = "the serving factor fitted at the levels of the bursts around the open-loop profiling runs"
+_OWN_RUN_FITTED = "the serving factor of the scenario's own profiling run, fitted at the level of the burst before it"
+_OWN_RUN_FACTOR = (
+    "Since run AX that serving factor is the scenario's own profiling run's (`own_run_factor`): the run of the "
+    "scenario itself (its policy and arrivals, another seed) fitted as the every-stage runs are, at the level of the "
+    "burst right before it. The every-stage runs serve every stage of every request and so release requests several "
+    "times more rarely than the scenario does; their factor is shown beside it. ")
 _POOLED_FACTOR = (
     "For a poll-release open loop that serving factor is pooled over the session: the median of the poll-release "
     "open-loop profiles' factors beyond the drift (`pooled_serving_factor`; each scenario's own in brackets). "
@@ -678,7 +695,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *_summary_table(scenarios), "",
         *_energy_lines(scenarios),
         "### Near saturation: the simulated band over seeds", "",
-        *_band_prose(session_band, calibrated, _pooled(scenarios)), "",
+        *_band_prose(session_band, calibrated, _pooled(scenarios), _own_run_factor(scenarios)), "",
         *_band_table(scenarios), "",
         f"![latency CDFs]({figure})", "",
         "### Where the error comes from", "",

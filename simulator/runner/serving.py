@@ -99,6 +99,33 @@ def fit_serving_factor(reals: list, simulate, levels=None) -> dict:
     return facts
 
 
+OWN_RUN_METHOD = ("the scenario's own profiling run (its policy and arrivals): real busy time per queued request "
+                  f"over the simulated one (its arrivals and samples, the final profile at the host's speed level of "
+                  f"the burst right before it times the factor, median of {SEEDS} seeds), {ROUNDS} rounds "
+                  "(simulator/runner/serving.py)")
+
+
+def fit_own_run_factor(run, simulate, level: float) -> dict:
+    """The serving factor beyond the host's drift of the scenario's own profiling run `run` (a `RealRun`: its
+    policy and arrivals, `simulator.runner.profiling.policy_run`), the one the verdict's prediction takes
+    (`simulator.runner.validation.verdict_serving_factor`). ``simulate(seed, scale)`` returns the simulated
+    `RequestRecords` of the run with every stage scaled by ``scale``; `level`: the host's speed level of the burst
+    right before the run. Returns ``{"factor_at_level", "real_ms", "simulated_ms", "level", "queued_requests",
+    "method"}`` (factor 1.0 where no request waited).
+
+    Why the own run: the every-stage runs (`fit_serving_factor`) serve every stage of every request, so they release
+    requests several times more rarely than the scenario does, and with a dispatcher thread every release wakes a
+    thread of the worker's process; their factor under-stated the scenario's own serving (run AV's ``thread-50``:
+    1.002 against 1.083; `docs/validation-history.md`, the rule fixed before run AW)."""
+    require(np.isfinite(level) and level > 0, f"serving factor: need a positive level, got {level}")
+    real_ms = np.array([per_request_ms(run.requests)])
+    factor, simulated, _ = _fit(real_ms, lambda i, seed, scale: simulate(seed, scale), np.array([float(level)]))
+    return {"factor_at_level": factor, "real_ms": _listed(real_ms)[0], "simulated_ms": _listed(simulated)[0],
+            "level": float(level), "queued_requests": queued_busy_ms(run.requests.arrival_s,
+                                                                     run.requests.finish_s)[1],
+            "method": OWN_RUN_METHOD}
+
+
 def _fit(real_ms: np.ndarray, simulate, levels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """The factor that makes the simulations (run ``i`` at ``factor * levels[i]``) serve the runs' queued requests
     in their real busy time, the last round's simulated busy times and the first round's real / simulated."""

@@ -281,12 +281,12 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session: Se
 def session_simulations(runs: ScenarioRuns, cache, session: SessionFacts) -> tuple[list, list, dict]:
     """The simulations of the prediction the verdict uses (``session``): the profile at the host's speed level over
     the session (`session_speed`) times what open-loop serving costs beyond the drift (`verdict_serving_factor`:
-    pooled over the session for a poll-release open loop, its own otherwise), its speed process with the session's
+    the scenario's own profiling run's), its speed process with the session's
     long phases (``session.long_phases``, where the profiling runs had enough); for its median the seeds of the
     profile's (drawn again where the long phases are added), for its 5-95% band seeds drawn with the level
     uncertainty around the session level (``session.spread_sigma``). Returns both sets and the facts (``speed``,
-    ``serving_factor``, its own ``serving_factor_own``, ``level_sigma``, ``long_phases`` and each burst's level,
-    ``burst_levels``)."""
+    ``serving_factor``, the every-stage runs' ``serving_factor_own``, ``serving_factor_source`` where it is the own
+    run's, ``level_sigma``, ``long_phases`` and each burst's level, ``burst_levels``)."""
     from simulator.run import run_inputs
     from simulator.runner.calibrate import scaled
 
@@ -301,8 +301,10 @@ def session_simulations(runs: ScenarioRuns, cache, session: SessionFacts) -> tup
         sims = band_simulations(with_level(config, profile, runs.level, long), cache, scale, len(runs.drawn))
     band_sims = band_simulations(with_level(config, profile, session.spread_sigma, long), cache, scale,
                                  len(runs.drawn))
+    own_run = own_run_factor(profile, runs.drawn[0])
     return sims, band_sims, {"speed": speed, "serving_factor": beyond,
                              "serving_factor_own": serving_factor_beyond_drift(profile, runs.drawn[0]),
+                             **({} if own_run is None else {"serving_factor_source": "own run"}),
                              "level_sigma": session.spread_sigma, "long_phases": long, "burst_levels": levels}
 
 
@@ -432,9 +434,23 @@ def _poll_open_loop(runs) -> bool:
     return runs.scenario.release == "poll" and not runs.drawn[0].clients
 
 
+def own_run_factor(profile, inputs) -> float | None:
+    """The serving factor beyond the drift of the scenario's own profiling run (`simulator.runner.serving.
+    fit_own_run_factor`, measured since run AX) where `inputs` is an open loop; 1.0 for a closed loop; None for a
+    profile measured before it."""
+    if inputs.clients:
+        return 1.0
+    own = profile.provenance.get("serving_factor_measured", {}).get("own_run")
+    return None if own is None else float(own["factor_at_level"])
+
+
 def verdict_serving_factor(runs, pooled: float | None) -> float:
-    """The serving factor of `runs`' scenario in the verdict's prediction: `pooled` (`pooled_serving_factor`) for a
-    poll-release open loop, its own beyond the drift otherwise (1.0 for a closed loop)."""
+    """The serving factor of `runs`' scenario in the verdict's prediction: its own run's (`own_run_factor`; 1.0 for
+    a closed loop); for a profile measured before that one was (run AX), as then: `pooled`
+    (`pooled_serving_factor`) for a poll-release open loop, the every-stage runs' beyond the drift otherwise."""
+    own_run = own_run_factor(runs.profile, runs.drawn[0])
+    if own_run is not None:
+        return own_run
     own = serving_factor_beyond_drift(runs.profile, runs.drawn[0])
     return pooled if _poll_open_loop(runs) and pooled is not None else own
 
