@@ -1,9 +1,9 @@
 """Would the scenario's own profiling run set a better serving factor than the one the verdict uses?
 
 `flexsim validate`'s verdict scales each open-loop scenario's stages by the host's speed level over the session
-times what open-loop serving costs beyond it (`simulator.runner.validation.session_simulations`): for a dispatcher
-thread the factor of the every-stage open-loop profiling runs, for poll release their factors pooled over the
-session (`simulator.runner.serving`). Those runs serve every stage of every request, so they release requests
+times what open-loop serving costs beyond it (`simulator.runner.validation.session_simulations`): up to run AW,
+for a dispatcher thread the factor of the every-stage open-loop profiling runs, for poll release their factors
+pooled over the session (`simulator.runner.serving`). Those runs serve every stage of every request, so they release requests
 several times more rarely than the scenario does, while each profile also has a run of the scenario itself (its
 policy and arrivals, another seed; ``<scenario>/own-run.npz``), measured before the real runs too. This script fits
 the serving factor on that run the same way (busy time per queued request, real over simulated at the host's speed
@@ -11,6 +11,11 @@ level of the burst right before it, two rounds, five seeds) and re-simulates the
 factor, printing the mean and p99 errors against the same real runs and the timing verdict at loads <= 80%, and
 over those scenarios the verdicts met and the median absolute mean error. No PyTorch, no GPU: it reads
 ``results.json``, the profiles and the own runs.
+
+Since run AX the verdict takes the own run's factor (fitted while profiling, `simulator.runner.profiling.
+with_own_run_factor`, as here), so on a folder measured since the two columns agree: a check that the recorded
+factor is the one this refit gives. On earlier folders it compares the two rules (`docs/validation-history.md`,
+runs AV-AX).
 
 Usage::
 
