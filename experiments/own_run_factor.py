@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving_levels import errors
+from serving_levels import errors, verdict_cell
 from simulator.errors import require
 from validation_folder import guarded, load_results, parser
 
@@ -75,11 +75,6 @@ def own_run_factor(folder: Path, figures: dict, plan: dict, cache, scratch: Path
     return float(factor)
 
 
-def _cell(factor: float, errs: list, met: bool, timed: bool) -> str:
-    verdict = ("met" if met else "missed") if timed else "band only"
-    return f"{factor:.3f}: {errs[0]:+.1%} / {errs[1]:+.1%} ({verdict})"
-
-
 def main(argv=None) -> int:
     return guarded(report, parser(__doc__.split("\n\n")[0], "all open loops").parse_args(argv))
 
@@ -109,7 +104,7 @@ def report(args) -> None:
                 met += [m for _, m in checked]
                 for i, (e, _) in enumerate(checked):
                     abs_errors[i].append(abs(e[0]))
-            cells = [_cell(f, e, m, timed) for f, (e, m) in zip(scales, checked)]
+            cells = [verdict_cell(f, e, m, timed) for f, (e, m) in zip(scales, checked)]
             print(f"| {sc['name']} | {sc['latency_mean_ms']['spread']:.0%} / {sc['latency_p99_ms']['spread']:.0%} "
                   f"| {session['serving_factor']:.3f} | {own:.3f} | " + " | ".join(cells) + " |", flush=True)
     medians = [f"{np.median(e):.1%}" if e else "-" for e in abs_errors]

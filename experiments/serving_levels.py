@@ -58,7 +58,8 @@ def errors(figures: dict, folder: Path, factors: list, seeds: int, plan: dict, c
     return out
 
 
-def _cell(factor: float, errs: list, met: bool, timed: bool) -> str:
+def verdict_cell(factor: float, errs: list, met: bool, timed: bool) -> str:
+    """A table cell: the factor, the mean / p99 errors with it and the timing verdict (loads <= 80% only)."""
     verdict = ("met" if met else "missed") if timed else "band only"
     return f"{factor:.3f}: {errs[0]:+.1%} / {errs[1]:+.1%} ({verdict})"
 
@@ -90,7 +91,7 @@ def report(args) -> None:
             checked = errors(sc, args.folder, factors, args.seeds, results["plan"], cache, Path(scratch))
             timed = sc["load"] <= TARGET_LOAD
             met += [m for _, m in checked] if timed else 0
-            cells = [_cell(f, e, m, timed) for f, (e, m) in zip(factors, checked)]
+            cells = [verdict_cell(f, e, m, timed) for f, (e, m) in zip(factors, checked)]
             print(f"| {sc['name']} | {sc['latency_mean_ms']['spread']:.0%} / {sc['latency_p99_ms']['spread']:.0%} "
                   f"| " + " | ".join(cells) + " |", flush=True)
     print(f"timing targets met at loads <= 80%: {met[0]} with the factor used, {met[1]} at the bursts' levels, "

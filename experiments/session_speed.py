@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving_levels import _cell, errors
+from serving_levels import errors, verdict_cell
 from session_band import bursts
 from validation_folder import guarded, load_results, parser
 
@@ -85,7 +85,7 @@ def report(args) -> None:
             checked = errors(sc, args.folder, scales, args.seeds, results["plan"], cache, Path(scratch))
             timed = sc["load"] is None or sc["load"] <= TARGET_LOAD
             met += [m for _, m in checked] if timed else 0
-            cells = [_cell(f, e, m, timed) for f, (e, m) in zip(scales, checked)]
+            cells = [verdict_cell(f, e, m, timed) for f, (e, m) in zip(scales, checked)]
             print(f"| {sc['name']} | {sc['latency_mean_ms']['spread']:.0%} / {sc['latency_p99_ms']['spread']:.0%} "
                   f"| " + " | ".join(cells) + " |", flush=True)
     print("timing targets met at loads <= 80%: " + ", ".join(f"{n} {v}" for n, v in zip(met, VARIANTS)))
