@@ -25,8 +25,9 @@ came out closer to their real runs' mean latency: on this host the drift is pers
 the first profiles stayed slow through the runs), so the drift in the seconds after the closed-loop profile says
 more about the runs, minutes later, than nothing. So ``factor`` is the one the profile's prediction uses. Since
 2026-12-06 (run Y) the verdict's prediction measures the drift apart, as the host's speed level over the session
-(the bursts before the real runs, `simulator.runner.validation.session_simulations`), and so takes
-``factor_at_levels``, what serving costs beyond it.
+(the bursts before the real runs, `simulator.runner.validation.session_simulations`), and so took
+``factor_at_levels``, what serving costs beyond it; since run AX it takes the same fitted on the scenario's own
+profiling run (`fit_own_run_factor`), which serves the way the real runs do.
 
 The same runs give the speed-level uncertainty of `flexsim validate`'s simulated bands (`level_sigma`): with poll
 release each run's ratio at factor 1 (``ratio_at_one``) is the host's speed drift between the closed-loop

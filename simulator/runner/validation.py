@@ -281,7 +281,7 @@ def finish_scenario(plan: ValidationPlan, runs: ScenarioRuns, cache, session: Se
 def session_simulations(runs: ScenarioRuns, cache, session: SessionFacts) -> tuple[list, list, dict]:
     """The simulations of the prediction the verdict uses (``session``): the profile at the host's speed level over
     the session (`session_speed`) times what open-loop serving costs beyond the drift (`verdict_serving_factor`:
-    the scenario's own profiling run's), its speed process with the session's
+    the scenario's own profiling run's where measured), its speed process with the session's
     long phases (``session.long_phases``, where the profiling runs had enough); for its median the seeds of the
     profile's (drawn again where the long phases are added), for its 5-95% band seeds drawn with the level
     uncertainty around the session level (``session.spread_sigma``). Returns both sets and the facts (``speed``,
