@@ -172,6 +172,30 @@ def _pytorch_native(torch, table, i: int, batch: int) -> bool:
     return str(backend).endswith("Slow2d")
 
 
+def test_cpu_convolutions_compute_their_output_channels_in_vector_blocks():
+    """With AVX-512 oneDNN computes a width-8 member's 8-channel convolutions as 16 (2x the FLOPs), its 16- and
+    32-channel ones as they are; PyTorch's native path (batch 1 here), other kernels, a GPU and an unknown block pay
+    nothing; the block comes from the profile's recorded CPU capability."""
+    from simulator.costmodel.latency import call_work, channel_padding
+
+    w8 = load_table("fmnist-cnn-w8")
+    avx512 = replace(CPU_1T, channel_block=16)
+    conv = w8.kind_mask("conv")
+    assert list(channel_padding(w8, avx512)[conv]) == [2.0, 2.0, 1.0, 1.0, 1.0]
+    assert np.all(channel_padding(w8, avx512)[~conv] == 1.0)
+    assert np.all(channel_padding(w8, replace(CPU_1T, channel_block=8)) == 1.0)
+    assert np.all(channel_padding(w8, replace(CPU_1T, channel_block=None)) == 1.0)
+    assert np.all(channel_padding(w8, H100) == 1.0)
+    for batch, padded in ((1, False), (2, True)):            # all native at batch 1, all oneDNN's from batch 2
+        plain, blocked = (call_work(w8.at(batch), batch, "fp32", "eager", s) for s in (CPU_1T, avx512))
+        expected = plain.flops * (channel_padding(w8, avx512) if padded else 1.0)
+        assert np.array_equal(blocked.flops, expected) and np.array_equal(blocked.moved, plain.moved)
+    profile = load_profile("cpu-amd-epyc-2c")
+    for capability, block in (("AVX512", 16), ("AVX2", 8), ("DEFAULT", None), (None, None)):
+        device = {**profile.device, "cpu_capability": capability}
+        assert measured_cpu_spec(replace(profile, device=device)).channel_block == block
+
+
 def test_conv_efficiency_saturates_with_arithmetic_intensity():
     cpu = device_spec("rpi5")
     table = load_table("fmnist-cnn-w64")

@@ -205,6 +205,7 @@ def test_cli_profiles_a_fashion_mnist_member(tmp_path, capsys):
     linear = p.device["measured_peaks"]["linear"]
     assert len(linear["best_ms"]) == len(linear["rows"]) and all(t > 0 for t in linear["best_ms"])
     assert "torch" in p.provenance["software"] and p.provenance["settings"]["allocator"] == "steady"
+    assert p.device["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability())   # the cost model's block
     assert p.provenance["allocator"]["allocator"] == "steady"
     if p.idle_power_w is None:  # no readable RAPL: energy recorded as not measured, never invented
         assert p.provenance["energy"].startswith("not measured")

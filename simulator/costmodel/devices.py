@@ -32,6 +32,12 @@ NVPMODEL = ("NVIDIA nvpmodel configurations (nvpmodel_p3701_0000.conf for AGX Or
             "https://github.com/LineageOS/android_device_nvidia_concord/tree/lineage-23.0/nvpmodel")
 
 
+#: fp32 lanes of the vector registers PyTorch's CPU kernels use, by its CPU capability
+#: (``torch.backends.cpu.get_cpu_capability()``, recorded by the profiler since 2026-12-07 as
+#: ``device.cpu_capability``): oneDNN's blocked layouts hold a convolution's output channels in blocks of this many.
+CHANNEL_BLOCK = {"AVX512": 16, "AVX2": 8}
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeviceSpec:
     """Datasheet figures of one device (or one power mode of it)."""
@@ -46,6 +52,7 @@ class DeviceSpec:
     notes: str = ""
     sources: tuple[str, ...] = field(default=())
     threads: int = 1  # CPUs: the intra-op threads PyTorch runs with (it picks convolution paths by it)
+    channel_block: int | None = None  # CPUs: fp32 lanes of oneDNN's channel blocks (`latency.channel_padding`)
 
     def peak_flops(self, kernel_kind: str, dtype: str) -> float:
         """Peak FLOP/s of the unit that runs a kernel of `kernel_kind` in `dtype` (see the module docstring)."""
@@ -171,4 +178,5 @@ def measured_cpu_spec(profile) -> DeviceSpec:
                       executes="cpu", peak_tflops={d: g / 1e3 for d, g in peaks["peak_gflops"].items()},
                       mem_bw_gbs=float(peaks["mem_bw_gbs"]), power_w=None,
                       notes=f"attainable peaks measured on the host: {peaks.get('method', '')}",
-                      sources=(f"profile {profile.name} (measured)",), threads=int(profile.device.get("threads", 1)))
+                      sources=(f"profile {profile.name} (measured)",), threads=int(profile.device.get("threads", 1)),
+                      channel_block=CHANNEL_BLOCK.get(profile.device.get("cpu_capability")))

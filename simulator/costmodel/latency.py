@@ -108,6 +108,19 @@ def pool_window_elems(table: LayerTable, spec) -> np.ndarray:
     return np.where(pooling, table.out_elems * np.asarray(table.shapes["kernel"], dtype=float) ** 2, 0.0)
 
 
+def channel_padding(table: LayerTable, spec) -> np.ndarray:
+    """Per kernel, how many times its FLOPs a dense convolution computes on a CPU whose oneDNN holds output channels
+    in blocks of ``spec.channel_block`` fp32 lanes (16 with AVX-512, 8 with AVX2: `devices.CHANNEL_BLOCK`): its output
+    channels rounded up to a multiple of the block, over its output channels (a width-8 member's convolutions: 2 on
+    AVX-512). 1 for other kernels, on a GPU, where the block is unknown and for a table without shapes; the caller
+    applies it to oneDNN's convolutions only (PyTorch's native path is a plain GEMM)."""
+    block = getattr(spec, "channel_block", None)
+    if spec.executes != "cpu" or block is None or table.shapes is None:
+        return np.ones(table.n_kernels)
+    out = np.array([s[0] if s else 1 for s in table.shapes["out_shape"]], dtype=float)
+    return np.where(table.kind_mask("conv"), np.ceil(out / block) * block / np.maximum(out, 1.0), 1.0)
+
+
 #: Rows up to which a CPU's BLAS (MKL's sgemm in PyTorch's x86 wheels) multiplies row by row, each row streaming the
 #: weights: on this project's host a 4096 x 4096 linear layer takes 4.4 / 8.6 / 11.0 ms at 1 / 2 / 3 rows and 9.3 ms
 #: at 4 (the committed microbenchmark table shows the same step at 4 rows in its large configurations).
@@ -159,7 +172,9 @@ def call_work(table: LayerTable, batch: int, dtype: str, mode: str, spec) -> Cal
     on_cpu = spec.executes == "cpu"
     conv_peak = spec.peak_flops("conv", dtype)
     per_kind = np.array([spec.peak_flops(k, dtype) if k in _EFFICIENCY else np.inf for k in KINDS])
-    return CallWork(flops=table.flops_at(batch), moved=moved, reorder=table.kind_mask("conv") & ~native,
+    reorder = table.kind_mask("conv") & ~native
+    return CallWork(flops=table.flops_at(batch) * np.where(reorder, channel_padding(table, spec), 1.0),
+                    moved=moved, reorder=reorder,
                     gemm=table.kind_mask("matmul") & (rows == 0) & on_cpu, native=native, kind=table.kind,
                     peak=np.where(native, conv_peak, per_kind[table.kind]),
                     streamed=rows * DTYPE_BYTES[dtype] * table.param_elems,

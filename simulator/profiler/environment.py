@@ -52,11 +52,20 @@ def device_facts(torch, device: str, kind: str | None, threads: int) -> dict:
     if device == "cpu":
         return {"name": cpu_model_name(), "kind": kind or "cpu", "threads": threads,
                 "logical_cores": os.cpu_count(), "machine": platform.machine(),
-                "cpu_family": cpuinfo_field("cpu family"), "cpu_model": cpuinfo_field("model")}
+                "cpu_family": cpuinfo_field("cpu family"), "cpu_model": cpuinfo_field("model"),
+                "cpu_capability": cpu_capability(torch)}
     props = torch.cuda.get_device_properties(device)
     return {"name": props.name, "kind": kind or "datacenter", "memory_gb": round(props.total_memory / 2**30, 1),
             "multiprocessors": props.multi_processor_count, "compute_capability": f"{props.major}.{props.minor}",
             "host_cpu": cpu_model_name()}
+
+
+def cpu_capability(torch) -> str | None:
+    """The vector instruction set PyTorch's CPU kernels run with here (``AVX512``, ``AVX2``, ``DEFAULT``, ...), or
+    None where this PyTorch cannot say: the cost model sizes oneDNN's channel blocks by it
+    (`simulator.costmodel.devices.CHANNEL_BLOCK`)."""
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return None if get is None else str(get())
 
 
 def default_profile_name(device: dict) -> str:
