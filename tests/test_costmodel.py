@@ -179,15 +179,16 @@ def test_cpu_convolutions_compute_their_output_channels_in_vector_blocks():
     from simulator.costmodel.latency import call_work, channel_padding
 
     w8 = load_table("fmnist-cnn-w8")
-    avx512 = replace(CPU_1T, channel_block=16)
+    avx512, unknown = replace(CPU_1T, channel_block=16), replace(CPU_1T, channel_block=None)
     conv = w8.kind_mask("conv")
     assert list(channel_padding(w8, avx512)[conv]) == [2.0, 2.0, 1.0, 1.0, 1.0]
     assert np.all(channel_padding(w8, avx512)[~conv] == 1.0)
     assert np.all(channel_padding(w8, replace(CPU_1T, channel_block=8)) == 1.0)
-    assert np.all(channel_padding(w8, replace(CPU_1T, channel_block=None)) == 1.0)
+    assert np.all(channel_padding(w8, unknown) == 1.0)
+    assert CPU_1T.channel_block == 16           # the shipped Zen 4 profile records AVX512 (since 2026-12-07)
     assert np.all(channel_padding(w8, H100) == 1.0)
     for batch, padded in ((1, False), (2, True)):            # all native at batch 1, all oneDNN's from batch 2
-        plain, blocked = (call_work(w8.at(batch), batch, "fp32", "eager", s) for s in (CPU_1T, avx512))
+        plain, blocked = (call_work(w8.at(batch), batch, "fp32", "eager", s) for s in (unknown, avx512))
         expected = plain.flops * (channel_padding(w8, avx512) if padded else 1.0)
         assert np.array_equal(blocked.flops, expected) and np.array_equal(blocked.moved, plain.moved)
     profile = load_profile("cpu-amd-epyc-2c")
@@ -528,6 +529,9 @@ def test_shipped_derived_profiles_say_where_they_come_from():
         origin = p.provenance["derived_from"]
         assert p.provenance["source"] == "derived" and origin["reference_profile"] in shipped
         assert origin["device_table_entry"] == SHIPPED[name]
+    # the Pi is derived from the Zen 4 profile, whose convolutions were fitted in AVX-512 channel blocks
+    assert any("blocks of 16" in c and "not known" in c for c in load_profile("rpi5").provenance["caveats"])
+    assert not any("blocks of" in c for c in load_profile("orin-nano").provenance["caveats"])
 
 
 def test_unknown_device_is_bad_input(tmp_path, capsys):

@@ -146,10 +146,22 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
                 "decision_overhead": f"measured on the reference profile's host ({reference.name})"},
-            "caveats": CAVEATS[target.executes] + _unseen_ops_caveat(tables),
+            "caveats": (CAVEATS[target.executes] + _unseen_ops_caveat(tables)
+                        + _channel_block_caveat(ref_spec, target)),
             "built_by": "flexsim costmodel derive"},
         models=entries,
     )
+
+
+def _channel_block_caveat(reference, target) -> list[str]:
+    """A caveat where the reference CPU's convolutions were costed in oneDNN's channel blocks
+    (`latency.channel_padding`) and the target's block is not known (or differs)."""
+    if reference.executes != "cpu" or reference.channel_block == target.channel_block:
+        return []
+    return [f"the reference's oneDNN convolutions were fitted counting their output channels in blocks of "
+            f"{reference.channel_block} (its vector width); the target's block is "
+            + ("not known, so its convolutions are costed unblocked" if target.channel_block is None
+               else f"{target.channel_block}")]
 
 
 def _unseen_ops_caveat(tables) -> list[str]:
