@@ -30,6 +30,10 @@ Per call:
 - GPU, CUDA graph: all kernels are issued at once: ``sum(d) + call_graph_ms``.
 - CPU: the host runs each kernel itself: ``sum(d + launch) + call_eager_ms``.
 
+On a CPU whose vector width is known (``spec.channel_block``: 16 fp32 lanes with AVX-512, 8 with AVX2), oneDNN's
+dense convolutions count their output channels rounded up to a multiple of it: its blocked layouts compute whole
+blocks (`channel_padding`).
+
 Elementwise kernels (kind ``other``) are costed by bytes only, except a CPU's max pooling, which also costs its
 window comparisons at ``eff_pool`` times the FP32 peak (`pool_window_elems`).
 
