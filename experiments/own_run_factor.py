@@ -1,16 +1,16 @@
 """Would the scenario's own profiling run set a better serving factor than the one the verdict uses?
 
 `flexsim validate`'s verdict scales each open-loop scenario's stages by the host's speed level over the session
-times what open-loop serving costs beyond it (`simulator.runner.validation.session_simulations`): up to run AW,
-for a dispatcher thread the factor of the every-stage open-loop profiling runs, for poll release their factors
-pooled over the session (`simulator.runner.serving`). Those runs serve every stage of every request, so they release requests
-several times more rarely than the scenario does, while each profile also has a run of the scenario itself (its
-policy and arrivals, another seed; ``<scenario>/own-run.npz``), measured before the real runs too. This script fits
-the serving factor on that run the same way (busy time per queued request, real over simulated at the host's speed
-level of the burst right before it, two rounds, five seeds) and re-simulates the verdict's prediction with each
-factor, printing the mean and p99 errors against the same real runs and the timing verdict at loads <= 80%, and
-over those scenarios the verdicts met and the median absolute mean error. No PyTorch, no GPU: it reads
-``results.json``, the profiles and the own runs.
+times what open-loop serving costs beyond it (`simulator.runner.validation.session_simulations`): up to run AW, for
+a dispatcher thread the factor of the every-stage open-loop profiling runs, for poll release their factors pooled
+over the session (`simulator.runner.serving`). Those runs serve every stage of every request, so they release
+requests several times more rarely than the scenario does, while each profile also has a run of the scenario itself
+(its policy and arrivals, another seed; ``<scenario>/own-run.npz``), measured before the real runs too. This script
+fits the serving factor on that run the same way (busy time per queued request, real over simulated at the host's
+speed level of the burst right before it, with the code `flexsim validate` fits it with) and re-simulates the
+verdict's prediction with each factor, printing the mean and p99 errors against the same real runs and the timing
+verdict at loads <= 80%, and over those scenarios the verdicts met and the median absolute mean error. No PyTorch,
+no GPU: it reads ``results.json``, the profiles and the own runs.
 
 Since run AX the verdict takes the own run's factor (fitted while profiling, `simulator.runner.profiling.
 with_own_run_factor`, as here), so on a folder measured since the two columns agree: a check that the recorded
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,43 +35,24 @@ from serving_levels import errors, verdict_cell
 from simulator.errors import require
 from validation_folder import guarded, load_results, parser
 
-#: Seeds and rounds of the own run's fit, as `simulator.runner.serving` fits the every-stage runs'.
-FIT_SEEDS = 5
-FIT_ROUNDS = 2
-
-
 def own_run_factor(folder: Path, figures: dict, plan: dict, cache, scratch: Path) -> float:
-    """The serving factor beyond the host's drift of the scenario's own profiling run: its busy time per queued
-    request over the simulated one (its own arrivals and samples, the profile at the level of the last burst
-    before it times the factor), fitted in `FIT_ROUNDS` rounds of `FIT_SEEDS` seeds."""
+    """The serving factor beyond the host's drift of the scenario's own profiling run, refitted as `flexsim
+    validate` fits it while profiling (`simulator.runner.profiling.own_run_factor_facts`): its busy time per queued
+    request over the simulated one, the profile at the level of the last burst before it times the factor."""
     from simulator.profiles import load_profile
-    from simulator.run import prepare, run_inputs
-    from simulator.runner.calibrate import scaled
-    from simulator.runner.profiling import OWN_RUN_FILE
-    from simulator.runner.serving import per_request_ms
-    from simulator.runner.validation import (SCENARIOS, ValidationPlan, base_config, deadline_change, load_raw,
-                                             write_trace)
+    from simulator.runner.profiling import OWN_RUN_FILE, own_run_factor_facts
+    from simulator.runner.validation import SCENARIOS, ValidationPlan, load_raw
 
     own_path = folder / figures["name"] / OWN_RUN_FILE
     require(own_path.is_file(), f"{figures['name']} has no {OWN_RUN_FILE} (kept since run AR)")
-    own = load_raw(own_path)
     scenario = {s.name: s for s in SCENARIOS}[figures["name"]]
     profile_path = folder / figures["profile"]
     profile = load_profile(profile_path)
     level = profile.provenance["serving_factor_measured"]["burst_levels"][-1]
-    trace = scratch / f"{scenario.name}-own.csv"
-    write_trace(trace, own.requests.arrival_s - own.requests.arrival_s[0], own.requests.sample)
     run_plan = ValidationPlan(out_dir=scratch, requests=plan["requests"], seed=plan["seed"])
-    config = base_config(run_plan, scenario, str(profile_path), cache.model_names, arrivals=f"trace:{trace}",
-                         **deadline_change(scenario, profile, cache))
-    drawn = [prepare(replace(config, seed=config.seed + 200 + k), cache) for k in range(FIT_SEEDS)]
-    real = per_request_ms(own.requests)
-    factor = 1.0
-    for _ in range(FIT_ROUNDS):
-        simulated = np.median([per_request_ms(run_inputs(scaled(x, factor * level), "numba").requests)
-                               for x in drawn])
-        factor *= real / simulated
-    return float(factor)
+    facts = own_run_factor_facts(run_plan, cache, scenario, profile, profile_path, load_raw(own_path), level,
+                                 scratch / f"{scenario.name}-own.csv")
+    return facts["factor_at_level"]
 
 
 def main(argv=None) -> int:

@@ -145,15 +145,23 @@ def profiling_run(plan, cache, scenario, profile_path: Path, arrivals: str, seed
 
 def with_own_run_factor(profile: Profile, plan, cache, scenario, path: Path, run, level: float) -> Profile:
     """`profile` (saved at `path`, final but for this) with the serving factor beyond the drift of the scenario's
-    own run `run` (`policy_run`) in its provenance (``serving_factor_measured.own_run``,
-    `simulator.runner.serving.fit_own_run_factor`), simulated on its own arrivals and samples; `level`: the host's
-    speed level of the burst right before it (`level_now`)."""
+    own run `run` (`policy_run`) in its provenance (``serving_factor_measured.own_run``, `own_run_factor_facts`);
+    `level`: the host's speed level of the burst right before it (`level_now`)."""
+    facts = own_run_factor_facts(plan, cache, scenario, profile, path, run, level,
+                                 path.with_name(f"{path.stem}-own.csv"))
+    measured = {**profile.provenance["serving_factor_measured"], "own_run": facts}
+    return replace(profile, provenance={**profile.provenance, "serving_factor_measured": measured})
+
+
+def own_run_factor_facts(plan, cache, scenario, profile: Profile, path: Path, run, level: float, trace: Path) -> dict:
+    """`simulator.runner.serving.fit_own_run_factor` of the scenario's own run `run` against `profile` (saved at
+    `path`), simulated on the run's own arrivals and samples (written to `trace` while the inputs are drawn, then
+    removed); also what `experiments/own_run_factor.py` refits on a committed folder."""
     from simulator.run import prepare, run_inputs
     from simulator.runner.calibrate import scaled
     from simulator.runner.serving import SEEDS, fit_own_run_factor
     from simulator.runner.validation import base_config, deadline_change, write_trace
 
-    trace = path.with_name(f"{path.stem}-own.csv")
     try:
         arrival_s = run.requests.arrival_s
         write_trace(trace, arrival_s - arrival_s[0], run.requests.sample)
@@ -162,10 +170,8 @@ def with_own_run_factor(profile: Profile, plan, cache, scenario, path: Path, run
         drawn = [prepare(replace(config, seed=config.seed + 200 + k), cache) for k in range(SEEDS)]
     finally:
         trace.unlink(missing_ok=True)
-    facts = fit_own_run_factor(run, lambda seed, scale: run_inputs(scaled(drawn[seed], scale), "numba").requests,
-                               level)
-    measured = {**profile.provenance["serving_factor_measured"], "own_run": facts}
-    return replace(profile, provenance={**profile.provenance, "serving_factor_measured": measured})
+    return fit_own_run_factor(run, lambda seed, scale: run_inputs(scaled(drawn[seed], scale), "numba").requests,
+                              level)
 
 
 def profiling_config(plan, cache, scenario, profile_path: Path, arrivals: str, seed: int, requests: int | None):
