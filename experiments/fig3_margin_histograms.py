@@ -26,7 +26,7 @@ def margins(cache, member: int):
 
 
 def main() -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, default_profiles=None)
     p.add_argument("--member", type=int, default=0, help="ensemble member (default 0)")
     p.add_argument("--bins", type=int, default=40, help="histogram bins over [0, 1] (default 40)")
     args = p.parse_args()

@@ -29,9 +29,7 @@ PANELS = (("accuracy", "accuracy", 1.0), ("deadline_miss_rate", "deadline misses
 
 
 def main() -> None:
-    p = parser(__doc__)
-    args = p.parse_args()
-    args.profile = args.profile or list(STUDY_PROFILES)
+    args = parser(__doc__, default_profiles=STUDY_PROFILES).parse_args()
     chosen = profiles(args, need_models=FMNIST_MODELS[1:2])      # bad names refused before the folder is made
     out = out_dir(args)
     results = {profile.name: sweep(vary={"deadline_ms": DEADLINES_MS}, seeds=3, policy=("threshold", "deadline"),

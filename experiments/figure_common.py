@@ -26,22 +26,30 @@ DEFAULT_PROFILES = ("h100", "cpu-amd-epyc-2c", "agx-orin-30w", "jetson-nano")
 FMNIST_MODELS = ("fmnist-cnn-w8", "fmnist-cnn-w32", "fmnist-cnn-w64")
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """The command line every figure script takes: profiles and output folder."""
+def parser(description: str, default_profiles: tuple | None = DEFAULT_PROFILES) -> argparse.ArgumentParser:
+    """The command line every figure script takes: profiles (by default `default_profiles`, those shipped; no
+    ``--profile`` where None: a figure that no profile changes) and output folder."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--profile", action="append", help="device profile (name or path; repeatable; 'all': every "
-                   f"shipped profile; default: {', '.join(DEFAULT_PROFILES)}, those shipped)")
+    if default_profiles is not None:
+        p.add_argument("--profile", action="append", help="device profile (name or path; repeatable; 'all': every "
+                       f"shipped profile; default: {', '.join(default_profiles)}, those shipped)")
+        p.set_defaults(default_profiles=tuple(default_profiles))
     p.add_argument("--out", default=str(FIGURES), help=f"output folder (default: {FIGURES.relative_to(ROOT)})")
     return p
 
 
-def profiles(args: argparse.Namespace, need_models=()) -> list:
-    """The profiles to draw (given, 'all' shipped, else the shipped ones of `DEFAULT_PROFILES`) that have the
-    models in `need_models`."""
+def profile_names(args: argparse.Namespace) -> list[str]:
+    """The profiles asked for: those given (every shipped one for 'all'), else the shipped ones of the parser's
+    default."""
     shipped = list(shipped_profiles())
-    names = args.profile or [name for name in DEFAULT_PROFILES if name in shipped]
-    names = shipped if "all" in names else names
-    loaded = [load_profile(name) for name in names]
+    names = args.profile or [name for name in args.default_profiles if name in shipped]
+    return shipped if "all" in names else names
+
+
+def profiles(args: argparse.Namespace, need_models=()) -> list:
+    """The profiles of `profile_names` loaded, less those without the models in `need_models` (each skipped one
+    named)."""
+    loaded = [load_profile(name) for name in profile_names(args)]
     usable = [p for p in loaded if all(m in p.models for m in need_models)]
     for p in loaded:
         if p not in usable:

@@ -101,7 +101,8 @@ class RunConfig:
     custom_params: tuple = _opt((), "custom: the float parameters your policy gets as params", _floats, "P0,P1,...")
     # workload
     arrivals: str = _opt("poisson:load=0.8", "poisson:RATE | gamma:RATE:CV | mmpp:RATE_LOW:RATE_HIGH:DWELL_S | "
-                         "trace:PATH | closed[:CLIENTS]; RATE may be load=X (X of the devices' combined capacity)",
+                         "mmpp:load=X:DWELL_S | trace:PATH | closed[:CLIENTS]; RATE may be load=X (X of the "
+                         "devices' combined capacity; mmpp:load=X alternates the rates of loads 0.5X and 1.5X)",
                          metavar="SPEC")
     requests: int | None = _opt(None, "number of requests (default 10000, or the trace's length)",
                                 _optional(_int), "N")

@@ -1,5 +1,7 @@
 """The Python examples of the README and the docs run as written."""
 
+import pytest
+
 from tests.helpers import ROOT, python_blocks
 
 
@@ -103,3 +105,33 @@ def test_your_models_workflow_runs_as_written(tmp_path, monkeypatch):
         if "cuda" not in argv:
             assert main(argv) == 0, argv
     assert {p.name for p in tmp_path.glob("*.json")} == {"my-cpu.json", "orin-nano-mynet.json", "mine.json"}
+
+
+@pytest.mark.parametrize("name", ["validation", "validation-cuda"])
+def test_the_committed_reports_are_what_render_writes(tmp_path, capsys, name):
+    """``flexsim validate --render`` on a committed report's folder writes the committed report again, byte for
+    byte: the report is true to the code that renders it (of the folder, render reads results.json and the
+    profiles)."""
+    import shutil
+
+    from simulator.cli import main
+
+    (tmp_path / "docs" / name).mkdir(parents=True)
+    for path in [ROOT / "docs" / name / "results.json", *(ROOT / "docs" / name).glob("profile-*.json")]:
+        shutil.copy(path, tmp_path / "docs" / name)
+    report = tmp_path / "docs" / f"{name}.md"
+    committed = (ROOT / "docs" / f"{name}.md").read_text()
+    report.write_text(committed)
+    assert main(["validate", "--render", "--out", str(tmp_path / "docs" / name), "--report", str(report)]) == 0
+    assert report.read_text() == committed
+
+
+def test_the_configuration_reference_is_what_the_code_generates():
+    """docs/configuration.md is `simulator.config_doc`'s output for the current fields (regenerate it with the command
+    it names); every field of `RunConfig` has its row."""
+    from simulator.config import config_fields
+    from simulator.config_doc import COMMAND, reference_markdown
+
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    assert text == reference_markdown(), f"docs/configuration.md is stale: run {COMMAND}"
+    assert all(f"| `{f.name}` | `--{f.name.replace('_', '-')}`" in text for f in config_fields())

@@ -259,3 +259,19 @@ def test_slow_windows_sets_the_profiling_runs_beside_the_real_ones():
     if "nothing to add" not in out:
         assert len(rows) == 2 and rows[1].count("%") == 8   # mean ; p99, median / mean, without and with the phases
         assert rows[1].count("(met)") + rows[1].count("(missed)") == 2 and "timing targets met at loads" in out
+
+
+def test_figure_scripts_take_their_own_default_profiles_and_all(monkeypatch):
+    """Each script's ``--profile`` default is its own (optimizer tables: h100; figure 5: its six devices); 'all' is
+    every shipped profile; a figure that no profile changes has no ``--profile``."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    from figure_common import DEFAULT_PROFILES, parser, profile_names
+
+    from simulator.profiles import shipped_profiles
+
+    assert profile_names(parser("t").parse_args([])) == list(DEFAULT_PROFILES)
+    assert profile_names(parser("t", default_profiles=("h100",)).parse_args([])) == ["h100"]
+    assert profile_names(parser("t", ("h100",)).parse_args(["--profile", "all"])) == list(shipped_profiles())
+    assert profile_names(parser("t", ("h100",)).parse_args(["--profile", "a100"])) == ["a100"]
+    with pytest.raises(SystemExit):
+        parser("t", default_profiles=None).parse_args(["--profile", "h100"])

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "first): their vocabulary size; inputs are ids drawn below it, of --input-shape (e.g. 128)")
     parser.add_argument("--batch-sizes", default="1", help="e.g. 1-16 or 1,2,4,8 (default 1)")
     parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, fp16, bf16 (default fp32)")
-    parser.add_argument("--modes", default="eager", help="comma-separated: eager, graph (CUDA graph; GPU only)")
+    parser.add_argument("--modes", default="eager", help="comma-separated: eager, graph (CUDA graph; GPU only) (default eager)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<index> (default cpu)")
     parser.add_argument("--kind", default=None, help="device kind: datacenter, embedded or cpu "
                         "(default: cpu for the CPU, datacenter for a GPU)")
@@ -51,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-window-s", type=float, default=1.0, help="energy window, >= 1 s (default 1)")
     parser.add_argument("--idle-settle-s", type=float, default=5.0, help="wait before idle power (default 5)")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: PyTorch's)")
-    parser.add_argument("--allocator", default="steady", help="steady: glibc's malloc thresholds fixed, so that no "
-                        "call page-faults on fresh memory (as with jemalloc/tcmalloc); default: the C library's "
-                        "settings as they are (docs/profiles.md; default steady)")
+    parser.add_argument("--allocator", default="steady", help="steady (glibc's malloc thresholds fixed, so that no "
+                        "call page-faults on fresh memory, as with jemalloc/tcmalloc) or default (the C library's "
+                        "settings as they are); docs/profiles.md (default steady)")
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:

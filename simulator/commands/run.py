@@ -6,6 +6,7 @@ import argparse
 import json
 
 from simulator.config import config_fields, default_of, from_mapping, load_toml, parse_flag
+from simulator.config_doc import show_default
 
 DESCRIPTION = """Simulate a stopping policy over cached logits on device profiles under a workload.
 
@@ -45,17 +46,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip=()) -> None:
 
 def _help(text: str, default) -> str:
     """A flag's help: its field's `text`, followed by the default (none: unset), unless the default is unset and
-    `text` already says what happens then."""
-    text = text.replace("%", "%%")
-    if default is None:
-        return text if "default" in text else f"{text} (default: none)"
-    return f"{text} (default: {_show_default(default)})"
-
-
-def _show_default(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value) or "none"
-    return str(value).replace("%", "%%")
+    `text` already says what happens then (escaped for argparse)."""
+    if default is None and "default" in text:
+        return text.replace("%", "%%")
+    return f"{text} (default: {show_default(default)})".replace("%", "%%")
 
 
 #: Tables a configuration file may hold beside [run], for other commands (`flexsim run` reads [run] alone).
