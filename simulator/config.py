@@ -64,6 +64,12 @@ def _optional(parse):
     return lambda text: None if text.lower() in ("", "none") else parse(text)
 
 
+def _folder(text: str) -> str | None:
+    """An output folder: None for none (unset), refused where empty (an empty flag is a mistake, not "no output")."""
+    require(text.strip() != "", "an empty path (write . for the current folder)")
+    return None if text.lower() == "none" else text
+
+
 def _opt(default, help, parse=str, metavar=None):
     """A config field with its help text and command-line parser."""
     return field(default=default, metadata={"help": help, "parse": parse, "metavar": metavar})
@@ -136,7 +142,7 @@ class RunConfig:
     record_batches: bool = _opt(True, "record every batch-stage (batches.csv)", bool)
     out: str | None = _opt(None, "directory for requests.csv, batches.csv and summary.json, "
                              "replaced as one set (a batches.csv of an earlier run that this run does not record "
-                             "is removed)", _optional(str), "DIR")
+                             "is removed)", _folder, "DIR")
 
     def __post_init__(self):
         for f in fields(self):
@@ -185,8 +191,8 @@ _CONSTRAINTS = {
     "combiner": (lambda v: v in COMBINERS, f"one of {', '.join(COMBINERS)}"),
     "signal": (lambda v: v in SIGNALS, f"one of {', '.join(SIGNALS)}"),
     "use_cost_scale": (lambda v: isinstance(v, bool), "true or false"),
-    "policy": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(p in REGISTRY for p in v),
-               f"a non-empty list of policy names from: {', '.join(REGISTRY)}"),
+    "policy": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(p in REGISTRY for p in v)
+               and len(set(v)) == len(v), f"a non-empty list of distinct policy names from: {', '.join(REGISTRY)}"),
     "thresholds": (lambda v: isinstance(v, tuple) and all(is_threshold(t) for t in v),
                    "a list of numbers in [0, 1] (inf: never stop there, -inf: always)"),
     "static_k": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
@@ -306,7 +312,6 @@ def load_toml_table(path: str | Path, name: str) -> dict:
 def _toml_data(path: str | Path) -> dict:
     from simulator.io import read_text
 
-    path = Path(path)
     try:
         return tomllib.loads(read_text(path, "config"))
     except tomllib.TOMLDecodeError as exc:

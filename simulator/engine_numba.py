@@ -341,8 +341,10 @@ def _state(table, est_latency_s, est_stage_energy_j, est_energy_j, d, k, m, s, e
 
 @jit_inline
 def _bucket(tokens, tok_last, d, t, capacity, cap_w, drain_j):
-    """Power-cap bucket of device d at time t: refill at cap_w up to capacity, then drain `drain_j`."""
-    tokens[d] = min(capacity, tokens[d] + cap_w * (t - tok_last[d])) - drain_j
+    """Power-cap bucket of device d at time t, after an interval since its last update in which it drew `drain_j` at
+    a constant power: in and out at once, so the bucket overflows at capacity only by what the interval's net inflow
+    (refill less drain) brings."""
+    tokens[d] = min(capacity, tokens[d] + cap_w * (t - tok_last[d]) - drain_j)
     tok_last[d] = t
 
 

@@ -242,7 +242,7 @@ class _Model:
     def _refill(self, d: int, t: float, drain_j: float) -> None:
         cap_w, window_s = self.inp.power_cap
         if cap_w < np.inf:
-            self.tokens[d] = min(cap_w * window_s, self.tokens[d] + cap_w * (t - self.token_time[d])) - drain_j
+            self.tokens[d] = min(cap_w * window_s, self.tokens[d] + cap_w * (t - self.token_time[d]) - drain_j)
             self.token_time[d] = t
 
 

@@ -63,12 +63,28 @@ def atomic_paths(paths, stale=()):
     try:
         for path in paths:
             tmps.append(_temp_beside(path))
-        with naming(paths[0] if len(paths) == 1 else paths[0].parent):
+        with naming(paths[0] if len(paths) == 1 else paths[0].parent), _targets_named(tmps, paths):
             yield tmps
         _replace_all(tmps, paths, stale)
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _targets_named(tmps: list[Path], paths: list[Path]):
+    """Re-raise a FlexsimError of the block that names a temporary file of `tmps` (a writer checking what it wrote, or
+    writing through `write_text_atomic`) with the file it stands for in `paths` instead: the user never gave the
+    temporary name."""
+    try:
+        yield
+    except FlexsimError as exc:
+        text = str(exc)
+        for tmp, path in zip(tmps, paths):
+            text = text.replace(str(tmp), str(path)).replace(tmp.name, path.name)
+        if text == str(exc):
+            raise
+        raise FlexsimError(text) from None
 
 
 def _write_target(path: Path) -> Path:
@@ -326,6 +342,15 @@ def check_replaceable(folder: Path, names, what: str = "out") -> None:
                 "through (remove it)")
 
 
+def check_spares_inputs(folder: str | Path, names, inputs, what: str = "out") -> None:
+    """FlexsimError where a file `names` of output `folder` is one of the command's `inputs` (paths; those that do not
+    exist are left out): writing it would replace what the command reads (a run's requests.csv given as its trace)."""
+    read = {Path(p).resolve() for p in inputs if p is not None and Path(p).is_file()}
+    clash = [name for name in names if (Path(folder) / name).resolve() in read]
+    require(not clash, f"invalid {what} = {str(folder)!r}: its {', '.join(clash)} is an input of this command, "
+            "which the output would replace (choose another folder)")
+
+
 def check_report_file(path: str | Path, what: str = "report") -> Path:
     """As `check_output_file`, for a file whose folder is created where it is missing (`check_output_dir`)."""
     path = Path(path)
@@ -345,9 +370,11 @@ def _check_file_in_place(path: Path, what: str) -> None:
 def read_text(path: str | Path, what: str) -> str:
     """The UTF-8 text of file `path`; FlexsimError (naming `what` and `path`) if it is missing, a directory, unreadable
     or not UTF-8 text."""
+    require(os.fspath(path) != "", f"{what}: an empty path")
     path = Path(path)
     require(path.exists(), f"{what}: file {path} does not exist")
     require(not path.is_dir(), f"{what}: {path} is a directory, not a file")
+    require(path.is_file(), f"{what}: {path} is not a regular file (a FIFO, a device or a socket)")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -410,6 +437,7 @@ def read_json(path: str | Path, what: str):
 def read_npz(path: str | Path, what: str) -> dict:
     """The arrays of the ``.npz`` file `path` by name (no pickled objects); FlexsimError naming `what` and `path` if it
     is missing or is not an .npz archive."""
+    require(os.fspath(path) != "", f"{what}: an empty path")
     path = Path(path)
     require(path.exists(), f"{what}: file {path} does not exist")
     require(not path.is_dir(), f"{what}: cannot read {path}: it is a directory")

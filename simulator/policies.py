@@ -471,7 +471,8 @@ def parse_load_levels(text: str) -> tuple:
             qlen, max_stages = int(bits[0]), int(bits[1])
             thresholds = None if len(bits) == 2 else tuple(float(t) for t in bits[2].split("/"))
         except ValueError:
-            raise FlexsimError(f"invalid load_levels level {i} = {part!r}: not numbers") from None
+            raise FlexsimError(f"invalid load_levels level {i} = {part!r}: QLEN and MAX_STAGES must be integers, "
+                               "thresholds numbers") from None
         require(0 <= qlen <= MAX_QUEUE_LENGTH, f"invalid load_levels level {i} = {part!r}: QLEN must be from 0 to "
                 f"{MAX_QUEUE_LENGTH}")
         require(thresholds is None or all(is_threshold(t) for t in thresholds),

@@ -262,9 +262,14 @@ def parse_profile(obj, origin: str = "<memory>") -> Profile:
     require(isinstance(device, dict) and device.get("kind") in KINDS,
             f"{where}: device.kind = {device.get('kind') if isinstance(device, dict) else device!r} "
             f"must be one of {', '.join(KINDS)}")
+    threads = device.get("threads", 1)
+    require(type(threads) is int and 1 <= threads <= MAX_THREADS,
+            f"{where}: device.threads = {threads!r:.40} must be an integer from 1 to {MAX_THREADS}")
     provenance = obj["provenance"]
     require(isinstance(provenance, dict) and provenance.get("source") in SOURCES,
             f"{where}: provenance.source must be one of {', '.join(SOURCES)}")
+    require(isinstance(provenance.get("derived_from", {}), dict),
+            f"{where}: provenance.derived_from must be an object (the reference profile and device table entry)")
     idle = obj.get("idle_power_w")
     require(idle is None or (_nonneg(idle) and idle <= MAX_POWER_W),
             f"{where}: idle_power_w = {idle!r} must be a number from 0 to {MAX_POWER_W:g} or null")
@@ -337,6 +342,8 @@ def _positive(x) -> bool:
 #: Longest latency (ms) a profile may give one call: ~11.6 days, beyond any inference call, and far enough below
 #: the float range that sums over millions of requests stay finite.
 MAX_LATENCY_MS = 1e9
+#: Most threads a profile's device may record (far beyond any host's cores).
+MAX_THREADS = 1 << 16
 #: Largest wake-up factor (a first call after idle a thousand times as slow as a warm one).
 MAX_WAKEUP_FACTOR = 1e3
 #: Largest energy of one call (J) and idle power (W): a megawatt for ~17 minutes, and a megawatt rack.
@@ -445,12 +452,19 @@ def as_profile(profile) -> Profile:
     return load_profile(profile)
 
 
+def check_profile_name(name: str, what: str = "name") -> None:
+    """FlexsimError unless `name` can name a profile and its file ``NAME.json``: not empty, no folder, no .json."""
+    require(name not in ("", ".", "..") and Path(name).name == name and not name.endswith(".json"),
+            f"invalid {what} {name!r}: a profile name, not empty, without a folder or .json (the file is NAME.json)")
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (``h100``) or a profile file by path (parsed once while the file is unchanged,
     `simulator.io.parsed_file`)."""
     from simulator.io import parsed_file
 
     key = str(name_or_path)
+    require(key != "", "profile: an empty name")
     shipped = shipped_profiles()
     if key in shipped:
         return parsed_file(shipped[key], "profile", _read)

@@ -306,6 +306,31 @@ def mean_service_s(stages, cost_scale: np.ndarray, devices, compiled, device: in
     return float((per_stage * ran).sum(axis=0).mean()) + dev.dispatch_overhead_s
 
 
+#: The files `write_outputs` writes (or removes: a batches.csv it does not record).
+OUTPUT_FILES = ("requests.csv", "batches.csv", "summary.json")
+
+
+def field_input_paths(name: str, value) -> list[str]:
+    """The paths that configuration field `name` at `value` names as files to read: the logit cache, profiles, the
+    arrival trace and the custom policy's file (names of built-in caches and shipped profiles included: the caller
+    keeps the paths that exist)."""
+    from simulator.usercode import is_file, split_spec
+
+    if name == "logits" and isinstance(value, str):
+        return [value]
+    if name == "profile" and isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, str)]
+    if name == "arrivals" and isinstance(value, str) and value.startswith("trace:"):
+        return [value[len("trace:"):]]
+    parts = split_spec(value) if name == "custom_policy" else None
+    return [parts[0]] if parts and is_file(parts[0]) else []
+
+
+def input_paths(config: RunConfig) -> list[str]:
+    """`field_input_paths` of every field of `config`."""
+    return [path for name, value in config.to_dict().items() for path in field_input_paths(name, value)]
+
+
 def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig,
                   stage_models_used: dict | None = None) -> None:
     """Write requests.csv, batches.csv (if recorded) and summary.json into `out_dir` as one set.

@@ -45,7 +45,8 @@ def loaded(source: str, label: str):
     siblings of the same name are its own. `label` (``model mynet``) begins every error message."""
     as_file = is_file(source)
     path = Path(source)
-    require(not as_file or path.is_file(), f"{label}: file {source} does not exist")
+    require(not as_file or path.exists(), f"{label}: file {source} does not exist")
+    require(not as_file or path.is_file(), f"{label}: {source} is not a regular file")
     folder = str(path.resolve().parent) if as_file else os.getcwd()
     before, argv = set(sys.modules), sys.argv
     sys.path.insert(0, folder)

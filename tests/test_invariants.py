@@ -228,3 +228,34 @@ def test_check_invariants_catches_more_stages_than_the_load_level_allows():
     result.requests.stages_run[np.flatnonzero(result.requests.queue_len >= 2)[0]] = 3
     with pytest.raises(AssertionError, match="at the load level of its queue length"):
         check_invariants(result, inputs)
+
+
+@pytest.mark.parametrize("engine", ["numba", "simpy"])
+def test_a_power_cap_above_every_draw_stops_nothing_however_long_the_idle_gaps(engine):
+    """Stages draw 100 W, the idle device 10 W, the cap is 150 W: the bucket stays full, so the capped run is the
+    uncapped one. (An idle gap's energy drawn from a bucket already refilled to capacity cut these requests to one
+    stage: 10 J after a 1 s gap against a 0.15 J bucket.)"""
+    from tests.helpers import tiny_inputs
+
+    arrivals = [0.0, 1.0, 1.0005, 3.0, 3.001, 3.002]            # bursts after long idle gaps
+    run_all = pol.Threshold((np.inf, np.inf))
+    capped = run_inputs(tiny_inputs(arrivals, n_stages=3, policies=(run_all, pol.PowerCap(150.0, 0.001))), engine)
+    free = run_inputs(tiny_inputs(arrivals, n_stages=3, policies=(run_all,)), engine)
+    assert list(free.requests.stages_run) == [3] * len(arrivals)
+    np.testing.assert_array_equal(capped.requests.stages_run, free.requests.stages_run)
+    np.testing.assert_array_equal(capped.requests.finish_s, free.requests.finish_s)
+
+
+def test_a_power_cap_below_the_stages_draw_holds_the_device_energy_to_the_cap():
+    """A request every 4 ms whose three stages draw 100 W (0.1 J each; 77.5 W on average uncapped, idle 10 W) under a
+    50 W cap with a 0.5 J bucket: requests are cut short, and the device's energy over the run is at most cap x time
+    plus the bucket (plus one first stage, which always runs)."""
+    from tests.helpers import tiny_inputs
+
+    cap_w, window_s = 50.0, 0.01
+    inputs = tiny_inputs(np.arange(500) * 0.004, n_stages=3, policies=(pol.Threshold((np.inf, np.inf)),
+                                                                       pol.PowerCap(cap_w, window_s)))
+    summary = run_inputs(inputs, "numba").summary
+    assert 1.0 < summary.mean_stages < 2.0
+    assert summary.device_energy_j <= cap_w * summary.horizon_s + cap_w * window_s + 0.1
+    assert summary.average_power_w > 0.9 * cap_w                 # and it uses what the cap allows

@@ -119,7 +119,7 @@ def test_parse_load_levels():
     assert pol.parse_load_levels("0:6;4:3:0.5/0.4;16:1") == ((0, 6, None), (4, 3, (0.5, 0.4)), (16, 1, None))
     with pytest.raises(FlexsimError, match="load_levels level 0"):
         pol.parse_load_levels("0-6")
-    with pytest.raises(FlexsimError, match="not numbers"):
+    with pytest.raises(FlexsimError, match="QLEN and MAX_STAGES must be integers"):
         pol.parse_load_levels("0:x")
 
 

@@ -137,6 +137,26 @@ def test_deadline_and_cascade_runs_are_well_formed(profile_path):
         check_well_formed(real, inputs, load_cache(cfg.logits).labels)
 
 
+def test_an_energy_budget_counts_the_dispatch_overhead_as_the_engines_do(tmp_path):
+    """A profile with energies and a dispatch overhead (idle power over it: 0.05 J on each request's first stage), and
+    a budget that every stage's energy fits but not with the dispatch's: the real run's energy-budget decisions equal
+    the simulation's (each stops before its last stage)."""
+    energies = {"fmnist-cnn-w8": 0.01, "fmnist-cnn-w16": 0.02, "fmnist-cnn-w32": 0.04}
+    models = {name: ModelEntry(batches={1: BatchEntry(latency=LatencyDistribution(samples_ms=np.array([ms])),
+                                                      energy_j=energies[name])}) for name, ms in MODELS_MS.items()}
+    profile = Profile(name="test-cpu-energy", device={"name": "test", "kind": "cpu"}, idle_power_w=10.0,
+                      decision_overhead_ms=0.0, dispatch_overhead_ms=5.0, provenance={"source": "derived"},
+                      models=models)
+    save_profile(tmp_path / "energy.json", profile)
+    cfg = config(str(tmp_path / "energy.json"), requests=20, policy=("energy",), thresholds=(), members=(0, 1),
+                 energy_budget_j=0.045)
+    inputs = prepare(cfg)
+    real = run_real(cfg, RunnerSetup(), inputs=inputs)
+    sim = run_inputs(inputs, "numba")
+    assert np.array_equal(real.requests.stages_run, sim.requests.stages_run)
+    assert list(sim.requests.stages_run) == [1] * 20
+
+
 # ------------------------------------------------------------------------------------------ bad input
 
 def test_missing_weights_file(profile_path, tmp_path):

@@ -184,7 +184,7 @@ def test_the_audit_cases_are_refused_in_one_line(tmp_path, capsys):
         assert re.search(message, cli_error(capsys, ["sweep", str(study), "--seeds", "2"]))
     assert "is not a field name" in cli_error(capsys, ["sweep", "--vary", "dead\nline=1"])
     assert len(cli_error(capsys, ["sweep", "--vary", "deadline-ms=" + "1|" * 3000])) < 200
-    assert "invalid out = ''" in cli_error(capsys, ["sweep", "--vary", "deadline-ms=1", "--out", ""])
+    assert "invalid --out = ''" in cli_error(capsys, ["sweep", "--vary", "deadline-ms=1", "--out", ""])
 
 
 def test_a_list_field_takes_one_item_per_value_in_a_study_file(tmp_path, capsys):

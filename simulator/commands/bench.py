@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, n in (("--requests", args.requests), ("--simpy-requests", args.simpy_requests or 0),
                     ("--memory-requests", args.memory_requests)):           # before minutes of measuring
         check_memory(n, len(RunConfig().members), flag)     # the default flexible ensemble, as `_inputs`
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     n_simpy = args.requests if args.simpy_requests is None else args.simpy_requests
     figures = measure(args.requests, n_simpy, args.repeat, args.record_batches)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.memory_requests:
         figures.update(measure_memory(args.memory_requests, args.record_batches))
     report(figures)
-    if args.json:
+    if args.json is not None:
         from simulator.io import write_json_atomic
         write_json_atomic(args.json, figures)
     return 0

@@ -119,9 +119,11 @@ def _accuracy(args) -> int:
 
     from simulator.io import atomic_paths, check_output_file, json_text
 
-    doc = _report_doc(args.update_doc) if args.update_doc else None
-    if args.json:
+    doc = _report_doc(args.update_doc) if args.update_doc is not None else None
+    if args.json is not None:
         check_output_file(args.json, "--json")
+        require(doc is None or Path(args.json).resolve() != Path(args.update_doc).resolve(),
+                f"--json and --update-doc name the same file {args.update_doc}: the JSON would replace the document")
     if args.kernels:
         # checked before anything runs, and also where every profile checked has linear probes and never reads it
         from simulator.costmodel.kernels import load_kernel_table_file
@@ -139,7 +141,7 @@ def _accuracy(args) -> int:
     if doc is not None:
         head, tail = doc
         outputs[args.update_doc] = f"{head}{BEGIN}\n{text}{END}{tail}"
-    if args.json:
+    if args.json is not None:
         outputs[args.json] = json_text([_without_predictions(r) for r in results])
     with atomic_paths(list(outputs)) as tmps:  # both files are replaced, or neither
         for tmp, content in zip(tmps, outputs.values()):
@@ -178,19 +180,17 @@ def _derive(args) -> int:
     from simulator.costmodel.layers import read_table
     from simulator.errors import require
     from simulator.io import atomic_paths
-    from simulator.profiles import load_profile, save_profile
+    from simulator.profiles import check_profile_name, load_profile, save_profile
 
     if args.name is not None:
         require(len(args.device or ()) == 1, "--name needs exactly one --device")
-        require(args.name not in ("", ".", "..") and Path(args.name).name == args.name
-                and not args.name.endswith(".json"),
-                f"invalid --name {args.name!r}: a profile name, not empty, without a folder or .json (the file is "
-                "NAME.json)")
+        check_profile_name(args.name, "--name")
     require(args.device or not (args.table or args.models), "derive: give --device with --table or --models (without "
             "it, derive re-makes the shipped derived profiles)")
     targets = {args.name or d: d for d in args.device} if args.device else dict(SHIPPED)
     specs = {name: device_spec(d) for name, d in targets.items()}
-    out_dir = Path(args.out_dir or "profiles")
+    require(args.out_dir != "", "invalid --out-dir = '': an empty path (write . for the current folder)")
+    out_dir = Path(args.out_dir if args.out_dir is not None else "profiles")
     require(out_dir.is_dir(), f"invalid --out-dir {out_dir}: not a folder")
     outputs = [out_dir / f"{name}.json" for name in specs]
     inputs = {Path(f).resolve() for f in (args.table or []) + (args.profile or []) if Path(f).exists()}
@@ -213,12 +213,16 @@ def _derive(args) -> int:
 
 
 def _check_tables_fit(tables, profiles) -> None:
-    """FlexsimError where a table of yours was traced on another input than a profile measured its model on (its
-    shape, or token ids against floats): the comparison would be of two different calls."""
+    """FlexsimError where no profile measured a table's model (the table would change nothing), or where a table of
+    yours was traced on another input than a profile measured its model on (its shape, or token ids against floats):
+    the comparison would be of two different calls."""
     from simulator.costmodel.points import entry_arch
     from simulator.errors import require
 
     for table in tables:
+        require(any(entry_arch(m.info) == table.model for p in profiles for m in p.models.values()),
+                f"accuracy: no profile checked measured {table.model}, the model of its --table (measure it into "
+                "the profile with flexsim profile, docs/your-models.md)")
         for profile in profiles:
             for name, model in profile.models.items():
                 info = model.info

@@ -84,8 +84,14 @@ def _numbers(text: str, flag: str) -> tuple:
 
 
 def _criterion(args: argparse.Namespace):
+    import math
+
+    from simulator.errors import require
     from simulator.optimize import ExitFractions, MaxAccuracy, MinCost, MsdnetBudget, Tann
 
+    for flag, budget in (("--budget", args.budget), ("--msdnet-budget", args.msdnet_budget)):
+        require(budget is None or (math.isfinite(budget) and budget > 0),
+                f"invalid {flag} = {budget!r}: must be a finite number > 0 (ms, or J with --cost energy)")
     if args.max_drop is not None:
         return MinCost(args.max_drop, cost=args.cost)
     if args.budget is not None:

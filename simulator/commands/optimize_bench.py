@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
             "all-inf combination: nothing to time)")
     require(args.repeat >= 1, f"invalid --repeat = {args.repeat}: must be >= 1")
     require(args.naive_combinations >= 1, f"invalid --naive-combinations = {args.naive_combinations}: must be >= 1")
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     figures = measure(args.points, args.repeat, args.naive_combinations, args.lam)
     report(figures)
-    if args.json:
+    if args.json is not None:
         from simulator.io import write_json_atomic
         write_json_atomic(args.json, figures)
     return 0

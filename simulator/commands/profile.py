@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.models.user import parse_input_shape, parse_input_tokens
     from simulator.profiler import MeasureSettings, ProfileRequest, profile_models
     from simulator.profiler.session import merge_profiles
-    from simulator.profiles import load_profile, save_profile
+    from simulator.profiles import check_profile_name, load_profile, save_profile
 
     request = ProfileRequest(models=_split(args.models), batch_sizes=parse_batch_sizes(args.batch_sizes),
                              dtypes=_split(args.dtypes), modes=_split(args.modes), device=args.device,
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                                idle_settle_s=args.idle_settle_s,
                                threads=args.threads, allocator=args.allocator)
     out = check_output_file(args.out, "--out")
+    if args.name is not None:
+        check_profile_name(args.name, "--name")
     old = load_profile(out) if args.update and out.exists() else None
     name = args.name or (old.name if old else out.stem)
     profile = profile_models(request, settings, name=name, progress=print, update=old)

@@ -60,7 +60,8 @@ def config_from_args(args: argparse.Namespace, skip=(), others: tuple = OTHER_TA
     """The RunConfig of the TOML file (if any) overridden by the flags given; the fields in `skip` (flags the command
     does not have) at their defaults, whatever the file says; the file's tables `others` are left to their
     commands (a study file's [sweep] table: `flexsim run study.toml` runs its base configuration)."""
-    values = {k: v for k, v in (load_toml(args.config, others) if args.config else {}).items() if k not in skip}
+    values = {k: v for k, v in (load_toml(args.config, others) if args.config is not None else {}).items()
+              if k not in skip}
     names = {f.name for f in config_fields()} - set(skip)
     for name, value in vars(args).items():
         if name in names:
@@ -69,13 +70,14 @@ def config_from_args(args: argparse.Namespace, skip=(), others: tuple = OTHER_TA
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.io import check_output_dir
+    from simulator.io import check_output_dir, check_spares_inputs
     from simulator.logits import load_cache
-    from simulator.run import prepare, run_inputs, stage_model_note, write_outputs
+    from simulator.run import OUTPUT_FILES, input_paths, prepare, run_inputs, stage_model_note, write_outputs
 
     config = config_from_args(args)
     if config.out:
         check_output_dir(config.out)
+        check_spares_inputs(config.out, OUTPUT_FILES, [args.config, *input_paths(config)])
     cache = load_cache(config.logits)
     inputs = prepare(config, cache)
     result = run_inputs(inputs, config.engine)

@@ -61,20 +61,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.config import load_toml_table
     from simulator.errors import require
-    from simulator.run import jsonable
-    from simulator.sweep import check_seeds, check_sweep_folder, parse_vary, sweep, vary_from_table, write_sweep
+    from simulator.io import check_spares_inputs
+    from simulator.run import field_input_paths, input_paths, jsonable
+    from simulator.sweep import (SWEEP_FILES, check_seeds, check_sweep_folder, parse_vary, sweep, vary_from_table,
+                                 write_sweep)
     from simulator.sweep_plot import can_plot
 
     config = config_from_args(args, skip=NO_FLAG)
-    vary, seeds = vary_from_table(load_toml_table(args.config, "sweep"), args.config) if args.config else ({}, None)
+    vary, seeds = vary_from_table(load_toml_table(args.config, "sweep"), args.config) if args.config is not None else ({}, None)
     flags = dict(parse_vary(text) for text in args.vary or ())
     require(len(flags) == len(args.vary or ()), "vary: a field is given twice (give its values in one --vary)")
     vary.update(flags)
     require(vary, "nothing to vary: give --vary FIELD=V1|V2|... or a [sweep] table in the configuration file")
     seeds = check_seeds(args.seeds if args.seeds is not None else seeds if seeds is not None else 1)
-    require(args.out is None or args.out.strip(), "invalid out = '': give a folder (or leave --out out)")
+    require(args.out is None or args.out.strip(), f"invalid --out = {args.out!r}: an empty path (give a folder, or "
+            "leave --out out)")
     if args.out:
         check_sweep_folder(args.out)
+        check_spares_inputs(args.out, SWEEP_FILES, [args.config, *input_paths(config),
+                                                    *(p for name, values in vary.items() for v in values
+                                                      for p in field_input_paths(name, v))])
     result = sweep(config, vary=vary, seeds=seeds, progress=_progress if sys.stderr.isatty() else None)
     if args.out:
         write_sweep(result, args.out)

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     names = list(by_name) if args.scenarios is None else [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in by_name]
     require(names and not unknown, f"invalid --scenarios = {args.scenarios!r}: known are {', '.join(by_name)}")
+    for flag, path in (("--out", args.out), ("--report", args.report)):
+        require(path.strip() != "", f"invalid {flag} = {path!r}: an empty path")
     check_report_file(args.report, "--report")
     check_report_apart(Path(args.report), Path(args.out), [sc.name for sc in SCENARIOS])
     if args.render:
@@ -213,7 +215,7 @@ def render_report(out_dir: Path, report_path: Path) -> None:
         write_text_atomic(report_path, text)
     except FlexsimError:
         raise                                   # already one line naming what is wrong (FlexsimError is a ValueError)
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, ArithmeticError) as exc:
         what = f"lacks the field {exc}" if isinstance(exc, KeyError) else f"has a field of the wrong form ({exc})"
         raise FlexsimError(f"--render: {path} {what}") from None
     print(f"wrote {report_path} from {path}")

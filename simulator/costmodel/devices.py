@@ -14,6 +14,7 @@ by default), depthwise convolutions on the general-purpose cores.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from simulator.errors import require
@@ -169,11 +170,21 @@ def device_spec(name: str) -> DeviceSpec:
     return DEVICES[name]
 
 
+def _positive(x) -> bool:
+    """A finite number > 0 (not a bool)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
 def measured_cpu_spec(profile) -> DeviceSpec:
     """A device spec for a measured CPU profile, from the attainable peaks its profiler measured (no datasheet)."""
     peaks = profile.device.get("measured_peaks")
     require(isinstance(peaks, dict) and "peak_gflops" in peaks and "mem_bw_gbs" in peaks,
             f"profile {profile.name}: device.measured_peaks is missing (re-measure it with flexsim profile)")
+    gflops, bandwidth = peaks["peak_gflops"], peaks["mem_bw_gbs"]
+    require(isinstance(gflops, dict) and gflops and all(isinstance(d, str) and _positive(g) for d, g in gflops.items()),
+            f"profile {profile.name}: device.measured_peaks.peak_gflops = {gflops!r:.80} must map dtypes to numbers > 0")
+    require(_positive(bandwidth), f"profile {profile.name}: device.measured_peaks.mem_bw_gbs = {bandwidth!r:.40} must "
+            "be a number > 0")
     return DeviceSpec(name=profile.name, label=profile.device.get("name", profile.name), kind=profile.kind,
                       executes="cpu", peak_tflops={d: g / 1e3 for d, g in peaks["peak_gflops"].items()},
                       mem_bw_gbs=float(peaks["mem_bw_gbs"]), power_w=None,

@@ -7,7 +7,9 @@ The combined probability vector, the prediction and the confidence signal come f
 same logits, a real run and a simulation take the same decisions; only the timing fields differ (real clock
 instead of simulated time).
 
-Energy in the state is the profile's estimate (attributed as the engines attribute it): per-call energy cannot be
+Energy in the state is the profile's estimate (attributed as the engines attribute it: call energy times the cost
+scale, idle power over the decision overhead and, on the first stage, over the dispatch overhead; the engines'
+wake-up and speed factors, which a real run does not know in advance, are left out): per-call energy cannot be
 measured on a real device (an NVML counter advances every ~100 ms; a CPU without RAPL has none).
 """
 
@@ -39,6 +41,7 @@ class HostDecision:
         self.est_stage_energy_j = np.concatenate([tables.est_stage_energy_j[:, 0], pad])
         self.stage_energy_j = tables.energy_j[:, 0]
         self.overhead_energy_j = tables.idle_power_w * tables.overhead_s
+        self.dispatch_energy_j = tables.idle_power_w * tables.dispatch_s      # [queued, idle]
 
     def combined(self, stage_logits: np.ndarray) -> tuple[float, int]:
         """(signal, prediction) of the combined vector after the stages whose logits are `stage_logits`."""
@@ -48,6 +51,11 @@ class HostDecision:
     def stage_energy(self, k: int, s: int) -> float:
         """Estimated energy (J) of stage `k` on sample `s` (NaN where the profile has none)."""
         return float(self.stage_energy_j[k] * self.cost_scale[k, s] + self.overhead_energy_j[k])
+
+    def dispatch_energy(self, idle: bool) -> float:
+        """Estimated energy (J) of the dispatch overhead a request's first stage pays, taken off the queue or (`idle`)
+        dispatched to an idle worker: idle power over the profile's dispatch overhead, as the engines charge it."""
+        return float(self.dispatch_energy_j[int(idle)])
 
     def stops(self, r: int, s: int, k: int, value: float, prediction: int, elapsed_s: float, queue_len: int,
               energy_j: float) -> bool:

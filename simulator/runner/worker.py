@@ -76,6 +76,7 @@ class Worker:
         self.log = StageLog.allocate(inputs.n_requests, len(stages))
         self.n_log = 0
         self.t0 = 0.0
+        self.free_s = 0.0           # when the worker last finished a request (s from the origin), as the engines' free
         self.spin_s = IDLES[idle]
 
     def _log_stage(self, r: int, k: int, start: float, compute_end: float, end: float) -> None:
@@ -97,7 +98,7 @@ class Worker:
         """Serve request `r` now; return its finish time (s from the origin)."""
         out, t0, s, decision, history = self.out, self.t0, int(self.sample[r]), self.decision, self.history
         out.arrival_s[r], out.queue_len[r], out.start_s[r] = arrival_s, queue_len, CLOCK() - t0
-        energy_j = 0.0
+        energy_j = decision.dispatch_energy(idle=arrival_s > self.free_s)
         for k, stage in enumerate(self.stages):
             begin = CLOCK() - t0
             history[k] = stage(s)
@@ -111,6 +112,7 @@ class Worker:
                 break
         out.finish_s[r], out.stages_run[r] = end, k + 1
         out.prediction[r], out.correct[r] = prediction, prediction == self.labels[s]
+        self.free_s = end
         return end
 
     def run_open_poll(self, arrival_s: np.ndarray) -> None:

@@ -1,0 +1,129 @@
+"""Bad input found by an audit of every command (2026-12-07): each is one line, exit 2, and nothing is written or
+replaced."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from simulator.errors import FlexsimError
+from tests.helpers import ROOT, cli_error
+
+
+def _profile_with(tmp_path, shipped: str, change) -> str:
+    """A copy of shipped profile `shipped` changed in place by `change(obj)`."""
+    obj = json.loads((ROOT / "profiles" / f"{shipped}.json").read_text())
+    change(obj)
+    path = tmp_path / f"changed-{shipped}.json"
+    path.write_text(json.dumps(obj))
+    return str(path)
+
+
+def _first_model(obj) -> dict:
+    return next(iter(obj["models"].values()))
+
+
+@pytest.mark.parametrize("shipped, change, argv, message", [
+    ("orin-nano", lambda o: o["provenance"].__setitem__("derived_from", "x"), ["profiles", "{p}"],
+     "provenance.derived_from must be an object"),
+    ("cpu-amd-epyc-2c", lambda o: o["device"].__setitem__("threads", "abc"), ["profiles", "{p}"],
+     "device.threads = 'abc' must be an integer"),
+    ("cpu-amd-epyc-2c", lambda o: o["device"].__setitem__("threads", 0), ["profiles", "{p}"],
+     "device.threads = 0 must be an integer"),
+    ("cpu-amd-epyc-2c", lambda o: o["device"]["measured_peaks"].__setitem__("mem_bw_gbs", 0),
+     ["costmodel", "derive", "--device", "rpi5", "--profile", "{p}", "--out-dir", "{out}"],
+     "measured_peaks.mem_bw_gbs = 0 must be a number > 0"),
+    ("cpu-amd-epyc-2c", lambda o: o["device"]["measured_peaks"].__setitem__("peak_gflops", "x"),
+     ["costmodel", "accuracy", "--profile", "{p}"], "measured_peaks.peak_gflops = 'x' must map dtypes"),
+    ("h100", lambda o: _first_model(o).__setitem__("dtype", {"a": 1}),
+     ["costmodel", "derive", "--device", "orin-nano-8gb", "--profile", "{p}", "--out-dir", "{out}"],
+     "dtype = {'a': 1} must be one of"),
+])
+def test_malformed_profile_fields_the_cost_model_reads(tmp_path, capsys, shipped, change, argv, message):
+    path = _profile_with(tmp_path, shipped, change)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert message in cli_error(capsys, [a.format(p=path, out=out) for a in argv])
+    assert not list(out.iterdir())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--out", ""], "invalid out = '': an empty path"),
+    (["run", ""], "config: an empty path"),
+    (["sweep", "", "--vary", "deadline-ms=1|2"], "config: an empty path"),
+    (["profiles", ""], "profile: an empty name"),
+    (["run", "--policy", "threshold,threshold"], "distinct policy names"),
+    (["optimize", "--msdnet-budget", "0"], "invalid --msdnet-budget = 0.0"),
+    (["optimize", "--budget", "-1"], "invalid --budget = -1.0"),
+    (["costmodel", "derive", "--device", "orin-nano-8gb", "--out-dir", ""], "invalid --out-dir = ''"),
+    (["costmodel", "accuracy", "--profile", "h100", "--table", "simulator/costmodel/tables/fmnist-cnn-w8.json"],
+     "no profile checked measured fmnist-cnn-w8"),
+    (["validate", "--render", "--out", "", "--report", "r.md"], "invalid --out = ''"),
+    (["bench", "--json", ""], "invalid --json = ''"),
+    (["run", "--policy", "load-adaptive", "--load-levels", "0.5:6"], "QLEN and MAX_STAGES must be integers"),
+])
+def test_empty_paths_and_meaningless_options(capsys, argv, message):
+    assert message in cli_error(capsys, argv)
+
+
+def test_a_fifo_given_as_an_input_is_refused_not_waited_on(tmp_path, capsys):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for argv in (["run", str(fifo)], ["run", "--arrivals", f"trace:{fifo}"], ["profiles", str(fifo)]):
+        assert "is not a regular file" in cli_error(capsys, argv)
+    policy = f"{fifo}:rule"
+    assert "is not a regular file" in cli_error(capsys, ["run", "--policy", "threshold,custom", "--custom-policy",
+                                                         policy])
+
+
+def test_run_and_sweep_refuse_an_out_that_would_replace_their_inputs(tmp_path, capsys):
+    from simulator.cli import main
+
+    out = tmp_path / "runs"
+    assert main(["run", "--requests", "50", "--out", str(out)]) == 0
+    capsys.readouterr()
+    trace = (out / "requests.csv").read_bytes()
+    err = cli_error(capsys, ["run", "--requests", "20", "--arrivals", f"trace:{out}/requests.csv", "--out", str(out)])
+    assert "its requests.csv is an input of this command" in err
+    assert (out / "requests.csv").read_bytes() == trace
+    shutil.copy(ROOT / "profiles" / "h100.json", out / "summary.json")
+    err = cli_error(capsys, ["run", "--requests", "20", "--profile", str(out / "summary.json"), "--out", str(out)])
+    assert "its summary.json is an input" in err
+    (out / "sweep.csv").write_bytes(trace)
+    err = cli_error(capsys, ["sweep", "--requests", "20", "--vary", f"arrivals=poisson:load=0.5|trace:{out}/sweep.csv",
+                             "--out", str(out)])
+    assert "its sweep.csv is an input" in err and (out / "sweep.csv").read_bytes() == trace
+
+
+def test_accuracy_refuses_one_file_for_the_document_and_the_json(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    text = "# doc\n<!-- accuracy-report:begin -->\nold\n<!-- accuracy-report:end -->\n"
+    doc.write_text(text)
+    err = cli_error(capsys, ["costmodel", "accuracy", "--profile", "h100", "--update-doc", str(doc), "--json",
+                             str(doc)])
+    assert "name the same file" in err and doc.read_text() == text
+
+
+def test_render_of_results_with_an_empty_list_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "validation"
+    folder.mkdir()
+    results = json.loads((ROOT / "docs/validation/results.json").read_text())
+    results["scenarios"][0]["diagnostics"][0]["stage_factors"] = []
+    (folder / "results.json").write_text(json.dumps(results))
+    for profile in (ROOT / "docs/validation").glob("profile-*.json"):
+        shutil.copy(profile, folder)
+    report = tmp_path / "r.md"
+    err = cli_error(capsys, ["validate", "--render", "--out", str(folder), "--report", str(report)])
+    assert "has a field of the wrong form" in err and not report.exists()
+
+
+def test_an_error_of_a_writer_names_the_file_not_its_temporary(tmp_path):
+    from simulator.io import atomic_paths
+
+    target = tmp_path / "summary.json"
+    with pytest.raises(FlexsimError) as caught:
+        with atomic_paths([target]) as (tmp,):
+            raise FlexsimError(f"profile {tmp}: quantiles must increase")
+    assert str(caught.value) == f"profile {target}: quantiles must increase"
+    assert not list(tmp_path.iterdir())
