@@ -266,11 +266,24 @@ def from_mapping(values: dict, origin: str = "config") -> RunConfig:
 LIST_FIELDS = ("members", "thresholds", "policy", "profile", "models", "custom_params")
 
 
+#: Fields of numbers, where the strings "inf" and "-inf" (what summary.json's ``config`` holds for an infinite value,
+#: which JSON cannot) stand for the numbers.
+NUMBER_FIELDS = ("thresholds", "deadline_quantile", "power_cap_w", "power_window_s", "custom_params", "deadline_ms",
+                 "energy_budget_j", "speed_noise")
+
+
+def _number_text(key: str, value):
+    """`value`, or the float it writes where `key` holds numbers and `value` is "inf" or "-inf"."""
+    return float(value) if key in NUMBER_FIELDS and value in ("inf", "-inf") else value
+
+
 def toml_value(key: str, value, origin: str = "config"):
     """The TOML value `value` of field `key` as the field holds it: an array as a tuple, one item of a list field as
-    a list of one (a comma-separated string is refused: it was meant as an array)."""
+    a list of one (a comma-separated string is refused: it was meant as an array); "inf" and "-inf" in a field of
+    numbers as the numbers (`NUMBER_FIELDS`), so that summary.json's ``config`` loads back."""
     if isinstance(value, list):
-        return tuple(value)
+        return tuple(_number_text(key, v) for v in value)
+    value = _number_text(key, value)
     if key in LIST_FIELDS and isinstance(value, (str, int, float)):
         if isinstance(value, str) and "," in value:
             raise FlexsimError(f"{origin}: {key} = {value!r:.80} is one string; write a TOML array, e.g. "

@@ -157,3 +157,20 @@ def test_an_error_shows_at_most_80_characters_of_the_value():
     assert len(str(exc.value)) < 200 and "...: must be" in str(exc.value)
     with pytest.raises(FlexsimError, match="invalid requests = 1000000.*: must be an integer >= 1"):
         RunConfig(requests=10 ** 400)
+
+
+def test_summary_config_loads_back_with_its_infinite_values(tmp_path, capsys):
+    """summary.json writes infinite values of its config as "inf" strings (JSON has no infinity); from_mapping reads
+    them back: the mapping gives the run's configuration again."""
+    import json
+
+    from simulator.cli import main
+    from simulator.config import NUMBER_FIELDS, RunConfig, config_fields, from_mapping
+
+    assert set(NUMBER_FIELDS) <= {f.name for f in config_fields()}
+    argv = ["run", "--requests", "50", "--thresholds", "inf,0.5,-inf,0.2,0.2", "--out", str(tmp_path / "r")]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "r" / "summary.json").read_text())["config"]
+    assert config["deadline_ms"] == "inf" and config["thresholds"][:3] == ["inf", 0.5, "-inf"]
+    assert from_mapping(config) == RunConfig(requests=50, thresholds=(float("inf"), 0.5, -float("inf"), 0.2, 0.2),
+                                             out=str(tmp_path / "r"))

@@ -83,6 +83,23 @@ def test_live_predictions_equal_the_replay_of_the_cache(profile_path):
     assert np.array_equal(live.requests.prediction, replay.requests.prediction)
 
 
+def test_replay_decides_on_a_float64_cache_in_float64(profile_path, tmp_path):
+    """Logits that differ below float32's precision (classes 0 and 1 by 1e-12 in every member): the simulator decides
+    on the float64 values (class 1); the replay must too, not on float32 copies that tie (class 0)."""
+    cache = load_cache(str(CACHE_PATH))
+    logits = cache.logits.astype(np.float64)
+    logits[:, :20, :] = 0.0
+    logits[:, :20, 0], logits[:, :20, 1] = 1.0, 1.0 + 1e-12
+    save_cache(tmp_path / "fine.npz", LogitCache(logits=logits, labels=cache.labels, model_names=cache.model_names))
+    cfg = config(profile_path, logits=str(tmp_path / "fine.npz"), requests=20, sample_order="cyclic")
+    inputs = prepare(cfg)
+    replay = run_real(cfg, RunnerSetup(mode="replay", compute=("fmnist-cnn-w8",)), inputs=inputs)
+    sim = run_inputs(inputs, "numba")
+    assert list(sim.requests.prediction) == [1] * 20
+    assert np.array_equal(replay.requests.prediction, sim.requests.prediction)
+    assert np.array_equal(replay.requests.stages_run, sim.requests.stages_run)
+
+
 def test_live_logits_are_the_cached_logits():
     members, samples, cache = load_members(), load_samples(), load_cache(str(CACHE_PATH))
     modules = member_modules(members, "cpu")

@@ -104,12 +104,18 @@ class GraphStage:
         return _to_host(self.static_out)
 
 
+def logit_dtype(cache_dtype) -> np.dtype:
+    """The type the host decides on for a cache of `cache_dtype`: float32 (float16 widens to it exactly), float64
+    for a float64 cache, whose values float32 would round (and the simulator decides on them in float64)."""
+    return np.result_type(cache_dtype, np.float32)
+
+
 class ReplayStage:
     """A compute stage that does the work, and the cached logits of the member that the policy sees."""
 
     def __init__(self, compute, logits: np.ndarray):
         self.compute = compute
-        self.logits = np.ascontiguousarray(logits, dtype=np.float32)
+        self.logits = np.ascontiguousarray(logits, dtype=logit_dtype(logits.dtype))
 
     def __call__(self, sample: int) -> np.ndarray:
         self.compute(0)

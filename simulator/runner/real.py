@@ -137,13 +137,14 @@ def run_real(config: RunConfig, setup: RunnerSetup = RunnerSetup(), inputs: Simu
 
 def serve(stages, decision, inputs: SimulationInputs, cache: LogitCache, setup: RunnerSetup):
     """Warm up, then serve `inputs`' requests with `stages`; return the `RealRun`."""
+    from simulator.runner.compute import logit_dtype
     from simulator.runner.energy import open_meter
     from simulator.runner.host import HostMonitor
     from simulator.runner.result import build_real_run
     from simulator.runner.worker import Worker
 
     warm_up(stages, decision, inputs, cache, setup.warmup_calls)
-    worker = Worker(stages, decision, inputs, cache.labels, cache.n_classes, setup.idle)
+    worker = Worker(stages, decision, inputs, cache.labels, cache.n_classes, setup.idle, logit_dtype(cache.logits.dtype))
     meter = open_meter(setup.device)
     energy0 = meter.read_j() if meter else None
     monitor = HostMonitor().start()
@@ -161,7 +162,9 @@ def serve(stages, decision, inputs: SimulationInputs, cache: LogitCache, setup: 
 def warm_up(stages, decision, inputs: SimulationInputs, cache: LogitCache, calls: int) -> None:
     """Call every stage and the decision `calls` times, so that one-off costs (kernel selection, JIT compilation of
     the policy, allocator growth) stay out of the run."""
-    history = np.zeros((len(stages), cache.n_classes), dtype=np.float32)
+    from simulator.runner.compute import logit_dtype
+
+    history = np.zeros((len(stages), cache.n_classes), dtype=logit_dtype(cache.logits.dtype))
     samples = inputs.sample[:calls] if inputs.sample.shape[0] >= calls else np.resize(inputs.sample, calls)
     for s in samples:
         for k, stage in enumerate(stages):

@@ -69,9 +69,9 @@ class Worker:
     """Serves one request at a time: its stages in order until the policy stops it."""
 
     def __init__(self, stages, decision: HostDecision, inputs: SimulationInputs, labels: np.ndarray, n_classes: int,
-                 idle: str = "sleep"):
+                 idle: str = "sleep", dtype=np.float32):
         self.stages, self.decision, self.sample, self.labels = stages, decision, inputs.sample, labels
-        self.history = np.empty((len(stages), n_classes), dtype=np.float32)
+        self.history = np.empty((len(stages), n_classes), dtype=dtype)       # the logits decided on (compute.logit_dtype)
         self.out = RawOutputs.allocate(inputs)
         self.log = StageLog.allocate(inputs.n_requests, len(stages))
         self.n_log = 0
