@@ -231,15 +231,20 @@ def validate(config: RunConfig) -> None:
     """Check every field against `_CONSTRAINTS` and the cross-field rules."""
     for name, (ok, must) in _CONSTRAINTS.items():
         value = getattr(config, name)
-        require(ok(value), f"invalid {name} = {_show(value)}: must be {must}")
+        require(ok(value), f"invalid {name} = {_show(value, name)}: must be {must}")
     require(len(config.profile) in (1, config.devices),
             f"invalid profile: {len(config.profile)} profiles given for devices = {config.devices} "
             "(give one, or one per device)")
 
 
-def _show(value, limit: int = 80) -> str:
-    """`value` as an error message shows it, cut at `limit` characters (an object's repr can run to megabytes)."""
-    text = ",".join(str(v) for v in value) if isinstance(value, tuple) else repr(value)
+def _show(value, name: str = "", limit: int = 80) -> str:
+    """`value` of field `name` as an error message shows it, cut at `limit` characters (an object's repr can run to
+    megabytes): a list field's items as its flag takes them (comma-separated), a list given to another field as a
+    list."""
+    if isinstance(value, tuple):
+        text = ",".join(map(str, value)) if name in (*LIST_FIELDS, "speed_noise") else repr(list(value))
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

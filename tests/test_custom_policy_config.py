@@ -208,7 +208,7 @@ def past(state, params):
     (["--policy", "custom", "--custom-policy", "{dir}/plain.py:past", "--custom-params", "0,1,nan,1"],
      "invalid custom_params = 0.0,1.0,nan,1.0: must be a list of finite numbers"),
     (["--policy", "custom,custom", "--custom-policy", "{dir}/plain.py:past", "--custom-params", "0,1,2,3"],
-     "policy: only one custom policy may be composed"),
+     "invalid policy = custom,custom: must be a non-empty list of distinct policy names"),
 ])
 @pytest.mark.parametrize("command", ["run", "sweep"])
 def test_bad_custom_policies_are_one_line_and_write_nothing(command, flags, message, tmp_path, capsys):
