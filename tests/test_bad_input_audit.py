@@ -127,3 +127,10 @@ def test_an_error_of_a_writer_names_the_file_not_its_temporary(tmp_path):
             raise FlexsimError(f"profile {tmp}: quantiles must increase")
     assert str(caught.value) == f"profile {target}: quantiles must increase"
     assert not list(tmp_path.iterdir())
+
+
+def test_render_refuses_the_flags_of_runs_it_does_not_make(tmp_path, capsys):
+    report = tmp_path / "r.md"
+    err = cli_error(capsys, ["validate", "--render", "--requests", "-5", "--threads", "0", "--out",
+                             str(ROOT / "docs/validation"), "--report", str(report)])
+    assert "--render runs nothing: --requests, --threads would change nothing" in err and not report.exists()

@@ -36,37 +36,48 @@ Examples:
 """
 
 
+#: The flags that make the runs, with their defaults: `--render`, which runs nothing, refuses them set otherwise.
+RUN_DEFAULTS = {"scenarios": None, "requests": 3000, "repeats": 5, "seeds": 200, "profiling_requests": 1500, "seed": 1,
+                "logits": None, "weights": None, "samples": None, "device": "cpu", "execution": "eager", "threads": 1,
+                "allocator": "steady"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="docs/validation", help="folder of the raw traces, profile, results.json "
                         "and figure (default docs/validation)")
     parser.add_argument("--report", default="docs/validation.md", help="the Markdown report (default "
                         "docs/validation.md)")
-    parser.add_argument("--scenarios", default=None, help="comma-separated scenario names (default: all; see --list)")
+    run_flag = _run_flag(parser)
+    run_flag("scenarios", "comma-separated scenario names (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    parser.add_argument("--requests", type=int, default=3000, help="requests per real run (default 3000)")
-    parser.add_argument("--repeats", type=int, default=5, help="real runs per scenario (default 5)")
-    parser.add_argument("--seeds", type=int, default=200, help="simulations (service-time seeds) per scenario "
-                        "and prediction; the report gives the Monte Carlo error of their median (default 200)")
-    parser.add_argument("--profiling-requests", type=int, default=1500, help="requests of each profiling run "
-                        "(closed and open loop; at most half a scenario's cap on requests, e.g. replay-80's; the "
-                        "scenario's own run is as long as a real run; default 1500)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the arrival traces (default 1)")
-    parser.add_argument("--logits", default=None, help="logit cache of the members on the served images "
-                        "(default: the shipped simulator/data/fmnist_cpu_logits_test.npz)")
-    parser.add_argument("--weights", default=None, help="trained members (default: the shipped "
-                        "simulator/data/fmnist_cpu_members.npz)")
-    parser.add_argument("--samples", default=None, help="images the requests are served with (default: the shipped "
-                        "simulator/data/fmnist_cpu_samples.npz)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:INDEX] (default cpu)")
-    parser.add_argument("--execution", default="eager", help="eager or graph (CUDA graphs; default eager)")
-    parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads (default 1)")
+    run_flag("requests", "requests per real run (default 3000)", int)
+    run_flag("repeats", "real runs per scenario (default 5)", int)
+    run_flag("seeds", "simulations (service-time seeds) per scenario and prediction; the report gives the Monte Carlo "
+             "error of their median (default 200)", int)
+    run_flag("profiling_requests", "requests of each profiling run (closed and open loop; at most half a scenario's "
+             "cap on requests, e.g. replay-80's; the scenario's own run is as long as a real run; default 1500)", int)
+    run_flag("seed", "seed of the arrival traces (default 1)", int)
+    run_flag("logits", "logit cache of the members on the served images (default: the shipped "
+             "simulator/data/fmnist_cpu_logits_test.npz)")
+    run_flag("weights", "trained members (default: the shipped simulator/data/fmnist_cpu_members.npz)")
+    run_flag("samples", "images the requests are served with (default: the shipped "
+             "simulator/data/fmnist_cpu_samples.npz)")
+    run_flag("device", "cpu or cuda[:INDEX] (default cpu)")
+    run_flag("execution", "eager or graph (CUDA graphs; default eager)")
+    run_flag("threads", "PyTorch intra-op threads (default 1)", int)
     parser.add_argument("--render", action="store_true", help="run nothing: re-write --report from --out's "
                         "results.json and profiles with this version's report (the figure is kept; the command, "
                         "date and duration are the run's, from results.json or, for a folder written before "
                         "2026-12-06, the existing report's first line)")
-    parser.add_argument("--allocator", default="steady", help="steady (glibc's malloc held steady: no page faults "
-                        "on fresh memory) or default (the C library's settings), for the profiles and the real runs "
-                        "alike (default steady)")
+    run_flag("allocator", "steady (glibc's malloc held steady: no page faults on fresh memory) or default (the C "
+             "library's settings), for the profiles and the real runs alike (default steady)")
+
+
+def _run_flag(parser: argparse.ArgumentParser):
+    """A function adding the flag of `RUN_DEFAULTS`' `name` with its default there, its help and its type."""
+    def add(name: str, help_text: str, kind=None) -> None:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=RUN_DEFAULTS[name], help=help_text)
+    return add
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     check_report_file(args.report, "--report")
     check_report_apart(Path(args.report), Path(args.out), [sc.name for sc in SCENARIOS])
     if args.render:
+        given = [f"--{name.replace('_', '-')}" for name, default in RUN_DEFAULTS.items()
+                 if getattr(args, name) != default]
+        require(not given, f"--render runs nothing: {', '.join(given)} would change nothing (leave them out)")
         render_report(Path(args.out), Path(args.report))
         return 0
     check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
