@@ -24,6 +24,8 @@ from simulator.signals import COMBINERS, SIGNALS, is_threshold
 from simulator.speed import usable_speed_noise
 from simulator.usercode import split_spec
 
+#: Most stages a run may have: the engines record each request's stages run in 8 bits (`results.RawOutputs`).
+MAX_STAGES = 127
 ENGINES = ("numba", "simpy")
 QUEUES = ("fifo", "edf")
 DISPATCHES = ("shared", "round-robin", "random")
@@ -82,7 +84,8 @@ class RunConfig:
     # what is served
     logits: str = _opt("fmnist", f"logit cache: built-in name ({', '.join(BUILTIN_CACHES)}) or path to "
                      "an .npz", metavar="NAME|PATH")
-    members: tuple = _opt((0, 1, 2, 3, 4, 5), "cache members run at each stage, in order", _ints, "I,J,...")
+    members: tuple = _opt((0, 1, 2, 3, 4, 5), f"cache members run at each stage, in order (at most {MAX_STAGES})",
+                          _ints, "I,J,...")
     models: tuple | None = _opt(None, "profile model of each stage (one name: every stage); default: the cache's "
                                 "member model names, else the profile's default_stage_models", _optional(_strs), "M,...")
     combiner: str = _opt("mean", f"how stages combine: {' | '.join(COMBINERS)}")
@@ -159,7 +162,8 @@ def normalised_value(value):
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()                 # a long double's item is itself: held as the nearest float
+        return float(item) if isinstance(item, np.floating) else item
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
@@ -184,8 +188,9 @@ def _positive_finite(x) -> bool:
 #: field -> (predicate, what the value must be)
 _CONSTRAINTS = {
     "logits": (lambda v: isinstance(v, str) and v != "", "a cache name or path"),
-    "members": (lambda v: isinstance(v, tuple) and len(v) >= 1 and all(_is_int(m) and m >= 0 for m in v)
-                and len(set(v)) == len(v), "a non-empty list of distinct member indices >= 0"),
+    "members": (lambda v: isinstance(v, tuple) and 1 <= len(v) <= MAX_STAGES
+                and all(_is_int(m) and m >= 0 for m in v) and len(set(v)) == len(v),
+                f"a list of 1 to {MAX_STAGES} distinct member indices >= 0"),
     "models": (lambda v: v is None or (isinstance(v, tuple) and len(v) >= 1 and all(isinstance(m, str) for m in v)),
                "a list of profile model names"),
     "combiner": (lambda v: v in COMBINERS, f"one of {', '.join(COMBINERS)}"),

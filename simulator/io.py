@@ -51,7 +51,7 @@ def atomic_paths(paths, stale=()):
     `stale` (an earlier run's that this one does not write), on error remove the temporary ones, so that either every
     file is replaced (and every stale one gone) or none is. An OSError becomes a FlexsimError naming the path (the
     folder for one raised by the block while it writes several files: name them with `naming` there)."""
-    paths, stale = [_write_target(Path(p)) for p in paths], [Path(p) for p in stale]
+    paths, stale = [_write_target(_usable_path(p, "path")) for p in paths], [Path(p) for p in stale]
     for path in stale:
         require(not path.exists() or path.is_symlink() or path.is_file(),
                 f"cannot remove {path}, left by an earlier run: it {NOT_REGULAR}")
@@ -221,14 +221,30 @@ def json_text(obj) -> str:
     return json.dumps(finite_json(obj), indent=2, allow_nan=False, default=_unwritable) + "\n"
 
 
+def non_finite_field(value, where: str = "") -> str | None:
+    """The first place in `value` (dicts, lists, tuples, NumPy arrays) holding a NaN or infinite float, as
+    ``a.b[2]``, or None where there is none."""
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        bad = isinstance(value, (float, np.floating)) and not math.isfinite(value)
+        return where if bad else None
+    return next((found for key, v in items if (found := non_finite_field(v, key)) is not None), None)
+
+
 def finite_json(value):
     """`value` with every NaN or infinite float, in its dicts, lists, tuples and NumPy arrays, replaced by None."""
     if isinstance(value, dict):
         return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [finite_json(v) for v in value]
-    if isinstance(value, (np.ndarray, np.generic)):
+    if isinstance(value, np.ndarray):
         return finite_json(value.tolist())
+    if isinstance(value, np.generic):
+        item = value.item()                 # a long double's item is itself: written as the nearest float
+        return finite_json(float(item) if isinstance(item, np.floating) else item)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -90,6 +90,9 @@ def _read_only(array: np.ndarray | None) -> np.ndarray | None:
 def _validate(cache: LogitCache) -> None:
     """Check shapes, dtypes and values; raise FlexsimError naming the array at fault."""
     logits, labels, src = cache.logits, cache.labels, cache.source
+    for name in ("logits", "labels", "cost_scale"):
+        require(not isinstance(getattr(cache, name), np.ma.MaskedArray), f"logit cache {src}: {name} is a masked "
+                "array, whose masked entries the simulation would read as they are: give a plain array")
     require(isinstance(logits, np.ndarray) and logits.ndim == 3,
             f"logit cache {src}: logits must be a 3-D array [member, sample, class], got shape {np.shape(logits)}")
     require(logits.dtype in (np.float16, np.float32, np.float64),
@@ -143,6 +146,7 @@ def _validate_cost_scale(scale, shape, src) -> None:
 def load_cache(name_or_path: str | Path) -> LogitCache:
     """Load a logit cache from a built-in name (``fmnist``, ``fmnist-train``) or an ``.npz`` path."""
     key = str(name_or_path)
+    require(key != "", "logits: an empty name")
     if key in BUILTIN_CACHES:
         file, names = BUILTIN_CACHES[key]
         return _load_npz(DATA_DIR / file, source=key, default_names=names)
@@ -215,6 +219,7 @@ def save_cache(path: str | Path, cache: LogitCache) -> None:
     """Write `cache` to `path` atomically in the ``.npz`` format that `load_cache` reads."""
     from simulator.io import atomic_path
 
+    require(isinstance(cache, LogitCache), f"save_cache: expected a LogitCache, got {type(cache).__name__}")
     arrays = {"logits": cache.logits, "labels": cache.labels}
     if cache.cost_scale is not None:
         arrays["cost_scale"] = cache.cost_scale

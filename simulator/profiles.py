@@ -483,8 +483,12 @@ def _read(path: Path) -> Profile:
 
 def save_profile(path: str | Path, profile: Profile) -> None:
     """Validate `profile` by re-parsing its JSON form, then write it atomically."""
-    from simulator.io import json_text, write_text_atomic
+    from simulator.io import json_text, non_finite_field, write_text_atomic
 
-    text = json_text(profile.to_json())
+    require(isinstance(profile, Profile), f"save_profile: expected a Profile, got {type(profile).__name__}")
+    obj = profile.to_json()
+    bad = non_finite_field(obj)
+    require(bad is None, f"profile {path}: {bad} is not a finite number (JSON would write it as null, 'not measured')")
+    text = json_text(obj)
     parse_profile(json.loads(text), origin=str(path))
     write_text_atomic(path, text)

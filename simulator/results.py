@@ -147,7 +147,15 @@ class _Columns:
             self.write_csv(tmp)
 
     def write_csv(self, path) -> None:
-        """Write the columns to `path` as CSV, in place (`to_csv` writes atomically)."""
+        """Write the columns to `path` as CSV, in place (`to_csv` writes atomically); FlexsimError naming `path`
+        where it cannot be written."""
+        from simulator.io import check_output_file, naming
+
+        check_output_file(path, "path")
+        with naming(path):
+            self._write_csv(path)
+
+    def _write_csv(self, path) -> None:
         columns = self.to_dict()
         header = ",".join(columns)
         table = np.empty((len(next(iter(columns.values()))), len(columns)), dtype=object)

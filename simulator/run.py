@@ -54,6 +54,11 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
             f"simulate: config must be a RunConfig (or None), got {type(config).__name__}; give fields by keyword")
     check_field_names(changes, "simulate")
     config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes})
+    if config.out is not None:                       # before the run: the folder and the inputs it must not replace
+        from simulator.io import check_output_dir, check_spares_inputs
+
+        check_output_dir(config.out)
+        check_spares_inputs(config.out, OUTPUT_FILES, input_paths(config))
     result = run_inputs(prepare(config), engine or config.engine)
     if config.out is not None:                       # as `flexsim run --out`: the outputs, replaced as one set
         write_outputs(result, config.out, config)
@@ -109,9 +114,8 @@ def prepare(config: RunConfig, cache: LogitCache | None = None, *, signals=None)
         noise = noise if noise.has_variation else None
         devices = tuple(replace(d, speed_noise=noise) for d in devices)
     _check_energy(config, devices)
-    stages = signals or stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal)
-    require(isinstance(stages, StageSignals) and stages.signal.shape == (n_stages, cache.n_samples),
-            f"prepare: signals must be the StageSignals of {n_stages} stages and {cache.n_samples} samples")
+    stages = (stage_signals(cache.logits, cache.labels, members, config.combiner, config.signal) if signals is None
+              else _checked_signals(signals, n_stages, cache.n_samples))
     cost_scale = (cache.cost_scale[list(members)] if cache.cost_scale is not None and config.use_cost_scale
                   else np.ones(stages.signal.shape))
     arrivals_rng, sample_rng, draw_rng, dispatch_rng, speed_rng = (
@@ -222,13 +226,32 @@ def _check_energy(config: RunConfig, devices) -> None:
 BYTES_PER_REQUEST, BYTES_PER_STAGE = 100, 8
 
 
+def _checked_signals(signals, n_stages: int, n_samples: int) -> StageSignals:
+    """`signals` given to `prepare`, checked: StageSignals of `n_stages` x `n_samples`, finite signals, integer
+    predictions and boolean correctness of that shape."""
+    shape = (n_stages, n_samples)
+    require(isinstance(signals, StageSignals) and all(isinstance(a, np.ndarray) and a.shape == shape for a in
+                                                      (signals.signal, signals.prediction, signals.correct)),
+            f"prepare: signals must be the StageSignals of {n_stages} stages and {n_samples} samples (each array of "
+            f"shape {shape})")
+    require(np.issubdtype(signals.signal.dtype, np.floating) and bool(np.isfinite(signals.signal).all()),
+            "prepare: signals.signal must be finite floats")
+    require(np.issubdtype(signals.prediction.dtype, np.integer) and signals.correct.dtype == bool,
+            "prepare: signals.prediction must be integers and signals.correct booleans")
+    return signals
+
+
 def check_memory(n_requests: int, n_stages: int, what: str = "requests") -> None:
     """Refuse a run whose arrays would not fit in this machine's memory, before allocating them (`what`: the
     setting that asked for `n_requests`, named in the error)."""
-    need = n_requests * (BYTES_PER_REQUEST + BYTES_PER_STAGE * n_stages)
+    check_bytes(n_requests * (BYTES_PER_REQUEST + BYTES_PER_STAGE * n_stages), f"invalid {what} = {n_requests}")
+
+
+def check_bytes(need: float, what: str) -> None:
+    """FlexsimError, beginning with `what`, where `need` bytes of arrays would not fit in this machine's memory."""
     have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
-    require(have is None or need <= 0.8 * have, f"invalid {what} = {n_requests}: about {need / 1e9:.3g} GB of "
-            f"arrays, more than this machine's {have / 1e9 if have else 0:.3g} GB of memory can hold")
+    require(have is None or need <= 0.8 * have, f"{what}: about {need / 1e9:.3g} GB of arrays, more than this "
+            f"machine's {have / 1e9 if have else 0:.3g} GB of memory can hold")
 
 
 def _n_requests(config: RunConfig, trace) -> int:

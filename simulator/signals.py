@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from simulator.errors import require
@@ -33,8 +35,13 @@ THRESHOLD_SLACK = 1e-9
 def is_threshold(t) -> bool:
     """Whether `t` is a threshold a signal can be compared with: a number in [0, 1] (where signals lie, up to
     `THRESHOLD_SLACK`), inf (never stop there) or -inf (always stop)."""
-    number = isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, bool)
-    return number and (bool(np.isinf(t)) or -THRESHOLD_SLACK <= t <= 1.0 + THRESHOLD_SLACK)
+    if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool):
+        return False
+    try:
+        value = float(t)
+    except OverflowError:                   # an int beyond the float range
+        return False
+    return math.isinf(value) or -THRESHOLD_SLACK <= value <= 1.0 + THRESHOLD_SLACK
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

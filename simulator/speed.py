@@ -48,6 +48,8 @@ from simulator.errors import FlexsimError, require
 STEPS_PER_CORRELATION = 8
 #: Most slots of a trace (it repeats beyond): 32 MiB per device.
 MAX_SLOTS = 1 << 22
+#: Arrays of a trace's length that drawing one trace holds at once, beside the traces (`speed_trace`).
+TRACE_TEMPORARIES = 6
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,9 @@ def check_slow_phases(factor, share, duration_ms, where: str, names=SLOW_FIELDS)
 
 
 def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite int or float that a float holds (a 400-digit int does not: math.isfinite would overflow on it)."""
+    return (isinstance(x, (int, float)) and not isinstance(x, bool) and (isinstance(x, float) or abs(x) < 1e300)
+            and math.isfinite(x))
 
 
 def speed_trace(noise: SpeedNoise, n_slots: int, rng: np.random.Generator) -> np.ndarray:
@@ -248,7 +252,11 @@ def device_speed(devices, horizon_s: float, rng: np.random.Generator):
     noises = [d.speed_noise for d in devices if d.speed_noise is not None]
     if not noises:
         return None
+    from simulator.run import check_bytes
+
     n_slots = slot_count(horizon_s, noises)
+    check_bytes((len(devices) + TRACE_TEMPORARIES) * n_slots * 8, f"speed_noise on {len(devices)} devices: "
+                f"traces of {n_slots} slots each")
     factor = np.ones((len(devices), n_slots))
     step_s = np.full(len(devices), np.inf)
     for i, d in enumerate(devices):

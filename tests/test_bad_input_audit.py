@@ -134,3 +134,110 @@ def test_render_refuses_the_flags_of_runs_it_does_not_make(tmp_path, capsys):
     err = cli_error(capsys, ["validate", "--render", "--requests", "-5", "--threads", "0", "--out",
                              str(ROOT / "docs/validation"), "--report", str(report)])
     assert "--render runs nothing: --requests, --threads would change nothing" in err and not report.exists()
+
+
+# ------------------------------------------------------------------------------------------ the Python API
+
+def test_more_stages_than_the_records_hold_are_refused():
+    from simulator.config import MAX_STAGES, RunConfig
+
+    with pytest.raises(FlexsimError, match=f"a list of 1 to {MAX_STAGES} distinct member indices"):
+        RunConfig(members=tuple(range(MAX_STAGES + 1)))
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(thresholds=(10 ** 30,) * 5), "invalid thresholds"),
+    (dict(speed_noise=(0.1, 10 ** 400)), "invalid speed_noise"),
+])
+def test_ints_beyond_the_float_range_are_refused_by_name(fields, message):
+    from simulator.config import RunConfig
+
+    with pytest.raises(FlexsimError, match=message):
+        RunConfig(**fields)
+
+
+def test_long_double_values_are_held_and_written_as_floats(tmp_path):
+    import numpy as np
+
+    from simulator import simulate
+
+    result = simulate(requests=200, thresholds=tuple(np.full(5, 0.5, np.longdouble)), out=str(tmp_path / "r"))
+    config = json.loads((tmp_path / "r" / "summary.json").read_text())["config"]
+    assert config["thresholds"] == [0.5] * 5 and result.summary.n_requests == 200
+
+
+def test_simulate_refuses_an_out_that_would_replace_its_trace(tmp_path):
+    from simulator import simulate
+
+    simulate(requests=50, out=str(tmp_path))
+    trace = (tmp_path / "requests.csv").read_bytes()
+    with pytest.raises(FlexsimError, match="its requests.csv is an input"):
+        simulate(requests=20, arrivals=f"trace:{tmp_path}/requests.csv", out=str(tmp_path))
+    assert (tmp_path / "requests.csv").read_bytes() == trace
+
+
+def test_speed_traces_that_would_not_fit_in_memory_are_refused(monkeypatch):
+    import simulator.run
+    from simulator import simulate
+
+    monkeypatch.setattr(simulator.run.os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else 25_000)
+    with pytest.raises(FlexsimError, match="speed_noise on 8 devices: traces of .* slots each: about"):
+        simulate(requests=200, devices=8, speed_noise=(0.1, 0.001))
+
+
+def test_a_masked_logit_array_is_refused():
+    import numpy as np
+
+    from simulator.logits import LogitCache
+
+    with pytest.raises(FlexsimError, match="logits is a masked array"):
+        LogitCache(logits=np.ma.masked_invalid(np.full((2, 3, 4), np.nan)), labels=np.zeros(3, dtype=int))
+
+
+def test_a_profile_with_a_nan_is_not_saved_as_unmeasured(tmp_path):
+    import dataclasses
+
+    from simulator.profiles import load_profile, save_profile
+
+    nan_idle = dataclasses.replace(load_profile("h100"), idle_power_w=float("nan"))
+    with pytest.raises(FlexsimError, match="idle_power_w is not a finite number"):
+        save_profile(tmp_path / "p.json", nan_idle)
+    assert not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("path, message", [(None, "not a path"), ("{tmp}/missing/x.csv", "(?i)does not exist|no such"),
+                                           ("{tmp}", "(?i)is a directory"), ("a\0b", "cannot hold a NUL")])
+def test_writing_records_to_a_bad_path_is_named(tmp_path, path, message):
+    from simulator import simulate
+
+    requests = simulate(requests=20).requests
+    target = None if path is None else path.format(tmp=tmp_path)
+    for write in (requests.write_csv, requests.to_csv):
+        with pytest.raises(FlexsimError, match=message):
+            write(target)
+
+
+def test_a_threshold_problem_checks_its_correctness_and_cumulative_costs():
+    import numpy as np
+
+    from simulator.optimize.problem import ThresholdProblem
+
+    signal, latency = np.full((2, 3), 0.5), np.ones((2, 3)).cumsum(axis=0)
+    with pytest.raises(FlexsimError, match="correct must be a boolean array"):
+        ThresholdProblem(signal=signal, correct=np.full((2, 3), 5.0), latency_ms=latency)
+    with pytest.raises(FlexsimError, match="latency_ms must be cumulative"):
+        ThresholdProblem(signal=signal, correct=np.ones((2, 3), bool), latency_ms=latency[::-1].copy())
+
+
+def test_prepare_checks_the_signals_it_is_given():
+    import numpy as np
+
+    from simulator import RunConfig, prepare
+    from simulator.signals import StageSignals
+
+    with pytest.raises(FlexsimError, match="signals must be the StageSignals of 6 stages"):
+        prepare(RunConfig(requests=10), signals=np.zeros((6, 10_000)))
+    nan = StageSignals(signal=np.full((6, 10_000), np.nan), prediction=np.zeros((6, 10_000), np.int32),
+                       correct=np.zeros((6, 10_000), bool))
+    with pytest.raises(FlexsimError, match="signals.signal must be finite"):
+        prepare(RunConfig(requests=10), signals=nan)

@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")
     parser.add_argument("--update-doc", metavar="MD", help="accuracy: replace the report block of this Markdown file")
     parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
-    parser.add_argument("--seed", type=int, default=0, help="microbench: seed of the sampled configurations (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="microbench: seed of the sampled configurations (default 0)")
     parser.add_argument("--out", metavar="PATH", help="microbench: output file (default: the committed table)")
 
 

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "first): their vocabulary size; inputs are ids drawn below it, of --input-shape (e.g. 128)")
     parser.add_argument("--batch-sizes", default="1", help="e.g. 1-16 or 1,2,4,8 (default 1)")
     parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, fp16, bf16 (default fp32)")
-    parser.add_argument("--modes", default="eager", help="comma-separated: eager, graph (CUDA graph; GPU only) (default eager)")
+    parser.add_argument("--modes", default="eager",
+                        help="comma-separated: eager, graph (CUDA graph; GPU only) (default eager)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<index> (default cpu)")
     parser.add_argument("--kind", default=None, help="device kind: datacenter, embedded or cpu "
                         "(default: cpu for the CPU, datacenter for a GPU)")

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from simulator.sweep_plot import can_plot
 
     config = config_from_args(args, skip=NO_FLAG)
-    vary, seeds = vary_from_table(load_toml_table(args.config, "sweep"), args.config) if args.config is not None else ({}, None)
+    vary, seeds = (vary_from_table(load_toml_table(args.config, "sweep"), args.config) if args.config is not None
+                   else ({}, None))
     flags = dict(parse_vary(text) for text in args.vary or ())
     require(len(flags) == len(args.vary or ()), "vary: a field is given twice (give its values in one --vary)")
     vary.update(flags)

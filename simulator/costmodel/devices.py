@@ -182,7 +182,8 @@ def measured_cpu_spec(profile) -> DeviceSpec:
             f"profile {profile.name}: device.measured_peaks is missing (re-measure it with flexsim profile)")
     gflops, bandwidth = peaks["peak_gflops"], peaks["mem_bw_gbs"]
     require(isinstance(gflops, dict) and gflops and all(isinstance(d, str) and _positive(g) for d, g in gflops.items()),
-            f"profile {profile.name}: device.measured_peaks.peak_gflops = {gflops!r:.80} must map dtypes to numbers > 0")
+            f"profile {profile.name}: device.measured_peaks.peak_gflops = {gflops!r:.80} must map dtypes to numbers "
+            "> 0")
     require(_positive(bandwidth), f"profile {profile.name}: device.measured_peaks.mem_bw_gbs = {bandwidth!r:.40} must "
             "be a number > 0")
     return DeviceSpec(name=profile.name, label=profile.device.get("name", profile.name), kind=profile.kind,

@@ -72,8 +72,8 @@ def profile_points(profile) -> list[Point]:
         if arch not in known:
             continue
         dtype = model.info.get("dtype", "fp32")
-        require(isinstance(dtype, str) and dtype in DTYPE_BYTES, f"profile {profile.name}: model {name}'s dtype = {dtype!r} must be one of "
-                f"{', '.join(DTYPE_BYTES)}")
+        require(isinstance(dtype, str) and dtype in DTYPE_BYTES, f"profile {profile.name}: model {name}'s dtype = "
+                f"{dtype!r:.40} must be one of {', '.join(DTYPE_BYTES)}")
         key = (arch, dtype, entry_mode(model.info))
         for batch, entry in model.batches.items():
             low, median, energies = groups[key + (batch,)]

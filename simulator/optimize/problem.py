@@ -83,15 +83,23 @@ def _validate(problem: ThresholdProblem) -> None:
     signal = problem.signal
     require(isinstance(signal, np.ndarray) and signal.ndim == 2 and min(signal.shape) > 0,
             f"threshold problem: signal must be a non-empty 2-D array [stage, sample], got shape {np.shape(signal)}")
+    require(np.issubdtype(signal.dtype, np.floating), f"threshold problem: signal must be floats, got {signal.dtype}")
     require(not np.isnan(signal).any(), "threshold problem: signal has NaN entries")
     for name in ("correct", "latency_ms", "energy_j"):
         values = getattr(problem, name)
         require(values is None and name == "energy_j" or np.shape(values) == signal.shape,
                 f"threshold problem: {name} has shape {np.shape(values)}, expected {signal.shape}")
+    correct = problem.correct
+    require(isinstance(correct, np.ndarray) and correct.dtype == bool,
+            "threshold problem: correct must be a boolean array (cumulative_problem takes 0 and 1 too)")
     for name in ("latency_ms", "energy_j"):
         values = getattr(problem, name)
+        require(values is None or (isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.number)),
+                f"threshold problem: {name} must be an array of numbers")
         require(values is None or bool(np.all(np.isfinite(values) & (values >= 0))),
                 f"threshold problem: {name} must be finite and >= 0")
+        require(values is None or bool(np.all(np.diff(values, axis=0) >= 0)),
+                f"threshold problem: {name} must be cumulative over the stages (never decreasing)")
 
 
 def check_problem(problem, what: str = "problem") -> "ThresholdProblem":

@@ -144,7 +144,8 @@ def serve(stages, decision, inputs: SimulationInputs, cache: LogitCache, setup: 
     from simulator.runner.worker import Worker
 
     warm_up(stages, decision, inputs, cache, setup.warmup_calls)
-    worker = Worker(stages, decision, inputs, cache.labels, cache.n_classes, setup.idle, logit_dtype(cache.logits.dtype))
+    worker = Worker(stages, decision, inputs, cache.labels, cache.n_classes, setup.idle,
+                    logit_dtype(cache.logits.dtype))
     meter = open_meter(setup.device)
     energy0 = meter.read_j() if meter else None
     monitor = HostMonitor().start()

@@ -71,7 +71,7 @@ class Worker:
     def __init__(self, stages, decision: HostDecision, inputs: SimulationInputs, labels: np.ndarray, n_classes: int,
                  idle: str = "sleep", dtype=np.float32):
         self.stages, self.decision, self.sample, self.labels = stages, decision, inputs.sample, labels
-        self.history = np.empty((len(stages), n_classes), dtype=dtype)       # the logits decided on (compute.logit_dtype)
+        self.history = np.empty((len(stages), n_classes), dtype=dtype)   # the logits decided on (logit_dtype)
         self.out = RawOutputs.allocate(inputs)
         self.log = StageLog.allocate(inputs.n_requests, len(stages))
         self.n_log = 0
