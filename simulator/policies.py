@@ -149,8 +149,15 @@ def _parts(policy: Policy):
 
 
 def is_number(x) -> bool:
-    """A real number (Python's or NumPy's), not a bool (a flag mistaken for a count)."""
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+    """A real number (Python's or NumPy's) that a float holds, not a bool (a flag mistaken for a count); a Python int
+    of 400 digits is not one (its checks would overflow)."""
+    return (isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+            and (not isinstance(x, int) or abs(x) < 1e300))
+
+
+def is_finite_number(x) -> bool:
+    """`is_number`, and finite."""
+    return is_number(x) and math.isfinite(float(x))
 
 
 @dataclass(frozen=True)
@@ -268,10 +275,10 @@ class PowerCap(Policy):
         return cls(config.power_cap_w, config.power_window_s)
 
     def apply(self, builder: _Builder) -> None:
-        require(is_number(self.cap_w) and self.cap_w > 0 and math.isfinite(self.cap_w),
-                f"invalid power_cap_w = {self.cap_w!r}: must be > 0")
-        require(is_number(self.window_s) and self.window_s > 0 and math.isfinite(self.window_s),
-                f"invalid power_window_s = {self.window_s!r}: must be > 0")
+        require(is_finite_number(self.cap_w) and self.cap_w > 0,
+                f"invalid power_cap_w = {self.cap_w!r:.40}: must be a finite number > 0")
+        require(is_finite_number(self.window_s) and self.window_s > 0,
+                f"invalid power_window_s = {self.window_s!r:.40}: must be a finite number > 0")
         builder.flags["power_capped"] = True
         builder.flags["power_cap"] = (float(self.cap_w), float(self.window_s))
 
@@ -353,10 +360,11 @@ class CustomPolicy(Policy):
 
     def _params(self) -> np.ndarray:
         """The parameters as float64 [n]; FlexsimError unless they are a flat sequence of finite numbers."""
-        ok = isinstance(self.params, (tuple, list, np.ndarray))
+        ok = isinstance(self.params, np.ndarray) or (isinstance(self.params, (tuple, list))
+                                                      and all(is_number(p) for p in self.params))
         try:
             params = np.array(self.params, dtype=np.float64).reshape(-1) if ok else None     # a copy: yours stay
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             params = None
         require(params is not None and np.ndim(self.params) == 1 and bool(np.all(np.isfinite(params))),
                 f"invalid custom policy {self._name()}: params must be a flat sequence of finite numbers, "

@@ -241,3 +241,35 @@ def test_prepare_checks_the_signals_it_is_given():
                        correct=np.zeros((6, 10_000), bool))
     with pytest.raises(FlexsimError, match="signals.signal must be finite"):
         prepare(RunConfig(requests=10), signals=nan)
+
+
+def test_optimizer_helpers_name_a_missing_problem():
+    from simulator.optimize import train_and_test
+    from simulator.optimize.budget import budgeted_exits, fraction_thresholds
+    from simulator.optimize.evaluate import exit_fractions, relative_error_increase
+
+    for call in (lambda: exit_fractions(None, (0.5,)), lambda: relative_error_increase(0.5, None),
+                 lambda: fraction_thresholds(None, (1.0,)), lambda: budgeted_exits(None, 1.0)):
+        with pytest.raises(FlexsimError, match="invalid problem: a ThresholdProblem"):
+            call()
+    with pytest.raises(FlexsimError, match="config must be a RunConfig"):
+        train_and_test(None)
+
+
+def test_numbers_beyond_the_float_range_and_strings_as_parameters():
+    from numba import njit
+
+    from simulator import policies as pol
+    from simulator.optimize import MaxAccuracy
+
+    @njit
+    def stop(state, params):
+        return state.signal >= params[0]
+
+    with pytest.raises(FlexsimError, match="invalid budget"):
+        MaxAccuracy(10 ** 400)
+    with pytest.raises(FlexsimError, match="invalid power_cap_w = 1000"):
+        pol.compose([pol.PowerCap(10 ** 400)], 3)
+    for params in (("0.5",), (True,), (10 ** 400,)):
+        with pytest.raises(FlexsimError, match="params must be a flat sequence of finite numbers"):
+            pol.compose([pol.CustomPolicy(stop, params)], 3)

@@ -18,12 +18,14 @@ from simulator.policies import check_n_stages, is_number
 from simulator.optimize.choose import check_budget, within_budget
 from simulator.optimize.descent import shortest_between
 from simulator.optimize.evaluate import OperatingPoint, evaluate
-from simulator.optimize.problem import COST_UNITS, ThresholdProblem
+from simulator.optimize.problem import COST_UNITS, ThresholdProblem, check_problem
 
 
 def check_fractions(fractions, n_stages: int) -> np.ndarray:
     """Validate K exit fractions (each >= 0, summing to 1)."""
-    f = np.asarray(list(fractions), dtype=np.float64)
+    values = list(fractions)
+    require(all(is_number(x) for x in values), f"invalid exit fractions {values!r:.60}: must be numbers")
+    f = np.asarray(values, dtype=np.float64)
     require(f.size == n_stages, f"invalid exit fractions: {f.size} values given for {n_stages} stages "
             f"(need {n_stages})")
     require(bool(np.all(np.isfinite(f) & (f >= 0))) and abs(f.sum() - 1.0) <= 1e-6,
@@ -45,6 +47,7 @@ def _stop_count_threshold(ranked: np.ndarray, m: int) -> float:
 
 def fraction_thresholds(problem: ThresholdProblem, fractions) -> tuple:
     """Thresholds under which (as nearly as ties allow) a fraction ``fractions[k]`` of the samples stops at k."""
+    check_problem(problem)
     f = check_fractions(fractions, problem.n_stages)
     running = np.arange(problem.n_samples)
     target = np.rint(np.cumsum(f) * problem.n_samples).astype(np.int64)
@@ -83,5 +86,6 @@ def budget_exit_probability(problem: ThresholdProblem, budget: float, cost: str 
 
 def budgeted_exits(problem: ThresholdProblem, budget: float, cost: str = "latency") -> tuple[OperatingPoint, float]:
     """MSDNet's budgeted thresholds for a mean-cost `budget`, and the exit probability ``q`` they come from."""
+    check_problem(problem)
     q = budget_exit_probability(problem, budget, cost)
     return evaluate(problem, fraction_thresholds(problem, msdnet_fractions(q, problem.n_stages))), q

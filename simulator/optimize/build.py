@@ -78,6 +78,7 @@ def _runs_text(names) -> str:
 
 def train_and_test(config: RunConfig, train_logits: str | None = None) -> tuple[ThresholdProblem, ThresholdProblem]:
     """The problems on the training split (thresholds are chosen there) and on `config.logits` (held out)."""
+    require(isinstance(config, RunConfig), f"train_and_test: config must be a RunConfig, got {type(config).__name__}")
     train_name = train_logits or training_split(config.logits)
     require(cache_file(train_name) != cache_file(config.logits),
             f"logits {config.logits!r} is the training split {train_name!r} itself (the same file): give the "

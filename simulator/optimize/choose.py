@@ -14,11 +14,10 @@ combination's cost must admit it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from simulator.errors import require
+from simulator.policies import is_finite_number, is_number
 from simulator.optimize.evaluate import check_lambda, tann_objective
 from simulator.optimize.grid import GridResult
 from simulator.optimize.problem import COST_UNITS, ThresholdProblem
@@ -51,8 +50,8 @@ def choose_tann(result: GridResult, problem: ThresholdProblem, lam: float, cost:
 
 def check_max_drop(max_drop: float) -> float:
     """Validate an accuracy drop (a fraction in [0, 1])."""
-    require(isinstance(max_drop, (int, float, np.floating)) and not isinstance(max_drop, bool)
-            and 0.0 <= max_drop <= 1.0, f"invalid max_drop = {max_drop!r}: an accuracy drop must lie in [0, 1]")
+    require(is_number(max_drop) and 0.0 <= max_drop <= 1.0,
+            f"invalid max_drop = {max_drop!r:.40}: an accuracy drop must lie in [0, 1]")
     return float(max_drop)
 
 
@@ -68,9 +67,8 @@ def choose_min_cost(result: GridResult, problem: ThresholdProblem, max_drop: flo
 
 def check_budget(budget: float, cost: str) -> float:
     """Validate a cost budget (ms or J, > 0)."""
-    require(isinstance(budget, (int, float, np.floating)) and not isinstance(budget, bool)
-            and math.isfinite(budget) and budget > 0,
-            f"invalid budget = {budget!r}: must be a finite number > 0 ({COST_UNITS.get(cost, '?')})")
+    require(is_finite_number(budget) and budget > 0,
+            f"invalid budget = {budget!r:.40}: must be a finite number > 0 ({COST_UNITS.get(cost, '?')})")
     return float(budget)
 
 

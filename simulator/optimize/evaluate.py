@@ -97,12 +97,14 @@ def evaluate(problem: ThresholdProblem, thresholds) -> OperatingPoint:
 
 def exit_fractions(problem: ThresholdProblem, thresholds) -> np.ndarray:
     """Fraction of samples that stop after each stage."""
+    check_problem(problem)
     stage = exit_stages(problem.signal, check_thresholds(thresholds, problem.n_stages))
     return np.bincount(stage, minlength=problem.n_stages) / problem.n_samples
 
 
 def relative_error_increase(accuracy, problem: ThresholdProblem):
     """``(error - error_full) / error_full`` of accuracies on `problem` (error_full floored at one sample)."""
+    check_problem(problem)
     return ((1.0 - np.asarray(accuracy)) - (1.0 - problem.accuracy_full)) / problem.error_full
 
 

@@ -157,6 +157,8 @@ def stop_counts(problem: ThresholdProblem, grid: ThresholdGrid) -> np.ndarray:
 def evaluate_grid(problem: ThresholdProblem, grid: ThresholdGrid) -> GridResult:
     """Accuracy, mean latency, mean energy and mean stages of every combination of `grid` (exact)."""
     check_problem(problem)
+    require(isinstance(grid, ThresholdGrid), f"invalid grid: a ThresholdGrid (simulator.optimize.make_grid), got "
+            f"{type(grid).__name__}")
     counts = stop_counts(problem, grid)
     weights = {"accuracy": problem.correct.astype(np.float64), "latency_ms": problem.latency_ms,
                "energy_j": problem.energy_j,
