@@ -120,7 +120,8 @@ class _Builder:
         self.max_stages = np.array([self.n_stages], dtype=np.int64)
 
     def set_levels(self, queue_lens) -> None:
-        require(len(self.levels) == 1, "policy: only one load-adaptive policy may be composed")
+        require("levelled" not in self.flags, "policy: only one load-adaptive policy may be composed")
+        self.flags["levelled"] = True
         self.levels = list(queue_lens)
         self.thresholds = np.repeat(self.thresholds, len(queue_lens), axis=0)
         self.max_stages = np.repeat(self.max_stages, len(queue_lens))
@@ -471,6 +472,7 @@ MAX_QUEUE_LENGTH = 2 ** 31 - 1
 
 def parse_load_levels(text: str) -> tuple:
     """Parse ``QLEN:MAX_STAGES[:T0/T1/...]`` levels separated by ``;`` (e.g. ``0:6;4:3:0.5/0.4;16:1``)."""
+    require(isinstance(text, str), f"invalid load_levels = {text!r:.40}: a text QLEN:MAX_STAGES[:T0/T1/...];...")
     levels = []
     for i, part in enumerate(p for p in text.split(";") if p.strip()):
         bits = part.strip().split(":")

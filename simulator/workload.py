@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,6 +236,7 @@ class Trace:
 def read_trace(path: str | Path) -> Trace:
     """Read a trace CSV: column ``arrival_s`` (sorted, >= 0), optional ``deadline_ms``, ``energy_budget_j``,
     ``sample``; parsed once while the file is unchanged (`simulator.io.parsed_file`: its arrays are read-only)."""
+    require(isinstance(path, (str, os.PathLike)), f"trace: {path!r:.40} is not a path")
     return parsed_file(path, "trace", _parse_trace)
 
 

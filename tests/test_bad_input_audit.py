@@ -273,3 +273,16 @@ def test_numbers_beyond_the_float_range_and_strings_as_parameters():
     for params in (("0.5",), (True,), (10 ** 400,)):
         with pytest.raises(FlexsimError, match="params must be a flat sequence of finite numbers"):
             pol.compose([pol.CustomPolicy(stop, params)], 3)
+
+
+def test_two_load_adaptive_policies_and_untyped_specs_are_refused():
+    from simulator import policies as pol
+    from simulator.workload import read_trace
+
+    one_level = pol.LoadAdaptive(((0, 2, None),))
+    with pytest.raises(FlexsimError, match="only one load-adaptive policy"):
+        pol.compose([one_level, pol.LoadAdaptive(((0, 1, None),))], 3)
+    with pytest.raises(FlexsimError, match="trace: None is not a path"):
+        read_trace(None)
+    with pytest.raises(FlexsimError, match="invalid load_levels = None"):
+        pol.parse_load_levels(None)
