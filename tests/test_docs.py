@@ -135,3 +135,24 @@ def test_the_configuration_reference_is_what_the_code_generates():
     text = (ROOT / "docs" / "configuration.md").read_text()
     assert text == reference_markdown(), f"docs/configuration.md is stale: run {COMMAND}"
     assert all(f"| `{f.name}` | `--{f.name.replace('_', '-')}`" in text for f in config_fields())
+
+
+def test_optimizer_md_quotes_the_normal_ensembles_of_the_committed_figure_2_csvs():
+    """The figure-2 table of docs/optimizer.md (one member; normal ensembles of 2 and 6 members) agrees with the
+    committed CSVs to the digits it shows, so that a regenerated figure cannot leave the prose behind."""
+    import csv
+    import re
+
+    text = (ROOT / "docs" / "optimizer.md").read_text()
+    number, at = r"([\d.]+) ms", r"([\d.]+) at ([\d.]+) ms"
+    rows = re.findall(rf"^\| ([\w-]+)(?: \(derived\))? \| {number} \| {at} \| {at} \|", text, flags=re.M)
+    assert len(rows) == 4
+    for profile, one_ms, acc2, ms2, acc6, ms6 in rows:
+        with open(ROOT / "docs" / "figures" / f"fig2-flexible-vs-normal-{profile}.csv", newline="") as fh:
+            normal = {r["series"]: r for r in csv.DictReader(fh) if r["series"].startswith("normal-")}
+        shown = [(one_ms, normal["normal-1"]["test_latency_ms"]), (ms2, normal["normal-2"]["test_latency_ms"]),
+                 (ms6, normal["normal-6"]["test_latency_ms"]), (acc2, normal["normal-2"]["test_accuracy"]),
+                 (acc6, normal["normal-6"]["test_accuracy"])]
+        for quoted, value in shown:
+            digits = len(quoted.split(".")[1])
+            assert quoted == f"{float(value):.{digits}f}", f"{profile}: optimizer.md says {quoted}, the CSV {value}"
