@@ -342,6 +342,8 @@ def _positive(x) -> bool:
 #: Longest latency (ms) a profile may give one call: ~11.6 days, beyond any inference call, and far enough below
 #: the float range that sums over millions of requests stay finite.
 MAX_LATENCY_MS = 1e9
+#: Largest batch size a profile may give (far beyond any served batch: a run's batch_size is at most 4096).
+MAX_PROFILE_BATCH = 1 << 20
 #: Most threads a profile's device may record (far beyond any host's cores).
 MAX_THREADS = 1 << 16
 #: Largest wake-up factor (a first call after idle a thousand times as slow as a warm one).
@@ -359,8 +361,9 @@ def _parse_model(spec, where: str) -> ModelEntry:
             f"{where}: must have a non-empty object 'batches'")
     batches, keys = {}, {}
     for key, entry in spec["batches"].items():
-        require(isinstance(key, str) and key.isascii() and key.isdigit() and int(key) >= 1,
-                f"{where}.batches: batch size {key!r} must be an integer >= 1")
+        require(isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9
+                and 1 <= int(key) <= MAX_PROFILE_BATCH,
+                f"{where}.batches: batch size {key!r:.40} must be an integer from 1 to {MAX_PROFILE_BATCH}")
         require(int(key) not in keys, f"{where}.batches: batch size {int(key)} appears twice "
                 f"({keys.get(int(key))!r} and {key!r})")
         keys[int(key)] = key

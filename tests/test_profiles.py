@@ -56,6 +56,8 @@ def _broken(path, value):
     (("models", "m", "batches", "0"), {"latency_ms": {"samples": [1.0]}}, "batch size '0'"),
     (("provenance", "source"), "guessed", "provenance.source"),
     (("models", "m", "batches", "²"), {"latency_ms": {"samples": [1.0]}}, "batch size '²'"),
+    (("models", "m", "batches", "9" * 400), {"latency_ms": {"samples": [1.0]}}, "must be an integer from 1 to 1048576"),
+    (("device", "threads"), "abc", "device.threads = 'abc' must be an integer"),
     (("models", "m", "batches", "1", "latency_ms", "samples"), [1e308], r"samples\[0\] = 1e\+308 must be .* <= 1e\+09"),
     (("models", "m", "batches", "4", "latency_ms", "quantiles"), {"0.5": 1e12}, "<= 1e"),
     (("default_stage_models",), [["m"]], "default_stage_models must list models of this profile"),
