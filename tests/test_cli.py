@@ -133,6 +133,15 @@ def test_profiles_lists_the_shipped_profiles(capsys):
     assert "h100" in capsys.readouterr().out
 
 
+def test_profiles_gives_each_form_its_own_batch_sizes(capsys):
+    """h100 measured ResNet-18's CUDA graph at batch 1 only, its eager calls at batch 1-64: the listing must not merge
+    them into one range."""
+    assert main(["profiles", "h100"]) == 0
+    covers = capsys.readouterr().out.split("covers: ")[1]
+    assert "resnet18, vgg16, mobilenet-v3-large (fp16 cuda-graph) at batch 1, (fp16 eager, fp32 eager) at batch 1-64" \
+        in covers
+
+
 # --------------------------------------------------------------------------- unusable paths, checked up front
 
 @pytest.mark.parametrize("argv, message", [

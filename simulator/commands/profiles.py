@@ -61,19 +61,28 @@ def _energy_label(profile) -> str:
 
 
 def _coverage(profile) -> str:
-    """Architectures grouped by the forms (dtype, mode) and batch sizes they are covered in, e.g.
-    ``resnet18, resnet50 (fp16 eager, fp32 eager) at batch 1-64 (7 sizes)``."""
-    forms, sizes = {}, {}
+    """Architectures grouped by what they are covered in: each form (dtype, mode) with the batch sizes some model of
+    that architecture and form measured, e.g. ``resnet18, vgg16 (fp16 eager, fp32 eager) at batch 1-64 (7 sizes),
+    (fp16 cuda-graph) at batch 1``."""
+    sizes = {}
     for name, model in profile.models.items():
         arch = str(model.info.get("arch", name)).replace("_", "-")
         form = " ".join(str(model.info[k]) for k in ("dtype", "mode") if k in model.info)
-        forms.setdefault(arch, set()).add(form)
-        sizes.setdefault(arch, set()).update(model.batches)
+        sizes.setdefault(arch, {}).setdefault(form, set()).update(model.batches)
     groups = {}
-    for arch in forms:
-        key = (", ".join(sorted(f for f in forms[arch] if f)), _ranges(sorted(sizes[arch])))
-        groups.setdefault(key, []).append(arch)
-    return "; ".join(f"{', '.join(archs)}{f' ({f})' if f else ''} at batch {b}" for (f, b), archs in groups.items())
+    for arch, forms in sizes.items():
+        by_batches = {}
+        for form, batches in sorted(forms.items()):
+            by_batches.setdefault(_ranges(sorted(batches)), []).append(form)
+        text = ", ".join(_forms_text(fs) + f"at batch {b}" for b, fs in by_batches.items())
+        groups.setdefault(text, []).append(arch)
+    return "; ".join(f"{', '.join(archs)} {text}" for text, archs in groups.items())
+
+
+def _forms_text(forms: list[str]) -> str:
+    """``(fp16 eager, fp32 eager) `` for the named forms, nothing where none is named."""
+    named = [f for f in forms if f]
+    return f"({', '.join(named)}) " if named else ""
 
 
 def _ranges(sizes) -> str:
