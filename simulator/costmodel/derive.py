@@ -145,12 +145,57 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                 **({"given_layer_tables": {t.model: t.traced_with for t in tables}} if tables else {}),
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
-                "decision_overhead": f"measured on the reference profile's host ({reference.name})"},
+                "reference_measured": _reference_measurement(reference),
+                "decision_overhead": _decision_overhead_origin(reference)},
             "caveats": (CAVEATS[target.executes] + _unseen_ops_caveat(tables)
-                        + _channel_block_caveat(ref_spec, target)),
+                        + _channel_block_caveat(ref_spec, target) + _efficiency_caveat(params)),
+            "software": derivation_software(),
             "built_by": "flexsim costmodel derive"},
         models=entries,
     )
+
+
+def _reference_measurement(reference: Profile) -> dict:
+    """Which measurement the reference profile's name stood for when this was derived (a shipped name is re-measured
+    from time to time): its date and, where it was renamed, what it was measured as."""
+    keep = ("date", "measured_as")
+    return {key: reference.provenance[key] for key in keep if key in reference.provenance}
+
+
+def _decision_overhead_origin(reference: Profile) -> str:
+    """Where the decision overhead, copied from the reference profile, was measured: the reference's own note where it
+    has one (the H100's was measured on another host)."""
+    note = reference.provenance.get("decision_overhead_note")
+    return f"copied from the reference profile ({reference.name})" + (f": {note}" if note else
+                                                                      ", measured on its host")
+
+
+def derivation_software() -> dict:
+    """Versions of what derived a profile: flexsim (its package version), NumPy, SciPy and Python."""
+    import importlib.metadata
+    import platform
+
+    import scipy
+
+    try:
+        flexsim = importlib.metadata.version("flexsim")
+    except importlib.metadata.PackageNotFoundError:
+        flexsim = "not installed (run from a checkout)"
+    return {"flexsim": flexsim, "numpy": np.__version__, "scipy": scipy.__version__,
+            "python": platform.python_version()}
+
+
+def _efficiency_caveat(params) -> list[str]:
+    """A caveat naming the fitted efficiencies above 1: shares of the reference's measured peaks that exceed them
+    (kernels whose data stay in the caches move them faster than the measured memory bandwidth), carried to the
+    target's datasheet peaks, where they may predict more than the device can do."""
+    above = {name: value for name, value in params.to_json().items() if name.startswith("eff_") and value > 1.0}
+    if not above:
+        return []
+    listed = ", ".join(f"{name} {value:.3g}" for name, value in sorted(above.items()))
+    return [f"efficiencies above 1 of the reference's measured peaks ({listed}) are carried to the target's "
+            "datasheet peaks: there they may exceed what the device reaches (e.g. memory traffic faster than its DRAM "
+            "where the reference's kernels ran from its caches), so the derived latencies may be optimistic"]
 
 
 def _channel_block_caveat(reference, target) -> list[str]:
