@@ -632,3 +632,24 @@ def test_costmodel_bad_input_is_refused_before_any_work(tmp_path, capsys, argv, 
     captured = capsys.readouterr()
     assert message in captured.err and captured.err.count("\n") == 1
     assert "timing" not in captured.out
+
+
+def test_every_shipped_derived_profile_says_what_it_came_from_and_with_what():
+    """Derived profiles pin the reference measurement, say where their decision overhead was measured, list their
+    software, and name the fitted efficiencies above 1 that they carry to datasheet peaks (rpi5's)."""
+    from simulator.profiles import load_profile, shipped_profiles
+
+    derived = [load_profile(n) for n in shipped_profiles()]
+    derived = [p for p in derived if p.provenance["source"] == "derived"]
+    assert len(derived) == 10
+    for profile in derived:
+        origin = profile.provenance["derived_from"]
+        assert origin["reference_measured"]["date"] == load_profile(origin["reference_profile"]).provenance["date"]
+        copied = f"copied from the reference profile ({origin['reference_profile']})"
+        assert origin["decision_overhead"].startswith(copied)
+        assert set(profile.provenance["software"]) == {"flexsim", "numpy", "scipy", "python"}
+        above = [k for k, v in origin["latency_params"].items() if k.startswith("eff_") and v > 1]
+        caveat = [c for c in profile.provenance["caveats"] if c.startswith("efficiencies above 1")]
+        assert bool(above) == bool(caveat) and all(name in caveat[0] for name in above)
+    a100 = next(p for p in derived if p.name == "a100")
+    assert "not measured on the h100 host" in a100.provenance["derived_from"]["decision_overhead"].lower()
