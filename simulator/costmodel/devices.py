@@ -141,13 +141,14 @@ DEVICES: dict[str, DeviceSpec] = {d.name: d for d in (
           "10-25 W module (datasheet).",
           sources=("NVIDIA Jetson Orin NX Series datasheet (1024 CUDA cores, 32 tensor cores, GPU max 918 MHz, "
                    "102.4 GB/s, 10-25 W), https://developer.nvidia.com/embedded/downloads#?search=Jetson%20Orin%20NX",
-                   NVPMODEL)),
+                   NVPMODEL, ORIN_BRIEF + " (the same GA10B SM: its per-SM, per-clock rates)")),
     _orin("orin-nano-8gb", "NVIDIA Jetson Orin Nano 8GB, 15 W", 8, 625.0, 68.0, 15.0,
           "1024 CUDA cores, 32 tensor cores, GPU max 625 MHz, LPDDR5 68 GB/s, 7-15 W (original, not the 'Super' "
           "firmware: 1020 MHz, 102 GB/s, 25 W).",
           sources=("NVIDIA Jetson Orin Nano Series datasheet (1024 CUDA cores, 32 tensor cores, 625 MHz, 68 GB/s, "
                    "7-15 W; 40 sparse INT8 TOPS = 4 x 10.2 dense FP16 TFLOPS), "
-                   "https://developer.nvidia.com/embedded/downloads#?search=Jetson%20Orin%20Nano", NVPMODEL)),
+                   "https://developer.nvidia.com/embedded/downloads#?search=Jetson%20Orin%20Nano", NVPMODEL,
+                   ORIN_BRIEF + " (the same GA10B SM: its per-SM, per-clock rates)")),
     DeviceSpec(name="jetson-nano", label="NVIDIA Jetson Nano 4GB, 10 W (MAXN)", kind="embedded", executes="gpu",
                peak_tflops={"fp32": 0.236, "fp16": 0.472}, mem_bw_gbs=25.6, power_w=10.0,
                notes="Maxwell, 128 CUDA cores at 921.6 MHz, no tensor cores; LPDDR4 64-bit 25.6 GB/s; 5/10 W modes",
