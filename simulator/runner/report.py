@@ -874,16 +874,23 @@ def _drift_reference(scenarios) -> str:
 
 
 def _shown(path) -> str:
-    """A file's path as the report names it: from the project's folder where it is inside, else as given."""
+    """A file's path as the report names it: from the project's folder where it is inside, else as given. A path
+    recorded in another checkout of the project (results.json records absolute paths) that ends in a shipped data
+    file, ``.../simulator/data/NAME``, is named as that file: the report reads the same wherever it is rendered."""
     resolved = Path(path).resolve()
-    return resolved.relative_to(PROJECT).as_posix() if resolved.is_relative_to(PROJECT) else str(path)
+    if resolved.is_relative_to(PROJECT):
+        return resolved.relative_to(PROJECT).as_posix()
+    shipped = Path(*resolved.parts[-3:])
+    if resolved.parts[-3:-1] == ("simulator", "data") and (PROJECT / shipped).is_file():
+        return shipped.as_posix()
+    return str(path)
 
 
 def _shipped_ensemble(plan: dict, setup: dict) -> bool:
     """Whether a run served the shipped trained ensemble (its cache, members and images), which its note describes."""
     shipped = (CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH)
     given = (plan["logits"], setup.get("members_path", MEMBERS_PATH), setup.get("samples_path", SAMPLES_PATH))
-    return all(Path(g).resolve() == Path(s).resolve() for g, s in zip(given, shipped))
+    return all(_shown(g) == _shown(s) for g, s in zip(given, shipped))
 
 
 def _capped(scenarios: list, plan: dict) -> str:
