@@ -132,8 +132,8 @@ def prepare(config: RunConfig, cache: LogitCache | None = None, *, signals=None)
         arrival_s=arrival_s, clients=spec.clients if spec.closed else 0,
         sample=_samples(config, trace, n, cache.n_samples, sample_rng),
         draw=draw_rng.integers(0, GRID, size=(n, n_stages), dtype=np.uint16),
-        deadline_s=_per_request(trace, "deadline_ms", config.deadline_ms, n) / 1000.0,
-        energy_budget_j=_per_request(trace, "energy_budget_j", config.energy_budget_j, n),
+        deadline_s=_per_request(trace, "deadline_ms", config.deadline_ms, n, _trace_name(config)) / 1000.0,
+        energy_budget_j=_per_request(trace, "energy_budget_j", config.energy_budget_j, n, _trace_name(config)),
         max_batch=config.batch_size, edf=config.queue == "edf", policy=compiled,
         record_batches=config.record_batches, assignment=_assignment(config, spec, n, dispatch_rng),
         speed=device_speed(devices, horizon_bound_s(arrival_s, n, devices), speed_rng), members=tuple(members),
@@ -274,8 +274,8 @@ def _samples(config: RunConfig, trace, n: int, n_samples: int, rng: np.random.Ge
         sample = trace.sample[:n]
         bad = np.flatnonzero(sample >= n_samples)
         if bad.size:
-            raise FlexsimError(f"trace: sample row {bad[0] + 1} = {sample[bad[0]]} is outside the cache's "
-                               f"{n_samples} samples")
+            raise FlexsimError(f"trace {_trace_name(config)}: sample row {bad[0] + 1} = {sample[bad[0]]} is outside "
+                               f"the cache's {n_samples} samples")
         return sample.astype(np.int32)
     if config.sample_order == "random":
         return rng.integers(0, n_samples, size=n, dtype=np.int32)
@@ -287,14 +287,20 @@ def _trace_columns(trace) -> tuple[str, ...]:
     return tuple(c for c in ("deadline_ms", "energy_budget_j") if trace is not None and getattr(trace, c) is not None)
 
 
-def _per_request(trace, column: str, default: float, n: int) -> np.ndarray:
+def _trace_name(config: RunConfig) -> str:
+    """The trace file of `config`'s arrivals, as given (for error messages)."""
+    return config.arrivals[len("trace:"):]
+
+
+def _per_request(trace, column: str, default: float, n: int, name: str) -> np.ndarray:
+    """`column` of `trace` (its first `n` rows), or `default` alone where the trace (file `name`) has none."""
     values = getattr(trace, column) if trace is not None else None
     if values is None:
         return np.array([float(default)])
     values = np.asarray(values[:n], dtype=np.float64)
     bad = np.flatnonzero(~(values > 0))
     if bad.size:
-        raise FlexsimError(f"trace: {column} row {bad[0] + 1} = {values[bad[0]]} must be > 0")
+        raise FlexsimError(f"trace {name}: {column} row {bad[0] + 1} = {values[bad[0]]} must be > 0")
     return values
 
 

@@ -178,6 +178,8 @@ class SweepResult:
 
     def csv_text(self, rows: list[dict]) -> str:
         """`rows` (`rows()` or `means()`) as CSV: values in their command-line form, None as empty."""
+        require(isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows),
+                "csv_text: rows must be a non-empty list of rows (SweepResult.rows() or means())")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(rows[0].keys())

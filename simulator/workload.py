@@ -69,9 +69,11 @@ class ArrivalSpec:
 def parse_arrivals(text: str) -> ArrivalSpec:
     """Parse an arrival specification such as ``poisson:1200`` or ``gamma:load=0.8:2``."""
     require(isinstance(text, str) and text, f"invalid arrivals = {text!r}: expected e.g. poisson:1000")
-    kind, _, rest = text.partition(":")
+    kind, colon, rest = text.partition(":")
     require(kind in KINDS, f"invalid arrivals = {text!r}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
     parts = rest.split(":") if rest else []
+    require(kind != "closed" or not colon or rest, f"invalid arrivals = {text!r}: nothing after the colon (write "
+            "closed alone for one client, or closed:CLIENTS)")
     return _PARSERS[kind](text, parts)
 
 

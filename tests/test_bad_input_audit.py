@@ -286,3 +286,28 @@ def test_two_load_adaptive_policies_and_untyped_specs_are_refused():
         read_trace(None)
     with pytest.raises(FlexsimError, match="invalid load_levels = None"):
         pol.parse_load_levels(None)
+
+
+def test_small_api_edges_are_named(tmp_path):
+    import numpy as np
+
+    from simulator import simulate, sweep
+    from simulator.optimize import build_problem, evaluate_grid, make_grid
+    from simulator.config import RunConfig
+    from simulator.workload import parse_arrivals
+
+    with pytest.raises(FlexsimError, match="nothing after the colon"):
+        parse_arrivals("closed:")
+    problem = build_problem(RunConfig(members=(0, 1)))
+    result = evaluate_grid(problem, make_grid(problem, 3))
+    for index in (-1, 3, "a", True):
+        with pytest.raises(FlexsimError, match="invalid combination index"):
+            result.point(index)
+    study = sweep(vary={"deadline_ms": (5.0,)}, requests=50)
+    with pytest.raises(FlexsimError, match="rows must be a non-empty list"):
+        study.csv_text([])
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,deadline_ms\n0,1\n0.1,-2\n")
+    with pytest.raises(FlexsimError, match=f"trace {trace}: deadline_ms row 2 = -2.0 must be > 0"):
+        simulate(arrivals=f"trace:{trace}")
+    assert np.isfinite(result.point(0).latency_ms)

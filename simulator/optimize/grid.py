@@ -137,6 +137,9 @@ class GridResult:
 
     def point(self, index: int) -> OperatingPoint:
         """Combination `index` as an operating point."""
+        n = len(self.accuracy)
+        require(isinstance(index, (int, np.integer)) and not isinstance(index, bool) and 0 <= index < n,
+                f"invalid combination index = {index!r:.40}: must be an integer from 0 to {n - 1}")
         i = int(index)
         return OperatingPoint(thresholds=self.grid.thresholds(i), accuracy=float(self.accuracy[i]),
                               latency_ms=float(self.latency_ms[i]),
