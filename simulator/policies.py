@@ -581,7 +581,10 @@ def make_state(**fields) -> RequestState:
     if unknown:
         raise FlexsimError(f"RequestState has no field(s) {', '.join(sorted(unknown))}")
     defaults.update(fields)
-    return RequestState(**{k: _state_field(k, v) for k, v in defaults.items()})
+    state = RequestState(**{k: _state_field(k, v) for k, v in defaults.items()})
+    require(1 <= state.n_stages and 0 <= state.stage < state.n_stages,
+            f"RequestState: stage = {state.stage} must lie in [0, n_stages = {state.n_stages})")
+    return state
 
 
 def _state_field(name: str, value):

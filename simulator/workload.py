@@ -148,6 +148,8 @@ _PARSERS = {"poisson": _parse_poisson, "gamma": _parse_gamma, "mmpp": _parse_mmp
 def generate_arrivals(spec: ArrivalSpec, n_requests: int, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s) of `n_requests` requests for an open-loop `spec` whose rates are resolved."""
     require(spec.load is None, "arrivals: a load=X rate must be resolved before generating arrivals")
+    require(isinstance(n_requests, (int, np.integer)) and n_requests >= 1,
+            f"arrivals: n_requests = {n_requests!r:.40} must be an integer >= 1")
     if spec.kind == "poisson":
         gaps = rng.exponential(1.0 / spec.rates[0], size=n_requests)
     elif spec.kind == "gamma":

@@ -311,3 +311,16 @@ def test_small_api_edges_are_named(tmp_path):
     with pytest.raises(FlexsimError, match=f"trace {trace}: deadline_ms row 2 = -2.0 must be > 0"):
         simulate(arrivals=f"trace:{trace}")
     assert np.isfinite(result.point(0).latency_ms)
+
+
+def test_a_state_beyond_its_stages_and_no_arrivals_are_refused():
+    import numpy as np
+
+    from simulator.policies import make_state
+    from simulator.workload import generate_arrivals, parse_arrivals
+
+    for fields in (dict(stage=9, n_stages=6), dict(stage=-1)):
+        with pytest.raises(FlexsimError, match="must lie in \\[0, n_stages"):
+            make_state(**fields)
+    with pytest.raises(FlexsimError, match="n_requests = 0 must be an integer >= 1"):
+        generate_arrivals(parse_arrivals("mmpp:10:20:0.1"), 0, np.random.default_rng(0))
