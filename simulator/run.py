@@ -54,11 +54,7 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
             f"simulate: config must be a RunConfig (or None), got {type(config).__name__}; give fields by keyword")
     check_field_names(changes, "simulate")
     config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes})
-    if config.out is not None:                       # before the run: the folder and the inputs it must not replace
-        from simulator.io import check_output_dir, check_spares_inputs
-
-        check_output_dir(config.out)
-        check_spares_inputs(config.out, OUTPUT_FILES, input_paths(config))
+    check_out(config)
     result = run_inputs(prepare(config), engine or config.engine)
     if config.out is not None:                       # as `flexsim run --out`: the outputs, replaced as one set
         write_outputs(result, config.out, config)
@@ -358,6 +354,16 @@ def field_input_paths(name: str, value) -> list[str]:
 def input_paths(config: RunConfig) -> list[str]:
     """`field_input_paths` of every field of `config`."""
     return [path for name, value in config.to_dict().items() for path in field_input_paths(name, value)]
+
+
+def check_out(config: RunConfig, also_read=()) -> None:
+    """Before a run: `config.out` (where set) can be written, and writing it would replace none of the files the run
+    reads (`input_paths`, and `also_read`: a configuration file)."""
+    from simulator.io import check_output_dir, check_spares_inputs
+
+    if config.out is not None:
+        check_output_dir(config.out)
+        check_spares_inputs(config.out, OUTPUT_FILES, [*also_read, *input_paths(config)])
 
 
 def write_outputs(result: SimulationResult, out_dir: str | Path, config: RunConfig,

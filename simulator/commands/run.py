@@ -70,14 +70,11 @@ def config_from_args(args: argparse.Namespace, skip=(), others: tuple = OTHER_TA
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.io import check_output_dir, check_spares_inputs
     from simulator.logits import load_cache
-    from simulator.run import OUTPUT_FILES, input_paths, prepare, run_inputs, stage_model_note, write_outputs
+    from simulator.run import check_out, prepare, run_inputs, stage_model_note, write_outputs
 
     config = config_from_args(args)
-    if config.out:
-        check_output_dir(config.out)
-        check_spares_inputs(config.out, OUTPUT_FILES, [args.config, *input_paths(config)])
+    check_out(config, also_read=[args.config])
     cache = load_cache(config.logits)
     inputs = prepare(config, cache)
     result = run_inputs(inputs, config.engine)

@@ -14,10 +14,10 @@ by default), depthwise convolutions on the general-purpose cores.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from simulator.errors import require
+from simulator.policies import is_finite_number
 
 H100_SOURCES = ("NVIDIA H100 Tensor Core GPU datasheet (SXM5: FP32 67, TF32 989*, FP16 1979* TFLOPS, *sparse; "
                 "3.35 TB/s; up to 700 W), "
@@ -172,8 +172,8 @@ def device_spec(name: str) -> DeviceSpec:
 
 
 def _positive(x) -> bool:
-    """A finite number > 0 (not a bool)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+    """A finite number > 0 (`policies.is_finite_number`: not a bool, nor an int beyond the float range)."""
+    return is_finite_number(x) and x > 0
 
 
 def measured_cpu_spec(profile) -> DeviceSpec:
