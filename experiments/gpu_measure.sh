@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Everything flexsim measures on a CUDA GPU, in one call (device time is short): the CUDA validation report (graph
 # execution) and the GPU's profile (eager and CUDA-graph modes, the six torchvision architectures and the
-# Fashion-MNIST members, batch 1-64, NVML energy).
+# Fashion-MNIST members, batch 1-64, NVML energy), and every kernel's device time inside those models' forward passes
+# (flexsim costmodel kernel-times), set against the cost model fitted on the profile (kernel-check).
 #
-# Usage: [STEPS=validate,profile] [DTYPES=fp32] experiments/gpu_measure.sh OUT_DIR [PROFILE_NAME]
+# Usage: [STEPS=validate,profile,kernels] [DTYPES=fp32] experiments/gpu_measure.sh OUT_DIR [PROFILE_NAME]
 #   OUT_DIR       where the profile, the validation report (tar.gz of the folder + Markdown) and the logs go
 #   PROFILE_NAME  the profile's name (default from the GPU: h100-profiler on an H100, written beside the shipped
 #                 h100 as docs/profiles.md says; h200 on an H200; gpu otherwise)
-#   STEPS         which measurements (default validate,profile; ~6 min in all on an H200 with 20 seeds, about
-#                 a minute more with 200): profile alone for a re-measurement of the GPU's profile
+#   STEPS         which measurements (default validate,profile,kernels; ~6 min in all on an H200 with 20 seeds,
+#                 about a minute more with 200): profile alone for a re-measurement of the GPU's profile; kernels
+#                 (about a minute) writes OUT_DIR/kernel-times.json and, where the profile step ran, the
+#                 comparison OUT_DIR/kernel-check.md
 #   DTYPES        the profile's dtypes (default fp32; fp16,fp32 roughly doubles the profile steps' time)
 # Needs PyTorch with CUDA, numba, scipy, matplotlib and simpy importable (PYTHONPATH may point at them).
 # Each step has its own time limit, so that a failing or slow step leaves the others' results.
@@ -21,7 +24,7 @@ case "$gpu" in
   *) default_name=gpu ;;
 esac
 name=${2:-$default_name}
-steps=${STEPS:-validate,profile}
+steps=${STEPS:-validate,profile,kernels}
 dtypes=${DTYPES:-fp32}
 mkdir -p "$out"
 echo "== GPU '${gpu:-none found}', profile '$name', steps $steps, dtypes $dtypes"
@@ -51,5 +54,20 @@ step profile-eager "$limit" python3 -m simulator.cli profile "$models" $common -
     --kind datacenter --name "$name" --out "$out/$name.json"
 step profile-graph "$limit" python3 -m simulator.cli profile "$models" $common --modes graph --update \
     --kind datacenter --name "$name" --out "$out/$name.json"
+fi
+if [[ ",$steps," == *",kernels,"* ]]; then
+step kernel-times 150 python3 -m simulator.cli costmodel kernel-times --models "$models" --device cuda \
+    --dtypes "$dtypes" --batch-sizes 1,2,4,8,16,32,64 --rounds 3 --passes 4 --out "$out/kernel-times.json"
+if [[ ! -f "$out/kernel-times.json" ]]; then   # a model whose kernels differ from its table stops the run: each alone
+  for m in ${models//,/ }; do
+    step "kernel-times-$m" 60 python3 -m simulator.cli costmodel kernel-times --models "$m" --device cuda \
+        --dtypes "$dtypes" --batch-sizes 1,2,4,8,16,32,64 --rounds 3 --passes 4 --out "$out/kernel-times-$m.json"
+  done
+fi
+files=$(for f in "$out"/kernel-times*.json; do [[ -f "$f" ]] && printf -- "--kernel-times %q " "$f"; done)
+if [[ -f "$out/$name.json" && -n "$files" ]]; then
+step kernel-check 120 bash -c "python3 -m simulator.cli costmodel kernel-check $files --profile '$out/$name.json' \
+    >'$out/kernel-check.md'"
+fi
 fi
 nvidia-smi --query-gpu=name,temperature.gpu,power.draw,clocks.sm --format=csv >"$out/after.txt" 2>&1

@@ -1,4 +1,5 @@
-"""``flexsim costmodel {accuracy,derive,trace,devices}``: the hardware cost model from the command line."""
+"""``flexsim costmodel {accuracy,derive,trace,microbench,kernel-times,kernel-check,devices}``: the hardware cost model
+from the command line."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ DESCRIPTION = """The hardware cost model (docs/cost-model.md).
   microbench  time synthetic kernels on this host (PyTorch needed) for the kernel model of a measured CPU profile
             (--profile, default: cpu-amd-epyc-2c), with that profile's thread count and allocator; writes
             simulator/costmodel/tables/kernels-<profile>.json (or --out); takes ~10 minutes on the 2-core host
+  kernel-times  time every kernel of built-in models inside real forward passes on this host's CPU or a CUDA GPU
+            (PyTorch needed), matched to their layer tables; writes --out (JSON)
+  kernel-check  set a kernel-times file (--kernel-times) against the cost model fitted on a measured profile of the
+            same device (--profile): which operators the model gets wrong, and what calls cost beyond their kernels
   devices   list the device table with its datasheet figures
 
 Examples:
@@ -27,23 +32,29 @@ Examples:
   flexsim costmodel trace --models mynet=models.py:build --input-shape 3,32,32 --out-dir tables
   flexsim costmodel derive --device orin-nano-8gb --table tables/mynet.json --name orin-nano-mynet --out-dir .
   flexsim costmodel microbench --profile cpu-amd-epyc-2c
+  flexsim costmodel kernel-times --models fmnist-cnn-w8,resnet18 --batch-sizes 1,4 --threads 1 --out kt.json
+  flexsim costmodel kernel-check --kernel-times kt.json --profile cpu-amd-epyc-2c
 """
 
 BEGIN, END = "<!-- accuracy-report:begin -->", "<!-- accuracy-report:end -->"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("accuracy", "derive", "trace", "microbench", "devices"))
+    parser.add_argument("action", choices=("accuracy", "derive", "trace", "microbench", "kernel-times",
+                                           "kernel-check", "devices"))
     parser.add_argument("--profile", action="append", help="accuracy: measured profile(s) to check (default: every "
                         "shipped measured profile); derive: reference profile(s), used for targets of the same kind "
-                        "(default: h100 for GPUs, cpu-amd-epyc-2c for CPUs)")
-    parser.add_argument("--device", action="append", help="derive: device table entries (default: the shipped set)")
+                        "(default: h100 for GPUs, cpu-amd-epyc-2c for CPUs); kernel-check: the measured profile of the "
+                        "device the kernel times were measured on")
+    parser.add_argument("--device", action="append", help="derive: device table entries (default: the shipped set); "
+                        "kernel-times: where to run, cpu, cuda or cuda:<index> (default cpu)")
     parser.add_argument("--name", help="derive: profile name (only with one --device)")
     parser.add_argument("--out-dir", help="derive: folder for the profiles (default profiles); trace: folder for the "
                         "layer tables (default: the committed tables; needed for your own models)")
     parser.add_argument("--models", help="trace: comma-separated models, built-in names or your own as "
                         "NAME=SOURCE:CALLABLE (default: every built-in model); derive: committed models to derive "
-                        "(default: every one, or none where --table is given)")
+                        "(default: every one, or none where --table is given); kernel-times: built-in models "
+                        "(default: every one)")
     parser.add_argument("--input-shape", metavar="SHAPE", help="trace: per-sample input shape of your own models "
                         "(e.g. 3,32,32)")
     parser.add_argument("--input-tokens", metavar="VOCAB", help="trace: your own models take token ids below VOCAB "
@@ -58,15 +69,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
     parser.add_argument("--seed", type=int, default=0,
                         help="microbench: seed of the sampled configurations (default 0)")
-    parser.add_argument("--out", metavar="PATH", help="microbench: output file (default: the committed table)")
+    parser.add_argument("--out", metavar="PATH", help="microbench: output file (default: the committed table); "
+                        "kernel-times: output file (needed)")
+    parser.add_argument("--batch-sizes", help="kernel-times: e.g. 1,4,16 or 1-4 (default 1)")
+    parser.add_argument("--dtypes", help="kernel-times: comma-separated fp32, fp16, bf16 (default fp32)")
+    parser.add_argument("--threads", type=int, help="kernel-times: PyTorch CPU threads (default: PyTorch's; give the "
+                        "profile's to compare with it)")
+    parser.add_argument("--rounds", type=int, help="kernel-times: rounds over every model and batch size "
+                        f"(default {KERNEL_TIMES_ROUNDS})")
+    parser.add_argument("--passes", type=int, help="kernel-times: timed passes of each per round (default "
+                        f"{KERNEL_TIMES_PASSES})")
+    parser.add_argument("--allocator", help="kernel-times: steady or default, as flexsim profile's (default steady)")
+    parser.add_argument("--kernel-times", metavar="PATH", action="append", help="kernel-check: a kernel-times file "
+                        "(repeat for several of one device)")
 
 
+KERNEL_TIMES_ROUNDS, KERNEL_TIMES_PASSES = 5, 4
 #: The options each action reads (with the value that means "not given"); another action's option is refused.
-OPTIONS = {"profile": ({"accuracy", "derive", "microbench"}, None), "device": ({"derive"}, None),
-           "name": ({"derive"}, None), "out_dir": ({"derive", "trace"}, None), "models": ({"trace", "derive"}, None),
+OPTIONS = {"profile": ({"accuracy", "derive", "microbench", "kernel-check"}, None),
+           "device": ({"derive", "kernel-times"}, None), "name": ({"derive"}, None),
+           "out_dir": ({"derive", "trace"}, None), "models": ({"trace", "derive", "kernel-times"}, None),
            "input_shape": ({"trace"}, None), "input_tokens": ({"trace"}, None), "table": ({"derive", "accuracy"}, None),
            "kernels": ({"accuracy"}, None), "update_doc": ({"accuracy"}, None), "json": ({"accuracy"}, None),
-           "seed": ({"microbench"}, 0), "out": ({"microbench"}, None)}
+           "seed": ({"microbench"}, 0), "out": ({"microbench", "kernel-times"}, None),
+           **{k: ({"kernel-times"}, None) for k in ("batch_sizes", "dtypes", "threads", "rounds", "passes",
+                                                    "allocator")},
+           "kernel_times": ({"kernel-check"}, None)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
               if args.action not in actions and getattr(args, name) != unset]
     require(not unused, f"{args.action} does not take {', '.join(unused)} (see flexsim costmodel --help)")
     return {"accuracy": _accuracy, "derive": _derive, "trace": _trace, "microbench": _microbench,
-            "devices": _devices}[args.action](args)
+            "kernel-times": _kernel_times, "kernel-check": _kernel_check, "devices": _devices}[args.action](args)
 
 
 def _measured_profiles(names):
@@ -329,6 +357,53 @@ def _microbench(args) -> int:
                     allocator=allocator)
     write_text_atomic(out, kernel_table_text(table))
     print(f"wrote {out}: {table.n_measurements} measurements in {table.provenance['measure_s']:.0f} s")
+    return 0
+
+
+def _kernel_times(args) -> int:
+    from simulator.commands.profile import parse_batch_sizes
+    from simulator.errors import FlexsimError, require
+    from simulator.io import check_output_file, json_text, write_text_atomic
+    from simulator.models.registry import canonical_name, is_builtin, known_models
+    from simulator.profiler.allocator import check_allocator
+    from simulator.profiler.session import check_batch_sizes
+    from simulator.profiler.targets import DTYPES
+
+    require(args.out is not None, "kernel-times needs --out (the file to write)")
+    out = check_output_file(args.out, "--out")                 # before minutes of timing
+    require(len(args.device or ()) <= 1, "kernel-times: give one --device")
+    models = list(known_models()) if args.models is None else _model_list(args.models)
+    for m in models:
+        require(is_builtin(m), f"kernel-times: {m} is not a built-in model (known: {', '.join(known_models())}); "
+                "the kernels are matched to the committed layer tables")
+    batch_sizes = check_batch_sizes(parse_batch_sizes(args.batch_sizes or "1"))
+    dtypes = [d.strip() for d in (args.dtypes or "fp32").split(",")]
+    for d in dtypes:
+        require(d in DTYPES, f"invalid --dtypes = {args.dtypes!r}: each must be one of {', '.join(DTYPES)}")
+    try:
+        from simulator.costmodel.kerneltimes import measure
+    except ImportError:
+        raise FlexsimError("kernel-times needs PyTorch: pip install 'flexsim[torch]'") from None
+    times = measure([canonical_name(m) for m in models], batch_sizes, dtypes, (args.device or ["cpu"])[0],
+                    KERNEL_TIMES_ROUNDS if args.rounds is None else args.rounds,
+                    KERNEL_TIMES_PASSES if args.passes is None else args.passes, args.threads,
+                    check_allocator(args.allocator or "steady"), progress=print)
+    write_text_atomic(out, json_text(times))
+    print(f"wrote {out}: {len(times['entries'])} calls' kernels in {times['provenance']['measure_s']:.0f} s")
+    return 0
+
+
+def _kernel_check(args) -> int:
+    from simulator.costmodel.kernelcheck import joined, kernel_comparison, markdown, read_kernel_times
+    from simulator.errors import require
+    from simulator.profiles import load_profile
+
+    require(args.kernel_times is not None, "kernel-check needs --kernel-times (a file of flexsim costmodel "
+            "kernel-times)")
+    require(len(args.profile or ()) == 1, "kernel-check needs one --profile (the measured profile of the device the "
+            "kernel times were measured on)")
+    times = joined([read_kernel_times(path) for path in args.kernel_times])
+    print(markdown(kernel_comparison(times, load_profile(args.profile[0])), ", ".join(args.kernel_times)), end="")
     return 0
 
 

@@ -57,7 +57,7 @@ def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mod
     from simulator.models.user import model_input
 
     failed = f"{what}: failed to run at batch {batch} ({dtype}, {device}, {mode})"
-    with _failure_named(failed):
+    with failure_named(failed):
         module = module.to(device=device, dtype=torch_dtype(torch, dtype)).eval()
         x = model_input(torch, batch, input_shape, input_tokens, device, torch_dtype(torch, dtype))
         forward = _every_failure_named(_graph(torch, module, x) if mode == "graph" else (lambda: module(x)), failed)
@@ -70,7 +70,7 @@ def prepare(torch, module, input_shape, batch: int, dtype: str, device: str, mod
 
 
 @contextmanager
-def _failure_named(message: str):
+def failure_named(message: str):
     """Any failure of the model inside the block becomes a FlexsimError of `message` and the exception, on one
     line: it is bad input."""
     try:
@@ -82,12 +82,12 @@ def _failure_named(message: str):
 
 
 def _every_failure_named(forward, message: str):
-    """`forward`, its failures named as `_failure_named` does, at every call: a model may fail only after some
+    """`forward`, its failures named as `failure_named` does, at every call: a model may fail only after some
     calls (in the warm-up, the timed rounds or the energy windows). A bare ``try`` costs a call nothing."""
     def call():
         try:
             return forward()
-        except BaseException as exc:  # noqa: BLE001 -- as _failure_named
+        except BaseException as exc:  # noqa: BLE001 -- as failure_named
             if not is_model_failure(exc):
                 raise
             raise FlexsimError(f"{message}: {exception_line(exc, 200)}") from None

@@ -1,0 +1,143 @@
+"""Kernel times measured inside real forward passes (`simulator.costmodel.kerneltimes`) against the cost model's
+kernels: which kinds of kernels the model gets wrong on a device, where its calls do not say.
+
+The cost model's parameters are fitted on every point of a measured profile of the same device (in-sample: this
+diagnoses the model's form, not its leave-one-architecture-out accuracy), and each kernel of each measured call is
+predicted as the model costs it: its roofline time plus the fixed cost per kernel (``kernel_ms``), plus on a CPU
+the host's cost of the kernel (``launch_*_ms``; a CPU runs its kernels itself, and the hook times them whole).
+Reported per operator: the measured and predicted totals and the spread of per-kernel ratios; per call: what the
+call costs beyond its kernels, measured and predicted. NumPy only (reading a file, fitting, pricing).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from simulator.costmodel.layers import DTYPE_BYTES, KINDS, committed_tables, load_table
+from simulator.errors import malformed, require
+
+SCHEMA = "flexsim-kernel-times/1"
+#: A kernel predicted within this factor of its measured time counts as close (per-kernel times vary more than
+#: whole calls: a kernel of a few microseconds is timed to a microsecond).
+CLOSE = 0.25
+
+
+def read_kernel_times(path) -> dict:
+    """A kernel-times file (``flexsim costmodel kernel-times``), checked: every entry a committed model's table at
+    its batch size, one finite time >= 0 per kernel; FlexsimError naming the file and what is wrong."""
+    from simulator.io import read_json
+
+    obj, where = read_json(path, "kernel times"), f"kernel times {path}"
+    require(isinstance(obj, dict) and obj.get("schema") == SCHEMA, f"{where}: not a kernel-times file (schema "
+            f"{SCHEMA!r} expected: the output of flexsim costmodel kernel-times)")
+    try:
+        require(isinstance(obj["device"], dict) and isinstance(obj["device"]["name"], str),
+                f"{where}: device.name must be a string")
+        entries = obj["entries"]
+        require(isinstance(entries, list) and entries, f"{where}: entries must be a non-empty list")
+        return {**obj, "entries": [_checked_entry(e, f"{where}, entry {i}") for i, e in enumerate(entries)]}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise malformed(where, exc) from None
+
+
+def _checked_entry(entry: dict, where: str) -> dict:
+    from simulator.policies import is_finite_number
+
+    require(isinstance(entry, dict), f"{where}: an object expected")
+    model, dtype, batch = entry["model"], entry["dtype"], entry["batch"]
+    require(isinstance(model, str), f"{where}: model must be a string")
+    require(model in committed_tables(), f"{where}: no layer table for model {model!r} (have: "
+            f"{', '.join(committed_tables())})")
+    require(dtype in DTYPE_BYTES, f"{where}: dtype {dtype!r} must be one of {', '.join(DTYPE_BYTES)}")
+    require(isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 2 ** 20,
+            f"{where}: batch must be an integer in [1, 2^20]")
+    table = load_table(model).at(batch)
+    for field in ("kernel_ms", "call_ms"):
+        values = entry[field] if field == "kernel_ms" else [entry[field]]
+        require(isinstance(values, list) and all(is_finite_number(v) and v >= 0 for v in values),
+                f"{where}: {field} must hold finite times >= 0 (ms)")
+    require(len(entry["kernel_ms"]) == table.n_kernels, f"{where}: {len(entry['kernel_ms'])} kernel times for "
+            f"{model}, whose layer table has {table.n_kernels} kernels at batch {batch}")
+    return {**entry, "kernel_ms": np.asarray(entry["kernel_ms"], dtype=float), "call_ms": float(entry["call_ms"])}
+
+
+def joined(files: list[dict]) -> dict:
+    """Several kernel-times files (`read_kernel_times`) of one device as one: their entries end to end."""
+    names = {f["device"]["name"] for f in files}
+    require(len(names) == 1, f"kernel times of different devices ({', '.join(sorted(names))}): give one device's")
+    return {**files[0], "entries": [e for f in files for e in f["entries"]]}
+
+
+def kernel_comparison(times: dict, profile) -> dict:
+    """Each measured kernel of `times` (`read_kernel_times`) beside the cost model's time for it, with parameters
+    fitted on every point of `profile` (a measured profile of the same device): ``kernels`` (per kernel: model,
+    dtype, batch, op, kind, measured and predicted ms) and ``calls`` (per entry: measured call and kernel sum,
+    predicted call and kernel sum, ms)."""
+    from simulator.costmodel.derive import reference_spec
+    from simulator.costmodel.fit import fit_latency
+    from simulator.costmodel.latency import call_work, launch_ms, work_latency_ms, work_roofline_ms
+    from simulator.costmodel.linear import measured_linear_params
+    from simulator.costmodel.points import profile_points
+
+    device = profile.device.get("name")
+    require(times["device"]["name"] == device, f"kernel times measured on {times['device']['name']!r}, but profile "
+            f"{profile.name} is of {device!r}: compare a device's kernels with its own profile")
+    spec = reference_spec(profile)
+    params = fit_latency(profile_points(profile), spec, fixed=measured_linear_params(profile, spec)[0])
+    kernels, calls = [], []
+    for e in times["entries"]:
+        table = load_table(e["model"]).at(e["batch"])
+        work = call_work(table, e["batch"], e["dtype"], "eager", spec)
+        predicted = work_roofline_ms(work, params) + params.kernel_ms
+        if work.on_cpu:
+            predicted = predicted + launch_ms(work.kind, params, work.native)
+        kernels += [{"model": e["model"], "dtype": e["dtype"], "batch": e["batch"], "op": op, "kind": KINDS[k],
+                     "measured_ms": float(m), "predicted_ms": float(p)}
+                    for op, k, m, p in zip(table.op, table.kind, e["kernel_ms"], predicted)]
+        calls.append({"model": e["model"], "dtype": e["dtype"], "batch": e["batch"], "measured_ms": e["call_ms"],
+                      "measured_kernels_ms": float(e["kernel_ms"].sum()),
+                      "predicted_ms": float(work_latency_ms(work, params)[0]),
+                      "predicted_kernels_ms": float(predicted.sum())})
+    return {"profile": profile.name, "device": device, "params": params.to_json(), "kernels": kernels,
+            "calls": calls}
+
+
+def by_operator(kernels: list[dict]) -> dict:
+    """Per operator and kind (``convolution (dwconv)``): kernels, measured and predicted totals (ms), the median
+    of per-kernel ratios predicted / measured and the share of kernels within `CLOSE` of their time."""
+    groups = defaultdict(list)
+    for k in kernels:
+        groups[f"{k['op']} ({k['kind']})"].append(k)
+    out = {}
+    for name, ks in sorted(groups.items(), key=lambda g: -sum(k["measured_ms"] for k in g[1])):
+        measured = np.array([k["measured_ms"] for k in ks])
+        predicted = np.array([k["predicted_ms"] for k in ks])
+        ratio = predicted / np.maximum(measured, 1e-9)
+        out[name] = {"n": len(ks), "measured_ms": float(measured.sum()), "predicted_ms": float(predicted.sum()),
+                     "median_ratio": float(np.median(ratio)),
+                     "close": float(np.mean(np.abs(ratio - 1) <= CLOSE))}
+    return out
+
+
+def markdown(comparison: dict, path: str) -> str:
+    """The comparison as Markdown: per operator, then per call."""
+    lines = [f"Kernel times ({path}) against the cost model fitted on every point of profile "
+             f"`{comparison['profile']}` ({comparison['device']}; in-sample, a check of the model's form). A kernel "
+             f"is close when predicted within ±{CLOSE:.0%} of its measured time.", "",
+             "| operator (kind) | kernels | measured ms | predicted ms | predicted / measured | median per-kernel "
+             "ratio | close |", "|---|---|---|---|---|---|---|"]
+    for name, s in by_operator(comparison["kernels"]).items():
+        lines.append(f"| {name} | {s['n']} | {s['measured_ms']:.3f} | {s['predicted_ms']:.3f} | "
+                     f"{s['predicted_ms'] / max(s['measured_ms'], 1e-9):.2f} | {s['median_ratio']:.2f} | "
+                     f"{s['close']:.0%} |")
+    lines += ["", "| model | dtype | batch | call ms: measured / predicted | kernels ms: measured / predicted | "
+              "beyond the kernels ms: measured / predicted |", "|---|---|---|---|---|---|"]
+    for c in comparison["calls"]:
+        lines.append(f"| {c['model']} | {c['dtype']} | {c['batch']} | {c['measured_ms']:.3f} / "
+                     f"{c['predicted_ms']:.3f} | {c['measured_kernels_ms']:.3f} / {c['predicted_kernels_ms']:.3f} | "
+                     f"{c['measured_ms'] - c['measured_kernels_ms']:.3f} / "
+                     f"{c['predicted_ms'] - c['predicted_kernels_ms']:.3f} |")
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,188 @@
+"""Each kernel's time inside a real forward pass of a built-in model (needs PyTorch, imported by the caller).
+
+The cost model is fitted on whole calls, so a call it misses does not say which of its kernels it got wrong. This
+module times every kernel of the layer table (`simulator.costmodel.layers`) inside a real forward pass: the model
+runs under the same ``TorchDispatchMode`` hook that traced the table, which times each ATen kernel it dispatches
+(views and allocations skipped, as in the trace): wall time on the CPU, CUDA events recorded around the kernel on a
+GPU (its time on the device). The kernels are checked against the committed table (their count and kinds), so that
+kernel ``i`` of a measurement is kernel ``i`` of the table. Beside them, each call without the hook is timed whole:
+what the call costs beyond its kernels (Python, module calls; on a GPU the host's launches where they outrun the
+device) is the difference. `simulator.costmodel.kernelcheck` sets these times against the cost model's kernels.
+
+A kernel timed alone runs as in the call, with one difference on a GPU: the host's hook leaves a gap between
+kernels, so each starts on an idle device (no overlap with the previous kernel's tail, as in a CUDA graph).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from simulator.costmodel.kernelcheck import SCHEMA
+from simulator.costmodel.layers import KINDS, load_table
+from simulator.costmodel.points import POINT_QUANTILE
+from simulator.costmodel.trace import _ALLOCATIONS, _is_view, _kind
+from simulator.errors import FlexsimError, require
+
+#: The statistic of a kernel's (and a call's) timed passes that the file's ``kernel_ms`` / ``call_ms`` hold: the
+#: profiles' points' quantile (the host's slow phases spoil the upper ones).
+QUANTILE = POINT_QUANTILE
+
+
+class _KernelClock(TorchDispatchMode):
+    """Times every kernel dispatched in its block: ``(name, kind index, start, end)`` per kernel, perf_counter
+    seconds on the CPU, CUDA events on a GPU (read after a synchronisation: `elapsed_ms`)."""
+
+    def __init__(self, cuda: bool):
+        super().__init__()
+        self.cuda = cuda
+        self.rows = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        if _is_view(func) or name in _ALLOCATIONS:
+            return func(*args, **kwargs)
+        start = self._now()
+        out = func(*args, **kwargs)
+        self.rows.append((name, KINDS.index(_kind(name, args)), start, self._now()))
+        return out
+
+    def _now(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def elapsed_ms(self) -> np.ndarray:
+        """Each timed kernel's duration (ms); on a GPU, call after `torch.cuda.synchronize`."""
+        if self.cuda:
+            return np.array([s.elapsed_time(e) for _, _, s, e in self.rows])
+        return np.array([(e - s) * 1e3 for _, _, s, e in self.rows])
+
+
+def _timed_pass(module, x, cuda: bool) -> tuple[list[str], list[int], np.ndarray]:
+    clock = _KernelClock(cuda)
+    with clock:
+        module(x)
+    if cuda:
+        torch.cuda.synchronize()
+    return [r[0] for r in clock.rows], [r[1] for r in clock.rows], clock.elapsed_ms()
+
+
+def _call_ms(module, x, cuda: bool) -> float:
+    """Wall time (ms) of one call without the hook, until the device is done."""
+    start = time.perf_counter()
+    module(x)
+    if cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3
+
+
+def _check_kernels(model: str, batch: int, names: list[str], kinds: list[int], table) -> None:
+    """FlexsimError unless the timed kernels are the table's: as many, of the same kinds in the same order (names
+    may differ by device: batch norm is ``native_batch_norm`` on the CPU, ``cudnn_batch_norm`` with cuDNN)."""
+    require(len(names) == table.n_kernels, f"kernel times: {model} at batch {batch} ran {len(names)} kernels, its "
+            f"layer table has {table.n_kernels} (trace it again: flexsim costmodel trace --models {model})")
+    i = next((i for i, (k, t) in enumerate(zip(kinds, table.kind)) if k != t), None)
+    if i is not None:
+        raise FlexsimError(f"kernel times: {model} at batch {batch}: kernel {i} ({names[i]}) is a {KINDS[kinds[i]]} "
+                           f"kernel, the layer table's ({table.op[i]}) a {KINDS[table.kind[i]]} one (trace it again)")
+
+
+@dataclass
+class _Target:
+    """One model x dtype x batch size, prepared: its module and input, and the times of its passes so far."""
+
+    model: str
+    dtype: str
+    batch: int
+    module: object
+    x: object
+    ops: list
+    kernel_ms: list = field(default_factory=list)   # one array of kernel times per timed pass
+    call_ms: list = field(default_factory=list)
+
+
+def _targets(model: str, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
+    """Built-in `model` (random weights) in `dtype` on `device`, at each batch size: warmed up (`warmup` calls with
+    and without the hook) and its kernels checked against the layer table."""
+    from simulator.models.registry import build_model, input_shape
+    from simulator.models.user import model_input
+    from simulator.profiler.targets import failure_named, torch_dtype
+
+    cuda, out = device != "cpu", []
+    with failure_named(f"kernel times: {model} failed to run ({dtype}, {device})"), torch.no_grad():
+        module = build_model(model)[0].to(device=device, dtype=torch_dtype(torch, dtype)).eval()
+        for batch in batch_sizes:
+            x = model_input(torch, batch, input_shape(model), None, device, torch_dtype(torch, dtype))
+            for _ in range(warmup):
+                _call_ms(module, x, cuda)
+                names, kinds, _ = _timed_pass(module, x, cuda)
+            _check_kernels(model, batch, names, kinds, load_table(model).at(batch))
+            out.append(_Target(model, dtype, int(batch), module, x, names))
+    return out
+
+
+def _entry(t: _Target) -> dict:
+    kernel, call = np.array(t.kernel_ms), np.array(t.call_ms)
+    return {"model": t.model, "dtype": t.dtype, "batch": t.batch, "passes": len(call), "ops": t.ops,
+            "kernel_ms": _rounded(np.quantile(kernel, QUANTILE, axis=0)),
+            "kernel_ms_p50": _rounded(np.median(kernel, axis=0)),
+            "call_ms": _rounded([np.quantile(call, QUANTILE)])[0], "call_ms_p50": _rounded([np.median(call)])[0]}
+
+
+def _rounded(values) -> list[float]:
+    return [float(f"{v:.6g}") for v in values]
+
+
+def measure(models, batch_sizes, dtypes, device: str, rounds: int, passes: int, threads: int | None = None,
+            allocator: str = "steady", warmup: int = 3, progress=None) -> dict:
+    """The kernel-times file's content: every model x dtype x batch size, `rounds` rounds over all of them (so that
+    a slow phase of the host spoils a few passes of each rather than every pass of one), each round `passes` timed
+    passes with the hook and as many whole calls without it; per kernel and per call the `QUANTILE` and median of
+    the passes (ms); the device and how it was measured. `threads`: PyTorch's CPU threads (None: its default);
+    `allocator`: `simulator.profiler.allocator.set_allocator`'s setting, as the profiler's."""
+    from datetime import datetime, timezone
+
+    from simulator.profiler.allocator import allocator_facts, set_allocator
+    from simulator.profiler.environment import device_facts, software_versions
+    from simulator.profiler.targets import check_device
+
+    check_device(torch, device)
+    for name, value in (("rounds", rounds), ("passes", passes)):
+        require(value >= 1, f"invalid --{name} = {value}: must be an integer >= 1")
+    if threads is not None:
+        require(threads >= 1, f"invalid --threads = {threads}: must be an integer >= 1")
+        torch.set_num_threads(threads)
+    set_allocator(allocator)
+    start, cuda = time.perf_counter(), device != "cpu"
+    targets = [t for m in models for d in dtypes for t in _targets(m, batch_sizes, d, device, warmup)]
+    with torch.no_grad():
+        for r in range(rounds):
+            for t in targets:
+                t.kernel_ms += [_timed_pass(t.module, t.x, cuda)[2] for _ in range(passes)]
+                t.call_ms += [_call_ms(t.module, t.x, cuda) for _ in range(passes)]
+            if progress:
+                progress(f"round {r + 1} of {rounds} done ({time.perf_counter() - start:.0f} s)")
+    entries = [_entry(t) for t in targets]
+    if progress:
+        for e in entries:
+            progress(f"{e['model']} {e['dtype']} batch {e['batch']}: call {e['call_ms']:.3f} ms, kernels "
+                     f"{sum(e['kernel_ms']):.3f} ms ({len(e['ops'])})")
+    return {"schema": SCHEMA, "device": device_facts(torch, device, None, torch.get_num_threads()),
+            "provenance": {"built_by": "flexsim costmodel kernel-times (simulator.costmodel.kerneltimes)",
+                           "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                           "software": software_versions(torch), "rounds": rounds, "passes_per_round": passes,
+                           "allocator": allocator_facts(),
+                           "statistic": f"quantile {QUANTILE} of the passes (kernel_ms, call_ms) and their median "
+                           "(_p50)", "measure_s": round(time.perf_counter() - start, 1),
+                           "method": "each ATen kernel of a forward pass (no_grad) timed by a TorchDispatchMode "
+                           "hook: wall time on the CPU, CUDA events around it on a GPU; call_ms: whole calls "
+                           "without the hook, until the device is done"},
+            "entries": entries}
