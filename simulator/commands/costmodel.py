@@ -63,9 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "model (from trace), repeat for several; accuracy: the tables of your models that --profile "
                         "measured (each is then left out in turn like the built-in ones)")
     parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
-                        "CPU profile's element-wise rates from, and its linear-layer rates where the profile has no "
-                        "linear probes, in place of the profile's committed table if it has one (e.g. for a "
-                        "measurement in profiles/raw)")
+                        "CPU profile's linear-layer rates from where the profile has no linear probes, in place of "
+                        "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")
     parser.add_argument("--update-doc", metavar="MD", help="accuracy: replace the report block of this Markdown file")
     parser.add_argument("--json", metavar="PATH", help="accuracy: also write the summaries as JSON")
     parser.add_argument("--seed", type=int, default=0,

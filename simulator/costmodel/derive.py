@@ -11,13 +11,11 @@ median.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from simulator.costmodel.devices import DEVICES, device_spec, measured_cpu_spec
-from simulator.costmodel.elementwise import measured_elementwise_rates, scaled_rates
 from simulator.costmodel.fit import fit_energy, fit_latency, predict_energy_j
 from simulator.costmodel.latency import predict_latency_ms
 from simulator.costmodel.layers import committed_tables, load_table
@@ -58,16 +56,13 @@ CAVEATS = {
 }
 
 
-def reference_spec(profile, kernels_path=None):
-    """The device spec of a measured profile: datasheet figures for a known GPU, measured peaks for a CPU, with its
-    element-wise rates (`elementwise.measured_elementwise_rates`; `kernels_path`: a microbenchmark table of the same
-    device, for a profile without element-wise probes)."""
+def reference_spec(profile):
+    """The device spec of a measured profile: datasheet figures for a known GPU, measured peaks for a CPU."""
     require(profile.provenance.get("source") != "derived", f"profile {profile.name} was derived by the cost model, "
             "not measured: fitting or checking the cost model needs a measured profile (`flexsim profiles` says "
             "which are)")
     if profile.kind == "cpu":
-        rates = measured_elementwise_rates(profile, kernels_path)[0]
-        return replace(measured_cpu_spec(profile), elementwise_ns=rates)
+        return measured_cpu_spec(profile)
     name = profile.device.get("name")
     require(name in MEASURED_DEVICES, f"profile {profile.name}: device {name!r} is not in the cost model's device "
             f"table (known measured devices: {', '.join(MEASURED_DEVICES)})")
@@ -118,7 +113,6 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     ref_spec = reference_spec(reference)
     require(ref_spec.executes == target.executes, f"cannot derive {target.name} ({target.executes}) from "
             f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
-    target = replace(target, elementwise_ns=scaled_rates(ref_spec.elementwise_ns, ref_spec, target))
     points = profile_points(reference)
     linear, linear_source = measured_linear_params(reference, ref_spec)
     params = fit_latency(points, ref_spec, fixed=linear)
@@ -148,9 +142,6 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
                 "reference_profile": reference.name, **_reference_file(reference), "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
                 **({"linear_params_from": linear_source} if linear else {}),
-                **({"elementwise_ns": _rounded_rates(target.elementwise_ns),
-                    "elementwise_from": f"{measured_elementwise_rates(reference)[1]} of the reference, times its FP32 "
-                                        "peak over the target's"} if target.elementwise_ns else {}),
                 **({"given_layer_tables": {t.model: t.traced_with for t in tables}} if tables else {}),
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",
@@ -162,10 +153,6 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
             "built_by": "flexsim costmodel derive"},
         models=entries,
     )
-
-
-def _rounded_rates(rates: dict) -> dict:
-    return {f: float(f"{r:.4g}") for f, r in rates.items()}
 
 
 def _reference_measurement(reference: Profile) -> dict:

@@ -54,7 +54,6 @@ class DeviceSpec:
     sources: tuple[str, ...] = field(default=())
     threads: int = 1  # CPUs: the intra-op threads PyTorch runs with (it picks convolution paths by it)
     channel_block: int | None = None  # CPUs: fp32 lanes of oneDNN's channel blocks (`latency.channel_padding`)
-    elementwise_ns: dict | None = None  # CPUs: ns per element of each element-wise family (`elementwise`)
 
     def peak_flops(self, kernel_kind: str, dtype: str) -> float:
         """Peak FLOP/s of the unit that runs a kernel of `kernel_kind` in `dtype` (see the module docstring)."""

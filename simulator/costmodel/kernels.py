@@ -90,12 +90,6 @@ def features(family: str, configs: np.ndarray, batch: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.column_stack(cols), 1.0))
 
 
-def op_family(op: str) -> str:
-    """The microbenchmark family an ATen operator of a layer table belongs to (its own name for most: ``relu_``),
-    convolutions aside (dense or depthwise by their groups: `kernel_config`)."""
-    return _OPS.get(op, op)
-
-
 def kernel_config(op: str, shapes: dict) -> tuple[str, tuple[int, ...]]:
     """The family and configuration of a traced kernel (`op` and its shape columns, one value each).
 
@@ -113,7 +107,7 @@ def kernel_config(op: str, shapes: dict) -> tuple[str, tuple[int, ...]]:
         require(shapes["groups"] == c == out[0], f"kernel model: no kernel family for a grouped convolution with "
                 f"{shapes['groups']} groups of {c} input and {out[0]} output channels (only dense and depthwise)")
         return "dwconv", (c, h) + window
-    family = op_family(op)
+    family = _OPS.get(op, op)
     require(family in FAMILIES, f"kernel model: no kernel family for operator {op!r} (known: {', '.join(FAMILIES)})")
     if family == "linear":
         return family, (x[-1], out[-1])
@@ -224,14 +218,6 @@ def load_kernel_table_file(path) -> KernelTable:
 
 def has_kernel_table(profile_name: str) -> bool:
     return kernel_table_path(profile_name).exists()
-
-
-def profile_kernel_table(profile_name: str, kernels_path=None) -> Path | None:
-    """The microbenchmark table to take a measured CPU profile's rates from where it has no probes of its own:
-    `kernels_path` where given, else the profile's committed table, else None."""
-    if kernels_path is not None:
-        return Path(kernels_path)
-    return kernel_table_path(profile_name) if has_kernel_table(profile_name) else None
 
 
 # ------------------------------------------------------------------------------------------ predictor

@@ -34,9 +34,8 @@ On a CPU whose vector width is known (``spec.channel_block``: 16 fp32 lanes with
 dense convolutions count their output channels rounded up to a multiple of it: its blocked layouts compute whole
 blocks (`channel_padding`).
 
-Elementwise kernels (kind ``other``) are costed by bytes only, except on a CPU: max pooling also costs its window
-comparisons at ``eff_pool`` times the FP32 peak (`pool_window_elems`), and an operator whose time per element the
-device measured costs at least its largest operand's elements at that rate (`simulator.costmodel.elementwise`).
+Elementwise kernels (kind ``other``) are costed by bytes only, except a CPU's max pooling, which also costs its
+window comparisons at ``eff_pool`` times the FP32 peak (`pool_window_elems`).
 
 A CPU's linear layers follow its BLAS: up to `GEMV_MAX_ROWS` rows, ``rows * weight bytes / (eff_gemv *
 bandwidth)`` (each row streams the weights); from there a GEMM, ``(F + matmul_half_intensity * B) / (eff_matmul *
@@ -50,7 +49,6 @@ from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 
-from simulator.costmodel.elementwise import kernel_elementwise_ns
 from simulator.costmodel.layers import DTYPE_BYTES, KINDS, LayerTable
 from simulator.errors import require
 
@@ -163,7 +161,6 @@ class CallWork:
     peak: np.ndarray  # datasheet FLOP/s of the unit that runs each kernel (the kind's; native: dense convolutions')
     streamed: np.ndarray  # bytes a CPU's row-by-row linear layer streams (rows x weights; 0 elsewhere)
     pool_work: np.ndarray  # a CPU's max-pooling window comparisons over the FP32 dense-convolution peak (s at eff 1)
-    elementwise_s: np.ndarray  # a CPU's element-wise kernels at the device's measured time per element (s)
     first: np.ndarray  # index of each call's first kernel
     graph: np.ndarray  # each call runs as a CUDA graph (a GPU's; a CPU runs every call eagerly)
     bandwidth: float  # bytes/s of the device's memory
@@ -186,8 +183,6 @@ def call_work(table: LayerTable, batch: int, dtype: str, mode: str, spec) -> Cal
                     peak=np.where(native, conv_peak, per_kind[table.kind]),
                     streamed=rows * DTYPE_BYTES[dtype] * table.param_elems,
                     pool_work=batch * pool_window_elems(table, spec) / conv_peak,
-                    elementwise_s=batch * 1e-9 * kernel_elementwise_ns(
-                        table, spec.elementwise_ns if on_cpu else None),
                     first=np.zeros(1, dtype=int), graph=np.array([mode == "graph"]),
                     bandwidth=spec.mem_bw_gbs * 1e9, on_cpu=on_cpu)
 
@@ -220,8 +215,7 @@ def work_roofline_ms(work: CallWork, p: LatencyParams) -> np.ndarray:
     compute_s = flops / (_efficiency(work, p) * work.peak)
     compute_s = np.where(work.streamed > 0, work.streamed / (p.eff_gemv * work.bandwidth), compute_s)
     # a CPU's max pooling (``max_pool2d_with_indices``) compares window by window, far below the memory's rate
-    # a CPU's element-wise operators at their measured time per element (batch norm, SiLU: far above their bytes')
-    compute_s = compute_s + work.pool_work / p.eff_pool + work.elementwise_s
+    compute_s = compute_s + work.pool_work / p.eff_pool
     memory_s = work.moved / (p.eff_memory * work.bandwidth)
     return np.maximum(compute_s, memory_s) * 1e3
 

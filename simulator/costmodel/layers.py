@@ -83,11 +83,6 @@ class LayerTable:
         return _elements(self.shapes["in_shape"])
 
     @cached_property
-    def in2_elems(self) -> np.ndarray:
-        """Per sample, the elements of each kernel's second activation input (0 where none); needs `shapes`."""
-        return _elements(self.shapes["in2_shape"])
-
-    @cached_property
     def out_elems(self) -> np.ndarray:
         """Per sample, the elements of each kernel's first output (0 where none); needs `shapes`."""
         return _elements(self.shapes["out_shape"])

@@ -94,15 +94,16 @@ def measured_linear_params(profile, spec, kernels_path=None) -> tuple[dict | Non
     """The linear-layer parameters of a measured CPU profile and where they come from: its own linear probes, else
     the microbenchmark table at `kernels_path`, else the committed microbenchmark table of the profile (where there
     is one). ``(None, why)`` for a GPU or a CPU with none of them: the fit then sets them with the rest."""
-    from simulator.costmodel.kernels import load_kernel_table_file, profile_kernel_table
+    from simulator.costmodel.kernels import has_kernel_table, kernel_table_path, load_kernel_table_file
 
     if spec.executes != "cpu":
         return None, "not a CPU"
     linear = profile.device.get("measured_peaks", {}).get("linear")
     if linear is not None:
         return fit_linear_params(*probe_measurements(linear), spec), "the profile's linear probes"
-    path = profile_kernel_table(profile.name, kernels_path)
-    if path is None:
+    if kernels_path is None and has_kernel_table(profile.name):
+        kernels_path = kernel_table_path(profile.name)
+    if kernels_path is None:
         return None, "no linear probes or microbenchmark table: fitted with the architectures"
-    table = load_kernel_table_file(path)
-    return fit_linear_params(*table_measurements(table), spec), f"the linear layers of {path.name}"
+    table = load_kernel_table_file(kernels_path)
+    return fit_linear_params(*table_measurements(table), spec), f"the linear layers of {Path(kernels_path).name}"

@@ -27,7 +27,7 @@ def profile_accuracy(profile, kernels_path=None) -> dict:
     that got faster, and the agreement with a re-measurement where one is committed (`repeatability`). A CPU's
     linear-layer rates come from its own measurements (`linear.measured_linear_params`; `kernels_path`: a
     microbenchmark table of the same device, for a profile without linear probes or a table of its own)."""
-    points, spec = profile_points(profile), reference_spec(profile, kernels_path)
+    points, spec = profile_points(profile), reference_spec(profile)
     archs = sorted({p.arch for p in points})
     require(len(archs) >= 2, f"accuracy: profile {profile.name} measured {len(archs)} model(s) with a layer table "
             f"({', '.join(archs) or 'none'}); leaving one out needs two or more (measure built-in models beside "
