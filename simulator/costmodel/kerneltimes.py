@@ -1,4 +1,5 @@
-"""Each kernel's time inside a real forward pass of a built-in model (needs PyTorch, imported by the caller).
+"""Each kernel's time inside a real forward pass of a built-in model (needs PyTorch; imported only by the command
+that measures, ``flexsim costmodel kernel-times``).
 
 The cost model is fitted on whole calls, so a call it misses does not say which of its kernels it got wrong. This
 module times every kernel of the layer table (`simulator.costmodel.layers`) inside a real forward pass: the model
