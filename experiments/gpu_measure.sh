@@ -10,7 +10,8 @@
 #                 h100 as docs/profiles.md says; h200 on an H200; gpu otherwise)
 #   STEPS         which measurements (default validate,profile,kernels; ~6 min in all on an H200 with 20 seeds,
 #                 about a minute more with 200): profile alone for a re-measurement of the GPU's profile; kernels
-#                 (about a minute) writes OUT_DIR/kernel-times.json and, where the profile step ran, the
+#                 (about a minute; up to ten where a model's kernels differ from its table and each model is then
+#                 measured alone) writes OUT_DIR/kernel-times*.json and, where the profile step ran, the
 #                 comparison OUT_DIR/kernel-check.md
 #   DTYPES        the profile's dtypes (default fp32; fp16,fp32 roughly doubles the profile steps' time)
 # Needs PyTorch with CUDA, numba, scipy, matplotlib and simpy importable (PYTHONPATH may point at them).
@@ -56,7 +57,9 @@ step profile-graph "$limit" python3 -m simulator.cli profile "$models" $common -
     --kind datacenter --name "$name" --out "$out/$name.json"
 fi
 if [[ ",$steps," == *",kernels,"* ]]; then
-step kernel-times 150 python3 -m simulator.cli costmodel kernel-times --models "$models" --device cuda \
+rm -f "$out"/kernel-times*.json "$out/kernel-check.md"     # a rerun into OUT_DIR must not join an earlier run's
+kt_limit=$(( ${#dtypes} > 4 ? 300 : 150 ))
+step kernel-times "$kt_limit" python3 -m simulator.cli costmodel kernel-times --models "$models" --device cuda \
     --dtypes "$dtypes" --batch-sizes 1,2,4,8,16,32,64 --rounds 3 --passes 4 --out "$out/kernel-times.json"
 if [[ ! -f "$out/kernel-times.json" ]]; then   # a model whose kernels differ from its table stops the run: each alone
   for m in ${models//,/ }; do
@@ -65,9 +68,10 @@ if [[ ! -f "$out/kernel-times.json" ]]; then   # a model whose kernels differ fr
   done
 fi
 files=$(for f in "$out"/kernel-times*.json; do [[ -f "$f" ]] && printf -- "--kernel-times %q " "$f"; done)
-if [[ -f "$out/$name.json" && -n "$files" ]]; then
-step kernel-check 120 bash -c "python3 -m simulator.cli costmodel kernel-check $files --profile '$out/$name.json' \
-    >'$out/kernel-check.md'"
+if [[ -f "$out/$name.json" && -n "$files" ]]; then   # the report appears only whole
+step kernel-check 120 bash -c "python3 -m simulator.cli costmodel kernel-check $files \
+    --profile $(printf %q "$out/$name.json") >$(printf %q "$out/kernel-check.md.tmp") \
+    && mv $(printf %q "$out/kernel-check.md.tmp") $(printf %q "$out/kernel-check.md")"
 fi
 fi
 nvidia-smi --query-gpu=name,temperature.gpu,power.draw,clocks.sm --format=csv >"$out/after.txt" 2>&1

@@ -522,7 +522,7 @@ def test_unseen_kernels_are_named_in_the_derived_profiles_caveats(tmp_path):
 def test_outputs_of_several_tensors_are_copied_to_the_host(monkeypatch):
     from dataclasses import dataclass
 
-    from simulator.profiler.targets import _to_host
+    from simulator.profiler.targets import to_host
 
     @dataclass
     class Out:
@@ -532,7 +532,7 @@ def test_outputs_of_several_tensors_are_copied_to_the_host(monkeypatch):
     copied = []
     monkeypatch.setattr(torch.Tensor, "to", lambda self, device: copied.append(device) or self)
     t = torch.ones(2)
-    out = _to_host((t, {"a": t, "b": [t, 3]}, Out(t, (t, None))))
+    out = to_host((t, {"a": t, "b": [t, 3]}, Out(t, (t, None))))
     assert copied == ["cpu"] * 5 and out[1]["b"][1] == 3 and out[2]["extra"][1] is None
 
 

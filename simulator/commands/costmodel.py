@@ -380,11 +380,15 @@ def _kernel_times(args) -> int:
     dtypes = [d.strip() for d in (args.dtypes or "fp32").split(",")]
     for d in dtypes:
         require(d in DTYPES, f"invalid --dtypes = {args.dtypes!r}: each must be one of {', '.join(DTYPES)}")
+    models = [canonical_name(m) for m in models]
+    for what, names in (("--models", models), ("--dtypes", dtypes)):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        require(not twice, f"invalid {what}: {', '.join(twice)} given twice")
     try:
         from simulator.costmodel.kerneltimes import measure
     except ImportError:
         raise FlexsimError("kernel-times needs PyTorch: pip install 'flexsim[torch]'") from None
-    times = measure([canonical_name(m) for m in models], batch_sizes, dtypes, (args.device or ["cpu"])[0],
+    times = measure(models, batch_sizes, dtypes, (args.device or ["cpu"])[0],
                     KERNEL_TIMES_ROUNDS if args.rounds is None else args.rounds,
                     KERNEL_TIMES_PASSES if args.passes is None else args.passes, args.threads,
                     check_allocator(args.allocator or "steady"), progress=print)

@@ -22,6 +22,8 @@ SCHEMA = "flexsim-kernel-times/1"
 #: A kernel predicted within this factor of its measured time counts as close (per-kernel times vary more than
 #: whole calls: a kernel of a few microseconds is timed to a microsecond).
 CLOSE = 0.25
+#: Times from a kernel-times file are refused from here on (a day; their sums must stay finite).
+MAX_MS = 8.64e7
 
 
 def read_kernel_times(path) -> dict:
@@ -44,30 +46,49 @@ def read_kernel_times(path) -> dict:
 
 def _checked_entry(entry: dict, where: str) -> dict:
     from simulator.policies import is_finite_number
+    from simulator.profiler.session import MAX_BATCH
 
     require(isinstance(entry, dict), f"{where}: an object expected")
     model, dtype, batch = entry["model"], entry["dtype"], entry["batch"]
     require(isinstance(model, str), f"{where}: model must be a string")
     require(model in committed_tables(), f"{where}: no layer table for model {model!r} (have: "
             f"{', '.join(committed_tables())})")
-    require(dtype in DTYPE_BYTES, f"{where}: dtype {dtype!r} must be one of {', '.join(DTYPE_BYTES)}")
-    require(isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 2 ** 20,
-            f"{where}: batch must be an integer in [1, 2^20]")
+    require(isinstance(dtype, str) and dtype in DTYPE_BYTES, f"{where}: dtype {dtype!r} must be one of "
+            f"{', '.join(DTYPE_BYTES)}")
+    require(isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= MAX_BATCH,
+            f"{where}: batch must be an integer from 1 to {MAX_BATCH}")
     table = load_table(model).at(batch)
     for field in ("kernel_ms", "call_ms"):
         values = entry[field] if field == "kernel_ms" else [entry[field]]
-        require(isinstance(values, list) and all(is_finite_number(v) and v >= 0 for v in values),
-                f"{where}: {field} must hold finite times >= 0 (ms)")
+        require(isinstance(values, list) and all(is_finite_number(v) and 0 <= v < MAX_MS for v in values),
+                f"{where}: {field} must hold times from 0 to {MAX_MS:g} ms")
     require(len(entry["kernel_ms"]) == table.n_kernels, f"{where}: {len(entry['kernel_ms'])} kernel times for "
             f"{model}, whose layer table has {table.n_kernels} kernels at batch {batch}")
     return {**entry, "kernel_ms": np.asarray(entry["kernel_ms"], dtype=float), "call_ms": float(entry["call_ms"])}
 
 
 def joined(files: list[dict]) -> dict:
-    """Several kernel-times files (`read_kernel_times`) of one device as one: their entries end to end."""
-    names = {f["device"]["name"] for f in files}
-    require(len(names) == 1, f"kernel times of different devices ({', '.join(sorted(names))}): give one device's")
-    return {**files[0], "entries": [e for f in files for e in f["entries"]]}
+    """Several kernel-times files (`read_kernel_times`) of one device as one: their entries end to end; FlexsimError
+    for files of different devices or a call (model, dtype, batch size) measured twice."""
+    for other in files[1:]:
+        differ = _identity_differs(files[0]["device"], other["device"])
+        require(not differ, f"kernel times of different devices ({differ}): give one device's")
+    entries = [e for f in files for e in f["entries"]]
+    calls = [(e["model"], e["dtype"], e["batch"]) for e in entries]
+    twice = next((c for i, c in enumerate(calls) if c in calls[:i]), None)
+    require(twice is None, f"kernel times: {twice} is measured twice (give each call once)")
+    return {**files[0], "entries": entries}
+
+
+def _identity_differs(one: dict, other: dict) -> str | None:
+    """The first fact naming a device (its name, and `simulator.profiler.session.UPDATE_IDENTITY` where both record
+    it: two CPUs may share a name) on which two device records differ, as ``key: a / b``; None where none does."""
+    from simulator.profiler.session import UPDATE_IDENTITY
+
+    for key in UPDATE_IDENTITY:
+        if (key == "name" or (key in one and key in other)) and one.get(key) != other.get(key):
+            return f"{key}: {one.get(key)!r} / {other.get(key)!r}"
+    return None
 
 
 def kernel_comparison(times: dict, profile) -> dict:
@@ -82,8 +103,9 @@ def kernel_comparison(times: dict, profile) -> dict:
     from simulator.costmodel.points import profile_points
 
     device = profile.device.get("name")
-    require(times["device"]["name"] == device, f"kernel times measured on {times['device']['name']!r}, but profile "
-            f"{profile.name} is of {device!r}: compare a device's kernels with its own profile")
+    differ = _identity_differs(times["device"], profile.device)
+    require(not differ, f"kernel times measured on another device than profile {profile.name}'s ({differ}): "
+            "compare a device's kernels with its own profile")
     spec = reference_spec(profile)
     params = fit_latency(profile_points(profile), spec, fixed=measured_linear_params(profile, spec)[0])
     kernels, calls = [], []

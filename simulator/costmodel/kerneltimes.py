@@ -4,18 +4,19 @@ that measures, ``flexsim costmodel kernel-times``).
 The cost model is fitted on whole calls, so a call it misses does not say which of its kernels it got wrong. This
 module times every kernel of the layer table (`simulator.costmodel.layers`) inside a real forward pass: the model
 runs under the same ``TorchDispatchMode`` hook that traced the table, which times each ATen kernel it dispatches
-(views and allocations skipped, as in the trace): wall time on the CPU, CUDA events recorded around the kernel on a
-GPU (its time on the device). The kernels are checked against the committed table (their count and kinds), so that
-kernel ``i`` of a measurement is kernel ``i`` of the table. Beside them, each call without the hook is timed whole:
-what the call costs beyond its kernels (Python, module calls; on a GPU the host's launches where they outrun the
-device) is the difference. `simulator.costmodel.kernelcheck` sets these times against the cost model's kernels.
-
-A kernel timed alone runs as in the call, with one difference on a GPU: the host's hook leaves a gap between
-kernels, so each starts on an idle device (no overlap with the previous kernel's tail, as in a CUDA graph).
+(views and allocations skipped, as in the trace): wall time on the CPU; on a GPU, CUDA events recorded around the
+kernel, with the pass queued behind a spin kernel (`torch.cuda._sleep`) long enough for the host to issue all of it,
+so that the kernels run back to back, as in a CUDA graph, and each event pair spans the kernel's time on the device,
+not the host's time issuing it. The kernels are checked against the committed table (their count and kinds), so
+that kernel ``i`` of a measurement is kernel ``i`` of the table. Beside them, each call is timed whole without the
+hook, as the profiler times a point (inference mode, output copied to the host): what the call costs beyond its
+kernels (Python, module calls; on a GPU the host's launches and the copy) is the difference.
+`simulator.costmodel.kernelcheck` sets these times against the cost model's kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -67,19 +68,35 @@ class _KernelClock(TorchDispatchMode):
         return np.array([(e - s) * 1e3 for _, _, s, e in self.rows])
 
 
-def _timed_pass(module, x, cuda: bool) -> tuple[list[str], list[int], np.ndarray]:
+#: A GPU pass is queued behind a spin kernel this many times as long as the host took to issue the previous pass
+#: (`_timed_pass`), counted at `SPIN_CLOCK_HZ` (above a data-center GPU's clock: a slower one spins longer).
+SPIN_MARGIN = 2.0
+SPIN_CLOCK_HZ = 2.5e9
+
+
+def _timed_pass(module, x, cuda: bool, host_s: float = 0.0) -> tuple[list[str], list[int], np.ndarray, float]:
+    """One forward pass under the hook: the kernels' names, kinds and times (ms), and the host's time issuing them
+    (s). On a GPU the pass is queued behind a spin of ``SPIN_MARGIN * host_s`` (the previous pass's host time)."""
+    if cuda and host_s > 0:
+        torch.cuda._sleep(int(SPIN_MARGIN * host_s * SPIN_CLOCK_HZ))
     clock = _KernelClock(cuda)
+    start = time.perf_counter()
     with clock:
         module(x)
+    host_s = time.perf_counter() - start
     if cuda:
         torch.cuda.synchronize()
-    return [r[0] for r in clock.rows], [r[1] for r in clock.rows], clock.elapsed_ms()
+    return [r[0] for r in clock.rows], [r[1] for r in clock.rows], clock.elapsed_ms(), host_s
 
 
 def _call_ms(module, x, cuda: bool) -> float:
-    """Wall time (ms) of one call without the hook, until the device is done."""
+    """Wall time (ms) of one call without the hook, as the profiler times one (inference mode, the output copied to
+    the host, which waits for the device)."""
+    from simulator.profiler.targets import to_host
+
     start = time.perf_counter()
-    module(x)
+    with torch.inference_mode():
+        to_host(module(x))
     if cuda:
         torch.cuda.synchronize()
     return (time.perf_counter() - start) * 1e3
@@ -106,8 +123,16 @@ class _Target:
     module: object
     x: object
     ops: list
+    host_s: float = 0.0  # the host's time issuing the last hooked pass
     kernel_ms: list = field(default_factory=list)   # one array of kernel times per timed pass
     call_ms: list = field(default_factory=list)
+
+    def time_passes(self, passes: int, cuda: bool) -> None:
+        """`passes` hooked passes and as many whole calls, their times added."""
+        for _ in range(passes):
+            *_, kernel_ms, self.host_s = _timed_pass(self.module, self.x, cuda, self.host_s)
+            self.kernel_ms.append(kernel_ms)
+        self.call_ms += [_call_ms(self.module, self.x, cuda) for _ in range(passes)]
 
 
 def _targets(model: str, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
@@ -122,11 +147,12 @@ def _targets(model: str, batch_sizes, dtype: str, device: str, warmup: int) -> l
         module = build_model(model)[0].to(device=device, dtype=torch_dtype(torch, dtype)).eval()
         for batch in batch_sizes:
             x = model_input(torch, batch, input_shape(model), None, device, torch_dtype(torch, dtype))
+            host_s = 0.0
             for _ in range(warmup):
                 _call_ms(module, x, cuda)
-                names, kinds, _ = _timed_pass(module, x, cuda)
+                names, kinds, _, host_s = _timed_pass(module, x, cuda, host_s)
             _check_kernels(model, batch, names, kinds, load_table(model).at(batch))
-            out.append(_Target(model, dtype, int(batch), module, x, names))
+            out.append(_Target(model, dtype, int(batch), module, x, names, host_s))
     return out
 
 
@@ -158,19 +184,20 @@ def measure(models, batch_sizes, dtypes, device: str, rounds: int, passes: int, 
     check_device(torch, device)
     for name, value in (("rounds", rounds), ("passes", passes)):
         require(value >= 1, f"invalid --{name} = {value}: must be an integer >= 1")
+    require(warmup >= 1, f"kernel times: warmup = {warmup}: must be an integer >= 1 (a warm-up pass finds the kernels)")
     if threads is not None:
         require(threads >= 1, f"invalid --threads = {threads}: must be an integer >= 1")
         torch.set_num_threads(threads)
     set_allocator(allocator)
     start, cuda = time.perf_counter(), device != "cpu"
-    targets = [t for m in models for d in dtypes for t in _targets(m, batch_sizes, d, device, warmup)]
-    with torch.no_grad():
-        for r in range(rounds):
-            for t in targets:
-                t.kernel_ms += [_timed_pass(t.module, t.x, cuda)[2] for _ in range(passes)]
-                t.call_ms += [_call_ms(t.module, t.x, cuda) for _ in range(passes)]
-            if progress:
-                progress(f"round {r + 1} of {rounds} done ({time.perf_counter() - start:.0f} s)")
+    with torch.cuda.device(device) if cuda else contextlib.nullcontext():   # events and syncs on that GPU
+        targets = [t for m in models for d in dtypes for t in _targets(m, batch_sizes, d, device, warmup)]
+        with torch.no_grad():
+            for r in range(rounds):
+                for t in targets:
+                    t.time_passes(passes, cuda)
+                if progress:
+                    progress(f"round {r + 1} of {rounds} done ({time.perf_counter() - start:.0f} s)")
     entries = [_entry(t) for t in targets]
     if progress:
         for e in entries:
@@ -184,6 +211,7 @@ def measure(models, batch_sizes, dtypes, device: str, rounds: int, passes: int, 
                            "statistic": f"quantile {QUANTILE} of the passes (kernel_ms, call_ms) and their median "
                            "(_p50)", "measure_s": round(time.perf_counter() - start, 1),
                            "method": "each ATen kernel of a forward pass (no_grad) timed by a TorchDispatchMode "
-                           "hook: wall time on the CPU, CUDA events around it on a GPU; call_ms: whole calls "
-                           "without the hook, until the device is done"},
+                           "hook: wall time on the CPU; on a GPU CUDA events around it, the pass queued behind a "
+                           "spin kernel so that the kernels run back to back; call_ms: whole calls without the hook "
+                           "(inference mode, output copied to the host)"},
             "entries": entries}

@@ -96,18 +96,18 @@ def _every_failure_named(forward, message: str):
 
 def _with_copy(forward):
     def run():
-        return _to_host(forward())
+        return to_host(forward())
     return run
 
 
 def _holds_tensor(torch, out) -> bool:
-    """Whether a model's output (copied to the host: `_to_host`) holds a tensor anywhere."""
+    """Whether a model's output (copied to the host: `to_host`) holds a tensor anywhere."""
     from torch.utils._pytree import tree_leaves
 
     return any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(out))
 
 
-def _to_host(out):
+def to_host(out):
     """The output copied to the host (which waits for the device): a tensor, or each tensor of a tuple, list, dict
     or dataclass output (a model of yours may return several; a dataclass comes back as a dict of its fields)."""
     import dataclasses
@@ -116,7 +116,7 @@ def _to_host(out):
 
     def copy(leaf):
         if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
-            return {f.name: _to_host(getattr(leaf, f.name)) for f in dataclasses.fields(leaf)}
+            return {f.name: to_host(getattr(leaf, f.name)) for f in dataclasses.fields(leaf)}
         return leaf.to("cpu") if hasattr(leaf, "to") else leaf
     return tree_map(copy, out)
 
@@ -154,7 +154,7 @@ def cuda_event_samples_ms(torch, target: Target, repeats: int, clock):
         start.record()
         out = target.forward()
         end.record()
-        _to_host(out)
+        to_host(out)
         host[i] = (clock() - t0) * 1e3
         device[i] = start.elapsed_time(end)
     return host, device
