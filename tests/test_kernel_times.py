@@ -100,6 +100,42 @@ def test_a_run_whose_kernels_are_not_the_tables_is_refused_before_timing(monkeyp
         kerneltimes.measure([MODEL], (1,), ("fp32",), "cpu", 1, 1, threads=1, warmup=0)
 
 
+def test_on_a_gpu_each_pass_waits_behind_one_fixed_spin_and_events_time_each_kernel(monkeypatch):
+    """The CUDA path with PyTorch's CUDA calls replaced by fakes (no GPU here): a spin of the warm-up's issue time
+    times the margin, capped, before every hooked pass and never growing; an event pair per kernel."""
+    torch = pytest.importorskip("torch")
+    from simulator.costmodel import kerneltimes
+    from simulator.models.registry import build_model
+
+    spins, events = [], []
+
+    class FakeEvent:
+        def __init__(self, enable_timing):
+            assert enable_timing
+            events.append(self)
+
+        def record(self):
+            self.at = len(events)
+
+        def elapsed_time(self, end):
+            return float(end.at - self.at)
+
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "_sleep", lambda cycles: spins.append(cycles))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    module, x = build_model(MODEL)[0].eval(), torch.randn(1, 1, 28, 28)
+    with torch.no_grad():
+        names, _, ms, _ = kerneltimes._timed_pass(module, x, cuda=True)
+        assert spins == [] and len(events) == 2 * len(names) == 2 * load_table(MODEL).n_kernels
+        assert list(ms) == [1.0] * len(names)          # each pair spans its kernel: start, then end
+        target = kerneltimes._Target(MODEL, "fp32", 1, module, x, names, spin_s=0.002)
+        target.time_passes(3, cuda=True)
+        kerneltimes._timed_pass(module, x, cuda=True, spin_s=60.0)
+    cycles = int(0.002 * kerneltimes.SPIN_CLOCK_HZ)
+    assert spins == [cycles] * 3 + [int(kerneltimes.MAX_SPIN_S * kerneltimes.SPIN_CLOCK_HZ)]
+    assert len(target.kernel_ms) == len(target.call_ms) == 3
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--models", "nope"], "nope is not a built-in model"),
     (["--models", "fmnist-cnn-w8,fmnist-cnn-w8"], "invalid --models: fmnist-cnn-w8 given twice"),

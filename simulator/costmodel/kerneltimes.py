@@ -68,17 +68,20 @@ class _KernelClock(TorchDispatchMode):
         return np.array([(e - s) * 1e3 for _, _, s, e in self.rows])
 
 
-#: A GPU pass is queued behind a spin kernel this many times as long as the host took to issue the previous pass
-#: (`_timed_pass`), counted at `SPIN_CLOCK_HZ` (above a data-center GPU's clock: a slower one spins longer).
-SPIN_MARGIN = 2.0
+#: A GPU pass is queued behind a spin kernel this many times as long as the host took to issue a pass during the
+#: warm-up (median; `_targets`), counted at `SPIN_CLOCK_HZ` (above a data-center GPU's clock: a slower one spins
+#: longer), and at most `MAX_SPIN_S`. The spin is fixed before the timed passes: a pass that outran a full launch
+#: queue would otherwise lengthen the next spin, and so on.
+SPIN_MARGIN = 3.0
 SPIN_CLOCK_HZ = 2.5e9
+MAX_SPIN_S = 1.0
 
 
-def _timed_pass(module, x, cuda: bool, host_s: float = 0.0) -> tuple[list[str], list[int], np.ndarray, float]:
+def _timed_pass(module, x, cuda: bool, spin_s: float = 0.0) -> tuple[list[str], list[int], np.ndarray, float]:
     """One forward pass under the hook: the kernels' names, kinds and times (ms), and the host's time issuing them
-    (s). On a GPU the pass is queued behind a spin of ``SPIN_MARGIN * host_s`` (the previous pass's host time)."""
-    if cuda and host_s > 0:
-        torch.cuda._sleep(int(SPIN_MARGIN * host_s * SPIN_CLOCK_HZ))
+    (s). On a GPU the pass is first queued behind a spin of `spin_s` seconds (none where 0)."""
+    if cuda and spin_s > 0:
+        torch.cuda._sleep(int(min(spin_s, MAX_SPIN_S) * SPIN_CLOCK_HZ))
     clock = _KernelClock(cuda)
     start = time.perf_counter()
     with clock:
@@ -123,15 +126,13 @@ class _Target:
     module: object
     x: object
     ops: list
-    host_s: float = 0.0  # the host's time issuing the last hooked pass
+    spin_s: float = 0.0  # on a GPU, the spin each hooked pass is queued behind (`_timed_pass`)
     kernel_ms: list = field(default_factory=list)   # one array of kernel times per timed pass
     call_ms: list = field(default_factory=list)
 
     def time_passes(self, passes: int, cuda: bool) -> None:
         """`passes` hooked passes and as many whole calls, their times added."""
-        for _ in range(passes):
-            *_, kernel_ms, self.host_s = _timed_pass(self.module, self.x, cuda, self.host_s)
-            self.kernel_ms.append(kernel_ms)
+        self.kernel_ms += [_timed_pass(self.module, self.x, cuda, self.spin_s)[2] for _ in range(passes)]
         self.call_ms += [_call_ms(self.module, self.x, cuda) for _ in range(passes)]
 
 
@@ -147,12 +148,13 @@ def _targets(model: str, batch_sizes, dtype: str, device: str, warmup: int) -> l
         module = build_model(model)[0].to(device=device, dtype=torch_dtype(torch, dtype)).eval()
         for batch in batch_sizes:
             x = model_input(torch, batch, input_shape(model), None, device, torch_dtype(torch, dtype))
-            host_s = 0.0
-            for _ in range(warmup):
+            host_s = []
+            for _ in range(warmup):          # without a spin: the host's own time issuing a pass
                 _call_ms(module, x, cuda)
-                names, kinds, _, host_s = _timed_pass(module, x, cuda, host_s)
+                names, kinds, _, issued_s = _timed_pass(module, x, cuda)
+                host_s.append(issued_s)
             _check_kernels(model, batch, names, kinds, load_table(model).at(batch))
-            out.append(_Target(model, dtype, int(batch), module, x, names, host_s))
+            out.append(_Target(model, dtype, int(batch), module, x, names, SPIN_MARGIN * float(np.median(host_s))))
     return out
 
 
