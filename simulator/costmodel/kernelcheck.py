@@ -81,14 +81,13 @@ def joined(files: list[dict]) -> dict:
 
 
 def _identity_differs(one: dict, other: dict) -> str | None:
-    """The first fact naming a device (its name, and `simulator.profiler.session.UPDATE_IDENTITY` where both record
-    it: two CPUs may share a name) on which two device records differ, as ``key: a / b``; None where none does."""
-    from simulator.profiler.session import UPDATE_IDENTITY
+    """The first fact naming a device on which two device records differ, as ``key: a / b`` (None where none does):
+    its name, then the facts both record that a profile update compares
+    (`simulator.profiler.session.identity_differences`: two CPUs may share a name)."""
+    from simulator.profiler.session import identity_differences
 
-    for key in UPDATE_IDENTITY:
-        if (key == "name" or (key in one and key in other)) and one.get(key) != other.get(key):
-            return f"{key}: {one.get(key)!r} / {other.get(key)!r}"
-    return None
+    differ = (["name"] if one.get("name") != other.get("name") else []) + identity_differences(one, other)
+    return f"{differ[0]}: {one.get(differ[0])!r} / {other.get(differ[0])!r}" if differ else None
 
 
 def kernel_comparison(times: dict, profile) -> dict:

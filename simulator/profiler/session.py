@@ -297,10 +297,15 @@ UPDATE_IDENTITY = ("name", "kind", "machine", "cpu_family", "cpu_model", "thread
                    "compute_capability", "memory_gb")
 
 
+def identity_differences(one: dict, other: dict) -> list[str]:
+    """The facts of `UPDATE_IDENTITY` that two device records both hold and on which they differ."""
+    return [k for k in UPDATE_IDENTITY if k in one and k in other and one[k] != other[k]]
+
+
 def check_update(old: Profile, device: dict) -> None:
     """FlexsimError unless a profile measured on `device` (its facts) may update `old`: the same device, as far as
     both record it (`UPDATE_IDENTITY`), measured on as many threads."""
-    differ = [k for k in UPDATE_IDENTITY if k in old.device and k in device and old.device[k] != device[k]]
+    differ = identity_differences(old.device, device)
     require(not differ, f"cannot update profile {old.name}: it was measured on {old.device.get('name')!r} "
             f"({old.kind}), this run on {device.get('name')!r} ({device.get('kind')}); they differ in "
             + ", ".join(f"{k} ({old.device[k]!r} there, {device[k]!r} in this run)" for k in differ))
