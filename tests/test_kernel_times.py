@@ -106,6 +106,7 @@ def test_on_a_gpu_each_pass_waits_behind_one_fixed_spin_and_events_time_each_ker
     torch = pytest.importorskip("torch")
     from simulator.costmodel import kerneltimes
     from simulator.models.registry import build_model
+    from simulator.profiler.targets import prepare
 
     spins, events = [], []
 
@@ -123,14 +124,14 @@ def test_on_a_gpu_each_pass_waits_behind_one_fixed_spin_and_events_time_each_ker
     monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
     monkeypatch.setattr(torch.cuda, "_sleep", lambda cycles: spins.append(cycles))
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
-    module, x = build_model(MODEL)[0].eval(), torch.randn(1, 1, 28, 28)
+    call = prepare(torch, build_model(MODEL)[0], (1, 28, 28), 1, "fp32", "cpu", "eager", MODEL)
     with torch.no_grad():
-        names, _, ms, _ = kerneltimes._timed_pass(module, x, cuda=True)
+        names, _, ms, _ = kerneltimes._timed_pass(call.forward, cuda=True)
         assert spins == [] and len(events) == 2 * len(names) == 2 * load_table(MODEL).n_kernels
         assert list(ms) == [1.0] * len(names)          # each pair spans its kernel: start, then end
-        target = kerneltimes._Target(MODEL, "fp32", 1, module, x, names, spin_s=0.002)
+        target = kerneltimes._Target(MODEL, "fp32", 1, call, names, spin_s=0.002)
         target.time_passes(3, cuda=True)
-        kerneltimes._timed_pass(module, x, cuda=True, spin_s=60.0)
+        kerneltimes._timed_pass(call.forward, cuda=True, spin_s=60.0)
     cycles = int(0.002 * kerneltimes.SPIN_CLOCK_HZ)
     assert spins == [cycles] * 3 + [int(kerneltimes.MAX_SPIN_S * kerneltimes.SPIN_CLOCK_HZ)]
     assert len(target.kernel_ms) == len(target.call_ms) == 3

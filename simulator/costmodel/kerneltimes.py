@@ -77,29 +77,29 @@ SPIN_CLOCK_HZ = 2.5e9
 MAX_SPIN_S = 1.0
 
 
-def _timed_pass(module, x, cuda: bool, spin_s: float = 0.0) -> tuple[list[str], list[int], np.ndarray, float]:
-    """One forward pass under the hook: the kernels' names, kinds and times (ms), and the host's time issuing them
-    (s). On a GPU the pass is first queued behind a spin of `spin_s` seconds (none where 0)."""
+def _timed_pass(forward, cuda: bool, spin_s: float = 0.0) -> tuple[list[str], list[int], np.ndarray, float]:
+    """One forward pass (`forward()`: `simulator.profiler.targets.Target.forward`) under the hook: the kernels'
+    names, kinds and times (ms), and the host's time issuing them (s). On a GPU the pass is first queued behind a
+    spin of `spin_s` seconds (none where 0)."""
     if cuda and spin_s > 0:
         torch.cuda._sleep(int(min(spin_s, MAX_SPIN_S) * SPIN_CLOCK_HZ))
     clock = _KernelClock(cuda)
     start = time.perf_counter()
     with clock:
-        module(x)
+        forward()
     host_s = time.perf_counter() - start
     if cuda:
         torch.cuda.synchronize()
     return [r[0] for r in clock.rows], [r[1] for r in clock.rows], clock.elapsed_ms(), host_s
 
 
-def _call_ms(module, x, cuda: bool) -> float:
-    """Wall time (ms) of one call without the hook, as the profiler times one (inference mode, the output copied to
-    the host, which waits for the device)."""
-    from simulator.profiler.targets import to_host
-
+def _call_ms(run, cuda: bool) -> float:
+    """Wall time (ms) of one call without the hook, as the profiler times one: `run()`
+    (`simulator.profiler.targets.Target.run`: the output copied to the host, which waits for the device), in
+    inference mode."""
     start = time.perf_counter()
     with torch.inference_mode():
-        to_host(module(x))
+        run()
     if cuda:
         torch.cuda.synchronize()
     return (time.perf_counter() - start) * 1e3
@@ -118,13 +118,13 @@ def _check_kernels(model: str, batch: int, names: list[str], kinds: list[int], t
 
 @dataclass
 class _Target:
-    """One model x dtype x batch size, prepared: its module and input, and the times of its passes so far."""
+    """One model x dtype x batch size, prepared (`call`: the profiler's `Target`), and the times of its passes so
+    far."""
 
     model: str
     dtype: str
     batch: int
-    module: object
-    x: object
+    call: object
     ops: list
     spin_s: float = 0.0  # on a GPU, the spin each hooked pass is queued behind (`_timed_pass`)
     kernel_ms: list = field(default_factory=list)   # one array of kernel times per timed pass
@@ -132,29 +132,28 @@ class _Target:
 
     def time_passes(self, passes: int, cuda: bool) -> None:
         """`passes` hooked passes and as many whole calls, their times added."""
-        self.kernel_ms += [_timed_pass(self.module, self.x, cuda, self.spin_s)[2] for _ in range(passes)]
-        self.call_ms += [_call_ms(self.module, self.x, cuda) for _ in range(passes)]
+        self.kernel_ms += [_timed_pass(self.call.forward, cuda, self.spin_s)[2] for _ in range(passes)]
+        self.call_ms += [_call_ms(self.call.run, cuda) for _ in range(passes)]
 
 
 def _targets(model: str, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
-    """Built-in `model` (random weights) in `dtype` on `device`, at each batch size: warmed up (`warmup` calls with
-    and without the hook) and its kernels checked against the layer table."""
+    """Built-in `model` (random weights) in `dtype` on `device`, at each batch size: prepared as the profiler
+    prepares a call (`simulator.profiler.targets.prepare`), warmed up (`warmup` calls with and without the hook) and
+    its kernels checked against the layer table."""
     from simulator.models.registry import build_model, input_shape
-    from simulator.models.user import model_input
-    from simulator.profiler.targets import failure_named, torch_dtype
+    from simulator.profiler.targets import prepare
 
-    cuda, out = device != "cpu", []
-    with failure_named(f"kernel times: {model} failed to run ({dtype}, {device})"), torch.no_grad():
-        module = build_model(model)[0].to(device=device, dtype=torch_dtype(torch, dtype)).eval()
-        for batch in batch_sizes:
-            x = model_input(torch, batch, input_shape(model), None, device, torch_dtype(torch, dtype))
-            host_s = []
+    cuda, module, out = device != "cpu", build_model(model)[0], []
+    for batch in batch_sizes:
+        call = prepare(torch, module, input_shape(model), batch, dtype, device, "eager", f"kernel times: {model}")
+        host_s = []
+        with torch.no_grad():
             for _ in range(warmup):          # without a spin: the host's own time issuing a pass
-                _call_ms(module, x, cuda)
-                names, kinds, _, issued_s = _timed_pass(module, x, cuda)
+                _call_ms(call.run, cuda)
+                names, kinds, _, issued_s = _timed_pass(call.forward, cuda)
                 host_s.append(issued_s)
-            _check_kernels(model, batch, names, kinds, load_table(model).at(batch))
-            out.append(_Target(model, dtype, int(batch), module, x, names, SPIN_MARGIN * float(np.median(host_s))))
+        _check_kernels(model, batch, names, kinds, load_table(model).at(batch))
+        out.append(_Target(model, dtype, int(batch), call, names, SPIN_MARGIN * float(np.median(host_s))))
     return out
 
 
