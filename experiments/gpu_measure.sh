@@ -58,14 +58,13 @@ step profile-graph "$limit" python3 -m simulator.cli profile "$models" $common -
 fi
 if [[ ",$steps," == *",kernels,"* ]]; then
 rm -f "$out"/kernel-times*.json "$out/kernel-check.md"     # a rerun into OUT_DIR must not join an earlier run's
-kt_limit=$(( ${#dtypes} > 4 ? 300 : 150 ))
-step kernel-times "$kt_limit" python3 -m simulator.cli costmodel kernel-times --models "$models" --device cuda \
-    --dtypes "$dtypes" --batch-sizes 1,2,4,8,16,32,64 --rounds 3 --passes 4 --out "$out/kernel-times.json"
+kernel_times() {  # kernel_times NAME SECONDS MODELS: time MODELS' kernels into $out/NAME.json
+    step "$1" "$2" python3 -m simulator.cli costmodel kernel-times --models "$3" --device cuda --dtypes "$dtypes" \
+        --batch-sizes 1,2,4,8,16,32,64 --rounds 3 --passes 4 --out "$out/$1.json"
+}
+kernel_times kernel-times $(( ${#dtypes} > 4 ? 300 : 150 )) "$models"
 if [[ ! -f "$out/kernel-times.json" ]]; then   # a model whose kernels differ from its table stops the run: each alone
-  for m in ${models//,/ }; do
-    step "kernel-times-$m" 60 python3 -m simulator.cli costmodel kernel-times --models "$m" --device cuda \
-        --dtypes "$dtypes" --batch-sizes 1,2,4,8,16,32,64 --rounds 3 --passes 4 --out "$out/kernel-times-$m.json"
-  done
+  for m in ${models//,/ }; do kernel_times "kernel-times-$m" 60 "$m"; done
 fi
 files=$(for f in "$out"/kernel-times*.json; do [[ -f "$f" ]] && printf -- "--kernel-times %q " "$f"; done)
 if [[ -f "$out/$name.json" && -n "$files" ]]; then   # the report appears only whole
