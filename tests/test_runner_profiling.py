@@ -372,6 +372,24 @@ def test_steady_host_has_no_speed_process():
     assert fit_speed_noise([served(np.zeros(50))])[0] is None       # too short
 
 
+def test_run_speed_facts_count_slow_phases_too_few_for_a_profile():
+    """Two 60 ms phases at 1.8x in a ~3.4 s run: too few for the profile's fit (`MIN_SLOW_PHASES`), still counted
+    for the report; a steady run has neither a process nor phases."""
+    from simulator.runner.speed_fit import MIN_SLOW_PHASES, fit_speed_noise, run_speed_facts
+
+    slow_s = ((1.0, 1.06), (2.0, 2.06))
+    speed = lambda t_s: 1.8 if any(a <= t_s < b for a, b in slow_s) else 1.0
+    run = served(np.zeros(3000), speed=speed)
+    facts = run_speed_facts(run)
+    assert facts["phases"] == 2 < MIN_SLOW_PHASES and facts["window_ms"] == 20.0
+    assert facts["slow_factor"] == pytest.approx(1.8, rel=0.05)
+    total_s = run.stage_times.start_s[-1]
+    assert facts["slow_share"] == pytest.approx(0.12 / total_s, rel=0.35)     # 6 of ~170 windows, give or take one
+    assert fit_speed_noise([run])[0] is None or not fit_speed_noise([run])[0].has_slow_phases
+    steady = run_speed_facts(served(np.zeros(2000)))
+    assert steady["sigma"] is None and steady["phases"] == 0 and steady["slow_share"] == 0.0
+
+
 def test_demodulated_samples_keep_means_and_lose_the_slow_phases():
     from simulator.runner.speed_fit import demodulated, fit_speed_noise, log_residuals
 

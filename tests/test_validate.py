@@ -85,6 +85,10 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     assert all(isinstance(r["window_levels"], list) for sc in results["scenarios"] for r in sc["runs"])
     assert all("long_phases" in sc["session"] for sc in results["scenarios"])     # too few in so short a run
     assert "### Slower phases of the seconds scale" in text and "| open-50 | " in text.split("seconds scale")[-1]
+    # each real run's own speed process and slow phases, in results.json and the per-run table
+    speeds = [r["speed_process"] for sc in results["scenarios"] for r in sc["runs"]]
+    assert all(s["phases"] >= 0 and 0.0 <= s["slow_share"] <= 1.0 and s["window_ms"] >= 20.0 for s in speeds)
+    assert "speed process: sigma, correlation; slow windows (phases) | flagged |" in text
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]
     assert (profile.speed_noise is None) == ("reason" in profile.provenance["speed_noise_measured"])
@@ -143,6 +147,15 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     noted = text.replace("\n\n", "\n\n> Run on a test host.\n\n", 1)           # under the title
     report.write_text(noted)
     assert main(render) == 0 and report.read_text() == noted
+    # from a folder written before the runs' speed processes (run AY): the per-run table without that column
+    for sc in results["scenarios"]:
+        for r in sc["runs"]:
+            del r["speed_process"]
+    (out / "results.json").write_text(json.dumps(results))
+    assert main(render) == 0
+    older = report.read_text()
+    assert "| preemptions/s | flagged |" in older and "slow windows (phases)" not in older
+    assert "The speed process of each run" not in older and "The speed process of each run" in text
 
 
 def _run(flag: str) -> dict:

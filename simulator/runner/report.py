@@ -131,9 +131,11 @@ def _summary_table(scenarios) -> list[str]:
 
 
 def _runs_table(scenarios) -> list[str]:
+    speed = any("speed_process" in r for sc in scenarios for r in sc["runs"])
     lines = ["| scenario | run | mean ms | p50 ms | p99 ms | utilisation | service / request vs sim | "
-             "compute ms / stage | decision ms / stage | other CPU (cores) | steal | stalls | preemptions/s | flagged |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "compute ms / stage | decision ms / stage | other CPU (cores) | steal | stalls | preemptions/s | "
+             + ("speed process: sigma, correlation; slow windows (phases) | " if speed else "") + "flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if speed else "") + "---|"]
     for sc in scenarios:
         for i, r in enumerate(sc["runs"]):
             host = r["host"]
@@ -144,8 +146,28 @@ def _runs_table(scenarios) -> list[str]:
                 f"{_ms(r['mean_decision_ms'])} | "
                 f"{_num(host['other_cpu_cores'], 2)} | {_num(host['steal_fraction'], 3)} | "
                 f"{100 * r['stall_fraction']:.2f}% | {_num(host['preemptions_per_s'], 0)} | "
-                f"{r['flag'] or 'no'} |")
+                + (f"{_speed_cell(r.get('speed_process'))} | " if speed else "") + f"{r['flag'] or 'no'} |")
     return lines
+
+
+def _speed_cell(facts: dict | None) -> str:
+    """A run's `simulator.runner.speed_fit.run_speed_facts` as a table cell."""
+    if facts is None:
+        return "–"
+    process = "none" if facts["sigma"] is None else f"{facts['sigma']:.3f}, {facts['correlation_ms']:.0f} ms"
+    return f"{process}; {100 * facts['slow_share']:.1f}% ({facts['phases']})"
+
+
+def _runs_prose(scenarios) -> list[str]:
+    """What the per-run table's speed-process column means, where the runs have one (since run AY)."""
+    if not any("speed_process" in r for sc in scenarios for r in sc["runs"]):
+        return []
+    return ["The speed process of each run is fitted on that run alone as the profile's is on its open-loop "
+            "profiling runs (`simulator/runner/speed_fit.py`, `run_speed_facts`): sigma and correlation time of the "
+            "log stage time's slow part, and the share of its 20 ms windows more than 1.3x slower than its median "
+            "window, with the number of such phases (the profile keeps slow phases only where its runs show five "
+            "or more). Beside the profile's (above), it shows how far the host's noise during a run differs from "
+            "the profiling runs' and from run to run.", ""]
 
 
 def _num(x, digits: int) -> str:
@@ -708,7 +730,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         *_diagnostics_table(scenarios), "",
         *_long_phases_section(scenarios, profiles),
         "### Every real run, and what the host did meanwhile", "",
-        *_runs_table(scenarios), "",
+        *_runs_prose(scenarios), *_runs_table(scenarios), "",
         "## First calls after idle", "",
         "Mean compute + decision time (ms) of each request's first stage, by the worker's idle time before the "
         "request (from the real runs):", "",

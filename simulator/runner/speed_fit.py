@@ -228,19 +228,37 @@ def long_phases(levels, width_ms: float = LONG_WINDOW_MS) -> dict:
                        [r > np.log(LONG_SLOW_THRESHOLD) for r in relative], width_ms)
 
 
-def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:
-    """The slow phases of `runs` (their `log_residuals` in `residuals`; see the module docstring) as
-    ``{"slow_factor", "slow_share", "slow_ms", "phases"}`` or None, and the residuals with the phases' offset taken
-    off."""
+def slow_phase_windows(runs, residuals) -> tuple[dict, list, list]:
+    """The slow phases of `runs` (their `log_residuals` in `residuals`; see the module docstring), however few:
+    `phase_facts` pooled over the runs' windows, and per run its windows (`slow_windows`) and which are slow."""
     width_ms = window_ms(runs)
     per_run = [slow_windows(run, y, width_ms) for run, y in zip(runs, residuals)]
     slow = [valid & (relative > np.log(SLOW_THRESHOLD)) for _, relative, valid in per_run]
-    facts = phase_facts([r for _, r, _ in per_run], [v for _, _, v in per_run], slow, width_ms)
-    if facts["phases"] < MIN_SLOW_PHASES or facts["slow_ms"] < MIN_PHASE_WINDOWS * width_ms:
+    return phase_facts([r for _, r, _ in per_run], [v for _, _, v in per_run], slow, width_ms), per_run, slow
+
+
+def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:
+    """The slow phases of `runs` (their `log_residuals` in `residuals`; see the module docstring) as
+    ``{"slow_factor", "slow_share", "slow_ms", "phases"}`` or None (fewer than `MIN_SLOW_PHASES` phases, or shorter
+    than `MIN_PHASE_WINDOWS` windows on average), and the residuals with the phases' offset taken off."""
+    facts, per_run, slow = slow_phase_windows(runs, residuals)
+    if facts["phases"] < MIN_SLOW_PHASES or facts["slow_ms"] < MIN_PHASE_WINDOWS * facts["window_ms"]:
         return None, residuals
     log_factor = np.log(facts["slow_factor"])
     adjusted = [y - np.where(s[w], log_factor, 0.0) for y, (w, _, _), s in zip(residuals, per_run, slow)]
     return facts, [a - a.mean() for a in adjusted]        # centred again: the phases' share is no offset
+
+
+def run_speed_facts(run) -> dict:
+    """What the host's speed did during one run, for the validation report: the process `fit_speed_noise` fits on
+    the run alone (``sigma`` and ``correlation_ms``, None where it finds none) and the run's slow phases however
+    few (`slow_phase_windows`: ``slow_share`` of its windows, ``slow_factor``, ``phases``, ``window_ms``). A profile
+    keeps slow phases only where its runs show `MIN_SLOW_PHASES`; one run of a few seconds holds a few at most."""
+    noise, _ = fit_speed_noise([run])
+    phases, _, _ = slow_phase_windows([run], [log_residuals(run)])
+    return {"sigma": None if noise is None else noise.sigma,
+            "correlation_ms": None if noise is None else noise.correlation_ms,
+            **{k: phases[k] for k in ("slow_share", "slow_factor", "phases", "window_ms")}}
 
 
 def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:

@@ -554,9 +554,9 @@ def service_ms(result) -> float:
 def real_figures(real, sim0, sim_service_ms: float) -> dict:
     """One real run's figures, its request-by-request agreement with the simulation `sim0`, its service time
     against the simulated one (`sim_service_ms`; flagged as host drift beyond `MAX_HOST_DRIFT`) and its
-    `simulator.runner.speed_fit.window_levels`."""
+    `simulator.runner.speed_fit.window_levels` and `run_speed_facts`."""
     from simulator.runner.profiling import rounded
-    from simulator.runner.speed_fit import window_levels
+    from simulator.runner.speed_fit import run_speed_facts, window_levels
 
     req = real.requests
     drift = service_ms(real) / sim_service_ms - 1.0
@@ -568,7 +568,7 @@ def real_figures(real, sim0, sim_service_ms: float) -> dict:
             "mean_compute_ms": float(real.stage_times.compute_s.mean() * 1e3),
             "mean_decision_ms": float(real.stage_times.decision_s.mean() * 1e3),
             "stall_fraction": real.stall_fraction, "host": real.host.to_dict(), "service_drift": float(drift),
-            "window_levels": rounded(window_levels(real)),
+            "window_levels": rounded(window_levels(real)), "speed_process": run_speed_facts(real),
             "interfered": bool(disturbed or abs(drift) > MAX_HOST_DRIFT),
             "flag": "interference" if disturbed else ("host drift" if abs(drift) > MAX_HOST_DRIFT else ""),
             "measured_energy_j": real.measured_energy_j,
