@@ -142,6 +142,42 @@ def test_own_run_factor_refits_the_serving_factor_on_the_scenarios_own_run():
     assert done.returncode == 2 and "open-50 has no own-run.npz" in done.stderr
 
 
+def test_run_speed_process_fits_each_committed_run_as_the_report_records_it():
+    """Per real run of the committed report: the run's own process as results.json records it (since run AY), the
+    real runs' slow phases pooled over the scenario's runs, and three calibrated errors per metric."""
+    out = _run("run_speed_process.py", "docs/validation", "--scenarios", "spin-50", "--seeds", "3")
+    runs = next(sc for sc in json.loads((ROOT / "docs/validation/results.json").read_text())["scenarios"]
+                if sc["name"] == "spin-50")["runs"]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines()
+            if line.startswith("| spin-50 |")]
+    assert [r[3] for r in rows] == [str(i) for i in range(len(runs))]
+    for row, run in zip(rows, runs):
+        facts = run["speed_process"]
+        expected = "none" if facts["sigma"] is None else f"{facts['sigma']:.3f}, {facts['correlation_ms']:.0f} ms"
+        assert row[4].split(";")[0] == expected
+        assert row[2].endswith(f"({sum(r['speed_process']['phases'] for r in runs)})")
+        assert all(len(cell.split(" / ")) == 3 for cell in row[5:])
+
+
+def test_verdict_slow_phases_resimulates_the_verdict_and_refuses_bad_phases():
+    out = _run("verdict_slow_phases.py", "docs/validation", "--scenarios", "closed-4,spin-50", "--phases",
+               "1.4,0.03,50", "--seeds", "3")
+    results = {sc["name"]: sc for sc in json.loads((ROOT / "docs/validation/results.json").read_text())["scenarios"]}
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in out.splitlines() if line.startswith("| closed-4 |") or line.startswith("| spin-50 |")}
+    closed = results["closed-4"]["session"]
+    assert rows["closed-4"][2].startswith(f"{closed['speed']:.3f}: ") and rows["closed-4"][3].startswith(
+        f"{closed['speed']:.3f}: ")                                    # a closed loop: no serving factor to refit
+    spin = results["spin-50"]["session"]
+    assert rows["spin-50"][2].startswith(f"{spin['speed'] * spin['serving_factor']:.3f}: ")
+    assert all(("(met)" in c) != ("(missed)" in c) for r in rows.values() for c in r[2:])
+    assert "median absolute p99 error" in out.splitlines()[-1]
+    for phases in ("0.9,0.03,50", "1.4,0.03", "1.4,x,50"):
+        done = subprocess.run([sys.executable, str(ROOT / "experiments" / "verdict_slow_phases.py"), "docs/validation",
+                               "--phases", phases], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 2 and "give FACTOR,SHARE,MS" in done.stderr and done.stderr.count("\n") == 1
+
+
 def test_member_idle_compares_the_real_runs_with_the_profiles_table(tmp_path):
     """On the committed report: every bucket's profile factor is the profile's table at that bucket, the real runs'
     ratios come from the raw traces; a folder without them is refused with one line."""
