@@ -164,8 +164,8 @@ def _runs_prose(scenarios) -> list[str]:
         return []
     return ["The speed process of each run is fitted on that run alone as the profile's is on its open-loop "
             "profiling runs (`simulator/runner/speed_fit.py`, `run_speed_facts`): sigma and correlation time of the "
-            "log stage time's slow part, and the share of its 20 ms windows more than 1.3x slower than its median "
-            "window, with the number of such phases (the profile keeps slow phases only where its runs show five "
+            "log stage time's slow part, and the share of its 20 ms windows (five stage runs where those take longer) "
+            "more than 1.3x slower than its median window, with the number of such phases (the profile keeps slow phases only where its runs show five "
             "or more). Beside the profile's (above), it shows how far the host's noise during a run differs from "
             "the profiling runs' and from run to run.", ""]
 
