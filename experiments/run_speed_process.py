@@ -32,9 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from validation_folder import guarded, load_results, parser
+from simulator.errors import require
+from simulator.speed import SpeedNoise
+from validation_folder import guarded, load_results, parser, with_slow_phases
 
 METRICS = ("latency_mean_ms", "latency_p99_ms")
+#: The process of a run in which the fit finds none (a flat speed; the config's None would mean the profile's).
+NO_PROCESS = SpeedNoise(0.0, 1.0)
 
 
 def real_slow_phases(runs) -> dict:
@@ -42,15 +46,6 @@ def real_slow_phases(runs) -> dict:
     from simulator.runner.speed_fit import log_residuals, slow_phase_windows
 
     return slow_phase_windows(runs, [log_residuals(run) for run in runs])[0]
-
-
-def with_phases(noise, phases: dict):
-    """The process `noise` (a `simulator.speed.SpeedNoise`, or None for none) with the slow phases `phases`."""
-    from simulator.speed import SpeedNoise
-
-    base = noise or SpeedNoise(0.0, phases["window_ms"])
-    return replace(base, slow_factor=phases["slow_factor"], slow_share=phases["slow_share"],
-                   slow_ms=phases["slow_ms"]) if phases["phases"] else base
 
 
 def run_check(figures: dict, folder: Path, plan: dict, seeds: int, cache, scratch: Path) -> tuple[dict, list]:
@@ -67,14 +62,18 @@ def run_check(figures: dict, folder: Path, plan: dict, seeds: int, cache, scratc
     profile = load_profile(folder / figures["profile"])
     state = prepare_scenario(ValidationPlan(out_dir=scratch, requests=plan["requests"], seeds=seeds,
                                             seed=plan["seed"]), scenario, folder / figures["profile"], profile, cache)
-    reals = [load_raw(folder / scenario.name / f"real-{i}.npz") for i in range(len(figures["runs"]))]
+    paths = [folder / scenario.name / f"real-{i}.npz" for i in range(len(figures["runs"]))]
+    missing = [p.name for p in paths if not p.is_file()]
+    require(not missing, f"no raw traces {scenario.name}/{', '.join(missing)} (the real runs' stage times)")
+    reals = [load_raw(p) for p in paths]
     phases = real_slow_phases(reals)
-    pooled = replace(state.config, speed_noise=with_phases(profile.speed_noise, phases).as_tuple())
+    slow = with_slow_phases(profile.speed_noise, phases["slow_factor"], phases["slow_share"], phases["slow_ms"])
+    pooled = replace(state.config, speed_noise=slow.as_tuple())
     out = []
     for i, real in enumerate(reals):
         stage_factors, decision_factor = speed_factors(real, state.config.models, profile, waited_only=True)
         noise, _ = fit_speed_noise([real])
-        own = replace(state.config, speed_noise=noise.as_tuple()) if noise else state.config
+        own = replace(state.config, speed_noise=(noise or NO_PROCESS).as_tuple())
         row = {"index": i, "noise": noise, "real": {m: figures["runs"][i][m] for m in METRICS}}
         for label, config in (("profile", state.config), ("phases", pooled), ("run", own)):
             drawn = [prepare(replace(config, seed=config.seed + k), cache) for k in range(seeds)]

@@ -39,6 +39,20 @@ def load_results(args, eligible=lambda sc: True, what: str = "scenario") -> tupl
     return results, scenarios
 
 
+def with_slow_phases(noise, factor: float, share: float, slow_ms: float):
+    """The speed process `noise` (a `simulator.speed.SpeedNoise`, None for none) with exactly the slow phases
+    ``factor``, ``share``, ``slow_ms`` in place of its own (none for a share of 0)."""
+    from dataclasses import replace
+
+    from simulator.runner.validation import LONG_ONLY_MS
+    from simulator.speed import SpeedNoise
+
+    base = noise or SpeedNoise(0.0, LONG_ONLY_MS)
+    if share <= 0:
+        factor, slow_ms = 1.0, 0.0
+    return replace(base, slow_factor=factor, slow_share=share, slow_ms=slow_ms)
+
+
 def guarded(report, args) -> int:
     """`script_exit` of ``report(args)``, with the folder named and a missing key or a bad value in the folder's
     files counted as bad input."""

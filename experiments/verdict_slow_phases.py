@@ -22,6 +22,7 @@ Usage::
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import tempfile
@@ -33,17 +34,7 @@ import numpy as np
 from own_run_factor import own_run_factor
 from serving_levels import errors, verdict_cell
 from simulator.errors import require
-from validation_folder import guarded, parser
-
-
-def with_phases(profile, phases: tuple):
-    """`profile` whose speed process has the slow phases ``(factor, share, ms)`` in place of its own."""
-    from simulator.runner.validation import LONG_ONLY_MS
-    from simulator.speed import SpeedNoise
-
-    noise = profile.speed_noise or SpeedNoise(0.0, LONG_ONLY_MS)
-    return replace(profile, speed_noise=replace(noise, slow_factor=phases[0], slow_share=phases[1],
-                                                slow_ms=phases[2]))
+from validation_folder import guarded, parser, with_slow_phases
 
 
 def phased_folder(folder: Path, figures: dict, phases: tuple, scratch: Path) -> Path:
@@ -54,7 +45,8 @@ def phased_folder(folder: Path, figures: dict, phases: tuple, scratch: Path) -> 
 
     out = scratch / "phased"
     (out / figures["name"]).mkdir(parents=True, exist_ok=True)
-    save_profile(out / figures["profile"], with_phases(load_profile(folder / figures["profile"]), phases))
+    profile = load_profile(folder / figures["profile"])
+    save_profile(out / figures["profile"], replace(profile, speed_noise=with_slow_phases(profile.speed_noise, *phases)))
     own = folder / figures["name"] / OWN_RUN_FILE
     if own.is_file():
         shutil.copyfile(own, out / figures["name"] / OWN_RUN_FILE)
@@ -67,7 +59,8 @@ def parse_phases(text: str) -> tuple:
         factor, share, ms = (float(x) for x in text.split(","))
     except ValueError:
         factor = share = ms = float("nan")
-    require(factor > 1 and 0 < share < 1 and ms > 0, f"--phases {text!r}: give FACTOR,SHARE,MS with FACTOR > 1, "
+    finite = all(math.isfinite(x) for x in (factor, share, ms))
+    require(finite and factor > 1 and 0 < share < 1 and ms > 0, f"--phases {text!r}: give FACTOR,SHARE,MS with FACTOR > 1, "
             "0 < SHARE < 1 and MS > 0 (e.g. 1.42,0.03,57)")
     return factor, share, ms
 

@@ -155,6 +155,8 @@ def test_run_speed_process_fits_each_committed_run_as_the_report_records_it():
         facts = run["speed_process"]
         expected = "none" if facts["sigma"] is None else f"{facts['sigma']:.3f}, {facts['correlation_ms']:.0f} ms"
         assert row[4].split(";")[0] == expected
+        # pooled phases = the runs' own, summed: spin-50's runs all have 20 ms windows (a run's window widens
+        # where five stage runs take longer, as replay-80's do, and the pool takes one width for all)
         assert row[2].endswith(f"({sum(r['speed_process']['phases'] for r in runs)})")
         assert all(len(cell.split(" / ")) == 3 for cell in row[5:])
 

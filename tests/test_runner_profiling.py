@@ -386,8 +386,13 @@ def test_run_speed_facts_count_slow_phases_too_few_for_a_profile():
     total_s = run.stage_times.start_s[-1]
     assert facts["slow_share"] == pytest.approx(0.12 / total_s, rel=0.35)     # 6 of ~170 windows, give or take one
     assert fit_speed_noise([run])[0] is None or not fit_speed_noise([run])[0].has_slow_phases
+    assert facts["windows"] == pytest.approx(total_s * 1000.0 / 20.0, abs=2)
     steady = run_speed_facts(served(np.zeros(2000)))
     assert steady["sigma"] is None and steady["phases"] == 0 and steady["slow_share"] == 0.0
+    from simulator.runner.report import _speed_cell
+
+    assert _speed_cell(steady) == "none; 0.0% (0)" and _speed_cell({**steady, "windows": 0}) == "none; –"
+    assert _speed_cell(None) == "–" and _speed_cell(facts).endswith(f"; {100 * facts['slow_share']:.1f}% (2)")
 
 
 def test_demodulated_samples_keep_means_and_lose_the_slow_phases():

@@ -89,6 +89,11 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     speeds = [r["speed_process"] for sc in results["scenarios"] for r in sc["runs"]]
     assert all(s["phases"] >= 0 and 0.0 <= s["slow_share"] <= 1.0 and s["window_ms"] >= 20.0 for s in speeds)
     assert "speed process: sigma, correlation; slow windows (phases) | flagged |" in text
+    from simulator.runner.report import _speed_cell
+
+    first = results["scenarios"][0]["runs"][0]
+    row = next(line for line in text.splitlines() if line.startswith(f"| open-50 | 0 | {first['latency_mean_ms']:.3f} |"))
+    assert row.endswith(f"| {_speed_cell(first['speed_process'])} | {first['flag'] or 'no'} |")
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]
     assert (profile.speed_noise is None) == ("reason" in profile.provenance["speed_noise_measured"])

@@ -131,7 +131,7 @@ def _summary_table(scenarios) -> list[str]:
 
 
 def _runs_table(scenarios) -> list[str]:
-    speed = any("speed_process" in r for sc in scenarios for r in sc["runs"])
+    speed = _has_speed_process(scenarios)
     lines = ["| scenario | run | mean ms | p50 ms | p99 ms | utilisation | service / request vs sim | "
              "compute ms / stage | decision ms / stage | other CPU (cores) | steal | stalls | preemptions/s | "
              + ("speed process: sigma, correlation; slow windows (phases) | " if speed else "") + "flagged |",
@@ -150,24 +150,36 @@ def _runs_table(scenarios) -> list[str]:
     return lines
 
 
+def _has_speed_process(scenarios) -> bool:
+    """Whether the runs record their own speed process (`simulator.runner.speed_fit.run_speed_facts`, since run AY)."""
+    return any("speed_process" in r for sc in scenarios for r in sc["runs"])
+
+
 def _speed_cell(facts: dict | None) -> str:
-    """A run's `simulator.runner.speed_fit.run_speed_facts` as a table cell."""
+    """A run's `simulator.runner.speed_fit.run_speed_facts` as a table cell; the slow windows "–" where the run has
+    no window that counts."""
     if facts is None:
         return "–"
     process = "none" if facts["sigma"] is None else f"{facts['sigma']:.3f}, {facts['correlation_ms']:.0f} ms"
-    return f"{process}; {100 * facts['slow_share']:.1f}% ({facts['phases']})"
+    slow = f"{100 * facts['slow_share']:.1f}% ({facts['phases']})" if facts.get("windows", 1) else "–"
+    return f"{process}; {slow}"
 
 
 def _runs_prose(scenarios) -> list[str]:
-    """What the per-run table's speed-process column means, where the runs have one (since run AY)."""
-    if not any("speed_process" in r for sc in scenarios for r in sc["runs"]):
+    """What the per-run table's speed-process column means, where the runs have one."""
+    from simulator.runner.speed_fit import (MIN_PHASE_WINDOWS, MIN_SLOW_PHASES, SLOW_THRESHOLD, SLOW_WINDOW_MS,
+                                            WINDOW_STAGES)
+
+    if not _has_speed_process(scenarios):
         return []
-    return ["The speed process of each run is fitted on that run alone as the profile's is on its open-loop "
-            "profiling runs (`simulator/runner/speed_fit.py`, `run_speed_facts`): sigma and correlation time of the "
-            "log stage time's slow part, and the share of its 20 ms windows (five stage runs where those take longer) "
-            "more than 1.3x slower than its median window, with the number of such phases (the profile keeps slow phases only where its runs show five "
-            "or more). Beside the profile's (above), it shows how far the host's noise during a run differs from "
-            "the profiling runs' and from run to run.", ""]
+    return [f"The speed process of each run is fitted on that run alone as the profile's is on its open-loop "
+            f"profiling runs (`simulator/runner/speed_fit.py`, `run_speed_facts`): sigma and correlation time of the "
+            f"log stage time's slow part, and the share of its {SLOW_WINDOW_MS:.0f} ms windows ({WINDOW_STAGES} stage "
+            f"runs where those take longer) more than {SLOW_THRESHOLD}x slower than its median window, with the "
+            f"number of such phases. As in a profile, sigma leaves the slow phases out only where there are "
+            f"{MIN_SLOW_PHASES} or more lasting {MIN_PHASE_WINDOWS:g} windows on average (else it includes them), and "
+            "the profile keeps slow phases only then. Beside the profile's (above), it shows how far the host's noise "
+            "during a run differs from the profiling runs' and from run to run.", ""]
 
 
 def _num(x, digits: int) -> str:

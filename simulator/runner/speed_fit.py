@@ -251,14 +251,17 @@ def fit_slow_phases(runs, residuals) -> tuple[dict | None, list]:
 
 def run_speed_facts(run) -> dict:
     """What the host's speed did during one run, for the validation report: the process `fit_speed_noise` fits on
-    the run alone (``sigma`` and ``correlation_ms``, None where it finds none) and the run's slow phases however
-    few (`slow_phase_windows`: ``slow_share`` of its windows, ``slow_factor``, ``phases``, ``window_ms``). A profile
-    keeps slow phases only where its runs show `MIN_SLOW_PHASES`; one run of a few seconds holds a few at most."""
+    the run alone (``sigma`` and ``correlation_ms``, None where it finds none; as in a profile, its slow phases are
+    taken out of sigma only where they pass `MIN_SLOW_PHASES` and `MIN_PHASE_WINDOWS`) and the run's slow phases
+    however few (`slow_phase_windows`: ``slow_share`` of its ``windows`` that count, ``slow_factor``, ``phases``,
+    ``window_ms``), rounded to 4 decimals."""
     noise, _ = fit_speed_noise([run])
-    phases, _, _ = slow_phase_windows([run], [log_residuals(run)])
-    return {"sigma": None if noise is None else noise.sigma,
-            "correlation_ms": None if noise is None else noise.correlation_ms,
-            **{k: phases[k] for k in ("slow_share", "slow_factor", "phases", "window_ms")}}
+    phases, per_run, _ = slow_phase_windows([run], [log_residuals(run)])
+    figures = {"sigma": None if noise is None else noise.sigma,
+               "correlation_ms": None if noise is None else noise.correlation_ms,
+               **{k: phases[k] for k in ("slow_share", "slow_factor", "window_ms")}}
+    return {**{k: None if v is None else round(float(v), 4) for k, v in figures.items()},
+            "phases": int(phases["phases"]), "windows": int(sum(valid.sum() for _, _, valid in per_run))}
 
 
 def fit_speed_noise(runs) -> tuple[SpeedNoise | None, dict]:
