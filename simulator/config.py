@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import FlexsimError, require
+from simulator.io import python_scalar
 from simulator.logits import BUILTIN_CACHES
 from simulator.policies import REGISTRY, is_compiled_function
 from simulator.signals import COMBINERS, SIGNALS, is_threshold
@@ -162,8 +163,7 @@ def normalised_value(value):
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, np.generic):
-        item = value.item()                 # a long double's item is itself: held as the nearest float
-        return float(item) if isinstance(item, np.floating) else item
+        return python_scalar(value)
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):

@@ -243,11 +243,17 @@ def finite_json(value):
     if isinstance(value, np.ndarray):
         return finite_json(value.tolist())
     if isinstance(value, np.generic):
-        item = value.item()                 # a long double's item is itself: written as the nearest float
-        return finite_json(float(item) if isinstance(item, np.floating) else item)
+        return finite_json(python_scalar(value))
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def python_scalar(value: np.generic):
+    """The Python number (or bool, str) that the NumPy scalar `value` holds; a long double, whose ``item()`` is
+    itself, as the nearest float."""
+    item = value.item()
+    return float(item) if isinstance(item, np.floating) else item
 
 
 def _unwritable(value):
