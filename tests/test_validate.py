@@ -94,6 +94,9 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     first = results["scenarios"][0]["runs"][0]
     row = next(line for line in text.splitlines() if line.startswith(f"| open-50 | 0 | {first['latency_mean_ms']:.3f} |"))
     assert row.endswith(f"| {_speed_cell(first['speed_process'])} | {first['flag'] or 'no'} |")
+    noise = next(line for line in text.splitlines() if line.startswith("- **Host noise during the runs**"))
+    sigmas = sorted((r["speed_process"]["sigma"] or 0.0) for r in results["scenarios"][0]["runs"])
+    assert f"open-50 {(sigmas[0] + sigmas[1]) / 2:.3f} (" in noise         # the median of the two runs' sigmas
     # a closed loop of 20 requests is too short to fit its speed process: said so, samples left as measured
     assert "reason" in profile.provenance["samples_demodulated_by"]
     assert (profile.speed_noise is None) == ("reason" in profile.provenance["speed_noise_measured"])
@@ -161,6 +164,7 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
     older = report.read_text()
     assert "| preemptions/s | flagged |" in older and "slow windows (phases)" not in older
     assert "The speed process of each run" not in older and "The speed process of each run" in text
+    assert "Host noise during the runs" not in older
 
 
 def _run(flag: str) -> dict:

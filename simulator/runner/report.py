@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from statistics import median
 
 from simulator.logits import DATA_DIR
 from simulator.runner.bundle import CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH
@@ -326,6 +327,29 @@ def member_idle_section(scenarios, profiles) -> list[str]:
     return [*lines, ""]
 
 
+def _noise_line(scenarios, profiles) -> list[str]:
+    """A findings bullet: per scenario, the median over its runs of their own speed process's sigma and slow-window
+    share (`simulator.runner.speed_fit.run_speed_facts`) beside the profile's; nothing where the runs do not record
+    them (before run AY)."""
+    if not _has_speed_process(scenarios):
+        return []
+    by_file = {Path(p.origin).name: p for p in profiles}
+
+    def runs_median(sc, key: str) -> float:
+        return float(median((r.get("speed_process") or {}).get(key) or 0.0 for r in sc["runs"]))
+
+    def profiled(sc) -> tuple[float, float]:
+        noise = getattr(by_file.get(sc["profile"]), "speed_noise", None)
+        return (0.0, 0.0) if noise is None else (noise.sigma, noise.slow_share if noise.has_slow_phases else 0.0)
+
+    cells = [f"{sc['name']} {runs_median(sc, 'sigma'):.3f} ({profiled(sc)[0]:.3f}), "
+             f"{runs_median(sc, 'slow_share'):.1%} ({profiled(sc)[1]:.1%})" for sc in scenarios]
+    return ["- **Host noise during the runs** (each run's own speed process, median over the scenario's runs, the "
+            "profile's in brackets: sigma, then the share of the time in slow phases; per run in the table of every "
+            "real run): " + "; ".join(cells) + ". Where the runs are noisier than the profiling runs, queueing grows "
+            "beyond what the profile predicts, most in the p99."]
+
+
 def _member_factor_at(profile, idle_ms: float) -> str:
     """The profile's member-idle factor at `idle_ms` (`idle.member_factor`), or "–" without a table."""
     from simulator.runner.idle import member_factor
@@ -588,8 +612,9 @@ def _all_runs(sc: dict) -> dict:
     return best_model(sc).get("all_runs", sc["all_runs"])
 
 
-def findings(scenarios) -> list[str]:
-    """Sentences computed from the figures: decisions, host speed, the diagnostics, first calls after idle."""
+def findings(scenarios, profiles=()) -> list[str]:
+    """Sentences computed from the figures: decisions, host speed (and noise, against the `profiles`), the
+    diagnostics, first calls after idle."""
     threshold = [sc for sc in scenarios if sc["threshold_only"]]
     same = [sc for sc in threshold if all(r["stages_equal"] == 1.0 and r["predictions_equal"] == 1.0
                                           for r in sc["runs"])]
@@ -610,6 +635,7 @@ def findings(scenarios) -> list[str]:
              "profiled one): " +
              ", ".join(f"{sc['name']} {_speed(sc):.2f}" for sc in scenarios) + ". A factor f above 1 raises the "
              "real load from ρ to about f·ρ; near saturation that alone multiplies queueing delays.",
+             *_noise_line(scenarios, profiles),
              f"- **Given the run's own speed** (speed-calibrated simulation), at loads ≤ {TARGET_LOAD:.0%}: mean "
              f"latency within ±{TARGET_MEAN:.0%} in {_within(cal, 'latency_mean_ms', TARGET_MEAN)} runs, p99 within "
              f"±{TARGET_P99:.0%} in {_within(cal, 'latency_p99_ms', TARGET_P99)}.",
@@ -748,7 +774,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "request (from the real runs):", "",
         *_idle_table(scenarios), "",
         *member_idle_section(scenarios, profiles),
-        *findings(scenarios),
+        *findings(scenarios, profiles),
         *METHOD, *([MEMBER_IDLE_BULLET] if _has_member(profiles) else []), *METHOD_MIDDLE,
         _not_modelled(session_band, calibrated), _interference_bullet(scenarios),
     ]) + "\n"
