@@ -33,7 +33,7 @@ import numpy as np
 
 from serving_levels import errors, verdict_cell
 from simulator.errors import require
-from validation_folder import guarded, load_results, parser
+from validation_folder import guarded, load_results, parser, shipped_cache
 
 def own_run_factor(folder: Path, figures: dict, plan: dict, cache, scratch: Path) -> float:
     """The serving factor beyond the host's drift of the scenario's own profiling run, refitted as `flexsim
@@ -63,11 +63,9 @@ def report(args) -> None:
     """Print the table for the folder and scenarios of `args`, then the verdicts and errors over them."""
     results, scenarios = load_results(args, lambda sc: sc["load"] is not None, "open-loop scenario")
 
-    from simulator.logits import load_cache
-    from simulator.runner.bundle import CACHE_PATH
     from simulator.runner.report import TARGET_LOAD
 
-    cache = load_cache(str(CACHE_PATH))
+    cache = shipped_cache()
     print(f"{args.folder}: per open-loop scenario, the serving factor beyond the drift and the verdict's scale "
           "(session speed x factor): mean / p99 error (timing verdict at loads <= 80%)")
     print("| scenario | spread mean / p99 | factor used | its own run's factor | used | own run's |")

@@ -34,7 +34,7 @@ import numpy as np
 
 from simulator.errors import require
 from simulator.speed import SpeedNoise
-from validation_folder import guarded, load_results, parser, with_slow_phases
+from validation_folder import guarded, load_results, parser, shipped_cache, with_slow_phases
 
 METRICS = ("latency_mean_ms", "latency_p99_ms")
 #: The process of a run in which the fit finds none (a flat speed; the config's None would mean the profile's).
@@ -102,11 +102,9 @@ def report(args) -> None:
     """Print the table for the folder and scenarios of `args`."""
     results, scenarios = load_results(args)
 
-    from simulator.logits import load_cache
     from simulator.profiles import load_profile
-    from simulator.runner.bundle import CACHE_PATH
 
-    cache = load_cache(str(CACHE_PATH))
+    cache = shipped_cache()
     print(f"{args.folder}: the calibrated simulation ({args.seeds} seeds) with the profile's speed process / the "
           "profile's with the real runs' slow phases / the run's own; error = real / simulated median - 1")
     print("| scenario | profile's process | real runs' slow phases (phases) | run | run's process | mean error | "

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import require
-from validation_folder import guarded, load_results, parser
+from validation_folder import guarded, load_results, parser, shipped_cache
 
 METRICS = (("latency_mean_ms", 0.05), ("latency_p99_ms", 0.10))
 
@@ -72,12 +72,10 @@ def report(args) -> None:
     """Print the table for the folder and scenarios of `args`."""
     results, scenarios = load_results(args, lambda sc: sc["load"] is not None, "open-loop scenario")
 
-    from simulator.logits import load_cache
     from simulator.profiles import load_profile
-    from simulator.runner.bundle import CACHE_PATH
     from simulator.runner.report import TARGET_LOAD
 
-    cache = load_cache(str(CACHE_PATH))
+    cache = shipped_cache()
     print(f"{args.folder}: per open-loop scenario, factor: mean / p99 error (timing verdict at loads <= 80%)")
     print("| scenario | spread mean / p99 | factor used | at the bursts' levels | none |")
     print("|---|---|---|---|---|")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from validation_folder import guarded, load_results, parser
+from validation_folder import guarded, load_results, parser, shipped_cache
 
 
 def bursts(figures: dict) -> list:
@@ -87,11 +87,7 @@ def main(argv=None) -> int:
 def report(args) -> None:
     """Print the table for the folder and scenarios of `args`."""
     results, scenarios = load_results(args)
-
-    from simulator.logits import load_cache
-    from simulator.runner.bundle import CACHE_PATH
-
-    cache, plan = load_cache(str(CACHE_PATH)), results["plan"]
+    cache, plan = shipped_cache(), results["plan"]
     session = session_sigma(results, args.folder)
     profiling = scenarios[0].get("level_sigma_profiling", scenarios[0]["level_sigma"])
     print(f"{args.folder}: level uncertainty between the profiling runs {profiling:.3f}, "

@@ -38,7 +38,7 @@ import numpy as np
 
 from serving_levels import errors, verdict_cell
 from session_band import bursts
-from validation_folder import guarded, load_results, parser
+from validation_folder import guarded, load_results, parser, shipped_cache
 
 VARIANTS = ("profile", "session", "session x factor", "session alone")
 
@@ -69,11 +69,9 @@ def report(args) -> None:
     """Print the table for the folder and scenarios of `args`."""
     results, scenarios = load_results(args)
 
-    from simulator.logits import load_cache
-    from simulator.runner.bundle import CACHE_PATH
     from simulator.runner.report import TARGET_LOAD
 
-    cache = load_cache(str(CACHE_PATH))
+    cache = shipped_cache()
     print(f"{args.folder}: per scenario, stage scale: mean / p99 error (timing verdict at loads <= 80%), "
           f"{args.seeds} seeds")
     print("| scenario | spread mean / p99 | " + " | ".join(VARIANTS) + " |")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from validation_folder import guarded, load_results, parser
+from validation_folder import guarded, load_results, parser, shipped_cache
 
 
 def real_levels(sc: dict, folder: Path) -> list:
@@ -136,11 +136,9 @@ def report(args) -> None:
     if not facts["phases"]:
         print("no slow window in the profiling runs: nothing to add")
         return
-    from simulator.logits import load_cache
-    from simulator.runner.bundle import CACHE_PATH
     from simulator.runner.report import TARGET_LOAD
 
-    cache = load_cache(str(CACHE_PATH))
+    cache = shipped_cache()
     print(f"\nthe verdict's prediction ({args.seeds} seeds), mean error ; p99 error, each over the seeds' median / "
           "mean")
     print("| scenario | as measured | with the profiling runs' pooled phases |")

@@ -39,6 +39,15 @@ def load_results(args, eligible=lambda sc: True, what: str = "scenario") -> tupl
     return results, scenarios
 
 
+def shipped_cache():
+    """The shipped logit cache of the trained members (`simulator.runner.bundle.CACHE_PATH`), which every
+    validation scenario replays."""
+    from simulator.logits import load_cache
+    from simulator.runner.bundle import CACHE_PATH
+
+    return load_cache(str(CACHE_PATH))
+
+
 def with_slow_phases(noise, factor: float, share: float, slow_ms: float):
     """The speed process `noise` (a `simulator.speed.SpeedNoise`, None for none) with exactly the slow phases
     ``factor``, ``share``, ``slow_ms`` in place of its own (none for a share of 0)."""

@@ -34,7 +34,7 @@ import numpy as np
 from own_run_factor import own_run_factor
 from serving_levels import errors, verdict_cell
 from simulator.errors import require
-from validation_folder import guarded, parser, with_slow_phases
+from validation_folder import guarded, load_results, parser, shipped_cache, with_slow_phases
 
 
 def phased_folder(folder: Path, figures: dict, phases: tuple, scratch: Path) -> Path:
@@ -73,16 +73,12 @@ def main(argv=None) -> int:
 
 def report(args) -> None:
     """Print the table for the folder and scenarios of `args`, then the verdicts and errors over them."""
-    from validation_folder import load_results
-
     phases = parse_phases(args.phases)
     results, scenarios = load_results(args)
 
-    from simulator.logits import load_cache
-    from simulator.runner.bundle import CACHE_PATH
     from simulator.runner.report import TARGET_LOAD
 
-    cache, plan = load_cache(str(CACHE_PATH)), results["plan"]
+    cache, plan = shipped_cache(), results["plan"]
     print(f"{args.folder}: the verdict's prediction re-simulated ({args.seeds} seeds) with each profile's slow phases / "
           f"with {phases[0]:.2f}x for {phases[1]:.1%} of the time, {phases[2]:.0f} ms, in every profile: scale "
           "(session speed x own-run factor): mean / p99 error (timing verdict at loads <= 80%)")
