@@ -342,8 +342,8 @@ def _noise_line(scenarios, profiles) -> list[str]:
         noise = getattr(by_file.get(sc["profile"]), "speed_noise", None)
         return (0.0, 0.0) if noise is None else (noise.sigma, noise.slow_share if noise.has_slow_phases else 0.0)
 
-    cells = [f"{sc['name']} {runs_median(sc, 'sigma'):.3f} ({profiled(sc)[0]:.3f}), "
-             f"{runs_median(sc, 'slow_share'):.1%} ({profiled(sc)[1]:.1%})" for sc in scenarios]
+    cells = [f"{sc['name']} {runs_median(sc, 'sigma'):.3f} ({sigma:.3f}), {runs_median(sc, 'slow_share'):.1%} "
+             f"({share:.1%})" for sc, (sigma, share) in ((sc, profiled(sc)) for sc in scenarios)]
     return ["- **Host noise during the runs** (each run's own speed process, median over the scenario's runs, the "
             "profile's in brackets: sigma, then the share of the time in slow phases; per run in the table of every "
             "real run): " + "; ".join(cells) + ". Where the runs are noisier than the profiling runs, queueing grows "
