@@ -138,8 +138,9 @@ def test_on_a_gpu_each_pass_waits_behind_one_fixed_spin_and_events_time_each_ker
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--models", "nope"], "nope is not a built-in model"),
-    (["--models", "fmnist-cnn-w8,fmnist-cnn-w8"], "invalid --models: fmnist-cnn-w8 given twice"),
+    (["--models", "nope"], "unknown model 'nope'"),
+    (["--models", "mine=net.py:build"], "mine=net.py:build is a model of yours"),
+    (["--models", "fmnist-cnn-w8,fmnist_cnn_w8"], "invalid models: fmnist-cnn-w8 given twice"),
     (["--models", MODEL, "--dtypes", "fp32,fp32"], "invalid --dtypes: fp32 given twice"),
     (["--models", MODEL, "--batch-sizes", "0"], "invalid batch size 0"),
     (["--models", MODEL, "--dtypes", "fp8"], "invalid --dtypes = 'fp8'"),

@@ -364,7 +364,8 @@ def _kernel_times(args) -> int:
     from simulator.commands.profile import parse_batch_sizes
     from simulator.errors import FlexsimError, require
     from simulator.io import check_output_file, json_text, write_text_atomic
-    from simulator.models.registry import canonical_name, is_builtin, known_models
+    from simulator.models.registry import known_models, parse_models
+    from simulator.models.user import is_user_model
     from simulator.profiler.allocator import check_allocator
     from simulator.profiler.session import check_batch_sizes
     from simulator.profiler.targets import DTYPES
@@ -372,18 +373,17 @@ def _kernel_times(args) -> int:
     require(args.out is not None, "kernel-times needs --out (the file to write)")
     out = check_output_file(args.out, "--out")                 # before minutes of timing
     require(len(args.device or ()) <= 1, "kernel-times: give one --device")
-    models = list(known_models()) if args.models is None else _model_list(args.models)
-    for m in models:
-        require(is_builtin(m), f"kernel-times: {m} is not a built-in model (known: {', '.join(known_models())}); "
-                "the kernels are matched to the committed layer tables")
+    names = list(known_models()) if args.models is None else _model_list(args.models)
+    mine = [n for n in names if is_user_model(n)]
+    require(not mine, f"kernel-times: {mine[0] if mine else ''} is a model of yours; the kernels are matched to the "
+            "committed layer tables of the built-in models")
+    models = list(parse_models(names))                          # canonical names; unknown or twice: an error
     batch_sizes = check_batch_sizes(parse_batch_sizes(args.batch_sizes or "1"))
     dtypes = [d.strip() for d in (args.dtypes or "fp32").split(",")]
     for d in dtypes:
         require(d in DTYPES, f"invalid --dtypes = {args.dtypes!r}: each must be one of {', '.join(DTYPES)}")
-    models = [canonical_name(m) for m in models]
-    for what, names in (("--models", models), ("--dtypes", dtypes)):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        require(not twice, f"invalid {what}: {', '.join(twice)} given twice")
+    twice = sorted({d for d in dtypes if dtypes.count(d) > 1})
+    require(not twice, f"invalid --dtypes: {', '.join(twice)} given twice")
     try:
         from simulator.costmodel.kerneltimes import measure
     except ImportError:
