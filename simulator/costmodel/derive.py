@@ -69,6 +69,15 @@ def reference_spec(profile):
     return device_spec(MEASURED_DEVICES[name])
 
 
+def fitted_reference(profile, spec, points=None):
+    """The latency parameters fitted on every point of a measured `profile` (`points`, its `profile_points` where
+    not given) with its measured linear rates held (`linear.measured_linear_params`); with the rates' origin, None
+    where the fit set them too."""
+    points = profile_points(profile) if points is None else points
+    linear, source = measured_linear_params(profile, spec)
+    return fit_latency(points, spec, fixed=linear), (source if linear else None)
+
+
 def relative_spread(profile, mode: str) -> np.ndarray:
     """Median over the reference's entries in `mode` of each quantile in `QUANTILES` divided by the quantile the
     cost model predicts (`points.POINT_QUANTILE`)."""
@@ -114,8 +123,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     require(ref_spec.executes == target.executes, f"cannot derive {target.name} ({target.executes}) from "
             f"{reference.name} ({ref_spec.executes}): reference and target must both be GPUs or both CPUs")
     points = profile_points(reference)
-    linear, linear_source = measured_linear_params(reference, ref_spec)
-    params = fit_latency(points, ref_spec, fixed=linear)
+    params, linear_source = fitted_reference(reference, ref_spec, points)
     energy = fit_energy(points, ref_spec)
     energy = None if energy is None or target.power_w is None else energy.scaled(ref_spec, target)
     spreads = {mode: relative_spread(reference, mode) for _, mode in variants(target)}
@@ -141,7 +149,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
             "derived_from": {
                 "reference_profile": reference.name, **_reference_file(reference), "reference_device": ref_spec.name,
                 "device_table_entry": target.name, "latency_params": params.to_json(),
-                **({"linear_params_from": linear_source} if linear else {}),
+                **({"linear_params_from": linear_source} if linear_source else {}),
                 **({"given_layer_tables": {t.model: t.traced_with for t in tables}} if tables else {}),
                 "energy_params": None if energy is None else energy.to_json(),
                 "idle_power": "reference idle power x power envelope ratio" if idle is not None else "not derived",

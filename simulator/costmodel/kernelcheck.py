@@ -95,18 +95,15 @@ def kernel_comparison(times: dict, profile) -> dict:
     fitted on every point of `profile` (a measured profile of the same device): ``kernels`` (per kernel: model,
     dtype, batch, op, kind, measured and predicted ms) and ``calls`` (per entry: measured call and kernel sum,
     predicted call and kernel sum, ms)."""
-    from simulator.costmodel.derive import reference_spec
-    from simulator.costmodel.fit import fit_latency
+    from simulator.costmodel.derive import fitted_reference, reference_spec
     from simulator.costmodel.latency import call_work, launch_ms, work_latency_ms, work_roofline_ms
-    from simulator.costmodel.linear import measured_linear_params
-    from simulator.costmodel.points import profile_points
 
     device = profile.device.get("name")
     differ = _identity_differs(times["device"], profile.device)
     require(not differ, f"kernel times measured on another device than profile {profile.name}'s ({differ}): "
             "compare a device's kernels with its own profile")
     spec = reference_spec(profile)
-    params = fit_latency(profile_points(profile), spec, fixed=measured_linear_params(profile, spec)[0])
+    params = fitted_reference(profile, spec)[0]
     kernels, calls = [], []
     for e in times["entries"]:
         table = load_table(e["model"]).at(e["batch"])
