@@ -221,7 +221,7 @@ _CONSTRAINTS = {
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096]"),
     "queue": (lambda v: v in QUEUES, f"one of {', '.join(QUEUES)}"),
     "speed_noise": (lambda v: v is None or usable_speed_noise(v),
-                    "two, three, six or nine numbers SIGMA in [0, 3], CORRELATION_MS > 0, LEVEL_SIGMA in [0, 3], "
+                    "two, three, six or nine numbers SIGMA in [0, 3], CORRELATION_MS >= 0.01, LEVEL_SIGMA in [0, 3], "
                     "slow phases SLOW_FACTOR in [1, 1000], 0 <= SLOW_SHARE < 1, SLOW_MS > 0, and long phases by the "
                     "same rules"),
     "dispatch": (lambda v: v in DISPATCHES, f"one of {', '.join(DISPATCHES)}"),

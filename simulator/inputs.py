@@ -29,7 +29,7 @@ class DeviceTables:
     energy_j : float64 [n_stages, max_batch]
         Energy of one call (NaN where the profile has none).
     est_latency_s : float64 [n_stages, max_batch]
-        The deadline policy's estimate: latency quantile plus the decision overhead.
+        The deadline policy's estimate: the latency quantile (the contract's, without the decision overhead).
     est_stage_energy_j : float64 [n_stages, max_batch]
         Estimated device energy of a batch-stage: call energy plus idle power over the decision overhead.
     overhead_s : float64 [n_stages]
@@ -108,7 +108,7 @@ def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: f
         for b in range(1, max_batch + 1):
             entry = profile.entry(model, b)
             latency[k, b - 1] = entry.latency.icdf_ms() / 1000.0
-            est_latency[k, b - 1] = entry.latency.icdf_ms(q)[0] / 1000.0 + overhead_s[k]
+            est_latency[k, b - 1] = entry.latency.icdf_ms(q)[0] / 1000.0
             energy[k, b - 1] = np.nan if entry.energy_j is None else entry.energy_j
     idle_w = np.nan if profile.idle_power_w is None else profile.idle_power_w
     wake_idle_ms, wake_factor = profile.wakeup or ((np.inf,), (1.0,))

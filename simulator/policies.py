@@ -43,7 +43,7 @@ RequestState = namedtuple("RequestState", [
     "correct",              # bool: whether that prediction is right (the oracle's bound only)
     "elapsed_s",            # float: now - arrival
     "deadline_s",           # float: the request's relative deadline (inf = none)
-    "next_latency_s",       # float: estimated latency of the next stage (incl. decision overhead)
+    "next_latency_s",       # float: estimated latency of the next stage (its latency quantile)
     "energy_j",             # float: energy attributed to the request so far
     "next_energy_j",        # float: estimated energy share of the next stage
     "energy_budget_j",      # float: the request's energy budget (inf = none)

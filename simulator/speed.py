@@ -46,6 +46,10 @@ from simulator.errors import FlexsimError, require
 
 #: Slots of the piecewise-constant trace per correlation time.
 STEPS_PER_CORRELATION = 8
+#: Shortest correlation time accepted (ms). A stage's slot ``int(t / step)`` must stay below 2**63 (where the
+#: compiled engine's integer conversion ends) for every time up to well past the latest arrival
+#: (`workload.MAX_ARRIVAL_S`): at 0.01 ms that holds to ~1e10 s. Measured processes lie at 5-700 ms.
+MIN_CORRELATION_MS = 0.01
 #: Most slots of a trace (it repeats beyond): 32 MiB per device.
 MAX_SLOTS = 1 << 22
 #: Arrays of a trace's length that drawing one trace holds at once, beside the traces (`speed_trace`).
@@ -142,8 +146,8 @@ def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
     sigma, corr, level = spec["sigma"], spec["correlation_ms"], spec.get("level_sigma", 0.0)
     require(_number(sigma) and 0 <= sigma <= MAX_LOG_SIGMA,
             f"{where}: speed_noise.sigma = {sigma!r} must be a number from 0 to {MAX_LOG_SIGMA:g}")
-    require(_number(corr) and corr > 0,
-            f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number > 0")
+    require(_number(corr) and corr >= MIN_CORRELATION_MS,
+            f"{where}: speed_noise.correlation_ms = {corr!r} must be a finite number >= {MIN_CORRELATION_MS:g} ms")
     require(_number(level) and 0 <= level <= MAX_LOG_SIGMA,
             f"{where}: speed_noise.level_sigma = {level!r} must be a number from 0 to {MAX_LOG_SIGMA:g}")
     phases = {}

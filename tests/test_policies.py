@@ -274,3 +274,24 @@ def test_a_policy_field_without_its_policy_is_refused(fields, message):
 
     with pytest.raises(FlexsimError, match=message):
         simulate(requests=10, **fields)
+
+
+@pytest.mark.parametrize("engine", ["numba", "simpy"])
+@pytest.mark.parametrize("deadline_ms, stages", [(2.4, 1), (2.6, 2)])
+def test_the_deadline_estimate_is_the_latency_quantile_alone(engine, deadline_ms, stages):
+    """The contract's rule: after stage 0 (1 ms + 0.5 ms decision) a request goes on where 1.5 ms + the next stage's
+    median (1 ms) is within the deadline; the decision overhead is not in the estimate (it was until 2026-12-07)."""
+    from simulator.inputs import SimulationInputs, device_tables
+    from simulator.run import run_inputs
+    from simulator.signals import stage_signals
+    from tests.helpers import constant_profile
+
+    logits = np.random.default_rng(0).normal(size=(2, 4, 3)).astype(np.float32)
+    tables = device_tables(constant_profile(latency_ms=1.0, overhead_ms=0.5), ["m", "m"], 1, 0.5)
+    assert tables.est_latency_s[1, 0] == pytest.approx(0.001)
+    inputs = SimulationInputs(
+        stages=stage_signals(logits, np.zeros(4, int), [0, 1]), cost_scale=np.ones((2, 4)), devices=(tables,),
+        arrival_s=np.zeros(1), clients=0, sample=np.zeros(1, np.int32), draw=np.zeros((1, 2), np.uint16),
+        deadline_s=np.array([deadline_ms / 1000]), energy_budget_j=np.array([np.inf]), max_batch=1, edf=False,
+        policy=pol.compose([pol.DeadlineAware(0.5)], 2))
+    assert run_inputs(inputs, engine).requests.stages_run.tolist() == [stages]

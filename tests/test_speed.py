@@ -126,6 +126,7 @@ def test_config_level_alone_makes_a_process():
     ({"sigma": -0.1, "correlation_ms": 5.0}, "speed_noise.sigma"),
     ({"sigma": float("nan"), "correlation_ms": 5.0}, "speed_noise.sigma"),
     ({"sigma": 0.1, "correlation_ms": 0.0}, "speed_noise.correlation_ms"),
+    ({"sigma": 0.1, "correlation_ms": 1e-14}, r"speed_noise.correlation_ms = 1e-14 must be a finite number >= 0.01"),
     ({"sigma": 0.1}, "speed_noise must be an object"),
     ({"sigma": 0.1, "correlation_ms": 5.0, "step_ms": 1.0}, "speed_noise must be an object"),
     ({"sigma": 0.1, "correlation_ms": 5.0, "level_sigma": -0.01}, "speed_noise.level_sigma"),
