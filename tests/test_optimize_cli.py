@@ -133,6 +133,7 @@ def test_optimize_command_writes_its_outputs(tmp_path, capsys):
     (["--lambda", "-1"], "invalid lambda"),
     (["--max-drop", "1.5"], "invalid max_drop"),
     (["--grid-points", "0"], "invalid grid points"),
+    (["--grid-points", "1"], "invalid grid points = 1: need an integer from 2"),
     (["--grid-values", "a,b"], "invalid --grid-values"),
     (["--grid-values", "0.5,1.5"], "invalid grid: thresholds lie in [0, 1]"),
     (["--logits", "fmnist-train"], "has no training split"),

@@ -76,9 +76,10 @@ MAX_POINTS = 1_000_000
 
 
 def check_points(points) -> int:
-    """Validate a number of grid values per threshold."""
-    require(isinstance(points, (int, np.integer)) and not isinstance(points, bool) and 1 <= points <= MAX_POINTS,
-            f"invalid grid points = {points!r}: need an integer from 1 to {MAX_POINTS} (values per threshold)")
+    """Validate a number of grid values per threshold: at least 2, so that a grid holds both ends (stop everyone,
+    ``inf`` = no one; one value would be ``inf`` alone, the full ensemble)."""
+    require(isinstance(points, (int, np.integer)) and not isinstance(points, bool) and 2 <= points <= MAX_POINTS,
+            f"invalid grid points = {points!r}: need an integer from 2 to {MAX_POINTS} (values per threshold)")
     return int(points)
 
 
@@ -89,7 +90,7 @@ def uniform_grid(n_stages: int, points: int) -> ThresholdGrid:
     """
     points = check_points(points)
     check_n_stages(n_stages)
-    row = np.append(np.arange(points - 1) / max(points - 1, 1), np.inf)
+    row = np.append(np.arange(points - 1) / (points - 1), np.inf)
     return ThresholdGrid(np.tile(row, (n_stages - 1, 1)))
 
 
