@@ -102,18 +102,24 @@ def join_negative_values(argv: list[str], value_options: set[str]) -> list[str]:
 def main(argv=None) -> int:
     """Entry point of the ``flexsim`` console script.
 
-    A closed standard output (``flexsim run --json | head``) ends the command quietly, with status 1.
+    A closed standard output (``flexsim run --json | head``) ends the command quietly, with status 1; one that
+    cannot be written (a full disk) with a one-line error and status 2. An error's message is printed on one line
+    (a line break in a value it quotes is shown as ``\\n``).
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(join_negative_values(argv, _value_options(parser)))
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), _stdout_errors():
             status = int(args._run(args) or 0)
-        sys.stdout.flush()
+            sys.stdout.flush()
         return status
     except FlexsimError as exc:
-        print(f"flexsim {args.command}: error: {exc}", file=sys.stderr)
+        print(f"flexsim {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except StdoutError as exc:
+        _silence_stdout()
+        print(f"flexsim {args.command}: error: cannot write to standard output: {exc}", file=sys.stderr)
         return 2
     except Terminated:
         return 128 + signal.SIGTERM
@@ -122,6 +128,51 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
+
+
+def one_line(message: str) -> str:
+    """`message` with its line breaks written as ``\\n`` (and ``\\r``), so that an error stays one line."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
+class StdoutError(Exception):
+    """Standard output could not be written (other than a closed pipe): the OSError's text."""
+
+
+class _GuardedStdout:
+    """Standard output whose write and flush raise `StdoutError` for an OSError other than a closed pipe."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._guarded(self._stream.write, text)
+
+    def flush(self):
+        return self._guarded(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    @staticmethod
+    def _guarded(call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.strerror or str(exc)) from None
+
+
+@contextmanager
+def _stdout_errors():
+    """While the block runs, standard output raises `StdoutError` where it cannot be written."""
+    before = sys.stdout
+    sys.stdout = _GuardedStdout(before)
+    try:
+        yield
+    finally:
+        sys.stdout = before
 
 
 class Terminated(KeyboardInterrupt):

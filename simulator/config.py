@@ -64,7 +64,12 @@ def _strs(text: str) -> tuple:
 
 
 def _optional(parse):
-    return lambda text: None if text.lower() in ("", "none") else parse(text)
+    """The parser of an optional field's flag: ``none`` unsets it; an empty value is refused (an empty flag, as from
+    an unset shell variable, is a mistake, not "none")."""
+    def parsed(text: str):
+        require(text.strip() != "", "an empty value (write none to leave the field unset)")
+        return None if text.lower() == "none" else parse(text)
+    return parsed
 
 
 def _folder(text: str) -> str | None:

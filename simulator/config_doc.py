@@ -35,8 +35,8 @@ def reference_markdown() -> str:
         "| name | what it does |", "|---|---|",
         *(f"| `{name}` | {_cell(_first_line(cls.__doc__))} |" for name, cls in REGISTRY.items()), "",
         "## Environment", "",
-        "- `FLEXSIM_PROFILES`: the folder of the shipped profiles, which profile names are looked up in (default: "
-        "the checkout's `profiles/`); a name that is not a folder is refused.", ""])
+        "- `FLEXSIM_PROFILES`: the folder of the shipped profiles, which profile names are looked up in (unset or "
+        "empty: the checkout's `profiles/`); a name that is not a folder is refused.", ""])
 
 
 def _field_row(f) -> str:

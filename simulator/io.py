@@ -273,13 +273,14 @@ def write_json_atomic(path: str | Path, obj) -> None:
 NAME_MAX = 255
 
 
-def _usable_path(path, what: str) -> Path:
-    """`path` as a Path, or FlexsimError where no file system could take it: not a path, a NUL character, a name
-    longer than `NAME_MAX` bytes (which the OS would refuse with a raw error further on)."""
+def _usable_path(path, what: str, folder: bool = False) -> Path:
+    """`path` (of a `folder` where true, else of a file) as a Path, or FlexsimError where no file system could take
+    it: empty, not a path, a NUL character, a name longer than `NAME_MAX` bytes (which the OS would refuse with a
+    raw error further on)."""
     require(isinstance(path, (str, os.PathLike)), f"invalid {what} = {path!r}: not a path")
     text = os.fspath(path)
     require(isinstance(text, str) and "\0" not in text, f"invalid {what} = {text!r}: a path cannot hold a NUL")
-    require(text != "", f"invalid {what} = '': an empty path (write . for the current folder)")
+    require(text != "", f"invalid {what} = '': an empty path" + (" (write . for the current folder)" if folder else ""))
     for part in Path(text).parts:
         require(len(part.encode()) <= NAME_MAX, f"invalid {what}: the name {part[:40]!r}... is longer than "
                 f"{NAME_MAX} bytes")
@@ -307,7 +308,7 @@ def check_output_dir(path: str | Path, what: str = "out") -> Path:
 
     Nothing is created. `what` names the option in the error message.
     """
-    path = _usable_path(path, what)
+    path = _usable_path(path, what, folder=True)
     require(not path.exists() or path.is_dir(), f"invalid {what} = {str(path)!r}: exists and is not a directory")
     existing = _nearest_existing(path)
     require(existing.is_dir(), f"invalid {what} = {str(path)!r}: {existing} is not a directory")
@@ -367,10 +368,21 @@ def check_replaceable(folder: Path, names, what: str = "out") -> None:
 def check_spares_inputs(folder: str | Path, names, inputs, what: str = "out") -> None:
     """FlexsimError where a file `names` of output `folder` is one of the command's `inputs` (paths; those that do not
     exist are left out): writing it would replace what the command reads (a run's requests.csv given as its trace)."""
-    read = {Path(p).resolve() for p in inputs if p is not None and Path(p).is_file()}
+    read = _input_files(inputs)
     clash = [name for name in names if (Path(folder) / name).resolve() in read]
     require(not clash, f"invalid {what} = {str(folder)!r}: its {', '.join(clash)} is an input of this command, "
             "which the output would replace (choose another folder)")
+
+
+def check_file_spares_inputs(path: str | Path, inputs, what: str = "out") -> None:
+    """FlexsimError where output file `path` is one of the command's `inputs` (as `check_spares_inputs`)."""
+    require(Path(path).resolve() not in _input_files(inputs), f"invalid {what} = {str(path)!r}: it is an input of "
+            "this command, which the output would replace (choose another file)")
+
+
+def _input_files(inputs) -> set[Path]:
+    """The resolved paths of those of `inputs` (paths or None) that are existing files."""
+    return {Path(p).resolve() for p in inputs if p is not None and str(p) != "" and Path(p).is_file()}
 
 
 def check_report_file(path: str | Path, what: str = "report") -> Path:

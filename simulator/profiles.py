@@ -34,7 +34,7 @@ GRID = 1024
 GRID_PROBS = (np.arange(GRID) + 0.5) / GRID
 
 #: Folder of the shipped profiles (override with the environment variable FLEXSIM_PROFILES).
-PROFILES_DIR = Path(os.environ.get("FLEXSIM_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+PROFILES_DIR = Path(os.environ.get("FLEXSIM_PROFILES") or Path(__file__).resolve().parent.parent / "profiles")
 
 
 @dataclass(frozen=True, eq=False)
@@ -440,7 +440,7 @@ def shipped_profiles() -> dict[str, Path]:
     """Names and paths of the profiles shipped in `PROFILES_DIR`; FlexsimError where FLEXSIM_PROFILES names no
     folder (a typo would otherwise look like a folder without profiles)."""
     if not PROFILES_DIR.is_dir():
-        require("FLEXSIM_PROFILES" not in os.environ,
+        require(not os.environ.get("FLEXSIM_PROFILES"),
                 f"FLEXSIM_PROFILES = {os.environ.get('FLEXSIM_PROFILES')!r} is not a folder")
         return {}
     return {p.stem: p for p in sorted(PROFILES_DIR.glob("*.json"))}

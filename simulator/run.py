@@ -212,8 +212,12 @@ def _check_energy(config: RunConfig, devices) -> None:
     """Energy-aware policies need energy figures for every stage model on every device."""
     for name in (p for p in config.policy if p in ("energy", "power-cap")):
         for dev in devices:
-            require(dev.has_energy, f"policy {name} needs energy figures, but profile {dev.profile} has none "
-                    f"for models {', '.join(sorted(set(dev.models)))}")
+            lacking = sorted({m for m, row in zip(dev.models, dev.energy_j) if not np.isfinite(row).all()})
+            require(not lacking, f"policy {name} needs energy figures, but profile {dev.profile} has none for "
+                    f"{'model' if len(lacking) == 1 else 'models'} {', '.join(lacking)} (needed at batch size "
+                    f"{'1' if dev.energy_j.shape[1] == 1 else f'1 to {dev.energy_j.shape[1]}'})")
+            require(np.isfinite(dev.idle_power_w), f"policy {name} needs energy figures, but profile {dev.profile} "
+                    "has no idle power (idle_power_w)")
 
 
 #: Bytes a simulated request takes, besides its stages (arrival, sample, deadline and budget, the outputs and the

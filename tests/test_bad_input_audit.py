@@ -180,9 +180,9 @@ def test_speed_traces_that_would_not_fit_in_memory_are_refused(monkeypatch):
     import simulator.run
     from simulator import simulate
 
-    monkeypatch.setattr(simulator.run.os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else 25_000)
+    monkeypatch.setattr(simulator.run.os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else 1_000)
     with pytest.raises(FlexsimError, match="speed_noise on 8 devices: traces of .* slots each: about"):
-        simulate(requests=200, devices=8, speed_noise=(0.1, 0.001))
+        simulate(requests=200, devices=8, speed_noise=(0.1, 0.01))
 
 
 def test_a_masked_logit_array_is_refused():
@@ -324,3 +324,98 @@ def test_a_state_beyond_its_stages_and_no_arrivals_are_refused():
             make_state(**fields)
     with pytest.raises(FlexsimError, match="n_requests = 0 must be an integer >= 1"):
         generate_arrivals(parse_arrivals("mmpp:10:20:0.1"), 0, np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------- the second audit (2026-12-07, evening)
+
+def test_no_command_replaces_a_measured_profile_or_its_own_inputs(tmp_path, capsys):
+    """derive over a measured profile (its own reference by default), accuracy --json over a profile it reads,
+    optimize --out over its profile or logits: refused, the file unchanged."""
+    shipped = (ROOT / "profiles" / "h100.json").read_bytes()
+    (tmp_path / "mine.json").write_bytes(shipped)
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "orin-nano-8gb", "--name", "mine", "--out-dir",
+                             str(tmp_path)])
+    assert "mine.json holds a measured profile" in err
+    err = cli_error(capsys, ["costmodel", "accuracy", "--profile", str(tmp_path / "mine.json"), "--json",
+                             str(tmp_path / "mine.json")])
+    assert "it is an input of this command" in err
+    assert "it is an input" in cli_error(capsys, ["costmodel", "accuracy", "--json", str(ROOT / "profiles/h100.json")])
+    out = tmp_path / "opt"
+    out.mkdir()
+    (out / "summary.json").write_bytes(shipped)
+    err = cli_error(capsys, ["optimize", "--grid-points", "3", "--profile", str(out / "summary.json"), "--out",
+                             str(out)])
+    assert "its summary.json is an input of this command" in err
+    assert (out / "summary.json").read_bytes() == (tmp_path / "mine.json").read_bytes() == shipped
+    assert (ROOT / "profiles" / "h100.json").read_bytes() == shipped
+
+
+@pytest.mark.parametrize("field, value", [("latency_mean_ms", float("nan")), ("latency_p99_ms", -5.0)])
+def test_render_refuses_latencies_that_are_not_finite_and_non_negative(tmp_path, capsys, field, value):
+    folder = tmp_path / "validation"
+    folder.mkdir()
+    results = json.loads((ROOT / "docs/validation/results.json").read_text())
+    results["scenarios"][1]["runs"][2][field] = value
+    (folder / "results.json").write_text(json.dumps(results))
+    for profile in (ROOT / "docs/validation").glob("profile-*.json"):
+        shutil.copy(profile, folder)
+    report = tmp_path / "r.md"
+    err = cli_error(capsys, ["validate", "--render", "--out", str(folder), "--report", str(report)])
+    assert f"runs[2].{field} = {value!r} is not a finite latency >= 0" in err and not report.exists()
+
+
+def test_a_line_break_in_a_value_stays_on_the_error_line(capsys):
+    assert "file no\\nsuch.npz does not exist" in cli_error(capsys, ["run", "--logits", "no\nsuch.npz"])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_standard_output_that_cannot_be_written_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "simulator.cli", "costmodel", "devices"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr == "flexsim costmodel: error: cannot write to standard output: No space left on device\n"
+
+
+def test_the_energy_error_names_the_models_without_energy(tmp_path, capsys):
+    def drop(obj):
+        del obj["models"]["resnet50-fp16-graph-m0"]["batches"]["1"]["energy_j"]
+    path = _profile_with(tmp_path, "h100", drop)
+    err = cli_error(capsys, ["run", "--requests", "20", "--policy", "threshold,energy", "--energy-budget-j", "0.3",
+                             "--profile", path])
+    assert err.endswith("has none for model resnet50-fp16-graph-m0 (needed at batch size 1)")
+
+
+@pytest.mark.parametrize("flag", ["--models", "--speed-noise", "--custom-policy", "--static-k"])
+def test_an_empty_flag_value_is_refused_not_taken_as_unset(capsys, flag):
+    assert "an empty value (write none to leave the field unset)" in cli_error(capsys, ["run", flag, ""])
+
+
+def test_an_empty_flexsim_profiles_is_unset(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "profiles"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "FLEXSIM_PROFILES": "", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and done.stdout.startswith("a100 ")
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("stride", 0, "is a convolution with stride = 0 (must be >= 1)"),
+    ("groups", 0, "is a convolution with groups = 0 (must be >= 1)"),
+    ("in_shape", [0, 28, 28], "its in_shape [0, 28, 28] has a dimension of 0"),
+    ("out_shape", [], "lacks channels and a spatial size"),
+])
+def test_a_layer_table_with_impossible_shapes_is_refused(tmp_path, capsys, column, value, message):
+    obj = json.loads((ROOT / "simulator/costmodel/tables/fmnist-cnn-w8.json").read_text())
+    obj["model"] = "mynet"
+    obj["columns"][column][0] = value
+    (tmp_path / "mynet.json").write_text(json.dumps(obj))
+    out = tmp_path / "out"
+    out.mkdir()
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--table", str(tmp_path / "mynet.json"),
+                             "--name", "r", "--out-dir", str(out)])
+    assert f"kernel 0 ({obj['columns']['op'][0]})" in err and message in err and not list(out.iterdir())

@@ -262,6 +262,8 @@ def _broken(change):
     (lambda o: o["entries"][0].update(dtype=["fp32"]), r"entry 0: dtype \['fp32'\] must be one of"),
     (lambda o: o["entries"][1].update(batch=2 ** 20), "entry 1: batch must be an integer from 1 to 65536"),
     (lambda o: o["entries"][0]["kernel_ms"].__setitem__(0, 1e308), "kernel_ms must hold times from 0 to"),
+    (lambda o: o["entries"][0]["ops"].pop(), "entry 0: ops must name each of the 19 kernels timed"),
+    (lambda o: o["entries"][0]["ops"].__setitem__(0, 7), "entry 0: ops must name each of the 19 kernels timed"),
 ])
 def test_malformed_kernel_times_are_named_in_one_line(tmp_path, capsys, change, message):
     path = write(tmp_path, _broken(change))

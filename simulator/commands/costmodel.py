@@ -116,6 +116,30 @@ def _measured_profiles(names):
     return [p for p in profiles if p.provenance.get("source") == "measured"]
 
 
+def _accuracy_inputs(args) -> list:
+    """The files `accuracy` may read: the profiles given (or every shipped one), their committed kernel tables, the
+    layer tables and --kernels."""
+    from simulator.costmodel.kernels import kernel_table_path
+    from simulator.profiles import shipped_profiles
+
+    shipped = shipped_profiles()
+    profiles = [shipped.get(str(p), p) for p in args.profile] if args.profile else list(shipped.values())
+    return [*profiles, *shipped.values(), *(kernel_table_path(name) for name in shipped), *(args.table or ()),
+            args.kernels]
+
+
+def _holds_measured_profile(path) -> bool:
+    """Whether file `path` exists and holds a profile whose provenance says it was measured."""
+    import json
+
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("provenance"), dict) and \
+        obj["provenance"].get("source") == "measured"
+
+
 def _reference(spec, given):
     """The reference profile for a target: a given one of the same execution kind (CPU or GPU), else the default
     (h100 for GPUs, the shipped measured CPU profile for CPUs)."""
@@ -146,11 +170,12 @@ def _accuracy(args) -> int:
     from simulator.errors import require
     from simulator.profiles import load_profile
 
-    from simulator.io import atomic_paths, check_output_file, json_text
+    from simulator.io import atomic_paths, check_file_spares_inputs, check_output_file, json_text
 
     doc = _report_doc(args.update_doc) if args.update_doc is not None else None
     if args.json is not None:
         check_output_file(args.json, "--json")
+        check_file_spares_inputs(args.json, _accuracy_inputs(args), "--json")
         require(doc is None or Path(args.json).resolve() != Path(args.update_doc).resolve(),
                 f"--json and --update-doc name the same file {args.update_doc}: the JSON would replace the document")
     if args.kernels:
@@ -226,6 +251,9 @@ def _derive(args) -> int:
     clash = [str(o) for o in outputs if o.resolve() in inputs]
     require(not clash, f"derive: {', '.join(clash)} is an input of this command; the profile would replace it "
             "(choose another --name or --out-dir)")
+    measured = [str(o) for o in outputs if _holds_measured_profile(o)]
+    require(not measured, f"derive: {', '.join(measured)} holds a measured profile, which the derived one would "
+            "replace (choose another --name or --out-dir)")
     tables = [read_table(t) for t in args.table or ()]
     models = _committed_models(args.models) if args.models is not None else (() if tables else MODELS)
     given = [load_profile(p) for p in args.profile or ()]

@@ -26,6 +26,9 @@ Examples:
 
 DEFAULT_LAMBDA = 100.0
 _CONFIG_FLAGS = ("logits", "members", "models", "combiner", "signal", "profile")
+#: Every file `--out` may get (the frontiers only where a grid was searched, energy only where the profile has it).
+OUT_FILES = ("chosen.toml", "summary.json", *(f"frontier-{cost}.{ext}" for cost in ("latency", "energy")
+                                                for ext in ("csv", "png")))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,13 +115,15 @@ def _grid(args: argparse.Namespace, problem):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
-    from simulator.io import check_output_dir
+    from simulator.io import check_output_dir, check_spares_inputs
     from simulator.optimize import Tann, evaluate, run_command, search, train_and_test
+    from simulator.run import input_paths
 
     config = _config(args)
     criterion = _criterion(args)
     if args.out is not None:
         check_output_dir(args.out, "--out")
+        check_spares_inputs(args.out, OUT_FILES, [*input_paths(config), args.train_logits], "--out")
     require(not args.compare or isinstance(criterion, Tann), "--compare needs the --lambda criterion")
     train, test = train_and_test(config, args.train_logits)
     # the grid is built only where it is searched: descent never enumerates it (12 stages at 11 values would be
@@ -198,8 +203,7 @@ def _write(out: Path, config, criterion, args, found, train, test, held_out) -> 
         writers[f"frontier-{cost}.png"] = lambda p, c=cost: plot_frontier(
             p, found.result, c, f"train: {train.description}", found.point, normal_ensembles(train))
     written = list(writers)
-    frontiers = (f"frontier-{cost}.{ext}" for cost in ("latency", "energy") for ext in ("csv", "png"))
-    stale = [out / name for name in frontiers if name not in writers]   # an earlier run's (with energy, or a grid)
+    stale = [out / name for name in OUT_FILES if name not in writers]   # an earlier run's (with energy, or a grid)
     with output_dir(out, "--out"), atomic_paths([out / name for name in written], stale) as tmps:
         for tmp, write in zip(tmps, writers.values()):
             write(tmp)

@@ -224,6 +224,7 @@ def render_report(out_dir: Path, report_path: Path) -> None:
     try:
         missing = [p for p in results["profiles"] if not (out_dir / Path(p).name).is_file()]
         require(not missing, f"--render: profiles missing from {out_dir}: {', '.join(Path(p).name for p in missing)}")
+        _check_latencies(results, path)
         text = report_text(results, out_dir, out_dir, report_path, kept_note(existing))
         report_path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(report_path, text)
@@ -233,6 +234,25 @@ def render_report(out_dir: Path, report_path: Path) -> None:
         what = f"lacks the field {exc}" if isinstance(exc, KeyError) else f"has a field of the wrong form ({exc})"
         raise FlexsimError(f"--render: {path} {what}") from None
     print(f"wrote {report_path} from {path}")
+
+
+LATENCY_FIELDS = ("latency_mean_ms", "latency_p50_ms", "latency_p99_ms")
+
+
+def _check_latencies(results: dict, path: Path) -> None:
+    """FlexsimError naming the first latency of a real run or of a simulation in `results` that is not a finite
+    number >= 0 (a hand-edited or corrupt results.json would otherwise render as a report)."""
+    import math
+
+    from simulator.errors import require
+
+    for s in results["scenarios"]:
+        for where, figures in [*((f"runs[{i}]", run) for i, run in enumerate(s["runs"])), ("sim", s["sim"])]:
+            for field in LATENCY_FIELDS:
+                x = figures[field]
+                require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0,
+                        f"--render: {path}: scenario {s['name']}'s {where}.{field} = {x!r} is not a finite "
+                        "latency >= 0")
 
 
 def kept_note(existing: str | None) -> list[str]:

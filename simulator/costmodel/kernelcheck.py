@@ -64,6 +64,10 @@ def _checked_entry(entry: dict, where: str) -> dict:
                 f"{where}: {field} must hold times from 0 to {MAX_MS:g} ms")
     require(len(entry["kernel_ms"]) == table.n_kernels, f"{where}: {len(entry['kernel_ms'])} kernel times for "
             f"{model}, whose layer table has {table.n_kernels} kernels at batch {batch}")
+    # the timed kernels' names as recorded: one per time, not compared with the table's (they differ by device)
+    ops = entry.get("ops", [""] * table.n_kernels)
+    require(isinstance(ops, list) and len(ops) == table.n_kernels and all(isinstance(o, str) for o in ops),
+            f"{where}: ops must name each of the {table.n_kernels} kernels timed")
     return {**entry, "kernel_ms": np.asarray(entry["kernel_ms"], dtype=float), "call_ms": float(entry["call_ms"])}
 
 

@@ -154,7 +154,25 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
             "._- (starting with a letter or digit): it names a profile model and a file")
     require(table.params >= 0 and table.input_shape and min(table.input_shape) >= 1,
             f"{where}: params must be >= 0 and input_shape positive integers")
+    if table.shapes is not None:
+        _check_shapes(table, where)
     return table
+
+
+def _check_shapes(table: LayerTable, where: str) -> None:
+    """FlexsimError naming the first kernel whose shapes no forward pass could have: a dimension of 0, or a
+    convolution without channels and a spatial size, or with a kernel, stride or groups below 1."""
+    s = table.shapes
+    for i, op in enumerate(table.op):
+        for column in SHAPE_COLUMNS[:3]:
+            require(0 not in s[column][i], f"{where}: kernel {i} ({op}): its {column} {s[column][i]} has a "
+                    "dimension of 0")
+        if KINDS[table.kind[i]] in ("conv", "dwconv"):
+            require(len(s["in_shape"][i]) >= 2 and len(s["out_shape"][i]) >= 2,
+                    f"{where}: kernel {i} ({op}) is a convolution, but its in_shape {s['in_shape'][i]} or out_shape "
+                    f"{s['out_shape'][i]} lacks channels and a spatial size")
+            for c in ("kernel", "stride", "groups"):
+                require(s[c][i] >= 1, f"{where}: kernel {i} ({op}) is a convolution with {c} = {s[c][i]} (must be >= 1)")
 
 
 #: Largest count (FLOPs or elements per sample) a layer table may hold: 10^18, far beyond any model.
