@@ -25,7 +25,8 @@ def reference_markdown() -> str:
         "no `--record-batches` and whose `--out` is the study's folder; flags override the file, the file the "
         "defaults), a keyword of `simulator.simulate` and a field of "
         "`simulator.RunConfig`. A sweep varies any of them (`--vary 'deadline-ms=3|6'`, `docs/sweeps.md`). What "
-        "the fields mean for a run is defined in `docs/semantics.md`.", "",
+        "the fields mean for a run is defined in `docs/semantics.md`. A flag of a field whose default is none "
+        "takes the value `none` to unset it (`--models none` over a file's `models`); an empty value is refused.", "",
         "| TOML key | flag | value | default | meaning |", "|---|---|---|---|---|",
         *(_field_row(f) for f in config_fields()), "",
         "## Arrivals (`arrivals`)", "", _docstring_body(workload.__doc__), "",
