@@ -112,7 +112,8 @@ def main(argv=None) -> int:
     try:
         with _terminate_as_interrupt(), _stdout_errors():
             status = int(args._run(args) or 0)
-            sys.stdout.flush()
+            if sys.stdout is not None:                  # None: started with standard output closed (print skips it)
+                sys.stdout.flush()
         return status
     except FlexsimError as exc:
         print(f"flexsim {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
@@ -168,7 +169,8 @@ class _GuardedStdout:
 def _stdout_errors():
     """While the block runs, standard output raises `StdoutError` where it cannot be written."""
     before = sys.stdout
-    sys.stdout = _GuardedStdout(before)
+    if before is not None:
+        sys.stdout = _GuardedStdout(before)
     try:
         yield
     finally:

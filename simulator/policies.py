@@ -13,8 +13,8 @@ as policy ``custom`` with ``custom_policy`` (``FILE.py:FUNCTION``, ``package.mod
 function itself; `custom_function` loads it once per process) and ``custom_params``.
 
 Timing and energy fields of the state are *estimates made before the next stage*: the next stage's latency
-estimate is a configured quantile of the profile's latency at the batch size of the stage just run, plus the
-decision overhead (see ``docs/semantics.md``).
+estimate is a configured quantile of the profile's latency at the batch size of the stage just run, as the contract
+has it (the decision overhead is not in it; see ``docs/semantics.md``).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class SpeedNoise:
     sigma : float
         Standard deviation of the log of the speed factor (>= 0).
     correlation_ms : float
-        Correlation time of the process (> 0).
+        Correlation time of the process (>= `MIN_CORRELATION_MS`).
     level_sigma : float
         Standard deviation of the log of each trace's constant level factor (>= 0; 0: none).
     slow_factor : float
@@ -132,7 +132,7 @@ LONG_FIELDS = ("long_factor", "long_share", "long_ms")
 
 
 def parse_speed_noise(spec, where: str) -> SpeedNoise | None:
-    """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c > 0``, and optionally
+    """``{"sigma": s, "correlation_ms": c}`` with finite ``s >= 0`` and ``c >= MIN_CORRELATION_MS``, and optionally
     ``"level_sigma": l`` with finite ``l >= 0``, the slow phases ``"slow_factor": f, "slow_share": p,
     "slow_ms": d`` (all three or none; ``f >= 1``, ``0 <= p < 1``, ``d > 0``) and the long phases ``"long_factor",
     "long_share", "long_ms"`` (the same rules); or None."""

@@ -350,18 +350,27 @@ def test_no_command_replaces_a_measured_profile_or_its_own_inputs(tmp_path, caps
     assert (ROOT / "profiles" / "h100.json").read_bytes() == shipped
 
 
-@pytest.mark.parametrize("field, value", [("latency_mean_ms", float("nan")), ("latency_p99_ms", -5.0)])
-def test_render_refuses_latencies_that_are_not_finite_and_non_negative(tmp_path, capsys, field, value):
+@pytest.mark.parametrize("where, value", [("runs[2].latency_mean_ms", float("nan")),
+                                          ("runs[2].latency_p99_ms", -5.0),
+                                          ("session.sim.latency_mean_ms", float("nan")),
+                                          ("session.latency_p50_ms.sim", float("inf"))])
+def test_render_refuses_latencies_that_are_not_finite_and_non_negative(tmp_path, capsys, where, value):
+    import re
+
     folder = tmp_path / "validation"
     folder.mkdir()
     results = json.loads((ROOT / "docs/validation/results.json").read_text())
-    results["scenarios"][1]["runs"][2][field] = value
+    *path, last = [int(k) if k.isdigit() else k for k in re.split(r"[.\[\]]+", where) if k]
+    target = results["scenarios"][1]
+    for key in path:
+        target = target[key]
+    target[last] = value
     (folder / "results.json").write_text(json.dumps(results))
     for profile in (ROOT / "docs/validation").glob("profile-*.json"):
         shutil.copy(profile, folder)
     report = tmp_path / "r.md"
     err = cli_error(capsys, ["validate", "--render", "--out", str(folder), "--report", str(report)])
-    assert f"runs[2].{field} = {value!r} is not a finite latency >= 0" in err and not report.exists()
+    assert f"open-80's {where} = {value!r} is not a finite latency >= 0" in err and not report.exists()
 
 
 def test_a_line_break_in_a_value_stays_on_the_error_line(capsys):
@@ -419,3 +428,29 @@ def test_a_layer_table_with_impossible_shapes_is_refused(tmp_path, capsys, colum
     err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--table", str(tmp_path / "mynet.json"),
                              "--name", "r", "--out-dir", str(out)])
     assert f"kernel 0 ({obj['columns']['op'][0]})" in err and message in err and not list(out.iterdir())
+
+
+def test_an_empty_tensor_outside_a_convolution_is_a_table_as_traced(tmp_path, capsys):
+    """A concatenation with an empty branch runs, and its trace is read back (only convolutions are checked)."""
+    from simulator.costmodel.layers import read_table
+
+    obj = json.loads((ROOT / "simulator/costmodel/tables/fmnist-cnn-w8.json").read_text())
+    i = obj["columns"]["kind"].index("other")
+    obj["columns"]["in2_shape"][i] = [0, 14, 14]
+    (tmp_path / "mynet.json").write_text(json.dumps({**obj, "model": "mynet"}))
+    assert read_table(tmp_path / "mynet.json").shapes["in2_shape"][i] == [0, 14, 14]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_derive_names_a_fifo_in_its_way_without_reading_it(tmp_path, capsys):
+    os.mkfifo(tmp_path / "x.json")
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--name", "x", "--out-dir", str(tmp_path)])
+    assert "not a regular file" in err
+
+
+def test_outputs_never_replace_the_committed_layer_tables(capsys):
+    tables = ROOT / "simulator" / "costmodel" / "tables"
+    before = (tables / "alexnet.json").read_bytes()
+    assert "it is an input" in cli_error(capsys, ["costmodel", "accuracy", "--json", str(tables / "alexnet.json")])
+    err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--name", "alexnet", "--out-dir", str(tables)])
+    assert "alexnet.json is an input of this command" in err and (tables / "alexnet.json").read_bytes() == before

@@ -117,21 +117,22 @@ def _measured_profiles(names):
 
 
 def _accuracy_inputs(args) -> list:
-    """The files `accuracy` may read: the profiles given (or every shipped one), their committed kernel tables, the
-    layer tables and --kernels."""
-    from simulator.costmodel.kernels import kernel_table_path
+    """The files `accuracy` may read: the profiles given and every shipped one, the committed layer and kernel tables,
+    the given layer tables and --kernels."""
+    from simulator.costmodel.layers import TABLES_DIR
     from simulator.profiles import shipped_profiles
 
     shipped = shipped_profiles()
-    profiles = [shipped.get(str(p), p) for p in args.profile] if args.profile else list(shipped.values())
-    return [*profiles, *shipped.values(), *(kernel_table_path(name) for name in shipped), *(args.table or ()),
-            args.kernels]
+    profiles = [shipped.get(str(p), p) for p in args.profile or ()]
+    return [*profiles, *shipped.values(), *TABLES_DIR.glob("*.json"), *(args.table or ()), args.kernels]
 
 
 def _holds_measured_profile(path) -> bool:
     """Whether file `path` exists and holds a profile whose provenance says it was measured."""
     import json
 
+    if not Path(path).is_file():                   # a FIFO would block the read (the writer names it)
+        return False
     try:
         obj = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -231,7 +232,7 @@ def _derive(args) -> int:
 
     from simulator.costmodel.derive import MODELS, SHIPPED, derive_profile
     from simulator.costmodel.devices import device_spec
-    from simulator.costmodel.layers import read_table
+    from simulator.costmodel.layers import TABLES_DIR, read_table
     from simulator.errors import require
     from simulator.io import atomic_paths
     from simulator.profiles import check_profile_name, load_profile, save_profile
@@ -247,7 +248,8 @@ def _derive(args) -> int:
     out_dir = Path(args.out_dir if args.out_dir is not None else "profiles")
     require(out_dir.is_dir(), f"invalid --out-dir {out_dir}: not a folder")
     outputs = [out_dir / f"{name}.json" for name in specs]
-    inputs = {Path(f).resolve() for f in (args.table or []) + (args.profile or []) if Path(f).exists()}
+    committed = list(TABLES_DIR.glob("*.json"))             # the layer tables every derivation reads
+    inputs = {Path(f).resolve() for f in [*(args.table or []), *(args.profile or []), *committed] if Path(f).exists()}
     clash = [str(o) for o in outputs if o.resolve() in inputs]
     require(not clash, f"derive: {', '.join(clash)} is an input of this command; the profile would replace it "
             "(choose another --name or --out-dir)")

@@ -239,6 +239,10 @@ def render_report(out_dir: Path, report_path: Path) -> None:
 LATENCY_FIELDS = ("latency_mean_ms", "latency_p50_ms", "latency_p99_ms")
 
 
+#: The simulations a scenario of results.json may hold beside its profile's (``sim``).
+SIMULATIONS = ("bare", "steady", "session", "fresh")
+
+
 def _check_latencies(results: dict, path: Path) -> None:
     """FlexsimError naming the first latency of a real run or of a simulation in `results` that is not a finite
     number >= 0 (a hand-edited or corrupt results.json would otherwise render as a report)."""
@@ -247,12 +251,22 @@ def _check_latencies(results: dict, path: Path) -> None:
     from simulator.errors import require
 
     for s in results["scenarios"]:
-        for where, figures in [*((f"runs[{i}]", run) for i, run in enumerate(s["runs"])), ("sim", s["sim"])]:
-            for field in LATENCY_FIELDS:
-                x = figures[field]
-                require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0,
-                        f"--render: {path}: scenario {s['name']}'s {where}.{field} = {x!r} is not a finite "
-                        "latency >= 0")
+        for where, x in _latency_figures(s):
+            require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0,
+                    f"--render: {path}: scenario {s['name']}'s {where} = {x!r} is not a finite latency >= 0")
+
+
+def _latency_figures(scenario: dict):
+    """``(where, value)`` of every latency figure of a scenario of results.json: each real run's, each simulation's
+    (``sim`` and those of `SIMULATIONS` it holds) and the real and simulated figures its verdicts compare."""
+    models = [("", scenario), *((f"{k}.", scenario[k]) for k in SIMULATIONS if k in scenario)]
+    for i, run in enumerate(scenario["runs"]):
+        yield from ((f"runs[{i}].{f}", run[f]) for f in LATENCY_FIELDS)
+    for prefix, model in models:
+        sim = model.get("sim", {})
+        yield from ((f"{prefix}sim.{f}", sim[f]) for f in LATENCY_FIELDS if f in sim)
+        for f in (f for f in LATENCY_FIELDS if isinstance(model.get(f), dict)):
+            yield from ((f"{prefix}{f}.{side}", model[f][side]) for side in ("real", "sim"))
 
 
 def kept_note(existing: str | None) -> list[str]:

@@ -160,14 +160,15 @@ def table_from_json(obj: dict, origin: str = "<memory>") -> LayerTable:
 
 
 def _check_shapes(table: LayerTable, where: str) -> None:
-    """FlexsimError naming the first kernel whose shapes no forward pass could have: a dimension of 0, or a
-    convolution without channels and a spatial size, or with a kernel, stride or groups below 1."""
+    """FlexsimError naming the first convolution whose shapes no forward pass could have: without channels and a
+    spatial size, with a dimension of 0, or with a kernel, stride or groups below 1. (Other kernels may take empty
+    tensors: a concatenation with an empty branch is traced as it ran.)"""
     s = table.shapes
     for i, op in enumerate(table.op):
-        for column in SHAPE_COLUMNS[:3]:
-            require(0 not in s[column][i], f"{where}: kernel {i} ({op}): its {column} {s[column][i]} has a "
-                    "dimension of 0")
         if KINDS[table.kind[i]] in ("conv", "dwconv"):
+            for column in ("in_shape", "out_shape"):
+                require(0 not in s[column][i], f"{where}: kernel {i} ({op}): its {column} {s[column][i]} has a "
+                        "dimension of 0")
             require(len(s["in_shape"][i]) >= 2 and len(s["out_shape"][i]) >= 2,
                     f"{where}: kernel {i} ({op}) is a convolution, but its in_shape {s['in_shape'][i]} or out_shape "
                     f"{s['out_shape'][i]} lacks channels and a spatial size")
