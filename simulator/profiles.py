@@ -456,9 +456,11 @@ def as_profile(profile) -> Profile:
 
 
 def check_profile_name(name: str, what: str = "name") -> None:
-    """FlexsimError unless `name` can name a profile and its file ``NAME.json``: not empty, no folder, no .json."""
-    require(name not in ("", ".", "..") and Path(name).name == name and not name.endswith(".json"),
-            f"invalid {what} {name!r}: a profile name, not empty, without a folder or .json (the file is NAME.json)")
+    """FlexsimError unless `name` can name a profile and its file ``NAME.json``: not empty, no folder, no .json, no
+    control character (a line break would split the listings)."""
+    require(name not in ("", ".", "..") and Path(name).name == name and not name.endswith(".json")
+            and name.isprintable(), f"invalid {what} {name!r}: a profile name, not empty, printable, without a "
+            "folder or .json (the file is NAME.json)")
 
 
 def load_profile(name_or_path: str | Path) -> Profile:

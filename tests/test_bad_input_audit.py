@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from simulator.errors import FlexsimError
@@ -454,3 +455,78 @@ def test_outputs_never_replace_the_committed_layer_tables(capsys):
     assert "it is an input" in cli_error(capsys, ["costmodel", "accuracy", "--json", str(tables / "alexnet.json")])
     err = cli_error(capsys, ["costmodel", "derive", "--device", "rpi5", "--name", "alexnet", "--out-dir", str(tables)])
     assert "alexnet.json is an input of this command" in err and (tables / "alexnet.json").read_bytes() == before
+
+
+# ------------------------------------------------------- the measuring commands' bad input (2026-12-07, evening)
+
+@pytest.mark.parametrize("argv, message", [
+    (["costmodel", "microbench", "--out", ""], "invalid --out = '': an empty path"),
+    (["costmodel", "microbench", "--profile", "h100"], "is not a measured CPU profile"),
+    (["costmodel", "microbench", "--profile", "rpi5"], "is not a measured CPU profile"),
+    (["costmodel", "microbench", "--profile", "cpu-amd-epyc-2c", "--profile", "h100"], "give one --profile"),
+    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--threads", "99999999999", "--out", "{tmp}/k.json"],
+     "invalid --threads = 99999999999: must be an integer from 1 to 4096"),
+    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--rounds", "1000000000", "--out", "{tmp}/k.json"],
+     "invalid --rounds = 1000000000"),
+    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--passes", "1000000000", "--out", "{tmp}/k.json"],
+     "invalid --passes = 1000000000"),
+    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--dtypes", "", "--out", "{tmp}/k.json"],
+     "invalid --dtypes = ''"),
+    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--allocator", "", "--out", "{tmp}/k.json"],
+     "invalid allocator = ''"),
+    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--batch-sizes", "1,1", "--out", "{tmp}/k.json"],
+     "batch size 1 given twice"),
+    (["profile", "fmnist-cnn-w8", "--batch-sizes", "2-", "--out", "{tmp}/p.json"], "invalid --batch-sizes part '2-'"),
+    (["profile", "fmnist-cnn-w8", "--dtypes", "fp32,fp32", "--out", "{tmp}/p.json"], "fp32 given twice"),
+    (["profile", "fmnist-cnn-w8", "--modes", "eager,eager", "--out", "{tmp}/p.json"], "eager given twice"),
+    (["profile", "fmnist-cnn-w8", "--name", "x\ny", "--out", "{tmp}/p.json"], "invalid --name 'x\\ny'"),
+    (["profile", "fmnist-cnn-w8", "--out", "{tmp}/.json"], "invalid --out's file name (or give --name) '.json'"),
+    (["validate", "--scenarios", "open-50", "--repeats", "2000", "--out", "{tmp}/v", "--report", "{tmp}/v.md"],
+     "invalid repeats = 2000: must be from 1 to 1000"),
+    (["validate", "--scenarios", "open-50", "--profiling-requests", "1000000000000", "--out", "{tmp}/v", "--report",
+      "{tmp}/v.md"], "invalid profiling requests = 1000000000000"),
+    (["validate", "--scenarios", "open-50", "--threads", "99999999999", "--out", "{tmp}/v", "--report", "{tmp}/v.md"],
+     "invalid threads = 99999999999: must be an integer from 1 to 4096"),
+])
+def test_the_measuring_commands_refuse_impossible_requests_before_measuring(tmp_path, capsys, argv, message):
+    pytest.importorskip("torch")
+    assert message in cli_error(capsys, [a.format(tmp=tmp_path) for a in argv])
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_measuring_commands_never_replace_their_inputs(tmp_path, capsys):
+    pytest.importorskip("torch")
+    source = tmp_path / "net.py"
+    source.write_text("import torch\n\ndef build():\n    return torch.nn.Linear(64, 10)\n")
+    err = cli_error(capsys, ["profile", "mine=" + str(source) + ":build", "--input-shape", "1,8,8", "--out",
+                             str(source)])
+    assert "it is an input of this command" in err and source.read_text().startswith("import torch")
+    cache = tmp_path / "c.npz"
+    shutil.copy(ROOT / "simulator/data/fmnist_cpu_logits_test.npz", cache)
+    before = cache.read_bytes()
+    err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--logits", str(cache), "--out",
+                             str(tmp_path / "v"), "--report", str(cache)])
+    assert "invalid --report" in err and "it is an input" in err
+    (tmp_path / "v").mkdir()
+    shutil.copy(cache, tmp_path / "v" / "results.json")
+    err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--logits", str(tmp_path / "v" / "results.json"),
+                             "--out", str(tmp_path / "v"), "--report", str(tmp_path / "r.md")])
+    assert "its results.json is an input" in err and cache.read_bytes() == before
+
+
+def test_a_failed_validation_leaves_no_folder_behind(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from simulator.runner.bundle import load_members
+
+    weights = tmp_path / "in" / "w.npz"
+    weights.parent.mkdir()
+    members = dict(np.load(ROOT / "simulator/data/fmnist_cpu_members.npz"))
+    members["widths"] = np.array([8, 8, 8, 8, 16, 0])
+    np.savez(weights, **members)
+    with pytest.raises(FlexsimError, match="widths must be integers >= 1"):
+        load_members(weights)
+    err = cli_error(capsys, ["validate", "--scenarios", "open-50", "--requests", "30", "--repeats", "2", "--seeds", "3",
+                             "--profiling-requests", "20", "--weights", str(weights), "--out",
+                             str(tmp_path / "n1" / "val"), "--report", str(tmp_path / "n2" / "r.md")])
+    assert "widths must be integers >= 1" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

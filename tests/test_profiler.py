@@ -303,7 +303,12 @@ def test_batch_size_ranges_parse(parts):
 
     text = ",".join(f"{lo}-{lo + n}" if n else str(lo) for lo, n in parts)
     expected = [b for lo, n in parts for b in range(lo, lo + n + 1)]
-    assert list(parse_batch_sizes(text)) == expected
+    twice = next((b for i, b in enumerate(expected) if b in expected[:i]), None)
+    if twice is None:
+        assert list(parse_batch_sizes(text)) == expected
+    else:                                           # a size given twice is a typo, named
+        with pytest.raises(FlexsimError, match=f"batch size {twice} given twice"):
+            parse_batch_sizes(text)
 
 
 # ------------------------------------------------------------------------------------------ profile files

@@ -366,20 +366,28 @@ def _trace(args) -> int:
 def _microbench(args) -> int:
     from simulator.costmodel.kernels import kernel_table_path, kernel_table_text
     from simulator.errors import FlexsimError, require
-    from simulator.io import check_output_file, write_text_atomic
-    from simulator.profiles import load_profile
+    from simulator.io import check_file_spares_inputs, check_output_file, write_text_atomic
+    from simulator.profiler.allocator import check_allocator
+    from simulator.profiles import load_profile, shipped_profiles
 
     require(args.seed >= 0, f"invalid --seed = {args.seed}: must be an integer >= 0")
+    require(len(args.profile or ()) <= 1, "microbench: give one --profile")
     try:
         from simulator.costmodel.kernelbench import measure, sample_configs
     except ImportError:
         raise FlexsimError("microbench needs PyTorch: pip install 'flexsim[torch]'") from None
     profile = load_profile(args.profile[0]) if args.profile else _cpu_reference()
-    require(profile.kind == "cpu", f"microbench: profile {profile.name} is not a CPU profile (the kernel model is "
-            "for CPUs measured on this host)")
-    out = check_output_file(args.out or kernel_table_path(profile.name), "--out")   # before minutes of timing
+    require(profile.kind == "cpu" and profile.provenance.get("source") == "measured", f"microbench: profile "
+            f"{profile.name} is not a measured CPU profile (the kernel model is for CPUs measured on this host)")
+    # before minutes of timing: the output can be written and is none of the files read
+    out = check_output_file(kernel_table_path(profile.name) if args.out is None else args.out, "--out")
+    given = [shipped_profiles().get(p, p) for p in args.profile or ()]
+    check_file_spares_inputs(out, given, "--out")
     threads = int(profile.device.get("threads") or 1)
-    allocator = profile.provenance.get("allocator", {}).get("allocator", "default")
+    recorded = profile.provenance.get("allocator", {})
+    require(isinstance(recorded, dict), f"microbench: profile {profile.name}'s provenance.allocator = "
+            f"{recorded!r:.60} must be an object (as the profiler writes it)")
+    allocator = check_allocator(recorded.get("allocator", "default"))
     configs = sample_configs(args.seed)
     print(f"timing {len(configs)} synthetic kernel configurations with {threads} thread(s) and the {allocator} "
           f"allocator for {profile.name}")
@@ -408,12 +416,16 @@ def _kernel_times(args) -> int:
     require(not mine, f"kernel-times: {mine[0] if mine else ''} is a model of yours; the kernels are matched to the "
             "committed layer tables of the built-in models")
     models = list(parse_models(names))                          # canonical names; unknown or twice: an error
-    batch_sizes = check_batch_sizes(parse_batch_sizes(args.batch_sizes or "1"))
-    dtypes = [d.strip() for d in (args.dtypes or "fp32").split(",")]
+    batch_sizes = check_batch_sizes(parse_batch_sizes("1" if args.batch_sizes is None else args.batch_sizes))
+    dtypes = [d.strip() for d in ("fp32" if args.dtypes is None else args.dtypes).split(",")]
     for d in dtypes:
         require(d in DTYPES, f"invalid --dtypes = {args.dtypes!r}: each must be one of {', '.join(DTYPES)}")
     twice = sorted({d for d in dtypes if dtypes.count(d) > 1})
     require(not twice, f"invalid --dtypes: {', '.join(twice)} given twice")
+    for flag, value, highest in (("--rounds", args.rounds, 100_000), ("--passes", args.passes, 1_000_000),
+                                 ("--threads", args.threads, 4096)):
+        require(value is None or 1 <= value <= highest, f"invalid {flag} = {value}: must be an integer from 1 to "
+                f"{highest}")
     try:
         from simulator.costmodel.kerneltimes import measure
     except ImportError:
@@ -421,7 +433,7 @@ def _kernel_times(args) -> int:
     times = measure(models, batch_sizes, dtypes, (args.device or ["cpu"])[0],
                     KERNEL_TIMES_ROUNDS if args.rounds is None else args.rounds,
                     KERNEL_TIMES_PASSES if args.passes is None else args.passes, args.threads,
-                    check_allocator(args.allocator or "steady"), progress=print)
+                    check_allocator("steady" if args.allocator is None else args.allocator), progress=print)
     write_text_atomic(out, json_text(times))
     print(f"wrote {out}: {len(times['entries'])} calls' kernels in {times['provenance']['measure_s']:.0f} s")
     return 0

@@ -58,19 +58,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    """``"1-4,8"`` -> ``(1, 2, 3, 4, 8)``; FlexsimError naming a malformed part."""
+    """``"1-4,8"`` -> ``(1, 2, 3, 4, 8)``; FlexsimError naming a malformed part (``2-``, ``x``) or a batch size given
+    twice (``1,1``, ``1-4,2``)."""
     from simulator.errors import FlexsimError, require
     from simulator.profiler.session import MAX_BATCH
 
-    sizes = []
+    sizes, seen = [], set()
     for part in str(text).split(","):
         try:
-            lo, _, hi = part.strip().partition("-")
-            lo, hi = int(lo), int(hi) if hi else int(lo)
+            lo, dash, hi = part.strip().partition("-")
+            lo, hi = int(lo), int(hi) if dash else int(lo)
         except ValueError:
             raise FlexsimError(f"invalid --batch-sizes part {part!r}: use e.g. 1-16 or 1,2,4") from None
         require(lo <= hi, f"invalid --batch-sizes range {part!r}: the start exceeds the end")
         require(hi <= MAX_BATCH, f"invalid --batch-sizes range {part!r}: batch sizes go up to {MAX_BATCH}")
+        twice = sorted(seen.intersection(range(lo, hi + 1)))
+        require(not twice, f"invalid --batch-sizes = {text!r}: batch size {twice[0] if twice else ''} given twice")
+        seen.update(range(lo, hi + 1))
         sizes += range(lo, hi + 1)
     return tuple(sizes)
 
@@ -80,8 +84,8 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.io import check_output_file
-    from simulator.models.user import parse_input_shape, parse_input_tokens
+    from simulator.io import check_file_spares_inputs, check_output_file
+    from simulator.models.user import UserModel, parse_input_shape, parse_input_tokens
     from simulator.profiler import MeasureSettings, ProfileRequest, profile_models
     from simulator.profiler.session import merge_profiles
     from simulator.profiles import check_profile_name, load_profile, save_profile
@@ -96,10 +100,12 @@ def run(args: argparse.Namespace) -> int:
                                idle_settle_s=args.idle_settle_s,
                                threads=args.threads, allocator=args.allocator)
     out = check_output_file(args.out, "--out")
+    check_file_spares_inputs(out, [m.source for m in request.models if isinstance(m, UserModel)], "--out")
     if args.name is not None:
         check_profile_name(args.name, "--name")
     old = load_profile(out) if args.update and out.exists() else None
     name = args.name or (old.name if old else out.stem)
+    check_profile_name(name, "--name" if args.name else "--out's file name (or give --name)")
     profile = profile_models(request, settings, name=name, progress=print, update=old)
     if old is not None:
         profile = merge_profiles(old, profile)

@@ -82,7 +82,8 @@ def _run_flag(parser: argparse.ArgumentParser):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.errors import require
-    from simulator.io import check_output_dir, check_replaceable, check_report_file
+    from simulator.io import (check_file_spares_inputs, check_output_dir, check_replaceable, check_report_file,
+                              check_spares_inputs)
     from simulator.runner.bundle import CACHE_PATH, MEMBERS_PATH, SAMPLES_PATH
     from simulator.runner.real import RunnerSetup
     from simulator.runner.validation import SCENARIOS, ValidationPlan
@@ -106,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
         render_report(Path(args.out), Path(args.report))
         return 0
     check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
-    check_replaceable(Path(args.out), ["results.json", "latency-cdf.png", *names,
-                                       *(f"profile-{name}.json" for name in names)], "--out")
+    files = ["results.json", "latency-cdf.png", *(f"profile-{name}.json" for name in names)]
+    check_replaceable(Path(args.out), [*files, *names], "--out")
+    inputs = [args.logits or CACHE_PATH, args.weights or MEMBERS_PATH, args.samples or SAMPLES_PATH]
+    check_spares_inputs(args.out, files, inputs, "--out")
+    check_file_spares_inputs(args.report, inputs, "--report")
     setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads, allocator=args.allocator,
                         members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
@@ -147,14 +151,15 @@ def check_report_apart(report: Path, out: Path, scenarios) -> None:
 def write_report(plan, report_path: Path, command: str) -> dict:
     """Run `plan`; write results.json, the CDF figure and the report (all of them, or none where anything fails);
     return the results."""
-    from simulator.io import atomic_path, staged_dir, write_json_atomic
+    from simulator.io import atomic_path, output_dir, staged_dir, write_json_atomic
     from simulator.runner.plots import latency_cdfs
     from simulator.runner.report import best_model, verdict
     from simulator.runner.validation import run_validation
 
     t0 = time.perf_counter()
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(report_path) as report_tmp:        # renamed last, once --out is in place
+    # the folders made for the report and around --out are removed again where the run fails (while empty)
+    with output_dir(report_path.parent, "--report's folder"), output_dir(plan.out_dir.parent, "--out's folder"), \
+            atomic_path(report_path) as report_tmp:     # renamed last, once --out is in place
         with staged_dir(plan.out_dir) as staging:       # a run that fails or is stopped leaves --out as it was
             results, panels = run_validation(replace(plan, out_dir=staging),
                                              progress=lambda line: print(line, flush=True))

@@ -50,6 +50,8 @@ class ProfileRequest:
             values = getattr(self, name)
             require(values and all(v in allowed for v in values),
                     f"invalid {name} = {','.join(map(str, values))}: each must be one of {', '.join(allowed)}")
+            twice = sorted({v for v in values if list(values).count(v) > 1})
+            require(not twice, f"invalid {name} = {','.join(values)}: {', '.join(twice)} given twice")
         require(self.kind is None or self.kind in KINDS, f"invalid kind {self.kind!r}: must be one of "
                 f"{', '.join(KINDS)}")
 

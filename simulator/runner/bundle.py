@@ -89,6 +89,9 @@ def load_members(path: str | Path = MEMBERS_PATH) -> TrainedMembers:
     arrays = _read_npz(path, "weights")
     _need(arrays, ("widths", "seeds", "model_names", "pixel_mean", "pixel_std", "test_accuracy"), "weights", path)
     n = arrays["widths"].shape[0]
+    widths = arrays["widths"]
+    require(widths.ndim == 1 and np.issubdtype(widths.dtype, np.integer) and bool(np.all(widths >= 1)),
+            f"runner: weights file {path}: widths must be integers >= 1 (one per member), got {widths.tolist()!r:.80}")
     states = tuple(_member_state(arrays, i, path) for i in range(n))
     mean, std = float(arrays["pixel_mean"]), float(arrays["pixel_std"])
     require(np.isfinite(mean) and np.isfinite(std) and std > 0,

@@ -86,8 +86,8 @@ class RunnerSetup:
                 f"invalid device = {self.device!r}: must be cpu or cuda[:INDEX]")
         require(self.execution != "graph" or self.device != "cpu",
                 "invalid execution = graph on device cpu: execution = graph needs a CUDA device (--device cuda)")
-        require(isinstance(self.threads, int) and self.threads >= 1,
-                f"invalid threads = {self.threads!r}: must be an integer >= 1")
+        require(isinstance(self.threads, int) and 1 <= self.threads <= 4096,
+                f"invalid threads = {self.threads!r}: must be an integer from 1 to 4096")
         if self.device != "cpu":
             import torch
 

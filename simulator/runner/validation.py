@@ -77,6 +77,12 @@ CASCADE = (0, 4, 5)
 CASCADE_THRESHOLDS = (0.8, 0.7)
 
 
+#: The plan's counts: (lowest, highest). The highest only keep an impossible request (a billion repeats, arrays of
+#: terabytes) from running for ever or failing deep inside: a validation here takes 3,000 requests x 5 repeats.
+PLAN_BOUNDS = {"requests": (10, 10_000_000), "repeats": (1, 1000), "seeds": (1, 100_000),
+               "profiling_requests": (10, 10_000_000)}
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One validated configuration.
@@ -144,10 +150,10 @@ class ValidationPlan:
     setup: RunnerSetup = field(default_factory=RunnerSetup)
 
     def __post_init__(self):
-        require(self.requests >= 10, f"invalid requests = {self.requests}: must be >= 10")
-        require(self.repeats >= 1, f"invalid repeats = {self.repeats}: must be >= 1")
-        require(self.seeds >= 1, f"invalid seeds = {self.seeds}: must be >= 1")
-        require(self.profiling_requests >= 10, f"invalid profiling requests = {self.profiling_requests}: must be >= 10")
+        for name, (lowest, highest) in PLAN_BOUNDS.items():
+            value = getattr(self, name)
+            require(lowest <= value <= highest, f"invalid {name.replace('_', ' ')} = {value}: must be from {lowest} "
+                    f"to {highest}")
         require(self.seed >= 0, f"invalid seed = {self.seed}: must be >= 0")
 
 
