@@ -459,23 +459,20 @@ def test_outputs_never_replace_the_committed_layer_tables(capsys):
 
 # ------------------------------------------------------- the measuring commands' bad input (2026-12-07, evening)
 
+KERNEL_TIMES = ["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--out", "{tmp}/k.json"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["costmodel", "microbench", "--out", ""], "invalid --out = '': an empty path"),
     (["costmodel", "microbench", "--profile", "h100"], "is not a measured CPU profile"),
     (["costmodel", "microbench", "--profile", "rpi5"], "is not a measured CPU profile"),
     (["costmodel", "microbench", "--profile", "cpu-amd-epyc-2c", "--profile", "h100"], "give one --profile"),
-    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--threads", "99999999999", "--out", "{tmp}/k.json"],
-     "invalid --threads = 99999999999: must be an integer from 1 to 4096"),
-    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--rounds", "1000000000", "--out", "{tmp}/k.json"],
-     "invalid --rounds = 1000000000"),
-    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--passes", "1000000000", "--out", "{tmp}/k.json"],
-     "invalid --passes = 1000000000"),
-    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--dtypes", "", "--out", "{tmp}/k.json"],
-     "invalid --dtypes = ''"),
-    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--allocator", "", "--out", "{tmp}/k.json"],
-     "invalid allocator = ''"),
-    (["costmodel", "kernel-times", "--models", "fmnist-cnn-w8", "--batch-sizes", "1,1", "--out", "{tmp}/k.json"],
-     "batch size 1 given twice"),
+    ([*KERNEL_TIMES, "--threads", "99999999999"], "invalid --threads = 99999999999: must be an integer from 1 to 4096"),
+    ([*KERNEL_TIMES, "--rounds", "1000000000"], "invalid --rounds = 1000000000"),
+    ([*KERNEL_TIMES, "--passes", "1000000000"], "invalid --passes = 1000000000"),
+    ([*KERNEL_TIMES, "--dtypes", ""], "invalid --dtypes = ''"),
+    ([*KERNEL_TIMES, "--allocator", ""], "invalid allocator = ''"),
+    ([*KERNEL_TIMES, "--batch-sizes", "1,1"], "batch size 1 given twice"),
     (["profile", "fmnist-cnn-w8", "--batch-sizes", "2-", "--out", "{tmp}/p.json"], "invalid --batch-sizes part '2-'"),
     (["profile", "fmnist-cnn-w8", "--dtypes", "fp32,fp32", "--out", "{tmp}/p.json"], "fp32 given twice"),
     (["profile", "fmnist-cnn-w8", "--modes", "eager,eager", "--out", "{tmp}/p.json"], "eager given twice"),

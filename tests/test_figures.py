@@ -152,9 +152,13 @@ def test_run_speed_process_fits_each_committed_run_as_the_report_records_it():
             if line.startswith("| spin-50 |")]
     assert [r[3] for r in rows] == [str(i) for i in range(len(runs))]
     for row, run in zip(rows, runs):
-        facts = run["speed_process"]
-        expected = "none" if facts["sigma"] is None else f"{facts['sigma']:.3f}, {facts['correlation_ms']:.0f} ms"
-        assert row[4].split(";")[0] == expected
+        facts, shown = run["speed_process"], row[4].split(";")[0]
+        if facts["sigma"] is None:
+            assert shown == "none"
+        else:       # the script prints its fit to 3 decimals, results.json holds it to 4: compare the numbers
+            sigma, correlation = shown.removesuffix(" ms").split(", ")
+            assert abs(float(sigma) - facts["sigma"]) <= 0.00051
+            assert abs(float(correlation) - facts["correlation_ms"]) <= 0.51
         # pooled phases = the runs' own, summed: spin-50's runs all have 20 ms windows (a run's window widens
         # where five stage runs take longer, as replay-80's do, and the pool takes one width for all)
         assert row[2].endswith(f"({sum(r['speed_process']['phases'] for r in runs)})")
