@@ -95,6 +95,8 @@ def exec_file(path: Path):
     dataclasses and pickling look their module up there)."""
     key = f"{FILE_MODULE}{len(sys.modules)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(key, path)
+    if spec is None:                            # no loader for its suffix: not Python source
+        raise ImportError(f"{path} is not a Python source file (a .py file)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[key] = module
     spec.loader.exec_module(module)

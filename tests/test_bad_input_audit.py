@@ -527,3 +527,10 @@ def test_a_failed_validation_leaves_no_folder_behind(tmp_path, capsys):
                              str(tmp_path / "n1" / "val"), "--report", str(tmp_path / "n2" / "r.md")])
     assert "widths must be integers >= 1" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_a_source_that_is_not_python_is_named(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not python\n")
+    err = cli_error(capsys, ["run", "--policy", "threshold,custom", "--custom-policy", f"{notes}:f", "--requests", "10"])
+    assert f"{notes} is not a Python source file (a .py file)" in err
