@@ -14,6 +14,12 @@ def require(condition, message):
         raise FlexsimError(message)
 
 
+def given_twice(values) -> list:
+    """The values that occur more than once in `values`, sorted: what an error about repeated names reports."""
+    values = list(values)
+    return sorted({v for v in values if values.count(v) > 1})
+
+
 def malformed(where: str, exc: Exception) -> FlexsimError:
     """The one-line error for a file `where` whose content had the wrong form, from the `exc` reading it raised: a
     `FlexsimError` as it is, a missing key named, anything else with its type."""

@@ -463,6 +463,11 @@ def check_profile_name(name: str, what: str = "name") -> None:
             "folder or .json (the file is NAME.json)")
 
 
+def profile_file(name_or_path: str | Path) -> Path:
+    """The file a profile name (``h100``: the shipped one) or path names."""
+    return shipped_profiles().get(str(name_or_path), Path(name_or_path))
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (``h100``) or a profile file by path (parsed once while the file is unchanged,
     `simulator.io.parsed_file`)."""

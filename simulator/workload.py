@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, given_twice, require
 from simulator.io import parsed_file, read_text
 
 KINDS = ("poisson", "gamma", "mmpp", "trace", "closed")
@@ -250,7 +250,7 @@ def _parse_trace(path: str | Path) -> Trace:
     try:
         require(reader.fieldnames is not None and "arrival_s" in reader.fieldnames,
                 f"trace {path}: no column 'arrival_s' (columns: {reader.fieldnames})")
-        twice = sorted({f for f in reader.fieldnames if reader.fieldnames.count(f) > 1})
+        twice = given_twice(reader.fieldnames)
         require(not twice, f"trace {path}: column {', '.join(twice)} appears more than once")
         rows = list(reader)
     except csv.Error as exc:

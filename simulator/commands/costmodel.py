@@ -120,11 +120,10 @@ def _accuracy_inputs(args) -> list:
     """The files `accuracy` may read: the profiles given and every shipped one, the committed layer and kernel tables,
     the given layer tables and --kernels."""
     from simulator.costmodel.layers import TABLES_DIR
-    from simulator.profiles import shipped_profiles
+    from simulator.profiles import profile_file, shipped_profiles
 
-    shipped = shipped_profiles()
-    profiles = [shipped.get(str(p), p) for p in args.profile or ()]
-    return [*profiles, *shipped.values(), *TABLES_DIR.glob("*.json"), *(args.table or ()), args.kernels]
+    return [*map(profile_file, args.profile or ()), *shipped_profiles().values(), *TABLES_DIR.glob("*.json"),
+            *(args.table or ()), args.kernels]
 
 
 def _holds_measured_profile(path) -> bool:
@@ -368,7 +367,7 @@ def _microbench(args) -> int:
     from simulator.errors import FlexsimError, require
     from simulator.io import check_file_spares_inputs, check_output_file, write_text_atomic
     from simulator.profiler.allocator import check_allocator
-    from simulator.profiles import load_profile, shipped_profiles
+    from simulator.profiles import load_profile, profile_file
 
     require(args.seed >= 0, f"invalid --seed = {args.seed}: must be an integer >= 0")
     require(len(args.profile or ()) <= 1, "microbench: give one --profile")
@@ -381,8 +380,7 @@ def _microbench(args) -> int:
             f"{profile.name} is not a measured CPU profile (the kernel model is for CPUs measured on this host)")
     # before minutes of timing: the output can be written and is none of the files read
     out = check_output_file(kernel_table_path(profile.name) if args.out is None else args.out, "--out")
-    given = [shipped_profiles().get(p, p) for p in args.profile or ()]
-    check_file_spares_inputs(out, given, "--out")
+    check_file_spares_inputs(out, [profile_file(p) for p in args.profile or ()], "--out")
     threads = int(profile.device.get("threads") or 1)
     recorded = profile.provenance.get("allocator", {})
     require(isinstance(recorded, dict), f"microbench: profile {profile.name}'s provenance.allocator = "
@@ -400,12 +398,13 @@ def _microbench(args) -> int:
 
 def _kernel_times(args) -> int:
     from simulator.commands.profile import parse_batch_sizes
-    from simulator.errors import FlexsimError, require
+    from simulator.errors import FlexsimError, given_twice, require
     from simulator.io import check_output_file, json_text, write_text_atomic
     from simulator.models.registry import known_models, parse_models
     from simulator.models.user import is_user_model
     from simulator.profiler.allocator import check_allocator
     from simulator.profiler.session import check_batch_sizes
+    from simulator.profiler.settings import MAX_ROUNDS, MAX_THREADS
     from simulator.profiler.targets import DTYPES
 
     require(args.out is not None, "kernel-times needs --out (the file to write)")
@@ -420,10 +419,10 @@ def _kernel_times(args) -> int:
     dtypes = [d.strip() for d in ("fp32" if args.dtypes is None else args.dtypes).split(",")]
     for d in dtypes:
         require(d in DTYPES, f"invalid --dtypes = {args.dtypes!r}: each must be one of {', '.join(DTYPES)}")
-    twice = sorted({d for d in dtypes if dtypes.count(d) > 1})
+    twice = given_twice(dtypes)
     require(not twice, f"invalid --dtypes: {', '.join(twice)} given twice")
-    for flag, value, highest in (("--rounds", args.rounds, 100_000), ("--passes", args.passes, 1_000_000),
-                                 ("--threads", args.threads, 4096)):
+    for flag, value, highest in (("--rounds", args.rounds, MAX_ROUNDS), ("--passes", args.passes, 1_000_000),
+                                 ("--threads", args.threads, MAX_THREADS)):
         require(value is None or 1 <= value <= highest, f"invalid {flag} = {value}: must be an integer from 1 to "
                 f"{highest}")
     try:

@@ -109,14 +109,15 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, "--out")                    # before hours of real runs, not after them
     files = ["results.json", "latency-cdf.png", *(f"profile-{name}.json" for name in names)]
     check_replaceable(Path(args.out), [*files, *names], "--out")
-    inputs = [args.logits or CACHE_PATH, args.weights or MEMBERS_PATH, args.samples or SAMPLES_PATH]
-    check_spares_inputs(args.out, files, inputs, "--out")
-    check_file_spares_inputs(args.report, inputs, "--report")
+    logits, weights, samples = (str(given or default) for given, default in
+                                ((args.logits, CACHE_PATH), (args.weights, MEMBERS_PATH), (args.samples, SAMPLES_PATH)))
+    check_spares_inputs(args.out, files, [logits, weights, samples], "--out")
+    check_file_spares_inputs(args.report, [logits, weights, samples], "--report")
     setup = RunnerSetup(device=args.device, execution=args.execution, threads=args.threads, allocator=args.allocator,
-                        members_path=args.weights or str(MEMBERS_PATH), samples_path=args.samples or str(SAMPLES_PATH))
+                        members_path=weights, samples_path=samples)
     plan = ValidationPlan(out_dir=Path(args.out), scenarios=tuple(by_name[n] for n in names), requests=args.requests,
                           repeats=args.repeats, seeds=args.seeds, profiling_requests=args.profiling_requests,
-                          seed=args.seed, logits=args.logits or str(CACHE_PATH), setup=setup)
+                          seed=args.seed, logits=logits, setup=setup)
     write_report(plan, Path(args.report), _command(args, names))
     return 0
 

@@ -21,7 +21,7 @@ from simulator.costmodel.latency import predict_latency_ms
 from simulator.costmodel.layers import committed_tables, load_table
 from simulator.costmodel.linear import measured_linear_params
 from simulator.costmodel.points import POINT_QUANTILE, entry_mode, profile_points
-from simulator.errors import require
+from simulator.errors import given_twice, require
 from simulator.models.registry import (ARCHITECTURES, FMNIST_WIDTHS, bare_named, check_entry_names,
                                        profile_model_name)
 from simulator.profiles import PROFILES_DIR, BatchEntry, LatencyDistribution, ModelEntry, Profile
@@ -113,7 +113,7 @@ def derive_profile(name: str, target, reference, *, batch_sizes=BATCH_SIZES, mod
     """
     named = [load_table(m) for m in models] + list(tables)
     names = [t.model for t in named]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = given_twice(names)
     require(named, "derive: no model to derive (give committed models or layer tables)")
     require(not twice, f"derive: model {', '.join(twice)} given twice (a layer table's model named as another's)")
     keys = {(t.model, dtype, mode): profile_model_name(t.model, dtype, mode, bare=i == 0 and bare_named(t.model))

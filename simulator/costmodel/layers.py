@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import malformed, require
+from simulator.errors import given_twice, malformed, require
 from simulator.models.user import NAME_PATTERN
 
 KINDS = ("conv", "dwconv", "matmul", "other")
@@ -220,7 +220,7 @@ def given_tables(tables):
     check of a profile that measured them); a committed model's name is refused."""
     tables = list(tables)
     names = [t.model for t in tables]
-    clash = sorted((set(names) & set(committed_tables())) | {n for n in names if names.count(n) > 1})
+    clash = sorted((set(names) & set(committed_tables())) | set(given_twice(names)))
     require(not clash, f"layer tables: {', '.join(clash)} given twice or named as a committed table")
     before = dict(_GIVEN)
     _GIVEN.update({t.model: t for t in tables})

@@ -11,7 +11,7 @@ import importlib
 import re
 from dataclasses import dataclass
 
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, given_twice, require
 from simulator.models.user import UserModel, is_user_model, parse_user_model
 
 FMNIST_PATTERN = re.compile(r"fmnist-cnn-w([1-9][0-9]*)")
@@ -75,7 +75,7 @@ def parse_models(tokens, input_shape=None, input_tokens=None) -> tuple[str | Use
     for m in (m for m in models if isinstance(m, UserModel)):
         require(not is_builtin(m.name),
                 f"invalid model {m.name}={m.implementation}: {m.name!r} is a built-in model's name; choose another")
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = given_twice(names)
     require(not twice, f"invalid models: {', '.join(twice)} given twice")
     require((input_shape is None and input_tokens is None) or any(isinstance(m, UserModel) for m in models),
             "the input shape and tokens are for users' models (NAME=SOURCE:CALLABLE); the built-in models have "

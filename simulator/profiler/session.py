@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from simulator.errors import require
+from simulator.errors import given_twice, require
 from simulator.profiler.settings import MeasureSettings
 from simulator.profiles import KINDS, BatchEntry, LatencyDistribution, ModelEntry, Profile
 
@@ -50,7 +50,7 @@ class ProfileRequest:
             values = getattr(self, name)
             require(values and all(v in allowed for v in values),
                     f"invalid {name} = {','.join(map(str, values))}: each must be one of {', '.join(allowed)}")
-            twice = sorted({v for v in values if list(values).count(v) > 1})
+            twice = given_twice(values)
             require(not twice, f"invalid {name} = {','.join(values)}: {', '.join(twice)} given twice")
         require(self.kind is None or self.kind in KINDS, f"invalid kind {self.kind!r}: must be one of "
                 f"{', '.join(KINDS)}")

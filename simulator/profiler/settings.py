@@ -6,6 +6,9 @@ from dataclasses import dataclass, fields
 
 from simulator.errors import require
 
+#: Most rounds and PyTorch threads a measurement takes (the profiler's, kernel-times', the real runner's).
+MAX_ROUNDS, MAX_THREADS = 100_000, 4096
+
 #: field -> (lowest and highest allowed value, what it means); every field is a number checked in one place. The
 #: highest values only keep an impossible request (an hour of warm-up per model, a million rounds) from running for
 #: ever: nothing this project measures comes near them.
@@ -13,13 +16,13 @@ _CONSTRAINTS = {
     "warmup": (0, 1_000_000, "calls before timing starts"),
     "warmup_s": (0.0, 3600.0, "minimum seconds of warm-up calls"),
     "repeats": (3, 1_000_000, "timed calls per model and batch size (the latency samples)"),
-    "rounds": (1, 100_000, "rounds, interleaved over every configuration measured, that the timed calls are split "
+    "rounds": (1, MAX_ROUNDS, "rounds, interleaved over every configuration measured, that the timed calls are split "
                "into"),
     "energy_window_s": (1.0, 3600.0, "seconds of back-to-back calls per energy reading (counters advance every "
                         "~100 ms)"),
     "idle_settle_s": (0.0, 3600.0, "seconds to wait before reading idle power, so that clocks settle"),
     "idle_window_s": (1.0, 3600.0, "seconds over which idle power is read"),
-    "threads": (1, 4096, "PyTorch CPU threads; leave unset for PyTorch's default"),
+    "threads": (1, MAX_THREADS, "PyTorch CPU threads; leave unset for PyTorch's default"),
 }
 
 

@@ -26,6 +26,7 @@ from simulator.config import RunConfig
 from simulator.errors import require
 from simulator.inputs import SimulationInputs
 from simulator.logits import LogitCache, load_cache
+from simulator.profiler.settings import MAX_THREADS
 from simulator.runner.bundle import MEMBERS_PATH, SAMPLES_PATH
 
 MODES = ("live", "replay")
@@ -86,8 +87,8 @@ class RunnerSetup:
                 f"invalid device = {self.device!r}: must be cpu or cuda[:INDEX]")
         require(self.execution != "graph" or self.device != "cpu",
                 "invalid execution = graph on device cpu: execution = graph needs a CUDA device (--device cuda)")
-        require(isinstance(self.threads, int) and 1 <= self.threads <= 4096,
-                f"invalid threads = {self.threads!r}: must be an integer from 1 to 4096")
+        require(isinstance(self.threads, int) and 1 <= self.threads <= MAX_THREADS,
+                f"invalid threads = {self.threads!r}: must be an integer from 1 to {MAX_THREADS}")
         if self.device != "cpu":
             import torch
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.config import RunConfig
-from simulator.errors import FlexsimError, require
+from simulator.errors import FlexsimError, given_twice, require
 from simulator.io import atomic_path
 from simulator.logits import load_cache
 from simulator.runner.bundle import CACHE_PATH
@@ -814,7 +814,7 @@ def check_scenarios(plan: ValidationPlan, cache) -> None:
     from simulator.run import check_members
 
     names = [sc.name for sc in plan.scenarios]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = given_twice(names)
     require(not twice, f"invalid scenarios: {', '.join(twice)} given more than once")
     for sc in plan.scenarios:
         try:
