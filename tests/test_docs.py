@@ -162,3 +162,16 @@ def test_optimizer_md_quotes_the_normal_ensembles_of_the_committed_figure_2_csvs
         for quoted, value in shown:
             digits = len(quoted.split(".")[1])
             assert quoted == f"{float(value):.{digits}f}", f"{profile}: optimizer.md says {quoted}, the CSV {value}"
+
+
+def test_the_example_model_is_the_one_your_models_md_describes():
+    """docs/examples/models.py, the `models.py` the commands of your-models.md name: a CNN of five 3x3 convolutions
+    with batch norm and a linear head, 0.059 GFLOP per 32x32 image."""
+    pytest.importorskip("torch")
+    from simulator.costmodel.trace import trace_module
+    from simulator.usercode import exec_file
+
+    build = exec_file(ROOT / "docs" / "examples" / "models.py").build
+    table = trace_module(build(), (3, 32, 32), "mynet")
+    assert table.op.count("convolution") == 5 and table.op.count("native_batch_norm") == 5 and table.op[-1] == "addmm"
+    assert round(float(table.flops.sum()) / 1e9, 3) == 0.059

@@ -18,7 +18,7 @@ with --input-shape (SOURCE a .py file or an importable module, CALLABLE returnin
 dtype and mode are named NAME in the profile: docs/your-models.md).
 
 Examples:
-  flexsim profile fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64 --batch-sizes 1-16 --out profiles/cpu-mine.json
+  flexsim profile fmnist-cnn-w8,fmnist-cnn-w32,fmnist-cnn-w64 --batch-sizes 1-16 --threads 1 --out cpu-mine.json
   flexsim profile resnet50 --device cuda --dtypes fp16,fp32 --modes eager,graph --batch-sizes 1-64 \\
       --kind datacenter --out h100.json
   flexsim profile mynet=models.py:build --input-shape 3,32,32 --batch-sizes 1-8 --out my-cpu.json

@@ -21,8 +21,8 @@ the scenario itself), the host's speed process, the serving factor; a profiling 
 again); once every scenario is profiled, serves each one's arrival trace several times for real, in rounds
 interleaved over the scenarios (each run after a short closed-loop burst that measures the host's speed), and
 simulates it over many seeds, on the profile as measured and, for the verdict, at the host's speed level over the
-session (those bursts' geometric mean, with the open-loop serving factor pooled over the session's polling scenarios
-and the long phases of every profiling run); writes the raw traces, the profiles, results.json, the latency CDFs and
+session (those bursts' geometric mean, with each open loop's serving factor fitted on the scenario's own profiling
+run and the long phases of every profiling run); writes the raw traces, the profiles, results.json, the latency CDFs and
 the Markdown report (mean, p50 and p99 latency real against simulated, per scenario and per run). The folder's
 files are written beside --out first and moved into it at the end, with the report: a run that fails or is stopped
 (Ctrl-C, SIGTERM) leaves --out and the report as they were. The entries it replaces in --out must not be symbolic
