@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,20 @@ class LatencyDistribution:
         if self.mean_ms is not None:
             out["mean"] = float(self.mean_ms)
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class BlendedLatency(LatencyDistribution):
+    """The linear blend, quantile by quantile, of two distributions: ``(1 - weight) * low + weight * high``
+    (a batch size between two measured ones). `samples_ms` holds the blend on the 1024-point grid, which the engines
+    draw from; `icdf_ms` blends at any probability exactly (the deadline estimate's quantile)."""
+
+    low: LatencyDistribution | None = None
+    high: LatencyDistribution | None = None
+    weight: float = 0.0
+
+    def icdf_ms(self, probs: np.ndarray = GRID_PROBS) -> np.ndarray:
+        return (1 - self.weight) * self.low.icdf_ms(probs) + self.weight * self.high.icdf_ms(probs)
 
 
 def _extend(probs, values, at):
@@ -238,10 +252,11 @@ def _interpolate(profile: str, model: str, batches: dict[int, BatchEntry], batch
             f"(measured: {', '.join(map(str, sorted(batches)))}; only sizes between two measured ones are interpolated)")
     lo, hi = max(lower), min(upper)
     w = (batch - lo) / (hi - lo)
-    icdf = (1 - w) * batches[lo].latency.icdf_ms() + w * batches[hi].latency.icdf_ms()
+    low, high = batches[lo].latency, batches[hi].latency
+    blend = BlendedLatency(low=low, high=high, weight=w)
     e_lo, e_hi = batches[lo].energy_j, batches[hi].energy_j
     energy = None if e_lo is None or e_hi is None else (1 - w) * e_lo + w * e_hi
-    return BatchEntry(latency=LatencyDistribution(samples_ms=icdf), energy_j=energy,
+    return BatchEntry(latency=replace(blend, samples_ms=blend.icdf_ms()), energy_j=energy,
                       extra={"interpolated_from": [lo, hi]})
 
 

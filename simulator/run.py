@@ -53,9 +53,10 @@ def simulate(config: RunConfig | None = None, *, engine: str | None = None, **ch
     require(config is None or isinstance(config, RunConfig),
             f"simulate: config must be a RunConfig (or None), got {type(config).__name__}; give fields by keyword")
     check_field_names(changes, "simulate")
-    config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes})
+    engine_change = {} if engine is None else {"engine": engine}     # the engine used is the one recorded
+    config = RunConfig(**{**(config or RunConfig()).to_dict(), **changes, **engine_change})
     check_out(config)
-    result = run_inputs(prepare(config), engine or config.engine)
+    result = run_inputs(prepare(config), config.engine)
     if config.out is not None:                       # as `flexsim run --out`: the outputs, replaced as one set
         write_outputs(result, config.out, config)
     return result

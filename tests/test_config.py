@@ -174,3 +174,16 @@ def test_summary_config_loads_back_with_its_infinite_values(tmp_path, capsys):
     assert config["deadline_ms"] == "inf" and config["thresholds"][:3] == ["inf", 0.5, "-inf"]
     assert from_mapping(config) == RunConfig(requests=50, thresholds=(float("inf"), 0.5, -float("inf"), 0.2, 0.2),
                                              out=str(tmp_path / "r"))
+
+
+def test_simulate_records_the_engine_it_ran_on(tmp_path):
+    """``simulate(engine="simpy", out=...)``: summary.json's config names the engine that ran, so that reading the
+    config back re-makes that run (it said numba, the default, while its summary said simpy)."""
+    import json
+
+    from simulator import simulate
+
+    simulate(requests=30, engine="simpy", out=str(tmp_path / "r"))
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["engine"] == "simpy" and summary["config"]["engine"] == "simpy"
+    assert from_mapping(summary["config"]).engine == "simpy"

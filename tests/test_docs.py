@@ -168,10 +168,11 @@ def test_the_example_model_is_the_one_your_models_md_describes():
     """docs/examples/models.py, the `models.py` the commands of your-models.md name: a CNN of five 3x3 convolutions
     with batch norm and a linear head, 0.059 GFLOP per 32x32 image."""
     pytest.importorskip("torch")
-    from simulator.costmodel.trace import trace_module
-    from simulator.usercode import exec_file
+    import runpy
 
-    build = exec_file(ROOT / "docs" / "examples" / "models.py").build
+    from simulator.costmodel.trace import trace_module
+
+    build = runpy.run_path(str(ROOT / "docs" / "examples" / "models.py"))["build"]
     table = trace_module(build(), (3, 32, 32), "mynet")
     assert table.op.count("convolution") == 5 and table.op.count("native_batch_norm") == 5 and table.op[-1] == "addmm"
     assert round(float(table.flops.sum()) / 1e9, 3) == 0.059

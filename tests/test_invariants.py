@@ -259,3 +259,18 @@ def test_a_power_cap_below_the_stages_draw_holds_the_device_energy_to_the_cap():
     assert 1.0 < summary.mean_stages < 2.0
     assert summary.device_energy_j <= cap_w * summary.horizon_s + cap_w * window_s + 0.1
     assert summary.average_power_w > 0.9 * cap_w                 # and it uses what the cap allows
+
+
+def test_the_invariant_kit_allows_the_rounding_of_late_absolute_times_only():
+    """Three 0.0123 ms stages at 1e9 s (the latest arrival allowed): the horizon is a difference of absolute times
+    whose ulp is 1.2e-7 s, so the exact busy time exceeds it (utilisation 1.0017) by rounding alone, which the kit
+    must accept; a busy time beyond that rounding is still caught."""
+    from tests.helpers import tiny_inputs
+
+    inputs = tiny_inputs(arrival_s=np.full(3, 1e9), latency_ms=0.0123, n_stages=1)
+    result = run_inputs(inputs, "numba")
+    assert result.summary.utilisation > 1.0
+    testing.check_invariants(result, inputs)
+    busier = dataclasses.replace(result, device_busy_s=result.device_busy_s * 1.5)
+    with pytest.raises(AssertionError, match="busy beyond the horizon"):
+        testing.check_invariants(busier, inputs)

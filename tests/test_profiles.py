@@ -221,3 +221,21 @@ def test_profiles_says_which_profiles_have_energy_for_a_simulation(capsys):
     assert main(["profiles", "h200", "h100", "cpu-amd-epyc-2c"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "models, " in line]
     assert [line.split("models, ")[1] for line in lines] == ["energy]", "energy for some models]", "no energy]"]
+
+
+def test_an_interpolated_batch_size_has_every_quantile_interpolated_exactly():
+    """The contract interpolates an unmeasured batch size linearly per quantile: at any probability (the deadline
+    estimate's), not only on the engines' 1024-point grid (which put the median of the blend of 1-2 ms and 3-6 ms
+    at 2.99878 ms instead of 3)."""
+    from simulator.inputs import device_tables
+
+    spec = copy.deepcopy(VALID)
+    spec["models"]["m"]["batches"] = {"1": {"latency_ms": {"quantiles": {"0.1": 1.0, "0.9": 2.0}}, "energy_j": 0.1},
+                                      "3": {"latency_ms": {"quantiles": {"0.1": 3.0, "0.9": 6.0}}, "energy_j": 0.3}}
+    p = parse_profile(spec)
+    for q in (0.0, 0.3, 0.5, 0.9, 1.0):
+        ends = [p.entry("m", b).latency.icdf_ms(np.array([q]))[0] for b in (1, 3)]
+        assert p.entry("m", 2).latency.icdf_ms(np.array([q]))[0] == pytest.approx(sum(ends) / 2, abs=1e-12)
+        assert device_tables(p, ["m"], 3, q).est_latency_s[0, 1] * 1000 == pytest.approx(sum(ends) / 2, abs=1e-12)
+    grid = p.entry("m", 2).latency.icdf_ms()      # what the engines draw from: the blend on the grid
+    assert np.allclose(grid, (p.entry("m", 1).latency.icdf_ms() + p.entry("m", 3).latency.icdf_ms()) / 2)
