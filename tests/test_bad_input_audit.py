@@ -354,7 +354,8 @@ def test_no_command_replaces_a_measured_profile_or_its_own_inputs(tmp_path, caps
 @pytest.mark.parametrize("where, value", [("runs[2].latency_mean_ms", float("nan")),
                                           ("runs[2].latency_p99_ms", -5.0),
                                           ("session.sim.latency_mean_ms", float("nan")),
-                                          ("session.latency_p50_ms.sim", float("inf"))])
+                                          ("session.latency_p50_ms.sim", float("inf")),
+                                          ("runs[0].latency_p50_ms", 10 ** 400)])   # no float holds it
 def test_render_refuses_latencies_that_are_not_finite_and_non_negative(tmp_path, capsys, where, value):
     import re
 

@@ -252,13 +252,12 @@ SIMULATIONS = ("bare", "steady", "session", "fresh")
 def _check_latencies(results: dict, path: Path) -> None:
     """FlexsimError naming the first latency of a real run or of a simulation in `results` that is not a finite
     number >= 0 (a hand-edited or corrupt results.json would otherwise render as a report)."""
-    import math
-
     from simulator.errors import require
+    from simulator.policies import is_finite_number
 
     for s in results["scenarios"]:
         for where, x in _latency_figures(s):
-            require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0,
+            require(is_finite_number(x) and x >= 0,
                     f"--render: {path}: scenario {s['name']}'s {where} = {x!r} is not a finite latency >= 0")
 
 
