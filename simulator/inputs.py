@@ -87,10 +87,6 @@ class DeviceTables:
         idle_s = self.dispatch_overhead_s if self.idle_dispatch_s is None else self.idle_dispatch_s
         return np.array([self.dispatch_overhead_s, idle_s])
 
-    @property
-    def has_energy(self) -> bool:
-        return bool(np.isfinite(self.energy_j).all() and np.isfinite(self.idle_power_w))
-
 
 def device_tables(profile: Profile, models, max_batch: int, deadline_quantile: float = 0.5) -> DeviceTables:
     """Build the tables of `profile` for the stage `models` and batch sizes 1..`max_batch`."""
