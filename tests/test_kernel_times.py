@@ -3,6 +3,7 @@ comparison with the cost model (`simulator.costmodel.kernelcheck`, NumPy only). 
 only that the measurement is well formed and that the comparison prices each kernel as the cost model does."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,24 @@ def synthetic_times(model=MODEL, batches=(1, 2), device=None, scale=1.0) -> dict
         entries.append({"model": model, "dtype": "fp32", "batch": b, "passes": 1, "ops": list(table.op),
                         "kernel_ms": kernel_ms, "call_ms": sum(kernel_ms) + 0.05})
     return {"schema": SCHEMA, "device": dict(device), "provenance": {}, "entries": entries}
+
+
+def this_hosts_profile(kernel_times, folder) -> str:
+    """A copy of the shipped CPU profile carrying the device facts of the host that measured `kernel_times` (a
+    test measures on whatever host runs it, and kernel-check compares kernel times with a profile of their own
+    device only): its path."""
+    from simulator.profiler.session import UPDATE_IDENTITY
+    from simulator.profiles import profile_file
+
+    obj = json.loads(profile_file(CPU_PROFILE).read_text())
+    host = json.loads(Path(kernel_times).read_text())["device"]
+    for key in (*UPDATE_IDENTITY, "cpu_capability"):
+        obj["device"].pop(key, None)
+        if key in host:
+            obj["device"][key] = host[key]
+    path = Path(folder) / "this-host.json"
+    path.write_text(json.dumps(obj))
+    return str(path)
 
 
 def write(tmp_path, obj, name="kt.json"):
@@ -67,7 +86,8 @@ def test_kernel_times_time_every_kernel_of_the_layer_table(measured):
 
 
 def test_kernel_check_prints_every_operator_and_call(measured, capsys):
-    assert main(["costmodel", "kernel-check", "--kernel-times", str(measured), "--profile", CPU_PROFILE]) == 0
+    profile = this_hosts_profile(measured, measured.parent)
+    assert main(["costmodel", "kernel-check", "--kernel-times", str(measured), "--profile", profile]) == 0
     out = capsys.readouterr().out
     for op in set(load_table(MODEL).op):
         assert f"| {op} (" in out
@@ -139,7 +159,8 @@ def test_on_a_gpu_each_pass_waits_behind_one_fixed_spin_and_events_time_each_ker
 
 @pytest.mark.parametrize("argv, message", [
     (["--models", "nope"], "unknown model 'nope'"),
-    (["--models", "mine=net.py:build"], "mine=net.py:build is a model of yours"),
+    (["--models", "mine=net.py:build"], "model mine: give its per-sample input shape (--input-shape"),
+    (["--models", MODEL, "--input-shape", "1,8,8"], "the input shape and tokens are for users' models"),
     (["--models", "fmnist-cnn-w8,fmnist_cnn_w8"], "invalid models: fmnist-cnn-w8 given twice"),
     (["--models", MODEL, "--dtypes", "fp32,fp32"], "invalid --dtypes: fp32 given twice"),
     (["--models", MODEL, "--batch-sizes", "0"], "invalid batch size 0"),
@@ -281,3 +302,91 @@ def test_kernel_check_needs_its_inputs(tmp_path, capsys):
     bad.write_text("{")
     assert f"kernel times: {bad} is not valid JSON" in cli_error(
         capsys, ["costmodel", "kernel-check", "--kernel-times", str(bad), "--profile", CPU_PROFILE])
+
+
+# ------------------------------------------------------------------------------------- a user's model (PyTorch)
+
+TINY = """import torch
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A user's model (one convolution, a ReLU, a linear layer on 1x8x8 inputs) timed by the command at batch 1 and
+    2, and its tables traced on that input and on another: (kernel-times file, right table, wrong table)."""
+    pytest.importorskip("torch")
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "net.py").write_text(TINY)
+    spec = f"tiny={folder / 'net.py'}:build"
+    out = folder / "kt.json"
+    assert main(["costmodel", "kernel-times", "--models", spec, "--input-shape", "1,8,8", "--batch-sizes", "1,2",
+                 "--threads", "1", "--rounds", "1", "--passes", "2", "--out", str(out)]) == 0
+    assert main(["costmodel", "trace", "--models", spec, "--input-shape", "1,8,8", "--out-dir", str(folder)]) == 0
+    wrong = folder / "wrong"
+    (folder / "flat.py").write_text(TINY.replace("4 * 8 * 8", "4 * 6 * 6"))
+    assert main(["costmodel", "trace", "--models", f"tiny={folder / 'flat.py'}:build", "--input-shape", "1,6,6",
+                 "--out-dir", str(wrong)]) == 0
+    return out, folder / "tiny.json", wrong / "tiny.json"
+
+
+def test_a_users_model_is_timed_kernel_by_kernel_against_its_own_trace(tiny):
+    from simulator.costmodel.layers import read_table
+
+    kt, table_path, _ = tiny
+    obj, table = json.loads(kt.read_text()), read_table(table_path)
+    assert [(e["model"], e["batch"], e["input_shape"]) for e in obj["entries"]] == [("tiny", 1, [1, 8, 8]),
+                                                                                   ("tiny", 2, [1, 8, 8])]
+    for e in obj["entries"]:
+        assert e["ops"] == list(table.at(e["batch"]).op) and "input_tokens" not in e
+        assert len(e["kernel_ms"]) == table.at(e["batch"]).n_kernels and all(q > 0 for q in e["kernel_ms"])
+
+
+def test_kernel_check_costs_a_users_kernels_on_its_given_table(tiny, capsys):
+    from simulator.costmodel.layers import read_table
+
+    kt, table_path, _ = tiny
+    assert main(["costmodel", "kernel-check", "--kernel-times", str(kt), "--table", str(table_path), "--profile",
+                 this_hosts_profile(kt, kt.parent)]) == 0
+    out = capsys.readouterr().out
+    for op in set(read_table(table_path).op):
+        assert f"| {op} (" in out
+    assert "| tiny | fp32 | 1 |" in out and "| tiny | fp32 | 2 |" in out
+
+
+def test_kernel_check_needs_a_users_table_traced_on_the_input_measured(tiny, capsys):
+    kt, _, wrong = tiny
+    profile = this_hosts_profile(kt, kt.parent)
+    err = cli_error(capsys, ["costmodel", "kernel-check", "--kernel-times", str(kt), "--profile", profile])
+    assert "entry 0: no layer table for model 'tiny'" in err and "give its table, --table" in err
+    err = cli_error(capsys, ["costmodel", "kernel-check", "--kernel-times", str(kt), "--table", str(wrong),
+                             "--profile", profile])
+    assert "tiny was measured on shape [1, 8, 8], its layer table traced on shape [1, 6, 6]" in err
+
+
+def test_a_users_model_whose_kernels_change_with_the_batch_is_refused(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "net.py").write_text(TINY + """
+
+class Shaped(nn.Module):
+    def forward(self, x):          # from batch 3 on, a kernel more than its trace (batch 1 and 2) ran
+        return x.relu() if x.shape[0] < 3 else x.relu().relu()
+
+
+def shaped():
+    return Shaped()
+""")
+    out = tmp_path / "kt.json"
+    err = cli_error(capsys, ["costmodel", "kernel-times", "--models", f"f={tmp_path / 'net.py'}:shaped",
+                             "--input-shape", "4", "--batch-sizes", "2,4", "--rounds", "1", "--passes", "1", "--out",
+                             str(out)])
+    assert "kernel times: f at batch 4 ran 2 kernels, its layer table has 1" in err
+    assert "its kernels differ from those its trace ran" in err
+    assert not out.exists()
+    err = cli_error(capsys, ["costmodel", "kernel-times", "--models", f"t={tmp_path / 'net.py'}:build",
+                             "--input-shape", "1,8,8", "--out", str(tmp_path / "net.py")])
+    assert "it is an input of this command" in err and (tmp_path / "net.py").read_text().startswith("import torch")

@@ -19,10 +19,12 @@ DESCRIPTION = """The hardware cost model (docs/cost-model.md).
   microbench  time synthetic kernels on this host (PyTorch needed) for the kernel model of a measured CPU profile
             (--profile, default: cpu-amd-epyc-2c), with that profile's thread count and allocator; writes
             simulator/costmodel/tables/kernels-<profile>.json (or --out); takes ~10 minutes on the 2-core host
-  kernel-times  time every kernel of built-in models inside real forward passes on this host's CPU or a CUDA GPU
-            (PyTorch needed), matched to their layer tables; writes --out (JSON)
+  kernel-times  time every kernel of models inside real forward passes on this host's CPU or a CUDA GPU (PyTorch
+            needed), matched to their layer tables (your own models, NAME=SOURCE:CALLABLE with --input-shape, traced
+            first); writes --out (JSON)
   kernel-check  set a kernel-times file (--kernel-times) against the cost model fitted on a measured profile of the
             same device (--profile): which operators the model gets wrong, and what calls cost beyond their kernels
+            (your own models' kernels: give their tables, --table)
   devices   list the device table with its datasheet figures
 
 Examples:
@@ -34,6 +36,8 @@ Examples:
   flexsim costmodel microbench --profile cpu-amd-epyc-2c
   flexsim costmodel kernel-times --models fmnist-cnn-w8,resnet18 --batch-sizes 1,4 --threads 1 --out kt.json
   flexsim costmodel kernel-check --kernel-times kt.json --profile cpu-amd-epyc-2c
+  flexsim costmodel kernel-times --models mynet=models.py:build --input-shape 3,32,32 --threads 1 --out mine.json
+  flexsim costmodel kernel-check --kernel-times mine.json --table tables/mynet.json --profile cpu-amd-epyc-2c
 """
 
 BEGIN, END = "<!-- accuracy-report:begin -->", "<!-- accuracy-report:end -->"
@@ -53,15 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "layer tables (default: the committed tables; needed for your own models)")
     parser.add_argument("--models", help="trace: comma-separated models, built-in names or your own as "
                         "NAME=SOURCE:CALLABLE (default: every built-in model); derive: committed models to derive "
-                        "(default: every one, or none where --table is given); kernel-times: built-in models "
-                        "(default: every one)")
-    parser.add_argument("--input-shape", metavar="SHAPE", help="trace: per-sample input shape of your own models "
-                        "(e.g. 3,32,32)")
-    parser.add_argument("--input-tokens", metavar="VOCAB", help="trace: your own models take token ids below VOCAB "
-                        "(an embedding first), of --input-shape")
+                        "(default: every one, or none where --table is given); kernel-times: built-in models or "
+                        "your own as NAME=SOURCE:CALLABLE (default: every built-in model)")
+    parser.add_argument("--input-shape", metavar="SHAPE", help="trace, kernel-times: per-sample input shape of "
+                        "your own models (e.g. 3,32,32)")
+    parser.add_argument("--input-tokens", metavar="VOCAB", help="trace, kernel-times: your own models take token ids "
+                        "below VOCAB (an embedding first), of --input-shape")
     parser.add_argument("--table", action="append", metavar="PATH", help="derive: a layer table file of your own "
                         "model (from trace), repeat for several; accuracy: the tables of your models that --profile "
-                        "measured (each is then left out in turn like the built-in ones)")
+                        "measured (each is then left out in turn like the built-in ones); kernel-check: the tables of your models "
+                        "that --kernel-times measured")
     parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
                         "CPU profile's linear-layer rates from where the profile has no linear probes, in place of "
                         "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")
@@ -89,7 +94,8 @@ KERNEL_TIMES_ROUNDS, KERNEL_TIMES_PASSES = 5, 4
 OPTIONS = {"profile": ({"accuracy", "derive", "microbench", "kernel-check"}, None),
            "device": ({"derive", "kernel-times"}, None), "name": ({"derive"}, None),
            "out_dir": ({"derive", "trace"}, None), "models": ({"trace", "derive", "kernel-times"}, None),
-           "input_shape": ({"trace"}, None), "input_tokens": ({"trace"}, None), "table": ({"derive", "accuracy"}, None),
+           "input_shape": ({"trace", "kernel-times"}, None), "input_tokens": ({"trace", "kernel-times"}, None),
+           "table": ({"derive", "accuracy", "kernel-check"}, None),
            "kernels": ({"accuracy"}, None), "update_doc": ({"accuracy"}, None), "json": ({"accuracy"}, None),
            "seed": ({"microbench"}, 0), "out": ({"microbench", "kernel-times"}, None),
            **{k: ({"kernel-times"}, None) for k in ("batch_sizes", "dtypes", "threads", "rounds", "passes",
@@ -276,6 +282,7 @@ def _check_tables_fit(tables, profiles) -> None:
     the comparison would be of two different calls."""
     from simulator.costmodel.points import entry_arch
     from simulator.errors import require
+    from simulator.models.user import input_words
 
     for table in tables:
         require(any(entry_arch(m.info) == table.model for p in profiles for m in p.models.values()),
@@ -288,13 +295,9 @@ def _check_tables_fit(tables, profiles) -> None:
                     continue
                 measured = (tuple(info["input_shape"]), info.get("input_tokens"))
                 require(measured == (table.input_shape, table.input_tokens), f"accuracy: the table of {table.model} "
-                        f"was traced on {_input_words(table.input_shape, table.input_tokens)}, but profile "
-                        f"{profile.name} measured {name} on {_input_words(*measured)}: trace it again with the "
+                        f"was traced on {input_words(table.input_shape, table.input_tokens)}, but profile "
+                        f"{profile.name} measured {name} on {input_words(*measured)}: trace it again with the "
                         "profile's --input-shape (and --input-tokens)")
-
-
-def _input_words(shape, tokens) -> str:
-    return f"shape {list(shape)}" + ("" if tokens is None else f" of token ids below {tokens}")
 
 
 def _check_references(given, specs) -> None:
@@ -398,29 +401,24 @@ def _microbench(args) -> int:
 
 def _kernel_times(args) -> int:
     from simulator.commands.profile import parse_batch_sizes
-    from simulator.errors import FlexsimError, given_twice, require
-    from simulator.io import check_output_file, json_text, write_text_atomic
+    from simulator.errors import FlexsimError, require
+    from simulator.io import check_file_spares_inputs, check_output_file, json_text, write_text_atomic
     from simulator.models.registry import known_models, parse_models
-    from simulator.models.user import is_user_model
+    from simulator.models.user import UserModel, parse_input_shape, parse_input_tokens
     from simulator.profiler.allocator import check_allocator
     from simulator.profiler.session import check_batch_sizes
     from simulator.profiler.settings import MAX_ROUNDS, MAX_THREADS
-    from simulator.profiler.targets import DTYPES
 
     require(args.out is not None, "kernel-times needs --out (the file to write)")
     out = check_output_file(args.out, "--out")                 # before minutes of timing
     require(len(args.device or ()) <= 1, "kernel-times: give one --device")
     names = list(known_models()) if args.models is None else _model_list(args.models)
-    mine = [n for n in names if is_user_model(n)]
-    require(not mine, f"kernel-times: {mine[0] if mine else ''} is a model of yours; the kernels are matched to the "
-            "committed layer tables of the built-in models")
-    models = list(parse_models(names))                          # canonical names; unknown or twice: an error
+    shape = None if args.input_shape is None else parse_input_shape(args.input_shape)
+    tokens = None if args.input_tokens is None else parse_input_tokens(args.input_tokens)
+    models = list(parse_models(names, shape, tokens))   # canonical names and yours; unknown or twice: an error
+    check_file_spares_inputs(out, [m.source for m in models if isinstance(m, UserModel)], "--out")
     batch_sizes = check_batch_sizes(parse_batch_sizes("1" if args.batch_sizes is None else args.batch_sizes))
-    dtypes = [d.strip() for d in ("fp32" if args.dtypes is None else args.dtypes).split(",")]
-    for d in dtypes:
-        require(d in DTYPES, f"invalid --dtypes = {args.dtypes!r}: each must be one of {', '.join(DTYPES)}")
-    twice = given_twice(dtypes)
-    require(not twice, f"invalid --dtypes: {', '.join(twice)} given twice")
+    dtypes = _dtype_list("fp32" if args.dtypes is None else args.dtypes)
     for flag, value, highest in (("--rounds", args.rounds, MAX_ROUNDS), ("--passes", args.passes, 1_000_000),
                                  ("--threads", args.threads, MAX_THREADS)):
         require(value is None or 1 <= value <= highest, f"invalid {flag} = {value}: must be an integer from 1 to "
@@ -438,8 +436,22 @@ def _kernel_times(args) -> int:
     return 0
 
 
+def _dtype_list(text: str) -> list[str]:
+    """The dtypes of ``kernel-times --dtypes``; FlexsimError for an unknown one or one given twice."""
+    from simulator.errors import given_twice, require
+    from simulator.profiler.targets import DTYPES
+
+    dtypes = [d.strip() for d in text.split(",")]
+    for d in dtypes:
+        require(d in DTYPES, f"invalid --dtypes = {text!r}: each must be one of {', '.join(DTYPES)}")
+    twice = given_twice(dtypes)
+    require(not twice, f"invalid --dtypes: {', '.join(twice)} given twice")
+    return dtypes
+
+
 def _kernel_check(args) -> int:
     from simulator.costmodel.kernelcheck import joined, kernel_comparison, markdown, read_kernel_times
+    from simulator.costmodel.layers import given_tables, read_table
     from simulator.errors import require
     from simulator.profiles import load_profile
 
@@ -447,8 +459,10 @@ def _kernel_check(args) -> int:
             "kernel-times)")
     require(len(args.profile or ()) == 1, "kernel-check needs one --profile (the measured profile of the device the "
             "kernel times were measured on)")
-    times = joined([read_kernel_times(path) for path in args.kernel_times])
-    print(markdown(kernel_comparison(times, load_profile(args.profile[0])), ", ".join(args.kernel_times)), end="")
+    with given_tables([read_table(t) for t in args.table or ()]):
+        times = joined([read_kernel_times(path) for path in args.kernel_times])
+        comparison = kernel_comparison(times, load_profile(args.profile[0]))
+    print(markdown(comparison, ", ".join(args.kernel_times)), end="")
     return 0
 
 

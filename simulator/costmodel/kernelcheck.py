@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from simulator.costmodel.layers import DTYPE_BYTES, KINDS, committed_tables, load_table
+from simulator.costmodel.layers import DTYPE_BYTES, KINDS, known_tables, load_table
 from simulator.errors import malformed, require
 
 SCHEMA = "flexsim-kernel-times/1"
@@ -28,7 +28,8 @@ MAX_MS = 8.64e7
 
 def read_kernel_times(path) -> dict:
     """A kernel-times file (``flexsim costmodel kernel-times``), checked: every entry a committed model's table at
-    its batch size, one finite time >= 0 per kernel; FlexsimError naming the file and what is wrong."""
+    its batch size (or a user's model's table given with `simulator.costmodel.layers.given_tables`, traced on the
+    input the entry records), one finite time >= 0 per kernel; FlexsimError naming the file and what is wrong."""
     from simulator.io import read_json
 
     obj, where = read_json(path, "kernel times"), f"kernel times {path}"
@@ -51,12 +52,13 @@ def _checked_entry(entry: dict, where: str) -> dict:
     require(isinstance(entry, dict), f"{where}: an object expected")
     model, dtype, batch = entry["model"], entry["dtype"], entry["batch"]
     require(isinstance(model, str), f"{where}: model must be a string")
-    require(model in committed_tables(), f"{where}: no layer table for model {model!r} (have: "
-            f"{', '.join(committed_tables())})")
+    require(model in known_tables(), f"{where}: no layer table for model {model!r} (have: {', '.join(known_tables())}"
+            "; a model of yours: give its table, --table)")
     require(isinstance(dtype, str) and dtype in DTYPE_BYTES, f"{where}: dtype {dtype!r} must be one of "
             f"{', '.join(DTYPE_BYTES)}")
     require(isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= MAX_BATCH,
             f"{where}: batch must be an integer from 1 to {MAX_BATCH}")
+    _check_input(entry, load_table(model), where)
     table = load_table(model).at(batch)
     for field in ("kernel_ms", "call_ms"):
         values = entry[field] if field == "kernel_ms" else [entry[field]]
@@ -69,6 +71,22 @@ def _checked_entry(entry: dict, where: str) -> dict:
     require(isinstance(ops, list) and len(ops) == table.n_kernels and all(isinstance(o, str) for o in ops),
             f"{where}: ops must name each of the {table.n_kernels} kernels timed")
     return {**entry, "kernel_ms": np.asarray(entry["kernel_ms"], dtype=float), "call_ms": float(entry["call_ms"])}
+
+
+def _check_input(entry: dict, table, where: str) -> None:
+    """FlexsimError unless a user's model's entry was measured on the input its given table was traced on (the
+    entry's ``input_shape`` and ``input_tokens``, which kernel-times records for users' models only)."""
+    from simulator.models.user import input_words
+
+    if "input_shape" not in entry and "input_tokens" not in entry:
+        return
+    shape, tokens = entry.get("input_shape"), entry.get("input_tokens")
+    require(isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
+            and (tokens is None or isinstance(tokens, int) and not isinstance(tokens, bool)),
+            f"{where}: input_shape must be a list of integers and input_tokens an integer")
+    require((shape, tokens) == (list(table.input_shape), table.input_tokens), f"{where}: {entry['model']} was "
+            f"measured on {input_words(shape, tokens)}, its layer table traced on "
+            f"{input_words(table.input_shape, table.input_tokens)}: trace it on the input it was measured on")
 
 
 def joined(files: list[dict]) -> dict:

@@ -1,5 +1,5 @@
-"""Each kernel's time inside a real forward pass of a built-in model (needs PyTorch; imported only by the command
-that measures, ``flexsim costmodel kernel-times``).
+"""Each kernel's time inside a real forward pass of a built-in model or a user's (needs PyTorch; imported only by
+the command that measures, ``flexsim costmodel kernel-times``).
 
 The cost model is fitted on whole calls, so a call it misses does not say which of its kernels it got wrong. This
 module times every kernel of the layer table (`simulator.costmodel.layers`) inside a real forward pass: the model
@@ -7,8 +7,9 @@ runs under the same ``TorchDispatchMode`` hook that traced the table, which time
 (views and allocations skipped, as in the trace): wall time on the CPU; on a GPU, CUDA events recorded around the
 kernel, with the pass queued behind a spin kernel (`torch.cuda._sleep`) long enough for the host to issue all of it,
 so that the kernels run back to back, as in a CUDA graph, and each event pair spans the kernel's time on the device,
-not the host's time issuing it. The kernels are checked against the committed table (their count and kinds), so
-that kernel ``i`` of a measurement is kernel ``i`` of the table. Beside them, each call is timed whole without the
+not the host's time issuing it. The kernels are checked against the committed table (their count and kinds; a
+user's model is traced first, `simulator.costmodel.trace.trace_model`), so that kernel ``i`` of a measurement is
+kernel ``i`` of the table. Beside them, each call is timed whole without the
 hook, as the profiler times a point (inference mode, output copied to the host): what the call costs beyond its
 kernels (Python, module calls; on a GPU the host's launches and the copy) is the difference.
 `simulator.costmodel.kernelcheck` sets these times against the cost model's kernels.
@@ -105,15 +106,18 @@ def _call_ms(run, cuda: bool) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def _check_kernels(model: str, batch: int, names: list[str], kinds: list[int], table) -> None:
+def _check_kernels(model: str, batch: int, names: list[str], kinds: list[int], table,
+                   hint: str | None = None) -> None:
     """FlexsimError unless the timed kernels are the table's: as many, of the same kinds in the same order (names
-    may differ by device: batch norm is ``native_batch_norm`` on the CPU, ``cudnn_batch_norm`` with cuDNN)."""
+    may differ by device: batch norm is ``native_batch_norm`` on the CPU, ``cudnn_batch_norm`` with cuDNN). `hint`:
+    what to do about a mismatch (default: trace the built-in model again)."""
+    hint = hint or f"trace it again: flexsim costmodel trace --models {model}"
     require(len(names) == table.n_kernels, f"kernel times: {model} at batch {batch} ran {len(names)} kernels, its "
-            f"layer table has {table.n_kernels} (trace it again: flexsim costmodel trace --models {model})")
+            f"layer table has {table.n_kernels} ({hint})")
     i = next((i for i, (k, t) in enumerate(zip(kinds, table.kind)) if k != t), None)
     if i is not None:
         raise FlexsimError(f"kernel times: {model} at batch {batch}: kernel {i} ({names[i]}) is a {KINDS[kinds[i]]} "
-                           f"kernel, the layer table's ({table.op[i]}) a {KINDS[table.kind[i]]} one (trace it again)")
+                           f"kernel, the layer table's ({table.op[i]}) a {KINDS[table.kind[i]]} one ({hint})")
 
 
 @dataclass
@@ -127,6 +131,7 @@ class _Target:
     call: object
     ops: list
     spin_s: float = 0.0  # on a GPU, the spin each hooked pass is queued behind (`_timed_pass`)
+    inputs: dict = field(default_factory=dict)      # a user's model's input facts (`_input_facts`)
     kernel_ms: list = field(default_factory=list)   # one array of kernel times per timed pass
     call_ms: list = field(default_factory=list)
 
@@ -136,30 +141,59 @@ class _Target:
         self.call_ms += [_call_ms(self.call.run, cuda) for _ in range(passes)]
 
 
-def _targets(model: str, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
-    """Built-in `model` (random weights) in `dtype` on `device`, at each batch size: prepared as the profiler
-    prepares a call (`simulator.profiler.targets.prepare`), warmed up (`warmup` calls with and without the hook) and
-    its kernels checked against the layer table."""
-    from simulator.models.registry import build_model, input_shape
+def _table_of(model) -> tuple[object, str | None]:
+    """The layer table the kernels of `model` are matched to, and the hint for a mismatch: a built-in model's
+    committed table; a user's model (`simulator.models.user.UserModel`) traced here, just before."""
+    from simulator.costmodel.trace import trace_model
+    from simulator.models.user import UserModel
+
+    if not isinstance(model, UserModel):
+        return load_table(model), None
+    return trace_model(model), ("its kernels differ from those its trace ran just before at batch 1 and 2: a "
+                                "forward pass whose kernels change with the batch size or the input is not one the "
+                                "cost model can match")
+
+
+def _targets(model, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
+    """`model` (a built-in name, random weights; or a `simulator.models.user.UserModel`, as its code builds it) in
+    `dtype` on `device`, at each batch size: prepared as the profiler prepares a call
+    (`simulator.profiler.targets.prepare`), warmed up (`warmup` calls with and without the hook) and its kernels
+    checked against the layer table (`_table_of`)."""
+    from simulator.models.registry import build_model, input_shape, input_tokens, model_name
     from simulator.profiler.targets import prepare
 
-    cuda, module, out = device != "cpu", build_model(model)[0], []
+    cuda, module, out, name = device != "cpu", build_model(model)[0], [], model_name(model)
+    table, hint = _table_of(model)
     for batch in batch_sizes:
-        call = prepare(torch, module, input_shape(model), batch, dtype, device, "eager", f"kernel times: {model}")
+        call = prepare(torch, module, input_shape(model), batch, dtype, device, "eager", f"kernel times: {name}",
+                       input_tokens(model))
         host_s = []
         with torch.no_grad():
             for _ in range(warmup):          # without a spin: the host's own time issuing a pass
                 _call_ms(call.run, cuda)
                 names, kinds, _, issued_s = _timed_pass(call.forward, cuda)
                 host_s.append(issued_s)
-        _check_kernels(model, batch, names, kinds, load_table(model).at(batch))
-        out.append(_Target(model, dtype, int(batch), call, names, SPIN_MARGIN * float(np.median(host_s))))
+        _check_kernels(name, batch, names, kinds, table.at(batch), hint)
+        out.append(_Target(name, dtype, int(batch), call, names, SPIN_MARGIN * float(np.median(host_s)),
+                           _input_facts(model)))
     return out
+
+
+def _input_facts(model) -> dict:
+    """What a user's model was measured on (its per-sample input shape, and token vocabulary where it takes token
+    ids), recorded in its entries so that `kernelcheck` can check the table it is given was traced on the same; {}
+    for a built-in model (its committed table is its own)."""
+    from simulator.models.user import UserModel
+
+    if not isinstance(model, UserModel):
+        return {}
+    return {"input_shape": list(model.input_shape),
+            **({} if model.input_tokens is None else {"input_tokens": model.input_tokens})}
 
 
 def _entry(t: _Target) -> dict:
     kernel, call = np.array(t.kernel_ms), np.array(t.call_ms)
-    return {"model": t.model, "dtype": t.dtype, "batch": t.batch, "passes": len(call), "ops": t.ops,
+    return {"model": t.model, **t.inputs, "dtype": t.dtype, "batch": t.batch, "passes": len(call), "ops": t.ops,
             "kernel_ms": _rounded(np.quantile(kernel, QUANTILE, axis=0)),
             "kernel_ms_p50": _rounded(np.median(kernel, axis=0)),
             "call_ms": _rounded([np.quantile(call, QUANTILE)])[0], "call_ms_p50": _rounded([np.median(call)])[0]}
@@ -171,7 +205,8 @@ def _rounded(values) -> list[float]:
 
 def measure(models, batch_sizes, dtypes, device: str, rounds: int, passes: int, threads: int | None = None,
             allocator: str = "steady", warmup: int = 3, progress=None) -> dict:
-    """The kernel-times file's content: every model x dtype x batch size, `rounds` rounds over all of them (so that
+    """The kernel-times file's content: every model (built-in names and `simulator.models.user.UserModel`s) x dtype x
+    batch size, `rounds` rounds over all of them (so that
     a slow phase of the host spoils a few passes of each rather than every pass of one), each round `passes` timed
     passes with the hook and as many whole calls without it; per kernel and per call the `QUANTILE` and median of
     the passes (ms); the device and how it was measured. `threads`: PyTorch's CPU threads (None: its default);

@@ -122,6 +122,11 @@ def input_text(batch: int, input_shape, input_tokens: int | None = None) -> str:
     return f"an input of {what} of shape {[batch, *input_shape]}"
 
 
+def input_words(input_shape, input_tokens: int | None = None) -> str:
+    """How a per-sample input is named in messages: ``shape [3, 32, 32]`` (``... of token ids below 1000``)."""
+    return f"shape {list(input_shape)}" + ("" if input_tokens is None else f" of token ids below {input_tokens}")
+
+
 def check_input_shape(shape) -> tuple[int, ...]:
     """A per-sample input shape as a tuple of positive ints; FlexsimError otherwise."""
     ok = (isinstance(shape, (tuple, list)) and 1 <= len(shape) <= MAX_DIMS
