@@ -53,6 +53,10 @@ def test_validate_writes_the_report_traces_and_figure(tmp_path, capsys):
         assert raw["finish_s"].shape == (30,) and raw["stage"].shape == raw["stage_compute_ms"].shape
     text = report.read_text()
     assert "| open-50 |" in text and "| cascade-80 |" in text and "latency-cdf.png" in text
+    from simulator.profiler.environment import cpuinfo_field            # the host's CPU, as far as Linux says
+
+    family, host = cpuinfo_field("cpu family"), next(ln for ln in text.splitlines() if ln.startswith("- Host: "))
+    assert (f"family {family} model {cpuinfo_field('model')}" in host) if family else "family" not in host
     assert "| p50 ms real / sim (error) |" in text and "| run | mean ms | p50 ms | p99 ms |" in text
     assert "flexsim validate --out" in text
     assert (out / "latency-cdf.png").stat().st_size > 10_000

@@ -180,11 +180,12 @@ def describe(setup: RunnerSetup) -> dict:
     import torch
 
     from simulator.profiler.allocator import allocator_facts
-    from simulator.profiler.environment import cpu_model_name
+    from simulator.profiler.environment import cpu_capability, cpu_model_name, cpuinfo_field
 
     return {**asdict(setup), "allocator_facts": allocator_facts(), "torch": torch.__version__,
             "python": platform.python_version(), "host": platform.node(), "machine": platform.machine(),
-            "processor": cpu_model_name()}
+            "processor": cpu_model_name(), "cpu_family": cpuinfo_field("cpu family"),
+            "cpu_model": cpuinfo_field("model"), "cpu_capability": cpu_capability(torch)}
 
 
 def device_name(device: str) -> str:

@@ -690,11 +690,21 @@ def markdown(results: dict, profiles, figure: str) -> str:
     ]) + "\n"
 
 
+def _cpu_facts(setup: dict) -> str:
+    """The CPU's family, model and PyTorch capability as the runner recorded them (``family 25 model 1, AVX2; ``),
+    or nothing for a run that did not (before 2026-12-08) or where /proc/cpuinfo does not say."""
+    facts = [f"family {setup['cpu_family']} model {setup['cpu_model']}" if setup.get("cpu_family") else "",
+             setup.get("cpu_capability") or ""]
+    facts = [f for f in facts if f]
+    return f"{', '.join(facts)}; " if facts else ""
+
+
 def _setup_section(scenarios: list, plan: dict, setup: dict, runs: list) -> list[str]:
     """The report's "Setup": the host, the plan of runs, the ensemble and how errors are counted."""
     return [
         "## Setup", "",
-        f"- Host: {setup['processor']} ({setup['machine']}, {runs[0]['host']['cpus'] if runs else '?'} CPUs), "
+        f"- Host: {setup['processor']} ({_cpu_facts(setup)}{setup['machine']}, "
+        f"{runs[0]['host']['cpus'] if runs else '?'} CPUs), "
         f"Python {setup['python']}, torch {setup['torch']}; device `{setup['device']}`, {setup['execution']} "
         f"execution, {setup['threads']} intra-op thread(s), allocator `{setup.get('allocator', 'default')}` "
         f"({_allocator(setup)}). Energy: "
