@@ -100,11 +100,11 @@ def test_your_models_workflow_runs_as_written(tmp_path, monkeypatch):
     namespace = {"members": [models["build"]() for _ in range(3)], "test_loader": loader, "train_loader": loader}
     exec(compile(python_blocks(ROOT / "docs" / "your-models.md"), "your-models.md", "exec"), namespace)
     commands = flexsim_commands(ROOT / "docs" / "your-models.md")
-    assert len(commands) == 12
+    assert len(commands) == 14
     for argv in commands:
         if "cuda" not in argv:
             assert main(argv) == 0, argv
-    assert {p.name for p in tmp_path.glob("*.json")} == {"my-cpu.json", "orin-nano-mynet.json", "mine.json"}
+    assert {p.name for p in tmp_path.glob("*.json")} == {"my-cpu.json", "orin-nano-mynet.json", "mine.json", "kt.json"}
 
 
 @pytest.mark.parametrize("name", ["validation", "validation-cuda"])
