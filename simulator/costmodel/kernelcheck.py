@@ -16,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from simulator.costmodel.layers import DTYPE_BYTES, KINDS, known_tables, load_table
-from simulator.errors import malformed, require
+from simulator.errors import FlexsimError, malformed, require
 
 SCHEMA = "flexsim-kernel-times/1"
 #: A kernel predicted within this factor of its measured time counts as close (per-kernel times vary more than
@@ -123,7 +123,7 @@ def kernel_comparison(times: dict, profile) -> dict:
     device = profile.device.get("name")
     differ = _identity_differs(times["device"], profile.device)
     require(not differ, f"kernel times measured on another device than profile {profile.name}'s ({differ}): "
-            "compare a device's kernels with its own profile")
+            f"compare a device's kernels with its own profile ({_own_profiles(times['device'])})")
     spec = reference_spec(profile)
     params = fitted_reference(profile, spec)[0]
     kernels, calls = [], []
@@ -142,6 +142,22 @@ def kernel_comparison(times: dict, profile) -> dict:
                       "predicted_kernels_ms": float(predicted.sum())})
     return {"profile": profile.name, "device": device, "params": params.to_json(), "kernels": kernels,
             "calls": calls}
+
+
+def _own_profiles(device: dict) -> str:
+    """Where to find a profile of `device`: the shipped measured profiles of the same device, or how to make one."""
+    from simulator.profiles import load_profile, shipped_profiles
+
+    same = []
+    for name in shipped_profiles():
+        try:
+            profile = load_profile(name)
+        except FlexsimError:
+            continue                                     # a broken shipped file is another command's error
+        if profile.provenance.get("source") == "measured" and not _identity_differs(device, profile.device):
+            same.append(name)
+    return (f"shipped for this device: {', '.join(same)}" if same else
+            "none is shipped for this device: measure one with flexsim profile")
 
 
 def by_operator(kernels: list[dict]) -> dict:
