@@ -360,6 +360,15 @@ def test_kernel_check_costs_a_users_kernels_on_its_given_table(tiny, capsys):
     assert "| tiny | fp32 | 1 |" in out and "| tiny | fp32 | 2 |" in out
 
 
+def test_a_profile_model_without_a_table_is_named_as_left_out_of_the_fit(tmp_path):
+    obj = json.loads(Path(this_hosts_profile(write(tmp_path, synthetic_times()), tmp_path)).read_text())
+    obj["models"]["mine"] = {**obj["models"]["fmnist-cnn-w8"], "arch": "mine"}
+    obj["models"]["by-hand"] = {k: v for k, v in obj["models"]["fmnist-cnn-w8"].items() if k != "arch"}
+    path = write(tmp_path, obj, "with-mine.json")
+    text = markdown(kernel_comparison(read_kernel_times(write(tmp_path, synthetic_times())), load_profile(path)), "kt")
+    assert "Left out of the fit: by-hand, mine, measured in this profile without a layer table" in text
+
+
 def test_kernel_check_needs_a_users_table_traced_on_the_input_measured(tiny, capsys):
     kt, _, wrong = tiny
     profile = this_hosts_profile(kt, kt.parent)

@@ -14,7 +14,7 @@ from simulator.errors import FlexsimError
 from simulator.logits import LogitCache, load_cache, save_cache
 from simulator.models.registry import parse_models
 from simulator.models.user import UserModel, parse_input_shape
-from simulator.profiles import load_profile
+from simulator.profiles import load_profile, profile_file
 from simulator.usercode import FILE_MODULE
 from tests.helpers import cli_error
 
@@ -583,6 +583,16 @@ def test_accuracy_leaves_a_users_model_out_like_the_built_in_ones(tmp_path, mode
     assert "| latency, mynet | 2 |" in out and "| latency, fmnist-cnn-w8 | 2 |" in out
     err = cli_error(capsys, ["costmodel", "accuracy", "--profile", str(measured)])
     assert "accuracy: profile mine measured 1 model(s) with a layer table (fmnist-cnn-w8); leaving one out" in err
+    # beside the shipped profile's models, without its table: the report says the model was not checked
+    from simulator.costmodel.points import untabled_models
+
+    merged = json.loads(profile_file("cpu-amd-epyc-2c").read_text())
+    merged["models"]["mynet"] = json.loads(measured.read_text())["models"]["mynet"]
+    (tmp_path / "merged.json").write_text(json.dumps(merged))
+    assert untabled_models(load_profile(tmp_path / "merged.json")) == ["mynet"]
+    assert main(["costmodel", "accuracy", "--profile", str(tmp_path / "merged.json")]) == 0
+    out = capsys.readouterr().out
+    assert "Not checked: mynet, measured in this profile without a layer table" in out and "latency, mynet" not in out
     assert "--table needs --profile" in cli_error(capsys, ["costmodel", "accuracy", "--table", "t.json"])
     from simulator.costmodel.layers import given_tables, known_tables
 

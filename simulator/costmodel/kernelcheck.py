@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from simulator.costmodel.layers import DTYPE_BYTES, KINDS, known_tables, load_table
+from simulator.costmodel.points import untabled_models, untabled_note
 from simulator.errors import FlexsimError, malformed, require
 
 SCHEMA = "flexsim-kernel-times/1"
@@ -141,7 +142,7 @@ def kernel_comparison(times: dict, profile) -> dict:
                       "predicted_ms": float(work_latency_ms(work, params)[0]),
                       "predicted_kernels_ms": float(predicted.sum())})
     return {"profile": profile.name, "device": device, "params": params.to_json(), "kernels": kernels,
-            "calls": calls}
+            "calls": calls, "untabled": untabled_models(profile)}
 
 
 def _own_profiles(device: dict) -> str:
@@ -182,6 +183,7 @@ def markdown(comparison: dict, path: str) -> str:
     lines = [f"Kernel times ({path}) against the cost model fitted on every point of profile "
              f"`{comparison['profile']}` ({comparison['device']}; in-sample, a check of the model's form). A kernel "
              f"is close when predicted within ±{CLOSE:.0%} of its measured time.", "",
+             *([untabled_note(comparison["untabled"], "Left out of the fit"), ""] if comparison.get("untabled") else []),
              "| operator (kind) | kernels | measured ms | predicted ms | predicted / measured | median per-kernel "
              "ratio | close |", "|---|---|---|---|---|---|---|"]
     for name, s in by_operator(comparison["kernels"]).items():

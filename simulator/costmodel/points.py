@@ -87,6 +87,20 @@ def profile_points(profile) -> list[Point]:
             for key, (low, med, en) in sorted(groups.items())]
 
 
+def untabled_models(profile) -> list[str]:
+    """The models of `profile` that no layer table describes (a user's model whose table was not given; an entry
+    that records no architecture, by its name): the cost model cannot cost them, so the checks leave them out, and
+    say so."""
+    known = set(known_tables())
+    return sorted({entry_arch(m.info) or name for name, m in profile.models.items()} - known)
+
+
+def untabled_note(missing: list[str], what: str = "Not checked") -> str:
+    """One sentence naming the models `untabled_models` found (after `what`), or "" where there are none."""
+    return (f"{what}: {', '.join(missing)}, measured in this profile without a layer table (trace it with "
+            "flexsim costmodel trace and give the table with --table)." if missing else "")
+
+
 def typical_ratio(points, mode: str) -> float:
     """Median over `points` in `mode` (all points where none is in it) of the median latency over the point
     latency: what turns a predicted point latency into a typical call's duration."""

@@ -13,7 +13,8 @@ from simulator.costmodel.derive import derive_profile, reference_spec
 from simulator.costmodel.devices import device_spec
 from simulator.costmodel.kernels import KernelPredictor, cross_validate, has_kernel_table, load_kernel_table
 from simulator.costmodel.linear import measured_linear_params
-from simulator.costmodel.points import POINT_QUANTILE, point_statistics, profile_points
+from simulator.costmodel.points import (POINT_QUANTILE, point_statistics, profile_points, untabled_models,
+                                        untabled_note)
 from simulator.errors import require
 from simulator.profiles import PROFILES_DIR, load_profile
 
@@ -36,7 +37,8 @@ def profile_accuracy(profile, kernels_path=None) -> dict:
     predictions = leave_one_architecture_out(points, spec, fixed=linear)
     out = {"profile": profile.name, "device": profile.device.get("name"), **accuracy_report(predictions),
            "linear_rates": {"source": linear_source, **(linear or {})},
-           "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions}
+           "batch_doubling_drops": batch_doubling_drops(points), "predictions": predictions,
+           "untabled": untabled_models(profile)}
     retest = retest_path(profile.name)
     if retest.exists():
         out["repeatability"] = {**repeatability(profile, load_profile(retest)),
@@ -162,6 +164,8 @@ def markdown(results: list[dict], mlperf: list[dict]) -> str:
         lines += [_summary_row("energy per call", r["energy"]), "",
                   f"Measurement noise: in {noise['drops_over_10pct']} of {noise['pairs']} batch-size doublings the "
                   f"measured latency ({_quantile_name()}) fell by more than 10%.", ""]
+        if r.get("untabled"):
+            lines += [untabled_note(r["untabled"]), ""]
         if "eff_gemv" in r["linear_rates"]:
             lines += [_linear_line(r["linear_rates"]), ""]
         if "repeatability" in r:
