@@ -401,3 +401,19 @@ def shaped():
     err = cli_error(capsys, ["costmodel", "kernel-times", "--models", f"t={tmp_path / 'net.py'}:build",
                              "--input-shape", "1,8,8", "--out", str(tmp_path / "net.py")])
     assert "it is an input of this command" in err and (tmp_path / "net.py").read_text().startswith("import torch")
+
+
+def test_a_users_model_of_token_ids_records_its_vocabulary_and_needs_a_table_of_the_same(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "net.py").write_text("from torch import nn\n\ndef build():\n    return nn.Sequential("
+                                     "nn.Embedding(50, 8), nn.Flatten(), nn.Linear(6 * 8, 10))\n")
+    spec, kt = f"tok={tmp_path / 'net.py'}:build", tmp_path / "kt.json"
+    assert main(["costmodel", "kernel-times", "--models", spec, "--input-shape", "6", "--input-tokens", "50",
+                 "--threads", "1", "--rounds", "1", "--passes", "1", "--out", str(kt)]) == 0
+    assert [(e["input_shape"], e["input_tokens"]) for e in json.loads(kt.read_text())["entries"]] == [([6], 50)]
+    assert main(["costmodel", "trace", "--models", spec, "--input-shape", "6", "--input-tokens", "40",
+                 "--out-dir", str(tmp_path)]) == 0
+    err = cli_error(capsys, ["costmodel", "kernel-check", "--kernel-times", str(kt), "--table",
+                             str(tmp_path / "tok.json"), "--profile", this_hosts_profile(kt, tmp_path)])
+    assert "tok was measured on shape [6] of token ids below 50, its layer table traced on shape [6] of token " \
+           "ids below 40" in err
