@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "below VOCAB (an embedding first), of --input-shape")
     parser.add_argument("--table", action="append", metavar="PATH", help="derive: a layer table file of your own "
                         "model (from trace), repeat for several; accuracy: the tables of your models that --profile "
-                        "measured (each is then left out in turn like the built-in ones); kernel-check: the tables of your models "
-                        "that --kernel-times measured")
+                        "measured (each is then left out in turn like the built-in ones); kernel-check: the tables "
+                        "of your models that --kernel-times measured")
     parser.add_argument("--kernels", metavar="PATH", help="accuracy: microbenchmark table of the same device to take a "
                         "CPU profile's linear-layer rates from where the profile has no linear probes, in place of "
                         "the profile's committed table if it has one (e.g. for a measurement in profiles/raw)")

@@ -180,10 +180,11 @@ def by_operator(kernels: list[dict]) -> dict:
 
 def markdown(comparison: dict, path: str) -> str:
     """The comparison as Markdown: per operator, then per call."""
+    left_out = comparison.get("untabled")
     lines = [f"Kernel times ({path}) against the cost model fitted on every point of profile "
              f"`{comparison['profile']}` ({comparison['device']}; in-sample, a check of the model's form). A kernel "
              f"is close when predicted within ±{CLOSE:.0%} of its measured time.", "",
-             *([untabled_note(comparison["untabled"], "Left out of the fit"), ""] if comparison.get("untabled") else []),
+             *([untabled_note(left_out, "Left out of the fit"), ""] if left_out else []),
              "| operator (kind) | kernels | measured ms | predicted ms | predicted / measured | median per-kernel "
              "ratio | close |", "|---|---|---|---|---|---|---|"]
     for name, s in by_operator(comparison["kernels"]).items():
