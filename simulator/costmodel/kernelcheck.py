@@ -59,8 +59,9 @@ def _checked_entry(entry: dict, where: str) -> dict:
             f"{', '.join(DTYPE_BYTES)}")
     require(isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= MAX_BATCH,
             f"{where}: batch must be an integer from 1 to {MAX_BATCH}")
-    _check_input(entry, load_table(model), where)
-    table = load_table(model).at(batch)
+    full = load_table(model)
+    _check_input(entry, full, where)
+    table = full.at(batch)
     for field in ("kernel_ms", "call_ms"):
         values = entry[field] if field == "kernel_ms" else [entry[field]]
         require(isinstance(values, list) and all(is_finite_number(v) and 0 <= v < MAX_MS for v in values),

@@ -154,16 +154,15 @@ def _table_of(model) -> tuple[object, str | None]:
                                 "cost model can match")
 
 
-def _targets(model, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
+def _targets(model, table, hint: str | None, batch_sizes, dtype: str, device: str, warmup: int) -> list[_Target]:
     """`model` (a built-in name, random weights; or a `simulator.models.user.UserModel`, as its code builds it) in
     `dtype` on `device`, at each batch size: prepared as the profiler prepares a call
     (`simulator.profiler.targets.prepare`), warmed up (`warmup` calls with and without the hook) and its kernels
-    checked against the layer table (`_table_of`)."""
+    checked against its layer `table` (`hint`: `_table_of`'s)."""
     from simulator.models.registry import build_model, input_shape, input_tokens, model_name
     from simulator.profiler.targets import prepare
 
     cuda, module, out, name = device != "cpu", build_model(model)[0], [], model_name(model)
-    table, hint = _table_of(model)
     for batch in batch_sizes:
         call = prepare(torch, module, input_shape(model), batch, dtype, device, "eager", f"kernel times: {name}",
                        input_tokens(model))
@@ -227,7 +226,9 @@ def measure(models, batch_sizes, dtypes, device: str, rounds: int, passes: int, 
     set_allocator(allocator)
     start, cuda = time.perf_counter(), device != "cpu"
     with torch.cuda.device(device) if cuda else contextlib.nullcontext():   # events and syncs on that GPU
-        targets = [t for m in models for d in dtypes for t in _targets(m, batch_sizes, d, device, warmup)]
+        tables = [_table_of(m) for m in models]          # a user's model traced once, whatever its dtypes
+        targets = [t for m, (table, hint) in zip(models, tables) for d in dtypes
+                   for t in _targets(m, table, hint, batch_sizes, d, device, warmup)]
         with torch.no_grad():
             for r in range(rounds):
                 for t in targets:

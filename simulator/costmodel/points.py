@@ -96,9 +96,10 @@ def untabled_models(profile) -> list[str]:
 
 
 def untabled_note(missing: list[str], what: str = "Not checked") -> str:
-    """One sentence naming the models `untabled_models` found (after `what`), or "" where there are none."""
+    """One sentence naming the models `untabled_models` found (after `what`; the callers write it where there are
+    some)."""
     return (f"{what}: {', '.join(missing)}, measured in this profile without a layer table (trace it with "
-            "flexsim costmodel trace and give the table with --table)." if missing else "")
+            "flexsim costmodel trace and give the table with --table).")
 
 
 def typical_ratio(points, mode: str) -> float:

@@ -670,6 +670,7 @@ def markdown(results: dict, profiles, figure: str) -> str:
     `profiles` and the path of the latency-CDF figure relative to the report."""
     scenarios, plan, generated = results["scenarios"], results["plan"], results["generated"]
     setup = plan["setup"]
+    session_band, calibrated = session_banded(scenarios), verdict_label(scenarios) == "session"
     runs = [r for sc in scenarios for r in sc["runs"]]
     flagged = sum(r["flag"] == "interference" for r in runs)
     folder = os.path.dirname(figure) or "."
@@ -684,9 +685,9 @@ def markdown(results: dict, profiles, figure: str) -> str:
         "Raw traces, the measured "
         f"profile and `results.json` are in `{folder}/` beside this report.", "",
         *_setup_section(scenarios, plan, setup, runs),
-        *_profiles_section(scenarios, profiles, plan, folder),
-        *_real_vs_simulated_section(scenarios, profiles, figure),
-        *_idle_and_method_sections(scenarios, profiles),
+        *_profiles_section(scenarios, profiles, plan, folder, calibrated),
+        *_real_vs_simulated_section(scenarios, profiles, figure, session_band, calibrated),
+        *_idle_and_method_sections(scenarios, profiles, session_band, calibrated),
     ]) + "\n"
 
 
@@ -728,9 +729,9 @@ def _setup_section(scenarios: list, plan: dict, setup: dict, runs: list) -> list
     ]
 
 
-def _profiles_section(scenarios: list, profiles, plan: dict, folder: str) -> list[str]:
-    """The report's "Profiles measured by the runner": the profiles and what the host pays besides them."""
-    calibrated = verdict_label(scenarios) == "session"
+def _profiles_section(scenarios: list, profiles, plan: dict, folder: str, calibrated: bool) -> list[str]:
+    """The report's "Profiles measured by the runner": the profiles and what the host pays besides them
+    (`calibrated`: the verdict is the session's prediction)."""
     return [
         "## Profiles measured by the runner", "",
         f"One profile per scenario (`{folder}/profile-<scenario>.json`), all measured before the real runs, "
@@ -775,10 +776,10 @@ def _profiles_section(scenarios: list, profiles, plan: dict, folder: str) -> lis
     ]
 
 
-def _real_vs_simulated_section(scenarios: list, profiles, figure: str) -> list[str]:
+def _real_vs_simulated_section(scenarios: list, profiles, figure: str, session_band: bool,
+                               calibrated: bool) -> list[str]:
     """The report's "Real against simulated": the verdicts, the band near saturation, where the error comes from and
-    every real run."""
-    session_band, calibrated = session_banded(scenarios), verdict_label(scenarios) == "session"
+    every real run (`session_band`, `calibrated`: as `markdown` finds them)."""
     return [
         "## Real against simulated", "",
         _predictions_prose(session_band, calibrated) + _long_phases_note(scenarios) +
@@ -806,9 +807,9 @@ def _real_vs_simulated_section(scenarios: list, profiles, figure: str) -> list[s
     ]
 
 
-def _idle_and_method_sections(scenarios: list, profiles) -> list[str]:
-    """The report's "First calls after idle", the member idle, the findings and the method."""
-    session_band, calibrated = session_banded(scenarios), verdict_label(scenarios) == "session"
+def _idle_and_method_sections(scenarios: list, profiles, session_band: bool, calibrated: bool) -> list[str]:
+    """The report's "First calls after idle", the member idle, the findings and the method (`session_band`,
+    `calibrated`: as `markdown` finds them)."""
     return [
         "## First calls after idle", "",
         "Mean compute + decision time (ms) of each request's first stage, by the worker's idle time before the "
